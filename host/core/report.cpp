@@ -1,0 +1,184 @@
+// Report accessors and its JSON form (schema gpueval.report/1).
+#include "gpueval/report.hpp"
+
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <string>
+#include <type_traits>
+
+#include "gpueval/error.hpp"
+#include "gpueval/version.hpp"
+
+namespace gpueval {
+
+std::size_t Report::index_of(std::string_view metric) const {
+  for (std::size_t i = 0; i < spec.metrics.size(); ++i) {
+    if (metric_name(spec.metrics[i]) == metric) {
+      return i;
+    }
+  }
+  std::string requested;
+  for (Metric m : spec.metrics) {
+    requested += (requested.empty() ? "" : ", ") + std::string(metric_name(m));
+  }
+  (void)parse_metric(metric); // an unknown name gets the list of valid names
+  throw InvalidArgument("metric '" + std::string(metric) +
+                        "' was not requested; this report has: " + requested);
+}
+
+bool Report::has(std::string_view metric) const {
+  for (Metric m : spec.metrics) {
+    if (metric_name(m) == metric) {
+      return true;
+    }
+  }
+  return false;
+}
+
+double Report::value(std::string_view metric) const {
+  return headline[index_of(metric)];
+}
+double Report::flat_value(std::string_view metric) const {
+  return flat[index_of(metric)];
+}
+
+const std::vector<double> &Report::per_channel_values(std::string_view metric) const {
+  return per_channel[index_of(metric)];
+}
+
+const std::vector<double> &Report::by_axis_values(std::string_view metric) const {
+  GPUEVAL_EXPECTS(by_axis_index >= 0, "this report has no breakdown axis (by_axis)");
+  return by_axis[index_of(metric)];
+}
+
+namespace {
+
+void append_number(std::string &out, double v) {
+  if (!std::isfinite(v)) {
+    out += "null";
+    return;
+  }
+  // to_chars, not printf: independent of the process locale, so a trainer that set a comma
+  // decimal separator still gets valid JSON. 17 significant digits round-trip every double.
+  char buf[32];
+  const auto res = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::general, 17);
+  out.append(buf, res.ptr);
+}
+
+void append_string(std::string &out, std::string_view s) {
+  out += '"';
+  for (char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (u < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", u);
+      out += buf;
+    } else {
+      out += c;
+    }
+  }
+  out += '"';
+}
+
+template <class T> void append_array(std::string &out, const std::vector<T> &values) {
+  out += '[';
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (i) {
+      out += ", ";
+    }
+    if constexpr (std::is_floating_point_v<T>) {
+      append_number(out, values[i]);
+    } else {
+      out += std::to_string(values[i]);
+    }
+  }
+  out += ']';
+}
+
+// {"name": value, ...} over the report's metrics.
+void append_metric_object(std::string &out, const std::vector<Metric> &metrics,
+                          const std::vector<double> &values) {
+  out += '{';
+  for (std::size_t i = 0; i < metrics.size(); ++i) {
+    if (i) {
+      out += ", ";
+    }
+    append_string(out, metric_name(metrics[i]));
+    out += ": ";
+    append_number(out, values[i]);
+  }
+  out += '}';
+}
+
+} // namespace
+
+std::string Report::to_json() const {
+  std::string out;
+  out += "{\"schema\": \"gpueval.report/1\", \"version\": ";
+  append_string(out, kVersion);
+  out += ", \"task\": \"regression\", \"device\": ";
+  append_string(out, device);
+  out += ", \"spec\": {\"metrics\": [";
+  for (std::size_t i = 0; i < spec.metrics.size(); ++i) {
+    out += i ? ", " : "";
+    append_string(out, metric_name(spec.metrics[i]));
+  }
+  out += "], \"channel_axis\": ";
+  out += spec.channel_axis ? std::to_string(*spec.channel_axis) : "null";
+  out += ", \"by_axis\": ";
+  out += by_axis_index >= 0 ? std::to_string(by_axis_index) : "null";
+  out += ", \"nan_policy\": ";
+  append_string(out, nan_policy_name(spec.nan_policy));
+  out += "}, \"count\": " + std::to_string(count);
+  out += ", \"skipped_nonfinite\": " + std::to_string(skipped_nonfinite);
+  out += ", \"channels\": " + std::to_string(channels);
+  out += ", \"metrics\": ";
+  append_metric_object(out, spec.metrics, headline);
+  out += ", \"flat\": ";
+  append_metric_object(out, spec.metrics, flat);
+  out += ", \"variance_weighted\": {";
+  bool first = true;
+  for (Metric m : spec.metrics) {
+    if (m == Metric::r2 || m == Metric::explained_variance) {
+      out += first ? "" : ", ";
+      first = false;
+      append_string(out, metric_name(m));
+      out += ": ";
+      append_number(out,
+                    m == Metric::r2 ? variance_weighted_r2 : variance_weighted_explained_variance);
+    }
+  }
+  out += "}, \"per_channel\": {\"count\": ";
+  append_array(out, per_channel_count);
+  for (std::size_t i = 0; i < spec.metrics.size(); ++i) {
+    out += ", ";
+    append_string(out, metric_name(spec.metrics[i]));
+    out += ": ";
+    append_array(out, per_channel[i]);
+  }
+  out += "}, \"by_axis\": ";
+  if (by_axis_index < 0) {
+    out += "null";
+  } else {
+    out += "{\"axis\": " + std::to_string(by_axis_index) + ", \"count\": ";
+    append_array(out, by_axis_count);
+    for (std::size_t i = 0; i < spec.metrics.size(); ++i) {
+      out += ", ";
+      append_string(out, metric_name(spec.metrics[i]));
+      out += ": ";
+      append_array(out, by_axis[i]);
+    }
+    out += '}';
+  }
+  out += ", \"elapsed_s\": ";
+  append_number(out, elapsed_s);
+  out += ", \"bytes_read\": " + std::to_string(bytes_read);
+  out += "}";
+  return out;
+}
+
+} // namespace gpueval

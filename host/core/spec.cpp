@@ -1,0 +1,139 @@
+// RegressionSpec validation and the key layout it implies.
+#include "gpueval/spec.hpp"
+
+#include <algorithm>
+#include <string>
+
+#include "gpueval/error.hpp"
+
+namespace gpueval {
+
+std::string_view nan_policy_name(NanPolicy p) {
+  switch (p) {
+  case NanPolicy::skip:
+    return "skip";
+  case NanPolicy::propagate:
+    return "propagate";
+  case NanPolicy::error:
+    return "error";
+  }
+  return "?";
+}
+
+NanPolicy parse_nan_policy(std::string_view text) {
+  for (NanPolicy p : {NanPolicy::skip, NanPolicy::propagate, NanPolicy::error}) {
+    if (nan_policy_name(p) == text) {
+      return p;
+    }
+  }
+  throw InvalidArgument("unknown nan policy '" + std::string(text) +
+                        "'; use skip, propagate or error");
+}
+
+namespace {
+std::string shape_string(const std::vector<std::int64_t> &shape) {
+  std::string s = "[";
+  for (std::size_t i = 0; i < shape.size(); ++i) {
+    s += (i ? ", " : "") + std::to_string(shape[i]);
+  }
+  return s + "]";
+}
+} // namespace
+
+void RegressionSpec::validate() const {
+  GPUEVAL_EXPECTS(!metrics.empty(), "the metric list is empty");
+  for (std::size_t i = 0; i < metrics.size(); ++i) {
+    GPUEVAL_EXPECTS(static_cast<int>(metrics[i]) < kNumMetrics, "metric id out of range");
+    GPUEVAL_EXPECTS(std::find(metrics.begin() + static_cast<std::ptrdiff_t>(i) + 1, metrics.end(),
+                              metrics[i]) == metrics.end(),
+                    "metric '" + std::string(metric_name(metrics[i])) + "' is listed twice");
+  }
+  GPUEVAL_EXPECTS(!channel_axis || *channel_axis == -1,
+                  "channel axis " + std::to_string(channel_axis.value_or(0)) +
+                      " is not supported: the channel axis is the last axis (-1) or none");
+  GPUEVAL_EXPECTS(!by_axis || *by_axis != 0,
+                  "by_axis 0 is the batch axis; a breakdown axis must be 1 or later");
+  if (!sample_shape.empty()) {
+    (void)KeyLayout::from(*this, sample_shape);
+  }
+}
+
+namespace {
+// FNV-1a, 64-bit: a fingerprint, not a security measure.
+struct Fnv {
+  std::uint64_t h = 0xcbf29ce484222325ull;
+  void add(std::uint64_t v) {
+    for (int i = 0; i < 8; ++i) {
+      h ^= (v >> (8 * i)) & 0xffu;
+      h *= 0x100000001b3ull;
+    }
+  }
+};
+} // namespace
+
+std::uint64_t RegressionSpec::fingerprint() const {
+  Fnv f;
+  f.add(groups());
+  f.add(channel_axis ? static_cast<std::uint64_t>(*channel_axis) : 0x7fffu);
+  f.add(by_axis ? static_cast<std::uint64_t>(*by_axis) : 0x7fffu);
+  f.add(static_cast<std::uint64_t>(nan_policy));
+  f.add(sample_shape.size());
+  for (std::int64_t d : sample_shape) {
+    f.add(static_cast<std::uint64_t>(d));
+  }
+  return f.h;
+}
+
+KeyLayout KeyLayout::from(const RegressionSpec &spec,
+                          const std::vector<std::int64_t> &sample_shape) {
+  const int sample_rank = static_cast<int>(sample_shape.size());
+  const int rank = sample_rank + 1; // with the batch axis
+  for (std::int64_t d : sample_shape) {
+    GPUEVAL_EXPECTS(d >= 0,
+                    "sample shape " + shape_string(sample_shape) + " has a negative dimension");
+  }
+  GPUEVAL_EXPECTS(!spec.channel_axis || *spec.channel_axis == -1,
+                  "channel axis " + std::to_string(spec.channel_axis.value_or(0)) +
+                      " is not supported: the channel axis is the last axis (-1) or none");
+  KeyLayout layout;
+  // A rank-1 batch has no axis after the batch axis: one channel.
+  const bool has_channel = spec.channel_axis.has_value() && sample_rank >= 1;
+  layout.channels = has_channel ? sample_shape.back() : 1;
+  if (spec.by_axis) {
+    int axis = *spec.by_axis;
+    if (axis < 0) {
+      axis += rank;
+    }
+    GPUEVAL_EXPECTS(axis >= 1 && axis < rank,
+                    "by_axis " + std::to_string(*spec.by_axis) + " is outside the sample axes 1.." +
+                        std::to_string(rank - 1) + " of a batch [batch] + " +
+                        shape_string(sample_shape));
+    GPUEVAL_EXPECTS(!has_channel || axis != rank - 1,
+                    "by_axis " + std::to_string(*spec.by_axis) +
+                        " is the channel axis, whose values are already reported per channel; "
+                        "choose an earlier axis or no channel axis");
+    layout.by_axis = axis;
+    layout.by_length = sample_shape[static_cast<std::size_t>(axis - 1)];
+    std::int64_t keys = 1;
+    for (int i = axis - 1; i < sample_rank; ++i) {
+      const std::int64_t d = sample_shape[static_cast<std::size_t>(i)];
+      GPUEVAL_EXPECTS(d == 0 || keys <= kMaxKeys / d,
+                      "by_axis " + std::to_string(*spec.by_axis) + " on sample shape " +
+                          shape_string(sample_shape) + " makes more than " +
+                          std::to_string(kMaxKeys) + " keys; choose a later axis");
+      keys *= d;
+    }
+    layout.keys = keys;
+  } else {
+    layout.keys = layout.channels;
+  }
+  GPUEVAL_EXPECTS(layout.keys <= kMaxKeys, "sample shape " + shape_string(sample_shape) +
+                                               " makes " + std::to_string(layout.keys) +
+                                               " keys, more than the cap of " +
+                                               std::to_string(kMaxKeys));
+  GPUEVAL_EXPECTS(layout.keys >= 1, "sample shape " + shape_string(sample_shape) +
+                                        " has a zero-length key axis; nothing can be evaluated");
+  return layout;
+}
+
+} // namespace gpueval

@@ -1,0 +1,31 @@
+// Where an evaluator runs.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "gpueval/tensor_view.hpp"
+
+namespace gpueval {
+
+struct Device {
+  DeviceKind kind = DeviceKind::cpu;
+  int index = 0;   // CUDA ordinal; 0 for the CPU
+  int threads = 0; // CPU worker threads; 0 means one per hardware thread
+
+  static Device cpu(int threads = 0) { return Device{DeviceKind::cpu, 0, threads}; }
+  static Device cuda(int index = 0) { return Device{DeviceKind::cuda, index, 0}; }
+
+  // "cpu", "cuda", "cuda:N". Throws InvalidArgument naming the accepted forms. "auto" is not a
+  // device but a choice: the CLI resolves it with auto_select() (backend issue).
+  static Device parse(std::string_view text);
+
+  // "cpu (2 threads)", "cuda:0".
+  std::string describe() const;
+};
+
+// An opaque CUDA stream (cudaStream_t) so that public headers need no CUDA header. nullptr is the
+// legacy default stream. Ignored by the CPU backend.
+using StreamHandle = void *;
+
+} // namespace gpueval

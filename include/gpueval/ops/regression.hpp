@@ -1,0 +1,376 @@
+// The regression statistics: one record per key, and the four operations every backend uses.
+//
+// The contract (the one place it is written down; PyTorch's WelfordOps and RAFT's meanvar follow
+// the same shape):
+//
+//   Record{}                         the identity of combine: an empty record.
+//   reduce(Record&, p, t)            folds one (prediction, target) pair.
+//   Run / run_begin / run_add /      folds a short run of pairs without a division per pair:
+//   run_to_record                    sums of values shifted by the run's first pair, turned into
+//                                    centred form once per run (see below).
+//   combine(a, b) -> Record          merges two partials. Associative up to rounding; an empty
+//                                    side returns the other side exactly.
+//   finalize(Record) -> MetricValues every metric the record's groups support, in double.
+//
+// Records are templates over the statistic groups (Group bits) so that a kernel that only needs
+// the core group neither computes nor moves the others. The core group is always present.
+//
+// Numerics (DESIGN.md, "The statistics"):
+// - A record keeps each mean as a reference value (one of the data) plus the mean's offset from
+//   it. The offsets are of the size of the data's spread, not of its magnitude, so merging two
+//   records rounds at the spread's scale: a target of 1.7e9 +- 1 (a timestamp) keeps every digit
+//   of its variance however many merges it goes through. Rebasing b onto a's reference,
+//   ref_b - ref_a, is exact when the references are within a factor of two (Sterbenz), which is
+//   exactly the case where the magnitude would otherwise swamp the spread.
+// - Means and centred second moments (m2 = sum of squared deviations, c_pt = co-moment) are
+//   merged with Chan, Golub and LeVeque's pairwise update, with counts as doubles so that na*nb
+//   cannot overflow.
+// - The error e = p - t has its own mean and m2. Deriving var(e) from m2_p + m2_t - 2 c_pt
+//   cancels catastrophically for a good model.
+// - A run folds up to kMaxRunLength pairs as sums of (x - x0), x0 being the run's first value;
+//   only here is S2 - S1^2/k used, on shifted values of a short run, where its error is ~k*eps.
+//   The naive sum(x^2) - sum(x)^2/n over unshifted data is what loses every digit for targets
+//   far from zero; it is never used.
+// - Nothing here is warp or block code: kernels and CPU loops call these functions.
+#pragma once
+
+#include <cstdint>
+#include <math.h> // the global fabs/sqrt/log1p, which nvcc also provides on the device
+#include <type_traits>
+
+#include "gpueval/macros.hpp"
+#include "gpueval/ops/metric_ids.hpp"
+
+namespace gpueval::ops {
+
+// Largest number of pairs a Run may hold before it is turned into a record.
+inline constexpr int kMaxRunLength = 64;
+
+// numpy.finfo(float64).eps: the floor of mape's and smape's denominators, as scikit-learn.
+inline constexpr double kEps64 = 2.220446049250313e-16;
+
+GPUEVAL_HD inline double quiet_nan() {
+  return __builtin_nan("");
+}
+GPUEVAL_HD inline double infinity() {
+  return __builtin_huge_val();
+}
+
+// max and min that propagate NaN (std::fmax drops it; nan_policy = propagate must not).
+GPUEVAL_HD inline double nan_max(double a, double b) {
+  return (a > b || a != a) ? a : b;
+}
+GPUEVAL_HD inline double nan_min(double a, double b) {
+  return (a < b || a != a) ? a : b;
+}
+
+GPUEVAL_HD inline bool is_finite(double x) {
+  return x - x == 0.0;
+}
+
+struct CoreStats {
+  std::uint64_t n = 0;                          // pairs folded
+  std::uint64_t skipped_nonfinite = 0;          // pairs dropped by nan_policy = skip (not in n)
+  double ref_p = 0, ref_t = 0, ref_e = 0;       // reference values: a pair of the data
+  double dmean_p = 0, dmean_t = 0, dmean_e = 0; // mean - ref
+  double m2_p = 0, m2_t = 0, m2_e = 0;          // sums of squared deviations from the mean
+  double c_pt = 0;                              // sum of (p - mean_p)(t - mean_t)
+  double sum_abs_e = 0;
+  double max_abs_e = 0; // |e| >= 0, so 0 is the identity of max
+
+  GPUEVAL_HD double mean_p() const { return ref_p + dmean_p; }
+  GPUEVAL_HD double mean_t() const { return ref_t + dmean_t; }
+  GPUEVAL_HD double mean_e() const { return ref_e + dmean_e; }
+};
+
+struct RangeStats {
+  double min_t = infinity();
+  double max_t = -infinity();
+};
+
+struct PctStats {
+  double sum_ape = 0;  // sum of |e| / max(|t|, eps)
+  double sum_sape = 0; // sum of 2|e| / max(|p| + |t|, eps)
+};
+
+struct LogStats {
+  double sum_sle = 0;                    // sum of (log1p(p) - log1p(t))^2 over pairs in domain
+  std::uint64_t n_sle_out_of_domain = 0; // pairs with p < 0 or t < 0 (msle is then NaN)
+};
+
+template <int I> struct Absent {};
+
+template <unsigned G>
+struct RegressionRecord : CoreStats,
+                          std::conditional_t<(G & kGroupRange) != 0, RangeStats, Absent<0>>,
+                          std::conditional_t<(G & kGroupPct) != 0, PctStats, Absent<1>>,
+                          std::conditional_t<(G & kGroupLog) != 0, LogStats, Absent<2>> {
+  static constexpr unsigned groups = G;
+};
+
+// The values finalize produces, indexed by Metric. Metrics whose group the record lacks are NaN.
+struct MetricValues {
+  double v[kNumMetrics];
+  GPUEVAL_HD double operator[](Metric m) const { return v[static_cast<int>(m)]; }
+  GPUEVAL_HD double &operator[](Metric m) { return v[static_cast<int>(m)]; }
+};
+
+// Shifted sums of a short run of pairs (at most kMaxRunLength). Values are relative to the run's
+// first pair, so the sums stay small however far the data sit from zero.
+template <unsigned G> struct Run {
+  int k = 0;
+  double p0 = 0, t0 = 0, e0 = 0; // the shift: the run's first pair
+  double s1p = 0, s1t = 0, s1e = 0;
+  double s2p = 0, s2t = 0, s2e = 0, spt = 0;
+  double sum_abs_e = 0, max_abs_e = 0;
+  // group sums, unused unless the group is present (the compiler drops them)
+  double min_t = infinity(), max_t = -infinity();
+  double sum_ape = 0, sum_sape = 0;
+  double sum_sle = 0;
+  int n_sle_out_of_domain = 0;
+};
+
+template <unsigned G> struct RegressionOps {
+  using Record = RegressionRecord<G>;
+  using RunSums = Run<G>;
+  static constexpr unsigned groups = G;
+
+  // The per-pair statistics of the optional groups, shared by reduce and run_add.
+  template <class R>
+  GPUEVAL_HD static void fold_groups(R &r, double p, double t, double e, double abs_e) {
+    if constexpr ((G & kGroupRange) != 0) {
+      r.min_t = nan_min(r.min_t, t);
+      r.max_t = nan_max(r.max_t, t);
+    }
+    if constexpr ((G & kGroupPct) != 0) {
+      r.sum_ape += abs_e / nan_max(fabs(t), kEps64);
+      r.sum_sape += 2.0 * abs_e / nan_max(fabs(p) + fabs(t), kEps64);
+    }
+    if constexpr ((G & kGroupLog) != 0) {
+      if (p < 0.0 || t < 0.0) {
+        r.n_sle_out_of_domain += 1;
+      } else {
+        // log1p(p) - log1p(t) cancels when p is close to t; log1p(e / (1 + t)) is the same
+        // quantity without the cancellation, and is used wherever it is itself well conditioned.
+        const double x = e / (1.0 + t);
+        const double d = fabs(x) < 0.5 ? log1p(x) : log1p(p) - log1p(t);
+        r.sum_sle += d * d;
+      }
+    }
+  }
+
+  GPUEVAL_HD static void run_begin(RunSums &run, double p, double t) {
+    run = RunSums{};
+    run.k = 1;
+    run.p0 = p;
+    run.t0 = t;
+    run.e0 = p - t;
+    run.sum_abs_e = fabs(run.e0);
+    run.max_abs_e = run.sum_abs_e;
+    fold_groups(run, p, t, run.e0, run.sum_abs_e);
+  }
+
+  GPUEVAL_HD static void run_add(RunSums &run, double p, double t) {
+    const double e = p - t;
+    const double dp = p - run.p0;
+    const double dt = t - run.t0;
+    const double de = e - run.e0;
+    run.k += 1;
+    run.s1p += dp;
+    run.s1t += dt;
+    run.s1e += de;
+    run.s2p += dp * dp;
+    run.s2t += dt * dt;
+    run.s2e += de * de;
+    run.spt += dp * dt;
+    const double abs_e = fabs(e);
+    run.sum_abs_e += abs_e;
+    run.max_abs_e = nan_max(run.max_abs_e, abs_e);
+    fold_groups(run, p, t, e, abs_e);
+  }
+
+  // Centred form of a run. S2 - S1^2/k is exact enough here: the values are shifted by a member
+  // of the run and k <= kMaxRunLength. Rounding can leave a tiny negative m2; it is clamped.
+  GPUEVAL_HD static Record run_to_record(const RunSums &run) {
+    Record r{};
+    if (run.k == 0) {
+      return r;
+    }
+    const double k = static_cast<double>(run.k);
+    const double inv_k = 1.0 / k;
+    r.n = static_cast<std::uint64_t>(run.k);
+    r.ref_p = run.p0;
+    r.ref_t = run.t0;
+    r.ref_e = run.e0;
+    r.dmean_p = run.s1p * inv_k;
+    r.dmean_t = run.s1t * inv_k;
+    r.dmean_e = run.s1e * inv_k;
+    r.m2_p = nan_max(run.s2p - run.s1p * run.s1p * inv_k, 0.0);
+    r.m2_t = nan_max(run.s2t - run.s1t * run.s1t * inv_k, 0.0);
+    r.m2_e = nan_max(run.s2e - run.s1e * run.s1e * inv_k, 0.0);
+    r.c_pt = run.spt - run.s1p * run.s1t * inv_k;
+    r.sum_abs_e = run.sum_abs_e;
+    r.max_abs_e = run.max_abs_e;
+    if constexpr ((G & kGroupRange) != 0) {
+      r.min_t = run.min_t;
+      r.max_t = run.max_t;
+    }
+    if constexpr ((G & kGroupPct) != 0) {
+      r.sum_ape = run.sum_ape;
+      r.sum_sape = run.sum_sape;
+    }
+    if constexpr ((G & kGroupLog) != 0) {
+      r.sum_sle = run.sum_sle;
+      r.n_sle_out_of_domain = static_cast<std::uint64_t>(run.n_sle_out_of_domain);
+    }
+    return r;
+  }
+
+  // Chan, Golub and LeVeque's pairwise merge, on a's references. Counts enter as doubles: na*nb
+  // is never formed in integers, and f = nb/n is in [0, 1].
+  GPUEVAL_HD static Record combine(const Record &a, const Record &b) {
+    if (a.n == 0) {
+      Record r = b;
+      r.skipped_nonfinite += a.skipped_nonfinite;
+      return r;
+    }
+    if (b.n == 0) {
+      Record r = a;
+      r.skipped_nonfinite += b.skipped_nonfinite;
+      return r;
+    }
+    Record r{};
+    r.n = a.n + b.n;
+    r.skipped_nonfinite = a.skipped_nonfinite + b.skipped_nonfinite;
+    const double na = static_cast<double>(a.n);
+    const double f = static_cast<double>(b.n) / static_cast<double>(r.n);
+    const double naf = na * f; // na * nb / n
+    // mean_b - mean_a = (ref_b - ref_a) + (dmean_b - dmean_a): the first difference is exact for
+    // nearby references, the second is of the spread's size.
+    const double dp = (b.ref_p - a.ref_p) + (b.dmean_p - a.dmean_p);
+    const double dt = (b.ref_t - a.ref_t) + (b.dmean_t - a.dmean_t);
+    const double de = (b.ref_e - a.ref_e) + (b.dmean_e - a.dmean_e);
+    r.ref_p = a.ref_p;
+    r.ref_t = a.ref_t;
+    r.ref_e = a.ref_e;
+    r.dmean_p = a.dmean_p + dp * f;
+    r.dmean_t = a.dmean_t + dt * f;
+    r.dmean_e = a.dmean_e + de * f;
+    r.m2_p = a.m2_p + b.m2_p + dp * dp * naf;
+    r.m2_t = a.m2_t + b.m2_t + dt * dt * naf;
+    r.m2_e = a.m2_e + b.m2_e + de * de * naf;
+    r.c_pt = a.c_pt + b.c_pt + dp * dt * naf;
+    r.sum_abs_e = a.sum_abs_e + b.sum_abs_e;
+    r.max_abs_e = nan_max(a.max_abs_e, b.max_abs_e);
+    if constexpr ((G & kGroupRange) != 0) {
+      r.min_t = nan_min(a.min_t, b.min_t);
+      r.max_t = nan_max(a.max_t, b.max_t);
+    }
+    if constexpr ((G & kGroupPct) != 0) {
+      r.sum_ape = a.sum_ape + b.sum_ape;
+      r.sum_sape = a.sum_sape + b.sum_sape;
+    }
+    if constexpr ((G & kGroupLog) != 0) {
+      r.sum_sle = a.sum_sle + b.sum_sle;
+      r.n_sle_out_of_domain = a.n_sle_out_of_domain + b.n_sle_out_of_domain;
+    }
+    return r;
+  }
+
+  // Folds one pair into a record (one division). For scattered pairs; loops over many pairs of
+  // the same key use runs.
+  GPUEVAL_HD static void reduce(Record &r, double p, double t) {
+    RunSums run;
+    run_begin(run, p, t);
+    r = combine(r, run_to_record(run));
+  }
+
+  // Every metric of DESIGN.md's normative table that the record's groups support.
+  // n = 0 gives NaN for every metric.
+  GPUEVAL_HD static MetricValues finalize(const Record &r) {
+    MetricValues out;
+    const double nan = quiet_nan();
+    for (int i = 0; i < kNumMetrics; ++i) {
+      out.v[i] = nan;
+    }
+    if (r.n == 0) {
+      return out;
+    }
+    const double n = static_cast<double>(r.n);
+    const double mean_p = r.mean_p(), mean_t = r.mean_t(), mean_e = r.mean_e();
+    const double sse = r.m2_e + n * mean_e * mean_e; // sum of squared errors
+    const double mse = sse / n;
+    const double rmse = sqrt(mse);
+    out[Metric::mse] = mse;
+    out[Metric::rmse] = rmse;
+    out[Metric::mae] = r.sum_abs_e / n;
+    out[Metric::bias] = mean_e;
+    out[Metric::max_error] = r.max_abs_e;
+    // scikit-learn's force_finite: a constant target scores 1 when predicted exactly, else 0.
+    if (r.m2_t == 0.0) {
+      out[Metric::r2] = sse == 0.0 ? 1.0 : (sse == sse ? 0.0 : nan);
+      out[Metric::explained_variance] = r.m2_e == 0.0 ? 1.0 : (r.m2_e == r.m2_e ? 0.0 : nan);
+      out[Metric::rse] = nan;
+    } else {
+      out[Metric::r2] = 1.0 - sse / r.m2_t;
+      out[Metric::explained_variance] = 1.0 - r.m2_e / r.m2_t;
+      out[Metric::rse] = sse / r.m2_t;
+    }
+    if (r.m2_p != 0.0 && r.m2_t != 0.0) {
+      // sqrt of each factor, not of the product, so that extreme scales neither overflow nor
+      // underflow. Clipped to [-1, 1] as scipy.stats.pearsonr does.
+      const double rho = r.c_pt / (sqrt(r.m2_p) * sqrt(r.m2_t));
+      out[Metric::pearson] = rho != rho ? rho : nan_min(1.0, nan_max(-1.0, rho));
+    }
+    // Lin's concordance, population form, times n. mean_p - mean_t is mean_e, kept exactly.
+    const double ccc_den = r.m2_p + r.m2_t + n * mean_e * mean_e;
+    if (ccc_den != 0.0) {
+      out[Metric::ccc] = 2.0 * r.c_pt / ccc_den;
+    }
+    const double spp = r.m2_p + n * mean_p * mean_p;
+    const double stt = r.m2_t + n * mean_t * mean_t;
+    if (spp != 0.0 && stt != 0.0) {
+      const double spt = r.c_pt + n * mean_p * mean_t;
+      out[Metric::cosine] = spt / (sqrt(spp) * sqrt(stt));
+    }
+    if (mean_t != 0.0) {
+      out[Metric::nrmse] = rmse / fabs(mean_t);
+    }
+    if constexpr ((G & kGroupRange) != 0) {
+      const double range = r.max_t - r.min_t;
+      if (range != 0.0) {
+        out[Metric::nrmse_range] = rmse / range;
+      }
+    }
+    if constexpr ((G & kGroupPct) != 0) {
+      out[Metric::mape] = r.sum_ape / n;
+      out[Metric::smape] = r.sum_sape / n;
+    }
+    if constexpr ((G & kGroupLog) != 0) {
+      if (r.n_sle_out_of_domain == 0) {
+        out[Metric::msle] = r.sum_sle / n;
+      }
+    }
+    return out;
+  }
+};
+
+// Widens a record to a superset of its groups; the added groups hold their identity.
+template <unsigned To, unsigned From>
+GPUEVAL_HD RegressionRecord<To> widen(const RegressionRecord<From> &in) {
+  static_assert((From & ~To) == 0, "widen: the target must hold every group of the source");
+  RegressionRecord<To> out{};
+  static_cast<CoreStats &>(out) = static_cast<const CoreStats &>(in);
+  if constexpr ((From & kGroupRange) != 0) {
+    static_cast<RangeStats &>(out) = static_cast<const RangeStats &>(in);
+  }
+  if constexpr ((From & kGroupPct) != 0) {
+    static_cast<PctStats &>(out) = static_cast<const PctStats &>(in);
+  }
+  if constexpr ((From & kGroupLog) != 0) {
+    static_cast<LogStats &>(out) = static_cast<const LogStats &>(in);
+  }
+  return out;
+}
+
+} // namespace gpueval::ops
