@@ -5,7 +5,7 @@
 namespace gpueval_check {
 
 template <unsigned G>
-__global__ void exercise_ops(const float *p, const float *t, int n, double *out) {
+__global__ void exercise_ops(const float* p, const float* t, int n, double* out) {
   using Ops = gpueval::ops::RegressionOps<G>;
   typename Ops::Record acc{};
   typename Ops::RunSums run;
@@ -23,19 +23,11 @@ __global__ void exercise_ops(const float *p, const float *t, int n, double *out)
 
 } // namespace gpueval_check
 
-template __global__ void gpueval_check::exercise_ops<0>(const float *, const float *, int,
-                                                        double *);
-template __global__ void gpueval_check::exercise_ops<1>(const float *, const float *, int,
-                                                        double *);
-template __global__ void gpueval_check::exercise_ops<2>(const float *, const float *, int,
-                                                        double *);
-template __global__ void gpueval_check::exercise_ops<3>(const float *, const float *, int,
-                                                        double *);
-template __global__ void gpueval_check::exercise_ops<4>(const float *, const float *, int,
-                                                        double *);
-template __global__ void gpueval_check::exercise_ops<5>(const float *, const float *, int,
-                                                        double *);
-template __global__ void gpueval_check::exercise_ops<6>(const float *, const float *, int,
-                                                        double *);
-template __global__ void gpueval_check::exercise_ops<7>(const float *, const float *, int,
-                                                        double *);
+template __global__ void gpueval_check::exercise_ops<0>(const float*, const float*, int, double*);
+template __global__ void gpueval_check::exercise_ops<1>(const float*, const float*, int, double*);
+template __global__ void gpueval_check::exercise_ops<2>(const float*, const float*, int, double*);
+template __global__ void gpueval_check::exercise_ops<3>(const float*, const float*, int, double*);
+template __global__ void gpueval_check::exercise_ops<4>(const float*, const float*, int, double*);
+template __global__ void gpueval_check::exercise_ops<5>(const float*, const float*, int, double*);
+template __global__ void gpueval_check::exercise_ops<6>(const float*, const float*, int, double*);
+template __global__ void gpueval_check::exercise_ops<7>(const float*, const float*, int, double*);

@@ -37,17 +37,17 @@ private:
 struct ReferenceValues {
   double v[kNumMetrics];
   double operator[](Metric m) const { return v[static_cast<int>(m)]; }
-  double &operator[](Metric m) { return v[static_cast<int>(m)]; }
+  double& operator[](Metric m) { return v[static_cast<int>(m)]; }
   // The moments, for aggregation tests.
   long double n = 0, mean_t = 0, m2_t = 0, m2_e = 0, sse = 0;
 };
 
 // Every metric of DESIGN.md's table, from the pairs directly. Degenerate cases follow the table.
-inline ReferenceValues reference_metrics(const std::vector<Pair> &pairs) {
+inline ReferenceValues reference_metrics(const std::vector<Pair>& pairs) {
   using LD = long double;
   ReferenceValues r;
   const double nan = std::numeric_limits<double>::quiet_NaN();
-  for (double &x : r.v) {
+  for (double& x : r.v) {
     x = nan;
   }
   const std::size_t count = pairs.size();
@@ -56,7 +56,7 @@ inline ReferenceValues reference_metrics(const std::vector<Pair> &pairs) {
   }
   const LD n = static_cast<LD>(count);
   ExactSum sp, st, se;
-  for (const auto &[p, t] : pairs) {
+  for (const auto& [p, t] : pairs) {
     sp.add(p);
     st.add(t);
     se.add(static_cast<LD>(p) - static_cast<LD>(t));
@@ -65,7 +65,7 @@ inline ReferenceValues reference_metrics(const std::vector<Pair> &pairs) {
   ExactSum m2p, m2t, m2e, cpt, sse, sabs, spp, stt, sptn, ape, sape, sle;
   LD max_abs = 0, min_t = INFINITY, max_t = -INFINITY;
   bool log_domain = true;
-  for (const auto &[p, t] : pairs) {
+  for (const auto& [p, t] : pairs) {
     const LD lp = p, lt = t;
     const LD e = lp - lt;
     m2p.add((lp - mp) * (lp - mp));
@@ -138,7 +138,7 @@ inline ReferenceValues reference_metrics(const std::vector<Pair> &pairs) {
 
 // DESIGN.md's accuracy rule: |x - ref| <= 1e-9 * max(|ref|, scale), scale = rmse for bias, 1 for
 // the bounded scores, 0 otherwise. NaN matches NaN only.
-inline double accuracy_scale(Metric m, const ReferenceValues &ref) {
+inline double accuracy_scale(Metric m, const ReferenceValues& ref) {
   switch (m) {
   case Metric::bias:
     return ref[Metric::rmse];

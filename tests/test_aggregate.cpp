@@ -27,7 +27,7 @@ struct Keyed {
   std::vector<FullRecord> records;
 };
 
-Keyed make_keyed(const RegressionSpec &spec, const std::vector<std::int64_t> &sample, int rows,
+Keyed make_keyed(const RegressionSpec& spec, const std::vector<std::int64_t>& sample, int rows,
                  std::uint64_t seed) {
   Keyed k;
   k.layout = KeyLayout::from(spec, sample);
@@ -42,9 +42,9 @@ Keyed make_keyed(const RegressionSpec &spec, const std::vector<std::int64_t> &sa
       k.by_key[static_cast<std::size_t>(key)].push_back({p, t});
     }
   }
-  for (const auto &pairs : k.by_key) {
+  for (const auto& pairs : k.by_key) {
     FullRecord rec{};
-    for (const auto &[p, t] : pairs) {
+    for (const auto& [p, t] : pairs) {
       FullOps::reduce(rec, p, t);
     }
     k.records.push_back(rec);
@@ -52,8 +52,8 @@ Keyed make_keyed(const RegressionSpec &spec, const std::vector<std::int64_t> &sa
   return k;
 }
 
-void expect_close(double got, double want, Metric m, const test::ReferenceValues &ref,
-                  const std::string &what) {
+void expect_close(double got, double want, Metric m, const test::ReferenceValues& ref,
+                  const std::string& what) {
   EXPECT_TRUE(test::within_accuracy(got, want, test::accuracy_scale(m, ref)))
       << what << " " << metric_name(m) << ": got " << got << " want " << want;
 }
@@ -112,7 +112,7 @@ TEST(Aggregate, ByAxisIsTheHeadlineRestrictedToEachIndex) {
     std::vector<Pair> all;
     for (int j = 0; j < 4; ++j) {
       for (int c = 0; c < 3; ++c) {
-        const auto &src = k.by_key[static_cast<std::size_t>((t * 4 + j) * 3 + c)];
+        const auto& src = k.by_key[static_cast<std::size_t>((t * 4 + j) * 3 + c)];
         per_channel[c].insert(per_channel[c].end(), src.begin(), src.end());
         all.insert(all.end(), src.begin(), src.end());
       }
@@ -150,7 +150,7 @@ TEST(Aggregate, TreeCombineIsFixedAndMatchesSerialWithinAccuracy) {
   std::mt19937_64 rng(4);
   std::normal_distribution<double> z;
   std::vector<Pair> all;
-  for (auto &rec : recs) {
+  for (auto& rec : recs) {
     for (int i = 0; i < 13; ++i) {
       const double t = 1e5 + z(rng), p = t + 0.1 * z(rng);
       FullOps::reduce(rec, p, t);
@@ -230,7 +230,7 @@ TEST(Report, AccessorsNameTheProblem) {
   try {
     (void)r.value("mae");
     FAIL();
-  } catch (const InvalidArgument &e) {
+  } catch (const InvalidArgument& e) {
     EXPECT_NE(std::string(e.what()).find("'mae' was not requested; this report has: mse"),
               std::string::npos)
         << e.what();
@@ -238,7 +238,7 @@ TEST(Report, AccessorsNameTheProblem) {
   try {
     (void)r.value("nope");
     FAIL();
-  } catch (const InvalidArgument &e) {
+  } catch (const InvalidArgument& e) {
     EXPECT_NE(std::string(e.what()).find("unknown metric 'nope'"), std::string::npos);
   }
 }

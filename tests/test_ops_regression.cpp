@@ -22,7 +22,7 @@ using Record = All::Record;
 
 // Folds pairs as runs of `run_length` (the hot-loop path), merging each run into the total.
 template <unsigned G>
-ops::RegressionRecord<G> fold_runs(const Pair *data, std::size_t n, int run_length) {
+ops::RegressionRecord<G> fold_runs(const Pair* data, std::size_t n, int run_length) {
   using Ops = ops::RegressionOps<G>;
   typename Ops::Record acc{};
   for (std::size_t i = 0; i < n; i += static_cast<std::size_t>(run_length)) {
@@ -39,7 +39,7 @@ ops::RegressionRecord<G> fold_runs(const Pair *data, std::size_t n, int run_leng
 
 // Splits the data at random points, folds each piece with a random run length (or pair by pair),
 // then merges the pieces in a random tree: any split and any tree must agree with the reference.
-Record fold_random(const std::vector<Pair> &data, std::mt19937_64 &rng) {
+Record fold_random(const std::vector<Pair>& data, std::mt19937_64& rng) {
   std::vector<Record> parts;
   std::size_t i = 0;
   std::uniform_int_distribution<std::size_t> piece(0, std::max<std::size_t>(2, data.size() / 4));
@@ -78,12 +78,12 @@ Record fold_random(const std::vector<Pair> &data, std::mt19937_64 &rng) {
   return parts[0];
 }
 
-void expect_matches_reference(const Record &r, const std::vector<Pair> &data,
-                              const std::string &what) {
+void expect_matches_reference(const Record& r, const std::vector<Pair>& data,
+                              const std::string& what) {
   const test::ReferenceValues ref = test::reference_metrics(data);
   const ops::MetricValues got = All::finalize(r);
   EXPECT_EQ(r.n, data.size()) << what;
-  for (const MetricInfo &info : metric_table()) {
+  for (const MetricInfo& info : metric_table()) {
     const Metric m = info.metric;
     EXPECT_TRUE(test::within_accuracy(got[m], ref[m], test::accuracy_scale(m, ref)))
         << what << ": " << info.name << " got " << got[m] << " want " << ref[m] << " (rel "
@@ -92,17 +92,17 @@ void expect_matches_reference(const Record &r, const std::vector<Pair> &data,
 }
 
 struct Scenario {
-  const char *name;
+  const char* name;
   double offset; // |mean| of the targets, in units of their spread
   double scale;  // spread of the targets
   double noise;  // prediction error spread, relative to scale
   double bias;   // prediction offset, relative to scale
 };
 
-std::vector<Pair> make_data(const Scenario &s, std::size_t n, std::mt19937_64 &rng) {
+std::vector<Pair> make_data(const Scenario& s, std::size_t n, std::mt19937_64& rng) {
   std::normal_distribution<double> z;
   std::vector<Pair> out(n);
-  for (auto &[p, t] : out) {
+  for (auto& [p, t] : out) {
     t = s.scale * (s.offset + z(rng));
     p = t + s.scale * (s.bias + s.noise * z(rng));
   }
@@ -121,7 +121,7 @@ const Scenario kScenarios[] = {
 };
 
 TEST(RegressionOps, RandomSplitsAndTreesMatchReference) {
-  for (const Scenario &s : kScenarios) {
+  for (const Scenario& s : kScenarios) {
     for (int seed = 0; seed < 100; ++seed) {
       std::mt19937_64 rng(static_cast<std::uint64_t>(seed) * 7919u + 17u);
       const std::size_t n = 1 + rng() % 3000;
@@ -156,7 +156,7 @@ TEST(RegressionOps, HalfPrecisionInputs) {
   for (bool bf16 : {false, true}) {
     std::mt19937_64 rng(bf16 ? 11 : 12);
     std::vector<Pair> data = make_data({"h", 20.0, 1.0, 0.2, 0.0}, 5000, rng);
-    for (auto &[p, t] : data) {
+    for (auto& [p, t] : data) {
       const auto f = [&](double x) {
         const float v = static_cast<float>(x);
         return bf16 ? static_cast<double>(bf16_bits_to_float(float_to_bf16_bits(v)))
@@ -174,7 +174,7 @@ TEST(RegressionOps, NearConstantTargets) {
   std::mt19937_64 rng(5);
   std::normal_distribution<double> z;
   std::vector<Pair> data(2000);
-  for (auto &[p, t] : data) {
+  for (auto& [p, t] : data) {
     t = 1234.5 + 1e-9 * z(rng);
     p = 1234.5 + 1e-7 * z(rng);
   }
@@ -222,7 +222,7 @@ TEST(RegressionOps, EmptySideIsExactIdentity) {
   r.skipped_nonfinite = 3;
   Record empty{};
   empty.skipped_nonfinite = 2;
-  for (const Record &c : {All::combine(r, empty), All::combine(empty, r)}) {
+  for (const Record& c : {All::combine(r, empty), All::combine(empty, r)}) {
     EXPECT_EQ(c.n, r.n);
     EXPECT_EQ(c.dmean_p, r.dmean_p);
     EXPECT_EQ(c.ref_t, r.ref_t);
@@ -240,7 +240,7 @@ TEST(RegressionOps, GroupSubsetsAgreeWithFullRecord) {
   const auto core = fold_runs<kGroupCore>(data.data(), data.size(), 64);
   const ops::MetricValues core_values = ops::RegressionOps<kGroupCore>::finalize(core);
   const ops::MetricValues widened = All::finalize(ops::widen<kAllGroups>(core));
-  for (const MetricInfo &info : metric_table()) {
+  for (const MetricInfo& info : metric_table()) {
     if (info.groups == kGroupCore) {
       EXPECT_EQ(core_values[info.metric], full[info.metric]) << info.name;
       EXPECT_EQ(widened[info.metric], full[info.metric]) << info.name;
@@ -254,7 +254,7 @@ TEST(RegressionOps, GroupSubsetsAgreeWithFullRecord) {
 
 // ---- degenerate values, DESIGN.md's table ---------------------------------------------------
 
-ops::MetricValues finalize_pairs(const std::vector<Pair> &data) {
+ops::MetricValues finalize_pairs(const std::vector<Pair>& data) {
   return All::finalize(fold_runs<kAllGroups>(data.data(), data.size(), 64));
 }
 
@@ -334,10 +334,10 @@ TEST(RegressionOps, MsleOutOfDomainIsNaNAndCounted) {
 
 TEST(RegressionOps, NaNPropagatesThroughEveryStatistic) {
   const double nan = std::nan("");
-  for (const std::vector<Pair> &data :
+  for (const std::vector<Pair>& data :
        {std::vector<Pair>{{1, 2}, {nan, 1}, {3, 3}}, std::vector<Pair>{{nan, 1}, {1, 2}}}) {
     const ops::MetricValues v = finalize_pairs(data);
-    for (const MetricInfo &info : metric_table()) {
+    for (const MetricInfo& info : metric_table()) {
       EXPECT_TRUE(std::isnan(v[info.metric])) << info.name;
     }
   }
@@ -354,7 +354,7 @@ TEST(RegressionOps, CombineIsSymmetric) {
   std::vector<Pair> both = a;
   both.insert(both.end(), b.begin(), b.end());
   const test::ReferenceValues ref = test::reference_metrics(both);
-  for (const MetricInfo &info : metric_table()) {
+  for (const MetricInfo& info : metric_table()) {
     EXPECT_TRUE(test::within_accuracy(ab[info.metric], ref[info.metric],
                                       test::accuracy_scale(info.metric, ref)))
         << info.name;
@@ -362,6 +362,54 @@ TEST(RegressionOps, CombineIsSymmetric) {
                                       test::accuracy_scale(info.metric, ref)))
         << info.name;
   }
+}
+
+} // namespace
+} // namespace gpueval
+
+namespace gpueval {
+namespace {
+
+// Excluded pairs leave a run exactly as if they were never there, including when the run's first
+// pairs are excluded (the shift is the first included pair) and when the excluded values are NaN.
+TEST(RegressionOps, RunFoldWithExclusionsEqualsFoldOfIncludedPairs) {
+  std::mt19937_64 rng(8);
+  std::vector<Pair> data = make_data(kScenarios[2], 64, rng);
+  std::vector<bool> include(data.size());
+  for (std::size_t i = 0; i < data.size(); ++i) {
+    include[i] = i >= 3 && rng() % 3 != 0;
+    if (!include[i] && i % 2 == 0) {
+      data[i].first = std::nan("");
+    }
+  }
+  All::RunSums masked;
+  masked.skipped = 2;
+  std::vector<Pair> kept;
+  for (std::size_t i = 0; i < data.size(); ++i) {
+    All::run_fold<true>(masked, data[i].first, data[i].second, include[i]);
+    if (include[i]) {
+      kept.push_back(data[i]);
+    }
+  }
+  const Record a = All::run_to_record(masked);
+  const Record b = fold_runs<kAllGroups>(kept.data(), kept.size(), 64);
+  EXPECT_EQ(a.n, b.n);
+  EXPECT_EQ(a.skipped_nonfinite, 2u);
+  EXPECT_EQ(a.ref_p, b.ref_p);
+  EXPECT_EQ(a.dmean_t, b.dmean_t);
+  EXPECT_EQ(a.m2_e, b.m2_e);
+  EXPECT_EQ(a.c_pt, b.c_pt);
+  EXPECT_EQ(a.max_abs_e, b.max_abs_e);
+  EXPECT_EQ(a.min_t, b.min_t);
+  EXPECT_EQ(a.sum_sape, b.sum_sape);
+  EXPECT_EQ(a.sum_sle, b.sum_sle);
+
+  All::RunSums none;
+  none.skipped = 5;
+  All::run_fold<true>(none, 1.0, 2.0, false);
+  const Record empty = All::run_to_record(none);
+  EXPECT_EQ(empty.n, 0u);
+  EXPECT_EQ(empty.skipped_nonfinite, 5u);
 }
 
 } // namespace

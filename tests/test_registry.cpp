@@ -12,10 +12,10 @@
 namespace gpueval {
 namespace {
 
-template <class F> std::string error_of(F &&f) {
+template <class F> std::string error_of(F&& f) {
   try {
     f();
-  } catch (const InvalidArgument &e) {
+  } catch (const InvalidArgument& e) {
     return e.what();
   }
   return "(no error)";
@@ -23,7 +23,7 @@ template <class F> std::string error_of(F &&f) {
 
 TEST(Metrics, TableIsInEnumOrderAndNamesRoundTrip) {
   for (int i = 0; i < kNumMetrics; ++i) {
-    const MetricInfo &info = metric_table()[static_cast<std::size_t>(i)];
+    const MetricInfo& info = metric_table()[static_cast<std::size_t>(i)];
     EXPECT_EQ(static_cast<int>(info.metric), i);
     EXPECT_EQ(parse_metric(info.name), info.metric);
   }
@@ -168,7 +168,7 @@ TEST(Device, ParseAndDescribe) {
   EXPECT_EQ(Device::parse("cpu").kind, DeviceKind::cpu);
   EXPECT_EQ(Device::parse("cuda").index, 0);
   EXPECT_EQ(Device::parse("cuda:3").index, 3);
-  for (const char *bad : {"gpu", "cuda:", "cuda:x", "cuda:-1", "CPU", "cuda:123456"}) {
+  for (const char* bad : {"gpu", "cuda:", "cuda:x", "cuda:-1", "CPU", "cuda:123456"}) {
     EXPECT_NE(error_of([&] { Device::parse(bad); }).find("use cpu, cuda or cuda:N"),
               std::string::npos)
         << bad;

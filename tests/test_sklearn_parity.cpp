@@ -22,7 +22,7 @@ struct Fixture {
   std::map<std::pair<std::string, std::string>, std::vector<double>> expect;
 };
 
-Fixture load(const std::string &name) {
+Fixture load(const std::string& name) {
   const std::string path = std::string(GPUEVAL_FIXTURE_DIR) + "/sklearn/" + name + ".txt";
   std::ifstream in(path);
   if (!in) {
@@ -37,7 +37,7 @@ Fixture load(const std::string &name) {
     std::istringstream s(line);
     std::string key;
     s >> key;
-    auto read_values = [&](std::vector<double> &out) {
+    auto read_values = [&](std::vector<double>& out) {
       std::string tok;
       while (s >> tok) {
         out.push_back(std::stod(tok)); // repr() output; nan/inf spelled as strtod reads them
@@ -60,7 +60,7 @@ Fixture load(const std::string &name) {
   return f;
 }
 
-class SklearnParity : public ::testing::TestWithParam<const char *> {};
+class SklearnParity : public ::testing::TestWithParam<const char*> {};
 
 TEST_P(SklearnParity, MatchesScikitLearnAndScipy) {
   const Fixture f = load(GetParam());
@@ -83,12 +83,12 @@ TEST_P(SklearnParity, MatchesScikitLearnAndScipy) {
     return std::fabs(got - want) <= 1e-9 * std::max(std::fabs(want), scale);
   };
   int checked = 0;
-  for (const auto &[key, values] : f.expect) {
-    const auto &[metric, mode] = key;
+  for (const auto& [key, values] : f.expect) {
+    const auto& [metric, mode] = key;
     const double scale =
         (metric == "r2" || metric == "explained_variance" || metric == "pearson") ? 1.0 : 0.0;
     if (mode == "raw_values") {
-      const std::vector<double> &got = report.per_channel_values(metric);
+      const std::vector<double>& got = report.per_channel_values(metric);
       ASSERT_EQ(got.size(), values.size()) << metric;
       for (std::size_t c = 0; c < values.size(); ++c) {
         EXPECT_TRUE(close(got[c], values[c], scale))

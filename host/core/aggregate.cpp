@@ -6,7 +6,7 @@
 
 namespace gpueval::detail {
 
-FullRecord tree_combine(const FullRecord *first, std::int64_t count, std::int64_t stride) {
+FullRecord tree_combine(const FullRecord* first, std::int64_t count, std::int64_t stride) {
   if (count <= 0) {
     return FullRecord{};
   }
@@ -21,21 +21,21 @@ FullRecord tree_combine(const FullRecord *first, std::int64_t count, std::int64_
 namespace {
 
 // Uniform average of per-channel values; max_error's headline is the overall max instead.
-double headline_of(Metric m, const std::vector<ops::MetricValues> &per_channel,
-                   const ops::MetricValues &overall) {
+double headline_of(Metric m, const std::vector<ops::MetricValues>& per_channel,
+                   const ops::MetricValues& overall) {
   if (m == Metric::max_error) {
     return overall[m];
   }
   double sum = 0;
-  for (const ops::MetricValues &v : per_channel) {
+  for (const ops::MetricValues& v : per_channel) {
     sum += v[m];
   }
   return sum / static_cast<double>(per_channel.size());
 }
 
 // scikit-learn's multioutput="variance_weighted": weights m2_t, uniform when all are zero.
-double variance_weighted(Metric m, const std::vector<FullRecord> &channels,
-                         const std::vector<ops::MetricValues> &values) {
+double variance_weighted(Metric m, const std::vector<FullRecord>& channels,
+                         const std::vector<ops::MetricValues>& values) {
   double weight_sum = 0;
   double weighted = 0;
   for (std::size_t c = 0; c < channels.size(); ++c) {
@@ -44,7 +44,7 @@ double variance_weighted(Metric m, const std::vector<FullRecord> &channels,
   }
   if (weight_sum == 0.0) {
     double sum = 0;
-    for (const ops::MetricValues &v : values) {
+    for (const ops::MetricValues& v : values) {
       sum += v[m];
     }
     return sum / static_cast<double>(values.size());
@@ -54,8 +54,8 @@ double variance_weighted(Metric m, const std::vector<FullRecord> &channels,
 
 } // namespace
 
-Report build_report(const RegressionSpec &spec, const KeyLayout &layout,
-                    const std::vector<FullRecord> &records) {
+Report build_report(const RegressionSpec& spec, const KeyLayout& layout,
+                    const std::vector<FullRecord>& records) {
   GPUEVAL_EXPECTS(static_cast<std::int64_t>(records.size()) == layout.keys,
                   "internal: " + std::to_string(records.size()) + " records for " +
                       std::to_string(layout.keys) + " keys");
@@ -110,7 +110,7 @@ Report build_report(const RegressionSpec &spec, const KeyLayout &layout,
     std::vector<FullRecord> block_channels(static_cast<std::size_t>(channels));
     std::vector<ops::MetricValues> block_values(static_cast<std::size_t>(channels));
     for (std::int64_t j = 0; j < layout.by_length; ++j) {
-      const FullRecord *base = records.data() + j * block;
+      const FullRecord* base = records.data() + j * block;
       for (std::int64_t c = 0; c < channels; ++c) {
         block_channels[c] = tree_combine(base + c, per_block_channel, channels);
         block_values[c] = FullOps::finalize(block_channels[c]);

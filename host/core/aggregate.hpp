@@ -18,10 +18,10 @@ using FullOps = ops::RegressionOps<kAllGroups>;
 
 // Combines records first, first + stride, ... (count of them) in a fixed pairwise tree: the
 // result depends only on the inputs and their order, and rounding grows with log(count).
-FullRecord tree_combine(const FullRecord *first, std::int64_t count, std::int64_t stride = 1);
+FullRecord tree_combine(const FullRecord* first, std::int64_t count, std::int64_t stride = 1);
 
 // records.size() must equal layout.keys.
-Report build_report(const RegressionSpec &spec, const KeyLayout &layout,
-                    const std::vector<FullRecord> &records);
+Report build_report(const RegressionSpec& spec, const KeyLayout& layout,
+                    const std::vector<FullRecord>& records);
 
 } // namespace gpueval::detail

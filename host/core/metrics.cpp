@@ -8,7 +8,7 @@
 
 namespace gpueval {
 
-const std::array<MetricInfo, kNumMetrics> &metric_table() {
+const std::array<MetricInfo, kNumMetrics>& metric_table() {
   static const std::array<MetricInfo, kNumMetrics> table = {{
       {Metric::mse, "mse", kGroupCore, false, "mean squared error"},
       {Metric::rmse, "rmse", kGroupCore, false, "root mean squared error"},
@@ -31,14 +31,14 @@ const std::array<MetricInfo, kNumMetrics> &metric_table() {
   return table;
 }
 
-const MetricInfo &metric_info(Metric m) {
+const MetricInfo& metric_info(Metric m) {
   return metric_table()[static_cast<std::size_t>(m)];
 }
 
 namespace {
 std::string valid_names() {
   std::string out;
-  for (const MetricInfo &info : metric_table()) {
+  for (const MetricInfo& info : metric_table()) {
     if (!out.empty()) {
       out += ", ";
     }
@@ -49,7 +49,7 @@ std::string valid_names() {
 } // namespace
 
 Metric parse_metric(std::string_view name) {
-  for (const MetricInfo &info : metric_table()) {
+  for (const MetricInfo& info : metric_table()) {
     if (info.name == name) {
       return info.metric;
     }
@@ -96,7 +96,7 @@ std::vector<Metric> parse_metric_list(std::string_view text) {
 
 std::vector<Metric> default_metrics() {
   std::vector<Metric> out;
-  for (const MetricInfo &info : metric_table()) {
+  for (const MetricInfo& info : metric_table()) {
     if (!info.opt_in) {
       out.push_back(info.metric);
     }
@@ -106,13 +106,13 @@ std::vector<Metric> default_metrics() {
 
 std::vector<Metric> all_metrics() {
   std::vector<Metric> out;
-  for (const MetricInfo &info : metric_table()) {
+  for (const MetricInfo& info : metric_table()) {
     out.push_back(info.metric);
   }
   return out;
 }
 
-unsigned groups_for(const std::vector<Metric> &metrics) {
+unsigned groups_for(const std::vector<Metric>& metrics) {
   unsigned g = kGroupCore;
   for (Metric m : metrics) {
     g |= metric_info(m).groups;

@@ -43,18 +43,18 @@ double Report::flat_value(std::string_view metric) const {
   return flat[index_of(metric)];
 }
 
-const std::vector<double> &Report::per_channel_values(std::string_view metric) const {
+const std::vector<double>& Report::per_channel_values(std::string_view metric) const {
   return per_channel[index_of(metric)];
 }
 
-const std::vector<double> &Report::by_axis_values(std::string_view metric) const {
+const std::vector<double>& Report::by_axis_values(std::string_view metric) const {
   GPUEVAL_EXPECTS(by_axis_index >= 0, "this report has no breakdown axis (by_axis)");
   return by_axis[index_of(metric)];
 }
 
 namespace {
 
-void append_number(std::string &out, double v) {
+void append_number(std::string& out, double v) {
   if (!std::isfinite(v)) {
     out += "null";
     return;
@@ -66,7 +66,7 @@ void append_number(std::string &out, double v) {
   out.append(buf, res.ptr);
 }
 
-void append_string(std::string &out, std::string_view s) {
+void append_string(std::string& out, std::string_view s) {
   out += '"';
   for (char c : s) {
     const auto u = static_cast<unsigned char>(c);
@@ -84,7 +84,7 @@ void append_string(std::string &out, std::string_view s) {
   out += '"';
 }
 
-template <class T> void append_array(std::string &out, const std::vector<T> &values) {
+template <class T> void append_array(std::string& out, const std::vector<T>& values) {
   out += '[';
   for (std::size_t i = 0; i < values.size(); ++i) {
     if (i) {
@@ -100,8 +100,8 @@ template <class T> void append_array(std::string &out, const std::vector<T> &val
 }
 
 // {"name": value, ...} over the report's metrics.
-void append_metric_object(std::string &out, const std::vector<Metric> &metrics,
-                          const std::vector<double> &values) {
+void append_metric_object(std::string& out, const std::vector<Metric>& metrics,
+                          const std::vector<double>& values) {
   out += '{';
   for (std::size_t i = 0; i < metrics.size(); ++i) {
     if (i) {

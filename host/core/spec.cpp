@@ -31,7 +31,7 @@ NanPolicy parse_nan_policy(std::string_view text) {
 }
 
 namespace {
-std::string shape_string(const std::vector<std::int64_t> &shape) {
+std::string shape_string(const std::vector<std::int64_t>& shape) {
   std::string s = "[";
   for (std::size_t i = 0; i < shape.size(); ++i) {
     s += (i ? ", " : "") + std::to_string(shape[i]);
@@ -84,8 +84,8 @@ std::uint64_t RegressionSpec::fingerprint() const {
   return f.h;
 }
 
-KeyLayout KeyLayout::from(const RegressionSpec &spec,
-                          const std::vector<std::int64_t> &sample_shape) {
+KeyLayout KeyLayout::from(const RegressionSpec& spec,
+                          const std::vector<std::int64_t>& sample_shape) {
   const int sample_rank = static_cast<int>(sample_shape.size());
   const int rank = sample_rank + 1; // with the batch axis
   for (std::int64_t d : sample_shape) {

@@ -9,7 +9,7 @@
 
 namespace gpueval {
 
-bool parse_dtype(std::string_view name, DType &out) {
+bool parse_dtype(std::string_view name, DType& out) {
   static constexpr struct {
     std::string_view name;
     DType dtype;
@@ -25,7 +25,7 @@ bool parse_dtype(std::string_view name, DType &out) {
       return true;
     }
   }
-  for (const auto &a : aliases) {
+  for (const auto& a : aliases) {
     if (a.name == name) {
       out = a.dtype;
       return true;
@@ -34,7 +34,7 @@ bool parse_dtype(std::string_view name, DType &out) {
   return false;
 }
 
-TensorView TensorView::contiguous(const void *data, DType dtype, const std::int64_t *shape,
+TensorView TensorView::contiguous(const void* data, DType dtype, const std::int64_t* shape,
                                   int rank, DeviceKind device, int device_index) {
   GPUEVAL_EXPECTS(rank >= 0 && rank <= kMaxRank, "tensor rank " + std::to_string(rank) +
                                                      " is outside 0.." + std::to_string(kMaxRank));
@@ -55,7 +55,7 @@ TensorView TensorView::contiguous(const void *data, DType dtype, const std::int6
   return v;
 }
 
-TensorView TensorView::contiguous(const void *data, DType dtype,
+TensorView TensorView::contiguous(const void* data, DType dtype,
                                   std::initializer_list<std::int64_t> shape, DeviceKind device,
                                   int device_index) {
   return contiguous(data, dtype, shape.begin(), static_cast<int>(shape.size()), device,

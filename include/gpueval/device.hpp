@@ -26,6 +26,6 @@ struct Device {
 
 // An opaque CUDA stream (cudaStream_t) so that public headers need no CUDA header. nullptr is the
 // legacy default stream. Ignored by the CPU backend.
-using StreamHandle = void *;
+using StreamHandle = void*;
 
 } // namespace gpueval

@@ -67,7 +67,7 @@ constexpr bool dtype_is_float(DType t) {
 
 // Parses the names dtype_name() prints, plus the short forms f16/bf16/f32/f64/u8.
 // Returns false for an unknown name.
-bool parse_dtype(std::string_view name, DType &out);
+bool parse_dtype(std::string_view name, DType& out);
 
 // IEEE binary16 bits -> float, exact (every half is a float). Branchy but table-free, so the same
 // code runs on the host and the device; CUDA kernels may use the hardware conversion instead,

@@ -21,8 +21,8 @@ struct MetricInfo {
 };
 
 // One entry per Metric, in enum order.
-const std::array<MetricInfo, kNumMetrics> &metric_table();
-const MetricInfo &metric_info(Metric m);
+const std::array<MetricInfo, kNumMetrics>& metric_table();
+const MetricInfo& metric_info(Metric m);
 inline std::string_view metric_name(Metric m) {
   return metric_info(m).name;
 }
@@ -36,6 +36,6 @@ std::vector<Metric> parse_metric_list(std::string_view text);
 std::vector<Metric> default_metrics();
 std::vector<Metric> all_metrics();
 // Union of the groups the metrics need.
-unsigned groups_for(const std::vector<Metric> &metrics);
+unsigned groups_for(const std::vector<Metric>& metrics);
 
 } // namespace gpueval

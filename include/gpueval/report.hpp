@@ -47,8 +47,8 @@ struct Report {
   // Throw InvalidArgument when the metric was not requested (naming the requested ones).
   double value(std::string_view metric) const;
   double flat_value(std::string_view metric) const;
-  const std::vector<double> &per_channel_values(std::string_view metric) const;
-  const std::vector<double> &by_axis_values(std::string_view metric) const;
+  const std::vector<double>& per_channel_values(std::string_view metric) const;
+  const std::vector<double>& by_axis_values(std::string_view metric) const;
 
   // DESIGN.md's schema gpueval.report/1: 17 significant digits, non-finite values as null.
   std::string to_json() const;

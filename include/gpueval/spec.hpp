@@ -62,7 +62,7 @@ struct KeyLayout {
   std::int64_t by_length = 0;
 
   // Throws InvalidArgument when the spec does not fit the sample shape or keys > kMaxKeys.
-  static KeyLayout from(const RegressionSpec &spec, const std::vector<std::int64_t> &sample_shape);
+  static KeyLayout from(const RegressionSpec& spec, const std::vector<std::int64_t>& sample_shape);
 
   std::int64_t channel_of(std::int64_t key) const { return key % channels; }
   std::int64_t by_index_of(std::int64_t key) const { return key / (keys / by_length); }

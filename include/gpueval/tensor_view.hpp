@@ -15,7 +15,7 @@ enum class DeviceKind : std::uint8_t { cpu, cuda };
 inline constexpr int kMaxRank = 8;
 
 struct TensorView {
-  const void *data = nullptr;
+  const void* data = nullptr;
   DType dtype = DType::f32;
   int rank = 0;
   std::int64_t shape[kMaxRank] = {};
@@ -27,10 +27,10 @@ struct TensorView {
   int device_index = 0;
 
   // A C-contiguous view of `shape`.
-  static TensorView contiguous(const void *data, DType dtype,
+  static TensorView contiguous(const void* data, DType dtype,
                                std::initializer_list<std::int64_t> shape,
                                DeviceKind device = DeviceKind::cpu, int device_index = 0);
-  static TensorView contiguous(const void *data, DType dtype, const std::int64_t *shape, int rank,
+  static TensorView contiguous(const void* data, DType dtype, const std::int64_t* shape, int rank,
                                DeviceKind device = DeviceKind::cpu, int device_index = 0);
 
   std::int64_t numel() const;

@@ -112,22 +112,24 @@ struct RegressionRecord : CoreStats,
 struct MetricValues {
   double v[kNumMetrics];
   GPUEVAL_HD double operator[](Metric m) const { return v[static_cast<int>(m)]; }
-  GPUEVAL_HD double &operator[](Metric m) { return v[static_cast<int>(m)]; }
+  GPUEVAL_HD double& operator[](Metric m) { return v[static_cast<int>(m)]; }
 };
 
 // Shifted sums of a short run of pairs (at most kMaxRunLength). Values are relative to the run's
-// first pair, so the sums stay small however far the data sit from zero.
+// first included pair, so the sums stay small however far the data sit from zero. Every field is
+// a double (counts up to 64 are exact) so that a backend can keep runs as structure-of-arrays
+// lanes and hand run_fold a proxy of references: the template only needs these member names.
 template <unsigned G> struct Run {
-  int k = 0;
-  double p0 = 0, t0 = 0, e0 = 0; // the shift: the run's first pair
+  double k = 0;                  // pairs folded
+  double skipped = 0;            // pairs a backend dropped as non-finite; carried into the record
+  double p0 = 0, t0 = 0, e0 = 0; // the shift: the run's first included pair
   double s1p = 0, s1t = 0, s1e = 0;
   double s2p = 0, s2t = 0, s2e = 0, spt = 0;
   double sum_abs_e = 0, max_abs_e = 0;
-  // group sums, unused unless the group is present (the compiler drops them)
+  // group sums; the compiler drops them when the group is absent
   double min_t = infinity(), max_t = -infinity();
   double sum_ape = 0, sum_sape = 0;
-  double sum_sle = 0;
-  int n_sle_out_of_domain = 0;
+  double sum_sle = 0, n_sle_out_of_domain = 0;
 };
 
 template <unsigned G> struct RegressionOps {
@@ -135,47 +137,25 @@ template <unsigned G> struct RegressionOps {
   using RunSums = Run<G>;
   static constexpr unsigned groups = G;
 
-  // The per-pair statistics of the optional groups, shared by reduce and run_add.
-  template <class R>
-  GPUEVAL_HD static void fold_groups(R &r, double p, double t, double e, double abs_e) {
-    if constexpr ((G & kGroupRange) != 0) {
-      r.min_t = nan_min(r.min_t, t);
-      r.max_t = nan_max(r.max_t, t);
+  // Folds one pair into a run. The first included pair of a run (k == 0) becomes its shift.
+  // With kMayExclude, `include` = false leaves every sum unchanged (selects, not branches, so a
+  // SIMD loop or a warp stays converged); without it every pair is included.
+  template <bool kMayExclude, class R>
+  GPUEVAL_HD GPUEVAL_FORCEINLINE static void run_fold(R& run, double p, double t, bool include) {
+    if constexpr (!kMayExclude) {
+      include = true;
     }
-    if constexpr ((G & kGroupPct) != 0) {
-      r.sum_ape += abs_e / nan_max(fabs(t), kEps64);
-      r.sum_sape += 2.0 * abs_e / nan_max(fabs(p) + fabs(t), kEps64);
-    }
-    if constexpr ((G & kGroupLog) != 0) {
-      if (p < 0.0 || t < 0.0) {
-        r.n_sle_out_of_domain += 1;
-      } else {
-        // log1p(p) - log1p(t) cancels when p is close to t; log1p(e / (1 + t)) is the same
-        // quantity without the cancellation, and is used wherever it is itself well conditioned.
-        const double x = e / (1.0 + t);
-        const double d = fabs(x) < 0.5 ? log1p(x) : log1p(p) - log1p(t);
-        r.sum_sle += d * d;
-      }
-    }
-  }
-
-  GPUEVAL_HD static void run_begin(RunSums &run, double p, double t) {
-    run = RunSums{};
-    run.k = 1;
-    run.p0 = p;
-    run.t0 = t;
-    run.e0 = p - t;
-    run.sum_abs_e = fabs(run.e0);
-    run.max_abs_e = run.sum_abs_e;
-    fold_groups(run, p, t, run.e0, run.sum_abs_e);
-  }
-
-  GPUEVAL_HD static void run_add(RunSums &run, double p, double t) {
     const double e = p - t;
-    const double dp = p - run.p0;
-    const double dt = t - run.t0;
-    const double de = e - run.e0;
-    run.k += 1;
+    const bool take = include && run.k == 0.0;
+    run.p0 = take ? p : run.p0;
+    run.t0 = take ? t : run.t0;
+    run.e0 = take ? e : run.e0;
+    const double zero = 0.0;
+    const double dp = include ? p - run.p0 : zero;
+    const double dt = include ? t - run.t0 : zero;
+    const double de = include ? e - run.e0 : zero;
+    const double abs_e = include ? fabs(e) : zero;
+    run.k += include ? 1.0 : zero;
     run.s1p += dp;
     run.s1t += dt;
     run.s1e += de;
@@ -183,21 +163,48 @@ template <unsigned G> struct RegressionOps {
     run.s2t += dt * dt;
     run.s2e += de * de;
     run.spt += dp * dt;
-    const double abs_e = fabs(e);
     run.sum_abs_e += abs_e;
     run.max_abs_e = nan_max(run.max_abs_e, abs_e);
-    fold_groups(run, p, t, e, abs_e);
+    if constexpr ((G & kGroupRange) != 0) {
+      run.min_t = include ? nan_min(run.min_t, t) : run.min_t;
+      run.max_t = include ? nan_max(run.max_t, t) : run.max_t;
+    }
+    if constexpr ((G & kGroupPct) != 0) {
+      const double ape = abs_e / nan_max(fabs(t), kEps64);
+      const double sape = 2.0 * abs_e / nan_max(fabs(p) + fabs(t), kEps64);
+      run.sum_ape += include ? ape : zero;
+      run.sum_sape += include ? sape : zero;
+    }
+    if constexpr ((G & kGroupLog) != 0) {
+      const bool out = p < 0.0 || t < 0.0;
+      // log1p(p) - log1p(t) cancels when p is close to t; log1p(e / (1 + t)) is the same
+      // quantity without the cancellation, and is used wherever it is itself well conditioned.
+      const double x = e / (1.0 + t);
+      const double d = fabs(x) < 0.5 ? log1p(x) : log1p(p) - log1p(t);
+      run.n_sle_out_of_domain += (include && out) ? 1.0 : zero;
+      run.sum_sle += (include && !out) ? d * d : zero;
+    }
+  }
+
+  GPUEVAL_HD static void run_begin(RunSums& run, double p, double t) {
+    run = RunSums{};
+    run_fold<false>(run, p, t, true);
+  }
+
+  GPUEVAL_HD static void run_add(RunSums& run, double p, double t) {
+    run_fold<false>(run, p, t, true);
   }
 
   // Centred form of a run. S2 - S1^2/k is exact enough here: the values are shifted by a member
   // of the run and k <= kMaxRunLength. Rounding can leave a tiny negative m2; it is clamped.
-  GPUEVAL_HD static Record run_to_record(const RunSums &run) {
+  // A run with k = 0 gives an empty record that still carries its skipped count.
+  template <class R> GPUEVAL_HD static Record run_to_record(const R& run) {
     Record r{};
-    if (run.k == 0) {
+    r.skipped_nonfinite = static_cast<std::uint64_t>(run.skipped);
+    if (run.k == 0.0) {
       return r;
     }
-    const double k = static_cast<double>(run.k);
-    const double inv_k = 1.0 / k;
+    const double inv_k = 1.0 / run.k;
     r.n = static_cast<std::uint64_t>(run.k);
     r.ref_p = run.p0;
     r.ref_t = run.t0;
@@ -228,7 +235,7 @@ template <unsigned G> struct RegressionOps {
 
   // Chan, Golub and LeVeque's pairwise merge, on a's references. Counts enter as doubles: na*nb
   // is never formed in integers, and f = nb/n is in [0, 1].
-  GPUEVAL_HD static Record combine(const Record &a, const Record &b) {
+  GPUEVAL_HD static Record combine(const Record& a, const Record& b) {
     if (a.n == 0) {
       Record r = b;
       r.skipped_nonfinite += a.skipped_nonfinite;
@@ -279,7 +286,7 @@ template <unsigned G> struct RegressionOps {
 
   // Folds one pair into a record (one division). For scattered pairs; loops over many pairs of
   // the same key use runs.
-  GPUEVAL_HD static void reduce(Record &r, double p, double t) {
+  GPUEVAL_HD static void reduce(Record& r, double p, double t) {
     RunSums run;
     run_begin(run, p, t);
     r = combine(r, run_to_record(run));
@@ -287,7 +294,7 @@ template <unsigned G> struct RegressionOps {
 
   // Every metric of DESIGN.md's normative table that the record's groups support.
   // n = 0 gives NaN for every metric.
-  GPUEVAL_HD static MetricValues finalize(const Record &r) {
+  GPUEVAL_HD static MetricValues finalize(const Record& r) {
     MetricValues out;
     const double nan = quiet_nan();
     for (int i = 0; i < kNumMetrics; ++i) {
@@ -357,18 +364,18 @@ template <unsigned G> struct RegressionOps {
 
 // Widens a record to a superset of its groups; the added groups hold their identity.
 template <unsigned To, unsigned From>
-GPUEVAL_HD RegressionRecord<To> widen(const RegressionRecord<From> &in) {
+GPUEVAL_HD RegressionRecord<To> widen(const RegressionRecord<From>& in) {
   static_assert((From & ~To) == 0, "widen: the target must hold every group of the source");
   RegressionRecord<To> out{};
-  static_cast<CoreStats &>(out) = static_cast<const CoreStats &>(in);
+  static_cast<CoreStats&>(out) = static_cast<const CoreStats&>(in);
   if constexpr ((From & kGroupRange) != 0) {
-    static_cast<RangeStats &>(out) = static_cast<const RangeStats &>(in);
+    static_cast<RangeStats&>(out) = static_cast<const RangeStats&>(in);
   }
   if constexpr ((From & kGroupPct) != 0) {
-    static_cast<PctStats &>(out) = static_cast<const PctStats &>(in);
+    static_cast<PctStats&>(out) = static_cast<const PctStats&>(in);
   }
   if constexpr ((From & kGroupLog) != 0) {
-    static_cast<LogStats &>(out) = static_cast<const LogStats &>(in);
+    static_cast<LogStats&>(out) = static_cast<const LogStats&>(in);
   }
   return out;
 }
