@@ -69,31 +69,26 @@ constexpr bool dtype_is_float(DType t) {
 // Returns false for an unknown name.
 bool parse_dtype(std::string_view name, DType& out);
 
-// IEEE binary16 bits -> float, exact (every half is a float). Branchy but table-free, so the same
-// code runs on the host and the device; CUDA kernels may use the hardware conversion instead,
-// which gives the same value.
+// IEEE binary16 bits -> float, exact (every half is a float). Branch-free, so that a CPU loop
+// over many halves vectorises and the same code runs on the device (where the hardware
+// conversion gives the same value).
 GPUEVAL_HD inline float half_bits_to_float(std::uint16_t h) {
   const std::uint32_t sign = static_cast<std::uint32_t>(h & 0x8000u) << 16;
-  std::uint32_t exponent = (h >> 10) & 0x1fu;
-  std::uint32_t mantissa = h & 0x3ffu;
-  std::uint32_t bits;
-  if (exponent == 0x1fu) { // inf or nan; keep the payload
-    bits = sign | 0x7f800000u | (mantissa << 13);
-  } else if (exponent != 0) { // normal
-    bits = sign | ((exponent + 112u) << 23) | (mantissa << 13);
-  } else if (mantissa == 0) { // signed zero
-    bits = sign;
-  } else { // subnormal: normalise
-    exponent = 113u;
-    while ((mantissa & 0x400u) == 0) {
-      mantissa <<= 1;
-      --exponent;
-    }
-    bits = sign | (exponent << 23) | ((mantissa & 0x3ffu) << 13);
-  }
+  const std::uint32_t exponent = (h >> 10) & 0x1fu;
+  const std::uint32_t mantissa = h & 0x3ffu;
+  // normal numbers: rebias the exponent; inf and nan: all-ones exponent, payload kept
+  const std::uint32_t normal = sign | ((exponent + 112u) << 23) | (mantissa << 13);
+  const std::uint32_t special = sign | 0x7f800000u | (mantissa << 13);
+  std::uint32_t bits = exponent == 0x1fu ? special : normal;
   float f;
   std::memcpy(&f, &bits, sizeof f);
-  return f;
+  // zero and subnormals: mantissa * 2^-24, exact in float, with the sign
+  const float magnitude = static_cast<float>(mantissa) * 5.9604644775390625e-8f;
+  bits = sign;
+  float signed_zero;
+  std::memcpy(&signed_zero, &bits, sizeof signed_zero);
+  const float sub = sign ? -magnitude : magnitude;
+  return exponent == 0 ? (mantissa == 0 ? signed_zero : sub) : f;
 }
 
 // bfloat16 bits -> float, exact: bfloat16 is the top half of a float.

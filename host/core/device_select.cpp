@@ -1,0 +1,45 @@
+// Backend selection: explicit devices, and auto_select_device().
+#include <atomic>
+#include <cstdio>
+#include <string>
+
+#include "core/backend_factory.hpp"
+#include "gpueval/error.hpp"
+#include "gpueval/evaluator.hpp"
+
+namespace gpueval {
+
+Device auto_select_device() {
+  std::string why;
+  if (detail::cuda_device_count(&why) > 0) {
+    return Device::cuda(0);
+  }
+  static std::atomic<bool> said{false};
+  if (!said.exchange(true)) {
+    std::fprintf(stderr, "gpueval: no usable CUDA device (%s); using the CPU\n", why.c_str());
+  }
+  return Device::cpu();
+}
+
+namespace detail {
+
+std::unique_ptr<Backend> make_backend(Device device) {
+  if (device.kind == DeviceKind::cpu) {
+    GPUEVAL_EXPECTS(device.threads >= 0,
+                    "cpu thread count " + std::to_string(device.threads) + " is negative");
+    return make_cpu_backend(device.threads);
+  }
+  std::string why;
+  const int count = cuda_device_count(&why);
+  if (count == 0) {
+    throw CudaError("device cuda:" + std::to_string(device.index) + " is not usable: " + why);
+  }
+  if (device.index < 0 || device.index >= count) {
+    throw CudaError("device cuda:" + std::to_string(device.index) + " does not exist; " +
+                    std::to_string(count) + " CUDA device(s) are visible");
+  }
+  return make_cuda_backend(device.index);
+}
+
+} // namespace detail
+} // namespace gpueval

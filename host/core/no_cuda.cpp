@@ -1,0 +1,21 @@
+// The CUDA entry points of a build without the CUDA backend.
+#include <string>
+
+#include "core/backend_factory.hpp"
+#include "gpueval/error.hpp"
+
+namespace gpueval::detail {
+
+int cuda_device_count(std::string* why_none) {
+  if (why_none != nullptr) {
+    *why_none = "this gpueval was built without CUDA (GPUEVAL_CUDA=OFF)";
+  }
+  return 0;
+}
+
+std::unique_ptr<Backend> make_cuda_backend(int index) {
+  throw CudaError("device cuda:" + std::to_string(index) +
+                  " is not usable: this gpueval was built without CUDA (GPUEVAL_CUDA=OFF)");
+}
+
+} // namespace gpueval::detail

@@ -1,0 +1,60 @@
+// Runs kept as structure-of-arrays lanes, eight to a block, so that one loop over a block folds
+// eight pairs with the same vector instructions. The math is ops::RegressionOps::run_fold,
+// reached through LaneRef, a proxy with the member names run_fold expects.
+#pragma once
+
+#include <cstdint>
+
+#include "gpueval/ops/regression.hpp"
+
+namespace gpueval::cpu {
+
+inline constexpr int kBlockLanes = 8;
+
+struct alignas(64) LaneBlock {
+  double k[kBlockLanes], skipped[kBlockLanes];
+  double p0[kBlockLanes], t0[kBlockLanes], e0[kBlockLanes];
+  double s1p[kBlockLanes], s1t[kBlockLanes], s1e[kBlockLanes];
+  double s2p[kBlockLanes], s2t[kBlockLanes], s2e[kBlockLanes], spt[kBlockLanes];
+  double sum_abs_e[kBlockLanes], max_abs_e[kBlockLanes];
+  double min_t[kBlockLanes], max_t[kBlockLanes];
+  double sum_ape[kBlockLanes], sum_sape[kBlockLanes];
+  double sum_sle[kBlockLanes], n_sle_out_of_domain[kBlockLanes];
+
+  // Every lane an empty run (ops::Run{}).
+  void clear() {
+    const ops::Run<kAllGroups> empty{};
+    for (int j = 0; j < kBlockLanes; ++j) {
+      k[j] = skipped[j] = p0[j] = t0[j] = e0[j] = 0;
+      s1p[j] = s1t[j] = s1e[j] = s2p[j] = s2t[j] = s2e[j] = spt[j] = 0;
+      sum_abs_e[j] = max_abs_e[j] = 0;
+      min_t[j] = empty.min_t;
+      max_t[j] = empty.max_t;
+      sum_ape[j] = sum_sape[j] = sum_sle[j] = n_sle_out_of_domain[j] = 0;
+    }
+  }
+};
+
+struct LaneRef {
+  double &k, &skipped, &p0, &t0, &e0, &s1p, &s1t, &s1e, &s2p, &s2t, &s2e, &spt;
+  double &sum_abs_e, &max_abs_e, &min_t, &max_t, &sum_ape, &sum_sape, &sum_sle,
+      &n_sle_out_of_domain;
+};
+
+GPUEVAL_FORCEINLINE LaneRef lane_ref(LaneBlock& b, int j) {
+  return {b.k[j],     b.skipped[j], b.p0[j],        b.t0[j],        b.e0[j],
+          b.s1p[j],   b.s1t[j],     b.s1e[j],       b.s2p[j],       b.s2t[j],
+          b.s2e[j],   b.spt[j],     b.sum_abs_e[j], b.max_abs_e[j], b.min_t[j],
+          b.max_t[j], b.sum_ape[j], b.sum_sape[j],  b.sum_sle[j],   b.n_sle_out_of_domain[j]};
+}
+
+// Folds pairs i = 0..count-1 into lanes lane0 + i (lane0 a multiple of kBlockLanes). With
+// may_exclude, include[i] = 0 leaves lane lane0 + i untouched and skipped[i] is added to its
+// skipped count. Which instruction set runs is chosen at run time; every variant performs the
+// same IEEE operations in the same order per lane, so results do not depend on it.
+using FoldFn = void (*)(LaneBlock* blocks, int lane0, int count, const double* p, const double* t,
+                        const std::uint8_t* include, const std::uint8_t* skipped);
+
+FoldFn fold_function(unsigned groups, bool may_exclude);
+
+} // namespace gpueval::cpu

@@ -1,0 +1,194 @@
+#include "cpu/stage.hpp"
+
+#include <cstring>
+
+#include "gpueval/dtype.hpp"
+#include "gpueval/ops/regression.hpp"
+
+namespace gpueval::cpu {
+
+namespace {
+
+template <class T> GPUEVAL_FORCEINLINE double to_double(const unsigned char* src) {
+  T v;
+  std::memcpy(&v, src, sizeof v); // unaligned-safe
+  return static_cast<double>(v);
+}
+
+template <DType D> GPUEVAL_FORCEINLINE double load_as_double(const unsigned char* src) {
+  if constexpr (D == DType::f16 || D == DType::bf16) {
+    std::uint16_t bits;
+    std::memcpy(&bits, src, sizeof bits);
+    return static_cast<double>(D == DType::f16 ? half_bits_to_float(bits)
+                                               : bf16_bits_to_float(bits));
+  } else if constexpr (D == DType::f32) {
+    return to_double<float>(src);
+  } else if constexpr (D == DType::f64) {
+    return to_double<double>(src);
+  } else if constexpr (D == DType::i8) {
+    return to_double<std::int8_t>(src);
+  } else if constexpr (D == DType::i16) {
+    return to_double<std::int16_t>(src);
+  } else if constexpr (D == DType::i32) {
+    return to_double<std::int32_t>(src);
+  } else if constexpr (D == DType::i64) {
+    return to_double<std::int64_t>(src);
+  } else { // u8, bool
+    return static_cast<double>(*src);
+  }
+}
+
+// Walks logical elements i0.. of a strided view: the last axis by its stride, the outer axes by
+// an odometer. Byte offsets, so that any stride (negative, zero, misaligned) works.
+class Cursor {
+public:
+  Cursor(const TensorView& v, std::int64_t i0) : v_(v) {
+    const std::int64_t item = static_cast<std::int64_t>(dtype_size(v.dtype));
+    std::int64_t rest = i0;
+    offset_ = 0;
+    for (int d = v.rank - 1; d >= 0; --d) {
+      idx_[d] = v.shape[d] > 0 ? rest % v.shape[d] : 0;
+      rest = v.shape[d] > 0 ? rest / v.shape[d] : 0;
+      offset_ += idx_[d] * v.strides[d] * item;
+      bstride_[d] = v.strides[d] * item;
+    }
+  }
+  // Elements left on the current innermost line, and its byte stride.
+  std::int64_t line_left() const { return v_.shape[v_.rank - 1] - idx_[v_.rank - 1]; }
+  std::int64_t inner_stride() const { return bstride_[v_.rank - 1]; }
+  const unsigned char* ptr() const { return static_cast<const unsigned char*>(v_.data) + offset_; }
+  void advance(std::int64_t n) { // n <= line_left()
+    const int last = v_.rank - 1;
+    idx_[last] += n;
+    offset_ += n * bstride_[last];
+    for (int d = last; d > 0 && idx_[d] == v_.shape[d]; --d) {
+      offset_ -= idx_[d] * bstride_[d];
+      idx_[d] = 0;
+      ++idx_[d - 1];
+      offset_ += bstride_[d - 1];
+    }
+  }
+
+private:
+  const TensorView& v_;
+  std::int64_t idx_[kMaxRank] = {};
+  std::int64_t bstride_[kMaxRank] = {};
+  std::int64_t offset_ = 0;
+};
+
+template <DType D>
+void stage_typed(const TensorView& v, bool contiguous, std::int64_t i0, int n, double* out) {
+  constexpr std::int64_t item = static_cast<std::int64_t>(dtype_size(D));
+  if (contiguous) {
+    const unsigned char* src = static_cast<const unsigned char*>(v.data) + i0 * item;
+    for (int i = 0; i < n; ++i) {
+      out[i] = load_as_double<D>(src + i * item);
+    }
+    return;
+  }
+  Cursor c(v, i0);
+  int done = 0;
+  while (done < n) {
+    const int len = static_cast<int>(std::min<std::int64_t>(n - done, c.line_left()));
+    const unsigned char* src = c.ptr();
+    const std::int64_t stride = c.inner_stride();
+    for (int i = 0; i < len; ++i) {
+      out[done + i] = load_as_double<D>(src + i * stride);
+    }
+    done += len;
+    if (done < n) {
+      c.advance(len);
+    }
+  }
+}
+
+} // namespace
+
+void stage_values(const TensorView& v, bool contiguous, std::int64_t i0, int n, double* out) {
+  switch (v.dtype) {
+  case DType::f16:
+    return stage_typed<DType::f16>(v, contiguous, i0, n, out);
+  case DType::bf16:
+    return stage_typed<DType::bf16>(v, contiguous, i0, n, out);
+  case DType::f32:
+    return stage_typed<DType::f32>(v, contiguous, i0, n, out);
+  case DType::f64:
+    return stage_typed<DType::f64>(v, contiguous, i0, n, out);
+  case DType::i8:
+    return stage_typed<DType::i8>(v, contiguous, i0, n, out);
+  case DType::i16:
+    return stage_typed<DType::i16>(v, contiguous, i0, n, out);
+  case DType::i32:
+    return stage_typed<DType::i32>(v, contiguous, i0, n, out);
+  case DType::i64:
+    return stage_typed<DType::i64>(v, contiguous, i0, n, out);
+  case DType::u8:
+  case DType::boolean:
+    return stage_typed<DType::u8>(v, contiguous, i0, n, out);
+  }
+}
+
+void stage_mask(const TensorView& mask, bool contiguous, std::int64_t cover, std::int64_t i0, int n,
+                std::uint8_t* out) {
+  const std::size_t item = dtype_size(mask.dtype);
+  std::int64_t m = i0 / cover;            // mask element of the first pair
+  std::int64_t left = cover - i0 % cover; // pairs it still covers
+  int done = 0;
+  if (contiguous) {
+    const unsigned char* base = static_cast<const unsigned char*>(mask.data);
+    while (done < n) {
+      const unsigned char* src = base + static_cast<std::size_t>(m) * item;
+      std::uint8_t nonzero = 0;
+      for (std::size_t b = 0; b < item; ++b) {
+        nonzero |= src[b];
+      }
+      const int len = static_cast<int>(std::min<std::int64_t>(n - done, left));
+      std::memset(out + done, nonzero ? 1 : 0, static_cast<std::size_t>(len));
+      done += len;
+      ++m;
+      left = cover;
+    }
+    return;
+  }
+  Cursor c(mask, m);
+  while (done < n) {
+    const unsigned char* src = c.ptr();
+    std::uint8_t nonzero = 0;
+    for (std::size_t b = 0; b < item; ++b) {
+      nonzero |= src[b];
+    }
+    const int len = static_cast<int>(std::min<std::int64_t>(n - done, left));
+    std::memset(out + done, nonzero ? 1 : 0, static_cast<std::size_t>(len));
+    done += len;
+    left = cover;
+    if (done < n) {
+      c.advance(1);
+    }
+  }
+}
+
+bool all_finite(const double* p, const double* t, int n) {
+  double acc = 0.0; // x - x is 0 for finite x and NaN otherwise
+  for (int i = 0; i < n; ++i) {
+    acc += (p[i] - p[i]) + (t[i] - t[i]);
+  }
+  return acc == 0.0;
+}
+
+int classify(const double* p, const double* t, const std::uint8_t* mask, int n, NanPolicy policy,
+             std::uint8_t* include, std::uint8_t* skipped) {
+  int first_bad = -1;
+  for (int i = 0; i < n; ++i) {
+    const bool in_mask = mask == nullptr || mask[i] != 0;
+    const bool finite = ops::is_finite(p[i]) && ops::is_finite(t[i]);
+    if (in_mask && !finite && first_bad < 0) {
+      first_bad = i;
+    }
+    const bool keep = in_mask && (finite || policy == NanPolicy::propagate);
+    include[i] = keep ? 1 : 0;
+    skipped[i] = (in_mask && !keep) ? 1 : 0;
+  }
+  return first_bad;
+}
+
+} // namespace gpueval::cpu

@@ -1,0 +1,71 @@
+// The streaming evaluator: update() per batch, compute() at the end of an epoch.
+#pragma once
+
+#include <memory>
+
+#include "gpueval/device.hpp"
+#include "gpueval/report.hpp"
+#include "gpueval/spec.hpp"
+#include "gpueval/state.hpp"
+#include "gpueval/tensor_view.hpp"
+
+namespace gpueval {
+
+namespace detail {
+class Backend;
+}
+
+// Picks the CUDA backend when a CUDA device is usable and this build has it, else the CPU. Any
+// failure of the CUDA runtime's device query (no driver, no device) means the CPU; the choice is
+// reported once on stderr when it falls back.
+Device auto_select_device();
+
+class Evaluator {
+public:
+  // Throws InvalidArgument for a bad spec, CudaError for a CUDA device that is not usable.
+  explicit Evaluator(RegressionSpec spec, Device device = auto_select_device());
+  ~Evaluator();
+  Evaluator(Evaluator&&) noexcept;
+  Evaluator& operator=(Evaluator&&) noexcept;
+  Evaluator(const Evaluator&) = delete;
+  Evaluator& operator=(const Evaluator&) = delete;
+
+  // Folds one batch: `pred` and `target` of the same shape [batch, sample...]; `mask` optional
+  // (data == nullptr means none), bool/uint8 (any integer type) with the tensor's shape or a
+  // prefix of it, nonzero = include (the opposite of numpy.ma). The sample shape (shape without
+  // the batch axis) is fixed by the spec or by the first update; another one is an error.
+  // Views may have any strides (sliced, transposed and misaligned data work).
+  //
+  // CPU: runs on the calling thread and the evaluator's workers, and returns when done.
+  // CUDA: enqueues on `stream` and returns; the views must stay valid until the stream reaches
+  // the update. No host synchronisation until compute().
+  //
+  // Not thread-safe: one evaluator, one caller at a time; updates on different streams must be
+  // ordered by the caller.
+  void update(const TensorView& pred, const TensorView& target, const TensorView& mask = {},
+              StreamHandle stream = nullptr);
+
+  // The epoch's metrics. The only synchronisation point. Throws NonFiniteError under
+  // nan_policy = error when a non-finite pair was seen, naming the first batch and element.
+  Report compute(StreamHandle stream = nullptr);
+
+  // Forgets every batch; keeps the spec, the device and the sample shape.
+  void reset();
+
+  // The epoch state as a versioned, checksummed blob (see state.hpp).
+  State state(StreamHandle stream = nullptr);
+  // Folds another evaluator's state in: the result is as if this evaluator had also seen that
+  // evaluator's batches (equal within the accuracy rule, not bitwise). The states must come from
+  // the same spec and sample shape; a CPU state merges into a CUDA evaluator and back.
+  void merge(const State& other, StreamHandle stream = nullptr);
+
+  const RegressionSpec& spec() const;
+  Device device() const;
+  // Batches folded since construction or reset().
+  std::uint64_t batches() const;
+
+private:
+  std::unique_ptr<detail::Backend> backend_;
+};
+
+} // namespace gpueval

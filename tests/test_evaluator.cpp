@@ -1,0 +1,427 @@
+// End-to-end through Evaluator on the CPU backend, against the long-double reference.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "batch_data.hpp"
+#include "gpueval/error.hpp"
+#include "gpueval/evaluator.hpp"
+#include "reference.hpp"
+
+namespace gpueval {
+namespace {
+
+using test::Pair;
+using test::TypedBuffer;
+
+enum class MaskKind { none, full, prefix };
+
+struct Case {
+  std::vector<std::int64_t> sample; // shape without the batch axis
+  std::optional<int> by_axis;
+  bool no_channel_axis = false;
+  DType pred_dtype = DType::f32;
+  DType target_dtype = DType::f32;
+  std::vector<int> batch_rows = {5, 1, 0, 7};
+  MaskKind mask = MaskKind::none;
+  NanPolicy policy = NanPolicy::skip;
+  double nonfinite_rate = 0; // fraction of pairs with a NaN or inf on one side
+  int threads = 2;
+  double offset = 0;
+  std::vector<Metric> metrics = all_metrics();
+};
+
+struct Outcome {
+  Report report;
+  KeyLayout layout;
+  std::vector<std::vector<Pair>> by_key; // included pairs per key, in order
+  std::uint64_t skipped = 0;
+};
+
+std::int64_t product(const std::vector<std::int64_t>& v) {
+  std::int64_t n = 1;
+  for (std::int64_t d : v) {
+    n *= d;
+  }
+  return n;
+}
+
+Outcome run_case(const Case& c, std::uint64_t seed) {
+  RegressionSpec spec;
+  spec.metrics = c.metrics;
+  spec.by_axis = c.by_axis;
+  spec.nan_policy = c.policy;
+  if (c.no_channel_axis) {
+    spec.channel_axis.reset();
+  }
+  Outcome out;
+  out.layout = KeyLayout::from(spec, c.sample);
+  out.by_key.resize(static_cast<std::size_t>(out.layout.keys));
+  Evaluator ev(spec, Device::cpu(c.threads));
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> u;
+  const std::int64_t per_row = product(c.sample);
+  for (int rows : c.batch_rows) {
+    const std::size_t n = static_cast<std::size_t>(rows * per_row);
+    TypedBuffer p(c.pred_dtype, n), t(c.target_dtype, n);
+    std::vector<std::int64_t> shape = {rows};
+    shape.insert(shape.end(), c.sample.begin(), c.sample.end());
+    // prefix mask: the batch axis and the first sample axis (or the batch axis alone)
+    std::vector<std::int64_t> mask_shape = shape;
+    if (c.mask == MaskKind::prefix) {
+      mask_shape.resize(std::min<std::size_t>(2, shape.size()));
+    }
+    const std::int64_t mask_n = product(mask_shape);
+    const std::int64_t cover = static_cast<std::int64_t>(n) / std::max<std::int64_t>(mask_n, 1);
+    TypedBuffer m(DType::boolean, static_cast<std::size_t>(mask_n));
+    for (std::int64_t i = 0; i < mask_n; ++i) {
+      m.set(static_cast<std::size_t>(i), u(rng) < 0.8 ? 1 : 0);
+    }
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::int64_t key = static_cast<std::int64_t>(i) % out.layout.keys;
+      const double ch = static_cast<double>(out.layout.channel_of(key));
+      const double tv = test::sample_value(c.target_dtype, c.offset + 3.0 * ch, 1.0 + ch, rng);
+      const double pv = test::sample_value(c.pred_dtype, tv, 0.5, rng);
+      t.set(i, tv);
+      p.set(i, pv);
+      if (c.nonfinite_rate > 0 && u(rng) < c.nonfinite_rate && dtype_is_float(c.pred_dtype)) {
+        p.set(i, u(rng) < 0.5 ? std::nan("") : INFINITY);
+      }
+      const bool in_mask = c.mask == MaskKind::none || m.get(i / cover) != 0;
+      const double pg = p.get(i), tg = t.get(i);
+      const bool finite = std::isfinite(pg) && std::isfinite(tg);
+      if (in_mask && (finite || c.policy == NanPolicy::propagate)) {
+        out.by_key[static_cast<std::size_t>(key)].push_back({pg, tg});
+      } else if (in_mask) {
+        ++out.skipped;
+      }
+    }
+    ev.update(p.view(shape), t.view(shape),
+              c.mask == MaskKind::none ? TensorView{} : m.view(mask_shape));
+  }
+  out.report = ev.compute();
+  return out;
+}
+
+// Per channel and flat values against the reference, counts exact.
+void check_against_reference(const Outcome& o, const std::string& what) {
+  const Report& r = o.report;
+  const std::int64_t channels = o.layout.channels;
+  std::vector<std::vector<Pair>> per_channel(static_cast<std::size_t>(channels));
+  std::vector<Pair> all;
+  for (std::size_t k = 0; k < o.by_key.size(); ++k) {
+    auto& dst =
+        per_channel[static_cast<std::size_t>(o.layout.channel_of(static_cast<std::int64_t>(k)))];
+    dst.insert(dst.end(), o.by_key[k].begin(), o.by_key[k].end());
+    all.insert(all.end(), o.by_key[k].begin(), o.by_key[k].end());
+  }
+  EXPECT_EQ(r.count, all.size()) << what;
+  EXPECT_EQ(r.skipped_nonfinite, o.skipped) << what;
+  const test::ReferenceValues flat = test::reference_metrics(all);
+  for (std::size_t i = 0; i < r.spec.metrics.size(); ++i) {
+    const Metric m = r.spec.metrics[i];
+    EXPECT_TRUE(test::within_accuracy(r.flat[i], flat[m], test::accuracy_scale(m, flat)))
+        << what << " flat " << metric_name(m) << ": " << r.flat[i] << " vs " << flat[m];
+    for (std::int64_t ch = 0; ch < channels; ++ch) {
+      const test::ReferenceValues ref =
+          test::reference_metrics(per_channel[static_cast<std::size_t>(ch)]);
+      EXPECT_TRUE(test::within_accuracy(r.per_channel[i][static_cast<std::size_t>(ch)], ref[m],
+                                        test::accuracy_scale(m, ref)))
+          << what << " channel " << ch << " " << metric_name(m) << ": "
+          << r.per_channel[i][static_cast<std::size_t>(ch)] << " vs " << ref[m];
+    }
+  }
+  if (o.layout.by_axis >= 0) {
+    const std::int64_t block = o.layout.keys / o.layout.by_length;
+    for (std::int64_t j = 0; j < o.layout.by_length; ++j) {
+      std::uint64_t n = 0;
+      for (std::int64_t k = j * block; k < (j + 1) * block; ++k) {
+        n += o.by_key[static_cast<std::size_t>(k)].size();
+      }
+      EXPECT_EQ(r.by_axis_count[static_cast<std::size_t>(j)], n) << what << " by index " << j;
+    }
+  }
+}
+
+const DType kValueDTypes[] = {DType::f16, DType::bf16, DType::f32, DType::f64, DType::i8,
+                              DType::i16, DType::i32,  DType::i64, DType::u8};
+
+TEST(Evaluator, EveryDTypePairAgreesWithReference) {
+  for (DType pd : kValueDTypes) {
+    for (DType td : {DType::f32, DType::f64, DType::bf16, DType::i32}) {
+      Case c;
+      c.sample = {4, 3};
+      c.pred_dtype = pd;
+      c.target_dtype = td;
+      check_against_reference(run_case(c, 1),
+                              std::string(dtype_name(pd)) + "/" + std::string(dtype_name(td)));
+    }
+  }
+}
+
+TEST(Evaluator, EveryKeyCountAgreesWithReference) {
+  for (std::int64_t k : {1, 3, 17, 20, 32, 33, 1000}) {
+    Case c;
+    c.sample = {k};
+    c.batch_rows = {40, 1, 0, 130, 3};
+    check_against_reference(run_case(c, static_cast<std::uint64_t>(k)), "K=" + std::to_string(k));
+  }
+  Case rank1; // [N] batches: one key
+  rank1.sample = {};
+  rank1.batch_rows = {1000, 1, 0, 77};
+  check_against_reference(run_case(rank1, 5), "rank 1");
+  Case none; // no channel axis: all values one stream
+  none.sample = {6, 5};
+  none.no_channel_axis = true;
+  check_against_reference(run_case(none, 6), "channel none");
+}
+
+TEST(Evaluator, BreakdownAxes) {
+  Case c;
+  c.sample = {50, 20}; // [batch, time, channel] by time: K = 1000, the keys regime
+  c.by_axis = 1;
+  c.batch_rows = {16, 3, 0, 70};
+  check_against_reference(run_case(c, 7), "by time");
+  c.sample = {6, 4, 3}; // [batch, time, joint, xyz]: K = 72, the rows regime
+  check_against_reference(run_case(c, 8), "by time, joints");
+  c.no_channel_axis = true;
+  check_against_reference(run_case(c, 9), "by time, no channel");
+  c.no_channel_axis = false;
+  c.sample = {600, 20}; // K = 12000, several key blocks
+  c.batch_rows = {3, 65, 1};
+  check_against_reference(run_case(c, 10), "K=12000");
+}
+
+TEST(Evaluator, MasksOfBothShapes) {
+  for (MaskKind mk : {MaskKind::full, MaskKind::prefix}) {
+    for (std::vector<std::int64_t> sample :
+         {std::vector<std::int64_t>{7, 3}, std::vector<std::int64_t>{20},
+          std::vector<std::int64_t>{}, std::vector<std::int64_t>{40, 25}}) {
+      Case c;
+      c.sample = sample;
+      c.mask = mk;
+      c.batch_rows = {33, 1, 0, 9};
+      const std::string what = std::string(mk == MaskKind::full ? "full" : "prefix") +
+                               " mask, rank " + std::to_string(sample.size() + 1);
+      check_against_reference(run_case(c, 11), what);
+    }
+  }
+  Case by; // a prefix mask with a breakdown in the keys regime
+  by.sample = {40, 25};
+  by.by_axis = 1;
+  by.mask = MaskKind::prefix;
+  check_against_reference(run_case(by, 12), "prefix mask, by axis");
+}
+
+TEST(Evaluator, NanPolicySkipCountsAndExcludes) {
+  for (std::vector<std::int64_t> sample :
+       {std::vector<std::int64_t>{20}, std::vector<std::int64_t>{600}}) {
+    Case c;
+    c.sample = sample;
+    c.nonfinite_rate = 0.05;
+    c.mask = MaskKind::full;
+    c.batch_rows = {70, 2};
+    const Outcome o = run_case(c, 13);
+    EXPECT_GT(o.report.skipped_nonfinite, 0u);
+    check_against_reference(o, "skip");
+  }
+}
+
+TEST(Evaluator, NanPolicyPropagateMakesAffectedKeysNaN) {
+  RegressionSpec spec;
+  spec.nan_policy = NanPolicy::propagate;
+  Evaluator ev(spec, Device::cpu(2));
+  std::vector<float> p(30, 1.0f), t(30, 2.0f);
+  p[4] = NAN; // key 1 of a [10, 3] batch
+  t[3] = 1.5f;
+  ev.update(TensorView::contiguous(p.data(), DType::f32, {10, 3}),
+            TensorView::contiguous(t.data(), DType::f32, {10, 3}));
+  const Report r = ev.compute();
+  EXPECT_TRUE(std::isnan(r.per_channel_values("mse")[1]));
+  EXPECT_FALSE(std::isnan(r.per_channel_values("mse")[0]));
+  EXPECT_TRUE(std::isnan(r.value("mse")));
+  EXPECT_EQ(r.skipped_nonfinite, 0u);
+  EXPECT_EQ(r.count, 30u);
+}
+
+TEST(Evaluator, NanPolicyErrorNamesFirstBatchAndElement) {
+  for (std::int64_t keys : {3, 700}) {
+    RegressionSpec spec;
+    spec.nan_policy = NanPolicy::error;
+    Evaluator ev(spec, Device::cpu(2));
+    const std::int64_t rows = 10, n = rows * keys;
+    std::vector<double> p(static_cast<std::size_t>(n), 1.0), t(static_cast<std::size_t>(n), 2.0);
+    ev.update(TensorView::contiguous(p.data(), DType::f64, {rows, keys}),
+              TensorView::contiguous(t.data(), DType::f64, {rows, keys}));
+    const std::int64_t bad = 4 * keys + 2;
+    t[static_cast<std::size_t>(bad)] = INFINITY;
+    p[static_cast<std::size_t>(n - 1)] = NAN;
+    ev.update(TensorView::contiguous(p.data(), DType::f64, {rows, keys}),
+              TensorView::contiguous(t.data(), DType::f64, {rows, keys}));
+    ev.update(TensorView::contiguous(p.data(), DType::f64, {rows, keys}),
+              TensorView::contiguous(t.data(), DType::f64, {rows, keys}));
+    try {
+      (void)ev.compute();
+      FAIL() << "no error";
+    } catch (const NonFiniteError& e) {
+      const std::string msg = e.what();
+      EXPECT_NE(msg.find("batch 1 at element " + std::to_string(bad) + " (row 4, key 2)"),
+                std::string::npos)
+          << msg;
+    }
+  }
+}
+
+TEST(Evaluator, StridedSlicedAndMisalignedViewsMatchContiguous) {
+  // A [12, 9, 5] float32 tensor; evaluate the slice [:, 2:8, :] three ways.
+  const std::int64_t B = 12, T = 9, C = 5;
+  std::mt19937_64 rng(3);
+  std::normal_distribution<double> z;
+  std::vector<float> big_p(static_cast<std::size_t>(B * T * C)), big_t(big_p.size());
+  for (std::size_t i = 0; i < big_p.size(); ++i) {
+    big_t[i] = static_cast<float>(10 + z(rng));
+    big_p[i] = big_t[i] + static_cast<float>(0.3 * z(rng));
+  }
+  std::vector<float> cp, ct; // contiguous copy of the slice
+  for (std::int64_t b = 0; b < B; ++b) {
+    for (std::int64_t tt = 2; tt < 8; ++tt) {
+      for (std::int64_t c = 0; c < C; ++c) {
+        cp.push_back(big_p[static_cast<std::size_t>((b * T + tt) * C + c)]);
+        ct.push_back(big_t[static_cast<std::size_t>((b * T + tt) * C + c)]);
+      }
+    }
+  }
+  RegressionSpec spec;
+  const auto report_of = [&](const TensorView& p, const TensorView& t) {
+    Evaluator ev(spec, Device::cpu(2));
+    ev.update(p, t);
+    return ev.compute().to_json();
+  };
+  const std::string want = report_of(TensorView::contiguous(cp.data(), DType::f32, {B, 6, C}),
+                                     TensorView::contiguous(ct.data(), DType::f32, {B, 6, C}));
+  TensorView sp = TensorView::contiguous(big_p.data() + 2 * C, DType::f32, {B, 6, C});
+  sp.strides[0] = T * C;
+  TensorView st = TensorView::contiguous(big_t.data() + 2 * C, DType::f32, {B, 6, C});
+  st.strides[0] = T * C;
+  EXPECT_EQ(report_of(sp, st), want); // sliced rows: bitwise the same
+
+  // Misaligned: the same values one byte past an aligned address.
+  TypedBuffer mp(DType::f32, cp.size(), 1), mt(DType::f32, ct.size(), 3);
+  std::memcpy(mp.data(), cp.data(), cp.size() * 4);
+  std::memcpy(mt.data(), ct.data(), ct.size() * 4);
+  EXPECT_EQ(report_of(mp.view({B, 6, C}), mt.view({B, 6, C})), want);
+
+  // A transposed last axis: stored as [C, B, 6], viewed as [B, 6, C].
+  std::vector<float> tp(cp.size()), tt(ct.size());
+  for (std::int64_t i = 0; i < B * 6; ++i) {
+    for (std::int64_t c = 0; c < C; ++c) {
+      tp[static_cast<std::size_t>(c * B * 6 + i)] = cp[static_cast<std::size_t>(i * C + c)];
+      tt[static_cast<std::size_t>(c * B * 6 + i)] = ct[static_cast<std::size_t>(i * C + c)];
+    }
+  }
+  TensorView vp = TensorView::contiguous(tp.data(), DType::f32, {B, 6, C});
+  TensorView vt = TensorView::contiguous(tt.data(), DType::f32, {B, 6, C});
+  for (TensorView* v : {&vp, &vt}) {
+    v->strides[0] = 6;
+    v->strides[1] = 1;
+    v->strides[2] = B * 6;
+  }
+  EXPECT_EQ(report_of(vp, vt), want);
+}
+
+// ---- determinism ------------------------------------------------------------------------------
+
+std::vector<std::uint8_t> state_after(const std::vector<int>& batch_rows, std::int64_t keys,
+                                      int threads, const std::vector<float>& p,
+                                      const std::vector<float>& t, std::optional<int> by = {}) {
+  RegressionSpec spec;
+  spec.metrics = all_metrics();
+  spec.by_axis = by;
+  Evaluator ev(spec, Device::cpu(threads));
+  std::int64_t row = 0;
+  for (int rows : batch_rows) {
+    if (by) { // [rows, keys / 4, 4]
+      ev.update(TensorView::contiguous(p.data() + row * keys, DType::f32, {rows, keys / 4, 4}),
+                TensorView::contiguous(t.data() + row * keys, DType::f32, {rows, keys / 4, 4}));
+    } else {
+      ev.update(TensorView::contiguous(p.data() + row * keys, DType::f32, {rows, keys}),
+                TensorView::contiguous(t.data() + row * keys, DType::f32, {rows, keys}));
+    }
+    row += rows;
+  }
+  std::vector<std::uint8_t> bytes = ev.state().bytes;
+  // Everything but the batch count (offset 40) and the checksum (last 8 bytes).
+  std::fill(bytes.begin() + 40, bytes.begin() + 48, 0);
+  bytes.resize(bytes.size() - 8);
+  return bytes;
+}
+
+std::vector<float> noise(std::size_t n, double offset, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> z;
+  std::vector<float> v(n);
+  for (float& x : v) {
+    x = static_cast<float>(offset + z(rng));
+  }
+  return v;
+}
+
+TEST(Evaluator, BitwiseIdenticalForAnyThreadCount) {
+  for (std::int64_t keys : {1, 20, 2048}) {
+    const int rows = keys == 1 ? 300000 : keys == 20 ? 20000 : 100;
+    const auto p = noise(static_cast<std::size_t>(rows * keys), 1e3, 1);
+    const auto t = noise(p.size(), 1e3, 2);
+    const auto one = state_after({rows}, keys, 1, p, t);
+    EXPECT_EQ(state_after({rows}, keys, 2, p, t), one) << "K=" << keys;
+    EXPECT_EQ(state_after({rows}, keys, 8, p, t), one) << "K=" << keys;
+  }
+  const auto p = noise(64 * 1200, 5, 3), t = noise(64 * 1200, 5, 4);
+  EXPECT_EQ(state_after({64}, 1200, 1, p, t, 1), state_after({64}, 1200, 8, p, t, 1));
+}
+
+// The rows regime promises bitwise equality for batch sequences cut at multiples of its chunk
+// (65536 / K rows): chunk records fold into the epoch one by one whatever batch they came from.
+TEST(Evaluator, BitwiseIdenticalForBatchesCutAtChunkBoundaries) {
+  const std::int64_t keys = 20;
+  const int chunk = 65536 / 20; // 3276 rows
+  const auto p = noise(static_cast<std::size_t>(6 * chunk * keys), -300, 5);
+  const auto t = noise(p.size(), -300, 6);
+  const auto whole = state_after({6 * chunk}, keys, 2, p, t);
+  EXPECT_EQ(state_after({chunk, chunk, 4 * chunk}, keys, 2, p, t), whole);
+  EXPECT_EQ(state_after({2 * chunk, 0, 3 * chunk, chunk}, keys, 1, p, t), whole);
+}
+
+// ---- state ------------------------------------------------------------------------------------
+
+TEST(Evaluator, StateRoundTripAndMerge) {
+  RegressionSpec spec;
+  spec.metrics = all_metrics();
+  const auto p = noise(400 * 24, 2, 7), t = noise(400 * 24, 2, 8);
+  const auto view = [&](const std::vector<float>& v, std::int64_t row0, std::int64_t rows) {
+    return TensorView::contiguous(v.data() + row0 * 24, DType::f32, {rows, 8, 3});
+  };
+  Evaluator whole(spec, Device::cpu(2)), a(spec, Device::cpu(1)), b(spec, Device::cpu(2));
+  whole.update(view(p, 0, 400), view(t, 0, 400));
+  a.update(view(p, 0, 150), view(t, 0, 150));
+  b.update(view(p, 150, 250), view(t, 150, 250));
+  a.merge(b.state());
+  const Report ra = a.compute(), rw = whole.compute();
+  EXPECT_EQ(ra.count, rw.count);
+  for (std::size_t i = 0; i < rw.headline.size(); ++i) {
+    EXPECT_TRUE(test::within_accuracy(ra.headline[i], rw.headline[i], 1.0))
+        << metric_name(rw.spec.metrics[i]);
+  }
+  // A fresh evaluator merging a state reproduces it bitwise (combine with empty is exact).
+  Evaluator fresh(spec, Device::cpu(2));
+  fresh.merge(whole.state());
+  EXPECT_EQ(fresh.compute().to_json(), rw.to_json());
+  EXPECT_EQ(fresh.state().bytes.size(), whole.state().bytes.size());
+}
+
+} // namespace
+} // namespace gpueval
