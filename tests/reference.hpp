@@ -88,7 +88,7 @@ inline ReferenceValues reference_metrics(const std::vector<Pair>& pairs) {
     } else {
       // The difference of logs cancels for p close to t; its log1p form does not.
       const LD x = e / (1 + lt);
-      const LD d = std::fabs(x) < 0.5L ? std::log1p(x) : std::log1p(lp) - std::log1p(lt);
+      const LD d = std::fabs(x) < 0.5L ? std::log1p(x) : std::log((1 + lp) / (1 + lt));
       sle.add(d * d);
     }
   }

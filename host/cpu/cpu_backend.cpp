@@ -6,9 +6,9 @@
 //   holds one key), flushes the lanes every kMaxRunLength groups into K chunk records, and the
 //   chunk records are merged into the epoch in chunk order.
 // - keys (K >= kKeyBlockThreshold): the keys are cut into blocks of kKeyBlock; a task owns one
-//   block for the whole batch, folds it row by row into lanes (one key each) and flushes its runs
-//   straight into the epoch records it owns. No per-chunk records, so memory stays at K records
-//   however many keys there are.
+//   block for the whole batch, folds it several rows at a time into lanes (one key each) and
+//   flushes its runs straight into the epoch records it owns. No per-chunk records, so memory stays
+//   at K records however many keys there are.
 // The chunk and block sizes depend only on K and the number of rows, so the same batch gives
 // bitwise the same epoch on 1, 2 or 64 threads. Batch sequences whose batches are whole
 // multiples of the chunk (rows regime) fold identically too: chunk records are merged into the
@@ -34,8 +34,9 @@ using detail::FullRecord;
 
 inline constexpr std::int64_t kChunkPairs = 1 << 16;
 inline constexpr std::int64_t kKeyBlockThreshold = 512;
-inline constexpr int kKeyBlock = 1024;
+inline constexpr int kKeyBlock = 128;
 inline constexpr int kRunGroups = ops::kMaxRunLength;
+inline constexpr std::int64_t kWaveRecordBytes = std::int64_t{4} << 20;
 
 // Lanes for the rows regime: a multiple of K and of kBlockLanes (at least 16, for instruction
 // level parallelism), unless that would exceed kTile lanes; then K lanes, the last block partial.
@@ -50,25 +51,60 @@ int lanes_for(std::int64_t keys) {
 
 struct Scratch {
   std::vector<LaneBlock> blocks;
+  std::vector<unsigned char> records; // the task's records of the requested groups
+  bool started = false;               // every lane's run holds a pair (FoldFast may continue it)
+  bool finite = true;                 // every value staged in the current tile is finite
   double p[kTile], t[kTile];
   std::uint8_t mask[kTile], include[kTile], skipped[kTile];
 };
 
-// Widens a run into a record and merges it into `into` (the lane's key).
-template <unsigned G> void flush_lane(LaneBlock& b, int j, FullRecord& into) {
-  const LaneRef r = lane_ref(b, j);
-  if (r.k == 0.0 && r.skipped == 0.0) {
-    return;
-  }
-  const auto rec = ops::RegressionOps<G>::run_to_record(r);
-  into = FullOps::combine(into, ops::widen<kAllGroups>(rec));
-}
+// Records of the requested groups only (ops::RegressionRecord<G>), kept as raw storage so that
+// the backend is not a template: runs flush into them with the narrow combine, and they are
+// widened to the epoch's FullRecord once per chunk (rows regime) or per batch (keys regime).
+struct RecordOps {
+  std::size_t size;
+  // recs[0 .. n) = empty records
+  void (*clear)(unsigned char* recs, std::int64_t n);
+  // lane j's run -> recs[j % keys], lanes in order
+  void (*flush)(const LaneBlock* blocks, int lanes, std::int64_t keys, unsigned char* recs);
+  // out[k] = combine(out[k], recs[k]), k in [0, n)
+  void (*merge_into)(const unsigned char* recs, std::int64_t n, FullRecord* out);
+};
 
-using FlushFn = void (*)(LaneBlock&, int, FullRecord&);
-FlushFn flush_function(unsigned groups) {
-  static constexpr FlushFn table[8] = {flush_lane<0>, flush_lane<1>, flush_lane<2>, flush_lane<3>,
-                                       flush_lane<4>, flush_lane<5>, flush_lane<6>, flush_lane<7>};
-  return table[groups & kAllGroups];
+template <unsigned G> struct RecordOpsFor {
+  using Ops = ops::RegressionOps<G>;
+  using Record = typename Ops::Record;
+  static void clear(unsigned char* recs, std::int64_t n) {
+    auto* r = reinterpret_cast<Record*>(recs);
+    std::fill(r, r + n, Record{});
+  }
+  static void flush(const LaneBlock* blocks, int lanes, std::int64_t keys, unsigned char* recs) {
+    auto* r = reinterpret_cast<Record*>(recs);
+    for (int j = 0; j < lanes; ++j) {
+      LaneBlock& b = const_cast<LaneBlock&>(blocks[j / kBlockLanes]);
+      const LaneRef lane = lane_ref(b, j % kBlockLanes);
+      if (lane.k == 0.0 && lane.skipped == 0.0) {
+        continue;
+      }
+      Record& into = r[j % keys];
+      into = Ops::combine(into, Ops::run_to_record(lane));
+    }
+  }
+  static void merge_into(const unsigned char* recs, std::int64_t n, FullRecord* out) {
+    const auto* r = reinterpret_cast<const Record*>(recs);
+    for (std::int64_t k = 0; k < n; ++k) {
+      out[k] = FullOps::combine(out[k], ops::widen<kAllGroups>(r[k]));
+    }
+  }
+  static constexpr RecordOps table{sizeof(Record), clear, flush, merge_into};
+};
+
+const RecordOps& record_ops(unsigned groups) {
+  static constexpr const RecordOps* table[8] = {&RecordOpsFor<0>::table, &RecordOpsFor<1>::table,
+                                                &RecordOpsFor<2>::table, &RecordOpsFor<3>::table,
+                                                &RecordOpsFor<4>::table, &RecordOpsFor<5>::table,
+                                                &RecordOpsFor<6>::table, &RecordOpsFor<7>::table};
+  return *table[groups & kAllGroups];
 }
 
 class CpuBackend final : public detail::Backend {
@@ -88,9 +124,12 @@ public:
     keys_ = layout_in.keys;
     key_regime_ = keys_ >= kKeyBlockThreshold;
     lanes_ = key_regime_ ? kKeyBlock : lanes_for(keys_);
+    static_assert(kTile % kKeyBlock == 0, "a tile holds whole rows of a key block");
     for (auto& s : scratch_) {
       s = std::make_unique<Scratch>();
       s->blocks.resize(static_cast<std::size_t>((lanes_ + kBlockLanes - 1) / kBlockLanes));
+      s->records.resize(static_cast<std::size_t>(key_regime_ ? kKeyBlock : keys_) *
+                        record_ops(groups_).size);
     }
     epoch_.assign(static_cast<std::size_t>(keys_), FullRecord{});
   }
@@ -100,9 +139,9 @@ public:
                  batch.pred.is_contiguous(),
                  batch.target.is_contiguous(),
                  batch.has_mask() && batch.mask.is_contiguous(),
-                 fold_function(groups_, false),
-                 fold_function(groups_, true),
-                 flush_function(groups_)};
+                 fold_fast_function(groups_),
+                 fold_general_function(groups_),
+                 record_ops(groups_)};
     if (key_regime_) {
       update_by_keys(job);
     } else {
@@ -131,40 +170,56 @@ private:
   struct BatchJob {
     const detail::Batch& batch;
     bool pred_contiguous, target_contiguous, mask_contiguous;
-    FoldFn fold_all, fold_some;
-    FlushFn flush;
+    FoldFast fold_fast;
+    FoldGeneral fold_general;
+    const RecordOps& records;
   };
 
-  // Stages pairs [i0, i0 + n) of the batch into `s` and classifies them. Returns whether every
-  // pair is included (the fold can skip the include/skipped arrays) and the batch index of the
-  // first non-finite pair the mask includes (-1: none).
-  struct Staged {
-    bool all_included;
-    std::int64_t first_bad;
-  };
-  Staged stage(const BatchJob& job, Scratch& s, std::int64_t i0, int n) const {
+  // Stages pairs [i0, i0 + n) of the batch into s.p/s.t/s.mask at `offset`; clears s.finite
+  // when a value is not finite (the caller sets it before a tile's first range).
+  static void stage_range(const BatchJob& job, Scratch& s, std::int64_t i0, int n, int offset) {
     const detail::Batch& b = job.batch;
-    stage_values(b.pred, job.pred_contiguous, i0, n, s.p);
-    stage_values(b.target, job.target_contiguous, i0, n, s.t);
-    const bool masked = b.has_mask();
-    if (masked) {
-      stage_mask(b.mask, job.mask_contiguous, b.mask_cover, i0, n, s.mask);
+    const bool finite_p = stage_values(b.pred, job.pred_contiguous, i0, n, s.p + offset);
+    const bool finite_t = stage_values(b.target, job.target_contiguous, i0, n, s.t + offset);
+    s.finite = s.finite && finite_p && finite_t;
+    if (b.has_mask()) {
+      stage_mask(b.mask, job.mask_contiguous, b.mask_cover, i0, n, s.mask + offset);
     }
-    if (!masked && (policy_ == NanPolicy::propagate || all_finite(s.p, s.t, n))) {
-      return {true, -1};
-    }
-    const int bad = classify(s.p, s.t, masked ? s.mask : nullptr, n, policy_, s.include, s.skipped);
-    return {false, bad < 0 ? -1 : i0 + bad};
   }
 
-  // Folds staged pairs [offset, offset + m) into lanes lane0...
-  static void fold(const BatchJob& job, Scratch& s, const Staged& staged, int offset, int m,
-                   int lane0) {
-    if (staged.all_included) {
-      job.fold_all(s.blocks.data(), lane0, m, s.p + offset, s.t + offset, nullptr, nullptr);
-    } else {
-      job.fold_some(s.blocks.data(), lane0, m, s.p + offset, s.t + offset, s.include + offset,
-                    s.skipped + offset);
+  // Classifies the first n staged pairs. all_included: no mask and every value finite, so the
+  // fast fold applies. first_bad: the tile index of the first non-finite pair the mask includes
+  // (-1: none).
+  struct Staged {
+    bool all_included;
+    int first_bad;
+  };
+  Staged classify_tile(const BatchJob& job, Scratch& s, int n) const {
+    const bool masked = job.batch.has_mask();
+    if (!masked && s.finite) {
+      return {true, -1};
+    }
+    return {false, classify(s.p, s.t, masked ? s.mask : nullptr, n, policy_, s.include, s.skipped)};
+  }
+
+  // Folds `groups` groups of `count` staged pairs (group g at offset g * stride) into lanes
+  // 0 .. count - 1. `fresh`: the lanes hold empty runs.
+  static void fold(const BatchJob& job, Scratch& s, const Staged& staged, int count, int groups,
+                   int stride, bool fresh) {
+    if (staged.all_included && (fresh || s.started)) {
+      job.fold_fast(s.blocks.data(), 0, count, groups, stride, fresh, s.p, s.t);
+      s.started = true;
+      return;
+    }
+    if (staged.all_included) { // some lane's run is still empty: the general form sets shifts
+      const int n = (groups - 1) * stride + count;
+      std::fill_n(s.include, n, std::uint8_t{1});
+      std::fill_n(s.skipped, n, std::uint8_t{0});
+    }
+    job.fold_general(s.blocks.data(), 0, count, groups, stride, s.p, s.t, s.include, s.skipped);
+    s.started = true;
+    for (int j = 0; j < count && s.started; ++j) {
+      s.started = s.blocks[static_cast<std::size_t>(j / kBlockLanes)].k[j % kBlockLanes] > 0.0;
     }
   }
 
@@ -172,55 +227,60 @@ private:
     for (LaneBlock& b : s.blocks) {
       b.clear();
     }
+    s.started = false;
   }
 
-  // Rows regime: one chunk of whole rows into `out` (K records, cleared by the caller).
+  // Rows regime: one chunk of whole rows into `out` (K records, cleared by the caller). A tile
+  // is whole groups of L pairs (the last one may be partial); lane j holds key j mod K.
   std::int64_t fold_chunk(const BatchJob& job, Scratch& s, std::int64_t row0, std::int64_t row1,
                           FullRecord* out) const {
-    const std::int64_t end = row1 * keys_;
     const int lanes = lanes_;
-    // Whole groups per tile when a group fits a tile.
-    const int tile = lanes <= kTile ? (kTile / lanes) * lanes : kTile;
+    const int tile_groups = kTile / lanes;
     std::int64_t first_bad = -1;
-    std::int64_t pos = row0 * keys_;
-    int lane = 0;
-    int groups = 0;
+    int groups = 0; // groups in the current run
     clear_lanes(s);
+    job.records.clear(s.records.data(), keys_);
     auto flush = [&] {
-      for (int j = 0; j < lanes; ++j) {
-        job.flush(s.blocks[static_cast<std::size_t>(j / kBlockLanes)], j % kBlockLanes,
-                  out[j % keys_]);
-      }
+      job.records.flush(s.blocks.data(), lanes, keys_, s.records.data());
       clear_lanes(s);
       groups = 0;
     };
-    while (pos < end) {
-      // Never cross the end of a run: at most kRunGroups groups per run.
-      const std::int64_t run_left = static_cast<std::int64_t>(kRunGroups - groups) * lanes - lane;
-      const int n = static_cast<int>(std::min({end - pos, std::int64_t{tile}, run_left}));
-      const Staged staged = stage(job, s, pos, n);
+    const std::int64_t end = row1 * keys_;
+    for (std::int64_t pos = row0 * keys_; pos < end;) {
+      // Never cross the end of a run (kRunGroups groups).
+      const int want = std::min(tile_groups, kRunGroups - groups);
+      const int n = static_cast<int>(std::min<std::int64_t>(end - pos, std::int64_t{want} * lanes));
+      s.finite = true;
+      stage_range(job, s, pos, n, 0);
+      const Staged staged = classify_tile(job, s, n);
       if (staged.first_bad >= 0 && first_bad < 0) {
-        first_bad = staged.first_bad;
+        first_bad = pos + staged.first_bad;
       }
-      // A tile holds several groups (small L) or part of one (L > kTile).
-      for (int done = 0; done < n;) {
-        const int m = std::min(n - done, lanes - lane);
-        fold(job, s, staged, done, m, lane);
-        done += m;
-        lane += m;
-        if (lane == lanes) {
-          lane = 0;
-          ++groups;
+      const int full = n / lanes;
+      if (full > 0) {
+        fold(job, s, staged, lanes, full, lanes, groups == 0);
+      }
+      if (n % lanes != 0) { // the chunk's last, partial group: lanes 0 .. n % lanes - 1
+        Staged tail = staged;
+        const int offset = full * lanes;
+        std::copy_n(s.p + offset, n % lanes, s.p);
+        std::copy_n(s.t + offset, n % lanes, s.t);
+        if (!tail.all_included) {
+          std::copy_n(s.include + offset, n % lanes, s.include);
+          std::copy_n(s.skipped + offset, n % lanes, s.skipped);
         }
+        fold(job, s, tail, n % lanes, 1, lanes, groups == 0 && full == 0);
       }
+      groups += full + (n % lanes != 0 ? 1 : 0);
       pos += n;
       if (groups == kRunGroups) {
         flush();
       }
     }
-    if (groups > 0 || lane > 0) {
+    if (groups > 0) {
       flush();
     }
+    job.records.merge_into(s.records.data(), keys_, out);
     return first_bad;
   }
 
@@ -228,8 +288,11 @@ private:
     const detail::Batch& b = job.batch;
     const std::int64_t chunk_rows = std::max<std::int64_t>(1, kChunkPairs / keys_);
     const std::int64_t chunks = (b.rows + chunk_rows - 1) / chunk_rows;
-    // Chunks run in waves so that chunk records stay a few per thread, whatever the batch size.
-    const std::int64_t wave = std::min<std::int64_t>(chunks, 4 * threads_);
+    // Chunks run in waves so that chunk records stay within a fixed budget, whatever the batch
+    // size; waves are long, since each costs a wake-up of the workers.
+    const std::int64_t per_chunk = keys_ * static_cast<std::int64_t>(sizeof(FullRecord));
+    const std::int64_t wave = std::min<std::int64_t>(
+        chunks, std::max<std::int64_t>(4 * threads_, kWaveRecordBytes / per_chunk));
     chunk_records_.resize(static_cast<std::size_t>(wave * keys_));
     std::vector<std::int64_t> bad(static_cast<std::size_t>(wave));
     for (std::int64_t first = 0; first < chunks; first += wave) {
@@ -253,6 +316,9 @@ private:
     }
   }
 
+  // Keys regime: a task owns kKeyBlock keys for the whole batch; a tile holds several rows of
+  // them (one group per row, lane j = key k0 + j) and runs flush every kRunGroups rows straight
+  // into the epoch records the task owns.
   void update_by_keys(const BatchJob& job) {
     const detail::Batch& b = job.batch;
     const std::int64_t blocks = (keys_ + kKeyBlock - 1) / kKeyBlock;
@@ -264,27 +330,34 @@ private:
       std::int64_t first_bad = -1;
       int rows_in_run = 0;
       clear_lanes(s);
+      job.records.clear(s.records.data(), width);
       auto flush = [&] {
-        for (int j = 0; j < width; ++j) {
-          job.flush(s.blocks[static_cast<std::size_t>(j / kBlockLanes)], j % kBlockLanes,
-                    epoch_[static_cast<std::size_t>(k0 + j)]);
-        }
+        job.records.flush(s.blocks.data(), width, width, s.records.data());
         clear_lanes(s);
         rows_in_run = 0;
       };
-      for (std::int64_t row = 0; row < b.rows; ++row) {
-        const Staged staged = stage(job, s, row * keys_ + k0, width);
-        fold(job, s, staged, 0, width, 0);
-        if (staged.first_bad >= 0 && first_bad < 0) {
-          first_bad = staged.first_bad;
+      for (std::int64_t row = 0; row < b.rows;) {
+        const int want = std::min(kTile / kKeyBlock, kRunGroups - rows_in_run);
+        const int rows = static_cast<int>(std::min<std::int64_t>(b.rows - row, want));
+        s.finite = true;
+        for (int r = 0; r < rows; ++r) {
+          stage_range(job, s, (row + r) * keys_ + k0, width, r * width);
         }
-        if (++rows_in_run == kRunGroups) {
+        const Staged staged = classify_tile(job, s, rows * width);
+        if (staged.first_bad >= 0 && first_bad < 0) {
+          first_bad = (row + staged.first_bad / width) * keys_ + k0 + staged.first_bad % width;
+        }
+        fold(job, s, staged, width, rows, width, rows_in_run == 0);
+        row += rows;
+        rows_in_run += rows;
+        if (rows_in_run == kRunGroups) {
           flush();
         }
       }
       if (rows_in_run > 0) {
         flush();
       }
+      job.records.merge_into(s.records.data(), width, epoch_.data() + k0);
       bad[static_cast<std::size_t>(task)] = first_bad;
     });
     // The first offending element of the batch is the smallest index over all blocks.

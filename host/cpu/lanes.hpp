@@ -48,13 +48,23 @@ GPUEVAL_FORCEINLINE LaneRef lane_ref(LaneBlock& b, int j) {
           b.max_t[j], b.sum_ape[j], b.sum_sape[j],  b.sum_sle[j],   b.n_sle_out_of_domain[j]};
 }
 
-// Folds pairs i = 0..count-1 into lanes lane0 + i (lane0 a multiple of kBlockLanes). With
-// may_exclude, include[i] = 0 leaves lane lane0 + i untouched and skipped[i] is added to its
-// skipped count. Which instruction set runs is chosen at run time; every variant performs the
-// same IEEE operations in the same order per lane, so results do not depend on it.
-using FoldFn = void (*)(LaneBlock* blocks, int lane0, int count, const double* p, const double* t,
-                        const std::uint8_t* include, const std::uint8_t* skipped);
+// Fold `groups` groups of `count` pairs into lanes lane0 .. lane0 + count - 1 (lane0 a multiple
+// of kBlockLanes): pair g * stride + i goes to lane lane0 + i, groups in order.
+//
+// FoldGeneral: include[...] = 0 leaves the lane untouched and skipped[...] is added to its
+// skipped count; a lane's first included pair becomes its run's shift.
+// FoldFast: every pair is included and finite; when `fresh` the first group starts every lane's
+// run (sets its shift), otherwise every lane's run must already hold a pair.
+//
+// Which instruction set runs is chosen at load time; every variant performs the same IEEE
+// operations in the same order per lane, so results do not depend on it.
+using FoldGeneral = void (*)(LaneBlock* blocks, int lane0, int count, int groups, int stride,
+                             const double* p, const double* t, const std::uint8_t* include,
+                             const std::uint8_t* skipped);
+using FoldFast = void (*)(LaneBlock* blocks, int lane0, int count, int groups, int stride,
+                          bool fresh, const double* p, const double* t);
 
-FoldFn fold_function(unsigned groups, bool may_exclude);
+FoldGeneral fold_general_function(unsigned groups);
+FoldFast fold_fast_function(unsigned groups);
 
 } // namespace gpueval::cpu

@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "cpu/isa.hpp"
 #include "gpueval/dtype.hpp"
 #include "gpueval/ops/regression.hpp"
 
@@ -76,35 +77,89 @@ private:
   std::int64_t offset_ = 0;
 };
 
+// Converts n elements and reports whether all are finite (x - x is 0 exactly for finite x).
 template <DType D>
-void stage_typed(const TensorView& v, bool contiguous, std::int64_t i0, int n, double* out) {
+GPUEVAL_FORCEINLINE bool convert_impl(const unsigned char* __restrict src, int n,
+                                      double* __restrict out) {
   constexpr std::int64_t item = static_cast<std::int64_t>(dtype_size(D));
-  if (contiguous) {
-    const unsigned char* src = static_cast<const unsigned char*>(v.data) + i0 * item;
+  if constexpr (!dtype_is_float(D)) {
     for (int i = 0; i < n; ++i) {
       out[i] = load_as_double<D>(src + i * item);
     }
-    return;
+    return true;
+  } else {
+    // An integer OR-reduction: associative, so it vectorises with no dependency chain through a
+    // floating-point add.
+    int bad = 0;
+    for (int i = 0; i < n; ++i) {
+      const double x = load_as_double<D>(src + i * item);
+      out[i] = x;
+      bad |= !(x - x == 0.0);
+    }
+    return bad == 0;
+  }
+}
+
+// The contiguous conversions of the common value types, cloned per instruction set.
+GPUEVAL_ISA_CLONES bool convert_f32(const unsigned char* src, int n, double* out) {
+  return convert_impl<DType::f32>(src, n, out);
+}
+GPUEVAL_ISA_CLONES bool convert_f64(const unsigned char* src, int n, double* out) {
+  return convert_impl<DType::f64>(src, n, out);
+}
+GPUEVAL_ISA_CLONES bool convert_f16(const unsigned char* src, int n, double* out) {
+  return convert_impl<DType::f16>(src, n, out);
+}
+GPUEVAL_ISA_CLONES bool convert_bf16(const unsigned char* src, int n, double* out) {
+  return convert_impl<DType::bf16>(src, n, out);
+}
+
+template <DType D>
+bool stage_typed(const TensorView& v, bool contiguous, std::int64_t i0, int n, double* out) {
+  constexpr std::int64_t item = static_cast<std::int64_t>(dtype_size(D));
+  if (contiguous) {
+    const unsigned char* src = static_cast<const unsigned char*>(v.data) + i0 * item;
+    // The next tile is most likely the following n elements: ask for it now, so that its cache
+    // lines arrive while this tile is folded. (A prefetch past the end is harmless.)
+    const unsigned char* next = src + n * item;
+    for (std::int64_t off = 0; off < n * item; off += 64) {
+      __builtin_prefetch(next + off, 0, 0);
+    }
+    if constexpr (D == DType::f32) {
+      return convert_f32(src, n, out);
+    } else if constexpr (D == DType::f64) {
+      return convert_f64(src, n, out);
+    } else if constexpr (D == DType::f16) {
+      return convert_f16(src, n, out);
+    } else if constexpr (D == DType::bf16) {
+      return convert_bf16(src, n, out);
+    } else {
+      return convert_impl<D>(src, n, out);
+    }
   }
   Cursor c(v, i0);
   int done = 0;
+  double acc = 0;
   while (done < n) {
     const int len = static_cast<int>(std::min<std::int64_t>(n - done, c.line_left()));
     const unsigned char* src = c.ptr();
     const std::int64_t stride = c.inner_stride();
     for (int i = 0; i < len; ++i) {
-      out[done + i] = load_as_double<D>(src + i * stride);
+      const double x = load_as_double<D>(src + i * stride);
+      out[done + i] = x;
+      acc += x - x;
     }
     done += len;
     if (done < n) {
       c.advance(len);
     }
   }
+  return acc == 0.0;
 }
 
 } // namespace
 
-void stage_values(const TensorView& v, bool contiguous, std::int64_t i0, int n, double* out) {
+bool stage_values(const TensorView& v, bool contiguous, std::int64_t i0, int n, double* out) {
   switch (v.dtype) {
   case DType::f16:
     return stage_typed<DType::f16>(v, contiguous, i0, n, out);
@@ -126,6 +181,7 @@ void stage_values(const TensorView& v, bool contiguous, std::int64_t i0, int n, 
   case DType::boolean:
     return stage_typed<DType::u8>(v, contiguous, i0, n, out);
   }
+  return true; // unreachable: every dtype is handled above
 }
 
 void stage_mask(const TensorView& mask, bool contiguous, std::int64_t cover, std::int64_t i0, int n,
@@ -165,14 +221,6 @@ void stage_mask(const TensorView& mask, bool contiguous, std::int64_t cover, std
       c.advance(1);
     }
   }
-}
-
-bool all_finite(const double* p, const double* t, int n) {
-  double acc = 0.0; // x - x is 0 for finite x and NaN otherwise
-  for (int i = 0; i < n; ++i) {
-    acc += (p[i] - p[i]) + (t[i] - t[i]);
-  }
-  return acc == 0.0;
 }
 
 int classify(const double* p, const double* t, const std::uint8_t* mask, int n, NanPolicy policy,

@@ -12,16 +12,14 @@ namespace gpueval::cpu {
 // Elements staged per step: 1024 pairs are 16 KiB of doubles, which stay in L1/L2.
 inline constexpr int kTile = 1024;
 
-// out[i] = element i0 + i of v (logical C order), converted exactly to double.
-void stage_values(const TensorView& v, bool contiguous, std::int64_t i0, int n, double* out);
+// out[i] = element i0 + i of v (logical C order), converted exactly to double. Returns whether
+// every value is finite.
+bool stage_values(const TensorView& v, bool contiguous, std::int64_t i0, int n, double* out);
 
 // out[i] = 1 when the mask element covering logical element i0 + i is nonzero. Each mask element
 // covers `cover` consecutive elements (a prefix mask).
 void stage_mask(const TensorView& mask, bool contiguous, std::int64_t cover, std::int64_t i0, int n,
                 std::uint8_t* out);
-
-// True when every value of p and t is finite (one vectorisable pass, no branches).
-bool all_finite(const double* p, const double* t, int n);
 
 // Decides inclusion per pair: include = mask && (propagate || finite), skipped = mask && !finite
 // (skip and error policies). `mask` may be null (all included by the mask). Returns the index of
