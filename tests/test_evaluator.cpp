@@ -165,7 +165,8 @@ TEST(Evaluator, EveryDTypePairAgreesWithReference) {
 }
 
 TEST(Evaluator, EveryKeyCountAgreesWithReference) {
-  for (std::int64_t k : {1, 3, 17, 20, 32, 33, 1000}) {
+  // 129: lanes = K, not a multiple of the SIMD block; 1001: the keys regime with a partial block
+  for (std::int64_t k : {1, 3, 17, 20, 32, 33, 129, 1000, 1001}) {
     Case c;
     c.sample = {k};
     c.batch_rows = {40, 1, 0, 130, 3};
@@ -394,6 +395,26 @@ TEST(Evaluator, BitwiseIdenticalForBatchesCutAtChunkBoundaries) {
   const auto whole = state_after({6 * chunk}, keys, 2, p, t);
   EXPECT_EQ(state_after({chunk, chunk, 4 * chunk}, keys, 2, p, t), whole);
   EXPECT_EQ(state_after({2 * chunk, 0, 3 * chunk, chunk}, keys, 1, p, t), whole);
+}
+
+// The vector fast path (no mask, finite values) and the general path (a mask of all ones) do the
+// same IEEE operations per lane: bitwise equal reports, in both regimes and with partial blocks.
+TEST(Evaluator, FastAndGeneralPathsAgreeBitwise) {
+  for (std::int64_t keys : {1, 3, 20, 129, 1001}) {
+    const std::int64_t rows = 3000;
+    const auto p = noise(static_cast<std::size_t>(rows * keys), 7e4, 11);
+    const auto t = noise(p.size(), 7e4, 12);
+    std::vector<std::uint8_t> ones(static_cast<std::size_t>(rows), 1);
+    RegressionSpec spec;
+    spec.metrics = {Metric::mse,       Metric::r2,   Metric::pearson,
+                    Metric::max_error, Metric::mape, Metric::nrmse_range};
+    Evaluator fast(spec, Device::cpu(2)), general(spec, Device::cpu(2));
+    const auto pv = TensorView::contiguous(p.data(), DType::f32, {rows, keys});
+    const auto tv = TensorView::contiguous(t.data(), DType::f32, {rows, keys});
+    fast.update(pv, tv);
+    general.update(pv, tv, TensorView::contiguous(ones.data(), DType::u8, {rows}));
+    EXPECT_EQ(fast.compute().to_json(), general.compute().to_json()) << "K=" << keys;
+  }
 }
 
 // ---- state ------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -23,7 +24,10 @@ struct Fixture {
 };
 
 Fixture load(const std::string& name) {
-  const std::string path = std::string(GPUEVAL_FIXTURE_DIR) + "/sklearn/" + name + ".txt";
+  // GPUEVAL_FIXTURE_DIR in the environment wins: a test bundle runs from another checkout.
+  const char* env = std::getenv("GPUEVAL_FIXTURE_DIR");
+  const std::string dir = env != nullptr ? env : GPUEVAL_FIXTURE_DIR;
+  const std::string path = dir + "/sklearn/" + name + ".txt";
   std::ifstream in(path);
   if (!in) {
     throw std::runtime_error("cannot open fixture " + path);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <string>
 
 #include "core/backend.hpp"
 
@@ -14,5 +15,7 @@ std::unique_ptr<Backend> make_cpu_backend(int threads);
 std::unique_ptr<Backend> make_cuda_backend(int index);
 // The number of usable CUDA devices, 0 on any CUDA runtime error or in a CPU-only build.
 int cuda_device_count(std::string* why_none);
+// Whether this build has the CUDA evaluation kernels (auto selection uses CUDA only then).
+bool cuda_backend_available();
 
 } // namespace gpueval::detail

@@ -12,7 +12,10 @@ namespace gpueval {
 Device auto_select_device() {
   std::string why;
   if (detail::cuda_device_count(&why) > 0) {
-    return Device::cuda(0);
+    if (detail::cuda_backend_available()) {
+      return Device::cuda(0);
+    }
+    why = "a CUDA device is present, but this build has no CUDA evaluation kernels yet";
   }
   static std::atomic<bool> said{false};
   if (!said.exchange(true)) {

@@ -13,6 +13,10 @@ int cuda_device_count(std::string* why_none) {
   return 0;
 }
 
+bool cuda_backend_available() {
+  return false;
+}
+
 std::unique_ptr<Backend> make_cuda_backend(int index) {
   throw CudaError("device cuda:" + std::to_string(index) +
                   " is not usable: this gpueval was built without CUDA (GPUEVAL_CUDA=OFF)");

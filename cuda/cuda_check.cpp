@@ -1,0 +1,41 @@
+#include "cuda/cuda_check.hpp"
+
+#include <cstdio>
+
+#include "gpueval/error.hpp"
+
+namespace gpueval::cuda {
+
+std::string describe(cudaError_t status) {
+  return std::string(cudaGetErrorString(status)) + " (" + cudaGetErrorName(status) + ", " +
+         std::to_string(static_cast<int>(status)) + ")";
+}
+
+void throw_cuda_error(cudaError_t status, const char* call, const char* file, int line) {
+  (void)cudaGetLastError(); // clear a non-sticky error so that later calls start clean
+  throw CudaError(std::string(call) + " failed: " + describe(status) + " at " + file + ":" +
+                  std::to_string(line));
+}
+
+void report_cuda_error(cudaError_t status, const char* call, const char* file, int line) noexcept {
+  (void)cudaGetLastError();
+  std::fprintf(stderr, "gpueval: %s failed: %s (%s, %d) at %s:%d\n", call,
+               cudaGetErrorString(status), cudaGetErrorName(status), static_cast<int>(status), file,
+               line);
+}
+
+void check_launch(cudaStream_t stream, const char* what, const char* file, int line) {
+  cudaError_t status = cudaGetLastError();
+#ifndef NDEBUG
+  if (status == cudaSuccess) {
+    status = cudaStreamSynchronize(stream);
+  }
+#else
+  (void)stream;
+#endif
+  if (status != cudaSuccess) {
+    throw_cuda_error(status, what, file, line);
+  }
+}
+
+} // namespace gpueval::cuda
