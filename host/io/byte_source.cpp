@@ -1,0 +1,105 @@
+// Byte sources: files read with pread, and memory.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "io/shard_reader.hpp"
+
+namespace gpueval::io {
+
+namespace {
+
+class FileSource final : public ByteSource {
+public:
+  explicit FileSource(std::string path) : path_(std::move(path)) {
+    fd_ = ::open(path_.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd_ < 0) {
+      throw ReadError(path_ + ": cannot open: " + std::strerror(errno));
+    }
+    struct stat st {};
+    if (::fstat(fd_, &st) != 0) {
+      const int err = errno;
+      ::close(fd_);
+      throw ReadError(path_ + ": cannot stat: " + std::strerror(err));
+    }
+    if (!S_ISREG(st.st_mode)) {
+      ::close(fd_);
+      throw ReadError(path_ + ": not a regular file");
+    }
+    size_ = static_cast<std::uint64_t>(st.st_size);
+  }
+  ~FileSource() override { ::close(fd_); }
+  FileSource(const FileSource&) = delete;
+  FileSource& operator=(const FileSource&) = delete;
+
+  std::uint64_t size() const override { return size_; }
+  const std::string& name() const override { return path_; }
+
+  void read_at(std::uint64_t offset, std::uint64_t n, void* dst) const override {
+    if (offset > size_ || n > size_ - offset) {
+      throw ReadError(path_ + ": read of " + std::to_string(n) + " bytes at offset " +
+                      std::to_string(offset) + " is past the end of the file (" +
+                      std::to_string(size_) + " bytes)");
+    }
+    auto* out = static_cast<unsigned char*>(dst);
+    while (n > 0) {
+      const ssize_t got = ::pread(fd_, out, n, static_cast<off_t>(offset));
+      if (got < 0) {
+        if (errno == EINTR) {
+          continue;
+        }
+        throw ReadError(path_ + ": read failed: " + std::strerror(errno));
+      }
+      if (got == 0) {
+        throw ReadError(path_ + ": file ended early (was it truncated while being read?)");
+      }
+      out += got;
+      offset += static_cast<std::uint64_t>(got);
+      n -= static_cast<std::uint64_t>(got);
+    }
+  }
+
+private:
+  std::string path_;
+  int fd_ = -1;
+  std::uint64_t size_ = 0;
+};
+
+class MemorySource final : public ByteSource {
+public:
+  MemorySource(const std::uint8_t* data, std::size_t size, std::string name)
+      : data_(data), size_(size), name_(std::move(name)) {}
+  std::uint64_t size() const override { return size_; }
+  const std::string& name() const override { return name_; }
+  void read_at(std::uint64_t offset, std::uint64_t n, void* dst) const override {
+    if (offset > size_ || n > size_ - offset) {
+      throw ReadError(name_ + ": read of " + std::to_string(n) + " bytes at offset " +
+                      std::to_string(offset) + " is past the end (" + std::to_string(size_) +
+                      " bytes)");
+    }
+    if (n > 0) {
+      std::memcpy(dst, data_ + offset, n);
+    }
+  }
+
+private:
+  const std::uint8_t* data_;
+  std::uint64_t size_;
+  std::string name_;
+};
+
+} // namespace
+
+std::unique_ptr<ByteSource> open_file(const std::string& path) {
+  return std::make_unique<FileSource>(path);
+}
+
+std::unique_ptr<ByteSource> memory_source(const std::uint8_t* data, std::size_t size,
+                                          std::string name) {
+  return std::make_unique<MemorySource>(data, size, std::move(name));
+}
+
+} // namespace gpueval::io

@@ -1,0 +1,80 @@
+// Tensor shard readers: .npy and .safetensors (and .pt with LibTorch), read by row windows into
+// caller buffers so that memory does not grow with the file.
+//
+// Every failure is a ReadError whose message starts with the file's name and says what is wrong;
+// a reader never returns numbers it is not sure of.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gpueval/dtype.hpp"
+#include "gpueval/error.hpp"
+
+namespace gpueval::io {
+
+class ReadError : public Error {
+public:
+  using Error::Error;
+};
+
+// Where a tensor's bytes are: anything that can be read at an offset.
+class ByteSource {
+public:
+  virtual ~ByteSource() = default;
+  virtual std::uint64_t size() const = 0;
+  // Reads exactly n bytes at offset into dst; throws ReadError (naming the source) otherwise.
+  virtual void read_at(std::uint64_t offset, std::uint64_t n, void* dst) const = 0;
+  virtual const std::string& name() const = 0;
+};
+
+// A file read with pread: no mapping, so resident memory is the caller's buffers only.
+std::unique_ptr<ByteSource> open_file(const std::string& path);
+// Bytes in memory (tests, fuzzing). The bytes must outlive the source.
+std::unique_ptr<ByteSource> memory_source(const std::uint8_t* data, std::size_t size,
+                                          std::string name);
+
+struct TensorInfo {
+  std::string key; // the safetensors key; empty for .npy
+  DType dtype = DType::f32;
+  std::vector<std::int64_t> shape;
+  std::uint64_t offset = 0; // of the first byte, in the source
+  std::uint64_t bytes = 0;  // numel * itemsize
+};
+
+// Header parsers. They read only what they need from the source and validate everything against
+// its size. Throw ReadError.
+TensorInfo parse_npy(const ByteSource& src);
+// Every tensor of a .safetensors file, in file order; __metadata__ is skipped.
+std::vector<TensorInfo> parse_safetensors(const ByteSource& src);
+
+// One tensor of one shard, read by rows (the leading axis).
+class ShardReader {
+public:
+  // .npy: the file's array. .safetensors: the tensor named `key` (ReadError listing the keys
+  // present when it is absent). .pt: through LibTorch when built with it (reads the whole file;
+  // see pt_reader.cpp). The format is chosen by the file's contents, not its name.
+  static ShardReader open(const std::string& path, const std::string& key = "");
+  static ShardReader from_source(std::unique_ptr<ByteSource> src, TensorInfo info);
+
+  const TensorInfo& info() const { return info_; }
+  const std::string& name() const { return src_->name(); }
+  // shape[0]; a rank-0 tensor is one row.
+  std::int64_t rows() const;
+  std::uint64_t row_bytes() const;
+  // Copies rows [row0, row0 + count) into dst (count * row_bytes() bytes, any alignment).
+  void read_rows(std::int64_t row0, std::int64_t count, void* dst) const;
+
+private:
+  ShardReader(std::shared_ptr<ByteSource> src, TensorInfo info)
+      : src_(std::move(src)), info_(std::move(info)) {}
+  std::shared_ptr<ByteSource> src_;
+  TensorInfo info_;
+};
+
+// "npy", "safetensors", "pt" or "" (unknown), from the first bytes of the source.
+std::string sniff_format(const ByteSource& src);
+
+} // namespace gpueval::io

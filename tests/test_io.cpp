@@ -1,0 +1,208 @@
+// Shard readers against files written by numpy and safetensors, and against every malformed
+// file scripts/gen-io-fixtures writes.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "batch_data.hpp"
+#include "io/shard_reader.hpp"
+
+namespace gpueval::io {
+namespace {
+
+std::string fixture(const std::string& name) {
+  const char* env = std::getenv("GPUEVAL_FIXTURE_DIR");
+  return std::string(env != nullptr ? env : GPUEVAL_FIXTURE_DIR) + "/io/" + name;
+}
+
+// The generator's values: i * 0.25 - 5 for floats, i * 7 % 23 for integers, i % 3 == 1 for bool.
+std::vector<unsigned char> expected_bytes(DType d, std::int64_t n) {
+  test::TypedBuffer b(d, static_cast<std::size_t>(n));
+  for (std::int64_t i = 0; i < n; ++i) {
+    double v;
+    if (dtype_is_float(d)) {
+      v = static_cast<double>(i) * 0.25 - 5.0;
+    } else if (d == DType::boolean) {
+      v = i % 3 == 1 ? 1 : 0;
+    } else {
+      v = static_cast<double>((i * 7) % 23);
+    }
+    b.set(static_cast<std::size_t>(i), v);
+  }
+  return std::vector<unsigned char>(b.data(),
+                                    b.data() + n * static_cast<std::int64_t>(dtype_size(d)));
+}
+
+std::int64_t numel(const std::vector<std::int64_t>& shape) {
+  std::int64_t n = 1;
+  for (std::int64_t d : shape) {
+    n *= d;
+  }
+  return n;
+}
+
+void expect_round_trip(const ShardReader& r, const std::string& what) {
+  const std::int64_t n = numel(r.info().shape);
+  std::vector<unsigned char> got(static_cast<std::size_t>(r.rows()) * r.row_bytes() + 1);
+  // One byte past an aligned address: the reader copies, it never dereferences in place.
+  r.read_rows(0, r.rows(), got.data() + 1);
+  const std::vector<unsigned char> want = expected_bytes(r.info().dtype, n);
+  ASSERT_EQ(got.size() - 1, want.size()) << what;
+  EXPECT_EQ(std::memcmp(got.data() + 1, want.data(), want.size()), 0) << what << " differs";
+}
+
+TEST(Npy, EveryDtypeAndVersionRoundTripsBitForBit) {
+  const struct {
+    const char* file;
+    DType dtype;
+    std::vector<std::int64_t> shape;
+  } cases[] = {
+      {"v1_f2.npy", DType::f16, {5, 3, 2}},     {"v1_f4.npy", DType::f32, {5, 3, 2}},
+      {"v1_f8.npy", DType::f64, {5, 3, 2}},     {"v1_i1.npy", DType::i8, {5, 3, 2}},
+      {"v1_i2.npy", DType::i16, {5, 3, 2}},     {"v1_i4.npy", DType::i32, {5, 3, 2}},
+      {"v1_i8.npy", DType::i64, {5, 3, 2}},     {"v1_u1.npy", DType::u8, {5, 3, 2}},
+      {"v1_b1.npy", DType::boolean, {5, 3, 2}}, {"v2_f4.npy", DType::f32, {4, 3}},
+      {"v2_f2.npy", DType::f16, {4, 3}},        {"v2_u1.npy", DType::u8, {4, 3}},
+      {"v3_f4.npy", DType::f32, {4, 3}},        {"v3_f2.npy", DType::f16, {4, 3}},
+      {"v3_u1.npy", DType::u8, {4, 3}},         {"v1_f4_rank1.npy", DType::f32, {7}},
+      {"v1_f4_scalar.npy", DType::f32, {}},     {"v1_f4_empty.npy", DType::f32, {0, 3}},
+  };
+  for (const auto& c : cases) {
+    const ShardReader r = ShardReader::open(fixture(c.file));
+    EXPECT_EQ(r.info().dtype, c.dtype) << c.file;
+    EXPECT_EQ(r.info().shape, c.shape) << c.file;
+    expect_round_trip(r, c.file);
+  }
+}
+
+TEST(Npy, RowWindows) {
+  const ShardReader r = ShardReader::open(fixture("v1_f8.npy")); // [5, 3, 2] float64
+  ASSERT_EQ(r.rows(), 5);
+  ASSERT_EQ(r.row_bytes(), 48u);
+  std::vector<double> window(6);
+  r.read_rows(2, 1, window.data());
+  EXPECT_EQ(window[0], 12 * 0.25 - 5.0);
+  EXPECT_EQ(window[5], 17 * 0.25 - 5.0);
+  r.read_rows(5, 0, window.data()); // an empty window at the end is fine
+  try {
+    r.read_rows(4, 2, window.data());
+    FAIL();
+  } catch (const ReadError& e) {
+    EXPECT_NE(std::string(e.what()).find("outside the tensor's 5 rows"), std::string::npos);
+  }
+}
+
+void expect_rejected(const std::string& file, const std::string& reason) {
+  try {
+    (void)ShardReader::open(fixture(file));
+    ADD_FAILURE() << file << " was accepted";
+  } catch (const ReadError& e) {
+    const std::string msg = e.what();
+    EXPECT_EQ(msg.rfind(fixture(file), 0), 0u) << "message does not start with the file: " << msg;
+    EXPECT_NE(msg.find(reason), std::string::npos) << file << ": " << msg;
+  }
+}
+
+TEST(Npy, EveryBadFileIsRejectedWithItsReason) {
+  expect_rejected("bad_fortran.npy", "Fortran order");
+  expect_rejected("bad_big_endian.npy", "big-endian");
+  expect_rejected("bad_object.npy", "object dtype");
+  expect_rejected("bad_complex.npy", "complex dtype");
+  expect_rejected("bad_uint16.npy", "unsigned 16/32/64-bit");
+  expect_rejected("bad_structured.npy", "structured dtypes");
+  expect_rejected("bad_unparsable.npy", "header does not parse");
+  expect_rejected("bad_not_a_dict.npy", "header does not parse");
+  expect_rejected("bad_negative_dim.npy", "negative dimension");
+  expect_rejected("bad_overflow_dim.npy", "overflows 64 bits");
+  expect_rejected("bad_overflow_size.npy", "overflows 64 bits");
+  expect_rejected("bad_truncated.npy", "shorter than the 24 the header promises");
+  expect_rejected("bad_version.npy", "format version 4.0");
+  expect_rejected("bad_missing_key.npy", "lacks one of");
+  expect_rejected("bad_extra_key.npy", "unexpected header key 'x'");
+  expect_rejected("bad_magic.npy", "not a .npy, .safetensors or .pt file");
+  expect_rejected("bad_header_len.npy", "runs past the end of the file");
+  expect_rejected("bad_short.npy", "shorter than any .npy header");
+}
+
+TEST(Safetensors, EveryTensorRoundTripsBitForBit) {
+  const struct {
+    const char* key;
+    DType dtype;
+    std::vector<std::int64_t> shape;
+  } cases[] = {{"pred", DType::f32, {6, 4}},     {"target", DType::f64, {6, 4}},
+               {"mask", DType::boolean, {6, 4}}, {"labels", DType::i64, {6}},
+               {"half", DType::f16, {3, 2}},     {"bytes", DType::u8, {5}},
+               {"small", DType::i8, {2, 2}},     {"shorts", DType::i16, {2, 2}},
+               {"ints", DType::i32, {2, 2}}};
+  for (const auto& c : cases) {
+    const ShardReader r = ShardReader::open(fixture("multi.safetensors"), c.key);
+    EXPECT_EQ(r.info().dtype, c.dtype) << c.key;
+    EXPECT_EQ(r.info().shape, c.shape) << c.key;
+    expect_round_trip(r, c.key);
+  }
+  const ShardReader single = ShardReader::open(fixture("single.safetensors"));
+  EXPECT_EQ(single.info().key, "only");
+  expect_round_trip(single, "single");
+  const ShardReader bf = ShardReader::open(fixture("bf16.safetensors"), "x");
+  EXPECT_EQ(bf.info().dtype, DType::bf16);
+  expect_round_trip(bf, "bf16");
+}
+
+TEST(Safetensors, KeysAreChecked) {
+  try {
+    (void)ShardReader::open(fixture("multi.safetensors"), "prediction");
+    FAIL();
+  } catch (const ReadError& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("has no tensor 'prediction'"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("pred"), std::string::npos) << msg;
+    EXPECT_EQ(msg.find("__metadata__"), std::string::npos) << msg;
+  }
+  try {
+    (void)ShardReader::open(fixture("multi.safetensors"));
+    FAIL();
+  } catch (const ReadError& e) {
+    EXPECT_NE(std::string(e.what()).find("name one with a key"), std::string::npos);
+  }
+  EXPECT_THROW((void)ShardReader::open(fixture("v1_f4.npy"), "pred"), ReadError);
+}
+
+TEST(Safetensors, EveryBadFileIsRejectedWithItsReason) {
+  expect_rejected("bad_header_too_long.safetensors", "larger than the file");
+  expect_rejected("bad_header_absurd.safetensors", "larger than the file");
+  expect_rejected("bad_not_json.safetensors", "not valid JSON");
+  expect_rejected("bad_not_object.safetensors", "not a .npy, .safetensors or .pt file");
+  expect_rejected("bad_missing_offsets.safetensors", "lacks dtype, shape or data_offsets");
+  expect_rejected("bad_reversed.safetensors", "reversed data_offsets");
+  expect_rejected("bad_outside.safetensors", "outside the data region");
+  expect_rejected("bad_inconsistent.safetensors", "for 16 bytes of shape x dtype");
+  expect_rejected("bad_overlap.safetensors", "overlap");
+  expect_rejected("bad_dtype_u16.safetensors", "dtype U16, which is not supported");
+  expect_rejected("bad_dtype_fp8.safetensors", "dtype F8_E4M3");
+  expect_rejected("bad_negative_shape.safetensors", "non-negative integers");
+  expect_rejected("bad_short.safetensors", "not a .npy, .safetensors or .pt file");
+  expect_rejected("bad_duplicate.safetensors", "names tensor 'x' twice");
+}
+
+TEST(Files, MissingAndNonRegularFiles) {
+  try {
+    (void)ShardReader::open(fixture("no_such_file.npy"));
+    FAIL();
+  } catch (const ReadError& e) {
+    EXPECT_NE(std::string(e.what()).find("cannot open: No such file or directory"),
+              std::string::npos)
+        << e.what();
+  }
+  try {
+    (void)ShardReader::open(fixture(""));
+    FAIL();
+  } catch (const ReadError& e) {
+    EXPECT_NE(std::string(e.what()).find("not a regular file"), std::string::npos) << e.what();
+  }
+}
+
+} // namespace
+} // namespace gpueval::io
