@@ -62,10 +62,11 @@ Report Evaluator::compute(StreamHandle stream) {
   if (b.spec.nan_policy == NanPolicy::error && where.found()) {
     const auto keys = static_cast<std::uint64_t>(b.layout.keys);
     throw NonFiniteError("nan_policy=error: non-finite prediction or target in batch " +
-                         std::to_string(where.batch) + " at element " +
-                         std::to_string(where.element) + " (row " +
-                         std::to_string(where.element / keys) + ", key " +
-                         std::to_string(where.element % keys) + ")");
+                             std::to_string(where.batch) + " at element " +
+                             std::to_string(where.element) + " (row " +
+                             std::to_string(where.element / keys) + ", key " +
+                             std::to_string(where.element % keys) + ")",
+                         where.batch, where.element);
   }
   Report report = detail::build_report(b.spec, b.layout, records);
   report.device = b.describe();

@@ -25,10 +25,15 @@ public:
   using Error::Error;
 };
 
-// nan_policy = error found a non-finite pair; raised by compute().
+// nan_policy = error found a non-finite pair; raised by compute(). `batch` counts the
+// evaluator's updates from 0; `element` is the C-order index within that batch.
 class NonFiniteError : public Error {
 public:
-  using Error::Error;
+  NonFiniteError(const std::string& message, unsigned long long batch_index,
+                 unsigned long long element_index)
+      : Error(message), batch(batch_index), element(element_index) {}
+  unsigned long long batch;
+  unsigned long long element;
 };
 
 // A CUDA runtime failure, or a CUDA device asked for where none is usable.

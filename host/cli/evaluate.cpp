@@ -1,0 +1,347 @@
+// Streams shards through an Evaluator in bounded memory: a reader thread fills one set of
+// fixed-size row windows while the evaluator folds the other.
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <exception>
+#include <mutex>
+#include <thread>
+
+#include "cli/cli.hpp"
+#include "gpueval/error.hpp"
+#include "gpueval/evaluator.hpp"
+#include "io/shard_reader.hpp"
+
+namespace gpueval::cli {
+
+namespace {
+
+using io::ShardReader;
+
+std::string shape_text(const std::vector<std::int64_t>& s) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    out += (i ? ", " : "") + std::to_string(s[i]);
+  }
+  return out + "]";
+}
+
+// Where each role of shard i comes from.
+struct ShardSource {
+  std::string pred, target, mask; // paths (the same file for all three with --shards)
+  std::string pred_key, target_key, mask_key;
+};
+
+struct OpenShard {
+  ShardReader pred, target;
+  std::optional<ShardReader> mask;
+};
+
+OpenShard open_shard(const ShardSource& s) {
+  OpenShard o{ShardReader::open(s.pred, s.pred_key), ShardReader::open(s.target, s.target_key),
+              std::nullopt};
+  if (!s.mask.empty()) {
+    o.mask = ShardReader::open(s.mask, s.mask_key);
+  }
+  return o;
+}
+
+std::string where(const ShardReader& r) {
+  return r.info().key.empty() ? r.name() : r.name() + " ['" + r.info().key + "']";
+}
+
+// Every shard's headers, checked against each other before any data is read.
+std::uint64_t validate(const std::vector<ShardSource>& sources) {
+  std::uint64_t total = 0;
+  std::optional<OpenShard> first;
+  for (const ShardSource& s : sources) {
+    OpenShard o = open_shard(s);
+    const auto& ps = o.pred.info().shape;
+    const auto& ts = o.target.info().shape;
+    if (ps.empty()) {
+      throw InputError(where(o.pred) + " holds a scalar; a shard needs a leading batch axis");
+    }
+    if (ps != ts) {
+      throw InputError("pred " + where(o.pred) + " has shape " + shape_text(ps) + " but target " +
+                       where(o.target) + " has " + shape_text(ts));
+    }
+    if (o.mask) {
+      const auto& ms = o.mask->info().shape;
+      const bool prefix = ms.size() <= ps.size() && std::equal(ms.begin(), ms.end(), ps.begin());
+      if (!prefix || ms.empty()) {
+        throw InputError("mask " + where(*o.mask) + " has shape " + shape_text(ms) +
+                         ", which does not fit pred " + shape_text(ps) +
+                         ": a mask has the tensor's shape or a prefix of it");
+      }
+      if (dtype_is_float(o.mask->info().dtype)) {
+        throw InputError("mask " + where(*o.mask) + " has dtype " +
+                         std::string(dtype_name(o.mask->info().dtype)) +
+                         "; a mask is bool or an integer type (nonzero = include)");
+      }
+    }
+    if (first) {
+      const auto& fs = first->pred.info().shape;
+      if (!std::equal(ps.begin() + 1, ps.end(), fs.begin() + 1, fs.end())) {
+        throw InputError(where(o.pred) + " has sample shape " +
+                         shape_text({ps.begin() + 1, ps.end()}) + " but " + where(first->pred) +
+                         " has " + shape_text({fs.begin() + 1, fs.end()}) +
+                         " (shards differ only in their first axis)");
+      }
+      const auto check_dtype = [](const ShardReader& a, const ShardReader& b, const char* role) {
+        if (a.info().dtype != b.info().dtype) {
+          throw InputError(std::string(role) + " " + where(a) + " is " +
+                           std::string(dtype_name(a.info().dtype)) + " but " + where(b) + " is " +
+                           std::string(dtype_name(b.info().dtype)) +
+                           " (every shard of a role has one dtype)");
+        }
+      };
+      check_dtype(o.pred, first->pred, "pred");
+      check_dtype(o.target, first->target, "target");
+      if (o.mask.has_value() != first->mask.has_value()) {
+        throw InputError("some shards have a mask and others do not");
+      }
+    }
+    total += o.pred.info().bytes + o.target.info().bytes + (o.mask ? o.mask->info().bytes : 0);
+    if (!first) {
+      first = std::move(o);
+    }
+  }
+  return total;
+}
+
+// One window of rows of one shard, in reusable buffers.
+struct Window {
+  std::vector<unsigned char> pred, target, mask;
+  std::size_t shard = 0;
+  std::int64_t row0 = 0, rows = 0;
+  std::vector<std::int64_t> shape;      // [rows, sample...]
+  std::vector<std::int64_t> mask_shape; // [rows, mask sample...]
+  DType pred_dtype{}, target_dtype{}, mask_dtype{};
+  bool has_mask = false;
+  bool last = false; // no more windows follow
+};
+
+// Two windows: the reader fills one while the evaluator folds the other.
+class WindowQueue {
+public:
+  Window& slot(int i) { return slots_[i]; }
+  void push(int i) {
+    std::lock_guard<std::mutex> lock(m_);
+    ready_[i] = true;
+    cv_.notify_all();
+  }
+  // Waits until slot i is ready (filled) and returns it; throws the reader's error.
+  Window& take(int i) {
+    std::unique_lock<std::mutex> lock(m_);
+    cv_.wait(lock, [&] { return ready_[i] || error_; });
+    if (error_) {
+      std::rethrow_exception(error_);
+    }
+    return slots_[i];
+  }
+  void release(int i) {
+    std::lock_guard<std::mutex> lock(m_);
+    ready_[i] = false;
+    cv_.notify_all();
+  }
+  // Waits until slot i is free; false when the consumer stopped.
+  bool wait_free(int i) {
+    std::unique_lock<std::mutex> lock(m_);
+    cv_.wait(lock, [&] { return !ready_[i] || stop_; });
+    return !stop_;
+  }
+  void fail(std::exception_ptr e) {
+    std::lock_guard<std::mutex> lock(m_);
+    error_ = e;
+    cv_.notify_all();
+  }
+  void stop() {
+    std::lock_guard<std::mutex> lock(m_);
+    stop_ = true;
+    cv_.notify_all();
+  }
+
+private:
+  Window slots_[2];
+  bool ready_[2] = {false, false};
+  bool stop_ = false;
+  std::exception_ptr error_;
+  std::mutex m_;
+  std::condition_variable cv_;
+};
+
+class Progress {
+public:
+  Progress(std::uint64_t total, bool enabled) : total_(total), enabled_(enabled) {
+    start_ = std::chrono::steady_clock::now();
+  }
+  void update(std::uint64_t done) {
+    if (!enabled_) {
+      return;
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (done < total_ && now - last_ < std::chrono::milliseconds(200)) {
+      return;
+    }
+    last_ = now;
+    const double s = std::chrono::duration<double>(now - start_).count();
+    const double rate = s > 0 ? static_cast<double>(done) / s : 0;
+    const double eta = rate > 0 ? static_cast<double>(total_ - done) / rate : 0;
+    char line[160];
+    std::snprintf(line, sizeof line, "\r%8.2f / %.2f GB  %6.2f GB/s  ETA %5.0f s ",
+                  static_cast<double>(done) / 1e9, static_cast<double>(total_) / 1e9, rate / 1e9,
+                  eta);
+    if (line != shown_) { // redraw only when the text changes
+      shown_ = line;
+      std::fputs(line, stderr);
+      std::fflush(stderr);
+    }
+  }
+  void finish() {
+    if (enabled_ && !shown_.empty()) {
+      std::fputs("\n", stderr);
+    }
+  }
+
+private:
+  std::uint64_t total_;
+  bool enabled_;
+  std::chrono::steady_clock::time_point start_, last_{};
+  std::string shown_;
+};
+
+TensorView view_of(const std::vector<unsigned char>& buf, DType dtype,
+                   const std::vector<std::int64_t>& shape) {
+  return TensorView::contiguous(buf.data(), dtype, shape.data(), static_cast<int>(shape.size()));
+}
+
+} // namespace
+
+Report evaluate(const EvalOptions& o) {
+  std::vector<ShardSource> sources;
+  if (!o.shards.empty()) {
+    for (const std::string& f : o.shards) {
+      sources.push_back({f, f, o.mask_key.empty() ? "" : f, o.pred_key, o.target_key, o.mask_key});
+    }
+  } else {
+    for (std::size_t i = 0; i < o.pred.size(); ++i) {
+      sources.push_back({o.pred[i], o.target[i], o.mask.empty() ? "" : o.mask[i], "", "", ""});
+    }
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::uint64_t total = validate(sources);
+
+  const Device device = o.device ? *o.device : auto_select_device();
+  Device chosen = device;
+  if (chosen.kind == DeviceKind::cpu && o.threads > 0) {
+    chosen.threads = o.threads;
+  }
+  Evaluator ev(o.spec, chosen);
+
+  // Window origins, to name the file and row of a non-finite pair.
+  std::vector<std::pair<std::size_t, std::int64_t>> origins;
+  WindowQueue queue;
+  std::thread reader([&] {
+    try {
+      int slot = 0;
+      for (std::size_t s = 0; s < sources.size(); ++s) {
+        OpenShard sh = open_shard(sources[s]);
+        const std::uint64_t row_bytes =
+            std::max({sh.pred.row_bytes(), sh.target.row_bytes(), std::uint64_t{1}});
+        const std::int64_t window_rows =
+            std::max<std::int64_t>(1, o.window_bytes / static_cast<std::int64_t>(row_bytes));
+        const std::int64_t rows = sh.pred.rows();
+        for (std::int64_t row0 = 0; row0 < rows || (rows == 0 && row0 == 0); row0 += window_rows) {
+          if (!queue.wait_free(slot)) {
+            return;
+          }
+          Window& w = queue.slot(slot);
+          w.shard = s;
+          w.row0 = row0;
+          w.rows = std::min(window_rows, rows - row0);
+          w.shape = sh.pred.info().shape;
+          w.shape[0] = w.rows;
+          w.pred_dtype = sh.pred.info().dtype;
+          w.target_dtype = sh.target.info().dtype;
+          w.pred.resize(static_cast<std::size_t>(w.rows) * sh.pred.row_bytes());
+          w.target.resize(static_cast<std::size_t>(w.rows) * sh.target.row_bytes());
+          sh.pred.read_rows(row0, w.rows, w.pred.data());
+          sh.target.read_rows(row0, w.rows, w.target.data());
+          w.has_mask = sh.mask.has_value();
+          if (w.has_mask) {
+            w.mask_shape = sh.mask->info().shape;
+            w.mask_shape[0] = w.rows;
+            w.mask_dtype = sh.mask->info().dtype;
+            w.mask.resize(static_cast<std::size_t>(w.rows) * sh.mask->row_bytes());
+            sh.mask->read_rows(row0, w.rows, w.mask.data());
+          }
+          w.last = s + 1 == sources.size() && row0 + window_rows >= rows;
+          queue.push(slot);
+          slot ^= 1;
+          if (rows == 0) {
+            break;
+          }
+        }
+      }
+    } catch (...) {
+      queue.fail(std::current_exception());
+    }
+  });
+
+  Progress progress(total, o.progress && isatty(STDERR_FILENO) != 0);
+  std::uint64_t done = 0;
+  try {
+    if (!sources.empty()) {
+      for (int slot = 0;; slot ^= 1) {
+        Window& w = queue.take(slot);
+        origins.emplace_back(w.shard, w.row0);
+        try {
+          ev.update(view_of(w.pred, w.pred_dtype, w.shape),
+                    view_of(w.target, w.target_dtype, w.shape),
+                    w.has_mask ? view_of(w.mask, w.mask_dtype, w.mask_shape) : TensorView{});
+        } catch (const InvalidArgument& e) {
+          throw InputError(sources[w.shard].pred + ": " + e.what());
+        }
+        done += w.pred.size() + w.target.size() + (w.has_mask ? w.mask.size() : 0);
+        progress.update(done);
+        const bool last = w.last;
+        queue.release(slot);
+        if (last) {
+          break;
+        }
+      }
+    }
+  } catch (...) {
+    queue.stop();
+    reader.join();
+    progress.finish();
+    throw;
+  }
+  reader.join();
+  progress.finish();
+
+  Report report;
+  try {
+    report = ev.compute();
+  } catch (const NonFiniteError& e) {
+    // Name the file and row: the batch is a window, the element a C-order index in it.
+    const auto [shard, row0] = origins.at(static_cast<std::size_t>(e.batch));
+    OpenShard sh = open_shard(sources[shard]);
+    const std::uint64_t per_row =
+        std::max<std::uint64_t>(1, sh.pred.row_bytes() / dtype_size(sh.pred.info().dtype));
+    throw NonFiniteError(
+        "--nan-policy error: non-finite prediction or target in " + where(sh.pred) + " / " +
+            where(sh.target) + " at row " +
+            std::to_string(static_cast<std::uint64_t>(row0) + e.element / per_row) + ", element " +
+            std::to_string(e.element % per_row) + " of that row",
+        e.batch, e.element);
+  }
+  report.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  report.bytes_read = total;
+  return report;
+}
+
+} // namespace gpueval::cli

@@ -1,0 +1,132 @@
+// Report output: a table for people, JSON and CSV for programs.
+#include <fmt/format.h>
+
+#include <cmath>
+
+#include "cli/cli.hpp"
+#include "gpueval/version.hpp"
+
+namespace gpueval::cli {
+
+namespace {
+
+// 17 significant digits round-trip a double; non-finite values as nan/inf (CSV) .
+std::string number(double v) {
+  if (std::isnan(v)) {
+    return "nan";
+  }
+  if (std::isinf(v)) {
+    return v > 0 ? "inf" : "-inf";
+  }
+  return fmt::format("{:.17g}", v);
+}
+
+std::string short_number(double v) {
+  if (std::isnan(v)) {
+    return "nan";
+  }
+  return fmt::format("{:.6g}", v);
+}
+
+std::string table(const Report& r) {
+  std::string out;
+  const double gbs = r.elapsed_s > 0 ? static_cast<double>(r.bytes_read) / r.elapsed_s / 1e9 : 0;
+  out += fmt::format("gpu-eval {}: {} pairs, {} channels, {} non-finite pairs skipped\n",
+                     std::string(kVersion), r.count, r.channels, r.skipped_nonfinite);
+  out += fmt::format("device {}; {:.3f} s; {:.2f} GB read at {:.2f} GB/s\n\n", r.device,
+                     r.elapsed_s, static_cast<double>(r.bytes_read) / 1e9, gbs);
+  out += fmt::format("{:<34} {:>18} {:>18}\n", "metric", "mean over channels", "flat");
+  for (std::size_t i = 0; i < r.spec.metrics.size(); ++i) {
+    const std::string name(metric_name(r.spec.metrics[i]));
+    out += fmt::format("{:<34} {:>18} {:>18}\n", name, short_number(r.headline[i]),
+                       short_number(r.flat[i]));
+  }
+  for (std::size_t i = 0; i < r.spec.metrics.size(); ++i) {
+    const Metric m = r.spec.metrics[i];
+    if (m == Metric::r2 || m == Metric::explained_variance) {
+      out += fmt::format("{:<34} {:>18}\n", std::string(metric_name(m)) + " (variance weighted)",
+                         short_number(m == Metric::r2 ? r.variance_weighted_r2
+                                                      : r.variance_weighted_explained_variance));
+    }
+  }
+  out += "\nper channel\n";
+  out += fmt::format("{:>7} {:>12}", "channel", "count");
+  for (Metric m : r.spec.metrics) {
+    out += fmt::format(" {:>12}", std::string(metric_name(m)).substr(0, 12));
+  }
+  out += '\n';
+  for (std::int64_t c = 0; c < r.channels; ++c) {
+    out += fmt::format("{:>7} {:>12}", c, r.per_channel_count[static_cast<std::size_t>(c)]);
+    for (std::size_t i = 0; i < r.spec.metrics.size(); ++i) {
+      out += fmt::format(" {:>12}", short_number(r.per_channel[i][static_cast<std::size_t>(c)]));
+    }
+    out += '\n';
+  }
+  if (r.by_axis_index >= 0) {
+    out += fmt::format("\nby axis {} (mean over channels)\n", r.by_axis_index);
+    out += fmt::format("{:>7} {:>12}", "index", "count");
+    for (Metric m : r.spec.metrics) {
+      out += fmt::format(" {:>12}", std::string(metric_name(m)).substr(0, 12));
+    }
+    out += '\n';
+    for (std::size_t j = 0; j < r.by_axis_count.size(); ++j) {
+      out += fmt::format("{:>7} {:>12}", j, r.by_axis_count[j]);
+      for (std::size_t i = 0; i < r.spec.metrics.size(); ++i) {
+        out += fmt::format(" {:>12}", short_number(r.by_axis[i][j]));
+      }
+      out += '\n';
+    }
+  }
+  return out;
+}
+
+// One row per scope: scope,index,count,<metric...>. Values with 17 significant digits.
+std::string csv(const Report& r) {
+  std::string out = "scope,index,count";
+  for (Metric m : r.spec.metrics) {
+    out += "," + std::string(metric_name(m));
+  }
+  out += '\n';
+  auto row = [&](const std::string& scope, const std::string& index, const std::string& count,
+                 auto value_of) {
+    out += scope + "," + index + "," + count;
+    for (std::size_t i = 0; i < r.spec.metrics.size(); ++i) {
+      out += "," + value_of(i);
+    }
+    out += '\n';
+  };
+  row("metrics", "", std::to_string(r.count), [&](std::size_t i) { return number(r.headline[i]); });
+  row("flat", "", std::to_string(r.count), [&](std::size_t i) { return number(r.flat[i]); });
+  row("variance_weighted", "", "", [&](std::size_t i) {
+    const Metric m = r.spec.metrics[i];
+    return m == Metric::r2                   ? number(r.variance_weighted_r2)
+           : m == Metric::explained_variance ? number(r.variance_weighted_explained_variance)
+                                             : std::string();
+  });
+  for (std::int64_t c = 0; c < r.channels; ++c) {
+    const auto cc = static_cast<std::size_t>(c);
+    row("channel", std::to_string(c), std::to_string(r.per_channel_count[cc]),
+        [&](std::size_t i) { return number(r.per_channel[i][cc]); });
+  }
+  for (std::size_t j = 0; j < r.by_axis_count.size(); ++j) {
+    row("by_axis", std::to_string(j), std::to_string(r.by_axis_count[j]),
+        [&](std::size_t i) { return number(r.by_axis[i][j]); });
+  }
+  return out;
+}
+
+} // namespace
+
+std::string format_report(const Report& report, Format format) {
+  switch (format) {
+  case Format::json:
+    return report.to_json() + "\n";
+  case Format::csv:
+    return csv(report);
+  case Format::table:
+    return table(report);
+  }
+  return {};
+}
+
+} // namespace gpueval::cli

@@ -1,0 +1,284 @@
+// gpu-eval end to end: its numbers equal the library's exactly in every output format, globs and
+// commas in paths work, and every bad input gets a one-line message and its exit status.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "gpueval/evaluator.hpp"
+#include "io/shard_reader.hpp"
+
+namespace gpueval {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct Result {
+  int status = -1;
+  std::string out, err;
+};
+
+std::string quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) {
+    q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  }
+  return q + "'";
+}
+
+// Runs a shell command line (so that globs expand as a user's shell would).
+Result sh(const std::string& command) {
+  const fs::path err =
+      fs::temp_directory_path() / ("gpueval-cli-err-" + std::to_string(::getpid()));
+  Result r;
+  FILE* p = ::popen((command + " 2>" + quote(err.string())).c_str(), "r");
+  char buf[4096];
+  std::size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) {
+    r.out.append(buf, n);
+  }
+  const int status = ::pclose(p);
+  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  std::ifstream e(err);
+  std::stringstream ss;
+  ss << e.rdbuf();
+  r.err = ss.str();
+  fs::remove(err);
+  return r;
+}
+
+const std::string kBin = quote(GPUEVAL_CLI_PATH);
+
+class Cli : public ::testing::Test {
+protected:
+  static void SetUpTestSuite() {
+    dir_ = fs::temp_directory_path() / ("gpueval-cli-" + std::to_string(::getpid()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_ / "a,b");
+    ASSERT_EQ(sh(kBin + " synth --out " + quote((dir_ / "a,b").string()) +
+                 " --shards 3 --shape 7,11,4 --mask --seed 3")
+                  .status,
+              0);
+    ASSERT_EQ(sh(kBin + " synth --out " + quote((dir_ / "st").string()) +
+                 " --shards 2 --shape 5,6,3 --format safetensors --mask --dtype bfloat16")
+                  .status,
+              0);
+  }
+  static void TearDownTestSuite() { fs::remove_all(dir_); }
+
+  static std::string data(const std::string& rel) { return quote((dir_ / rel).string()); }
+  static std::string glob(const std::string& dir, const std::string& pattern) {
+    return quote((dir_ / dir).string()) + "/" + pattern; // unquoted pattern: the shell expands it
+  }
+
+  // The library's report on the npy dataset, whole shards per update (as the CLI reads them).
+  static Report library_report(const RegressionSpec& spec) {
+    Evaluator ev(spec, Device::cpu(2));
+    for (int k = 0; k < 3; ++k) {
+      const std::string id = "0000" + std::to_string(k);
+      const auto p = io::ShardReader::open((dir_ / "a,b" / ("pred_" + id + ".npy")).string());
+      const auto t = io::ShardReader::open((dir_ / "a,b" / ("target_" + id + ".npy")).string());
+      const auto m = io::ShardReader::open((dir_ / "a,b" / ("mask_" + id + ".npy")).string());
+      std::vector<float> pb(static_cast<std::size_t>(p.rows() * 44)), tb(pb.size());
+      std::vector<std::uint8_t> mb(static_cast<std::size_t>(m.rows() * 11));
+      p.read_rows(0, p.rows(), pb.data());
+      t.read_rows(0, t.rows(), tb.data());
+      m.read_rows(0, m.rows(), mb.data());
+      ev.update(TensorView::contiguous(pb.data(), DType::f32, {7, 11, 4}),
+                TensorView::contiguous(tb.data(), DType::f32, {7, 11, 4}),
+                TensorView::contiguous(mb.data(), DType::boolean, {7, 11}));
+    }
+    return ev.compute();
+  }
+
+  static fs::path dir_;
+};
+
+fs::path Cli::dir_;
+
+TEST_F(Cli, JsonEqualsTheLibraryExactly) {
+  const Result r = sh(kBin + " --pred " + glob("a,b", "pred_*.npy") + " --target " +
+                      glob("a,b", "target_*.npy") + " --mask " + glob("a,b", "mask_*.npy") +
+                      " --metrics all --by-axis 1 --format json --device cpu --threads 2");
+  ASSERT_EQ(r.status, 0) << r.err;
+  RegressionSpec spec;
+  spec.metrics = all_metrics();
+  spec.by_axis = 1;
+  const Report want = library_report(spec);
+  const nlohmann::json j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["count"].get<std::uint64_t>(), want.count);
+  EXPECT_EQ(j["channels"], 4);
+  EXPECT_EQ(j["by_axis"]["axis"], 1);
+  EXPECT_GT(j["bytes_read"].get<std::uint64_t>(), 0u);
+  for (std::size_t i = 0; i < want.spec.metrics.size(); ++i) {
+    const std::string name(metric_name(want.spec.metrics[i]));
+    const auto same = [](const nlohmann::json& v, double x) {
+      return v.is_null() ? !std::isfinite(x) : v.get<double>() == x;
+    };
+    EXPECT_TRUE(same(j["metrics"][name], want.headline[i])) << name;
+    EXPECT_TRUE(same(j["flat"][name], want.flat[i])) << name;
+    for (std::size_t c = 0; c < 4; ++c) {
+      EXPECT_TRUE(same(j["per_channel"][name][c], want.per_channel[i][c])) << name << c;
+    }
+    for (std::size_t t = 0; t < 11; ++t) {
+      EXPECT_TRUE(same(j["by_axis"][name][t], want.by_axis[i][t])) << name << t;
+    }
+  }
+}
+
+TEST_F(Cli, CsvAndTableCarryTheSameNumbers) {
+  const std::string args = " --pred " + glob("a,b", "pred_*.npy") + " --target " +
+                           glob("a,b", "target_*.npy") + " --mask " + glob("a,b", "mask_*.npy") +
+                           " --device cpu";
+  const Result csv = sh(kBin + args + " --format csv");
+  ASSERT_EQ(csv.status, 0) << csv.err;
+  RegressionSpec spec;
+  const Report want = library_report(spec);
+  std::istringstream lines(csv.out);
+  std::string header, line;
+  std::getline(lines, header);
+  EXPECT_EQ(header.rfind("scope,index,count,mse,rmse,mae", 0), 0u) << header;
+  int channel_rows = 0;
+  while (std::getline(lines, line)) {
+    std::vector<std::string> cells;
+    std::stringstream ls(line);
+    std::string cell;
+    while (std::getline(ls, cell, ',')) {
+      cells.push_back(cell);
+    }
+    if (cells[0] == "metrics") {
+      EXPECT_EQ(std::stod(cells[3]), want.headline[0]); // mse, 17 digits: exact
+    } else if (cells[0] == "channel") {
+      const auto c = static_cast<std::size_t>(std::stoi(cells[1]));
+      EXPECT_EQ(std::stoull(cells[2]), want.per_channel_count[c]);
+      EXPECT_EQ(std::stod(cells[8]), want.per_channel[5][c]); // r2
+      ++channel_rows;
+    }
+  }
+  EXPECT_EQ(channel_rows, 4);
+  const Result table = sh(kBin + args + " --no-progress");
+  ASSERT_EQ(table.status, 0) << table.err;
+  EXPECT_NE(table.out.find("per channel"), std::string::npos);
+  EXPECT_NE(table.out.find("r2 (variance weighted)"), std::string::npos);
+  EXPECT_EQ(table.err.find('\r'), std::string::npos); // no progress line when stderr is a file
+}
+
+TEST_F(Cli, SafetensorsShardsWithKeys) {
+  const Result r = sh(kBin + " --shards " + glob("st", "shard_*.safetensors") +
+                      " --mask-key mask --format json --device cpu");
+  ASSERT_EQ(r.status, 0) << r.err;
+  const nlohmann::json j = nlohmann::json::parse(r.out);
+  EXPECT_GT(j["count"].get<int>(), 0);
+  EXPECT_LT(j["count"].get<int>(), 2 * 5 * 6 * 3); // the mask excluded some
+  EXPECT_EQ(j["channels"], 3);
+}
+
+TEST_F(Cli, OutputFileAndVersion) {
+  const fs::path out = dir_ / "report.json";
+  const Result r = sh(kBin + " --pred " + data("a,b/pred_00000.npy") + " --target " +
+                      data("a,b/target_00000.npy") + " --format json --output " +
+                      quote(out.string()) + " --device cpu");
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_TRUE(r.out.empty());
+  std::ifstream f(out);
+  EXPECT_EQ(nlohmann::json::parse(f)["schema"], "gpueval.report/1");
+  const Result v = sh(kBin + " --version");
+  EXPECT_EQ(v.status, 0);
+  EXPECT_EQ(v.out.rfind("gpu-eval 0.", 0), 0u) << v.out;
+}
+
+void expect_failure(const Result& r, int status, const std::string& text) {
+  EXPECT_EQ(r.status, status) << r.err;
+  EXPECT_NE(r.err.find(text), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.rfind("gpu-eval: ", 0), 0u) << r.err;
+}
+
+TEST_F(Cli, BadInputGetsAMessageAndItsExitStatus) {
+  const std::string pred = data("a,b/pred_00000.npy"), target = data("a,b/target_00000.npy");
+  const std::string ok = " --pred " + pred + " --target " + target + " --device cpu";
+  // usage: 2
+  expect_failure(sh(kBin + " --pred " + pred + " " + pred + " --target " + target), 2,
+                 "2 --pred files but 1 --target files");
+  expect_failure(sh(kBin + ok + " --metrics mse,rsme"), 2, "unknown metric 'rsme'");
+  expect_failure(sh(kBin + ok + " --format xml"), 2, "--format 'xml' is not table, json or csv");
+  expect_failure(sh(kBin + ok + " --threads -1"), 2, "--threads");
+  expect_failure(sh(kBin + ok + " --by-axis x"), 2, "--by-axis 'x' is not an integer");
+  expect_failure(sh(kBin + ok + " --channel-axis 0"), 2, "is not supported");
+  expect_failure(sh(kBin + ok + " --nan-policy ignore"), 2, "skip, propagate or error");
+  expect_failure(sh(kBin + ok + " --bogus"), 2, "bogus");
+  expect_failure(sh(kBin + " --pred " + pred + " --target " + target + " --device gpu"), 2,
+                 "use cpu, cuda or cuda:N");
+  expect_failure(sh(kBin), 2, "nothing to evaluate");
+  expect_failure(sh(kBin + " --pred"), 2, "--pred needs at least one file");
+  // input: 3
+  expect_failure(sh(kBin + " --pred " + data("nope.npy") + " --target " + target), 3,
+                 "nope.npy: cannot open");
+  expect_failure(sh(kBin + " --pred " +
+                    quote(std::string(GPUEVAL_FIXTURE_DIR) + "/io/bad_fortran.npy") + " --target " +
+                    target),
+                 3, "Fortran order");
+  expect_failure(sh(kBin + " --pred " + pred + " --target " + data("st/shard_00000.safetensors")),
+                 3, "shard_00000.safetensors: holds several tensors; name one with a key");
+  expect_failure(sh(kBin + " --pred " + data("st/shard_00000.safetensors") + " --target " + target),
+                 3, "holds several tensors");
+  expect_failure(
+      sh(kBin + " --shards " + data("st/shard_00000.safetensors") + " --target-key nope"), 3,
+      "has no tensor 'nope'");
+  // shapes that do not fit
+  ASSERT_EQ(sh(kBin + " synth --out " + data("other") + " --shards 1 --shape 7,11,5").status, 0);
+  expect_failure(sh(kBin + " --pred " + pred + " --target " + data("other/target_00000.npy")), 3,
+                 "has shape [7, 11, 4] but target");
+  expect_failure(sh(kBin + " --pred " + pred + " " + data("other/pred_00000.npy") + " --target " +
+                    target + " " + data("other/target_00000.npy")),
+                 3, "has sample shape [11, 5] but");
+  ASSERT_EQ(sh(kBin + " synth --out " + data("f64") + " --shards 1 --shape 7,11,4 --dtype float64")
+                .status,
+            0);
+  expect_failure(sh(kBin + " --pred " + pred + " " + data("f64/pred_00000.npy") + " --target " +
+                    target + " " + data("f64/target_00000.npy")),
+                 3, "is float64 but");
+  expect_failure(sh(kBin + " --pred " + pred + " --target " + target + " --mask " +
+                    data("other/pred_00000.npy")),
+                 3, "does not fit pred");
+  // device: 5 (no GPU here; a GPU machine reaches the "no CUDA kernels yet" error)
+  expect_failure(sh(kBin + " --pred " + pred + " --target " + target + " --device cuda"), 5,
+                 "cuda:0");
+}
+
+TEST_F(Cli, NanPolicyErrorNamesFileAndRow) {
+  // A float64 copy of a shard with one NaN at row 3, element 5.
+  const auto p = io::ShardReader::open((dir_ / "a,b/pred_00000.npy").string());
+  std::vector<float> buf(static_cast<std::size_t>(7 * 44));
+  p.read_rows(0, 7, buf.data());
+  buf[3 * 44 + 5] = NAN;
+  const fs::path nan_dir = dir_ / "nan";
+  fs::create_directories(nan_dir);
+  {
+    std::ofstream f(nan_dir / "pred.npy", std::ios::binary);
+    std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (7, 11, 4), }";
+    header.append(64 - (10 + header.size() + 1) % 64, ' ');
+    header += '\n';
+    const unsigned char pre[10] = {
+        0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, static_cast<unsigned char>(header.size()), 0};
+    f.write(reinterpret_cast<const char*>(pre), 10);
+    f << header;
+    f.write(reinterpret_cast<const char*>(buf.data()),
+            static_cast<std::streamsize>(buf.size() * 4));
+  }
+  const std::string args = " --pred " + quote((nan_dir / "pred.npy").string()) + " --target " +
+                           data("a,b/target_00000.npy") + " --device cpu";
+  expect_failure(sh(kBin + args + " --nan-policy error"), 4, "at row 3, element 5 of that row");
+  const Result skip = sh(kBin + args + " --format json");
+  ASSERT_EQ(skip.status, 0) << skip.err;
+  EXPECT_EQ(nlohmann::json::parse(skip.out)["skipped_nonfinite"], 1);
+}
+
+} // namespace
+} // namespace gpueval
