@@ -206,3 +206,65 @@ TEST(Files, MissingAndNonRegularFiles) {
 
 } // namespace
 } // namespace gpueval::io
+
+namespace gpueval::io {
+namespace {
+
+#ifdef GPUEVAL_WITH_TORCH
+TEST(Pt, TensorsAndDictsRoundTripBitForBit) {
+  const ShardReader single = ShardReader::open(fixture("pt_tensor.pt"));
+  EXPECT_EQ(single.info().dtype, DType::f32);
+  EXPECT_EQ(single.info().shape, (std::vector<std::int64_t>{5, 3, 2}));
+  expect_round_trip(single, "pt_tensor");
+  const struct {
+    const char* key;
+    DType dtype;
+    std::vector<std::int64_t> shape;
+  } cases[] = {{"pred", DType::bf16, {4, 3}},
+               {"target", DType::f64, {4, 3}},
+               {"mask", DType::boolean, {4}},
+               {"labels", DType::i64, {4}}};
+  for (const auto& c : cases) {
+    const ShardReader r = ShardReader::open(fixture("pt_dict.pt"), c.key);
+    EXPECT_EQ(r.info().dtype, c.dtype) << c.key;
+    EXPECT_EQ(r.info().shape, c.shape) << c.key;
+    expect_round_trip(r, c.key);
+  }
+}
+
+TEST(Pt, NonContiguousTensorsAreStoredInCOrder) {
+  const ShardReader r = ShardReader::open(fixture("pt_transposed.pt")); // a [3, 4] tensor's .t()
+  ASSERT_EQ(r.info().shape, (std::vector<std::int64_t>{4, 3}));
+  std::vector<float> v(12);
+  r.read_rows(0, 4, v.data());
+  for (int i = 0; i < 4; ++i) {
+    for (int j = 0; j < 3; ++j) {
+      EXPECT_EQ(v[static_cast<std::size_t>(i * 3 + j)],
+                static_cast<float>((j * 4 + i) * 0.25 - 5.0));
+    }
+  }
+}
+
+TEST(Pt, BadFilesAreRejected) {
+  expect_rejected("pt_bad_list.pt", "not a tensor or a dict of tensors");
+  expect_rejected("pt_bad_complex.pt", "which is not supported");
+  expect_rejected("pt_bad_truncated.pt", "not a readable torch.save file");
+  expect_rejected("pt_dict.pt", "holds a dict; name a tensor with a key");
+  try {
+    (void)ShardReader::open(fixture("pt_dict.pt"), "preds");
+    FAIL();
+  } catch (const ReadError& e) {
+    EXPECT_NE(
+        std::string(e.what()).find("has no tensor 'preds' (keys: pred, target, mask, labels)"),
+        std::string::npos)
+        << e.what();
+  }
+}
+#else
+TEST(Pt, WithoutLibTorchTheErrorSaysSo) {
+  expect_rejected("pt_tensor.pt", "built without LibTorch");
+}
+#endif
+
+} // namespace
+} // namespace gpueval::io
