@@ -1,0 +1,73 @@
+#!/usr/bin/python3
+"""The TorchScript class from Python gives the same numbers as the C++ API: the same tensors,
+saved as .npy and evaluated by gpu-eval (the C++ API), must give the same JSON values bit for
+bit; and merging the states of several evaluators (as ranks would after an all-gather) must
+match one evaluator over all the data.
+
+    test_script_class.py LIBGPUEVAL_TORCH GPU_EVAL
+"""
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import torch
+
+
+def main():
+    lib, cli = sys.argv[1], sys.argv[2]
+    torch.classes.load_library(lib)
+    torch.manual_seed(3)
+    t = torch.randn(12, 40, 5, dtype=torch.float32) * 3 + 100
+    p = t + 0.2 * torch.randn_like(t)
+    ev = torch.classes.gpueval.Evaluator("all", "-1", 1, "skip", "cpu", 2)
+    ev.update(p, t, None)
+    got = json.loads(ev.compute_json())
+
+    with tempfile.TemporaryDirectory() as d:
+        np.save(os.path.join(d, "p.npy"), p.numpy())
+        np.save(os.path.join(d, "t.npy"), t.numpy())
+        out = subprocess.run([cli, "--pred", os.path.join(d, "p.npy"), "--target",
+                              os.path.join(d, "t.npy"), "--metrics", "all", "--by-axis", "1",
+                              "--format", "json", "--device", "cpu", "--threads", "2"],
+                             check=True, capture_output=True, text=True).stdout
+    want = json.loads(out)
+    for scope in ("metrics", "flat", "per_channel", "by_axis", "variance_weighted"):
+        assert got[scope] == want[scope], (scope, got[scope], want[scope])
+    assert got["count"] == want["count"] == 12 * 40 * 5
+
+    # Dict results: tensors under metric names.
+    d = ev.compute()
+    assert d["per_channel/mse"].shape == (5,)
+    assert float(d["mse"]) == got["metrics"]["mse"]
+
+    # Four "ranks", each with a slice of the batch; gather the uint8 states and merge.
+    ranks = [torch.classes.gpueval.Evaluator("all", "-1", 1, "skip", "cpu", 1) for _ in range(4)]
+    for r, (ps, ts) in enumerate(zip(p.chunk(4), t.chunk(4))):
+        ranks[r].update(ps, ts, None)
+    states = [r.state() for r in ranks]  # torch.distributed.all_gather_object would carry these
+    merged = torch.classes.gpueval.Evaluator("all", "-1", 1, "skip", "cpu", 1)
+    for s in states:
+        merged.merge(s)
+    m = json.loads(merged.compute_json())
+    for name, value in got["metrics"].items():
+        if value is None:
+            assert m["metrics"][name] is None, name
+        else:
+            assert math.isclose(m["metrics"][name], value, rel_tol=1e-9, abs_tol=1e-9), name
+
+    # Errors surface as RuntimeError with gpueval's message.
+    try:
+        ev.update(p, t[:, :, :4], None)
+        raise AssertionError("no error")
+    except RuntimeError as e:
+        assert "pred has shape [12, 40, 5] but target has shape [12, 40, 4]" in str(e), str(e)
+    print("torch script class: 4 checks passed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,140 @@
+// The LibTorch adapter on CPU tensors: the same numbers as the core API, every dtype and layout,
+// and c10::Error naming both sides of every mismatch.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <string>
+
+#include "gpueval/evaluator.hpp"
+#include "gpueval/torch_evaluator.hpp"
+
+namespace gpueval {
+namespace {
+
+using torch_adapter::TorchEvaluator;
+
+std::string core_json(const RegressionSpec& spec, const torch::Tensor& p, const torch::Tensor& t,
+                      const c10::optional<torch::Tensor>& m = c10::nullopt) {
+  // The core API on contiguous copies of the same values.
+  const torch::Tensor pc = p.contiguous(), tc = t.contiguous();
+  Evaluator ev(spec, Device::cpu(2));
+  auto view = [](const torch::Tensor& x, DType d) {
+    std::vector<std::int64_t> shape(x.sizes().begin(), x.sizes().end());
+    return TensorView::contiguous(x.data_ptr(), d, shape.data(), static_cast<int>(shape.size()));
+  };
+  const auto dtype = [](const torch::Tensor& x) {
+    return x.scalar_type() == torch::kHalf       ? DType::f16
+           : x.scalar_type() == torch::kBFloat16 ? DType::bf16
+           : x.scalar_type() == torch::kDouble   ? DType::f64
+                                                 : DType::f32;
+  };
+  torch::Tensor mc;
+  if (m) {
+    mc = m->contiguous();
+  }
+  ev.update(view(pc, dtype(pc)), view(tc, dtype(tc)), m ? view(mc, DType::boolean) : TensorView{});
+  Report r = ev.compute();
+  return r.to_json();
+}
+
+TEST(Torch, SameNumbersAsTheCoreApi) {
+  torch::manual_seed(0);
+  RegressionSpec spec;
+  spec.metrics = all_metrics();
+  const torch::Tensor t = torch::randn({16, 50, 20}).abs();
+  const torch::Tensor p = t + 0.1 * torch::randn_like(t);
+  for (auto dt : {torch::kFloat, torch::kDouble, torch::kHalf, torch::kBFloat16}) {
+    TorchEvaluator ev(spec, torch::kCPU, 2);
+    ev.update(p.to(dt), t.to(dt));
+    EXPECT_EQ(ev.compute().to_json(), core_json(spec, p.to(dt), t.to(dt))) << dt;
+  }
+  // bf16 predictions with f32 targets (autocast's usual pair)
+  TorchEvaluator mixed(spec, torch::kCPU, 2);
+  mixed.update(p.to(torch::kBFloat16), t);
+  EXPECT_EQ(mixed.compute().to_json(), core_json(spec, p.to(torch::kBFloat16), t));
+}
+
+TEST(Torch, NonContiguousSlicedAndMasked) {
+  torch::manual_seed(1);
+  RegressionSpec spec;
+  const torch::Tensor big_t = torch::randn({8, 30, 24});
+  const torch::Tensor big_p = big_t + 0.2 * torch::randn_like(big_t);
+  // Sliced along the middle axis and every other channel: no axis contiguous but the first.
+  const torch::Tensor p = big_p.index(
+      {torch::indexing::Slice(), torch::indexing::Slice(3, 20), torch::indexing::Slice(0, 24, 2)});
+  const torch::Tensor t = big_t.index(
+      {torch::indexing::Slice(), torch::indexing::Slice(3, 20), torch::indexing::Slice(0, 24, 2)});
+  ASSERT_FALSE(p.is_contiguous());
+  const torch::Tensor mask = torch::rand({8, 17}) > 0.2;
+  TorchEvaluator ev(spec, torch::kCPU, 2);
+  ev.update(p, t, mask);
+  EXPECT_EQ(ev.compute().to_json(), core_json(spec, p, t, mask));
+  // A transposed batch: [C, B] viewed as [B, C].
+  const torch::Tensor pt = torch::randn({12, 40}).t(), tt = torch::randn({12, 40}).t();
+  TorchEvaluator ev2(spec, torch::kCPU, 2);
+  ev2.update(pt, tt);
+  EXPECT_EQ(ev2.compute().to_json(), core_json(spec, pt, tt));
+}
+
+TEST(Torch, DictAndStateMerge) {
+  RegressionSpec spec;
+  spec.by_axis = 1;
+  const torch::Tensor t = torch::randn({10, 6, 3});
+  const torch::Tensor p = t * 0.9;
+  TorchEvaluator a(spec), b(spec), whole(spec);
+  a.update(p.slice(0, 0, 4), t.slice(0, 0, 4));
+  b.update(p.slice(0, 4), t.slice(0, 4));
+  whole.update(p, t);
+  a.merge(b.state()); // what ranks do after an all-gather of the uint8 states
+  const auto da = a.compute_dict(), dw = whole.compute_dict();
+  EXPECT_NEAR(da.at("r2").item<double>(), dw.at("r2").item<double>(), 1e-12);
+  EXPECT_EQ(da.at("count").item<std::int64_t>(), 180);
+  EXPECT_EQ(da.at("per_channel/r2").sizes(), torch::IntArrayRef({3}));
+  EXPECT_EQ(da.at("by_axis/mse").sizes(), torch::IntArrayRef({6}));
+  EXPECT_EQ(da.at("per_channel/count").scalar_type(), torch::kLong);
+  EXPECT_TRUE(da.contains("variance_weighted/r2"));
+}
+
+template <class F> std::string torch_error(F&& f) {
+  try {
+    f();
+  } catch (const c10::Error& e) {
+    return e.what_without_backtrace();
+  }
+  return "(no error)";
+}
+
+TEST(Torch, ErrorsNameBothSides) {
+  TorchEvaluator ev(RegressionSpec{});
+  const torch::Tensor x = torch::randn({4, 5});
+  EXPECT_NE(torch_error([&] {
+              ev.update(x, torch::randn({4, 6}));
+            }).find("pred has shape [4, 5] but target has shape [4, 6]"),
+            std::string::npos);
+  EXPECT_NE(torch_error([&] {
+              ev.update(x.to(torch::kComplexFloat), x.to(torch::kComplexFloat));
+            }).find("not supported"),
+            std::string::npos);
+  EXPECT_NE(torch_error([&] {
+              ev.update(x, x, torch::ones({3}, torch::kBool));
+            }).find("does not fit pred [4, 5]"),
+            std::string::npos);
+  EXPECT_NE(torch_error([&] { ev.update(x, x, torch::ones({4})); }).find("mask has dtype Float"),
+            std::string::npos);
+  ev.update(x, x);
+  EXPECT_NE(torch_error([&] {
+              ev.update(torch::randn({4, 6}), torch::randn({4, 6}));
+            }).find("sample shape [6], but this evaluator's is [5]"),
+            std::string::npos);
+  EXPECT_NE(torch_error([&] { ev.merge(torch::zeros({10})); }).find("1-d uint8 tensor"),
+            std::string::npos);
+  EXPECT_NE(torch_error([&] { ev.merge(torch::zeros({10}, torch::kUInt8)); }).find("truncated"),
+            std::string::npos);
+  EXPECT_NE(torch_error([] {
+              TorchEvaluator cuda(RegressionSpec{}, torch::Device("cuda:0"));
+            }).find("cuda:0"),
+            std::string::npos);
+}
+
+} // namespace
+} // namespace gpueval
