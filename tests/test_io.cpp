@@ -122,6 +122,8 @@ TEST(Npy, EveryBadFileIsRejectedWithItsReason) {
   expect_rejected("bad_version.npy", "format version 4.0");
   expect_rejected("bad_missing_key.npy", "lacks one of");
   expect_rejected("bad_extra_key.npy", "unexpected header key 'x'");
+  expect_rejected("bad_duplicate_key.npy", "header names 'shape' twice");
+  expect_rejected("bad_row_overflow.npy", "row size overflows 64 bits"); // found by fuzzing
   expect_rejected("bad_magic.npy", "not a .npy, .safetensors or .pt file");
   expect_rejected("bad_header_len.npy", "runs past the end of the file");
   expect_rejected("bad_short.npy", "shorter than any .npy header");
@@ -183,6 +185,7 @@ TEST(Safetensors, EveryBadFileIsRejectedWithItsReason) {
   expect_rejected("bad_dtype_u16.safetensors", "dtype U16, which is not supported");
   expect_rejected("bad_dtype_fp8.safetensors", "dtype F8_E4M3");
   expect_rejected("bad_negative_shape.safetensors", "non-negative integers");
+  expect_rejected("bad_row_overflow.safetensors", "row size overflows 64 bits");
   expect_rejected("bad_short.safetensors", "not a .npy, .safetensors or .pt file");
   expect_rejected("bad_duplicate.safetensors", "names tensor 'x' twice");
 }
