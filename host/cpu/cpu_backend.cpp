@@ -55,7 +55,9 @@ struct Scratch {
   bool started = false;               // every lane's run holds a pair (FoldFast may continue it)
   bool finite = true;                 // every value staged in the current tile is finite
   double p[kTile], t[kTile];
-  std::uint8_t mask[kTile], include[kTile], skipped[kTile];
+  std::uint8_t mask[kTile];
+  double include[kTile]; // 0/1: a vector of lanes loads and compares it as doubles
+  double skipped[kTile]; // 0/1
 };
 
 // Records of the requested groups only (ops::RegressionRecord<G>), kept as raw storage so that
@@ -141,6 +143,7 @@ public:
                  batch.has_mask() && batch.mask.is_contiguous(),
                  fold_fast_function(groups_),
                  fold_general_function(groups_),
+                 policy_,
                  record_ops(groups_)};
     if (key_regime_) {
       update_by_keys(job);
@@ -172,6 +175,7 @@ private:
     bool pred_contiguous, target_contiguous, mask_contiguous;
     FoldFast fold_fast;
     FoldGeneral fold_general;
+    NanPolicy policy;
     const RecordOps& records;
   };
 
@@ -213,10 +217,11 @@ private:
     }
     if (staged.all_included) { // some lane's run is still empty: the general form sets shifts
       const int n = (groups - 1) * stride + count;
-      std::fill_n(s.include, n, std::uint8_t{1});
-      std::fill_n(s.skipped, n, std::uint8_t{0});
+      std::fill_n(s.include, n, 1.0);
+      std::fill_n(s.skipped, n, 0.0);
     }
-    job.fold_general(s.blocks.data(), 0, count, groups, stride, s.p, s.t, s.include, s.skipped);
+    job.fold_general(s.blocks.data(), 0, count, groups, stride, job.policy != NanPolicy::propagate,
+                     s.p, s.t, s.include, s.skipped);
     s.started = true;
     for (int j = 0; j < count && s.started; ++j) {
       s.started = s.blocks[static_cast<std::size_t>(j / kBlockLanes)].k[j % kBlockLanes] > 0.0;

@@ -52,19 +52,23 @@ GPUEVAL_FORCEINLINE LaneRef lane_ref(LaneBlock& b, int j) {
 // of kBlockLanes): pair g * stride + i goes to lane lane0 + i, groups in order.
 //
 // FoldGeneral: include[...] = 0 leaves the lane untouched and skipped[...] is added to its
-// skipped count; a lane's first included pair becomes its run's shift.
+// skipped count; a lane's first included pair becomes its run's shift. finite_included: every
+// included value is finite (nan_policy skip or error), so whole vectors may fold at once.
 // FoldFast: every pair is included and finite; when `fresh` the first group starts every lane's
 // run (sets its shift), otherwise every lane's run must already hold a pair.
 //
 // Which instruction set runs is chosen at load time; every variant performs the same IEEE
 // operations in the same order per lane, so results do not depend on it.
 using FoldGeneral = void (*)(LaneBlock* blocks, int lane0, int count, int groups, int stride,
-                             const double* p, const double* t, const std::uint8_t* include,
-                             const std::uint8_t* skipped);
+                             bool finite_included, const double* p, const double* t,
+                             const double* include, const double* skipped);
 using FoldFast = void (*)(LaneBlock* blocks, int lane0, int count, int groups, int stride,
                           bool fresh, const double* p, const double* t);
 
+// The kernels for this CPU's instruction set (fold_dispatch.cpp).
 FoldGeneral fold_general_function(unsigned groups);
 FoldFast fold_fast_function(unsigned groups);
+// "avx512f", "avx2" or "x86-64": which variant fold_*_function return.
+const char* fold_isa_name();
 
 } // namespace gpueval::cpu

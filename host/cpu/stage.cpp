@@ -224,7 +224,7 @@ void stage_mask(const TensorView& mask, bool contiguous, std::int64_t cover, std
 }
 
 int classify(const double* p, const double* t, const std::uint8_t* mask, int n, NanPolicy policy,
-             std::uint8_t* include, std::uint8_t* skipped) {
+             double* include, double* skipped) {
   int first_bad = -1;
   for (int i = 0; i < n; ++i) {
     const bool in_mask = mask == nullptr || mask[i] != 0;
@@ -233,8 +233,8 @@ int classify(const double* p, const double* t, const std::uint8_t* mask, int n, 
       first_bad = i;
     }
     const bool keep = in_mask && (finite || policy == NanPolicy::propagate);
-    include[i] = keep ? 1 : 0;
-    skipped[i] = (in_mask && !keep) ? 1 : 0;
+    include[i] = keep ? 1.0 : 0.0;
+    skipped[i] = (in_mask && !keep) ? 1.0 : 0.0;
   }
   return first_bad;
 }

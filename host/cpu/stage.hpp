@@ -25,6 +25,6 @@ void stage_mask(const TensorView& mask, bool contiguous, std::int64_t cover, std
 // (skip and error policies). `mask` may be null (all included by the mask). Returns the index of
 // the first non-finite pair the mask includes, or -1.
 int classify(const double* p, const double* t, const std::uint8_t* mask, int n, NanPolicy policy,
-             std::uint8_t* include, std::uint8_t* skipped);
+             double* include, double* skipped);
 
 } // namespace gpueval::cpu

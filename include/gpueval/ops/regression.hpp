@@ -74,12 +74,17 @@ GPUEVAL_HD inline bool is_finite(double x) {
 // The few operations of the hot loop that are not plain arithmetic, for a value type V. A CPU
 // backend specialises it for its SIMD vector type so that run_fold_started folds a whole vector
 // of lanes with the same code (and so the same IEEE operations) as one double.
+// Mask is what selects lanes (bool for a double).
 template <class V> struct Math;
 template <> struct Math<double> {
+  using Mask = bool;
   GPUEVAL_HD static double abs(double x) { return fabs(x); }
   GPUEVAL_HD static double max(double a, double b) { return a > b ? a : b; } // no NaN here
   GPUEVAL_HD static double min(double a, double b) { return a < b ? a : b; }
   GPUEVAL_HD static double splat(double x) { return x; }
+  GPUEVAL_HD static double select(bool m, double a, double b) { return m ? a : b; }
+  GPUEVAL_HD static bool is_zero(double x) { return x == 0.0; }
+  GPUEVAL_HD static bool both(bool a, bool b) { return a && b; }
 };
 
 struct CoreStats {
@@ -159,11 +164,17 @@ template <unsigned G> struct RegressionOps {
     if constexpr (!kMayExclude) {
       include = true;
     }
-    const bool take = include && run.k == 0.0;
-    run.p0 = take ? p : run.p0;
-    run.t0 = take ? t : run.t0;
-    run.e0 = take ? p - t : run.e0;
+    take_shift(run, p, t, include);
     accumulate<kMayExclude, false>(run, p, t, include);
+  }
+
+  // run_fold for a vector of lanes with an include mask (V a SIMD vector, I its integer mask
+  // type, as a comparison yields), when every included value is finite: excluded lanes may
+  // hold anything, NaN included, since they are selected away before any sum.
+  template <class R, class V, class I>
+  GPUEVAL_HD GPUEVAL_FORCEINLINE static void run_fold_masked(R& run, V p, V t, I include) {
+    take_shift(run, p, t, include);
+    accumulate<true, true>(run, p, t, include);
   }
 
   // The hot-loop form: the pair is included, p and t are finite, and the run already has its
@@ -174,22 +185,33 @@ template <unsigned G> struct RegressionOps {
     accumulate<false, true>(run, p, t, true);
   }
 
-  // The sums of run_fold, relative to the run's shift. kFinite: no value is NaN, so max and min
-  // need not propagate one. kMayExclude needs V = double.
-  template <bool kMayExclude, bool kFinite, class R, class V>
-  GPUEVAL_HD GPUEVAL_FORCEINLINE static void accumulate(R& run, V p, V t, bool include) {
+  // The first included pair of a run becomes its shift.
+  template <class R, class V, class I>
+  GPUEVAL_HD GPUEVAL_FORCEINLINE static void take_shift(R& run, V p, V t, I include) {
     using M = Math<V>;
+    const I take = M::both(include, M::is_zero(run.k));
+    run.p0 = M::select(take, p, run.p0);
+    run.t0 = M::select(take, t, run.t0);
+    run.e0 = M::select(take, p - t, run.e0);
+  }
+
+  // The sums of run_fold, relative to the run's shift. kFinite: no included value is NaN, so max
+  // and min need not propagate one. I is bool for V = double, or V's comparison mask type.
+  template <bool kMayExclude, bool kFinite, class R, class V, class I>
+  GPUEVAL_HD GPUEVAL_FORCEINLINE static void accumulate(R& run, V p, V t, I include) {
+    using M = Math<V>;
+    const V zero = M::splat(0.0);
     const V e = p - t;
     V dp = p - run.p0;
     V dt = t - run.t0;
     V de = e - run.e0;
     V abs_e = M::abs(e);
     if constexpr (kMayExclude) {
-      dp = include ? dp : 0.0;
-      dt = include ? dt : 0.0;
-      de = include ? de : 0.0;
-      abs_e = include ? abs_e : 0.0;
-      run.k += include ? 1.0 : 0.0;
+      dp = M::select(include, dp, zero);
+      dt = M::select(include, dt, zero);
+      de = M::select(include, de, zero);
+      abs_e = M::select(include, abs_e, zero);
+      run.k += M::select(include, M::splat(1.0), zero);
     } else {
       run.k += 1.0;
     }
@@ -208,8 +230,14 @@ template <unsigned G> struct RegressionOps {
     }
     if constexpr ((G & kGroupRange) != 0) {
       if constexpr (kFinite) {
-        run.min_t = M::min(run.min_t, t);
-        run.max_t = M::max(run.max_t, t);
+        const V lo = M::min(run.min_t, t), hi = M::max(run.max_t, t);
+        if constexpr (kMayExclude) {
+          run.min_t = M::select(include, lo, run.min_t);
+          run.max_t = M::select(include, hi, run.max_t);
+        } else {
+          run.min_t = lo;
+          run.max_t = hi;
+        }
       } else {
         run.min_t = include ? nan_min(run.min_t, t) : run.min_t;
         run.max_t = include ? nan_max(run.max_t, t) : run.max_t;
@@ -226,8 +254,8 @@ template <unsigned G> struct RegressionOps {
         sape = 2.0 * abs_e / nan_max(fabs(p) + fabs(t), kEps64);
       }
       if constexpr (kMayExclude) {
-        ape = include ? ape : 0.0;
-        sape = include ? sape : 0.0;
+        ape = M::select(include, ape, zero);
+        sape = M::select(include, sape, zero);
       }
       run.sum_ape += ape;
       run.sum_sape += sape;
