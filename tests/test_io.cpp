@@ -265,7 +265,7 @@ TEST(Pt, BadFilesAreRejected) {
 }
 #else
 TEST(Pt, WithoutLibTorchTheErrorSaysSo) {
-  expect_rejected("pt_tensor.pt", "built without LibTorch");
+  expect_rejected("pt_tensor.pt", "needs libgpueval_pt.so");
 }
 #endif
 

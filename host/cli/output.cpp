@@ -35,16 +35,16 @@ std::string table(const Report& r) {
                      std::string(kVersion), r.count, r.channels, r.skipped_nonfinite);
   out += fmt::format("device {}; {:.3f} s; {:.2f} GB read at {:.2f} GB/s\n\n", r.device,
                      r.elapsed_s, static_cast<double>(r.bytes_read) / 1e9, gbs);
-  out += fmt::format("{:<34} {:>18} {:>18}\n", "metric", "mean over channels", "flat");
+  out += fmt::format("{:<40} {:>18} {:>18}\n", "metric", "mean over channels", "flat");
   for (std::size_t i = 0; i < r.spec.metrics.size(); ++i) {
     const std::string name(metric_name(r.spec.metrics[i]));
-    out += fmt::format("{:<34} {:>18} {:>18}\n", name, short_number(r.headline[i]),
+    out += fmt::format("{:<40} {:>18} {:>18}\n", name, short_number(r.headline[i]),
                        short_number(r.flat[i]));
   }
   for (std::size_t i = 0; i < r.spec.metrics.size(); ++i) {
     const Metric m = r.spec.metrics[i];
     if (m == Metric::r2 || m == Metric::explained_variance) {
-      out += fmt::format("{:<34} {:>18}\n", std::string(metric_name(m)) + " (variance weighted)",
+      out += fmt::format("{:<40} {:>18}\n", std::string(metric_name(m)) + " (variance weighted)",
                          short_number(m == Metric::r2 ? r.variance_weighted_r2
                                                       : r.variance_weighted_explained_variance));
     }

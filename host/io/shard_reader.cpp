@@ -1,16 +1,61 @@
 // ShardReader: format detection, key selection and row windows.
+#include <dlfcn.h>
+#include <unistd.h>
+
+#include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <string>
+#include <vector>
 
 #include "io/shard_reader.hpp"
 
 namespace gpueval::io {
 
-#ifdef GPUEVAL_WITH_TORCH
-// pt_reader.cpp: a .pt file through LibTorch, as an in-memory source and its tensor.
-std::pair<std::unique_ptr<ByteSource>, TensorInfo> open_pt(const std::string& path,
-                                                           const std::string& key);
+namespace {
+
+// .pt files go through libgpueval_pt.so (pt_reader.cpp), loaded on first use so that LibTorch is
+// only paid for by runs that read .pt shards. Looked for in $GPUEVAL_PT_MODULE, beside the
+// running executable's ../lib, and where the build put it.
+using PtOpen = bool (*)(const std::string&, const std::string&, std::unique_ptr<ByteSource>&,
+                        TensorInfo&, std::string&);
+
+PtOpen load_pt_module(std::string& tried) {
+  static std::mutex mutex;
+  static PtOpen entry = nullptr;
+  std::lock_guard<std::mutex> lock(mutex);
+  if (entry != nullptr) {
+    return entry;
+  }
+  std::vector<std::string> candidates;
+  if (const char* env = std::getenv("GPUEVAL_PT_MODULE")) {
+    candidates.push_back(env);
+  }
+  char self[4096];
+  const ssize_t n = ::readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n > 0) {
+    self[n] = '\0';
+    std::string dir(self);
+    dir = dir.substr(0, dir.rfind('/'));
+    candidates.push_back(dir + "/../lib/libgpueval_pt.so");
+    candidates.push_back(dir + "/libgpueval_pt.so");
+  }
+#ifdef GPUEVAL_PT_MODULE_BUILD_PATH
+  candidates.push_back(GPUEVAL_PT_MODULE_BUILD_PATH);
 #endif
+  for (const std::string& c : candidates) {
+    tried += (tried.empty() ? "" : ", ") + c;
+    if (void* handle = ::dlopen(c.c_str(), RTLD_NOW | RTLD_LOCAL)) {
+      entry = reinterpret_cast<PtOpen>(::dlsym(handle, "gpueval_pt_open_v1"));
+      if (entry != nullptr) {
+        return entry;
+      }
+    }
+  }
+  return nullptr;
+}
+
+} // namespace
 
 std::string sniff_format(const ByteSource& src) {
   unsigned char head[9] = {};
@@ -62,14 +107,21 @@ ShardReader ShardReader::open(const std::string& path, const std::string& key) {
                     " (tensors: " + (names.empty() ? "none" : names) + ")");
   }
   if (format == "pt") {
-#ifdef GPUEVAL_WITH_TORCH
-    auto [pt_src, info] = open_pt(path, key);
+    std::string tried;
+    const PtOpen open_pt = load_pt_module(tried);
+    if (open_pt == nullptr) {
+      throw ReadError(path +
+                      ": a PyTorch .pt file; reading it needs libgpueval_pt.so, which is "
+                      "built with LibTorch (GPUEVAL_TORCH) and was not found (tried " +
+                      tried + "); save the tensors as .npy or .safetensors instead");
+    }
+    std::unique_ptr<ByteSource> pt_src;
+    TensorInfo info;
+    std::string error;
+    if (!open_pt(path, key, pt_src, info, error)) {
+      throw ReadError(error);
+    }
     return from_source(std::move(pt_src), std::move(info));
-#else
-    throw ReadError(path + ": a PyTorch .pt file; this gpueval was built without LibTorch "
-                           "(save the tensors as .npy or .safetensors, or build with "
-                           "GPUEVAL_TORCH=ON)");
-#endif
   }
   throw ReadError(path + ": not a .npy, .safetensors or .pt file (unrecognised first bytes)");
 }

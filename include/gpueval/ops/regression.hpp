@@ -424,7 +424,8 @@ template <unsigned G> struct RegressionOps {
     const double stt = r.m2_t + n * mean_t * mean_t;
     if (spp != 0.0 && stt != 0.0) {
       const double spt = r.c_pt + n * mean_p * mean_t;
-      out[Metric::cosine] = spt / (sqrt(spp) * sqrt(stt));
+      const double cos = spt / (sqrt(spp) * sqrt(stt));
+      out[Metric::cosine] = cos != cos ? cos : nan_min(1.0, nan_max(-1.0, cos)); // rounding: clip
     }
     if (mean_t != 0.0) {
       out[Metric::nrmse] = rmse / fabs(mean_t);
