@@ -247,7 +247,7 @@ TEST_F(Cli, BadInputGetsAMessageAndItsExitStatus) {
   expect_failure(sh(kBin + " --pred " + pred + " --target " + target + " --mask " +
                     data("other/pred_00000.npy")),
                  3, "does not fit pred");
-  // device: 5 (no GPU here; a GPU machine reaches the "no CUDA kernels yet" error)
+  // device: 5 (gpu-eval's CUDA staging is not built yet, with or without a GPU)
   expect_failure(sh(kBin + " --pred " + pred + " --target " + target + " --device cuda"), 5,
                  "cuda:0");
 }

@@ -234,8 +234,13 @@ Report evaluate(const EvalOptions& o) {
   const auto t0 = std::chrono::steady_clock::now();
   const std::uint64_t total = validate(sources);
 
-  const Device device = o.device ? *o.device : auto_select_device();
-  Device chosen = device;
+  // gpu-eval reads shards into host buffers; staging them to a GPU (pinned buffers in a ring,
+  // copies overlapping the compute) is not built yet, so it evaluates on the CPU.
+  if (o.device && o.device->kind == DeviceKind::cuda) {
+    throw CudaError("gpu-eval cannot stream shards to " + o.device->describe() +
+                    " yet (its CUDA staging is not built); use --device cpu or auto");
+  }
+  Device chosen = o.device ? *o.device : Device::cpu();
   if (chosen.kind == DeviceKind::cpu && o.threads > 0) {
     chosen.threads = o.threads;
   }
