@@ -165,6 +165,34 @@ __device__ __forceinline__ void fold_element(const BatchArgs& a, std::int64_t e,
   }
 }
 
+// A thread's fold of a sequence of elements: runs of kMaxRunLength pairs merged into a record.
+template <unsigned G> struct ThreadFold {
+  using Ops = ops::RegressionOps<G>;
+  typename Ops::Record acc{};
+  ops::Run<G> run{};
+  int in_run = 0;
+
+  __device__ __forceinline__ void add(const BatchArgs& a, std::int64_t e) {
+    fold_element<G>(a, e, run);
+    if (++in_run == ops::kMaxRunLength) {
+      flush();
+    }
+  }
+  __device__ __forceinline__ typename Ops::Record finish() {
+    if (in_run > 0) {
+      flush();
+    }
+    return acc;
+  }
+
+private:
+  __device__ __forceinline__ void flush() {
+    acc = Ops::combine(acc, Ops::run_to_record(run));
+    run = ops::Run<G>{};
+    in_run = 0;
+  }
+};
+
 template <unsigned G> struct Combine {
   using Record = ops::RegressionRecord<G>;
   __device__ __forceinline__ Record operator()(const Record& x, const Record& y) const {
@@ -184,25 +212,15 @@ __global__ void __launch_bounds__(kThreads)
   const int b = static_cast<int>(blockIdx.x);
   const int t = static_cast<int>(threadIdx.x);
   if (t < split.lanes) {
-    Record acc{};
-    ops::Run<G> run{};
-    int in_run = 0;
+    ThreadFold<G> fold;
     for (std::int64_t m = 0;; ++m) {
       const std::int64_t e = split.element(b, t, m);
       if (e < 0) {
         break;
       }
-      fold_element<G>(a, e, run);
-      if (++in_run == ops::kMaxRunLength) {
-        acc = Ops::combine(acc, Ops::run_to_record(run));
-        run = ops::Run<G>{};
-        in_run = 0;
-      }
+      fold.add(a, e);
     }
-    if (in_run > 0) {
-      acc = Ops::combine(acc, Ops::run_to_record(run));
-    }
-    records[t] = acc;
+    records[t] = fold.finish();
   }
   __syncthreads();
   if (t < split.keys) {
@@ -246,20 +264,11 @@ __global__ void __launch_bounds__(kThreads)
     if (k < 0) {
       break;
     }
-    typename Ops::Record acc{};
-    ops::Run<G> run{};
-    int in_run = 0;
+    ThreadFold<G> fold;
     for (std::int64_t row = 0; row < split.rows; ++row) {
-      fold_element<G>(a, KeySplit::element(row, k, split.keys), run);
-      if (++in_run == ops::kMaxRunLength) {
-        acc = Ops::combine(acc, Ops::run_to_record(run));
-        run = ops::Run<G>{};
-        in_run = 0;
-      }
+      fold.add(a, KeySplit::element(row, k, split.keys));
     }
-    if (in_run > 0) {
-      acc = Ops::combine(acc, Ops::run_to_record(run));
-    }
+    const typename Ops::Record acc = fold.finish();
     epoch[k] = Ops::combine(epoch[k], acc);
   }
 }

@@ -9,15 +9,6 @@
 #include "cpu/lanes.hpp"
 
 namespace gpueval::cpu {
-#define GPUEVAL_DECLARE_ISA(ns)                                                                    \
-  namespace ns {                                                                                   \
-  FoldGeneral fold_general_function(unsigned groups);                                              \
-  FoldFast fold_fast_function(unsigned groups);                                                    \
-  }
-GPUEVAL_DECLARE_ISA(isa_baseline)
-GPUEVAL_DECLARE_ISA(isa_avx2)
-GPUEVAL_DECLARE_ISA(isa_avx512)
-#undef GPUEVAL_DECLARE_ISA
 
 namespace {
 

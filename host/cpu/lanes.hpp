@@ -65,6 +65,18 @@ using FoldGeneral = void (*)(LaneBlock* blocks, int lane0, int count, int groups
 using FoldFast = void (*)(LaneBlock* blocks, int lane0, int count, int groups, int stride,
                           bool fresh, const double* p, const double* t);
 
+// The per-instruction-set builds of fold_kernels.cpp (see CMakeLists.txt); fold_dispatch.cpp
+// picks one, tests call each.
+#define GPUEVAL_DECLARE_FOLD_ISA(ns)                                                               \
+  namespace ns {                                                                                   \
+  FoldGeneral fold_general_function(unsigned groups);                                              \
+  FoldFast fold_fast_function(unsigned groups);                                                    \
+  }
+GPUEVAL_DECLARE_FOLD_ISA(isa_baseline)
+GPUEVAL_DECLARE_FOLD_ISA(isa_avx2)
+GPUEVAL_DECLARE_FOLD_ISA(isa_avx512)
+#undef GPUEVAL_DECLARE_FOLD_ISA
+
 // The kernels for this CPU's instruction set (fold_dispatch.cpp).
 FoldGeneral fold_general_function(unsigned groups);
 FoldFast fold_fast_function(unsigned groups);
