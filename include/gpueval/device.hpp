@@ -17,7 +17,7 @@ struct Device {
   static Device cuda(int index = 0) { return Device{DeviceKind::cuda, index, 0}; }
 
   // "cpu", "cuda", "cuda:N". Throws InvalidArgument naming the accepted forms. "auto" is not a
-  // device but a choice: the CLI resolves it with auto_select() (backend issue).
+  // device but a choice: auto_select_device() (gpueval/evaluator.hpp) resolves it.
   static Device parse(std::string_view text);
 
   // "cpu (2 threads)", "cuda:0".
