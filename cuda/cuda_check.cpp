@@ -27,7 +27,11 @@ void report_cuda_error(cudaError_t status, const char* call, const char* file, i
 void check_launch(cudaStream_t stream, const char* what, const char* file, int line) {
   cudaError_t status = cudaGetLastError();
 #ifndef NDEBUG
-  if (status == cudaSuccess) {
+  // Debug builds wait for the kernel, so that a fault is reported at its launch, except while
+  // the stream is being captured into a graph (synchronising would invalidate the capture).
+  cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+  if (status == cudaSuccess && cudaStreamIsCapturing(stream, &capture) == cudaSuccess &&
+      capture == cudaStreamCaptureStatusNone) {
     status = cudaStreamSynchronize(stream);
   }
 #else

@@ -15,7 +15,8 @@ namespace gpueval::cuda {
 // For destructors: reports on stderr instead of throwing.
 void report_cuda_error(cudaError_t status, const char* call, const char* file, int line) noexcept;
 // After a kernel launch: the launch's own error (bad configuration, no kernel image for this
-// device); in debug builds also synchronises `stream` so that a fault is reported at its launch.
+// device); in debug builds also synchronises `stream` (unless it is being captured into a
+// graph) so that a fault is reported at its launch.
 void check_launch(cudaStream_t stream, const char* what, const char* file, int line);
 
 // "no CUDA-capable device is detected (cudaErrorNoDevice, 100)"
