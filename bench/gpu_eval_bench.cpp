@@ -8,9 +8,9 @@
 // [batch, time] mask; default metrics and all statistic groups. Bytes counted: predictions +
 // targets (+ mask) read. Each row reports GB/s, pairs/s and its fraction of the roofline: on the
 // CPU a multithreaded read of the same number of bytes from a buffer larger than the caches.
-// The CUDA rows (a device-to-device copy of 1 GiB as their roofline, CUDA-event timing, graph
-// replay) run when the CUDA backend is present and a device is usable; this build reports why
-// they are absent.
+// The CUDA rows (gpu_rows.cpp: a device-to-device copy of 1 GiB as their roofline, CUDA-event
+// timing, inputs rotated past the L2 cache, graph replay) run when a device is usable; otherwise
+// the JSON context says why they are absent.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -24,6 +24,9 @@
 #include <vector>
 
 #include "gpueval/evaluator.hpp"
+#ifdef GPUEVAL_BENCH_CUDA
+#include "gpu_rows.hpp"
+#endif
 
 namespace {
 
@@ -274,7 +277,11 @@ int main(int argc, char** argv) {
   g_roofline_gbs = measure_read_gbs(std::size_t{256} << 20, g_threads, quick ? 3 : 7);
   benchmark::AddCustomContext("cpu_read_roofline_GBps", std::to_string(g_roofline_gbs));
   benchmark::AddCustomContext("cpu_threads", std::to_string(g_threads));
-  benchmark::AddCustomContext("cuda_rows", "absent: this build has no CUDA evaluation kernels yet");
+#ifdef GPUEVAL_BENCH_CUDA
+  gpueval::bench::register_gpu_rows(quick);
+#else
+  benchmark::AddCustomContext("cuda_rows", "absent: built without CUDA (GPUEVAL_CUDA=OFF)");
+#endif
   std::fprintf(stderr, "cpu read roofline: %.2f GB/s with %d threads\n", g_roofline_gbs, g_threads);
 
   const std::vector<Shape> shapes = {
