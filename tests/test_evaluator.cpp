@@ -182,6 +182,20 @@ TEST(Evaluator, EveryKeyCountAgreesWithReference) {
   check_against_reference(run_case(none, 6), "channel none");
 }
 
+// Positive data, so that msle is defined: its vector log1p/log (CPU lanes) against the reference.
+TEST(Evaluator, MsleOnPositiveData) {
+  for (std::int64_t k : {1, 20, 33, 1000}) {
+    Case c;
+    c.sample = {k};
+    c.offset = 1e4; // every value positive, even for the widest channels
+    c.batch_rows = {300, 7};
+    const Outcome o = run_case(c, static_cast<std::uint64_t>(100 + k));
+    const std::size_t msle = static_cast<std::size_t>(Metric::msle);
+    ASSERT_FALSE(std::isnan(o.report.flat[msle])) << "K=" << k;
+    check_against_reference(o, "msle K=" + std::to_string(k));
+  }
+}
+
 TEST(Evaluator, BreakdownAxes) {
   Case c;
   c.sample = {50, 20}; // [batch, time, channel] by time: K = 1000, the keys regime

@@ -2,6 +2,7 @@
 // masked, for every statistic group set: the ISA changes speed, never results.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <cstring>
 #include <random>
 #include <vector>
@@ -78,6 +79,71 @@ TEST(Isa, EveryVariantGivesTheSameBits) {
     }
   }
   std::printf("fold kernels in use here: %s\n", fold_isa_name());
+}
+
+} // namespace
+} // namespace gpueval::cpu
+
+namespace gpueval::cpu {
+namespace {
+
+// msle's vector log1p and log (fold_kernels.cpp) against long double, in every ISA variant: each
+// lane folds a (1, 1) pair (the run's first group, scalar) and then one test pair (vector).
+TEST(Isa, VectorLogsMatchLongDouble) {
+  __builtin_cpu_init();
+  std::vector<std::pair<double, double>> pairs;
+  std::mt19937_64 rng(3);
+  std::uniform_real_distribution<double> u(-300, 300);
+  for (int i = 0; i < 400; ++i) {
+    const double t = std::pow(10.0, u(rng) / 10);
+    pairs.push_back({t * (1 + 1e-9 * (i % 7)), t});     // log1p branch, tiny x
+    pairs.push_back({t * (1.2 + 0.002 * (i % 50)), t}); // around |x| = 1/4
+    pairs.push_back({t * (0.7 + 0.002 * (i % 50)), t}); // x around -1/4 and below
+    pairs.push_back({std::pow(10.0, u(rng)), t});       // log branch, any ratio
+  }
+  pairs.push_back({0, 1e300});
+  pairs.push_back({1e300, 0});
+  pairs.push_back({1e-300, 0});
+  pairs.push_back({0, 0});
+  while (pairs.size() % 8 != 0) {
+    pairs.push_back({2, 1});
+  }
+  const int lanes = static_cast<int>(pairs.size());
+  std::vector<double> p(2 * pairs.size(), 1.0), t(2 * pairs.size(), 1.0);
+  for (std::size_t i = 0; i < pairs.size(); ++i) {
+    p[pairs.size() + i] = pairs[i].first;
+    t[pairs.size() + i] = pairs[i].second;
+  }
+  using FastFor = FoldFast (*)(unsigned);
+  const struct {
+    const char* name;
+    bool supported;
+    FastFor fast;
+  } variants[] = {
+      {"x86-64", true, isa_baseline::fold_fast_function},
+      {"avx2", __builtin_cpu_supports("avx2") != 0, isa_avx2::fold_fast_function},
+      {"avx512f", __builtin_cpu_supports("avx512f") != 0, isa_avx512::fold_fast_function}};
+  for (const auto& v : variants) {
+    if (!v.supported) {
+      continue;
+    }
+    std::vector<LaneBlock> blocks(static_cast<std::size_t>(lanes / 8));
+    for (LaneBlock& b : blocks) {
+      b.clear();
+    }
+    v.fast(kGroupLog)(blocks.data(), 0, lanes, 2, lanes, true, p.data(), t.data());
+    for (int j = 0; j < lanes; ++j) {
+      const long double lp = pairs[static_cast<std::size_t>(j)].first;
+      const long double lt = pairs[static_cast<std::size_t>(j)].second;
+      const long double x = (lp - lt) / (1 + lt);
+      const long double d = std::fabs(x) < 0.25L ? std::log1p(x) : std::log((1 + lp) / (1 + lt));
+      const double got = std::sqrt(blocks[static_cast<std::size_t>(j / 8)].sum_sle[j % 8]);
+      EXPECT_NEAR(got, static_cast<double>(std::fabs(d)),
+                  2e-15 * static_cast<double>(std::fabs(d)) + 1e-300)
+          << v.name << " p " << pairs[static_cast<std::size_t>(j)].first << " t "
+          << pairs[static_cast<std::size_t>(j)].second;
+    }
+  }
 }
 
 } // namespace

@@ -10,6 +10,7 @@
 // that these objects define no symbol but their two entry points.
 #include <cstdint>
 #include <cstring>
+#include <initializer_list>
 
 #include "cpu/lanes.hpp"
 
@@ -40,6 +41,39 @@ template <> struct Math<cpu::v8d> {
   static V splat(double x) { return V{} + x; }
   static Mask is_zero(V x) { return reinterpret_cast<Mask>(x == 0.0); }
   static Mask both(Mask a, Mask b) { return a & b; }
+  static Mask either(Mask a, Mask b) { return a | b; }
+  static Mask negate(Mask a) { return ~a; }
+  static Mask less(V a, V b) { return reinterpret_cast<Mask>(a < b); }
+
+  // log1p and log on eight lanes, for msle's vector folds (libm's are scalar calls). Both reduce
+  // to 2 atanh(f) = log((1 + f) / (1 - f)) with |f| <= 0.18, summed as its Taylor series to
+  // s^12 / 25 (s = f^2 <= 0.03: the next term is below 1e-19 relative). Error: a few ulp, from
+  // forming f; tested against long double in test_isa.cpp and through msle in the evaluator tests.
+  static V two_atanh(V f) {
+    const V s = f * f;
+    V q = splat(1.0 / 25);
+    for (double c : {1.0 / 23, 1.0 / 21, 1.0 / 19, 1.0 / 17, 1.0 / 15, 1.0 / 13, 1.0 / 11, 1.0 / 9,
+                     1.0 / 7, 1.0 / 5, 1.0 / 3, 1.0}) {
+      q = q * s + c;
+    }
+    return (2.0 * f) * q;
+  }
+  // |x| < 1/4 (msle's use): 1 + x = (1 + f) / (1 - f) with f = x / (2 + x), |f| <= 1/7.
+  static V log1p(V x) { return two_atanh(x / (2.0 + x)); }
+  // r > 0, normal: r = 2^k m, m in [sqrt(1/2), sqrt(2)), log r = k ln 2 + 2 atanh((m-1)/(m+1)).
+  // ln 2 is split so that k * ln2_hi is exact (fdlibm's constants).
+  static V log(V r) {
+    const Mask bits = reinterpret_cast<Mask>(r);
+    const Mask exponent = (bits >> 52) & 0x7ff;
+    V m = reinterpret_cast<V>((bits & 0x000fffffffffffffLL) | 0x3ff0000000000000LL); // [1, 2)
+    // The biased exponent as a double without an int64 conversion instruction: 2^52 + e - 2^52.
+    V k = reinterpret_cast<V>(exponent | 0x4330000000000000LL) - 4503599627370496.0 - 1023.0;
+    const Mask high = reinterpret_cast<Mask>(m > 1.4142135623730951);
+    m = select(high, m * 0.5, m);
+    k = select(high, k + 1.0, k);
+    const V f = (m - 1.0) / (m + 1.0);
+    return k * 6.93147180369123816490e-01 + (k * 1.90821492927058770002e-10 + two_atanh(f));
+  }
 };
 } // namespace gpueval::ops
 
@@ -96,7 +130,7 @@ GPUEVAL_FORCEINLINE void fold_block(LaneBlock& block, int width, int groups, int
     }
     g = 1;
   }
-  if constexpr (kFast && kWidth == kBlockLanes && (G & kGroupLog) == 0) {
+  if constexpr (kFast && kWidth == kBlockLanes) {
     // Whole vectors: the same run_fold_started on eight lanes at once.
     VecRun v = load_block(block);
     for (; g < groups; ++g) {
@@ -108,7 +142,7 @@ GPUEVAL_FORCEINLINE void fold_block(LaneBlock& block, int width, int groups, int
     store_block(v, block);
     return;
   }
-  if constexpr (!kFast && kWidth == kBlockLanes && (G & kGroupLog) == 0) {
+  if constexpr (!kFast && kWidth == kBlockLanes) {
     if (finite_included) {
       VecRun v = load_block(block);
       for (; g < groups; ++g) {

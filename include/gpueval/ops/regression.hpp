@@ -85,6 +85,11 @@ template <> struct Math<double> {
   GPUEVAL_HD static double select(bool m, double a, double b) { return m ? a : b; }
   GPUEVAL_HD static bool is_zero(double x) { return x == 0.0; }
   GPUEVAL_HD static bool both(bool a, bool b) { return a && b; }
+  GPUEVAL_HD static bool either(bool a, bool b) { return a || b; }
+  GPUEVAL_HD static bool negate(bool a) { return !a; }
+  GPUEVAL_HD static bool less(double a, double b) { return a < b; }
+  GPUEVAL_HD static double log1p(double x) { return ::log1p(x); }
+  GPUEVAL_HD static double log(double x) { return ::log(x); }
 };
 
 struct CoreStats {
@@ -261,14 +266,28 @@ template <unsigned G> struct RegressionOps {
       run.sum_sape += sape;
     }
     if constexpr ((G & kGroupLog) != 0) {
-      const bool out = p < 0.0 || t < 0.0;
+      const V one = M::splat(1.0);
+      const auto out = M::either(M::less(p, zero), M::less(t, zero)); // msle's domain: p, t >= 0
       // log1p(p) - log1p(t) = log1p(x) = log(r), x = e / (1 + t), r = (1 + p) / (1 + t).
       // log1p(x) is accurate near r = 1, where the difference of logs cancels; log(r) is
       // accurate for r far from 1, where forming 1 + x inside log1p would round away r's digits.
-      const double x = e / (1.0 + t);
-      const double d = fabs(x) < 0.5 ? log1p(x) : log((1.0 + p) / (1.0 + t));
-      run.n_sle_out_of_domain += (include && out) ? 1.0 : 0.0;
-      run.sum_sle += (include && !out) ? d * d : 0.0;
+      // The switch at |x| = 1/4 keeps both well inside their ranges (and a vector log1p's series
+      // short: |x / (2 + x)| <= 1/7).
+      const V x = e / (one + t);
+      V d;
+      if constexpr (std::is_same_v<V, double>) {
+        d = fabs(x) < 0.25 ? M::log1p(x) : M::log((1.0 + p) / (1.0 + t));
+      } else { // lanes take both and select (no branches in a vector)
+        d = M::select(M::less(M::abs(x), M::splat(0.25)), M::log1p(x),
+                      M::log((one + p) / (one + t)));
+      }
+      if constexpr (kMayExclude) {
+        run.n_sle_out_of_domain += M::select(M::both(include, out), one, zero);
+        run.sum_sle += M::select(M::both(include, M::negate(out)), d * d, zero);
+      } else {
+        run.n_sle_out_of_domain += M::select(out, one, zero);
+        run.sum_sle += M::select(M::negate(out), d * d, zero);
+      }
     }
   }
 
