@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <string>
 
+#include "core/backend.hpp"
 #include "gpueval/error.hpp"
 
 namespace gpueval {
@@ -32,11 +33,7 @@ NanPolicy parse_nan_policy(std::string_view text) {
 
 namespace {
 std::string shape_string(const std::vector<std::int64_t>& shape) {
-  std::string s = "[";
-  for (std::size_t i = 0; i < shape.size(); ++i) {
-    s += (i ? ", " : "") + std::to_string(shape[i]);
-  }
-  return s + "]";
+  return detail::shape_string(shape.data(), static_cast<int>(shape.size()));
 }
 } // namespace
 

@@ -2,6 +2,7 @@
 #include <string>
 #include <thread>
 
+#include "core/backend.hpp"
 #include "gpueval/device.hpp"
 #include "gpueval/dtype.hpp"
 #include "gpueval/error.hpp"
@@ -82,11 +83,7 @@ bool TensorView::is_contiguous() const {
 }
 
 std::string TensorView::describe() const {
-  std::string s = "[";
-  for (int i = 0; i < rank; ++i) {
-    s += (i ? ", " : "") + std::to_string(shape[i]);
-  }
-  s += "] ";
+  std::string s = detail::shape_string(shape, rank) + " ";
   s += dtype_name(dtype);
   s += device == DeviceKind::cpu ? " on cpu" : " on cuda:" + std::to_string(device_index);
   return s;
