@@ -263,11 +263,9 @@ TensorInfo parse_npy(const ByteSource& src) {
   info.bytes = bytes;
   // A zero-length first axis makes the total 0 whatever the other axes say; a row must still
   // have a size that fits 64 bits.
-  std::uint64_t row = dtype_size(info.dtype);
-  for (std::size_t i = 1; i < info.shape.size(); ++i) {
-    if (__builtin_mul_overflow(row, static_cast<std::uint64_t>(info.shape[i]), &row)) {
-      fail(src, "shape's row size overflows 64 bits");
-    }
+  std::uint64_t row = 0;
+  if (!row_size(info.dtype, info.shape, row)) {
+    fail(src, "shape's row size overflows 64 bits");
   }
   if (bytes > src.size() - info.offset) {
     fail(src, "payload is " + std::to_string(src.size() - info.offset) +

@@ -121,11 +121,9 @@ std::vector<TensorInfo> parse_safetensors(const ByteSource& src) {
       }
       info.shape.push_back(static_cast<std::int64_t>(dim));
     }
-    std::uint64_t row = dtype_size(info.dtype);
-    for (std::size_t i = 1; i < info.shape.size(); ++i) {
-      if (__builtin_mul_overflow(row, static_cast<std::uint64_t>(info.shape[i]), &row)) {
-        fail(src, "tensor '" + key + "' has a shape whose row size overflows 64 bits");
-      }
+    std::uint64_t row = 0;
+    if (!row_size(info.dtype, info.shape, row)) {
+      fail(src, "tensor '" + key + "' has a shape whose row size overflows 64 bits");
     }
     const std::uint64_t begin = as_u64(src, key, t["data_offsets"][0], "data_offsets");
     const std::uint64_t end = as_u64(src, key, t["data_offsets"][1], "data_offsets");

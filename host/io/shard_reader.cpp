@@ -130,11 +130,19 @@ std::int64_t ShardReader::rows() const {
   return info_.shape.empty() ? 1 : info_.shape[0];
 }
 
-std::uint64_t ShardReader::row_bytes() const {
-  std::uint64_t b = dtype_size(info_.dtype);
-  for (std::size_t i = 1; i < info_.shape.size(); ++i) {
-    b *= static_cast<std::uint64_t>(info_.shape[i]); // bounded: parse checked the product
+bool row_size(DType dtype, const std::vector<std::int64_t>& shape, std::uint64_t& bytes) {
+  bytes = dtype_size(dtype);
+  for (std::size_t i = 1; i < shape.size(); ++i) {
+    if (__builtin_mul_overflow(bytes, static_cast<std::uint64_t>(shape[i]), &bytes)) {
+      return false;
+    }
   }
+  return true;
+}
+
+std::uint64_t ShardReader::row_bytes() const {
+  std::uint64_t b = 0;
+  (void)row_size(info_.dtype, info_.shape, b); // the parsers rejected shapes that overflow
   return b;
 }
 

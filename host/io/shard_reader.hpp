@@ -44,6 +44,10 @@ struct TensorInfo {
   std::uint64_t bytes = 0;  // numel * itemsize
 };
 
+// Bytes in one row (the product of shape[1:] and the item size); false when it overflows 64 bits.
+// The parsers reject such shapes, so row_bytes() of an opened reader never overflows.
+bool row_size(DType dtype, const std::vector<std::int64_t>& shape, std::uint64_t& bytes);
+
 // Header parsers. They read only what they need from the source and validate everything against
 // its size. Throw ReadError.
 TensorInfo parse_npy(const ByteSource& src);
