@@ -98,7 +98,7 @@ TEST(State, OtherSpecIsRejected) {
     const char* expect;
   };
   const Bad cases[] = {
-      {some_state(with_pct), "statistic groups"},
+      {some_state(with_pct), "the statistics core + pct (mape, smape), this evaluator has core"},
       {some_state(by_time), "by_axis"},
       {some_state(propagate), "nan_policy propagate"},
       {some_state(no_channel), "channel axis none"},
@@ -110,6 +110,44 @@ TEST(State, OtherSpecIsRejected) {
     const std::string msg = error_of<StateError>([&] { ev.merge(c.state); });
     EXPECT_NE(msg.find(c.expect), std::string::npos) << msg;
   }
+}
+
+TEST(State, InspectRebuildsAMergingSpec) {
+  RegressionSpec spec;
+  spec.metrics = {Metric::mse, Metric::mape, Metric::nrmse_range};
+  spec.by_axis = 1;
+  spec.nan_policy = NanPolicy::propagate;
+  const State s = some_state(spec, {5, 4, 3});
+  const StateInfo info = inspect_state(s);
+  EXPECT_EQ(info.groups, unsigned{kGroupPct | kGroupRange});
+  EXPECT_EQ(info.nan_policy, NanPolicy::propagate);
+  EXPECT_EQ(info.channel_axis, std::optional<int>(-1));
+  EXPECT_EQ(info.by_axis, std::optional<int>(1));
+  EXPECT_EQ(info.sample_shape, (std::vector<std::int64_t>{4, 3}));
+  EXPECT_EQ(info.keys, 12);
+  EXPECT_EQ(info.batches, 1u);
+  EXPECT_EQ(info.count, 5u * 4u * 3u);
+
+  // The rebuilt spec reports the default metrics plus the opt-in ones the groups serve, and
+  // merges the state into a fresh evaluator.
+  const RegressionSpec rebuilt = info.spec();
+  std::vector<Metric> want = default_metrics();
+  want.insert(want.end(), {Metric::nrmse_range, Metric::mape, Metric::smape});
+  EXPECT_EQ(rebuilt.metrics, want);
+  Evaluator ev(rebuilt, Device::cpu(1));
+  ev.merge(s);
+  EXPECT_EQ(ev.compute().count, info.count);
+  EXPECT_EQ(ev.batches(), info.batches);
+  // Metrics that need other statistics are refused, naming both sides.
+  const std::string msg = error_of<InvalidArgument>([&] {
+    (void)info.spec({Metric::mse, Metric::msle});
+  });
+  EXPECT_NE(msg.find("core + log (msle)"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("core + range (nrmse_range) + pct (mape, smape)"), std::string::npos) << msg;
+  // A corrupt blob is refused as merge() refuses it.
+  State bad = s;
+  bad.bytes[100] ^= 1;
+  EXPECT_THROW((void)inspect_state(bad), StateError);
 }
 
 TEST(State, MergeIntoFreshEvaluatorAdoptsSampleShape) {

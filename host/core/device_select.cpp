@@ -24,6 +24,10 @@ Device auto_select_device() {
   return Device::cpu();
 }
 
+bool cuda_backend_built() {
+  return detail::cuda_backend_available();
+}
+
 namespace detail {
 
 std::unique_ptr<Backend> make_backend(Device device) {

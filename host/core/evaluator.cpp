@@ -95,7 +95,7 @@ void Evaluator::merge(const State& other, StreamHandle stream) {
                      ", this evaluator has " + ours);
   };
   if (d.groups != b.spec.groups()) {
-    mismatch("statistic groups", std::to_string(d.groups), std::to_string(b.spec.groups()));
+    mismatch("the statistics", group_names(d.groups), group_names(b.spec.groups()));
   }
   if (d.nan_policy != b.spec.nan_policy) {
     mismatch("nan_policy", std::string(nan_policy_name(d.nan_policy)),
@@ -127,6 +127,7 @@ void Evaluator::merge(const State& other, StreamHandle stream) {
     where = d.first_nonfinite;
   }
   b.load(mine, where, stream);
+  b.batches += d.batches;
 }
 
 const RegressionSpec& Evaluator::spec() const {

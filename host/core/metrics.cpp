@@ -112,6 +112,39 @@ std::vector<Metric> all_metrics() {
   return out;
 }
 
+std::vector<Metric> metrics_for_groups(unsigned groups) {
+  std::vector<Metric> out;
+  for (const MetricInfo& info : metric_table()) {
+    if (!info.opt_in || (info.groups != kGroupCore && (groups & info.groups) == info.groups)) {
+      out.push_back(info.metric);
+    }
+  }
+  return out;
+}
+
+std::string group_names(unsigned groups) {
+  std::string out = "core";
+  static constexpr struct {
+    unsigned bit;
+    std::string_view name;
+  } kNames[] = {{kGroupRange, "range"}, {kGroupPct, "pct"}, {kGroupLog, "log"}};
+  for (const auto& g : kNames) {
+    if ((groups & g.bit) == 0) {
+      continue;
+    }
+    out += " + ";
+    out += g.name;
+    std::string served;
+    for (const MetricInfo& info : metric_table()) {
+      if (info.groups == g.bit) {
+        served += (served.empty() ? "" : ", ") + std::string(info.name);
+      }
+    }
+    out += " (" + served + ")";
+  }
+  return out;
+}
+
 unsigned groups_for(const std::vector<Metric>& metrics) {
   unsigned g = kGroupCore;
   for (Metric m : metrics) {

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "gpueval/error.hpp"
+#include "gpueval/metrics.hpp"
 
 namespace gpueval::detail {
 
@@ -234,3 +235,42 @@ DecodedState decode_state(const State& state) {
 }
 
 } // namespace gpueval::detail
+
+namespace gpueval {
+
+StateInfo inspect_state(const State& state) {
+  const detail::DecodedState d = detail::decode_state(state);
+  StateInfo info;
+  info.groups = d.groups;
+  info.nan_policy = d.nan_policy;
+  if (d.has_channel_axis) {
+    info.channel_axis = -1;
+  }
+  if (d.by_axis >= 0) {
+    info.by_axis = d.by_axis;
+  }
+  info.sample_shape = d.sample_shape;
+  info.keys = static_cast<std::int64_t>(d.records.size());
+  info.batches = d.batches;
+  for (const detail::FullRecord& r : d.records) {
+    info.count += r.n;
+  }
+  return info;
+}
+
+RegressionSpec StateInfo::spec(std::vector<Metric> metrics) const {
+  RegressionSpec s;
+  s.metrics = metrics.empty() ? metrics_for_groups(groups) : std::move(metrics);
+  GPUEVAL_EXPECTS(s.groups() == groups, "these metrics need the statistics " +
+                                            group_names(s.groups()) + " but the state holds " +
+                                            group_names(groups) +
+                                            "; name metrics that the state was computed for");
+  s.nan_policy = nan_policy;
+  s.channel_axis = channel_axis;
+  s.by_axis = by_axis;
+  s.sample_shape = sample_shape;
+  s.validate();
+  return s;
+}
+
+} // namespace gpueval

@@ -24,6 +24,10 @@ struct Device {
   std::string describe() const;
 };
 
+// Whether this build has the CUDA backend (compiled with nvcc). Says nothing about whether a GPU
+// is present: see auto_select_device() (gpueval/evaluator.hpp).
+bool cuda_backend_built();
+
 // An opaque CUDA stream (cudaStream_t) so that public headers need no CUDA header. nullptr is the
 // legacy default stream. Ignored by the CPU backend.
 using StreamHandle = void*;

@@ -61,7 +61,8 @@ public:
 
   const RegressionSpec& spec() const;
   Device device() const;
-  // Batches folded since construction or reset().
+  // Batches folded since construction or reset(), those of merged states included (a restored
+  // checkpoint counts on from where it was saved).
   std::uint64_t batches() const;
 
 private:

@@ -37,5 +37,10 @@ std::vector<Metric> default_metrics();
 std::vector<Metric> all_metrics();
 // Union of the groups the metrics need.
 unsigned groups_for(const std::vector<Metric>& metrics);
+// The metrics a state with these statistic groups reports when none are named: the default set,
+// plus each opt-in metric whose groups the state holds (a state of `all` gives every metric).
+std::vector<Metric> metrics_for_groups(unsigned groups);
+// "core + pct (mape, smape)": the groups and the opt-in metrics they serve, for messages.
+std::string group_names(unsigned groups);
 
 } // namespace gpueval

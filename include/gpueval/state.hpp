@@ -2,7 +2,10 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <vector>
+
+#include "gpueval/spec.hpp"
 
 namespace gpueval {
 
@@ -37,5 +40,27 @@ struct State {
 };
 
 inline constexpr std::uint32_t kStateVersion = 1;
+
+// What a state blob records about the evaluation that made it, read without an evaluator: how
+// `gpu-eval merge` and Python's Regression.from_state rebuild a spec that merges it.
+struct StateInfo {
+  unsigned groups = 0; // statistic groups (Group bits)
+  NanPolicy nan_policy = NanPolicy::skip;
+  std::optional<int> channel_axis; // -1, or none
+  std::optional<int> by_axis;      // the breakdown axis of the batch tensor, or none
+  std::vector<std::int64_t> sample_shape;
+  std::int64_t keys = 0;
+  std::uint64_t batches = 0; // batches folded into the state (merged states add theirs)
+  std::uint64_t count = 0;   // pairs folded, all keys
+
+  // A spec that merges this state: its axes, nan policy and sample shape, with `metrics`, or
+  // metrics_for_groups(groups) when `metrics` is empty. Throws InvalidArgument when `metrics`
+  // needs other statistic groups than the state holds.
+  RegressionSpec spec(std::vector<Metric> metrics = {}) const;
+};
+
+// Throws StateError for a blob that is truncated, corrupted or of another version, with the
+// same messages as Evaluator::merge.
+StateInfo inspect_state(const State& state);
 
 } // namespace gpueval

@@ -19,9 +19,9 @@ struct TensorView {
   DType dtype = DType::f32;
   int rank = 0;
   std::int64_t shape[kMaxRank] = {};
-  // In elements, not bytes (the convention of torch and of numpy's strides / itemsize). A
-  // non-contiguous last axis is rejected by the evaluator with a clear error; rows may have
-  // any stride, so slices of a bigger tensor work.
+  // In elements, not bytes (the convention of torch, DLPack and numpy's strides / itemsize).
+  // Any strides work: sliced, transposed, reversed and broadcast (zero-stride) views; a
+  // contiguous last axis is read fastest.
   std::int64_t strides[kMaxRank] = {};
   DeviceKind device = DeviceKind::cpu;
   int device_index = 0;
