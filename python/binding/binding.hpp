@@ -1,0 +1,33 @@
+// What the gpueval._core extension's files share: array import and the per-family bindings.
+#pragma once
+
+#include <nanobind/nanobind.h>
+#include <nanobind/ndarray.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "gpueval/tensor_view.hpp"
+
+namespace gpueval::python {
+
+namespace nb = nanobind;
+
+// Any array nanobind imports without a copy: an object with __dlpack__, a DLPack capsule (how
+// CUDA arrays arrive, exported on the update's stream by the Python layer), or a buffer.
+// Read-only arrays (np.load(..., mmap_mode="r")) are fine: gpueval never writes to its inputs.
+using Array = nb::ndarray<nb::ro>;
+
+// A view of `array` for the C++ API: pointer, dtype, shape and strides (in elements), device.
+// Throws InvalidArgument naming `name` for a dtype or device gpueval does not read.
+TensorView view_of(const Array& array, const char* name);
+
+// Owned numpy arrays of C++ results.
+nb::ndarray<nb::numpy, double> to_numpy(const std::vector<double>& values);
+nb::ndarray<nb::numpy, double> to_numpy(const std::vector<std::vector<double>>& rows,
+                                        std::size_t columns);
+nb::ndarray<nb::numpy, std::uint64_t> to_numpy(const std::vector<std::uint64_t>& values);
+
+void bind_regression(nb::module_& m);
+
+} // namespace gpueval::python

@@ -1,0 +1,192 @@
+// The gpueval._core extension: array import, result arrays, exception translation, and the
+// registration of each family's binding (one file per family, beside this one).
+#include <cstring>
+#include <string>
+
+#include <nanobind/stl/string.h>
+
+#include "binding.hpp"
+#include "gpueval/device.hpp"
+#include "gpueval/error.hpp"
+#include "gpueval/version.hpp"
+
+namespace gpueval::python {
+
+namespace {
+
+// DLPack type codes (dlpack.h: kDLInt, kDLUInt, kDLFloat, kDLBfloat, kDLBool).
+bool dtype_of(nb::dlpack::dtype t, DType& out) {
+  using Code = nb::dlpack::dtype_code;
+  if (t.lanes != 1) {
+    return false;
+  }
+  switch (static_cast<Code>(t.code)) {
+  case Code::Float:
+    if (t.bits == 16 || t.bits == 32 || t.bits == 64) {
+      out = t.bits == 16 ? DType::f16 : t.bits == 32 ? DType::f32 : DType::f64;
+      return true;
+    }
+    return false;
+  case Code::Bfloat:
+    out = DType::bf16;
+    return t.bits == 16;
+  case Code::Int:
+    switch (t.bits) {
+    case 8:
+      out = DType::i8;
+      return true;
+    case 16:
+      out = DType::i16;
+      return true;
+    case 32:
+      out = DType::i32;
+      return true;
+    case 64:
+      out = DType::i64;
+      return true;
+    default:
+      return false;
+    }
+  case Code::UInt:
+    out = DType::u8;
+    return t.bits == 8;
+  case Code::Bool:
+    out = DType::boolean;
+    return t.bits == 8;
+  default:
+    return false;
+  }
+}
+
+std::string dtype_text(nb::dlpack::dtype t) {
+  static const char* const names[] = {"int",    "uint",    "float", "opaque",
+                                      "bfloat", "complex", "bool"};
+  std::string s = t.code < 7 ? names[t.code] : "code " + std::to_string(t.code) + " ";
+  s += std::to_string(t.bits);
+  if (t.lanes != 1) {
+    s += "x" + std::to_string(t.lanes);
+  }
+  return s;
+}
+
+template <class T> nb::capsule owner_of(std::vector<T>* data) {
+  return nb::capsule(data, [](void* p) noexcept { delete static_cast<std::vector<T>*>(p); });
+}
+
+// Python exception types, created at import; the translator below raises them.
+PyObject* g_state_error = nullptr;
+PyObject* g_nonfinite_error = nullptr;
+PyObject* g_cuda_error = nullptr;
+
+void translate(const std::exception_ptr& p, void*) {
+  try {
+    std::rethrow_exception(p);
+  } catch (const NonFiniteError& e) {
+    PyObject* exc = PyObject_CallFunction(g_nonfinite_error, "s", e.what());
+    if (exc != nullptr) {
+      PyObject* batch = PyLong_FromUnsignedLongLong(e.batch);
+      PyObject* element = PyLong_FromUnsignedLongLong(e.element);
+      PyObject_SetAttrString(exc, "batch", batch);
+      PyObject_SetAttrString(exc, "element", element);
+      Py_XDECREF(batch);
+      Py_XDECREF(element);
+      PyErr_SetObject(g_nonfinite_error, exc);
+      Py_DECREF(exc);
+    }
+  } catch (const StateError& e) {
+    PyErr_SetString(g_state_error, e.what());
+  } catch (const InvalidArgument& e) {
+    PyErr_SetString(PyExc_ValueError, e.what());
+  } catch (const CudaError& e) {
+    PyErr_SetString(g_cuda_error, e.what());
+  } catch (const Error& e) {
+    PyErr_SetString(PyExc_RuntimeError, e.what());
+  }
+}
+
+PyObject* new_exception(nb::module_& m, const char* name, PyObject* base, const char* doc) {
+  const std::string qualified = std::string("gpueval.") + name;
+  PyObject* type = PyErr_NewExceptionWithDoc(qualified.c_str(), doc, base, nullptr);
+  if (type == nullptr) {
+    throw nb::python_error();
+  }
+  m.attr(name) = nb::handle(type);
+  return type;
+}
+
+} // namespace
+
+TensorView view_of(const Array& array, const char* name) {
+  GPUEVAL_EXPECTS(array.ndim() <= static_cast<std::size_t>(kMaxRank),
+                  std::string(name) + " has " + std::to_string(array.ndim()) +
+                      " dimensions; gpueval reads at most " + std::to_string(kMaxRank));
+  TensorView v;
+  GPUEVAL_EXPECTS(dtype_of(array.dtype(), v.dtype),
+                  std::string(name) + " has dtype " + dtype_text(array.dtype()) +
+                      ", which gpueval does not read (float16, bfloat16, float32, float64, "
+                      "int8/16/32/64, uint8, bool)");
+  switch (array.device_type()) {
+  case nb::device::cpu::value:
+  case nb::device::cuda_host::value: // pinned host memory is host memory
+    v.device = DeviceKind::cpu;
+    break;
+  case nb::device::cuda::value:
+  case nb::device::cuda_managed::value:
+    v.device = DeviceKind::cuda;
+    v.device_index = array.device_id();
+    break;
+  default:
+    throw InvalidArgument(std::string(name) + " lives on DLPack device type " +
+                          std::to_string(array.device_type()) +
+                          "; gpueval reads arrays on the CPU and on CUDA devices");
+  }
+  v.data = array.data();
+  v.rank = static_cast<int>(array.ndim());
+  for (int i = 0; i < v.rank; ++i) {
+    v.shape[i] = static_cast<std::int64_t>(array.shape(static_cast<std::size_t>(i)));
+    v.strides[i] = array.stride(static_cast<std::size_t>(i));
+  }
+  return v;
+}
+
+nb::ndarray<nb::numpy, double> to_numpy(const std::vector<double>& values) {
+  auto* data = new std::vector<double>(values);
+  return nb::ndarray<nb::numpy, double>(data->data(), {data->size()}, owner_of(data));
+}
+
+nb::ndarray<nb::numpy, double> to_numpy(const std::vector<std::vector<double>>& rows,
+                                        std::size_t columns) {
+  auto* data = new std::vector<double>();
+  data->reserve(rows.size() * columns);
+  for (const std::vector<double>& row : rows) {
+    data->insert(data->end(), row.begin(), row.end());
+  }
+  return nb::ndarray<nb::numpy, double>(data->data(), {rows.size(), columns}, owner_of(data));
+}
+
+nb::ndarray<nb::numpy, std::uint64_t> to_numpy(const std::vector<std::uint64_t>& values) {
+  auto* data = new std::vector<std::uint64_t>(values);
+  return nb::ndarray<nb::numpy, std::uint64_t>(data->data(), {data->size()}, owner_of(data));
+}
+
+} // namespace gpueval::python
+
+NB_MODULE(_core, m) {
+  namespace py = gpueval::python;
+  m.doc() = "gpueval's C++ engine. Use the classes of the gpueval package, not this module.";
+  m.attr("__version__") = std::string(gpueval::kVersion);
+  m.attr("cuda_built") = gpueval::cuda_backend_built();
+  py::g_state_error = py::new_exception(
+      m, "StateError", PyExc_ValueError,
+      "A state blob that is truncated, corrupted, of another version or of another spec.");
+  py::g_nonfinite_error = py::new_exception(
+      m, "NonFiniteError", PyExc_ValueError,
+      "nan_policy='error' saw a NaN or infinite prediction or target. Raised by compute(); "
+      "`batch` counts the evaluator's updates from 0, `element` is the C-order index within "
+      "that batch.");
+  py::g_cuda_error =
+      py::new_exception(m, "CudaError", PyExc_RuntimeError,
+                        "A CUDA runtime failure, or a CUDA device asked for where none is usable.");
+  nanobind::register_exception_translator(&py::translate);
+  py::bind_regression(m);
+}
