@@ -84,8 +84,6 @@ TEST(State, OtherVersionIsRejected) {
 }
 
 TEST(State, OtherSpecIsRejected) {
-  RegressionSpec with_pct;
-  with_pct.metrics = {Metric::mse, Metric::mape};
   RegressionSpec by_time;
   by_time.by_axis = 1;
   RegressionSpec propagate;
@@ -98,7 +96,6 @@ TEST(State, OtherSpecIsRejected) {
     const char* expect;
   };
   const Bad cases[] = {
-      {some_state(with_pct), "the statistics core + pct (mape, smape), this evaluator has core"},
       {some_state(by_time), "by_axis"},
       {some_state(propagate), "nan_policy propagate"},
       {some_state(no_channel), "channel axis none"},
@@ -110,6 +107,27 @@ TEST(State, OtherSpecIsRejected) {
     const std::string msg = error_of<StateError>([&] { ev.merge(c.state); });
     EXPECT_NE(msg.find(c.expect), std::string::npos) << msg;
   }
+}
+
+TEST(State, ExtraStatisticsAreDroppedMissingOnesRefused) {
+  RegressionSpec all;
+  all.metrics = all_metrics();
+  const State rich = some_state(all);
+  Evaluator few(RegressionSpec{}, Device::cpu(1));
+  few.merge(rich); // mape, msle, ... statistics dropped
+  Evaluator whole(RegressionSpec{}, Device::cpu(1));
+  whole.merge(some_state());
+  const Report a = few.compute(), b = whole.compute();
+  EXPECT_EQ(a.headline, b.headline);
+  // A state without the pct statistics cannot serve mape.
+  RegressionSpec with_pct;
+  with_pct.metrics = {Metric::mse, Metric::mape};
+  Evaluator needs(with_pct, Device::cpu(1));
+  const std::string msg = error_of<StateError>([&] { needs.merge(some_state()); });
+  EXPECT_NE(msg.find("the state holds the statistics core, this evaluator needs core + pct "
+                     "(mape, smape)"),
+            std::string::npos)
+      << msg;
 }
 
 TEST(State, InspectRebuildsAMergingSpec) {
@@ -138,7 +156,9 @@ TEST(State, InspectRebuildsAMergingSpec) {
   ev.merge(s);
   EXPECT_EQ(ev.compute().count, info.count);
   EXPECT_EQ(ev.batches(), info.batches);
-  // Metrics that need other statistics are refused, naming both sides.
+  // A subset of the statistics is fine; metrics that need others are refused, naming both.
+  EXPECT_EQ(info.spec({Metric::mse, Metric::mape}).metrics,
+            (std::vector<Metric>{Metric::mse, Metric::mape}));
   const std::string msg = error_of<InvalidArgument>([&] {
     (void)info.spec({Metric::mse, Metric::msle});
   });

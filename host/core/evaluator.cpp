@@ -94,8 +94,11 @@ void Evaluator::merge(const State& other, StreamHandle stream) {
     throw StateError("cannot merge: the state was made with " + what + " " + theirs +
                      ", this evaluator has " + ours);
   };
-  if (d.groups != b.spec.groups()) {
-    mismatch("the statistics", group_names(d.groups), group_names(b.spec.groups()));
+  // A state may hold more statistics than this evaluator's metrics need (a state of every
+  // metric, reported for a few): the extra ones are dropped. Fewer is an error.
+  if ((d.groups & b.spec.groups()) != b.spec.groups()) {
+    throw StateError("cannot merge: the state holds the statistics " + group_names(d.groups) +
+                     ", this evaluator needs " + group_names(b.spec.groups()));
   }
   if (d.nan_policy != b.spec.nan_policy) {
     mismatch("nan_policy", std::string(nan_policy_name(d.nan_policy)),

@@ -261,10 +261,10 @@ StateInfo inspect_state(const State& state) {
 RegressionSpec StateInfo::spec(std::vector<Metric> metrics) const {
   RegressionSpec s;
   s.metrics = metrics.empty() ? metrics_for_groups(groups) : std::move(metrics);
-  GPUEVAL_EXPECTS(s.groups() == groups, "these metrics need the statistics " +
-                                            group_names(s.groups()) + " but the state holds " +
-                                            group_names(groups) +
-                                            "; name metrics that the state was computed for");
+  GPUEVAL_EXPECTS((s.groups() & groups) == s.groups(),
+                  "these metrics need the statistics " + group_names(s.groups()) +
+                      " but the state holds " + group_names(groups) +
+                      "; name metrics that the state was computed for");
   s.nan_policy = nan_policy;
   s.channel_axis = channel_axis;
   s.by_axis = by_axis;

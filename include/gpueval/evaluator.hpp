@@ -56,7 +56,8 @@ public:
   State state(StreamHandle stream = nullptr);
   // Folds another evaluator's state in: the result is as if this evaluator had also seen that
   // evaluator's batches (equal within the accuracy rule, not bitwise). The states must come from
-  // the same spec and sample shape; a CPU state merges into a CUDA evaluator and back.
+  // the same spec and sample shape, except that a state may hold statistics this evaluator's
+  // metrics do not need (they are dropped); a CPU state merges into a CUDA evaluator and back.
   void merge(const State& other, StreamHandle stream = nullptr);
 
   const RegressionSpec& spec() const;

@@ -55,7 +55,7 @@ struct StateInfo {
 
   // A spec that merges this state: its axes, nan policy and sample shape, with `metrics`, or
   // metrics_for_groups(groups) when `metrics` is empty. Throws InvalidArgument when `metrics`
-  // needs other statistic groups than the state holds.
+  // needs statistic groups the state does not hold (a subset of them is fine).
   RegressionSpec spec(std::vector<Metric> metrics = {}) const;
 };
 
