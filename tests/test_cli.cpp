@@ -3,15 +3,19 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
+#include <numeric>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include "cli/partition.hpp"
 #include "gpueval/evaluator.hpp"
 #include "io/shard_reader.hpp"
 
@@ -207,7 +211,12 @@ TEST_F(Cli, BadInputGetsAMessageAndItsExitStatus) {
   expect_failure(sh(kBin + " --pred " + pred + " " + pred + " --target " + target), 2,
                  "2 --pred files but 1 --target files");
   expect_failure(sh(kBin + ok + " --metrics mse,rsme"), 2, "unknown metric 'rsme'");
-  expect_failure(sh(kBin + ok + " --format xml"), 2, "--format 'xml' is not table, json or csv");
+  expect_failure(sh(kBin + ok + " --format xml"), 2,
+                 "--format 'xml' is not table, json, csv or none");
+  expect_failure(sh(kBin + ok + " --format none"), 2, "give --save-state FILE");
+  expect_failure(sh(kBin + ok + " --shard-count 0"), 2, "--shard-count must be 1 or more");
+  expect_failure(sh(kBin + ok + " --shard-index 2 --shard-count 2"), 2,
+                 "--shard-index 2 is outside 0..1");
   expect_failure(sh(kBin + ok + " --threads -1"), 2, "--threads");
   expect_failure(sh(kBin + ok + " --by-axis x"), 2, "--by-axis 'x' is not an integer");
   expect_failure(sh(kBin + ok + " --channel-axis 0"), 2, "is not supported");
@@ -278,6 +287,125 @@ TEST_F(Cli, NanPolicyErrorNamesFileAndRow) {
   const Result skip = sh(kBin + args + " --format json");
   ASSERT_EQ(skip.status, 0) << skip.err;
   EXPECT_EQ(nlohmann::json::parse(skip.out)["skipped_nonfinite"], 1);
+}
+
+TEST(ShardPart, EveryFileInExactlyOnePartBalancedByBytes) {
+  const std::vector<std::uint64_t> bytes = {5, 90, 40, 40, 10, 0, 35, 70, 1, 60};
+  for (int count : {1, 2, 3, 4, 7, 10, 13}) {
+    std::vector<int> seen(bytes.size(), 0);
+    std::vector<std::uint64_t> load;
+    for (int i = 0; i < count; ++i) {
+      const std::vector<std::size_t> part = cli::shard_part(bytes, i, count);
+      EXPECT_TRUE(std::is_sorted(part.begin(), part.end())); // the order given
+      std::uint64_t sum = 0;
+      for (std::size_t f : part) {
+        ++seen[f];
+        sum += bytes[f];
+      }
+      load.push_back(sum);
+      EXPECT_EQ(part, cli::shard_part(bytes, i, count)); // deterministic
+    }
+    for (int s : seen) {
+      EXPECT_EQ(s, 1) << count << " parts";
+    }
+    // No part exceeds the ideal share by more than the largest file.
+    const std::uint64_t total = std::accumulate(bytes.begin(), bytes.end(), std::uint64_t{0});
+    for (std::uint64_t l : load) {
+      EXPECT_LE(l, total / static_cast<std::uint64_t>(count) + 90) << count << " parts";
+    }
+  }
+  // 90 + 40 + 40 + 5 + 1 against 70 + 60 + 35 + 10 + 0: 176 and 175 bytes.
+  EXPECT_EQ(cli::shard_part(bytes, 0, 2), (std::vector<std::size_t>{0, 1, 2, 3, 8}));
+}
+
+TEST_F(Cli, ShardPartsThenMergeEqualTheSingleRun) {
+  const std::string inputs = " --pred " + glob("a,b", "pred_*.npy") + " --target " +
+                             glob("a,b", "target_*.npy") + " --mask " + glob("a,b", "mask_*.npy") +
+                             " --metrics all --by-axis 1 --device cpu --no-progress";
+  const Result whole = sh(kBin + inputs + " --format json");
+  ASSERT_EQ(whole.status, 0) << whole.err;
+  const nlohmann::json w = nlohmann::json::parse(whole.out);
+  for (int count : {1, 2, 3, 5}) { // 5 parts of 3 files: two parts are empty
+    std::string states;
+    std::uint64_t bytes = 0;
+    for (int i = 0; i < count; ++i) {
+      const std::string state = (dir_ / ("part" + std::to_string(i) + ".state")).string();
+      const Result part =
+          sh(kBin + inputs + " --shard-index " + std::to_string(i) + " --shard-count " +
+             std::to_string(count) + " --save-state " + quote(state) + " --format json");
+      ASSERT_EQ(part.status, 0) << part.err;
+      bytes += nlohmann::json::parse(part.out)["bytes_read"].get<std::uint64_t>();
+      states += " " + quote(state);
+    }
+    EXPECT_EQ(bytes, w["bytes_read"].get<std::uint64_t>()) << count << " parts";
+    const Result merged = sh(kBin + " merge" + states + " --format json");
+    ASSERT_EQ(merged.status, 0) << merged.err;
+    const Result again = sh(kBin + " merge" + states + " --format json");
+    EXPECT_EQ(merged.out, again.out); // bit for bit, run to run
+    const nlohmann::json m = nlohmann::json::parse(merged.out);
+    EXPECT_EQ(m["count"], w["count"]);
+    EXPECT_EQ(m["spec"], w["spec"]);
+    EXPECT_EQ(m["by_axis"]["count"], w["by_axis"]["count"]);
+    for (const auto& [name, value] : w["metrics"].items()) {
+      if (value.is_null()) {
+        EXPECT_TRUE(m["metrics"][name].is_null()) << name;
+        continue;
+      }
+      const double want = value.get<double>(), got = m["metrics"][name].get<double>();
+      EXPECT_LE(std::fabs(got - want), 1e-12 * std::max(1.0, std::fabs(want))) << name;
+      for (std::size_t t = 0; t < 11; ++t) {
+        const double bw = w["by_axis"][name][t].get<double>();
+        EXPECT_LE(std::fabs(m["by_axis"][name][t].get<double>() - bw),
+                  1e-12 * std::max(1.0, std::fabs(bw)))
+            << name << " step " << t;
+      }
+    }
+  }
+  // A merged state merges again, and --metrics picks from what the states hold.
+  const std::string joined = (dir_ / "joined.state").string();
+  ASSERT_EQ(sh(kBin + " merge " + data("part0.state") + " " + data("part1.state") +
+               " --save-state " + quote(joined) + " --format none")
+                .status,
+            0);
+  const Result picked = sh(kBin + " merge " + quote(joined) + " --metrics mse,msle --format json");
+  ASSERT_EQ(picked.status, 0) << picked.err;
+  EXPECT_EQ(nlohmann::json::parse(picked.out)["spec"]["metrics"],
+            nlohmann::json::array({"mse", "msle"}));
+}
+
+TEST_F(Cli, MergeRefusesBadStatesNamingTheFile) {
+  const std::string base = " --pred " + data("a,b/pred_00000.npy") + " --target " +
+                           data("a,b/target_00000.npy") + " --device cpu --format none";
+  const fs::path good = dir_ / "good.state", by_time = dir_ / "by_time.state";
+  ASSERT_EQ(sh(kBin + base + " --save-state " + quote(good.string())).status, 0);
+  ASSERT_EQ(sh(kBin + base + " --by-axis 1 --save-state " + quote(by_time.string())).status, 0);
+  std::ifstream in(good, std::ios::binary);
+  std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const auto write = [&](const std::string& name, std::vector<char> b) {
+    std::ofstream(dir_ / name, std::ios::binary).write(b.data(), static_cast<long>(b.size()));
+    return data(name);
+  };
+  std::vector<char> corrupt = bytes;
+  corrupt[100] = static_cast<char>(corrupt[100] ^ 0x40);
+  std::vector<char> version = bytes;
+  version[8] = 9;
+  const std::string g = quote(good.string());
+  expect_failure(sh(kBin + " merge " + g + " " + write("corrupt.state", corrupt)), 3,
+                 "corrupt.state: state blob is corrupted or truncated: checksum mismatch");
+  expect_failure(sh(kBin + " merge " + g + " " +
+                    write("short.state", std::vector<char>(bytes.begin(), bytes.begin() + 40))),
+                 3, "short.state: state blob is truncated");
+  expect_failure(sh(kBin + " merge " + write("version.state", version) + " " + g), 3,
+                 "version.state: state blob has version 9");
+  expect_failure(sh(kBin + " merge " + g + " " + quote(by_time.string())), 3,
+                 "by_time.state: cannot merge: the state was made with by_axis 1");
+  expect_failure(sh(kBin + " merge " + g + " " + data("missing.state")), 3,
+                 "missing.state: cannot open the state file");
+  expect_failure(sh(kBin + " merge " + data("a,b/pred_00000.npy")), 3,
+                 "pred_00000.npy: not a gpueval state blob");
+  expect_failure(sh(kBin + " merge " + g + " --metrics mape"), 2,
+                 "need the statistics core + pct (mape, smape) but the state holds core");
+  expect_failure(sh(kBin + " merge"), 2, "needs at least one state file");
 }
 
 } // namespace

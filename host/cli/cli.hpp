@@ -10,6 +10,7 @@
 #include "gpueval/device.hpp"
 #include "gpueval/report.hpp"
 #include "gpueval/spec.hpp"
+#include "gpueval/state.hpp"
 
 namespace gpueval::cli {
 
@@ -36,7 +37,7 @@ public:
   using std::runtime_error::runtime_error;
 };
 
-enum class Format { table, json, csv };
+enum class Format { table, json, csv, none };
 
 struct EvalOptions {
   // Either paired files (pred[i], target[i], mask[i]) or shards holding all three by key.
@@ -49,13 +50,34 @@ struct EvalOptions {
   std::string output; // empty: stdout
   bool progress = true;
   std::int64_t window_bytes = std::int64_t{16} << 20; // per tensor and buffer
+  // Part shard_index of shard_count (see partition.hpp): the files this process evaluates.
+  int shard_index = 0;
+  int shard_count = 1;
+  std::string save_state; // write the epoch state here (empty: do not)
 };
 
-// Streams every shard through an Evaluator in bounded memory; the report carries elapsed time and
-// bytes read.
-Report evaluate(const EvalOptions& options);
+struct Evaluation {
+  Report report;
+  std::optional<State> state; // when EvalOptions::save_state is set
+};
+
+// Streams this part's shards through an Evaluator in bounded memory; the report carries elapsed
+// time and the bytes read.
+Evaluation evaluate(const EvalOptions& options);
+
+// `gpu-eval merge STATE...`; returns the exit status.
+int merge_main(int argc, char** argv);
+
+// Writes bytes to `path` through a temporary file renamed into place, so that a reader (or a
+// scheduler's retry) never sees half a state. Throws io::ReadError naming the file.
+void write_file_atomically(const std::string& path, const std::vector<std::uint8_t>& bytes);
 
 std::string format_report(const Report& report, Format format);
+// "table", "json", "csv", "none"; UsageError otherwise.
+Format parse_format(const std::string& text);
+// The report in `format` to stdout, or to `output` when it is not empty (io::ReadError when it
+// cannot be written). Format::none writes nothing.
+void emit_report(const Report& report, Format format, const std::string& output);
 
 // `gpu-eval synth ...`; returns the exit status.
 int synth_main(int argc, char** argv);

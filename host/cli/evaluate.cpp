@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "cli/cli.hpp"
+#include "cli/partition.hpp"
 #include "gpueval/error.hpp"
 #include "gpueval/evaluator.hpp"
 #include "io/shard_reader.hpp"
@@ -53,9 +54,14 @@ std::string where(const ShardReader& r) {
   return r.info().key.empty() ? r.name() : r.name() + " ['" + r.info().key + "']";
 }
 
+struct Validated {
+  std::vector<std::uint64_t> bytes;       // per source: pred + target (+ mask) payload
+  std::vector<std::int64_t> sample_shape; // shared by every source
+};
+
 // Every shard's headers, checked against each other before any data is read.
-std::uint64_t validate(const std::vector<ShardSource>& sources) {
-  std::uint64_t total = 0;
+Validated validate(const std::vector<ShardSource>& sources) {
+  Validated v;
   std::optional<OpenShard> first;
   for (const ShardSource& s : sources) {
     OpenShard o = open_shard(s);
@@ -104,12 +110,14 @@ std::uint64_t validate(const std::vector<ShardSource>& sources) {
         throw InputError("some shards have a mask and others do not");
       }
     }
-    total += o.pred.info().bytes + o.target.info().bytes + (o.mask ? o.mask->info().bytes : 0);
+    v.bytes.push_back(o.pred.info().bytes + o.target.info().bytes +
+                      (o.mask ? o.mask->info().bytes : 0));
     if (!first) {
+      v.sample_shape.assign(ps.begin() + 1, ps.end());
       first = std::move(o);
     }
   }
-  return total;
+  return v;
 }
 
 // One window of rows of one shard, in reusable buffers.
@@ -220,19 +228,31 @@ TensorView view_of(const std::vector<unsigned char>& buf, DType dtype,
 
 } // namespace
 
-Report evaluate(const EvalOptions& o) {
-  std::vector<ShardSource> sources;
+Evaluation evaluate(const EvalOptions& o) {
+  std::vector<ShardSource> all;
   if (!o.shards.empty()) {
     for (const std::string& f : o.shards) {
-      sources.push_back({f, f, o.mask_key.empty() ? "" : f, o.pred_key, o.target_key, o.mask_key});
+      all.push_back({f, f, o.mask_key.empty() ? "" : f, o.pred_key, o.target_key, o.mask_key});
     }
   } else {
     for (std::size_t i = 0; i < o.pred.size(); ++i) {
-      sources.push_back({o.pred[i], o.target[i], o.mask.empty() ? "" : o.mask[i], "", "", ""});
+      all.push_back({o.pred[i], o.target[i], o.mask.empty() ? "" : o.mask[i], "", "", ""});
     }
   }
   const auto t0 = std::chrono::steady_clock::now();
-  const std::uint64_t total = validate(sources);
+  // Every part validates every file, so that all parts of a fanned-out run accept or reject
+  // the same input; then this part keeps its own files, in the order given.
+  const Validated valid = validate(all);
+  std::vector<ShardSource> sources;
+  std::uint64_t total = 0;
+  for (std::size_t i : shard_part(valid.bytes, o.shard_index, o.shard_count)) {
+    sources.push_back(all[i]);
+    total += valid.bytes[i];
+  }
+  // The sample shape comes from the headers, so that a part with no files (or only empty
+  // ones) still has a state that merges, and a report.
+  RegressionSpec spec = o.spec;
+  spec.sample_shape = valid.sample_shape;
 
   // gpu-eval reads shards into host buffers; staging them to a GPU (pinned buffers in a ring,
   // copies overlapping the compute) is not built yet, so it evaluates on the CPU.
@@ -244,7 +264,7 @@ Report evaluate(const EvalOptions& o) {
   if (chosen.kind == DeviceKind::cpu && o.threads > 0) {
     chosen.threads = o.threads;
   }
-  Evaluator ev(o.spec, chosen);
+  Evaluator ev(spec, chosen);
 
   // Window origins, to name the file and row of a non-finite pair.
   std::vector<std::pair<std::size_t, std::int64_t>> origins;
@@ -328,7 +348,11 @@ Report evaluate(const EvalOptions& o) {
   reader.join();
   progress.finish();
 
-  Report report;
+  Evaluation out;
+  if (!o.save_state.empty()) {
+    out.state = ev.state();
+  }
+  Report& report = out.report;
   try {
     report = ev.compute();
   } catch (const NonFiniteError& e) {
@@ -346,7 +370,7 @@ Report evaluate(const EvalOptions& o) {
   }
   report.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   report.bytes_read = total;
-  return report;
+  return out;
 }
 
 } // namespace gpueval::cli

@@ -110,8 +110,12 @@ int eval_main(int argc, char** argv) {
       ("device", "auto, cpu, cuda or cuda:N", cxxopts::value<std::string>()->default_value("auto"))
       ("threads", "CPU threads (0: one per core)", cxxopts::value<int>()->default_value("0"))
       ("window-mib", "rows read per window, in MiB per tensor", cxxopts::value<int>()->default_value("16"));
+  options.add_options("Fan-out")
+      ("shard-index", "evaluate part I of --shard-count (0-based)", cxxopts::value<int>()->default_value("0"))
+      ("shard-count", "split the input files into N parts balanced by bytes", cxxopts::value<int>()->default_value("1"))
+      ("save-state", "write the epoch state to FILE, for gpu-eval merge", cxxopts::value<std::string>());
   options.add_options("Output")
-      ("format", "table, json or csv", cxxopts::value<std::string>()->default_value("table"))
+      ("format", "table, json, csv or none (with --save-state)", cxxopts::value<std::string>()->default_value("table"))
       ("output", "write the report to this file instead of stdout", cxxopts::value<std::string>())
       ("no-progress", "no progress line on stderr")
       ("version", "print the version")
@@ -132,9 +136,12 @@ int eval_main(int argc, char** argv) {
                      "' (files go after --pred, --target, --mask or --shards)");
   }
   if (args.count("help")) {
-    std::fputs(options.help({"", "Input", "Metrics", "Execution", "Output"}).c_str(), stdout);
+    std::fputs(options.help({"", "Input", "Metrics", "Execution", "Fan-out", "Output"}).c_str(),
+               stdout);
     std::fputs(kExitHelp, stdout);
-    std::fputs("Also: gpu-eval synth --help (writes synthetic shards).\n", stdout);
+    std::fputs("Also: gpu-eval merge --help (joins saved states), gpu-eval synth --help (writes "
+               "synthetic shards).\n",
+               stdout);
     return kOk;
   }
   if (args.count("version")) {
@@ -202,19 +209,25 @@ int eval_main(int argc, char** argv) {
     throw UsageError("--window-mib must be between 1 and 4096");
   }
   o.window_bytes = std::int64_t{window} << 20;
-  const std::string format = args["format"].as<std::string>();
-  if (format == "table") {
-    o.format = Format::table;
-  } else if (format == "json") {
-    o.format = Format::json;
-  } else if (format == "csv") {
-    o.format = Format::csv;
-  } else {
-    throw UsageError("--format '" + format + "' is not table, json or csv");
-  }
+  o.format = parse_format(args["format"].as<std::string>());
   o.progress = args.count("no-progress") == 0;
   if (args.count("output")) {
     o.output = args["output"].as<std::string>();
+  }
+  if (args.count("save-state")) {
+    o.save_state = args["save-state"].as<std::string>();
+  }
+  if (o.format == Format::none && o.save_state.empty()) {
+    throw UsageError("--format none writes no report: give --save-state FILE");
+  }
+  o.shard_count = args["shard-count"].as<int>();
+  o.shard_index = args["shard-index"].as<int>();
+  if (o.shard_count < 1) {
+    throw UsageError("--shard-count must be 1 or more");
+  }
+  if (o.shard_index < 0 || o.shard_index >= o.shard_count) {
+    throw UsageError(fmt::format("--shard-index {} is outside 0..{} (--shard-count {})",
+                                 o.shard_index, o.shard_count - 1, o.shard_count));
   }
   try {
     o.spec.validate();
@@ -222,18 +235,11 @@ int eval_main(int argc, char** argv) {
     throw UsageError(e.what());
   }
 
-  const Report report = evaluate(o);
-  const std::string text = format_report(report, o.format);
-  if (o.output.empty()) {
-    std::fwrite(text.data(), 1, text.size(), stdout);
-  } else {
-    std::ofstream out(o.output, std::ios::binary);
-    out << text;
-    out.close();
-    if (!out) {
-      throw io::ReadError(o.output + ": cannot write the report");
-    }
+  const Evaluation result = evaluate(o);
+  if (result.state) {
+    write_file_atomically(o.save_state, result.state->bytes);
   }
+  emit_report(result.report, o.format, o.output);
   return kOk;
 }
 
@@ -249,6 +255,9 @@ int main(int argc, char** argv) {
       if (argc >= 2 && std::strcmp(argv[1], "synth") == 0) {
         return synth_main(argc - 1, argv + 1);
       }
+      if (argc >= 2 && std::strcmp(argv[1], "merge") == 0) {
+        return merge_main(argc - 1, argv + 1);
+      }
       return eval_main(argc, argv);
     } catch (const UsageError& e) {
       std::fprintf(stderr, "gpu-eval: %s\n(see gpu-eval --help)\n", e.what());
@@ -258,6 +267,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "gpu-eval: %s\n", e.what());
     return kInput;
   } catch (const InputError& e) {
+    std::fprintf(stderr, "gpu-eval: %s\n", e.what());
+    return kInput;
+  } catch (const StateError& e) {
     std::fprintf(stderr, "gpu-eval: %s\n", e.what());
     return kInput;
   } catch (const NonFiniteError& e) {
