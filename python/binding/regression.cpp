@@ -69,10 +69,18 @@ public:
     ev_.update(p, t, m, stream_of(stream));
   }
 
-  Report compute(std::uintptr_t stream) {
-    nb::gil_scoped_release unlocked;
-    const std::lock_guard<std::mutex> lock(mu_);
-    return ev_.compute(stream_of(stream));
+  // `device_label` replaces the report's device description (a join of several ranks).
+  Report compute(std::uintptr_t stream, const std::optional<std::string>& device_label) {
+    Report r;
+    {
+      nb::gil_scoped_release unlocked;
+      const std::lock_guard<std::mutex> lock(mu_);
+      r = ev_.compute(stream_of(stream));
+    }
+    if (device_label) {
+      r.device = *device_label;
+    }
+    return r;
   }
 
   void reset() {
@@ -218,7 +226,8 @@ void bind_regression(nb::module_& m) {
            nb::arg("sample_shape").none())
       .def("update", &PyEvaluator::update, nb::arg("pred"), nb::arg("target"),
            nb::arg("mask").none(), nb::arg("stream"))
-      .def("compute", &PyEvaluator::compute, nb::arg("stream"))
+      .def("compute", &PyEvaluator::compute, nb::arg("stream"),
+           nb::arg("device_label") = nb::none())
       .def("reset", &PyEvaluator::reset)
       .def("state", &PyEvaluator::state, nb::arg("stream"))
       .def("merge", &PyEvaluator::merge, nb::arg("state"), nb::arg("stream"))

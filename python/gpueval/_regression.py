@@ -7,7 +7,8 @@ from typing import Any, Dict, Iterable, Optional, Sequence, Union
 
 import numpy as np
 
-from . import _arrays, _core
+from . import _arrays, _core, _distributed
+from ._core import StateError
 from ._report import Report
 
 _DEVICE = re.compile(r"^(auto|cpu|cuda(?::(\d+))?)$")
@@ -77,6 +78,8 @@ class Regression:
         sample_shape: the shape of one sample (a batch's shape without its first axis). It is
             otherwise taken from the first update; give it to allocate before the first batch
             (needed before capturing an update in a CUDA graph).
+        process_group: the torch.distributed group ``compute()`` joins (default: the world
+            group, when one is initialised).
 
     Not thread-safe in the Python sense either: use one evaluator per thread, or order the
     calls yourself (concurrent calls are serialised, never corrupted).
@@ -85,7 +88,7 @@ class Regression:
     def __init__(self, metrics: Union[str, Sequence[str]] = "default",
                  channel_axis: Optional[int] = -1, by_axis: Optional[int] = None,
                  nan_policy: str = "skip", device: Any = "auto", threads: int = 0,
-                 sample_shape: Optional[Sequence[int]] = None) -> None:
+                 sample_shape: Optional[Sequence[int]] = None, process_group: Any = None) -> None:
         if sample_shape is not None:
             sample_shape = [int(d) for d in sample_shape]
         self._kwargs: Dict[str, Any] = dict(
@@ -102,6 +105,7 @@ class Regression:
         self._framework = ""  # of the arrays last seen, for the current CUDA stream
         self._fixed = False  # the device is known (pinned, or taken from an update)
         self._merged = False  # a state was merged in since construction or reset()
+        self._group = process_group  # not pickled: a group belongs to its process
         if self._kwargs["device"] != "auto":
             self._make(self._kwargs["device"])
             self._fixed = True
@@ -197,14 +201,64 @@ class Regression:
         self._update_on(self._batch_ev, pred, target, mask, stream)
         return Report._from_core(self._batch_ev.compute(self._stream(stream)))
 
-    def compute(self, stream: Any = None) -> Report:
+    def compute(self, stream: Any = None, sync: Optional[bool] = None) -> Report:
         """The metrics of every batch since construction or ``reset()`` (and of merged states).
 
         The only synchronisation point. Raises :class:`NonFiniteError` under
         ``nan_policy="error"`` when a non-finite value was seen, and ``ValueError`` before any
         batch when the sample shape is unknown.
+
+        In a ``torch.distributed`` job with more than one rank, ``compute()`` returns the
+        metrics of every rank's batches together, and is then a collective: **every rank must
+        call it** (as with TorchMetrics). Each rank's state is gathered (one collective for the
+        sizes, one for the bytes) and merged in rank order, so every rank gets bitwise the same
+        report; this evaluator's own state is not changed. A rank that saw no batch contributes
+        nothing; ranks whose evaluators differ all raise ``ValueError`` naming the difference.
+        ``sync=False`` gives this rank's metrics alone; ``sync=True`` insists on joining.
         """
-        return Report._from_core(self._host().compute(self._stream(stream)))
+        if sync is None:
+            sync = _distributed.world_size(self._group) > 1
+        if not sync:
+            return Report._from_core(self._host().compute(self._stream(stream)))
+        return self._compute_joined(stream)
+
+    def _has_state(self) -> bool:
+        return self._ev is not None and bool(self._ev.batches or self._merged or
+                                             self._kwargs["sample_shape"] is not None)
+
+    def _compute_joined(self, stream: Any) -> Report:
+        if _distributed._dist() is None:
+            raise RuntimeError("compute(sync=True) joins the ranks of a torch.distributed job, "
+                               "but no process group is initialised")
+        k = self._kwargs
+        header: Dict[str, Any] = {
+            "spec": {"metrics": list(self._names), "channel_axis": k["channel_axis"],
+                     "by_axis": k["by_axis"], "nan_policy": k["nan_policy"]},
+            "device": self.device}
+        state = None
+        try:
+            if self._has_state():
+                state = self.state(stream)
+        except Exception as e:  # told to every rank after the gather, so none waits
+            header["error"] = f"{type(e).__name__}: {e}"
+        parts = _distributed.gather(header, state, self._group)
+        _distributed.check(parts)
+        joined = _core.Evaluator(k["metrics"], k["channel_axis"], k["by_axis"], k["nan_policy"],
+                                 "cpu", 1, None)
+        contributed = 0
+        for rank, (_, blob) in enumerate(parts):
+            if blob is None:
+                continue
+            try:
+                joined.merge(blob, 0)
+            except StateError as e:
+                raise StateError(f"gpueval: rank {rank}'s state does not join rank 0's: "
+                                 f"{e}") from None
+            contributed += 1
+        if contributed == 0:
+            raise ValueError(f"compute() before any update on all {len(parts)} ranks: the "
+                             "sample shape is unknown; give batches or set sample_shape")
+        return Report._from_core(joined.compute(0, _distributed.device_label(parts)))
 
     def reset(self) -> "Regression":
         """Forgets every batch; keeps the spec, the device and the sample shape."""
@@ -247,9 +301,7 @@ class Regression:
 
     def state_dict(self) -> Dict[str, Any]:
         """A checkpoint: ``{"state": bytes or None, "spec": {...}}`` (``torch.save`` takes it)."""
-        configured = self._ev is not None and (self._ev.batches or self._merged or
-                                               self._kwargs["sample_shape"] is not None)
-        return {"state": self.state() if configured else None, "spec": self.spec}
+        return {"state": self.state() if self._has_state() else None, "spec": self.spec}
 
     def load_state_dict(self, state_dict: Dict[str, Any]) -> "Regression":
         """Replaces this evaluator's state with a checkpoint's (from ``state_dict()``)."""

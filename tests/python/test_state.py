@@ -28,7 +28,8 @@ def data(rng):
 
 def _fed(batches, **kw):
     kw.setdefault("device", "cpu")
-    ev = gpueval.Regression(metrics="all", by_axis=1, **kw)
+    kw.setdefault("metrics", "all")
+    ev = gpueval.Regression(by_axis=1, **kw)
     for p, t in batches:
         ev.update(p, t)
     return ev
@@ -60,7 +61,6 @@ def test_merge_refuses_other_specs_and_corrupt_blobs(data):
     blob = _fed(data).state()
     cases = [
         (gpueval.Regression(metrics="all", device="cpu"), "by_axis"),
-        (gpueval.Regression(by_axis=1, device="cpu"), "the statistics"),
         (gpueval.Regression(metrics="all", by_axis=1, nan_policy="error", device="cpu"),
          "nan_policy"),
         (gpueval.Regression(metrics="all", by_axis=1, sample_shape=(20, 4), device="cpu"),
@@ -92,10 +92,14 @@ def test_from_state_and_inspect_state(data):
     assert info["metrics"] == gpueval.metric_names("all")
     rebuilt = gpueval.Regression.from_state(blob)
     _values_close(rebuilt.compute(), ev.compute(), rel=0)
-    fewer = gpueval.Regression.from_state(blob, metrics="mse,msle,nrmse_range,mape,smape")
-    assert fewer.compute().metric_names == ["mse", "msle", "nrmse_range", "mape", "smape"]
-    with pytest.raises(gpueval.StateError, match="this evaluator has core$"):
-        gpueval.Regression.from_state(blob, metrics="mse")
+    fewer = gpueval.Regression.from_state(blob, metrics="mse,msle")
+    assert fewer.compute().metric_names == ["mse", "msle"]
+    assert fewer.compute()["msle"] == ev.compute()["msle"]
+    # A state with more statistics than the metrics need merges; one with fewer does not.
+    with_log = gpueval.Regression.from_state(_fed(data[:2], metrics="mse,msle").state())
+    with_log.merge(_fed(data[2:4], metrics="all").state())
+    with pytest.raises(gpueval.StateError, match=r"this evaluator needs core \+ log \(msle\)$"):
+        with_log.merge(_fed(data[:2], metrics="default").state())
     with pytest.raises(gpueval.StateError):
         gpueval.inspect_state(blob[:-1])
 
