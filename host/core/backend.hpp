@@ -2,29 +2,16 @@
 #pragma once
 
 #include <cstdint>
-#include <limits>
 #include <string>
 #include <vector>
 
 #include "core/aggregate.hpp"
+#include "core/common.hpp"
 #include "gpueval/device.hpp"
 #include "gpueval/spec.hpp"
 #include "gpueval/tensor_view.hpp"
 
 namespace gpueval::detail {
-
-inline constexpr std::uint64_t kNoIndex = std::numeric_limits<std::uint64_t>::max();
-
-// Where nan_policy = error first saw a non-finite pair: the smallest (batch, element) in
-// lexicographic order; element is the C-order index within the batch.
-struct NonFiniteLocation {
-  std::uint64_t batch = kNoIndex;
-  std::uint64_t element = kNoIndex;
-  bool found() const { return batch != kNoIndex; }
-  bool before(const NonFiniteLocation& o) const {
-    return batch < o.batch || (batch == o.batch && element < o.element);
-  }
-};
 
 // A batch that passed validate_batch: same shapes, fitting mask, the evaluator's sample shape.
 struct Batch {
@@ -69,7 +56,5 @@ public:
 Batch validate_batch(const TensorView& pred, const TensorView& target, const TensorView& mask,
                      const std::vector<std::int64_t>& sample_shape, const KeyLayout& layout,
                      Device device);
-
-std::string shape_string(const std::int64_t* shape, int rank);
 
 } // namespace gpueval::detail

@@ -20,6 +20,8 @@ std::string where(const TensorView& v) {
   return v.device == DeviceKind::cpu ? "cpu" : "cuda:" + std::to_string(v.device_index);
 }
 
+} // namespace
+
 void check_view(const TensorView& v, const char* name, Device device) {
   GPUEVAL_EXPECTS(v.rank >= 1 && v.rank <= kMaxRank,
                   std::string(name) + " has rank " + std::to_string(v.rank) +
@@ -38,8 +40,6 @@ void check_view(const TensorView& v, const char* name, Device device) {
                       (device.kind == DeviceKind::cpu ? std::string("cpu")
                                                       : "cuda:" + std::to_string(device.index)));
 }
-
-} // namespace
 
 Batch validate_batch(const TensorView& pred, const TensorView& target, const TensorView& mask,
                      const std::vector<std::int64_t>& sample_shape, const KeyLayout& layout,

@@ -30,11 +30,11 @@ bool cuda_backend_built() {
 
 namespace detail {
 
-std::unique_ptr<Backend> make_backend(Device device) {
+void require_usable(Device device) {
   if (device.kind == DeviceKind::cpu) {
     GPUEVAL_EXPECTS(device.threads >= 0,
                     "cpu thread count " + std::to_string(device.threads) + " is negative");
-    return make_cpu_backend(device.threads);
+    return;
   }
   std::string why;
   const int count = cuda_device_count(&why);
@@ -44,6 +44,13 @@ std::unique_ptr<Backend> make_backend(Device device) {
   if (device.index < 0 || device.index >= count) {
     throw CudaError("device cuda:" + std::to_string(device.index) + " does not exist; " +
                     std::to_string(count) + " CUDA device(s) are visible");
+  }
+}
+
+std::unique_ptr<Backend> make_backend(Device device) {
+  require_usable(device);
+  if (device.kind == DeviceKind::cpu) {
+    return make_cpu_backend(device.threads);
   }
   return make_cuda_backend(device.index);
 }

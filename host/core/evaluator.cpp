@@ -133,6 +133,29 @@ void Evaluator::merge(const State& other, StreamHandle stream) {
   b.batches += d.batches;
 }
 
+AnyReport Evaluator::compute_any(StreamHandle stream) {
+  return AnyReport(compute(stream));
+}
+
+void Evaluator::check_shapes(const std::vector<std::int64_t>& pred,
+                             const std::vector<std::int64_t>& target) const {
+  const std::string p = detail::shape_string(pred.data(), static_cast<int>(pred.size()));
+  GPUEVAL_EXPECTS(!pred.empty(), "pred " + p + " has no batch axis");
+  GPUEVAL_EXPECTS(pred == target,
+                  "pred " + p + " and target " +
+                      detail::shape_string(target.data(), static_cast<int>(target.size())) +
+                      " differ in shape");
+  const std::vector<std::int64_t> sample(pred.begin() + 1, pred.end());
+  const detail::Backend& b = *backend_;
+  const std::vector<std::int64_t>& fixed = b.configured ? b.sample_shape : b.spec.sample_shape;
+  GPUEVAL_EXPECTS(fixed.empty() || fixed == sample,
+                  "batch " + p + " has sample shape " +
+                      detail::shape_string(sample.data(), static_cast<int>(sample.size())) +
+                      ", but this evaluator's is " +
+                      detail::shape_string(fixed.data(), static_cast<int>(fixed.size())));
+  (void)KeyLayout::from(b.spec, sample);
+}
+
 const RegressionSpec& Evaluator::spec() const {
   return backend_->spec;
 }

@@ -2,6 +2,7 @@
 #include <string>
 
 #include "core/backend_factory.hpp"
+#include "core/class_backend.hpp"
 #include "gpueval/error.hpp"
 
 namespace gpueval::detail {
@@ -18,6 +19,11 @@ bool cuda_backend_available() {
 }
 
 std::unique_ptr<Backend> make_cuda_backend(int index) {
+  throw CudaError("device cuda:" + std::to_string(index) +
+                  " is not usable: this gpueval was built without CUDA (GPUEVAL_CUDA=OFF)");
+}
+
+std::unique_ptr<ClassBackend> make_cuda_class_backend(int index) {
   throw CudaError("device cuda:" + std::to_string(index) +
                   " is not usable: this gpueval was built without CUDA (GPUEVAL_CUDA=OFF)");
 }

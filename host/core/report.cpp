@@ -1,16 +1,19 @@
 // Report accessors and its JSON form (schema gpueval.report/1).
 #include "gpueval/report.hpp"
 
-#include <charconv>
+#include "core/json_text.hpp"
+
 #include <cmath>
-#include <cstdio>
 #include <string>
-#include <type_traits>
 
 #include "gpueval/error.hpp"
 #include "gpueval/version.hpp"
 
 namespace gpueval {
+
+using detail::append_array;
+using detail::append_number;
+using detail::append_string;
 
 std::size_t Report::index_of(std::string_view metric) const {
   for (std::size_t i = 0; i < spec.metrics.size(); ++i) {
@@ -53,51 +56,6 @@ const std::vector<double>& Report::by_axis_values(std::string_view metric) const
 }
 
 namespace {
-
-void append_number(std::string& out, double v) {
-  if (!std::isfinite(v)) {
-    out += "null";
-    return;
-  }
-  // to_chars, not printf: independent of the process locale, so a trainer that set a comma
-  // decimal separator still gets valid JSON. 17 significant digits round-trip every double.
-  char buf[32];
-  const auto res = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::general, 17);
-  out.append(buf, res.ptr);
-}
-
-void append_string(std::string& out, std::string_view s) {
-  out += '"';
-  for (char c : s) {
-    const auto u = static_cast<unsigned char>(c);
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (u < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", u);
-      out += buf;
-    } else {
-      out += c;
-    }
-  }
-  out += '"';
-}
-
-template <class T> void append_array(std::string& out, const std::vector<T>& values) {
-  out += '[';
-  for (std::size_t i = 0; i < values.size(); ++i) {
-    if (i) {
-      out += ", ";
-    }
-    if constexpr (std::is_floating_point_v<T>) {
-      append_number(out, values[i]);
-    } else {
-      out += std::to_string(values[i]);
-    }
-  }
-  out += ']';
-}
 
 // {"name": value, ...} over the report's metrics.
 void append_metric_object(std::string& out, const std::vector<Metric>& metrics,

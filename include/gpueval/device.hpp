@@ -17,15 +17,20 @@ struct Device {
   static Device cuda(int index = 0) { return Device{DeviceKind::cuda, index, 0}; }
 
   // "cpu", "cuda", "cuda:N". Throws InvalidArgument naming the accepted forms. "auto" is not a
-  // device but a choice: auto_select_device() (gpueval/evaluator.hpp) resolves it.
+  // device but a choice: auto_select_device() (below) resolves it.
   static Device parse(std::string_view text);
 
   // "cpu (2 threads)", "cuda:0".
   std::string describe() const;
 };
 
+// Picks the CUDA backend when a CUDA device is usable and this build has it, else the CPU. Any
+// failure of the CUDA runtime's device query (no driver, no device) means the CPU; the choice is
+// reported once on stderr when it falls back.
+Device auto_select_device();
+
 // Whether this build has the CUDA backend (compiled with nvcc). Says nothing about whether a GPU
-// is present: see auto_select_device() (gpueval/evaluator.hpp).
+// is present: see auto_select_device().
 bool cuda_backend_built();
 
 // An opaque CUDA stream (cudaStream_t) so that public headers need no CUDA header. nullptr is the

@@ -65,6 +65,20 @@ constexpr bool dtype_is_float(DType t) {
   return t == DType::f16 || t == DType::bf16 || t == DType::f32 || t == DType::f64;
 }
 
+// numpy.finfo(dtype).eps of a float type (the spacing of values near 1); 2^-52 for the others.
+constexpr double dtype_epsilon(DType t) {
+  switch (t) {
+  case DType::f16:
+    return 9.765625e-4; // 2^-10
+  case DType::bf16:
+    return 0.0078125; // 2^-7
+  case DType::f32:
+    return 1.1920928955078125e-7; // 2^-23
+  default:
+    return 2.220446049250313e-16; // 2^-52
+  }
+}
+
 // Parses the names dtype_name() prints, plus the short forms f16/bf16/f32/f64/u8.
 // Returns false for an unknown name.
 bool parse_dtype(std::string_view name, DType& out);

@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "gpueval/device.hpp"
+#include "gpueval/family.hpp"
 #include "gpueval/report.hpp"
 #include "gpueval/spec.hpp"
 #include "gpueval/state.hpp"
@@ -15,16 +16,12 @@ namespace detail {
 class Backend;
 }
 
-// Picks the CUDA backend when a CUDA device is usable and this build has it, else the CPU. Any
-// failure of the CUDA runtime's device query (no driver, no device) means the CPU; the choice is
-// reported once on stderr when it falls back.
-Device auto_select_device();
-
-class Evaluator {
+// The regression family (the metric table of the README). Other families: family.hpp.
+class Evaluator final : public AnyEvaluator {
 public:
   // Throws InvalidArgument for a bad spec, CudaError for a CUDA device that is not usable.
   explicit Evaluator(RegressionSpec spec, Device device = auto_select_device());
-  ~Evaluator();
+  ~Evaluator() override;
   Evaluator(Evaluator&&) noexcept;
   Evaluator& operator=(Evaluator&&) noexcept;
   Evaluator(const Evaluator&) = delete;
@@ -43,28 +40,34 @@ public:
   // Not thread-safe: one evaluator, one caller at a time; updates on different streams must be
   // ordered by the caller.
   void update(const TensorView& pred, const TensorView& target, const TensorView& mask = {},
-              StreamHandle stream = nullptr);
+              StreamHandle stream = nullptr) override;
 
   // The epoch's metrics. The only synchronisation point. Throws NonFiniteError under
   // nan_policy = error when a non-finite pair was seen, naming the first batch and element.
   Report compute(StreamHandle stream = nullptr);
 
   // Forgets every batch; keeps the spec, the device and the sample shape.
-  void reset();
+  void reset() override;
 
   // The epoch state as a versioned, checksummed blob (see state.hpp).
-  State state(StreamHandle stream = nullptr);
+  State state(StreamHandle stream = nullptr) override;
   // Folds another evaluator's state in: the result is as if this evaluator had also seen that
   // evaluator's batches (equal within the accuracy rule, not bitwise). The states must come from
   // the same spec and sample shape, except that a state may hold statistics this evaluator's
   // metrics do not need (they are dropped); a CPU state merges into a CUDA evaluator and back.
-  void merge(const State& other, StreamHandle stream = nullptr);
+  void merge(const State& other, StreamHandle stream = nullptr) override;
 
   const RegressionSpec& spec() const;
-  Device device() const;
+  Device device() const override;
   // Batches folded since construction or reset(), those of merged states included (a restored
   // checkpoint counts on from where it was saved).
-  std::uint64_t batches() const;
+  std::uint64_t batches() const override;
+
+  Family family() const override { return Family::regression; }
+  AnyReport compute_any(StreamHandle stream = nullptr) override;
+  // pred and target of the same shape, whose sample shape fits the spec.
+  void check_shapes(const std::vector<std::int64_t>& pred,
+                    const std::vector<std::int64_t>& target) const override;
 
 private:
   std::unique_ptr<detail::Backend> backend_;

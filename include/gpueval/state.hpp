@@ -9,32 +9,38 @@
 
 namespace gpueval {
 
-// Layout, version 1 (all integers little-endian, doubles IEEE binary64 little-endian):
+// Layout, version 1 (all integers little-endian, doubles IEEE binary64 little-endian). The
+// envelope and the fixed header are every family's; the family tag says how to read the rest.
 //
 //   offset  size  field
 //   0       8     magic "GPUEVST\0"
 //   8       4     version (1)
-//   12      4     header size in bytes (from offset 0, including the variable sample shape)
-//   16      4     statistic groups (Group bits)
+//   12      4     header size in bytes (from offset 0, to the payload)
+//   16      4     statistic groups (the family's bits; regression: Group bits)
 //   20      1     nan policy (0 skip, 1 propagate, 2 error)
 //   21      1     has channel axis (0/1)
 //   22      1     has breakdown axis (0/1)
 //   23      1     sample rank r (<= 7)
 //   24      4     breakdown axis (batch-tensor axis; 0 when none)
-//   28      4     reserved (0)
-//   32      8     keys K
+//   28      4     family (0 regression, 1 classification; see gpueval/family.hpp)
+//   32      8     keys K (regression: records; classification: words of the record)
 //   40      8     batches folded
 //   48      8     first non-finite batch (UINT64_MAX: none)   } nan_policy = error only
 //   56      8     first non-finite element (UINT64_MAX: none) }
 //   64      8*r   sample shape
-//   ...     K records: n (u64), skipped (u64), then 12 doubles (ref_p, ref_t, ref_e, dmean_p,
-//           dmean_t, dmean_e, m2_p, m2_t, m2_e, c_pt, sum_abs_e, max_abs_e), then the optional
-//           groups present in the group bits in bit order: range (min_t, max_t), pct (sum_ape,
-//           sum_sape), log (sum_sle, n_sle_out_of_domain as u64)
+//   ...           the family's own header fields (regression: none; classification: task,
+//                 classes, input kinds, threshold, top_k, ignore_index, bins, class axis)
+//   payload       regression: K records: n (u64), skipped (u64), then 12 doubles (ref_p, ref_t,
+//                 ref_e, dmean_p, dmean_t, dmean_e, m2_p, m2_t, m2_e, c_pt, sum_abs_e,
+//                 max_abs_e), then the optional groups present in the group bits in bit order:
+//                 range (min_t, max_t), pct (sum_ape, sum_sape), log (sum_sle,
+//                 n_sle_out_of_domain as u64). classification: the K words of its record
+//                 (ops/classification.hpp's ClassLayout), u64 each.
 //   end-8   8     FNV-1a 64 checksum of every byte before it
 //
 // A blob that is truncated, fails its checksum, has another version, or was made with another
-// spec (groups, axes, nan policy, sample shape) is rejected with a StateError naming the field.
+// spec (groups, axes, nan policy, sample shape, family) is rejected with a StateError naming the
+// field.
 struct State {
   std::vector<std::uint8_t> bytes;
 };

@@ -1,0 +1,69 @@
+// The classification family's backend interface and the batch description its backends share.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/common.hpp"
+#include "gpueval/classification.hpp"
+
+namespace gpueval::detail {
+
+// A validated batch, described as samples: binary and multiclass have one sample per target
+// element; multilabel one per target element outside the label axis. Each sample axis has a
+// stride in the targets, the predictions and the mask (0 along axes the mask does not cover);
+// class_stride walks the class (or label) axis of the predictions (and of the targets and mask
+// for multilabel).
+struct ClassBatch {
+  TensorView pred, target, mask; // mask.data == nullptr: none
+  bool pred_scores = false;
+  std::int64_t samples = 0;
+  int axes = 0; // sample axes, C order
+  std::int64_t shape[kMaxRank] = {};
+  std::int64_t target_stride[kMaxRank] = {}; // elements
+  std::int64_t pred_stride[kMaxRank] = {};
+  std::int64_t mask_stride[kMaxRank] = {};
+  std::int64_t element_stride[kMaxRank] = {}; // of the target's C-order element index
+  std::int64_t pred_class_stride = 0;
+  std::int64_t target_class_stride = 0;  // multilabel
+  std::int64_t mask_class_stride = 0;    // multilabel, when the mask covers the label axis
+  std::int64_t element_class_stride = 0; // multilabel
+  std::uint64_t index = 0;               // batches folded before this one
+  bool has_mask() const { return mask.data != nullptr; }
+};
+
+class ClassBackend {
+public:
+  virtual ~ClassBackend() = default;
+  // Once, before the first update or merge: allocate here.
+  virtual void configure(const ops::ClassLayout& layout, const ops::ClassParams& params,
+                         NanPolicy policy) = 0;
+  virtual void update(const ClassBatch& batch, StreamHandle stream) = 0;
+  // The epoch record (layout.words words); synchronises.
+  virtual std::vector<std::uint64_t> words(StreamHandle stream) = 0;
+  virtual NonFiniteLocation first_invalid(StreamHandle stream) = 0;
+  // Replaces the epoch record.
+  virtual void load(const std::vector<std::uint64_t>& words, NonFiniteLocation where,
+                    StreamHandle stream) = 0;
+  virtual void reset(StreamHandle stream) = 0;
+  virtual Device device() const = 0;
+  virtual std::string describe() const = 0;
+
+  // Shared bookkeeping.
+  ClassificationSpec spec; // metrics resolved once configured
+  bool configured = false;
+  bool pred_scores = false;
+  std::vector<std::int64_t> sample_shape; // the targets' shape without the batch axis
+  ops::ClassLayout layout;
+  ops::ClassParams params;
+  std::uint64_t batches = 0;
+};
+
+std::unique_ptr<ClassBackend> make_class_backend(Device device);
+std::unique_ptr<ClassBackend> make_cpu_class_backend(int threads);
+// Present in CUDA builds; no_cuda.cpp reports that CUDA is absent otherwise.
+std::unique_ptr<ClassBackend> make_cuda_class_backend(int index);
+
+} // namespace gpueval::detail

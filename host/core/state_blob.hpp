@@ -1,0 +1,114 @@
+// The envelope every family's state shares (layout in gpueval/state.hpp): magic, version, a
+// header with the family tag and the fields every family has, the family's own header bytes, its
+// payload, and a checksum. Families encode their payload with StateWriter and read it back with
+// StateReader; nothing here knows a family's records.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "core/common.hpp"
+#include "gpueval/error.hpp"
+#include "gpueval/family.hpp"
+#include "gpueval/spec.hpp"
+#include "gpueval/state.hpp"
+
+namespace gpueval::detail {
+
+struct StateHeader {
+  Family family = Family::regression;
+  std::uint32_t groups = 0; // the family's statistic groups (bits)
+  NanPolicy nan_policy = NanPolicy::skip;
+  bool has_channel_axis = false;
+  int by_axis = -1; // -1: none
+  std::vector<std::int64_t> sample_shape;
+  std::uint64_t keys = 0; // records (regression) or words (classification) in the payload
+  std::uint64_t batches = 0;
+  NonFiniteLocation first_nonfinite;
+  std::vector<std::uint8_t> extra; // the family's own header fields
+};
+
+// Little-endian writers and readers, independent of the host's byte order.
+class StateWriter {
+public:
+  explicit StateWriter(std::vector<std::uint8_t>& out) : out_(out) {}
+  void u8(std::uint8_t v) { out_.push_back(v); }
+  void u32(std::uint32_t v) {
+    for (int i = 0; i < 4; ++i) {
+      out_.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
+    }
+  }
+  void u64(std::uint64_t v) {
+    for (int i = 0; i < 8; ++i) {
+      out_.push_back(static_cast<std::uint8_t>(v >> (8 * i)));
+    }
+  }
+  void f64(double v) {
+    std::uint64_t bits;
+    std::memcpy(&bits, &v, sizeof bits);
+    u64(bits);
+  }
+
+private:
+  std::vector<std::uint8_t>& out_;
+};
+
+class StateReader {
+public:
+  StateReader(const std::uint8_t* data, std::size_t size) : data_(data), size_(size) {}
+  std::uint8_t u8() { return *take(1); }
+  std::uint32_t u32() {
+    const std::uint8_t* p = take(4);
+    std::uint32_t v = 0;
+    for (int i = 0; i < 4; ++i) {
+      v |= static_cast<std::uint32_t>(p[i]) << (8 * i);
+    }
+    return v;
+  }
+  std::uint64_t u64() {
+    const std::uint8_t* p = take(8);
+    std::uint64_t v = 0;
+    for (int i = 0; i < 8; ++i) {
+      v |= static_cast<std::uint64_t>(p[i]) << (8 * i);
+    }
+    return v;
+  }
+  double f64() {
+    const std::uint64_t bits = u64();
+    double v;
+    std::memcpy(&v, &bits, sizeof v);
+    return v;
+  }
+  std::size_t left() const { return size_ - pos_; }
+
+private:
+  const std::uint8_t* take(std::size_t n) {
+    if (size_ - pos_ < n) {
+      throw StateError("state blob is truncated: needs more than " + std::to_string(size_) +
+                       " bytes");
+    }
+    const std::uint8_t* p = data_ + pos_;
+    pos_ += n;
+    return p;
+  }
+  const std::uint8_t* data_;
+  std::size_t size_;
+  std::size_t pos_ = 0;
+};
+
+// Header + payload + checksum.
+State seal_state(const StateHeader& header, const std::vector<std::uint8_t>& payload);
+
+struct OpenedState {
+  StateHeader header;
+  const std::uint8_t* payload = nullptr; // into the State it was opened from
+  std::size_t payload_size = 0;
+};
+
+// Checks magic, version and checksum (before trusting any size field) and the header's
+// consistency; throws StateError naming what is wrong.
+OpenedState open_state(const State& state);
+
+} // namespace gpueval::detail

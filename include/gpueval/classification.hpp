@@ -1,0 +1,192 @@
+// The classification family: binary, multiclass and multilabel tasks, from scores
+// (probabilities or logits) or labels. Every statistic is an integer count or an exact
+// fixed-point sum (ops/classification.hpp), so a result is bitwise the same whatever the batch
+// split, thread count or device.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "gpueval/device.hpp"
+#include "gpueval/family.hpp"
+#include "gpueval/ops/classification.hpp"
+#include "gpueval/spec.hpp"
+#include "gpueval/state.hpp"
+#include "gpueval/tensor_view.hpp"
+
+namespace gpueval {
+
+using ops::ClassTask;
+
+std::string_view class_task_name(ClassTask t); // "binary", "multiclass", "multilabel"
+// Throws InvalidArgument listing the tasks.
+ClassTask parse_class_task(std::string_view text);
+
+// Metrics of DESIGN.md's classification table. Averaged metrics report `name` for binary tasks
+// (the positive class) and `name_micro`, `name_macro`, `name_weighted` otherwise, with every
+// class in the per-class section.
+enum class ClassMetric : std::uint8_t {
+  accuracy,
+  subset_accuracy,
+  balanced_accuracy,
+  precision,
+  recall,
+  f1,
+  fbeta,
+  specificity,
+  jaccard,
+  mcc,
+  cohen_kappa,
+  cohen_kappa_linear,
+  cohen_kappa_quadratic,
+  hamming_loss,
+  top_k_accuracy,
+  log_loss,
+  brier,
+  ece,
+  mce,
+};
+inline constexpr int kNumClassMetrics = 19;
+
+struct ClassMetricInfo {
+  ClassMetric metric;
+  std::string_view name;
+  unsigned tasks;    // bit (1 << ClassTask) for each task that has it
+  bool needs_scores; // log loss, Brier, calibration, top-k
+  bool averaged;     // micro / macro / weighted for multiclass and multilabel, and per class
+  bool opt_in;       // not in the default set
+  std::string_view description;
+};
+
+const ClassMetricInfo& class_metric_info(ClassMetric m);
+// Throws InvalidArgument listing the valid names.
+ClassMetric parse_class_metric(std::string_view name);
+// Comma-separated names; empty entries and duplicates are errors.
+std::vector<ClassMetric> parse_class_metric_list(std::string_view text);
+
+enum class ScoreKind : std::uint8_t { probabilities, logits };
+// What the predictions are: scores or labels, or decided by the first batch (float predictions
+// are scores; integer and bool ones labels; multiclass scores have one more axis, the class
+// axis, than the targets).
+enum class PredKind : std::uint8_t { auto_detect, scores, labels };
+
+struct ClassificationSpec {
+  ClassTask task = ClassTask::binary;
+  // multiclass: C (required); multilabel: the number of labels (required); binary: 0 or 2.
+  std::int64_t num_classes = 0;
+  // Empty: every metric the task and inputs support, except the opt-in ones (and fbeta unless
+  // beta != 1). Named metrics the task or inputs cannot give are an error at the first batch.
+  std::vector<ClassMetric> metrics;
+  // With `metrics` empty: every metric the task and inputs support, opt-in ones included.
+  bool all_metrics = false;
+  ScoreKind scores = ScoreKind::probabilities;
+  PredKind pred = PredKind::auto_detect;
+  double threshold = 0.5; // binary and multilabel: a probability above it is a positive
+  // multiclass scores: the class axis of the predictions ([N, C, ...], as TorchMetrics);
+  // multilabel: the label axis of both. Negative counts from the end.
+  int class_axis = 1;
+  int top_k = 0;                            // multiclass scores: top_k_accuracy when >= 1
+  std::optional<std::int64_t> ignore_index; // targets equal to it are dropped (and counted)
+  int bins = 15;                            // calibration bins, equal width on [0, 1]
+  double beta = 1.0;                        // fbeta
+  NanPolicy nan_policy = NanPolicy::skip;   // invalid targets, labels and scores, NaN included
+  // The targets' shape without the batch axis. Empty: taken from the first update.
+  std::vector<std::int64_t> sample_shape;
+
+  // "default", "all" or comma-separated names (InvalidArgument for an unknown one).
+  void set_metrics(std::string_view text);
+  // Throws InvalidArgument for a spec that cannot work (num_classes missing or too large, bins,
+  // threshold, top_k out of range, a metric the task does not have).
+  void validate() const;
+};
+
+// Most classes a multiclass state may have: its confusion matrix (C x C counts) stays within
+// kMaxKeys words, as a regression breakdown does.
+inline constexpr std::int64_t kMaxClasses = 1024;
+
+struct ClassificationReport {
+  ClassificationSpec spec; // metrics resolved: the ones reported, in report order
+  std::string device;
+  std::uint64_t count = 0;           // samples folded
+  std::uint64_t skipped_invalid = 0; // samples dropped: invalid target, label or score
+  std::uint64_t ignored = 0;         // targets equal to ignore_index (labels, for multilabel)
+  std::int64_t classes = 0;
+  bool scores = false; // the predictions were scores
+
+  // The `metrics` section, in report order: "accuracy", "precision_macro", ...
+  std::vector<std::string> names;
+  std::vector<double> values;
+  // The per-class section: support (targets of the class; multilabel: positives) and each
+  // averaged metric, one value per class.
+  std::vector<std::uint64_t> support;
+  std::vector<std::string> per_class_names;
+  std::vector<std::vector<double>> per_class;
+  // Binary and multiclass: C x C counts, row = target, column = prediction. Empty otherwise.
+  std::vector<std::uint64_t> confusion_matrix;
+  // Multilabel: per-label counts of true/false positives/negatives. Empty otherwise.
+  std::vector<std::uint64_t> tp, fp, fn, tn;
+  // Binary and multiclass scores: per bin, the count, the mean confidence and the accuracy
+  // (NaN in an empty bin). Empty otherwise.
+  std::vector<std::uint64_t> calibration_count;
+  std::vector<double> calibration_confidence;
+  std::vector<double> calibration_accuracy;
+
+  double elapsed_s = 0; // filled by callers that read data (the CLI)
+  std::uint64_t bytes_read = 0;
+
+  bool has(std::string_view name) const;
+  // Throws InvalidArgument naming the reported metrics.
+  double value(std::string_view name) const;
+  const std::vector<double>& per_class_values(std::string_view name) const;
+  // Schema gpueval.report/1 with task set: metrics, per_class, confusion_matrix, calibration.
+  std::string to_json() const;
+};
+
+// The spec a classification state was made with (metrics empty: the default set), for an
+// evaluator that merges it. Throws StateError for a state that is corrupt, truncated, of another
+// version or of the regression family.
+ClassificationSpec classification_spec_of(const State& state);
+
+namespace detail {
+class ClassBackend;
+}
+
+class ClassificationEvaluator final : public AnyEvaluator {
+public:
+  // Throws InvalidArgument for a bad spec, CudaError for a CUDA device that is not usable.
+  explicit ClassificationEvaluator(ClassificationSpec spec, Device device = auto_select_device());
+  ~ClassificationEvaluator() override;
+  ClassificationEvaluator(ClassificationEvaluator&&) noexcept;
+  ClassificationEvaluator& operator=(ClassificationEvaluator&&) noexcept;
+
+  // pred: scores or labels (see PredKind), target: class indices (binary and multilabel: 0/1,
+  // any integer, bool or float dtype), mask: the target's shape or a prefix, nonzero = include.
+  // As Evaluator::update: any strides, no copy; CUDA enqueues on `stream` and never syncs.
+  void update(const TensorView& pred, const TensorView& target, const TensorView& mask = {},
+              StreamHandle stream = nullptr) override;
+  // Throws NonFiniteError under nan_policy = error naming the first invalid sample's batch and
+  // element (the C-order index within the batch's targets).
+  ClassificationReport compute(StreamHandle stream = nullptr);
+  void reset() override;
+  State state(StreamHandle stream = nullptr) override;
+  // States of the same spec (task, classes, inputs, threshold, top_k, ignore_index, bins,
+  // nan_policy, sample shape) merge exactly: integer additions.
+  void merge(const State& other, StreamHandle stream = nullptr) override;
+
+  const ClassificationSpec& spec() const;
+  Device device() const override;
+  std::uint64_t batches() const override;
+  Family family() const override { return Family::classification; }
+  AnyReport compute_any(StreamHandle stream = nullptr) override;
+  void check_shapes(const std::vector<std::int64_t>& pred,
+                    const std::vector<std::int64_t>& target) const override;
+
+private:
+  std::unique_ptr<detail::ClassBackend> backend_;
+};
+
+} // namespace gpueval
