@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "cli/partition.hpp"
+#include "gpueval/classification.hpp"
 #include "gpueval/evaluator.hpp"
 #include "io/shard_reader.hpp"
 
@@ -243,10 +244,10 @@ TEST_F(Cli, BadInputGetsAMessageAndItsExitStatus) {
   // shapes that do not fit
   ASSERT_EQ(sh(kBin + " synth --out " + data("other") + " --shards 1 --shape 7,11,5").status, 0);
   expect_failure(sh(kBin + " --pred " + pred + " --target " + data("other/target_00000.npy")), 3,
-                 "has shape [7, 11, 4] but target");
+                 "pred [7, 11, 4] and target [7, 11, 5] differ in shape");
   expect_failure(sh(kBin + " --pred " + pred + " " + data("other/pred_00000.npy") + " --target " +
                     target + " " + data("other/target_00000.npy")),
-                 3, "has sample shape [11, 5] but");
+                 3, "has sample shape [11, 5], but this evaluator's is [11, 4]");
   ASSERT_EQ(sh(kBin + " synth --out " + data("f64") + " --shards 1 --shape 7,11,4 --dtype float64")
                 .status,
             0);
@@ -255,7 +256,7 @@ TEST_F(Cli, BadInputGetsAMessageAndItsExitStatus) {
                  3, "is float64 but");
   expect_failure(sh(kBin + " --pred " + pred + " --target " + target + " --mask " +
                     data("other/pred_00000.npy")),
-                 3, "does not fit pred");
+                 3, "does not fit target");
   // device: 5 (gpu-eval's CUDA staging is not built yet, with or without a GPU)
   expect_failure(sh(kBin + " --pred " + pred + " --target " + target + " --device cuda"), 5,
                  "cuda:0");
@@ -287,6 +288,84 @@ TEST_F(Cli, NanPolicyErrorNamesFileAndRow) {
   const Result skip = sh(kBin + args + " --format json");
   ASSERT_EQ(skip.status, 0) << skip.err;
   EXPECT_EQ(nlohmann::json::parse(skip.out)["skipped_nonfinite"], 1);
+}
+
+TEST_F(Cli, ClassificationEqualsTheLibraryAndMergesExactly) {
+  ASSERT_EQ(sh(kBin + " synth --out " + data("mc") +
+               " --task multiclass --num-classes 6 --shape 50,3 --shards 3 --mask --seed 5")
+                .status,
+            0);
+  const std::string inputs = " --task multiclass --num-classes 6 --top-k 2 --metrics all --pred " +
+                             glob("mc", "pred_*.npy") + " --target " + glob("mc", "target_*.npy") +
+                             " --mask " + glob("mc", "mask_*.npy") + " --device cpu --no-progress";
+  const Result r = sh(kBin + inputs + " --format json");
+  ASSERT_EQ(r.status, 0) << r.err;
+  const nlohmann::json j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["task"], "multiclass");
+  // The library over the same shards, whole shards per update.
+  ClassificationSpec spec;
+  spec.task = ClassTask::multiclass;
+  spec.num_classes = 6;
+  spec.top_k = 2;
+  spec.all_metrics = true;
+  ClassificationEvaluator ev(spec, Device::cpu(2));
+  for (int k = 0; k < 3; ++k) {
+    const std::string id = "0000" + std::to_string(k);
+    const auto p = io::ShardReader::open((dir_ / "mc" / ("pred_" + id + ".npy")).string());
+    const auto t = io::ShardReader::open((dir_ / "mc" / ("target_" + id + ".npy")).string());
+    const auto m = io::ShardReader::open((dir_ / "mc" / ("mask_" + id + ".npy")).string());
+    std::vector<float> pb(50 * 6 * 3);
+    std::vector<std::int64_t> tb(50 * 3);
+    std::vector<std::uint8_t> mb(50 * 3);
+    p.read_rows(0, 50, pb.data());
+    t.read_rows(0, 50, tb.data());
+    m.read_rows(0, 50, mb.data());
+    ev.update(TensorView::contiguous(pb.data(), DType::f32, {50, 6, 3}),
+              TensorView::contiguous(tb.data(), DType::i64, {50, 3}),
+              TensorView::contiguous(mb.data(), DType::boolean, {50, 3}));
+  }
+  const nlohmann::json want = nlohmann::json::parse(ev.compute().to_json());
+  for (const char* scope : {"metrics", "per_class", "confusion_matrix", "calibration", "count"}) {
+    EXPECT_EQ(j[scope], want[scope]) << scope;
+  }
+  // Parts and a merge: the same numbers, exactly (integer statistics).
+  std::string states;
+  for (int i = 0; i < 2; ++i) {
+    const std::string state = (dir_ / ("mc" + std::to_string(i) + ".state")).string();
+    ASSERT_EQ(sh(kBin + inputs + " --shard-index " + std::to_string(i) +
+                 " --shard-count 2 --format none --save-state " + quote(state))
+                  .status,
+              0);
+    states += " " + quote(state);
+  }
+  const Result merged = sh(kBin + " merge" + states + " --metrics all --format json");
+  ASSERT_EQ(merged.status, 0) << merged.err;
+  const nlohmann::json m = nlohmann::json::parse(merged.out);
+  EXPECT_EQ(m["metrics"], j["metrics"]);
+  EXPECT_EQ(m["confusion_matrix"], j["confusion_matrix"]);
+  // Table and CSV carry the family's sections.
+  const Result table = sh(kBin + inputs);
+  EXPECT_NE(table.out.find("confusion matrix (rows: target"), std::string::npos) << table.out;
+  const Result csv = sh(kBin + inputs + " --format csv");
+  EXPECT_NE(csv.out.find("metrics,,f1_macro,"), std::string::npos) << csv.out;
+  // Usage and input errors.
+  const std::string files =
+      " --pred " + glob("mc", "pred_*.npy") + " --target " + glob("mc", "target_*.npy");
+  expect_failure(sh(kBin + files + " --task trinary"), 2, "unknown classification task");
+  expect_failure(sh(kBin + files + " --num-classes 6"), 2, "--num-classes applies to");
+  expect_failure(sh(kBin + files + " --task multiclass"), 2, "needs num_classes between 2");
+  expect_failure(sh(kBin + files + " --task multiclass --num-classes 6 --by-axis 1"), 2,
+                 "--by-axis applies to --task regression");
+  expect_failure(sh(kBin + files + " --task multiclass --num-classes 7"), 3,
+                 "the class axis 1 has 6 entries, not num_classes 7");
+  expect_failure(sh(kBin + files + " --task binary --metrics top_k_accuracy"), 2,
+                 "not defined for a binary task");
+  ASSERT_EQ(sh(kBin + " --pred " + data("a,b/pred_00000.npy") + " --target " +
+               data("a,b/target_00000.npy") + " --format none --save-state " + data("reg.state"))
+                .status,
+            0);
+  expect_failure(sh(kBin + " merge " + data("mc0.state") + " " + data("reg.state")), 3,
+                 "reg.state: the state is of the regression family, not classification");
 }
 
 TEST(ShardPart, EveryFileInExactlyOnePartBalancedByBytes) {

@@ -7,7 +7,9 @@
 #include <string>
 #include <vector>
 
+#include "gpueval/classification.hpp"
 #include "gpueval/device.hpp"
+#include "gpueval/family.hpp"
 #include "gpueval/report.hpp"
 #include "gpueval/spec.hpp"
 #include "gpueval/state.hpp"
@@ -43,7 +45,9 @@ struct EvalOptions {
   // Either paired files (pred[i], target[i], mask[i]) or shards holding all three by key.
   std::vector<std::string> pred, target, mask, shards;
   std::string pred_key = "pred", target_key = "target", mask_key;
+  // The family: regression (spec), or classification when `classification` is set.
   RegressionSpec spec;
+  std::optional<ClassificationSpec> classification;
   std::optional<Device> device; // nullopt: auto
   int threads = 0;
   Format format = Format::table;
@@ -57,7 +61,7 @@ struct EvalOptions {
 };
 
 struct Evaluation {
-  Report report;
+  AnyReport report;
   std::optional<State> state; // when EvalOptions::save_state is set
 };
 
@@ -73,11 +77,13 @@ int merge_main(int argc, char** argv);
 void write_file_atomically(const std::string& path, const std::vector<std::uint8_t>& bytes);
 
 std::string format_report(const Report& report, Format format);
+std::string format_report(const ClassificationReport& report, Format format);
+std::string format_report(const AnyReport& report, Format format);
 // "table", "json", "csv", "none"; UsageError otherwise.
 Format parse_format(const std::string& text);
 // The report in `format` to stdout, or to `output` when it is not empty (io::ReadError when it
 // cannot be written). Format::none writes nothing.
-void emit_report(const Report& report, Format format, const std::string& output);
+void emit_report(const AnyReport& report, Format format, const std::string& output);
 
 // `gpu-eval synth ...`; returns the exit status.
 int synth_main(int argc, char** argv);

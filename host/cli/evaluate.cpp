@@ -12,6 +12,7 @@
 
 #include "cli/cli.hpp"
 #include "cli/partition.hpp"
+#include "gpueval/classification.hpp"
 #include "gpueval/error.hpp"
 #include "gpueval/evaluator.hpp"
 #include "io/shard_reader.hpp"
@@ -59,27 +60,35 @@ struct Validated {
   std::vector<std::int64_t> sample_shape; // shared by every source
 };
 
-// Every shard's headers, checked against each other before any data is read.
-Validated validate(const std::vector<ShardSource>& sources) {
+// Every shard's headers, checked against each other and against the evaluator's family (which
+// shapes make a batch) before any data is read.
+Validated validate(const std::vector<ShardSource>& sources, const AnyEvaluator& ev) {
   Validated v;
   std::optional<OpenShard> first;
   for (const ShardSource& s : sources) {
     OpenShard o = open_shard(s);
     const auto& ps = o.pred.info().shape;
     const auto& ts = o.target.info().shape;
-    if (ps.empty()) {
-      throw InputError(where(o.pred) + " holds a scalar; a shard needs a leading batch axis");
+    if (ps.empty() || ts.empty()) {
+      throw InputError(where(ps.empty() ? o.pred : o.target) +
+                       " holds a scalar; a shard needs a leading batch axis");
     }
-    if (ps != ts) {
+    if (ps[0] != ts[0]) {
       throw InputError("pred " + where(o.pred) + " has shape " + shape_text(ps) + " but target " +
-                       where(o.target) + " has " + shape_text(ts));
+                       where(o.target) + " has " + shape_text(ts) +
+                       " (they differ in the batch axis)");
+    }
+    try {
+      ev.check_shapes(ps, ts);
+    } catch (const InvalidArgument& e) {
+      throw InputError(where(o.pred) + " / " + where(o.target) + ": " + e.what());
     }
     if (o.mask) {
       const auto& ms = o.mask->info().shape;
-      const bool prefix = ms.size() <= ps.size() && std::equal(ms.begin(), ms.end(), ps.begin());
+      const bool prefix = ms.size() <= ts.size() && std::equal(ms.begin(), ms.end(), ts.begin());
       if (!prefix || ms.empty()) {
         throw InputError("mask " + where(*o.mask) + " has shape " + shape_text(ms) +
-                         ", which does not fit pred " + shape_text(ps) +
+                         ", which does not fit target " + shape_text(ts) +
                          ": a mask has the tensor's shape or a prefix of it");
       }
       if (dtype_is_float(o.mask->info().dtype)) {
@@ -89,13 +98,19 @@ Validated validate(const std::vector<ShardSource>& sources) {
       }
     }
     if (first) {
-      const auto& fs = first->pred.info().shape;
-      if (!std::equal(ps.begin() + 1, ps.end(), fs.begin() + 1, fs.end())) {
-        throw InputError(where(o.pred) + " has sample shape " +
-                         shape_text({ps.begin() + 1, ps.end()}) + " but " + where(first->pred) +
-                         " has " + shape_text({fs.begin() + 1, fs.end()}) +
-                         " (shards differ only in their first axis)");
-      }
+      const auto check_sample = [](const ShardReader& a, const ShardReader& b) {
+        const std::vector<std::int64_t>& x = a.info().shape;
+        const std::vector<std::int64_t>& y = b.info().shape;
+        if (!std::equal(x.begin() + 1, x.end(), y.begin() + 1, y.end())) {
+          throw InputError(where(a) + " has sample shape " +
+                           shape_text(std::vector<std::int64_t>(x.begin() + 1, x.end())) + " but " +
+                           where(b) + " has " +
+                           shape_text(std::vector<std::int64_t>(y.begin() + 1, y.end())) +
+                           " (shards differ only in their first axis)");
+        }
+      };
+      check_sample(o.pred, first->pred);
+      check_sample(o.target, first->target);
       const auto check_dtype = [](const ShardReader& a, const ShardReader& b, const char* role) {
         if (a.info().dtype != b.info().dtype) {
           throw InputError(std::string(role) + " " + where(a) + " is " +
@@ -113,11 +128,40 @@ Validated validate(const std::vector<ShardSource>& sources) {
     v.bytes.push_back(o.pred.info().bytes + o.target.info().bytes +
                       (o.mask ? o.mask->info().bytes : 0));
     if (!first) {
-      v.sample_shape.assign(ps.begin() + 1, ps.end());
+      v.sample_shape.assign(ts.begin() + 1, ts.end());
       first = std::move(o);
     }
   }
   return v;
+}
+
+// The evaluator of the options' family, fitted to the first shard's headers: its sample shape
+// (the targets'), and for classification whether the predictions are scores, so that a part
+// with no files still has a state that merges, and a report.
+std::unique_ptr<AnyEvaluator> make_evaluator(const EvalOptions& o, const ShardSource& first,
+                                             Device device) {
+  const OpenShard sh = open_shard(first);
+  const auto& ps = sh.pred.info().shape;
+  const auto& ts = sh.target.info().shape;
+  const std::vector<std::int64_t> sample(ts.empty() ? ts.begin() : ts.begin() + 1, ts.end());
+  try {
+    if (o.classification) {
+      ClassificationSpec spec = *o.classification;
+      spec.sample_shape = sample;
+      if (spec.pred == PredKind::auto_detect) {
+        const bool scores = spec.task == ClassTask::multiclass
+                                ? ps.size() == ts.size() + 1
+                                : dtype_is_float(sh.pred.info().dtype);
+        spec.pred = scores ? PredKind::scores : PredKind::labels;
+      }
+      return std::make_unique<ClassificationEvaluator>(std::move(spec), device);
+    }
+    RegressionSpec spec = o.spec;
+    spec.sample_shape = sample;
+    return std::make_unique<Evaluator>(std::move(spec), device);
+  } catch (const InvalidArgument& e) {
+    throw InputError(where(sh.pred) + " / " + where(sh.target) + ": " + e.what());
+  }
 }
 
 // One window of rows of one shard, in reusable buffers.
@@ -125,8 +169,9 @@ struct Window {
   std::vector<unsigned char> pred, target, mask;
   std::size_t shard = 0;
   std::int64_t row0 = 0, rows = 0;
-  std::vector<std::int64_t> shape;      // [rows, sample...]
-  std::vector<std::int64_t> mask_shape; // [rows, mask sample...]
+  std::vector<std::int64_t> pred_shape;   // [rows, sample...]
+  std::vector<std::int64_t> target_shape; // [rows, sample...]
+  std::vector<std::int64_t> mask_shape;   // [rows, mask sample...]
   DType pred_dtype{}, target_dtype{}, mask_dtype{};
   bool has_mask = false;
   bool last = false; // no more windows follow
@@ -240,19 +285,6 @@ Evaluation evaluate(const EvalOptions& o) {
     }
   }
   const auto t0 = std::chrono::steady_clock::now();
-  // Every part validates every file, so that all parts of a fanned-out run accept or reject
-  // the same input; then this part keeps its own files, in the order given.
-  const Validated valid = validate(all);
-  std::vector<ShardSource> sources;
-  std::uint64_t total = 0;
-  for (std::size_t i : shard_part(valid.bytes, o.shard_index, o.shard_count)) {
-    sources.push_back(all[i]);
-    total += valid.bytes[i];
-  }
-  // The sample shape comes from the headers, so that a part with no files (or only empty
-  // ones) still has a state that merges, and a report.
-  RegressionSpec spec = o.spec;
-  spec.sample_shape = valid.sample_shape;
 
   // gpu-eval reads shards into host buffers; staging them to a GPU (pinned buffers in a ring,
   // copies overlapping the compute) is not built yet, so it evaluates on the CPU.
@@ -264,7 +296,18 @@ Evaluation evaluate(const EvalOptions& o) {
   if (chosen.kind == DeviceKind::cpu && o.threads > 0) {
     chosen.threads = o.threads;
   }
-  Evaluator ev(spec, chosen);
+  const std::unique_ptr<AnyEvaluator> evaluator = make_evaluator(o, all.front(), chosen);
+  AnyEvaluator& ev = *evaluator;
+
+  // Every part validates every file, so that all parts of a fanned-out run accept or reject
+  // the same input; then this part keeps its own files, in the order given.
+  const Validated valid = validate(all, ev);
+  std::vector<ShardSource> sources;
+  std::uint64_t total = 0;
+  for (std::size_t i : shard_part(valid.bytes, o.shard_index, o.shard_count)) {
+    sources.push_back(all[i]);
+    total += valid.bytes[i];
+  }
 
   // Window origins, to name the file and row of a non-finite pair.
   std::vector<std::pair<std::size_t, std::int64_t>> origins;
@@ -287,8 +330,10 @@ Evaluation evaluate(const EvalOptions& o) {
           w.shard = s;
           w.row0 = row0;
           w.rows = std::min(window_rows, rows - row0);
-          w.shape = sh.pred.info().shape;
-          w.shape[0] = w.rows;
+          w.pred_shape = sh.pred.info().shape;
+          w.pred_shape[0] = w.rows;
+          w.target_shape = sh.target.info().shape;
+          w.target_shape[0] = w.rows;
           w.pred_dtype = sh.pred.info().dtype;
           w.target_dtype = sh.target.info().dtype;
           w.pred.resize(static_cast<std::size_t>(w.rows) * sh.pred.row_bytes());
@@ -324,8 +369,8 @@ Evaluation evaluate(const EvalOptions& o) {
         Window& w = queue.take(slot);
         origins.emplace_back(w.shard, w.row0);
         try {
-          ev.update(view_of(w.pred, w.pred_dtype, w.shape),
-                    view_of(w.target, w.target_dtype, w.shape),
+          ev.update(view_of(w.pred, w.pred_dtype, w.pred_shape),
+                    view_of(w.target, w.target_dtype, w.target_shape),
                     w.has_mask ? view_of(w.mask, w.mask_dtype, w.mask_shape) : TensorView{});
         } catch (const InvalidArgument& e) {
           throw InputError(sources[w.shard].pred + ": " + e.what());
@@ -348,19 +393,20 @@ Evaluation evaluate(const EvalOptions& o) {
   reader.join();
   progress.finish();
 
-  Evaluation out;
+  std::optional<State> state;
   if (!o.save_state.empty()) {
-    out.state = ev.state();
+    state = ev.state();
   }
-  Report& report = out.report;
+  std::optional<AnyReport> report;
   try {
-    report = ev.compute();
+    report.emplace(ev.compute_any());
   } catch (const NonFiniteError& e) {
-    // Name the file and row: the batch is a window, the element a C-order index in it.
+    // Name the file and row: the batch is a window, the element a C-order index in its
+    // targets.
     const auto [shard, row0] = origins.at(static_cast<std::size_t>(e.batch));
     OpenShard sh = open_shard(sources[shard]);
     const std::uint64_t per_row =
-        std::max<std::uint64_t>(1, sh.pred.row_bytes() / dtype_size(sh.pred.info().dtype));
+        std::max<std::uint64_t>(1, sh.target.row_bytes() / dtype_size(sh.target.info().dtype));
     throw NonFiniteError(
         "--nan-policy error: non-finite prediction or target in " + where(sh.pred) + " / " +
             where(sh.target) + " at row " +
@@ -368,9 +414,9 @@ Evaluation evaluate(const EvalOptions& o) {
             std::to_string(e.element % per_row) + " of that row",
         e.batch, e.element);
   }
-  report.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  report.bytes_read = total;
-  return out;
+  report->set_io(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
+                 total);
+  return Evaluation{std::move(*report), std::move(state)};
 }
 
 } // namespace gpueval::cli

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "cli/cli.hpp"
+#include "gpueval/classification.hpp"
 #include "gpueval/error.hpp"
 #include "gpueval/version.hpp"
 #include "io/shard_reader.hpp"
@@ -106,6 +107,16 @@ int eval_main(int argc, char** argv) {
       ("channel-axis", "-1 (last axis) or none", cxxopts::value<std::string>()->default_value("-1"))
       ("by-axis", "breakdown axis of the tensors (e.g. 1 for time in [batch, time, channel])", cxxopts::value<std::string>())
       ("nan-policy", "skip, propagate or error", cxxopts::value<std::string>()->default_value("skip"));
+  options.add_options("Classification (--task)")
+      ("task", "regression (the default), binary, multiclass or multilabel", cxxopts::value<std::string>()->default_value("regression"))
+      ("num-classes", "classes (multiclass) or labels (multilabel)", cxxopts::value<std::int64_t>())
+      ("scores", "probabilities or logits", cxxopts::value<std::string>()->default_value("probabilities"))
+      ("threshold", "binary and multilabel: a probability above it is a positive", cxxopts::value<double>()->default_value("0.5"))
+      ("class-axis", "the class axis of multiclass scores (label axis of multilabel)", cxxopts::value<int>()->default_value("1"))
+      ("top-k", "multiclass scores: also top_k_accuracy", cxxopts::value<int>())
+      ("ignore-index", "targets equal to it are dropped", cxxopts::value<std::int64_t>())
+      ("bins", "calibration bins (ece, mce)", cxxopts::value<int>()->default_value("15"))
+      ("beta", "beta of fbeta", cxxopts::value<double>()->default_value("1"));
   options.add_options("Execution")
       ("device", "auto, cpu, cuda or cuda:N", cxxopts::value<std::string>()->default_value("auto"))
       ("threads", "CPU threads (0: one per core)", cxxopts::value<int>()->default_value("0"))
@@ -136,7 +147,10 @@ int eval_main(int argc, char** argv) {
                      "' (files go after --pred, --target, --mask or --shards)");
   }
   if (args.count("help")) {
-    std::fputs(options.help({"", "Input", "Metrics", "Execution", "Fan-out", "Output"}).c_str(),
+    std::fputs(options
+                   .help({"", "Input", "Metrics", "Classification (--task)", "Execution", "Fan-out",
+                          "Output"})
+                   .c_str(),
                stdout);
     std::fputs(kExitHelp, stdout);
     std::fputs("Also: gpu-eval merge --help (joins saved states), gpu-eval synth --help (writes "
@@ -179,8 +193,49 @@ int eval_main(int argc, char** argv) {
   if (args.count("mask-key")) {
     o.mask_key = args["mask-key"].as<std::string>();
   }
+  const std::string task = args["task"].as<std::string>();
+  const auto given = [&](const char* flag) { return args.count(flag) > 0; };
+  if (task != "regression") {
+    for (const char* flag : {"by-axis"}) {
+      if (given(flag)) {
+        throw UsageError(std::string("--") + flag + " applies to --task regression");
+      }
+    }
+  } else {
+    for (const char* flag : {"num-classes", "top-k", "ignore-index"}) {
+      if (given(flag)) {
+        throw UsageError(std::string("--") + flag +
+                         " applies to classification: give --task binary, multiclass or "
+                         "multilabel");
+      }
+    }
+  }
   try {
-    o.spec.metrics = parse_metric_list(args["metrics"].as<std::string>());
+    if (task != "regression") {
+      ClassificationSpec c;
+      c.task = parse_class_task(task);
+      c.num_classes = given("num-classes") ? args["num-classes"].as<std::int64_t>()
+                                           : (c.task == ClassTask::binary ? 2 : 0);
+      c.set_metrics(args["metrics"].as<std::string>());
+      const std::string scores = args["scores"].as<std::string>();
+      if (scores != "probabilities" && scores != "logits") {
+        throw UsageError("--scores '" + scores + "' is not probabilities or logits");
+      }
+      c.scores = scores == "logits" ? ScoreKind::logits : ScoreKind::probabilities;
+      c.threshold = args["threshold"].as<double>();
+      c.class_axis = args["class-axis"].as<int>();
+      c.top_k = given("top-k") ? args["top-k"].as<int>() : 0;
+      if (given("ignore-index")) {
+        c.ignore_index = args["ignore-index"].as<std::int64_t>();
+      }
+      c.bins = args["bins"].as<int>();
+      c.beta = args["beta"].as<double>();
+      c.nan_policy = parse_nan_policy(args["nan-policy"].as<std::string>());
+      c.validate();
+      o.classification = c;
+    } else {
+      o.spec.metrics = parse_metric_list(args["metrics"].as<std::string>());
+    }
     o.spec.nan_policy = parse_nan_policy(args["nan-policy"].as<std::string>());
     const std::string device = args["device"].as<std::string>();
     if (device != "auto") {

@@ -12,6 +12,7 @@
 #include "cli/cli.hpp"
 #include "gpueval/error.hpp"
 #include "gpueval/evaluator.hpp"
+#include "gpueval/family.hpp"
 #include "io/shard_reader.hpp"
 
 namespace gpueval::cli {
@@ -97,40 +98,35 @@ int merge_main(int argc, char** argv) {
   if (format == Format::none && save.empty()) {
     throw UsageError("--format none writes no report: give --save-state FILE");
   }
-  std::vector<Metric> metrics;
-  if (args.count("metrics")) {
-    try {
-      metrics = parse_metric_list(args["metrics"].as<std::string>());
-    } catch (const InvalidArgument& e) {
-      throw UsageError(e.what());
-    }
-  }
+  const std::string metrics = args.count("metrics") ? args["metrics"].as<std::string>() : "";
 
   std::vector<State> states;
   for (const std::string& f : files) {
     states.push_back(read_state(f));
   }
-  RegressionSpec spec;
+  // The first state says the family and the spec; every other must merge into it.
+  std::unique_ptr<AnyEvaluator> ev;
   try {
-    spec = inspect_state(states.front()).spec(metrics);
+    ev = evaluator_for_state(states.front(), metrics, Device::cpu(1));
   } catch (const StateError& e) {
     throw InputError(files.front() + ": " + e.what());
   } catch (const InvalidArgument& e) {
     throw UsageError(files.front() + ": " + e.what());
   }
-  Evaluator ev(spec, Device::cpu(1));
   for (std::size_t i = 0; i < states.size(); ++i) {
     try {
-      ev.merge(states[i]);
+      ev->merge(states[i]);
     } catch (const StateError& e) {
       throw InputError(files[i] + ": " + e.what());
+    } catch (const InvalidArgument& e) {
+      throw UsageError(files[i] + ": " + e.what());
     }
   }
   if (!save.empty()) {
-    write_file_atomically(save, ev.state().bytes);
+    write_file_atomically(save, ev->state().bytes);
   }
-  Report report = ev.compute();
-  report.device = fmt::format("merge of {} state{}", files.size(), files.size() == 1 ? "" : "s");
+  AnyReport report = ev->compute_any();
+  report.set_device(fmt::format("merge of {} state{}", files.size(), files.size() == 1 ? "" : "s"));
   emit_report(report, format, args.count("output") ? args["output"].as<std::string>() : "");
   return kOk;
 }

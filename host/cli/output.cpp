@@ -122,6 +122,93 @@ std::string csv(const Report& r) {
   return out;
 }
 
+std::string class_table(const ClassificationReport& r) {
+  std::string out;
+  const double gbs = r.elapsed_s > 0 ? static_cast<double>(r.bytes_read) / r.elapsed_s / 1e9 : 0;
+  out += fmt::format("gpu-eval {}: {} {} samples, {} classes, {} invalid skipped, {} ignored\n",
+                     std::string(kVersion), r.count, class_task_name(r.spec.task), r.classes,
+                     r.skipped_invalid, r.ignored);
+  out += fmt::format("device {}; {:.3f} s; {:.2f} GB read at {:.2f} GB/s\n\n", r.device,
+                     r.elapsed_s, static_cast<double>(r.bytes_read) / 1e9, gbs);
+  out += fmt::format("{:<40} {:>18}\n", "metric", "value");
+  for (std::size_t i = 0; i < r.names.size(); ++i) {
+    out += fmt::format("{:<40} {:>18}\n", r.names[i], short_number(r.values[i]));
+  }
+  if (r.classes <= 64) {
+    out += "\nper class\n";
+    out += fmt::format("{:>7} {:>12}", "class", "support");
+    for (const std::string& n : r.per_class_names) {
+      out += fmt::format(" {:>12}", n.substr(0, 12));
+    }
+    out += '\n';
+    for (std::int64_t c = 0; c < r.classes; ++c) {
+      const auto cc = static_cast<std::size_t>(c);
+      out += fmt::format("{:>7} {:>12}", c, r.support[cc]);
+      for (const std::vector<double>& v : r.per_class) {
+        out += fmt::format(" {:>12}", short_number(v[cc]));
+      }
+      out += '\n';
+    }
+  } else {
+    out += fmt::format("\n(per class values and the confusion matrix of {} classes: "
+                       "--format json or csv)\n",
+                       r.classes);
+  }
+  if (!r.confusion_matrix.empty() && r.classes <= 16) {
+    out += "\nconfusion matrix (rows: target, columns: prediction)\n";
+    for (std::int64_t i = 0; i < r.classes; ++i) {
+      for (std::int64_t j = 0; j < r.classes; ++j) {
+        out +=
+            fmt::format(" {:>10}", r.confusion_matrix[static_cast<std::size_t>(i * r.classes + j)]);
+      }
+      out += '\n';
+    }
+  }
+  if (!r.calibration_count.empty()) {
+    out += "\ncalibration\n";
+    out += fmt::format("{:>7} {:>12} {:>12} {:>12}\n", "bin", "count", "confidence", "accuracy");
+    for (std::size_t b = 0; b < r.calibration_count.size(); ++b) {
+      out += fmt::format("{:>7} {:>12} {:>12} {:>12}\n", b, r.calibration_count[b],
+                         short_number(r.calibration_confidence[b]),
+                         short_number(r.calibration_accuracy[b]));
+    }
+  }
+  return out;
+}
+
+// scope,index,count,value: one row per metric (scope metrics, index the metric name), per class
+// and metric (scope class), per confusion-matrix cell (scope confusion, index "target:pred"), per
+// calibration bin (scope calibration_confidence, calibration_accuracy).
+std::string class_csv(const ClassificationReport& r) {
+  std::string out = "scope,index,name,count,value\n";
+  for (std::size_t i = 0; i < r.names.size(); ++i) {
+    out +=
+        "metrics,," + r.names[i] + "," + std::to_string(r.count) + "," + number(r.values[i]) + "\n";
+  }
+  for (std::int64_t c = 0; c < r.classes; ++c) {
+    const auto cc = static_cast<std::size_t>(c);
+    for (std::size_t k = 0; k < r.per_class_names.size(); ++k) {
+      out += "class," + std::to_string(c) + "," + r.per_class_names[k] + "," +
+             std::to_string(r.support[cc]) + "," + number(r.per_class[k][cc]) + "\n";
+    }
+  }
+  for (std::int64_t i = 0; i < r.classes && !r.confusion_matrix.empty(); ++i) {
+    for (std::int64_t j = 0; j < r.classes; ++j) {
+      out += "confusion," + std::to_string(i) + ":" + std::to_string(j) + ",," +
+             std::to_string(r.confusion_matrix[static_cast<std::size_t>(i * r.classes + j)]) +
+             ",\n";
+    }
+  }
+  for (std::size_t b = 0; b < r.calibration_count.size(); ++b) {
+    const std::string count = std::to_string(r.calibration_count[b]);
+    out += "calibration," + std::to_string(b) + ",confidence," + count + "," +
+           number(r.calibration_confidence[b]) + "\n";
+    out += "calibration," + std::to_string(b) + ",accuracy," + count + "," +
+           number(r.calibration_accuracy[b]) + "\n";
+  }
+  return out;
+}
+
 } // namespace
 
 std::string format_report(const Report& report, Format format) {
@@ -136,6 +223,27 @@ std::string format_report(const Report& report, Format format) {
     return {};
   }
   return {};
+}
+
+std::string format_report(const ClassificationReport& report, Format format) {
+  switch (format) {
+  case Format::json:
+    return report.to_json() + "\n";
+  case Format::csv:
+    return class_csv(report);
+  case Format::table:
+    return class_table(report);
+  case Format::none:
+    return {};
+  }
+  return {};
+}
+
+std::string format_report(const AnyReport& report, Format format) {
+  if (const Report* r = report.regression()) {
+    return format_report(*r, format);
+  }
+  return format_report(*report.classification(), format);
 }
 
 Format parse_format(const std::string& text) {
@@ -154,7 +262,7 @@ Format parse_format(const std::string& text) {
   throw UsageError("--format '" + text + "' is not table, json, csv or none");
 }
 
-void emit_report(const Report& report, Format format, const std::string& output) {
+void emit_report(const AnyReport& report, Format format, const std::string& output) {
   if (format == Format::none) {
     return;
   }

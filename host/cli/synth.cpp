@@ -13,6 +13,8 @@
 #include <vector>
 
 #include "cli/cli.hpp"
+#include "gpueval/classification.hpp"
+#include "gpueval/error.hpp"
 #include "io/shard_reader.hpp"
 #include "io/shard_writer.hpp"
 
@@ -52,6 +54,14 @@ private:
   std::uint64_t s_[4];
 };
 
+std::string detail_shape(const std::vector<std::int64_t>& s) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    out += (i ? ", " : "") + std::to_string(s[i]);
+  }
+  return out + "]";
+}
+
 void store(std::vector<unsigned char>& buf, DType d, std::size_t i, double v) {
   switch (d) {
   case DType::f16: {
@@ -76,6 +86,120 @@ void store(std::vector<unsigned char>& buf, DType d, std::size_t i, double v) {
   }
 }
 
+void write_shard(const std::string& out, const std::string& format, int k, DType pred_dtype,
+                 const std::vector<std::int64_t>& pred_shape, const unsigned char* pred,
+                 DType target_dtype, const std::vector<std::int64_t>& target_shape,
+                 const unsigned char* target, const std::vector<std::int64_t>& mask_shape,
+                 const unsigned char* mask) {
+  const std::string id = fmt::format("{:05d}", k);
+  if (format == "npy") {
+    io::write_npy(out + "/pred_" + id + ".npy", {"", pred_dtype, pred_shape, pred});
+    io::write_npy(out + "/target_" + id + ".npy", {"", target_dtype, target_shape, target});
+    if (mask != nullptr) {
+      io::write_npy(out + "/mask_" + id + ".npy", {"", DType::boolean, mask_shape, mask});
+    }
+  } else {
+    std::vector<io::TensorBytes> tensors = {{"pred", pred_dtype, pred_shape, pred},
+                                            {"target", target_dtype, target_shape, target}};
+    if (mask != nullptr) {
+      tensors.push_back({"mask", DType::boolean, mask_shape, mask});
+    }
+    io::write_safetensors(out + "/shard_" + id + ".safetensors", tensors);
+  }
+}
+
+// Classification shards: targets of the given shape (int64 class indices, or 0/1 labels), and
+// scores from a model that is right more often than not: the true class's logit raised by 2
+// (binary and multilabel: a latent logit the label is drawn from), plus `noise` of error.
+// Multiclass scores (and multilabel labels) have the class axis at 1.
+void synth_classification(const std::string& out, const std::string& format, int shards,
+                          const std::vector<std::int64_t>& shape, DType dtype, ClassTask task,
+                          std::int64_t classes, bool logits, double noise, bool with_mask,
+                          std::uint64_t seed) {
+  std::int64_t samples = 1;
+  for (std::int64_t d : shape) {
+    samples *= d;
+  }
+  const std::int64_t rows = shape[0];
+  const std::int64_t inner = samples / rows; // samples per row after the batch axis
+  std::vector<std::int64_t> target_shape = shape, pred_shape = shape;
+  if (task != ClassTask::binary) {
+    pred_shape.insert(pred_shape.begin() + 1, classes);
+  }
+  if (task == ClassTask::multilabel) {
+    target_shape = pred_shape;
+  }
+  const std::int64_t per = task == ClassTask::binary ? 1 : classes;
+  const std::size_t item = dtype_size(dtype);
+  std::vector<unsigned char> pred(static_cast<std::size_t>(samples * per) * item);
+  std::vector<unsigned char> target(
+      static_cast<std::size_t>((task == ClassTask::multilabel ? samples * classes : samples) * 8));
+  std::vector<std::int64_t> mask_shape(target_shape.begin(),
+                                       target_shape.begin() + (shape.size() > 1 ? 2 : 1));
+  std::int64_t mask_n = 1;
+  for (std::int64_t d : mask_shape) {
+    mask_n *= d;
+  }
+  std::vector<unsigned char> mask(static_cast<std::size_t>(mask_n));
+  std::vector<double> z(static_cast<std::size_t>(per));
+  Rng rng(seed);
+  const auto sigmoid = [](double x) { return 1.0 / (1.0 + std::exp(-x)); };
+  for (int k = 0; k < shards; ++k) {
+    for (std::int64_t r = 0; r < rows; ++r) {
+      for (std::int64_t i = 0; i < inner; ++i) {
+        // Element offsets of class c of this sample with the class axis at 1.
+        const auto at = [&](std::int64_t c) {
+          return static_cast<std::size_t>((r * per + c) * inner + i);
+        };
+        if (task == ClassTask::multiclass) {
+          // Skewed class frequencies: class c drawn with weight 1 / (c + 1).
+          double total = 0;
+          for (std::int64_t c = 0; c < classes; ++c) {
+            total += 1.0 / static_cast<double>(c + 1);
+          }
+          double u = rng.uniform() * total;
+          std::int64_t y = 0;
+          while (y + 1 < classes && (u -= 1.0 / static_cast<double>(y + 1)) > 0) {
+            ++y;
+          }
+          double mx = -1e300;
+          for (std::int64_t c = 0; c < classes; ++c) {
+            z[static_cast<std::size_t>(c)] = (c == y ? 2.0 : 0.0) + (0.9 + noise) * rng.normal();
+            mx = std::max(mx, z[static_cast<std::size_t>(c)]);
+          }
+          double sum = 0;
+          for (std::int64_t c = 0; c < classes; ++c) {
+            sum += std::exp(z[static_cast<std::size_t>(c)] - mx);
+          }
+          for (std::int64_t c = 0; c < classes; ++c) {
+            const double v = z[static_cast<std::size_t>(c)];
+            store(pred, dtype, at(c), logits ? v : std::exp(v - mx) / sum);
+          }
+          const auto t = static_cast<std::int64_t>(r * inner + i);
+          std::memcpy(&target[static_cast<std::size_t>(t) * 8], &y, 8);
+        } else {
+          for (std::int64_t c = 0; c < per; ++c) {
+            const double latent = 2.0 * rng.normal();
+            const std::int64_t y = rng.uniform() < sigmoid(latent) ? 1 : 0;
+            const double v = latent + noise * 10.0 * rng.normal();
+            store(pred, dtype, at(c), logits ? v : sigmoid(v));
+            std::memcpy(&target[at(c) * 8], &y, 8);
+          }
+        }
+      }
+    }
+    for (auto& m : mask) {
+      m = rng.uniform() < 0.9 ? 1 : 0;
+    }
+    write_shard(out, format, k, dtype, pred_shape, pred.data(), DType::i64, target_shape,
+                target.data(), mask_shape, with_mask ? mask.data() : nullptr);
+  }
+  std::fprintf(stderr, "gpu-eval synth: wrote %d %s shard%s: pred %s %s, target %s int64 to %s\n",
+               shards, std::string(class_task_name(task)).c_str(), shards == 1 ? "" : "s",
+               detail_shape(pred_shape).c_str(), std::string(dtype_name(dtype)).c_str(),
+               detail_shape(target_shape).c_str(), out.c_str());
+}
+
 } // namespace
 
 int synth_main(int argc, char** argv) {
@@ -93,6 +217,9 @@ int synth_main(int argc, char** argv) {
       ("format", "npy (pred_NNNNN.npy, target_NNNNN.npy, mask_NNNNN.npy) or safetensors "
                  "(shard_NNNNN.safetensors with keys pred, target, mask)",
        cxxopts::value<std::string>()->default_value("npy"))
+      ("task", "regression (motion-like curves), binary, multiclass or multilabel", cxxopts::value<std::string>()->default_value("regression"))
+      ("num-classes", "classes (multiclass) or labels (multilabel)", cxxopts::value<std::int64_t>()->default_value("10"))
+      ("logits", "classification: write logits instead of probabilities")
       ("h,help", "this help");
   // clang-format on
   cxxopts::ParseResult args;
@@ -154,6 +281,22 @@ int synth_main(int argc, char** argv) {
     throw io::ReadError(out + ": cannot create the directory: " + ec.message());
   }
 
+  const std::string task = args["task"].as<std::string>();
+  if (task != "regression") {
+    ClassTask t;
+    try {
+      t = parse_class_task(task);
+    } catch (const InvalidArgument& e) {
+      throw UsageError(std::string("synth: ") + e.what());
+    }
+    const std::int64_t classes = args["num-classes"].as<std::int64_t>();
+    if (t != ClassTask::binary && (classes < 2 || classes > kMaxClasses)) {
+      throw UsageError("synth: --num-classes must be between 2 and " + std::to_string(kMaxClasses));
+    }
+    synth_classification(out, format, shards, shape, dtype, t, classes, args.count("logits") > 0,
+                         noise, with_mask, args["seed"].as<std::uint64_t>());
+    return kOk;
+  }
   std::int64_t n = 1;
   for (std::int64_t d : shape) {
     n *= d;
@@ -199,21 +342,8 @@ int synth_main(int argc, char** argv) {
         m = rng.uniform() < 0.9 ? 1 : 0;
       }
     }
-    const std::string id = fmt::format("{:05d}", k);
-    if (format == "npy") {
-      io::write_npy(out + "/pred_" + id + ".npy", {"", dtype, shape, pred.data()});
-      io::write_npy(out + "/target_" + id + ".npy", {"", dtype, shape, target.data()});
-      if (with_mask) {
-        io::write_npy(out + "/mask_" + id + ".npy", {"", DType::boolean, mask_shape, mask.data()});
-      }
-    } else {
-      std::vector<io::TensorBytes> tensors = {{"pred", dtype, shape, pred.data()},
-                                              {"target", dtype, shape, target.data()}};
-      if (with_mask) {
-        tensors.push_back({"mask", DType::boolean, mask_shape, mask.data()});
-      }
-      io::write_safetensors(out + "/shard_" + id + ".safetensors", tensors);
-    }
+    write_shard(out, format, k, dtype, shape, pred.data(), dtype, shape, target.data(), mask_shape,
+                with_mask ? mask.data() : nullptr);
   }
   std::fprintf(stderr, "gpu-eval synth: wrote %d shard%s of [%s] %s to %s\n", shards,
                shards == 1 ? "" : "s", args["shape"].as<std::string>().c_str(),
