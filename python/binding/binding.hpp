@@ -29,5 +29,6 @@ nb::ndarray<nb::numpy, double> to_numpy(const std::vector<std::vector<double>>& 
 nb::ndarray<nb::numpy, std::uint64_t> to_numpy(const std::vector<std::uint64_t>& values);
 
 void bind_regression(nb::module_& m);
+void bind_classification(nb::module_& m);
 
 } // namespace gpueval::python

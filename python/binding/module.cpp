@@ -189,4 +189,5 @@ NB_MODULE(_core, m) {
                         "A CUDA runtime failure, or a CUDA device asked for where none is usable.");
   nanobind::register_exception_translator(&py::translate);
   py::bind_regression(m);
+  py::bind_classification(m);
 }

@@ -14,6 +14,8 @@ binding over it.
 from typing import List
 
 from . import _core
+from ._class_report import ClassificationReport
+from ._classification import Classification
 from ._core import CudaError, NonFiniteError, StateError
 from ._regression import Regression
 from ._report import Report
@@ -21,21 +23,32 @@ from ._report import Report
 __version__: str = _core.__version__
 
 __all__ = [
+    "Classification",
+    "ClassificationReport",
     "CudaError",
     "NonFiniteError",
     "Regression",
     "Report",
     "StateError",
     "cuda_built",
+    "from_state",
     "inspect_state",
+    "load_report",
     "metric_names",
     "__version__",
 ]
 
 
-def metric_names(which: str = "default") -> List[str]:
-    """Regression metric names in report order: ``"default"``, ``"all"`` or ``"opt-in"``."""
-    table = _core.metric_table()
+def metric_names(which: str = "default", family: str = "regression") -> List[str]:
+    """Metric names in report order: ``"default"``, ``"all"`` or ``"opt-in"``, of the
+    ``"regression"`` or ``"classification"`` family (classification's default set also depends
+    on the task and inputs: see Classification)."""
+    if family == "regression":
+        table = _core.metric_table()
+    elif family == "classification":
+        table = _core.classification_metric_table()
+    else:
+        raise ValueError(f"family must be 'regression' or 'classification', not {family!r}")
     if which == "all":
         return [name for name, _, _ in table]
     if which == "default":
@@ -55,3 +68,28 @@ def inspect_state(state: bytes) -> dict:
     metrics it can report, its statistics, axes, nan policy, sample shape, keys, batches and
     pairs. Raises :class:`StateError` for a corrupt, truncated or other-version blob."""
     return _core.inspect_state(bytes(state))
+
+
+def from_state(state: bytes, metrics=None, device="auto", threads: int = 0):
+    """An evaluator of the family a state was made with (Regression or Classification),
+    holding it."""
+    blob = bytes(state)
+    if _core.state_family(blob) == "classification":
+        return Classification.from_state(blob, metrics=metrics, device=device, threads=threads)
+    return Regression.from_state(blob, metrics=metrics, device=device, threads=threads)
+
+
+def load_report(source):
+    """A report from a JSON object, JSON text or a path to a JSON file (what ``gpu-eval --format
+    json`` and ``to_json()`` write): a Report or a ClassificationReport, by its task."""
+    import json
+    import os
+
+    if isinstance(source, (str, os.PathLike)) and not str(source).lstrip().startswith("{"):
+        with open(source) as f:
+            source = json.load(f)
+    elif isinstance(source, str):
+        source = json.loads(source)
+    if isinstance(source, dict) and source.get("task") in ("binary", "multiclass", "multilabel"):
+        return ClassificationReport.from_dict(source)
+    return Report.from_dict(source)

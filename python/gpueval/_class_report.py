@@ -1,0 +1,185 @@
+"""The result of Classification.compute(): the metrics, per class, the confusion matrix and the
+calibration bins, as Python values."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+from typing import Any, Dict, Iterator, List, Mapping, Optional
+
+import numpy as np
+
+SCHEMA = "gpueval.report/1"
+TASKS = ("binary", "multiclass", "multilabel")
+
+
+def _frozen(values: Any, dtype: Any) -> np.ndarray:
+    a = np.array(values, dtype=dtype)
+    a.flags.writeable = False
+    return a
+
+
+def _floats(values: List[Optional[float]]) -> np.ndarray:
+    return _frozen([math.nan if v is None else v for v in values], np.float64)
+
+
+class ClassificationReport(Mapping[str, float]):
+    """The metrics of a classification evaluation, as returned by
+    ``Classification.compute()``.
+
+    A read-only mapping from metric name to value: ``r["accuracy"]``, and for multiclass and
+    multilabel tasks ``r["f1_macro"]``, ``r["precision_micro"]``, ``r["recall_weighted"]``
+    (binary tasks report the positive class as ``r["f1"]``). ``dict(r)`` logs them all.
+
+    - ``r.per_class``: ``{"support": int64[C], "f1": float64[C], ...}`` (multilabel adds the
+      label counts ``tp``, ``fp``, ``fn``, ``tn``);
+    - ``r.confusion_matrix``: int64 ``[C, C]``, rows are targets (binary and multiclass), else
+      None;
+    - ``r.calibration``: ``{"bins": B, "count": int64[B], "confidence": float64[B],
+      "accuracy": float64[B]}`` for scores (binary and multiclass), else None.
+
+    ``r.to_dict()`` is the JSON object ``gpu-eval --format json`` prints (schema
+    ``gpueval.report/1``, with ``task`` set), ``Report``-style ``from_dict`` / ``from_json``
+    read one back. NaN marks a value that is not defined (no samples, say).
+    """
+
+    __slots__ = ("_d", "_names", "_values")
+
+    def __init__(self) -> None:
+        raise TypeError("a ClassificationReport comes from Classification.compute(), "
+                        "ClassificationReport.from_dict() or from_json()")
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "ClassificationReport":
+        """A report from the JSON object ``gpu-eval --format json`` and ``to_dict()`` write."""
+        if not isinstance(d, Mapping):
+            raise TypeError(f"a report is a dict (the JSON object), not {type(d).__qualname__}")
+        if d.get("schema") != SCHEMA:
+            raise ValueError(f"not a gpueval report: schema is {d.get('schema')!r}, expected "
+                             f"{SCHEMA!r}")
+        if d.get("task") not in TASKS:
+            raise ValueError(f"report task {d.get('task')!r} is not a classification task "
+                             f"({', '.join(TASKS)})")
+        r = object.__new__(cls)
+        try:
+            r._names = tuple(d["metrics"])
+            r._values = _floats([d["metrics"][n] for n in r._names])
+            for key in ("per_class", "confusion_matrix", "calibration", "count", "classes"):
+                d[key]
+        except (KeyError, TypeError) as e:
+            raise ValueError(f"malformed gpueval report: {type(e).__name__}: {e}") from None
+        r._d = copy.deepcopy(dict(d))
+        return r
+
+    @classmethod
+    def from_json(cls, text: str) -> "ClassificationReport":
+        return cls.from_dict(json.loads(text))
+
+    # ---- the mapping -----------------------------------------------------------------------
+
+    def __getitem__(self, metric: str) -> float:
+        try:
+            i = self._names.index(metric)
+        except ValueError:
+            raise KeyError(f"metric {metric!r} is not in this report; it has: "
+                           f"{', '.join(self._names)}") from None
+        return float(self._values[i])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    # ---- sections ----------------------------------------------------------------------------
+
+    @property
+    def metric_names(self) -> List[str]:
+        return list(self._names)
+
+    @property
+    def per_class(self) -> Dict[str, np.ndarray]:
+        """``{"support": int64[C], metric: float64[C], ...}``."""
+        out: Dict[str, np.ndarray] = {}
+        for name, values in self._d["per_class"].items():
+            if name in ("support", "tp", "fp", "fn", "tn"):
+                out[name] = _frozen(values, np.int64)
+            else:
+                out[name] = _floats(values)
+        return out
+
+    @property
+    def confusion_matrix(self) -> Optional[np.ndarray]:
+        """int64 [C, C], rows are targets and columns predictions; None for multilabel."""
+        m = self._d["confusion_matrix"]
+        return None if m is None else _frozen(m, np.int64)
+
+    @property
+    def calibration(self) -> Optional[Dict[str, Any]]:
+        """Per equal-width bin on [0, 1]: count, mean confidence, accuracy (NaN when empty)."""
+        c = self._d["calibration"]
+        if c is None:
+            return None
+        return {"bins": int(c["bins"]), "count": _frozen(c["count"], np.int64),
+                "confidence": _floats(c["confidence"]), "accuracy": _floats(c["accuracy"])}
+
+    @property
+    def count(self) -> int:
+        """Samples folded."""
+        return int(self._d["count"])
+
+    @property
+    def skipped_invalid(self) -> int:
+        """Samples dropped: an invalid target, label or score (NaN included)."""
+        return int(self._d["skipped_invalid"])
+
+    @property
+    def ignored(self) -> int:
+        """Targets equal to ignore_index (labels, for multilabel)."""
+        return int(self._d["ignored"])
+
+    @property
+    def classes(self) -> int:
+        return int(self._d["classes"])
+
+    @property
+    def task(self) -> str:
+        return str(self._d["task"])
+
+    @property
+    def device(self) -> str:
+        return str(self._d["device"])
+
+    @property
+    def spec(self) -> Dict[str, Any]:
+        return copy.deepcopy(self._d["spec"])
+
+    @property
+    def version(self) -> str:
+        return str(self._d["version"])
+
+    # ---- serialisation -----------------------------------------------------------------------
+
+    def to_dict(self) -> Dict[str, Any]:
+        """The JSON object of schema ``gpueval.report/1``."""
+        return copy.deepcopy(self._d)
+
+    def to_json(self, indent: Optional[int] = None) -> str:
+        return json.dumps(self._d, indent=indent)
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{n}={v:.6g}" for n, v in zip(self._names, self._values))
+        return (f"<gpueval.ClassificationReport {self.task}: {self.count} samples on "
+                f"{self.device}: {shown}>")
+
+    def __str__(self) -> str:
+        width = max((len(n) for n in self._names), default=6)
+        lines = [f"gpueval {self.task} report: {self.count} samples, {self.classes} classes, "
+                 f"{self.skipped_invalid} invalid, {self.ignored} ignored, on {self.device}"]
+        for n, v in zip(self._names, self._values):
+            lines.append(f"{n:<{width}}  {v:>14.8g}")
+        return "\n".join(lines)
+
+    def __reduce__(self):
+        return (ClassificationReport.from_dict, (self.to_dict(),))

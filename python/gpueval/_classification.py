@@ -1,0 +1,125 @@
+"""gpueval.Classification: exact classification metrics over an epoch, streamed one batch at a
+time, from integer counts."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Optional, Sequence, Union
+
+from . import _core
+from ._class_report import ClassificationReport
+from ._evaluator import StreamingEvaluator, metric_text, state_bytes
+
+
+class Classification(StreamingEvaluator):
+    """Exact classification metrics over an epoch, streamed one batch at a time.
+
+    Every statistic is an integer count (the confusion matrix, per-class counts, top-k hits,
+    calibration bins) or an exact fixed-point sum (log loss, Brier score, confidences), so the
+    result is the same, bit for bit, whatever the batch split, thread count or device.
+
+    Args:
+        task: ``"binary"``, ``"multiclass"`` or ``"multilabel"``.
+        num_classes: the number of classes (multiclass) or labels (multilabel); binary: 2 or
+            None.
+        metrics: ``"default"`` (every metric the task and inputs support but the opt-in ones),
+            ``"all"``, a comma-separated string or a list of names
+            (``gpueval.metric_names("all", family="classification")``).
+        scores: ``"probabilities"`` or ``"logits"`` (a sigmoid, or a softmax over the class
+            axis, in double).
+        pred: ``"auto"`` (float predictions are scores, integer and bool ones labels;
+            multiclass scores have the class axis the targets lack), ``"scores"`` or
+            ``"labels"``.
+        threshold: binary and multilabel: a probability above it is a positive.
+        class_axis: the class axis of multiclass scores (``[N, C, ...]``, as TorchMetrics), or
+            the label axis of multilabel predictions and targets.
+        top_k: multiclass scores: also report ``top_k_accuracy`` (the target among the k
+            highest scores).
+        ignore_index: targets equal to it are dropped and counted.
+        bins: calibration bins (equal width on [0, 1]) for ``ece`` and ``mce``.
+        beta: the F-beta score's beta (``fbeta`` is reported by default when beta != 1).
+        nan_policy: what an invalid target, label or score (NaN included) does: ``"skip"``
+            (dropped and counted), ``"propagate"`` (every metric NaN) or ``"error"``
+            (``compute`` raises :class:`NonFiniteError` naming the first one).
+        device, threads, sample_shape, process_group: as for :class:`Regression`
+            (``sample_shape`` is the targets' shape without the batch axis).
+    """
+
+    def __init__(self, task: str = "binary", num_classes: Optional[int] = None,
+                 metrics: Union[str, Sequence[str]] = "default", scores: str = "probabilities",
+                 pred: str = "auto", threshold: float = 0.5, class_axis: int = 1,
+                 top_k: Optional[int] = None, ignore_index: Optional[int] = None,
+                 bins: int = 15, beta: float = 1.0, nan_policy: str = "skip",
+                 device: Any = "auto", threads: int = 0,
+                 sample_shape: Optional[Sequence[int]] = None, process_group: Any = None) -> None:
+        if sample_shape is not None:
+            sample_shape = [int(d) for d in sample_shape]
+        kwargs = dict(task=task, num_classes=0 if num_classes is None else int(num_classes),
+                      metrics=metric_text(metrics), scores=scores, pred=pred,
+                      threshold=float(threshold), class_axis=int(class_axis),
+                      top_k=0 if top_k is None else int(top_k),
+                      ignore_index=None if ignore_index is None else int(ignore_index),
+                      bins=int(bins), beta=float(beta), nan_policy=nan_policy)
+        _core.check_classification_spec(**kwargs, sample_shape=sample_shape)
+        self._setup(kwargs, device, threads, sample_shape, process_group)
+        self._kwargs["num_classes"] = num_classes
+        self._kwargs["top_k"] = top_k
+
+    def _core_kwargs(self) -> Dict[str, Any]:
+        k = dict(self._kwargs)
+        k["num_classes"] = 0 if k["num_classes"] is None else k["num_classes"]
+        k["top_k"] = 0 if k["top_k"] is None else k["top_k"]
+        return k
+
+    def _new_core(self, device: str) -> Any:
+        k = self._core_kwargs()
+        return _core.ClassificationEvaluator(
+            k["task"], k["num_classes"], k["metrics"], k["scores"], k["pred"], k["threshold"],
+            k["class_axis"], k["top_k"], k["ignore_index"], k["bins"], k["beta"],
+            k["nan_policy"], device, k["threads"], k["sample_shape"])
+
+    def _report(self, core: Any, stream: int,
+                device_label: Optional[str]) -> ClassificationReport:
+        return ClassificationReport.from_json(core.compute_json(stream, device_label))
+
+    def _spec_for_ranks(self) -> Dict[str, Any]:
+        k = self._core_kwargs()
+        return {"family": "classification", **{key: k[key] for key in (
+            "task", "num_classes", "metrics", "scores", "pred", "threshold", "class_axis",
+            "top_k", "ignore_index", "bins", "beta", "nan_policy")}}
+
+    def update(self, pred: Any, target: Any, mask: Any = None,
+               stream: Any = None) -> "Classification":
+        return super().update(pred, target, mask, stream)  # type: ignore[return-value]
+
+    update.__doc__ = StreamingEvaluator.update.__doc__
+
+    def compute(self, stream: Any = None, sync: Optional[bool] = None) -> ClassificationReport:
+        return super().compute(stream, sync)
+
+    compute.__doc__ = StreamingEvaluator.compute.__doc__
+
+    def __call__(self, pred: Any, target: Any, mask: Any = None,
+                 stream: Any = None) -> ClassificationReport:
+        return super().__call__(pred, target, mask, stream)
+
+    __call__.__doc__ = StreamingEvaluator.__call__.__doc__
+
+    @classmethod
+    def from_state(cls, state: Any, metrics: Union[None, str, Sequence[str]] = None,
+                   device: Any = "auto", threads: int = 0) -> "Classification":
+        """An evaluator holding a saved state (``state()``, ``gpu-eval --save-state``), with the
+        spec the state was made with."""
+        blob = state_bytes(state)
+        info = _core.inspect_classification_state(blob)
+        ev = cls(task=info["task"], num_classes=info["num_classes"],
+                 metrics="default" if metrics is None else metrics, scores=info["scores"],
+                 pred=info["pred"], threshold=info["threshold"], class_axis=info["class_axis"],
+                 top_k=info["top_k"] or None, ignore_index=info["ignore_index"],
+                 bins=info["bins"], nan_policy=info["nan_policy"], device=device,
+                 threads=threads, sample_shape=info["sample_shape"] or None)
+        return ev.merge(blob)  # type: ignore[return-value]
+
+    def __repr__(self) -> str:
+        k = self._kwargs
+        return (f"gpueval.Classification(task={k['task']!r}, num_classes={k['num_classes']}, "
+                f"metrics={k['metrics']!r}, device={self.device!r}, batches={self.batches})")
