@@ -76,21 +76,24 @@ struct AtomicRecord {
     const std::uint64_t carry = (old + lo < old) ? 1u : 0u;
     add(i + 1, hi + carry);
   }
+  // ops::add_term with atomics: the same rounding of the term.
+  __device__ __forceinline__ void add_term(std::int64_t i, double x) const {
+    std::uint64_t words[2] = {0, 0};
+    ops::add_term(words, x);
+    add_fixed(i, words[0], words[1]);
+  }
 };
 
 __device__ __forceinline__ void add_scored(const AtomicRecord& r, const ops::ClassLayout& l,
                                            const ops::Outcome& o) {
   r.add(ops::ClassLayout::kTerms, 1);
-  ops::Fixed128 f = ops::Fixed128::from_double(o.log_loss);
-  r.add_fixed(l.log_loss, f.lo, static_cast<std::uint64_t>(f.hi));
-  f = ops::Fixed128::from_double(o.brier);
-  r.add_fixed(l.brier, f.lo, static_cast<std::uint64_t>(f.hi));
+  r.add_term(l.log_loss, o.log_loss);
+  r.add_term(l.brier, o.brier);
   if (l.bins > 0) {
     const int b = ops::calibration_bin(o.confidence, l.bins);
     r.add(l.calib_count + b, 1);
     r.add(l.calib_correct + b, o.correct ? 1u : 0u);
-    f = ops::Fixed128::from_double(o.confidence);
-    r.add_fixed(l.calib_conf + 2 * b, f.lo, static_cast<std::uint64_t>(f.hi));
+    r.add_term(l.calib_conf + 2 * b, o.confidence);
   }
 }
 
@@ -166,7 +169,7 @@ __device__ void fold_sample(const ClassArgs& a, const AtomicRecord& r, std::int6
                            value_at(a.target, t + k * a.target_class_stride), prm);
     if (o.kind == ops::Outcome::invalid) {
       r.add(ops::ClassLayout::kInvalid, 1);
-      record_invalid(a, e + k * a.element_class_stride);
+      record_invalid(a, e); // the sample's first label, as the CPU backend reports it
       return;
     }
   }

@@ -4,6 +4,7 @@
 // tests/python/test_classification.py.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <nlohmann/json.hpp>
@@ -11,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "cpu/class_kernels.hpp"
 #include "gpueval/classification.hpp"
 #include "gpueval/error.hpp"
 #include "gpueval/evaluator.hpp"
@@ -35,11 +37,12 @@ TEST(ClassificationOps, FixedPointSumsAreExactAndOrderFree) {
   for (double& t : terms) {
     t = u(g);
   }
+  terms[17] = 5000.0; // the 128-bit path
+  terms[99] = 1.0e15; // far into it
   auto sum = [](const std::vector<double>& v) {
     std::uint64_t w[2] = {0, 0};
     for (double x : v) {
-      const ops::Fixed128 f = ops::Fixed128::from_double(x);
-      ops::add_fixed(w, f.lo, static_cast<std::uint64_t>(f.hi));
+      ops::add_term(w, x);
     }
     return std::make_pair(w[0], w[1]);
   };
@@ -51,18 +54,41 @@ TEST(ClassificationOps, FixedPointSumsAreExactAndOrderFree) {
   for (double t : terms) {
     exact += t;
   }
-  ops::Fixed128 f;
-  f.lo = forward.first;
-  f.hi = static_cast<std::int64_t>(forward.second);
-  EXPECT_NEAR(f.to_double(), static_cast<double>(exact), 1e-9);
-  // A fraction's bits survive: 0.1 + 0.2 as fixed point is within 2^-63 of 0.3.
-  const ops::Fixed128 a = ops::Fixed128::from_double(0.1), b = ops::Fixed128::from_double(0.2);
-  std::uint64_t w[2] = {a.lo, static_cast<std::uint64_t>(a.hi)};
-  ops::add_fixed(w, b.lo, static_cast<std::uint64_t>(b.hi));
-  ops::Fixed128 c;
-  c.lo = w[0];
-  c.hi = static_cast<std::int64_t>(w[1]);
-  EXPECT_NEAR(c.to_double(), 0.3, 1e-16);
+  const std::uint64_t w[2] = {forward.first, forward.second};
+  // Each term is within 2^-41 of its value; the sum's double within an ulp of 1e15.
+  EXPECT_NEAR(ops::fixed_value(w), static_cast<double>(exact), 0.25);
+  // Small terms keep 40 fractional bits.
+  std::uint64_t small[2] = {0, 0};
+  ops::add_term(small, 0.1);
+  ops::add_term(small, 0.2);
+  EXPECT_NEAR(ops::fixed_value(small), 0.3, 1e-12);
+  EXPECT_EQ(ops::quantize(1.0), std::uint64_t{1} << 40);
+}
+
+TEST(ClassificationOps, DeterministicMathIsAccurate) {
+  // det_log, det_exp, det_log1p: within 1e-15 relative (a few ulp) of long double over their
+  // domains.
+  std::mt19937_64 g(2);
+  std::uniform_real_distribution<double> e(-300.0, 300.0), x(-700.0, 0.0), u(0.0, 1.0);
+  for (int i = 0; i < 100000; ++i) {
+    const double r = std::exp(e(g));
+    const double lr = ops::det_log(r);
+    EXPECT_NEAR(lr, static_cast<double>(std::log(static_cast<long double>(r))),
+                1e-15 * std::max(1.0, std::fabs(lr)))
+        << r;
+    const double xx = i % 2 ? x(g) : -u(g);
+    const long double ex = std::exp(static_cast<long double>(xx));
+    EXPECT_NEAR(ops::det_exp(xx), static_cast<double>(ex), 1e-15 * static_cast<double>(ex)) << xx;
+    const double uu = i % 3 ? u(g) : u(g) * 1e-12;
+    const long double l1 = std::log1p(static_cast<long double>(uu));
+    EXPECT_NEAR(ops::det_log1p(uu), static_cast<double>(l1),
+                1e-15 * static_cast<double>(l1) + 1e-300)
+        << uu;
+  }
+  EXPECT_EQ(ops::det_exp(-800.0), 0.0);
+  EXPECT_EQ(ops::det_exp(0.0), 1.0);
+  EXPECT_EQ(ops::det_log(1.0), 0.0);
+  EXPECT_EQ(ops::det_log1p(0.0), 0.0);
 }
 
 TEST(ClassificationOps, LayoutsHoldEveryStatistic) {
@@ -296,6 +322,174 @@ TEST(Classification, ShapeChecksNameBothSides) {
         (void)ClassificationEvaluator(ClassificationSpec{ClassTask::multiclass, 1}, Device::cpu(1));
       }).find("needs num_classes between 2 and 1024"),
       std::string::npos);
+}
+
+} // namespace
+} // namespace gpueval
+
+namespace gpueval {
+namespace {
+
+// The CPU's vector kernels, on every instruction set this machine has, against the scalar ops
+// of ops/classification.hpp (the CUDA kernels' path), bit for bit, on data with invalid values,
+// ignored targets and masked samples.
+struct KernelCase {
+  ClassTask task;
+  std::int64_t classes;
+  bool logits, labels, top_k;
+};
+
+std::vector<std::uint64_t> scalar_fold(const KernelCase& k, const ops::ClassLayout& l,
+                                       const ops::ClassParams& p, int n, int stride,
+                                       const std::vector<double>& score,
+                                       const std::vector<double>& target,
+                                       const std::vector<double>& include, int* first) {
+  std::vector<std::uint64_t> w(static_cast<std::size_t>(l.words), 0);
+  for (int i = 0; i < n; ++i) {
+    const auto at = [&](std::int64_t c) { return static_cast<std::size_t>(c * stride + i); };
+    if (k.task == ClassTask::multilabel) {
+      bool any = false, bad = false;
+      for (std::int64_t c = 0; c < l.classes && !bad; ++c) {
+        if (include[at(c)] == 0) {
+          continue;
+        }
+        any = true;
+        bad = ops::sample_binary(score[at(c)], k.labels, target[at(c)], p).kind ==
+              ops::Outcome::invalid;
+      }
+      if (!any) {
+        continue;
+      }
+      if (bad) {
+        w[ops::ClassLayout::kInvalid] += 1;
+        *first = std::min(*first, i);
+        continue;
+      }
+      std::int64_t counted = 0;
+      bool right = true;
+      for (std::int64_t c = 0; c < l.classes; ++c) {
+        if (include[at(c)] == 0) {
+          continue;
+        }
+        const ops::Outcome o = ops::sample_binary(score[at(c)], k.labels, target[at(c)], p);
+        if (o.kind == ops::Outcome::ignored) {
+          w[ops::ClassLayout::kIgnored] += 1;
+          continue;
+        }
+        ops::add_label(w.data(), l, c, o);
+        ++counted;
+        right = right && (o.target != 0) == (o.pred != 0);
+      }
+      ops::add_label_sample(w.data(), l, counted, right);
+      continue;
+    }
+    if (include[static_cast<std::size_t>(i)] == 0) {
+      continue;
+    }
+    ops::Outcome o;
+    if (k.task == ClassTask::binary) {
+      o = ops::sample_binary(score[static_cast<std::size_t>(i)], k.labels,
+                             target[static_cast<std::size_t>(i)], p);
+    } else if (k.labels) {
+      o = ops::sample_multiclass_label(score[static_cast<std::size_t>(i)],
+                                       target[static_cast<std::size_t>(i)], p);
+    } else {
+      o = ops::sample_multiclass([&](std::int64_t c) { return score[at(c)]; },
+                                 target[static_cast<std::size_t>(i)], p);
+    }
+    ops::add(w.data(), l, o);
+    if (o.kind == ops::Outcome::invalid) {
+      *first = std::min(*first, i);
+    }
+  }
+  return w;
+}
+
+TEST(ClassificationKernels, EveryIsaEqualsTheScalarOps) {
+  const KernelCase cases[] = {{ClassTask::binary, 2, false, false, false},
+                              {ClassTask::binary, 2, true, false, false},
+                              {ClassTask::binary, 2, false, true, false},
+                              {ClassTask::multiclass, 7, false, false, true},
+                              {ClassTask::multiclass, 7, true, false, true},
+                              {ClassTask::multiclass, 5, false, true, false},
+                              {ClassTask::multilabel, 4, false, false, false},
+                              {ClassTask::multilabel, 4, true, false, false}};
+  const struct {
+    const char* name;
+    bool supported;
+    cpu::ClassBlockFn fn;
+  } isas[] = {
+      {"x86-64", true, cpu::isa_baseline::class_block_function()},
+      {"avx2", __builtin_cpu_supports("avx2") != 0, cpu::isa_avx2::class_block_function()},
+      {"avx512f", __builtin_cpu_supports("avx512f") != 0, cpu::isa_avx512::class_block_function()}};
+  std::mt19937_64 g(11);
+  std::normal_distribution<double> z;
+  std::uniform_real_distribution<double> u;
+  for (const KernelCase& k : cases) {
+    const int n = 203, stride = 216; // a partial group of lanes
+    const std::int64_t per = k.task == ClassTask::binary || k.labels ? 1 : k.classes;
+    const std::int64_t tper = k.task == ClassTask::multilabel ? k.classes : 1;
+    std::vector<double> score(static_cast<std::size_t>(std::max(per, tper) * stride), 0.5);
+    std::vector<double> target(static_cast<std::size_t>(tper * stride), 0.0);
+    std::vector<double> include(target.size(), 0.0);
+    for (int i = 0; i < n; ++i) {
+      for (std::int64_t c = 0; c < tper; ++c) {
+        const auto a = static_cast<std::size_t>(c * stride + i);
+        const double r = u(g);
+        target[a] = k.task == ClassTask::multiclass
+                        ? static_cast<double>(static_cast<std::int64_t>(u(g) * 7.0)) // 5, 6: bad
+                        : (r < 0.5 ? 0.0 : 1.0);
+        if (r < 0.03) {
+          target[a] = -100; // ignored
+        } else if (r < 0.05) {
+          target[a] = 0.5; // invalid
+        }
+        include[a] = u(g) < 0.9 ? 1.0 : 0.0;
+      }
+      for (std::int64_t c = 0; c < std::max(per, tper); ++c) {
+        const auto a = static_cast<std::size_t>(c * stride + i);
+        double v = k.logits ? 40.0 * z(g) : u(g);
+        if (k.labels) {
+          v = static_cast<double>(static_cast<std::int64_t>(u(g) * (k.classes + 0.3)));
+        }
+        score[a] = u(g) < 0.01 ? std::nan("") : v;
+      }
+    }
+    score[3] = 0.0; // exact zeros and ties
+    score[4] = 1.0;
+    const ops::ClassLayout l = ops::ClassLayout::make(k.task, k.classes, !k.labels, k.top_k, 15);
+    ops::ClassParams p;
+    p.task = k.task;
+    p.classes = l.classes;
+    p.logits = k.logits;
+    p.top_k = k.top_k ? 3 : 0;
+    p.has_ignore = true;
+    p.ignore_index = -100;
+    p.clip_eps = 1.1920928955078125e-7;
+    p.bins = l.bins;
+    int want_first = n;
+    const std::vector<std::uint64_t> want =
+        scalar_fold(k, l, p, n, stride, score, target, include, &want_first);
+    for (const auto& isa : isas) {
+      if (!isa.supported) {
+        continue;
+      }
+      std::vector<double> scratch = score; // the kernels may overwrite staged scores
+      cpu::ClassBlock b;
+      b.n = n;
+      b.stride = stride;
+      b.labels = k.labels;
+      b.score = scratch.data();
+      b.target = target.data();
+      b.include = include.data();
+      std::vector<std::uint64_t> got(static_cast<std::size_t>(l.words), 0);
+      int first = n;
+      isa.fn(b, l, p, got.data(), &first);
+      EXPECT_EQ(got, want) << isa.name << " " << class_task_name(k.task) << " logits " << k.logits
+                           << " labels " << k.labels;
+      EXPECT_EQ(first, want_first) << isa.name;
+    }
+  }
 }
 
 } // namespace

@@ -609,10 +609,8 @@ ClassificationReport build_class_report(const detail::ClassBackend& b,
     case ClassMetric::log_loss:
     case ClassMetric::brier: {
       const std::int64_t at = metric == ClassMetric::log_loss ? l.log_loss : l.brier;
-      ops::Fixed128 f;
-      f.lo = w[static_cast<std::size_t>(at)];
-      f.hi = static_cast<std::int64_t>(w[static_cast<std::size_t>(at) + 1]);
-      put(name, f.to_double() / static_cast<double>(w[L::kTerms]));
+      put(name,
+          ops::fixed_value(&w[static_cast<std::size_t>(at)]) / static_cast<double>(w[L::kTerms]));
       break;
     }
     case ClassMetric::ece:
@@ -623,12 +621,10 @@ ClassificationReport build_class_report(const detail::ClassBackend& b,
         if (cnt == 0) {
           continue;
         }
-        ops::Fixed128 f;
-        f.lo = w[static_cast<std::size_t>(l.calib_conf + 2 * bin)];
-        f.hi = static_cast<std::int64_t>(w[static_cast<std::size_t>(l.calib_conf + 2 * bin + 1)]);
+        const double conf = ops::fixed_value(&w[static_cast<std::size_t>(l.calib_conf + 2 * bin)]);
         const double gap = std::fabs(
             static_cast<double>(w[static_cast<std::size_t>(l.calib_correct + bin)]) / cnt -
-            f.to_double() / cnt);
+            conf / cnt);
         ece += gap * cnt / static_cast<double>(w[L::kTerms]);
         mce = std::max(mce, gap);
       }
@@ -642,11 +638,9 @@ ClassificationReport build_class_report(const detail::ClassBackend& b,
   if (l.bins > 0) {
     for (int bin = 0; bin < l.bins; ++bin) {
       const std::uint64_t cnt = w[static_cast<std::size_t>(l.calib_count + bin)];
-      ops::Fixed128 f;
-      f.lo = w[static_cast<std::size_t>(l.calib_conf + 2 * bin)];
-      f.hi = static_cast<std::int64_t>(w[static_cast<std::size_t>(l.calib_conf + 2 * bin + 1)]);
+      const double conf = ops::fixed_value(&w[static_cast<std::size_t>(l.calib_conf + 2 * bin)]);
       r.calibration_count.push_back(cnt);
-      r.calibration_confidence.push_back(cnt ? f.to_double() / static_cast<double>(cnt) : nan);
+      r.calibration_confidence.push_back(cnt ? conf / static_cast<double>(cnt) : nan);
       r.calibration_accuracy.push_back(
           cnt ? static_cast<double>(w[static_cast<std::size_t>(l.calib_correct + bin)]) /
                     static_cast<double>(cnt)

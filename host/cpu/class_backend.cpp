@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/class_backend.hpp"
+#include "cpu/class_kernels.hpp"
 #include "cpu/load.hpp"
 #include "cpu/thread_pool.hpp"
 
@@ -20,31 +21,6 @@ namespace {
 
 // Scores (or labels) read per chunk: enough work to amortise a task, little enough to balance.
 inline constexpr std::int64_t kChunkValues = std::int64_t{1} << 16;
-
-double load_value(DType t, const unsigned char* p) {
-  switch (t) {
-  case DType::f16:
-    return load_as_double<DType::f16>(p);
-  case DType::bf16:
-    return load_as_double<DType::bf16>(p);
-  case DType::f32:
-    return load_as_double<DType::f32>(p);
-  case DType::f64:
-    return load_as_double<DType::f64>(p);
-  case DType::i8:
-    return load_as_double<DType::i8>(p);
-  case DType::i16:
-    return load_as_double<DType::i16>(p);
-  case DType::i32:
-    return load_as_double<DType::i32>(p);
-  case DType::i64:
-    return load_as_double<DType::i64>(p);
-  case DType::u8:
-  case DType::boolean:
-    return load_as_double<DType::u8>(p);
-  }
-  return 0.0;
-}
 
 bool mask_on(const TensorView& m, std::int64_t offset) {
   const auto* p = static_cast<const unsigned char*>(m.data) +
@@ -93,145 +69,154 @@ struct SampleCursor {
   }
 };
 
-// The fold of samples [begin, end) into `w`, with the predictions' dtype known at compile time
-// (the scores are the bulk of the bytes).
-template <DType P> struct Fold {
-  const detail::ClassBatch& b;
-  const ops::ClassLayout& l;
-  ops::ClassParams params;
-  detail::NonFiniteLocation* bad;
-  bool record_bad;
+// Values staged per block: a block's samples times their values (classes or labels) stay
+// within ~128 KiB of doubles.
+inline constexpr std::int64_t kStageValues = 16384;
+inline constexpr std::int64_t kMaxBlock = 1024;
 
-  const unsigned char* pred_base() const { return static_cast<const unsigned char*>(b.pred.data); }
-  const unsigned char* target_base() const {
-    return static_cast<const unsigned char*>(b.target.data);
+// One worker's staging buffers.
+struct Stage {
+  std::vector<double> score, target, include;
+  std::vector<std::int64_t> element; // the target's C-order element index of each sample
+};
+
+// Samples per block for a batch: a multiple of the vector width.
+int block_samples(std::int64_t values_per_sample) {
+  const std::int64_t n =
+      std::min(kMaxBlock, kStageValues / std::max<std::int64_t>(1, values_per_sample));
+  return static_cast<int>(std::max<std::int64_t>(kClassLanes, n / kClassLanes * kClassLanes));
+}
+
+// Stages samples [begin, begin + n) of the batch: targets and mask flags (one per sample, or
+// per label for multilabel) and the target's element index.
+template <DType T>
+void stage_targets(const detail::ClassBatch& b, std::int64_t begin, int n, int stride,
+                   std::int64_t labels, Stage& st) {
+  const auto* base = static_cast<const unsigned char*>(b.target.data);
+  const auto item = static_cast<std::int64_t>(dtype_size(T));
+  if (b.axes == 1 && labels == 1 && !b.has_mask()) { // [N] targets: a strided line
+    const std::int64_t ts = b.target_stride[0], es = b.element_stride[0];
+    const unsigned char* t = base + begin * ts * item;
+    for (int i = 0; i < n; ++i) {
+      st.target[static_cast<std::size_t>(i)] = load_as_double<T>(t + i * ts * item);
+      st.include[static_cast<std::size_t>(i)] = 1.0;
+      st.element[static_cast<std::size_t>(i)] = (begin + i) * es;
+    }
+    return;
   }
-  double pred_at(std::int64_t off) const {
-    return load_as_double<P>(pred_base() + off * static_cast<std::int64_t>(dtype_size(P)));
-  }
-  double target_at(std::int64_t off) const {
-    return load_value(b.target.dtype,
-                      target_base() + off * static_cast<std::int64_t>(dtype_size(b.target.dtype)));
-  }
-  void invalid_at(std::int64_t element) {
-    const detail::NonFiniteLocation here{b.index, static_cast<std::uint64_t>(element)};
-    if (record_bad && here.before(*bad)) {
-      *bad = here;
+  SampleCursor c(b, begin);
+  for (int i = 0; i < n; ++i, c.next()) {
+    st.element[static_cast<std::size_t>(i)] = c.e;
+    for (std::int64_t k = 0; k < labels; ++k) {
+      const auto at = static_cast<std::size_t>(k * stride + i);
+      st.target[at] = load_as_double<T>(base + (c.t + k * b.target_class_stride) * item);
+      st.include[at] = !b.has_mask() || mask_on(b.mask, c.m + k * b.mask_class_stride) ? 1.0 : 0.0;
     }
   }
+}
 
-  void run(std::int64_t begin, std::int64_t end, std::uint64_t* w) {
-    SampleCursor c(b, begin);
-    for (std::int64_t s = begin; s < end; ++s, c.next()) {
-      switch (params.task) {
-      case ClassTask::binary:
-        if (!b.has_mask() || mask_on(b.mask, c.m)) {
-          const ops::Outcome o =
-              ops::sample_binary(pred_at(c.p), !b.pred_scores, target_at(c.t), params);
-          binary_like(w, o, c.e);
-        }
-        break;
-      case ClassTask::multiclass:
-        if (!b.has_mask() || mask_on(b.mask, c.m)) {
-          const double t = target_at(c.t);
-          ops::Outcome o;
-          if (b.pred_scores) {
-            const std::int64_t base = c.p, stride = b.pred_class_stride;
-            o = ops::sample_multiclass([&](std::int64_t k) { return pred_at(base + k * stride); },
-                                       t, params);
-          } else {
-            o = ops::sample_multiclass_label(pred_at(c.p), t, params);
+// Stages the predictions of samples [begin, begin + n): `values` per sample (classes, labels
+// or 1) along the class stride.
+template <DType P>
+void stage_scores(const detail::ClassBatch& b, std::int64_t begin, int n, int stride,
+                  std::int64_t values, Stage& st) {
+  const auto* base = static_cast<const unsigned char*>(b.pred.data);
+  const auto item = static_cast<std::int64_t>(dtype_size(P));
+  SampleCursor c(b, begin);
+  if (values == 1) {
+    if (b.axes == 1) {
+      const std::int64_t ps = b.pred_stride[0];
+      const unsigned char* p = base + c.p * item;
+      for (int i = 0; i < n; ++i) {
+        st.score[static_cast<std::size_t>(i)] = load_as_double<P>(p + i * ps * item);
+      }
+      return;
+    }
+    for (int i = 0; i < n; ++i, c.next()) {
+      st.score[static_cast<std::size_t>(i)] = load_as_double<P>(base + c.p * item);
+    }
+    return;
+  }
+  const std::int64_t cls = b.pred_class_stride;
+  if (b.axes == 1 && cls == 1) { // [N, C] rows, each contiguous: the common layout
+    const std::int64_t rs = b.pred_stride[0];
+    const unsigned char* first = base + c.p * item;
+    if constexpr (P == DType::f32) {
+      // Class by class: contiguous stores, strided loads the compiler can gather.
+      const auto* f = reinterpret_cast<const float*>(first);
+      if (reinterpret_cast<std::uintptr_t>(f) % alignof(float) == 0) {
+        for (std::int64_t k = 0; k < values; ++k) {
+          double* out = st.score.data() + k * stride;
+          const float* col = f + k;
+          for (int i = 0; i < n; ++i) {
+            out[i] = static_cast<double>(col[i * rs]);
           }
-          binary_like(w, o, c.e);
         }
-        break;
-      case ClassTask::multilabel:
-        labels(w, c);
-        break;
-      }
-    }
-  }
-
-  void binary_like(std::uint64_t* w, const ops::Outcome& o, std::int64_t element) {
-    ops::add(w, l, o);
-    if (o.kind == ops::Outcome::invalid) {
-      invalid_at(element);
-    }
-  }
-
-  // A multilabel sample: every label checked first (one invalid label drops the sample), then
-  // each folded.
-  void labels(std::uint64_t* w, const SampleCursor& c) {
-    bool any = false;
-    for (std::int64_t k = 0; k < l.classes; ++k) {
-      if (b.has_mask() && !mask_on(b.mask, c.m + k * b.mask_class_stride)) {
-        continue;
-      }
-      any = true;
-      const ops::Outcome o =
-          ops::sample_binary(pred_at(c.p + k * b.pred_class_stride), !b.pred_scores,
-                             target_at(c.t + k * b.target_class_stride), params);
-      if (o.kind == ops::Outcome::invalid) {
-        w[ops::ClassLayout::kInvalid] += 1;
-        invalid_at(c.e + k * b.element_class_stride);
         return;
       }
     }
-    if (!any) {
-      return;
-    }
-    std::int64_t counted = 0;
-    bool right = true;
-    for (std::int64_t k = 0; k < l.classes; ++k) {
-      if (b.has_mask() && !mask_on(b.mask, c.m + k * b.mask_class_stride)) {
-        continue;
+    for (int i = 0; i < n; ++i) {
+      const unsigned char* row = first + i * rs * item;
+      double* out = st.score.data() + i;
+      for (std::int64_t k = 0; k < values; ++k) {
+        out[k * stride] = load_as_double<P>(row + k * item);
       }
-      const ops::Outcome o =
-          ops::sample_binary(pred_at(c.p + k * b.pred_class_stride), !b.pred_scores,
-                             target_at(c.t + k * b.target_class_stride), params);
-      if (o.kind == ops::Outcome::ignored) {
-        w[ops::ClassLayout::kIgnored] += 1;
-        continue;
-      }
-      ops::add_label(w, l, k, o);
-      ++counted;
-      right = right && (o.target != 0) == (o.pred != 0);
     }
-    ops::add_label_sample(w, l, counted, right);
+    return;
   }
-};
-
-template <DType P>
-void fold(const detail::ClassBatch& b, const ops::ClassLayout& l, const ops::ClassParams& p,
-          std::int64_t begin, std::int64_t end, std::uint64_t* w, detail::NonFiniteLocation* bad,
-          bool record_bad) {
-  Fold<P>{b, l, p, bad, record_bad}.run(begin, end, w);
+  for (int i = 0; i < n; ++i, c.next()) {
+    const unsigned char* row = base + c.p * item;
+    for (std::int64_t k = 0; k < values; ++k) {
+      st.score[static_cast<std::size_t>(k * stride + i)] = load_as_double<P>(row + k * cls * item);
+    }
+  }
 }
 
-using FoldFn = void (*)(const detail::ClassBatch&, const ops::ClassLayout&, const ops::ClassParams&,
-                        std::int64_t, std::int64_t, std::uint64_t*, detail::NonFiniteLocation*,
-                        bool);
+using StageFn = void (*)(const detail::ClassBatch&, std::int64_t, int, int, std::int64_t, Stage&);
 
-FoldFn fold_for(DType t) {
+StageFn target_stager(DType t) {
   switch (t) {
   case DType::f16:
-    return fold<DType::f16>;
+    return stage_targets<DType::f16>;
   case DType::bf16:
-    return fold<DType::bf16>;
+    return stage_targets<DType::bf16>;
   case DType::f32:
-    return fold<DType::f32>;
+    return stage_targets<DType::f32>;
   case DType::f64:
-    return fold<DType::f64>;
+    return stage_targets<DType::f64>;
   case DType::i8:
-    return fold<DType::i8>;
+    return stage_targets<DType::i8>;
   case DType::i16:
-    return fold<DType::i16>;
+    return stage_targets<DType::i16>;
   case DType::i32:
-    return fold<DType::i32>;
+    return stage_targets<DType::i32>;
   case DType::i64:
-    return fold<DType::i64>;
+    return stage_targets<DType::i64>;
   default:
-    return fold<DType::u8>;
+    return stage_targets<DType::u8>;
+  }
+}
+
+StageFn score_stager(DType t) {
+  switch (t) {
+  case DType::f16:
+    return stage_scores<DType::f16>;
+  case DType::bf16:
+    return stage_scores<DType::bf16>;
+  case DType::f32:
+    return stage_scores<DType::f32>;
+  case DType::f64:
+    return stage_scores<DType::f64>;
+  case DType::i8:
+    return stage_scores<DType::i8>;
+  case DType::i16:
+    return stage_scores<DType::i16>;
+  case DType::i32:
+    return stage_scores<DType::i32>;
+  case DType::i64:
+    return stage_scores<DType::i64>;
+  default:
+    return stage_scores<DType::u8>;
   }
 }
 
@@ -253,24 +238,72 @@ public:
     slots_.assign(static_cast<std::size_t>(threads_),
                   std::vector<std::uint64_t>(static_cast<std::size_t>(words_), 0));
     bad_.assign(static_cast<std::size_t>(threads_), detail::NonFiniteLocation{});
+    stages_.assign(static_cast<std::size_t>(threads_), Stage{});
   }
 
   void update(const detail::ClassBatch& batch, StreamHandle) override {
     ops::ClassParams p = params;
     p.clip_eps = dtype_epsilon(batch.pred.dtype); // log loss clips to [eps, 1 - eps]
-    const std::int64_t per_sample = batch.pred_scores && layout.task == ClassTask::multiclass
-                                        ? layout.classes
-                                    : layout.task == ClassTask::multilabel ? layout.classes
-                                                                           : 1;
-    const std::int64_t chunk = std::max<std::int64_t>(1, kChunkValues / per_sample);
-    const std::int64_t tasks = (batch.samples + chunk - 1) / chunk;
-    const FoldFn f = fold_for(batch.pred.dtype);
+    const bool multilabel = layout.task == ClassTask::multilabel;
+    const std::int64_t values =
+        multilabel || (batch.pred_scores && layout.task == ClassTask::multiclass) ? layout.classes
+                                                                                  : 1;
+    const std::int64_t labels = multilabel ? layout.classes : 1;
+    const int block = block_samples(std::max(values, labels));
+    // Tasks of whole blocks: the split depends on the batch alone, and integer records add up
+    // to the same bits whichever worker folds which task.
+    const std::int64_t per_task = std::max<std::int64_t>(
+        block, (kChunkValues / std::max<std::int64_t>(values, 1)) / block * block);
+    const std::int64_t tasks = (batch.samples + per_task - 1) / per_task;
+    const StageFn stage_t = target_stager(batch.target.dtype);
+    const StageFn stage_p = score_stager(batch.pred.dtype);
+    const ClassBlockFn fold = class_block_function();
     const bool record_bad = policy_ == NanPolicy::error;
     pool_->run(tasks, [&](std::int64_t task, int slot) {
-      const std::int64_t begin = task * chunk;
-      const std::int64_t end = std::min(batch.samples, begin + chunk);
-      f(batch, layout, p, begin, end, slots_[static_cast<std::size_t>(slot)].data(),
-        &bad_[static_cast<std::size_t>(slot)], record_bad);
+      Stage& st = stages_[static_cast<std::size_t>(slot)];
+      // Class rows a cache line apart from a power of two: rows of 2^k doubles would map to the
+      // same L1 sets and alias 4 KiB apart, which made staging three times slower.
+      const int row = block + kClassLanes;
+      const auto cap = static_cast<std::size_t>(row);
+      st.score.resize(cap * static_cast<std::size_t>(values));
+      st.target.resize(cap * static_cast<std::size_t>(labels));
+      st.include.resize(cap * static_cast<std::size_t>(labels));
+      st.element.resize(cap);
+      std::uint64_t* w = slots_[static_cast<std::size_t>(slot)].data();
+      const std::int64_t end = std::min(batch.samples, (task + 1) * per_task);
+      for (std::int64_t begin = task * per_task; begin < end; begin += block) {
+        const int n = static_cast<int>(std::min<std::int64_t>(block, end - begin));
+        stage_t(batch, begin, n, row, labels, st);
+        stage_p(batch, begin, n, row, values, st);
+        // Padding lanes: excluded, with harmless values.
+        const int padded = (n + kClassLanes - 1) / kClassLanes * kClassLanes;
+        for (int i = n; i < padded; ++i) {
+          for (std::int64_t k = 0; k < labels; ++k) {
+            st.target[static_cast<std::size_t>(k * row + i)] = 0.0;
+            st.include[static_cast<std::size_t>(k * row + i)] = 0.0;
+          }
+          for (std::int64_t k = 0; k < values; ++k) {
+            st.score[static_cast<std::size_t>(k * row + i)] = 0.5;
+          }
+        }
+        ClassBlock cb;
+        cb.n = n;
+        cb.stride = row;
+        cb.labels = !batch.pred_scores;
+        cb.score = st.score.data();
+        cb.target = st.target.data();
+        cb.include = st.include.data();
+        int first = n;
+        fold(cb, layout, p, w, &first);
+        if (record_bad && first < n) {
+          const detail::NonFiniteLocation here{
+              batch.index, static_cast<std::uint64_t>(st.element[static_cast<std::size_t>(first)])};
+          detail::NonFiniteLocation& bad = bad_[static_cast<std::size_t>(slot)];
+          if (here.before(bad)) {
+            bad = here;
+          }
+        }
+      }
     });
   }
 
@@ -317,6 +350,7 @@ private:
   std::vector<std::uint64_t> base_;               // merged and loaded states
   std::vector<std::vector<std::uint64_t>> slots_; // one record per worker
   std::vector<detail::NonFiniteLocation> bad_;    // per worker
+  std::vector<Stage> stages_;                     // per worker
   detail::NonFiniteLocation loaded_bad_;
 };
 

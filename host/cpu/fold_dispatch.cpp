@@ -1,6 +1,7 @@
 // Picks the fold kernels for this CPU: AVX-512F, AVX2 or baseline x86-64 (fold_kernels.cpp is
 // compiled once per instruction set). Every variant performs the same IEEE operations in the
 // same order per lane (no FMA contraction), so the choice changes speed, never results.
+#include "cpu/class_kernels.hpp"
 #include "cpu/lanes.hpp"
 
 namespace gpueval::cpu {
@@ -42,6 +43,18 @@ FoldFast fold_fast_function(unsigned groups) {
     break;
   }
   return isa_baseline::fold_fast_function(groups);
+}
+
+ClassBlockFn class_block_function() {
+  switch (kIsa) {
+  case Isa::avx512:
+    return isa_avx512::class_block_function();
+  case Isa::avx2:
+    return isa_avx2::class_block_function();
+  case Isa::baseline:
+    break;
+  }
+  return isa_baseline::class_block_function();
 }
 
 const char* fold_isa_name() {

@@ -13,15 +13,22 @@
 //                                     device gives bitwise the same record.
 //   finalize (host/core)              metrics from a record, in double.
 //
-// Real-valued sums (log loss, Brier score, calibration confidence) are kept as fixed-point
-// numbers with 64 fractional bits in two words (Fixed128): each term is truncated to a multiple
-// of 2^-64 and the sums are exact integer additions, so they too are independent of the order
-// of the terms (DESIGN.md, "Metric families"). A term's error is below 2^-64 (5.4e-20), far
-// under the accuracy rule for any count a state can hold.
+// Real-valued sums (log loss, Brier score, calibration confidence) are fixed-point numbers in
+// two words: each term (always >= 0) is rounded to a multiple of 2^-40 and the sums are exact
+// integer additions, so they too are independent of the order of the terms (DESIGN.md, "Metric
+// families"). A term's rounding error is at most 2^-41 (4.5e-13), far under the accuracy rule:
+// the mean of any number of terms is within 4.5e-13 of the mean of the exact terms.
+//
+// The terms themselves are computed with the deterministic log, exp and log1p below, built from
+// +, -, *, / and bit operations only, with no FMA contraction on any backend (-ffp-contract=off
+// on the host, --fmad=false for the CUDA kernels): a score gives the same terms, bit for bit, on
+// every CPU instruction set, in a vector lane or alone, and on the GPU. With integer counts, the
+// whole record is then the same on every backend.
 #pragma once
 
 #include <cstdint>
 #include <math.h>
+#include <string.h> // memcpy, which nvcc also provides on the device
 
 #include "gpueval/macros.hpp"
 
@@ -29,31 +36,132 @@ namespace gpueval::ops {
 
 enum class ClassTask : std::uint8_t { binary, multiclass, multilabel };
 
-// A real number in fixed point: value = hi + lo * 2^-64. Two words of a record, added with carry.
-struct Fixed128 {
-  std::uint64_t lo = 0;
-  std::int64_t hi = 0;
+// ---- deterministic math ----------------------------------------------------------------------
 
-  // Truncates x to a multiple of 2^-64 (toward minus infinity). |x| < 2^62.
-  GPUEVAL_HD static Fixed128 from_double(double x) {
-    Fixed128 f;
-    const double whole = floor(x);
-    f.hi = static_cast<std::int64_t>(whole);
-    // x - whole is exact (both are doubles of the same binade or smaller) and in [0, 1); times
-    // 2^64 it is below 2^64 and an exact double, so the conversion only drops bits below 2^-64.
-    f.lo = static_cast<std::uint64_t>((x - whole) * 18446744073709551616.0);
-    return f;
+// The primitives the functions below need from a value type: doubles here; the CPU backend adds
+// its SIMD vector of doubles, so that a vector lane performs exactly the scalar operations.
+template <class V> struct DetMath;
+template <> struct DetMath<double> {
+  using V = double;
+  using I = std::int64_t;
+  using Mask = bool;
+  GPUEVAL_HD static I bits(V x) {
+    I i;
+    memcpy(&i, &x, sizeof i);
+    return i;
   }
-  GPUEVAL_HD double to_double() const {
-    return static_cast<double>(hi) + static_cast<double>(lo) * 5.421010862427522e-20;
+  GPUEVAL_HD static V from_bits(I i) {
+    V x;
+    memcpy(&x, &i, sizeof x);
+    return x;
   }
+  GPUEVAL_HD static V select(Mask m, V a, V b) { return m ? a : b; }
+  GPUEVAL_HD static Mask greater(V a, V b) { return a > b; }
+  GPUEVAL_HD static Mask less(V a, V b) { return a < b; }
 };
 
-// Adds the fixed-point number at words[i], words[i + 1] (lo, hi) of `from` into `into`.
+// 2 atanh(f) = log((1 + f) / (1 - f)) for |f| <= 0.1716, as its Taylor series to f^25 / 25
+// (f^2 <= 0.0295: the next term is below 1e-19 relative).
+template <class V> GPUEVAL_HD inline V det_two_atanh(V f) {
+  const V s = f * f;
+  V q = s * 0.0 + 1.0 / 25;
+  const double c[12] = {1.0 / 23, 1.0 / 21, 1.0 / 19, 1.0 / 17, 1.0 / 15, 1.0 / 13,
+                        1.0 / 11, 1.0 / 9,  1.0 / 7,  1.0 / 5,  1.0 / 3,  1.0};
+  for (int i = 0; i < 12; ++i) {
+    q = q * s + c[i];
+  }
+  return (2.0 * f) * q;
+}
+
+// log(r) for a positive normal r: r = 2^k m with m in [sqrt(1/2), sqrt(2)), log r = k ln 2 +
+// 2 atanh((m - 1) / (m + 1)); ln 2 split so that k ln2_hi is exact (fdlibm's constants).
+template <class V> GPUEVAL_HD inline V det_log(V r) {
+  using M = DetMath<V>;
+  const auto b = M::bits(r);
+  const auto exponent = (b >> 52) & 0x7ff;
+  V m = M::from_bits((b & 0x000fffffffffffffLL) | 0x3ff0000000000000LL); // [1, 2)
+  // The biased exponent as a double without an integer conversion: 2^52 + e - 2^52.
+  V k = M::from_bits(exponent | 0x4330000000000000LL) - 4503599627370496.0 - 1023.0;
+  const auto high = M::greater(m, m * 0.0 + 1.4142135623730951);
+  m = M::select(high, m * 0.5, m);
+  k = M::select(high, k + 1.0, k);
+  const V f = (m - 1.0) / (m + 1.0);
+  return k * 6.93147180369123816490e-01 + (k * 1.90821492927058770002e-10 + det_two_atanh(f));
+}
+
+// exp(x) for x <= 0 (0 below -708): x = k ln 2 + r with |r| <= ln(2) / 2, exp(r) as its Taylor
+// series to r^13 / 13! (the next term is below 5e-18), times 2^k built in the exponent bits.
+template <class V> GPUEVAL_HD inline V det_exp(V x) {
+  using M = DetMath<V>;
+  constexpr double kRound = 6755399441055744.0; // 1.5 * 2^52: adding it rounds to an integer
+  const V kd = (x * 1.4426950408889634 + kRound) - kRound;
+  const V r = (x - kd * 6.93147180369123816490e-01) - kd * 1.90821492927058770002e-10;
+  V p = r * 0.0 + 1.0 / 6227020800.0; // 1 / 13!
+  const double c[12] = {1.0 / 479001600.0,
+                        1.0 / 39916800.0,
+                        1.0 / 3628800.0,
+                        1.0 / 362880.0,
+                        1.0 / 40320.0,
+                        1.0 / 5040.0,
+                        1.0 / 720.0,
+                        1.0 / 120.0,
+                        1.0 / 24.0,
+                        1.0 / 6.0,
+                        0.5,
+                        1.0};
+  for (int i = 0; i < 12; ++i) {
+    p = p * r + c[i];
+  }
+  p = p * r + 1.0;
+  const auto k = M::bits(kd + kRound) - M::bits(kd * 0.0 + kRound); // kd as an integer
+  const V scale = M::from_bits((k + 1023) << 52);
+  return M::select(M::less(x, x * 0.0 - 708.0), x * 0.0, p * scale);
+}
+
+// log(1 + u) for u >= 0: log(w) with w = 1 + u, corrected by the rounding of w.
+template <class V> GPUEVAL_HD inline V det_log1p(V u) {
+  const V w = u + 1.0;
+  return det_log(w) + (u - (w - 1.0)) / w;
+}
+
+// ---- fixed-point sums ------------------------------------------------------------------------
+
+// round(x * 2^40) for 0 <= x < 4096 (x * 2^40 < 2^52): the low bits of x * 2^40 + 2^52.
+GPUEVAL_HD inline std::uint64_t quantize(double x) {
+  using M = DetMath<double>;
+  return static_cast<std::uint64_t>(M::bits(x * 1099511627776.0 + 4503599627370496.0) -
+                                    M::bits(4503599627370496.0));
+}
+inline constexpr double kQuantizeLimit = 4096.0;
+
+// Adds lo + hi * 2^64 (units of 2^-40) into the two words at `into` (lo, hi).
 GPUEVAL_HD inline void add_fixed(std::uint64_t* into, std::uint64_t lo, std::uint64_t hi) {
   const std::uint64_t sum = into[0] + lo;
   into[1] += hi + (sum < lo ? 1u : 0u);
   into[0] = sum;
+}
+
+// Adds one term x >= 0 into a fixed-point sum. Terms of 4096 or more (only the log loss of
+// extreme logits) take the 128-bit path; 2^87 and above saturate.
+GPUEVAL_HD inline void add_term(std::uint64_t* into, double x) {
+  if (x < kQuantizeLimit) {
+    add_fixed(into, quantize(x), 0);
+    return;
+  }
+  const double y = x * 1099511627776.0;               // exact; an integer, since y >= 2^52
+  const double hi = floor(y * 5.421010862427522e-20); // y / 2^64, exact
+  if (hi >= 18446744073709551616.0 || !(y == y)) {
+    add_fixed(into, ~std::uint64_t{0}, ~std::uint64_t{0} >> 1);
+    return;
+  }
+  add_fixed(into, static_cast<std::uint64_t>(y - hi * 18446744073709551616.0),
+            static_cast<std::uint64_t>(hi));
+}
+
+// The value of a fixed-point sum.
+GPUEVAL_HD inline double fixed_value(const std::uint64_t* words) {
+  return static_cast<double>(words[1]) * 16777216.0 +
+         static_cast<double>(words[0]) * 9.094947017729282e-13; // hi 2^24 + lo 2^-40
 }
 
 // Where each statistic of a task's record lives, in 64-bit words. Counts first (plain integer
@@ -168,13 +276,22 @@ GPUEVAL_HD inline bool finite(double x) {
   return x - x == 0.0;
 }
 
-// log(sigmoid(z)) without overflow or cancellation, in double.
-GPUEVAL_HD inline double log_sigmoid(double z) {
-  return z >= 0 ? -log1p(exp(-z)) : z - log1p(exp(z));
+// log(sigmoid(z)) and log(sigmoid(-z)), and sigmoid(z), from a = exp(-|z|): no overflow, no
+// cancellation. The CPU's vector path computes the same expressions lane by lane.
+struct Sigmoid {
+  double log_p, log_q, p; // log sigmoid(z), log sigmoid(-z), sigmoid(z)
+};
+GPUEVAL_HD inline Sigmoid sigmoid_of(double z) {
+  const double a = det_exp(-fabs(z));
+  const double l = det_log1p(a);
+  return {z >= 0 ? -l : z - l, z <= 0 ? -l : -z - l, z >= 0 ? 1.0 / (1.0 + a) : a / (1.0 + a)};
 }
 
-GPUEVAL_HD inline double sigmoid(double z) {
-  return z >= 0 ? 1.0 / (1.0 + exp(-z)) : exp(z) / (1.0 + exp(z));
+// Probabilities clipped to [eps, 1 - eps] for the log loss (scikit-learn's eps="auto": the
+// predictions' dtype's eps).
+GPUEVAL_HD inline double clip(double x, double eps) {
+  const double lo = x < eps ? eps : x;
+  return lo > 1.0 - eps ? 1.0 - eps : lo;
 }
 
 // A calibration bin: floor(confidence * bins), the top bin closed on the right (as TorchMetrics'
@@ -221,12 +338,13 @@ GPUEVAL_HD inline Outcome sample_binary(double score, bool is_label, double targ
   }
   double prob;
   if (p.logits) {
-    prob = sigmoid(score);
-    o.log_loss = -(o.target ? log_sigmoid(score) : log_sigmoid(-score));
+    const Sigmoid sg = sigmoid_of(score);
+    prob = sg.p;
+    o.log_loss = -(o.target ? sg.log_p : sg.log_q);
   } else {
     prob = score;
-    const double c = fmin(fmax(score, p.clip_eps), 1.0 - p.clip_eps);
-    o.log_loss = -(o.target ? log(c) : log(1.0 - c));
+    const double c = clip(score, p.clip_eps);
+    o.log_loss = -det_log(o.target ? c : 1.0 - c);
   }
   o.pred = prob > p.threshold;
   o.scored = true;
@@ -266,35 +384,31 @@ GPUEVAL_HD inline Outcome sample_multiclass(Score score, double target, const Cl
   o.scored = true;
   const double st = score(o.target);
   std::int64_t higher = 0;
+  for (std::int64_t c = 0; c < p.classes; ++c) {
+    higher += score(c) > st;
+  }
+  // Sums in class order (the vector path sums the same terms in the same order per lane).
+  double brier = 0;
   if (p.logits) {
     double sum = 0;
     for (std::int64_t c = 0; c < p.classes; ++c) {
-      const double s = score(c);
-      higher += s > st;
-      sum += exp(s - best);
+      sum = sum + det_exp(score(c) - best);
     }
-    const double lse = best + log(sum);
-    o.log_loss = lse - st;
-    double brier = 0;
-    for (std::int64_t c = 0; c < p.classes; ++c) {
-      const double q = exp(score(c) - lse);
-      const double d = q - (c == o.target ? 1.0 : 0.0);
-      brier += d * d;
+    o.log_loss = best + det_log(sum) - st;
+    for (std::int64_t c = 0; c < p.classes; ++c) { // p_c = exp(s_c - best) / sum
+      const double d = det_exp(score(c) - best) / sum - (c == o.target ? 1.0 : 0.0);
+      brier = brier + d * d;
     }
-    o.brier = brier;
     o.confidence = 1.0 / sum;
   } else {
-    double brier = 0;
     for (std::int64_t c = 0; c < p.classes; ++c) {
-      const double s = score(c);
-      higher += s > st;
-      const double d = s - (c == o.target ? 1.0 : 0.0);
-      brier += d * d;
+      const double d = score(c) - (c == o.target ? 1.0 : 0.0);
+      brier = brier + d * d;
     }
-    o.brier = brier;
-    o.log_loss = -log(fmin(fmax(st, p.clip_eps), 1.0 - p.clip_eps));
+    o.log_loss = -det_log(clip(st, p.clip_eps));
     o.confidence = best;
   }
+  o.brier = brier;
   o.top_k_hit = higher < p.top_k;
   o.correct = arg == o.target;
   return o;
@@ -322,16 +436,13 @@ GPUEVAL_HD inline Outcome sample_multiclass_label(double label, double target,
 // multiclass).
 GPUEVAL_HD inline void add_scored(std::uint64_t* w, const ClassLayout& l, const Outcome& o) {
   w[ClassLayout::kTerms] += 1;
-  Fixed128 f = Fixed128::from_double(o.log_loss);
-  add_fixed(w + l.log_loss, f.lo, static_cast<std::uint64_t>(f.hi));
-  f = Fixed128::from_double(o.brier);
-  add_fixed(w + l.brier, f.lo, static_cast<std::uint64_t>(f.hi));
+  add_term(w + l.log_loss, o.log_loss);
+  add_term(w + l.brier, o.brier);
   if (l.bins > 0) {
     const int b = calibration_bin(o.confidence, l.bins);
     w[l.calib_count + b] += 1;
     w[l.calib_correct + b] += o.correct ? 1u : 0u;
-    f = Fixed128::from_double(o.confidence);
-    add_fixed(w + l.calib_conf + 2 * b, f.lo, static_cast<std::uint64_t>(f.hi));
+    add_term(w + l.calib_conf + 2 * b, o.confidence);
   }
 }
 
