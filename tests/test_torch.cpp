@@ -117,7 +117,7 @@ TEST(Torch, ErrorsNameBothSides) {
             std::string::npos);
   EXPECT_NE(torch_error([&] {
               ev.update(x, x, torch::ones({3}, torch::kBool));
-            }).find("does not fit pred [4, 5]"),
+            }).find("does not fit target [4, 5]"),
             std::string::npos);
   EXPECT_NE(torch_error([&] { ev.update(x, x, torch::ones({4})); }).find("mask has dtype Float"),
             std::string::npos);
@@ -133,6 +133,47 @@ TEST(Torch, ErrorsNameBothSides) {
   EXPECT_NE(torch_error([] {
               TorchEvaluator cuda(RegressionSpec{}, torch::Device("cuda:0"));
             }).find("cuda:0"),
+            std::string::npos);
+}
+
+} // namespace
+} // namespace gpueval
+
+namespace gpueval {
+namespace {
+
+TEST(Torch, ClassificationSameNumbersAsTheCoreApi) {
+  torch::manual_seed(3);
+  ClassificationSpec spec;
+  spec.task = ClassTask::multiclass;
+  spec.num_classes = 5;
+  spec.top_k = 2;
+  spec.scores = ScoreKind::logits;
+  const torch::Tensor logits = torch::randn({64, 5, 3, 2});
+  const torch::Tensor labels = torch::randint(0, 5, {64, 3, 2});
+  torch_adapter::TorchClassificationEvaluator ev(spec, torch::kCPU, 2);
+  ev.update(logits.transpose(2, 3), labels.transpose(1, 2)); // strided views
+  ClassificationEvaluator core(spec, Device::cpu(1));
+  const torch::Tensor lc = logits.transpose(2, 3).contiguous();
+  const torch::Tensor tc = labels.transpose(1, 2).contiguous();
+  core.update(TensorView::contiguous(lc.data_ptr(), DType::f32, {64, 5, 2, 3}),
+              TensorView::contiguous(tc.data_ptr(), DType::i64, {64, 2, 3}));
+  ClassificationReport a = ev.compute(), b = core.compute();
+  a.device.clear();
+  b.device.clear();
+  EXPECT_EQ(a.to_json(), b.to_json());
+  const auto d = ev.compute_dict();
+  EXPECT_EQ(d.at("confusion_matrix").sizes(), (std::vector<std::int64_t>{5, 5}));
+  EXPECT_EQ(d.at("accuracy").item<double>(), b.value("accuracy"));
+  EXPECT_EQ(d.at("per_class/f1").numel(), 5);
+  // States as uint8 tensors merge exactly.
+  torch_adapter::TorchClassificationEvaluator twice(spec, torch::kCPU, 1);
+  twice.merge(ev.state());
+  twice.merge(ev.state());
+  EXPECT_EQ(twice.compute().count, 2 * b.count);
+  EXPECT_NE(torch_error([&] {
+              ev.update(torch::randn({4, 6}), torch::zeros({4}, torch::kLong));
+            }).find("the class axis 1 has 6 entries, not num_classes 5"),
             std::string::npos);
 }
 

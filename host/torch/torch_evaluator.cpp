@@ -88,28 +88,28 @@ Evaluator make_evaluator(RegressionSpec spec, const torch::Device& device, int t
 TorchEvaluator::TorchEvaluator(RegressionSpec spec, torch::Device device, int threads)
     : device_(device), evaluator_(make_evaluator(std::move(spec), device, threads)) {}
 
-void TorchEvaluator::update(const torch::Tensor& pred, const torch::Tensor& target,
-                            const c10::optional<torch::Tensor>& mask) {
+namespace {
+
+void update_on(AnyEvaluator& ev, const torch::Device& device, const torch::Tensor& pred,
+               const torch::Tensor& target, const c10::optional<torch::Tensor>& mask) {
   TORCH_CHECK(pred.defined() && target.defined(), "gpueval: pred and target must be defined");
   TORCH_CHECK(pred.device() == target.device(), "gpueval: pred is on ", pred.device(),
               " but target is on ", target.device());
-  TORCH_CHECK(pred.sizes() == target.sizes(), "gpueval: pred has shape ", pred.sizes(),
-              " but target has shape ", target.sizes());
-  TORCH_CHECK(pred.device().type() == device_.type() && (device_.is_cpu() || !device_.has_index() ||
-                                                         pred.device().index() == device_.index()),
+  TORCH_CHECK(pred.device().type() == device.type() && (device.is_cpu() || !device.has_index() ||
+                                                        pred.device().index() == device.index()),
               "gpueval: the tensors are on ", pred.device(), " but this evaluator runs on ",
-              device_);
+              device);
   if (mask.has_value() && mask->defined()) {
     TORCH_CHECK(mask->device() == pred.device(), "gpueval: mask is on ", mask->device(),
                 " but pred is on ", pred.device());
     TORCH_CHECK(!mask->is_floating_point(), "gpueval: mask has dtype ", mask->scalar_type(),
                 "; a mask is bool or an integer type (nonzero = include)");
     const auto ms = mask->sizes();
-    const auto ps = pred.sizes();
-    TORCH_CHECK(ms.size() >= 1 && ms.size() <= ps.size() &&
-                    std::equal(ms.begin(), ms.end(), ps.begin()),
-                "gpueval: mask has shape ", ms, ", which does not fit pred ", ps,
-                ": a mask has the tensor's shape or a prefix of it");
+    const auto ts = target.sizes();
+    TORCH_CHECK(ms.size() >= 1 && ms.size() <= ts.size() &&
+                    std::equal(ms.begin(), ms.end(), ts.begin()),
+                "gpueval: mask has shape ", ms, ", which does not fit target ", ts,
+                ": a mask has the target's shape or a prefix of it");
   }
   const TensorView p = view_of(pred, "pred");
   const TensorView t = view_of(target, "target");
@@ -118,14 +118,49 @@ void TorchEvaluator::update(const torch::Tensor& pred, const torch::Tensor& targ
 #ifdef GPUEVAL_TORCH_CUDA
     if (pred.is_cuda()) {
       const c10::cuda::CUDAGuard guard(pred.device());
-      evaluator_.update(p, t, m, at::cuda::getCurrentCUDAStream().stream());
+      ev.update(p, t, m, at::cuda::getCurrentCUDAStream().stream());
       return;
     }
 #endif
-    evaluator_.update(p, t, m);
+    ev.update(p, t, m);
   } catch (const gpueval::Error& e) {
     TORCH_CHECK(false, "gpueval: ", e.what());
   }
+}
+
+torch::Tensor state_of(AnyEvaluator& ev) {
+  State s;
+  try {
+    s = ev.state();
+  } catch (const gpueval::Error& e) {
+    TORCH_CHECK(false, "gpueval: ", e.what());
+  }
+  torch::Tensor out = torch::empty({static_cast<std::int64_t>(s.bytes.size())}, torch::kUInt8);
+  std::memcpy(out.data_ptr(), s.bytes.data(), s.bytes.size());
+  return out;
+}
+
+void merge_into(AnyEvaluator& ev, const torch::Tensor& state) {
+  TORCH_CHECK(state.scalar_type() == torch::kUInt8 && state.dim() == 1,
+              "gpueval: a state is a 1-d uint8 tensor (from state()), not ", state.scalar_type(),
+              " ", state.sizes());
+  const torch::Tensor cpu = state.to(torch::kCPU).contiguous();
+  State s;
+  s.bytes.assign(cpu.data_ptr<std::uint8_t>(), cpu.data_ptr<std::uint8_t>() + cpu.numel());
+  try {
+    ev.merge(s);
+  } catch (const gpueval::Error& e) {
+    TORCH_CHECK(false, "gpueval: ", e.what());
+  }
+}
+
+} // namespace
+
+void TorchEvaluator::update(const torch::Tensor& pred, const torch::Tensor& target,
+                            const c10::optional<torch::Tensor>& mask) {
+  TORCH_CHECK(!pred.defined() || !target.defined() || pred.sizes() == target.sizes(),
+              "gpueval: pred has shape ", pred.sizes(), " but target has shape ", target.sizes());
+  update_on(evaluator_, device_, pred, target, mask);
 }
 
 Report TorchEvaluator::compute() {
@@ -172,29 +207,88 @@ void TorchEvaluator::reset() {
 }
 
 torch::Tensor TorchEvaluator::state() {
-  State s;
-  try {
-    s = evaluator_.state();
-  } catch (const gpueval::Error& e) {
-    TORCH_CHECK(false, "gpueval: ", e.what());
-  }
-  torch::Tensor out = torch::empty({static_cast<std::int64_t>(s.bytes.size())}, torch::kUInt8);
-  std::memcpy(out.data_ptr(), s.bytes.data(), s.bytes.size());
-  return out;
+  return state_of(evaluator_);
 }
 
 void TorchEvaluator::merge(const torch::Tensor& state) {
-  TORCH_CHECK(state.scalar_type() == torch::kUInt8 && state.dim() == 1,
-              "gpueval: a state is a 1-d uint8 tensor (from state()), not ", state.scalar_type(),
-              " ", state.sizes());
-  const torch::Tensor cpu = state.to(torch::kCPU).contiguous();
-  State s;
-  s.bytes.assign(cpu.data_ptr<std::uint8_t>(), cpu.data_ptr<std::uint8_t>() + cpu.numel());
+  merge_into(evaluator_, state);
+}
+
+// ---- classification ---------------------------------------------------------------------------
+
+namespace {
+
+ClassificationEvaluator make_classifier(ClassificationSpec spec, const torch::Device& device,
+                                        int threads) {
   try {
-    evaluator_.merge(s);
+    return ClassificationEvaluator(std::move(spec), to_gpueval_device(device, threads));
   } catch (const gpueval::Error& e) {
     TORCH_CHECK(false, "gpueval: ", e.what());
   }
+}
+
+torch::Tensor count_tensor(const std::vector<std::uint64_t>& v) {
+  std::vector<std::int64_t> c(v.begin(), v.end());
+  return torch::tensor(c, torch::dtype(torch::kLong));
+}
+
+} // namespace
+
+TorchClassificationEvaluator::TorchClassificationEvaluator(ClassificationSpec spec,
+                                                           torch::Device device, int threads)
+    : device_(device), evaluator_(make_classifier(std::move(spec), device, threads)) {}
+
+void TorchClassificationEvaluator::update(const torch::Tensor& pred, const torch::Tensor& target,
+                                          const c10::optional<torch::Tensor>& mask) {
+  update_on(evaluator_, device_, pred, target, mask);
+}
+
+ClassificationReport TorchClassificationEvaluator::compute() {
+  try {
+    return evaluator_.compute();
+  } catch (const gpueval::Error& e) {
+    TORCH_CHECK(false, "gpueval: ", e.what());
+  }
+  return {};
+}
+
+c10::Dict<std::string, torch::Tensor> report_to_dict(const ClassificationReport& r) {
+  c10::Dict<std::string, torch::Tensor> d;
+  for (std::size_t i = 0; i < r.names.size(); ++i) {
+    d.insert(r.names[i], torch::tensor(r.values[i], torch::dtype(torch::kDouble)));
+  }
+  d.insert("per_class/support", count_tensor(r.support));
+  for (std::size_t i = 0; i < r.per_class_names.size(); ++i) {
+    d.insert("per_class/" + r.per_class_names[i], doubles(r.per_class[i]));
+  }
+  if (!r.confusion_matrix.empty()) {
+    d.insert("confusion_matrix", count_tensor(r.confusion_matrix).reshape({r.classes, r.classes}));
+  }
+  if (!r.calibration_count.empty()) {
+    d.insert("calibration/count", count_tensor(r.calibration_count));
+    d.insert("calibration/confidence", doubles(r.calibration_confidence));
+    d.insert("calibration/accuracy", doubles(r.calibration_accuracy));
+  }
+  d.insert("count", torch::tensor(static_cast<std::int64_t>(r.count), torch::dtype(torch::kLong)));
+  d.insert("skipped_invalid",
+           torch::tensor(static_cast<std::int64_t>(r.skipped_invalid), torch::dtype(torch::kLong)));
+  return d;
+}
+
+c10::Dict<std::string, torch::Tensor> TorchClassificationEvaluator::compute_dict() {
+  return report_to_dict(compute());
+}
+
+void TorchClassificationEvaluator::reset() {
+  evaluator_.reset();
+}
+
+torch::Tensor TorchClassificationEvaluator::state() {
+  return state_of(evaluator_);
+}
+
+void TorchClassificationEvaluator::merge(const torch::Tensor& state) {
+  merge_into(evaluator_, state);
 }
 
 } // namespace gpueval::torch_adapter

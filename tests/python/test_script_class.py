@@ -65,7 +65,26 @@ def main():
         raise AssertionError("no error")
     except RuntimeError as e:
         assert "pred has shape [12, 40, 5] but target has shape [12, 40, 4]" in str(e), str(e)
-    print("torch script class: 4 checks passed")
+    # The classification class: the same JSON as gpu-eval --task multiclass on the same files.
+    logits = torch.randn(30, 4, 7)
+    labels = torch.randint(0, 4, (30, 7))
+    clf = torch.classes.gpueval.Classifier("multiclass", 4, "all", "logits", 0.5, 1, 2, None, 15,
+                                           1.0, "skip", "cpu", 2)
+    clf.update(logits, labels, None)
+    got = json.loads(clf.compute_json())
+    with tempfile.TemporaryDirectory() as d:
+        np.save(os.path.join(d, "p.npy"), logits.numpy())
+        np.save(os.path.join(d, "t.npy"), labels.numpy())
+        out = subprocess.run([cli, "--pred", os.path.join(d, "p.npy"), "--target",
+                              os.path.join(d, "t.npy"), "--task", "multiclass", "--num-classes",
+                              "4", "--scores", "logits", "--top-k", "2", "--metrics", "all",
+                              "--format", "json", "--device", "cpu"],
+                             check=True, capture_output=True, text=True).stdout
+    want = json.loads(out)
+    for scope in ("metrics", "per_class", "confusion_matrix", "calibration"):
+        assert got[scope] == want[scope], scope
+    assert clf.compute()["confusion_matrix"].shape == (4, 4)
+    print("torch script class: 5 checks passed")
     return 0
 
 

@@ -12,6 +12,7 @@
 
 #include <string>
 
+#include "gpueval/classification.hpp"
 #include "gpueval/evaluator.hpp"
 
 namespace gpueval::torch_adapter {
@@ -47,5 +48,38 @@ private:
 
 // A Report as tensors (what compute_dict returns).
 c10::Dict<std::string, torch::Tensor> report_to_dict(const Report& report);
+
+// The classification family (gpueval/classification.hpp) on tensors, as TorchEvaluator:
+//
+//   gpueval::ClassificationSpec spec;  spec.task = gpueval::ClassTask::multiclass;
+//   spec.num_classes = 10;
+//   TorchClassificationEvaluator ev(spec, torch::kCUDA);
+//   ev.update(logits, labels);          // [N, C, ...] scores or [N, ...] labels; int targets
+//   auto m = ev.compute_dict();         // {"accuracy": 0-d, "f1_macro": 0-d,
+//                                       //  "per_class/f1": [C], "confusion_matrix": [C, C], ...}
+class TorchClassificationEvaluator {
+public:
+  TorchClassificationEvaluator(ClassificationSpec spec, torch::Device device = torch::kCPU,
+                               int threads = 0);
+  void update(const torch::Tensor& pred, const torch::Tensor& target,
+              const c10::optional<torch::Tensor>& mask = c10::nullopt);
+  ClassificationReport compute();
+  // Metrics as 0-d float64 tensors under their report names; "per_class/<m>" ([C] float64),
+  // "per_class/support" ([C] int64), "confusion_matrix" ([C, C] int64), "calibration/count",
+  // "calibration/confidence", "calibration/accuracy", "count", "skipped_invalid".
+  c10::Dict<std::string, torch::Tensor> compute_dict();
+  void reset();
+  torch::Tensor state();
+  void merge(const torch::Tensor& state);
+
+  const ClassificationSpec& spec() const { return evaluator_.spec(); }
+  torch::Device device() const { return device_; }
+
+private:
+  torch::Device device_;
+  ClassificationEvaluator evaluator_;
+};
+
+c10::Dict<std::string, torch::Tensor> report_to_dict(const ClassificationReport& report);
 
 } // namespace gpueval::torch_adapter
