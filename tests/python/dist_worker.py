@@ -28,6 +28,22 @@ def dataset():
     return out
 
 
+CLASSES = 4
+
+
+def class_dataset():
+    """Multiclass logits [rows, C, 12] and labels [rows, 12], with masks."""
+    rng = np.random.default_rng(8)
+    out = []
+    for i in range(BATCHES):
+        rows = 3 + 2 * i
+        z = rng.standard_normal((rows, CLASSES, SHAPE[1])).astype(np.float32)
+        y = rng.integers(0, CLASSES, (rows, SHAPE[1]))
+        m = rng.random((rows, SHAPE[1])) < 0.8
+        out.append((z, y, m))
+    return out
+
+
 def share(case, rank, world):
     """The batches a rank evaluates: round robin (uneven counts: 7 batches); with 'empty',
     rank 1 gets none and the others share them."""
@@ -51,6 +67,10 @@ def main():
         kw["nan_policy"] = "propagate"
     ev = gpueval.Regression(**kw)
     data = dataset()
+    if case == "classification":
+        ev = gpueval.Classification("multiclass", num_classes=CLASSES, scores="logits",
+                                    metrics="all", top_k=2, device="cpu", threads=1)
+        data = class_dataset()
     for i in share(case, rank, world):
         p, t, m = data[i]
         ev.update(p, t, m)

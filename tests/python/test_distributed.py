@@ -102,3 +102,19 @@ def test_sync_needs_a_process_group():
     with pytest.raises(RuntimeError, match="no process group is initialised"):
         ev.compute(sync=True)
     assert ev.compute().count == 6  # no group: the local report
+
+
+def test_classification_ranks_join_exactly(tmp_path):
+    results, _ = _run(tmp_path, 3, "classification")
+    for r in results:
+        assert "error" not in r, r["error"]
+    assert len({r["report"] for r in results}) == 1
+    joined = gpueval.ClassificationReport.from_json(results[0]["report"])
+    one = gpueval.Classification("multiclass", num_classes=dist_worker.CLASSES, scores="logits",
+                                 metrics="all", top_k=2, device="cpu", threads=1)
+    for z, y, m in dist_worker.class_dataset():
+        one.update(z, y, m)
+    want = one.compute()
+    # Integer statistics: the join is exact, not merely close.
+    assert joined.to_dict()["metrics"] == want.to_dict()["metrics"]
+    assert joined.to_dict()["confusion_matrix"] == want.to_dict()["confusion_matrix"]
