@@ -44,7 +44,12 @@ struct ClassArgs {
   std::uint64_t batch = 0;
   unsigned long long* first_bad = nullptr;
   std::uint64_t* epoch = nullptr;
+  std::uint64_t* hist = nullptr; // params.hist, when on
 };
+
+__device__ __forceinline__ void count(std::uint64_t* hist, std::int64_t index) {
+  atomicAdd(reinterpret_cast<unsigned long long*>(hist + index), 1ull);
+}
 
 // Element `offset` (in elements, possibly negative) of a view.
 __device__ __forceinline__ double value_at(const DeviceView& v, std::int64_t offset) {
@@ -155,6 +160,17 @@ __device__ void fold_sample(const ClassArgs& a, const AtomicRecord& r, std::int6
     if (o.kind == ops::Outcome::invalid) {
       record_invalid(a, e);
     }
+    if (a.hist != nullptr && o.kind == ops::Outcome::folded && o.scored) {
+      if (prm.task == ClassTask::binary) {
+        count(a.hist, prm.hist.index(0, o.target == 1, value_at(a.pred, p)));
+      } else {
+        const std::int64_t stride = a.pred_class_stride;
+        const auto score = [&](std::int64_t k) { return value_at(a.pred, p + k * stride); };
+        for (std::int64_t k = 0; k < l.classes; ++k) {
+          count(a.hist, prm.hist.index(k, o.target == k, ops::class_probability(score, k, o, prm)));
+        }
+      }
+    }
     return;
   }
   // Multilabel: one invalid label drops the sample.
@@ -191,6 +207,9 @@ __device__ void fold_sample(const ClassArgs& a, const AtomicRecord& r, std::int6
     }
     const bool y = o.target != 0, yhat = o.pred != 0;
     r.add((y ? (yhat ? l.tp : l.fn) : (yhat ? l.fp : l.tn)) + k, 1);
+    if (a.hist != nullptr && o.scored) {
+      count(a.hist, prm.hist.index(k, y, value_at(a.pred, p + k * a.pred_class_stride)));
+    }
     if (o.scored) {
       add_scored(r, l, o);
     }
@@ -241,21 +260,26 @@ public:
   }
 
   ~CudaClassBackend() override {
-    if (epoch_ != nullptr || first_bad_ != nullptr) {
+    if (epoch_ != nullptr || first_bad_ != nullptr || hist_ != nullptr) {
       int previous = 0;
       GPUEVAL_CUDA_TRY_NOTHROW(cudaGetDevice(&previous));
       GPUEVAL_CUDA_TRY_NOTHROW(cudaSetDevice(index_));
       GPUEVAL_CUDA_TRY_NOTHROW(cudaFree(epoch_));
       GPUEVAL_CUDA_TRY_NOTHROW(cudaFree(first_bad_));
+      GPUEVAL_CUDA_TRY_NOTHROW(cudaFree(hist_));
       GPUEVAL_CUDA_TRY_NOTHROW(cudaSetDevice(previous));
     }
   }
 
-  void configure(const ops::ClassLayout& l, const ops::ClassParams&, NanPolicy policy) override {
+  void configure(const ops::ClassLayout& l, const ops::ClassParams& p, NanPolicy policy) override {
     DeviceGuard guard(index_);
     words_ = l.words;
     policy_ = policy;
+    hist_size_ = p.hist.on ? p.hist.size() : 0;
     GPUEVAL_CUDA_TRY(cudaMalloc(&epoch_, static_cast<std::size_t>(words_) * 8));
+    if (hist_size_ > 0) {
+      GPUEVAL_CUDA_TRY(cudaMalloc(&hist_, static_cast<std::size_t>(hist_size_) * 8));
+    }
     GPUEVAL_CUDA_TRY(cudaMalloc(&first_bad_, sizeof(unsigned long long)));
     reset(nullptr);
     GPUEVAL_CUDA_TRY(cudaDeviceSynchronize());
@@ -291,6 +315,7 @@ public:
     a.batch = b.index;
     a.first_bad = first_bad_;
     a.epoch = epoch_;
+    a.hist = hist_;
     const bool shared = words_ <= kSharedWords;
     const std::int64_t wanted = (b.samples + kClassThreads - 1) / kClassThreads;
     const int blocks = static_cast<int>(wanted < kClassMaxBlocks ? wanted : kClassMaxBlocks);
@@ -340,6 +365,43 @@ public:
     const auto s = static_cast<cudaStream_t>(stream);
     GPUEVAL_CUDA_TRY(cudaMemsetAsync(epoch_, 0, static_cast<std::size_t>(words_) * 8, s));
     GPUEVAL_CUDA_TRY(cudaMemsetAsync(first_bad_, 0xff, sizeof(unsigned long long), s));
+    if (hist_ != nullptr) {
+      GPUEVAL_CUDA_TRY(cudaMemsetAsync(hist_, 0, static_cast<std::size_t>(hist_size_) * 8, s));
+    }
+  }
+
+  Sparse histogram(StreamHandle stream) override {
+    Sparse out;
+    if (hist_ == nullptr) {
+      return out;
+    }
+    DeviceGuard guard(index_);
+    const auto s = static_cast<cudaStream_t>(stream);
+    std::vector<std::uint64_t> dense(static_cast<std::size_t>(hist_size_));
+    GPUEVAL_CUDA_TRY(
+        cudaMemcpyAsync(dense.data(), hist_, dense.size() * 8, cudaMemcpyDeviceToHost, s));
+    GPUEVAL_CUDA_TRY(cudaStreamSynchronize(s));
+    for (std::size_t i = 0; i < dense.size(); ++i) {
+      if (dense[i] != 0) {
+        out.emplace_back(i, dense[i]);
+      }
+    }
+    return out;
+  }
+
+  void load_histogram(const Sparse& counts, StreamHandle stream) override {
+    if (hist_ == nullptr) {
+      return;
+    }
+    DeviceGuard guard(index_);
+    const auto s = static_cast<cudaStream_t>(stream);
+    std::vector<std::uint64_t> dense(static_cast<std::size_t>(hist_size_), 0);
+    for (const auto& [index, n] : counts) {
+      dense[static_cast<std::size_t>(index)] = n;
+    }
+    GPUEVAL_CUDA_TRY(
+        cudaMemcpyAsync(hist_, dense.data(), dense.size() * 8, cudaMemcpyHostToDevice, s));
+    GPUEVAL_CUDA_TRY(cudaStreamSynchronize(s)); // the host buffer must outlive the copy
   }
 
   Device device() const override { return Device::cuda(index_); }
@@ -354,6 +416,8 @@ private:
   NanPolicy policy_ = NanPolicy::skip;
   std::uint64_t* epoch_ = nullptr;
   unsigned long long* first_bad_ = nullptr;
+  std::uint64_t* hist_ = nullptr;
+  std::int64_t hist_size_ = 0;
 };
 
 } // namespace

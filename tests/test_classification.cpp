@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "core/state_blob.hpp"
 #include "cpu/class_kernels.hpp"
 #include "gpueval/classification.hpp"
 #include "gpueval/error.hpp"
@@ -288,6 +289,116 @@ TEST(Classification, StatesRoundTripThroughTheFamilyRegistry) {
              TensorView::contiguous(d.target.data(), DType::i64, {3000}));
   EXPECT_NE(error_of<StateError>([&] { ev3.merge(s); }).find("top_k 2, this evaluator has 3"),
             std::string::npos);
+}
+
+ClassificationSpec binary_rank_spec() {
+  ClassificationSpec s;
+  s.task = ClassTask::binary;
+  s.set_metrics("auroc,average_precision");
+  return s;
+}
+
+TEST(ClassificationHistograms, HandComputedTiesAndCurves) {
+  // Positives at 0.25, 0.5, 0.75, 0.75, negatives at 0.25, 0.5: of 8 pairs, 5 ordered right and
+  // 2 tied (half each), AUROC 6/8. AP: thresholds 0.75 (precision 2/2, recall +2/4), 0.5 (3/4,
+  // +1/4), 0.25 (4/6, +1/4).
+  const std::vector<std::uint16_t> half = {0x3400, 0x3800, 0x3800, 0x3A00, 0x3A00, 0x3400};
+  const std::vector<std::int64_t> t = {1, 1, 0, 1, 1, 0};
+  const std::vector<float> wide = {0.25f, 0.5f, 0.5f, 0.75f, 0.75f, 0.25f};
+  for (const bool f16 : {true, false}) {
+    ClassificationEvaluator ev(binary_rank_spec(), Device::cpu(1));
+    ev.update(f16 ? TensorView::contiguous(half.data(), DType::f16, {6})
+                  : TensorView::contiguous(wide.data(), DType::f32, {6}),
+              TensorView::contiguous(t.data(), DType::i64, {6}));
+    const ClassificationReport r = ev.compute();
+    EXPECT_EQ(r.value("auroc"), 6.0 / 8.0);
+    EXPECT_DOUBLE_EQ(r.value("average_precision"), 0.5 * 1.0 + 0.25 * 0.75 + 0.25 * 4.0 / 6.0);
+    EXPECT_EQ(r.value("average_precision_bound") > 0, !f16);
+    EXPECT_EQ(r.histogram_key, f16 ? "float16" : "float32");
+    EXPECT_EQ(r.histogram_exact, f16);
+    // float32 keys are not exact: a bin's pairs could be in either order, 2 pairs of 8 share
+    // a bin, the bound is half that fraction.
+    EXPECT_EQ(r.value("auroc_bound"), f16 ? 0.0 : 0.5 * 2.0 / 8.0);
+    EXPECT_EQ(r.roc_threshold, (std::vector<double>{INFINITY, 0.75, 0.5, 0.25}));
+    EXPECT_EQ(r.roc_tpr, (std::vector<double>{0, 0.5, 0.75, 1}));
+    EXPECT_EQ(r.roc_fpr, (std::vector<double>{0, 0, 0.5, 1}));
+    EXPECT_EQ(r.pr_precision, (std::vector<double>{1, 0.75, 4.0 / 6.0}));
+  }
+}
+
+TEST(ClassificationHistograms, BitwiseTheSameForAnyThreadCountAndBatchSplit) {
+  std::mt19937_64 g(11);
+  std::uniform_real_distribution<float> u;
+  const std::int64_t n = 30000;
+  std::vector<float> s(static_cast<std::size_t>(n));
+  std::vector<std::int64_t> t(static_cast<std::size_t>(n));
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    t[i] = u(g) < 0.3f;
+    s[i] = t[i] ? std::sqrt(u(g)) : u(g);
+  }
+  const auto fold = [&](int threads, std::int64_t batch) {
+    ClassificationEvaluator ev(binary_rank_spec(), Device::cpu(threads));
+    for (std::int64_t i = 0; i < n; i += batch) {
+      const std::int64_t rows = std::min(batch, n - i);
+      ev.update(TensorView::contiguous(s.data() + i, DType::f32, {rows}),
+                TensorView::contiguous(t.data() + i, DType::i64, {rows}));
+    }
+    const State st = ev.state();
+    const detail::OpenedState o = detail::open_state(st); // the header counts batches
+    return std::vector<std::uint8_t>(o.payload, o.payload + o.payload_size);
+  };
+  const auto want = fold(1, n);
+  EXPECT_EQ(fold(2, 4096), want);
+  EXPECT_EQ(fold(5, 777), want);
+}
+
+TEST(ClassificationHistograms, CorruptSparseHistogramsAreRefused) {
+  const std::vector<float> s = {0.1f, 0.7f, 0.3f};
+  const std::vector<std::int64_t> t = {0, 1, 0};
+  ClassificationEvaluator ev(binary_rank_spec(), Device::cpu(1));
+  ev.update(TensorView::contiguous(s.data(), DType::f32, {3}),
+            TensorView::contiguous(t.data(), DType::i64, {3}));
+  const State good = ev.state();
+  const detail::OpenedState o = detail::open_state(good);
+  const std::vector<std::uint8_t> payload(o.payload, o.payload + o.payload_size);
+  // The payload ends with the count (3) and three (index, count) pairs.
+  ASSERT_EQ(payload.size() % 8, 0u);
+  const std::size_t pairs = payload.size() - 6 * 8;
+  const auto reseal = [&](std::vector<std::uint8_t> p) { return detail::seal_state(o.header, p); };
+  std::vector<std::uint8_t> swapped = payload;
+  std::swap_ranges(swapped.begin() + static_cast<long>(pairs),
+                   swapped.begin() + static_cast<long>(pairs) + 16,
+                   swapped.begin() + static_cast<long>(pairs) + 16);
+  EXPECT_NE(
+      error_of<StateError>([&] { ev.merge(reseal(swapped)); }).find("histograms are inconsistent"),
+      std::string::npos);
+  std::vector<std::uint8_t> zero = payload;
+  std::fill(zero.end() - 8, zero.end(), std::uint8_t{0});
+  EXPECT_THROW(ev.merge(reseal(zero)), StateError);
+  std::vector<std::uint8_t> short_by_one = payload;
+  short_by_one.resize(payload.size() - 16);
+  EXPECT_NE(error_of<StateError>([&] { ev.merge(reseal(short_by_one)); }).find("truncated"),
+            std::string::npos);
+  ev.merge(good); // the evaluator is unchanged by the refused merges
+  EXPECT_EQ(ev.compute().count, 6u);
+}
+
+TEST(ClassificationHistograms, ReadyBeforeAnyBatchKeysFloat32) {
+  ClassificationSpec spec = binary_rank_spec();
+  spec.pred = PredKind::scores;
+  spec.sample_shape = {4};
+  ClassificationEvaluator empty(spec, Device::cpu(1));
+  const State s = empty.state(); // an idle rank's state, mergeable with a working rank's
+  ClassificationEvaluator busy(spec, Device::cpu(1));
+  const std::vector<std::uint16_t> half(8, 0x3800);
+  const std::vector<std::int64_t> t = {0, 1, 0, 1, 0, 1, 0, 1};
+  busy.update(TensorView::contiguous(half.data(), DType::f16, {2, 4}),
+              TensorView::contiguous(t.data(), DType::i64, {2, 4}));
+  busy.merge(s);
+  const ClassificationReport r = busy.compute();
+  EXPECT_EQ(r.histogram_key, "float32");
+  EXPECT_EQ(r.value("auroc"), 0.5);
+  EXPECT_TRUE(std::isnan(empty.compute().value("auroc")));
 }
 
 TEST(Classification, ShapeChecksNameBothSides) {

@@ -148,6 +148,7 @@ std::unique_ptr<AnyEvaluator> make_evaluator(const EvalOptions& o, const ShardSo
     if (o.classification) {
       ClassificationSpec spec = *o.classification;
       spec.sample_shape = sample;
+      spec.score_dtype = sh.pred.info().dtype;
       if (spec.pred == PredKind::auto_detect) {
         const bool scores = spec.task == ClassTask::multiclass
                                 ? ps.size() == ts.size() + 1

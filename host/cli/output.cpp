@@ -134,6 +134,11 @@ std::string class_table(const ClassificationReport& r) {
   for (std::size_t i = 0; i < r.names.size(); ++i) {
     out += fmt::format("{:<40} {:>18}\n", r.names[i], short_number(r.values[i]));
   }
+  if (!r.histogram_key.empty()) {
+    out += fmt::format("(auroc, average_precision: {} score keys, {} bits per bin, {})\n",
+                       r.histogram_key, r.histogram_bits,
+                       r.histogram_exact ? "exact" : "*_bound: the most they can be off");
+  }
   if (r.classes <= 64) {
     out += "\nper class\n";
     out += fmt::format("{:>7} {:>12}", "class", "support");
@@ -178,7 +183,9 @@ std::string class_table(const ClassificationReport& r) {
 
 // scope,index,count,value: one row per metric (scope metrics, index the metric name), per class
 // and metric (scope class), per confusion-matrix cell (scope confusion, index "target:pred"), per
-// calibration bin (scope calibration_confidence, calibration_accuracy).
+// calibration bin (scope calibration, name confidence or accuracy), the histograms' key bits
+// (scope histogram) and per point of the binary ROC and PR curves (scope roc or pr, index the
+// point, name fpr/tpr/threshold or recall/precision/threshold).
 std::string class_csv(const ClassificationReport& r) {
   std::string out = "scope,index,name,count,value\n";
   for (std::size_t i = 0; i < r.names.size(); ++i) {
@@ -206,6 +213,21 @@ std::string class_csv(const ClassificationReport& r) {
     out += "calibration," + std::to_string(b) + ",accuracy," + count + "," +
            number(r.calibration_accuracy[b]) + "\n";
   }
+  if (!r.histogram_key.empty()) {
+    out += "histogram,," + r.histogram_key + "_bits,," + std::to_string(r.histogram_bits) + "\n";
+  }
+  const auto curve = [&](const char* scope, const char* x, const std::vector<double>& xs,
+                         const char* y, const std::vector<double>& ys,
+                         const std::vector<double>& thresholds) {
+    for (std::size_t i = 0; i < xs.size(); ++i) {
+      const std::string at = std::string(scope) + "," + std::to_string(i) + ",";
+      out += at + x + ",," + number(xs[i]) + "\n";
+      out += at + y + ",," + number(ys[i]) + "\n";
+      out += at + "threshold,," + number(thresholds[i]) + "\n";
+    }
+  };
+  curve("roc", "fpr", r.roc_fpr, "tpr", r.roc_tpr, r.roc_threshold);
+  curve("pr", "recall", r.pr_recall, "precision", r.pr_precision, r.pr_threshold);
   return out;
 }
 

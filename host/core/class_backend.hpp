@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/common.hpp"
@@ -48,6 +49,11 @@ public:
   virtual void load(const std::vector<std::uint64_t>& words, NonFiniteLocation where,
                     StreamHandle stream) = 0;
   virtual void reset(StreamHandle stream) = 0;
+  // The AUROC / average precision histograms (params.hist), when on: the nonzero counts as
+  // (index, count), indices ascending; and their replacement. Both synchronise.
+  using Sparse = std::vector<std::pair<std::uint64_t, std::uint64_t>>;
+  virtual Sparse histogram(StreamHandle stream) = 0;
+  virtual void load_histogram(const Sparse& counts, StreamHandle stream) = 0;
   virtual Device device() const = 0;
   virtual std::string describe() const = 0;
 

@@ -56,6 +56,10 @@ const ClassMetricInfo kClassMetrics[kNumClassMetrics] = {
      "expected calibration error (l1, equal-width bins)"},
     {ClassMetric::mce, "mce", kBinary | kMulticlass, true, false, false,
      "maximum calibration error"},
+    {ClassMetric::auroc, "auroc", kAllTasks, true, false, false,
+     "area under the ROC curve (one-vs-rest), with auroc_bound; default for binary tasks"},
+    {ClassMetric::average_precision, "average_precision", kAllTasks, true, false, false,
+     "average precision (one-vs-rest), with average_precision_bound; default for binary tasks"},
 };
 
 std::string valid_class_metric_names() {
@@ -91,10 +95,15 @@ std::vector<ClassMetric> resolve_metrics(const ClassificationSpec& spec, bool sc
   std::vector<ClassMetric> out;
   if (spec.metrics.empty()) {
     for (const ClassMetricInfo& m : kClassMetrics) {
-      const bool wanted = has_task(m, spec.task) && (spec.all_metrics || !m.opt_in) &&
-                          (scores || !m.needs_scores) &&
-                          (m.metric != ClassMetric::top_k_accuracy || spec.top_k > 0) &&
-                          (spec.all_metrics || m.metric != ClassMetric::fbeta || spec.beta != 1.0);
+      // The histogram metrics are opt-in for multiclass and multilabel (C histograms).
+      const bool histogram =
+          m.metric == ClassMetric::auroc || m.metric == ClassMetric::average_precision;
+      const bool wanted =
+          has_task(m, spec.task) && (spec.all_metrics || !m.opt_in) &&
+          (scores || !m.needs_scores) &&
+          (m.metric != ClassMetric::top_k_accuracy || spec.top_k > 0) &&
+          (spec.all_metrics || m.metric != ClassMetric::fbeta || spec.beta != 1.0) &&
+          (spec.all_metrics || !histogram || spec.task == ClassTask::binary);
       if (wanted) {
         out.push_back(m.metric);
       }
@@ -218,6 +227,65 @@ detail::ClassBatch describe_batch(const detail::ClassBackend& b, const TensorVie
   return cb;
 }
 
+// The dtype whose bits a key format is.
+DType dtype_of(ops::KeyFormat f) {
+  return f == ops::KeyFormat::f16    ? DType::f16
+         : f == ops::KeyFormat::bf16 ? DType::bf16
+         : f == ops::KeyFormat::f32  ? DType::f32
+                                     : DType::f64;
+}
+
+bool wants_histograms(const ClassificationSpec& spec) {
+  return std::find(spec.metrics.begin(), spec.metrics.end(), ClassMetric::auroc) !=
+             spec.metrics.end() ||
+         std::find(spec.metrics.begin(), spec.metrics.end(), ClassMetric::average_precision) !=
+             spec.metrics.end();
+}
+
+// The histograms for the spec's (resolved) metrics and the predictions' dtype: the key format
+// (multiclass logits: float64 softmax probabilities) and the bits the budget allows.
+ops::HistLayout histogram_layout(const ClassificationSpec& spec, bool scores) {
+  ops::HistLayout h;
+  if (!scores || !wants_histograms(spec)) {
+    return h;
+  }
+  GPUEVAL_EXPECTS(spec.score_dtype.has_value(),
+                  "auroc and average_precision need the predictions' dtype before the first "
+                  "batch (ClassificationSpec::score_dtype)");
+  h.on = true;
+  h.classes = spec.task == ClassTask::binary ? 1 : spec.num_classes;
+  const DType d = *spec.score_dtype;
+  // 16-bit scores key on their own bits: every distinct score its own bin, exact. Wider ones
+  // (and multiclass softmax probabilities, computed in double) key on their value rounded to
+  // float32: rounding is monotonic, so the bins stay ordered, and the top 24 bits of a float32
+  // keep 15 bits of mantissa where a float64's would keep 12.
+  const bool computed = spec.task == ClassTask::multiclass && spec.scores == ScoreKind::logits;
+  h.format = computed           ? ops::KeyFormat::f32
+             : d == DType::f16  ? ops::KeyFormat::f16
+             : d == DType::bf16 ? ops::KeyFormat::bf16
+                                : ops::KeyFormat::f32;
+  const int width = ops::key_width(h.format);
+  if (width == 16) {
+    h.bits = 16;
+  } else {
+    // Two histograms of 8-byte counts per class within the budget, at most 24 bits.
+    const double per =
+        static_cast<double>(spec.histogram_budget) / (16.0 * static_cast<double>(h.classes));
+    h.bits = std::min(24, static_cast<int>(std::floor(std::log2(std::max(per, 1.0)))));
+    GPUEVAL_EXPECTS(h.bits >= 8, "histogram_budget " + std::to_string(spec.histogram_budget) +
+                                     " bytes leaves fewer than 8 bits per histogram for " +
+                                     std::to_string(h.classes) +
+                                     " classes; raise it for auroc and average_precision");
+  }
+  const std::int64_t bytes = h.size() * 8;
+  GPUEVAL_EXPECTS(width > 16 || bytes <= std::max<std::int64_t>(spec.histogram_budget, 1 << 21),
+                  "auroc and average_precision over 16-bit scores need " +
+                      std::to_string(bytes >> 20) + " MiB of histograms for " +
+                      std::to_string(h.classes) + " classes; raise histogram_budget");
+  h.shift = width - h.bits;
+  return h;
+}
+
 void configure(detail::ClassBackend& b, bool scores,
                const std::vector<std::int64_t>& sample_shape) {
   b.pred_scores = scores;
@@ -234,6 +302,7 @@ void configure(detail::ClassBackend& b, bool scores,
   p.has_ignore = b.spec.ignore_index.has_value();
   p.ignore_index = b.spec.ignore_index.value_or(0);
   p.bins = b.layout.bins;
+  p.hist = histogram_layout(b.spec, scores);
   b.configure(b.layout, p, b.spec.nan_policy);
   b.configured = true;
 }
@@ -251,6 +320,7 @@ struct ClassStateFields {
   std::int64_t ignore_index = 0;
   int bins = 0;
   int class_axis = 1;
+  ops::HistLayout hist; // on, format, bits, classes (shift follows)
 };
 
 ClassStateFields fields_of(const detail::ClassBackend& b) {
@@ -265,6 +335,7 @@ ClassStateFields fields_of(const detail::ClassBackend& b) {
   f.ignore_index = b.spec.ignore_index.value_or(0);
   f.bins = b.spec.bins;
   f.class_axis = b.spec.class_axis;
+  f.hist = b.params.hist;
   return f;
 }
 
@@ -281,6 +352,32 @@ std::vector<std::uint8_t> encode_fields(const ClassStateFields& f) {
   w.u64(static_cast<std::uint64_t>(f.ignore_index));
   w.u32(static_cast<std::uint32_t>(f.top_k));
   w.u32(static_cast<std::uint32_t>(f.bins));
+  w.u8(f.hist.on ? 1 : 0);
+  w.u8(static_cast<std::uint8_t>(f.hist.format));
+  w.u8(static_cast<std::uint8_t>(f.hist.bits));
+  w.u8(0);
+  w.u64(static_cast<std::uint64_t>(f.hist.classes));
+  return out;
+}
+
+using Sparse = detail::ClassBackend::Sparse;
+
+// a + b, both sorted by index.
+Sparse add_sparse(const Sparse& a, const Sparse& b) {
+  Sparse out;
+  out.reserve(a.size() + b.size());
+  std::size_t i = 0, j = 0;
+  while (i < a.size() || j < b.size()) {
+    if (j == b.size() || (i < a.size() && a[i].first < b[j].first)) {
+      out.push_back(a[i++]);
+    } else if (i == a.size() || b[j].first < a[i].first) {
+      out.push_back(b[j++]);
+    } else {
+      out.emplace_back(a[i].first, a[i].second + b[j].second);
+      ++i;
+      ++j;
+    }
+  }
   return out;
 }
 
@@ -288,6 +385,7 @@ struct DecodedClassState {
   detail::StateHeader header;
   ClassStateFields fields;
   std::vector<std::uint64_t> words;
+  Sparse hist; // nonzero histogram counts, indices ascending
 };
 
 DecodedClassState decode_class_state(const State& state) {
@@ -313,13 +411,27 @@ DecodedClassState decode_class_state(const State& state) {
   f.ignore_index = static_cast<std::int64_t>(r.u64());
   f.top_k = static_cast<int>(r.u32());
   f.bins = static_cast<int>(r.u32());
-  if (r.left() != 0 || f.classes < 2 || f.classes > kMaxKeys) {
+  f.hist.on = r.u8() != 0;
+  const std::uint8_t format = r.u8();
+  f.hist.bits = r.u8();
+  (void)r.u8();
+  f.hist.classes = static_cast<std::int64_t>(r.u64());
+  if (r.left() != 0 || f.classes < 2 || f.classes > kMaxKeys || format > 3) {
     throw StateError("state blob header is inconsistent (classification fields)");
+  }
+  f.hist.format = static_cast<ops::KeyFormat>(format);
+  if (f.hist.on) {
+    const int width = ops::key_width(f.hist.format);
+    if (f.hist.bits < 1 || f.hist.bits > 24 || f.hist.bits > width ||
+        f.hist.classes != (f.task == ClassTask::binary ? 1 : f.classes)) {
+      throw StateError("state blob header is inconsistent (histograms)");
+    }
+    f.hist.shift = width - f.hist.bits;
   }
   const ops::ClassLayout l =
       ops::ClassLayout::make(f.task, f.classes, f.scores, f.top_k > 0, f.bins);
-  if (o.header.keys != static_cast<std::uint64_t>(l.words) ||
-      o.payload_size != static_cast<std::size_t>(l.words) * 8) {
+  const auto record = static_cast<std::size_t>(l.words) * 8;
+  if (o.header.keys != static_cast<std::uint64_t>(l.words) || o.payload_size < record) {
     throw StateError("state blob holds " + std::to_string(o.payload_size) + " bytes for " +
                      std::to_string(l.words) + " words of its record");
   }
@@ -327,6 +439,27 @@ DecodedClassState decode_class_state(const State& state) {
   d.words.resize(static_cast<std::size_t>(l.words));
   for (std::uint64_t& w : d.words) {
     w = p.u64();
+  }
+  // Histograms: the number of nonzero counts, then (index, count) pairs, indices ascending.
+  if (f.hist.on) {
+    const std::uint64_t n = p.u64();
+    if (n > p.left() / 16) {
+      throw StateError("state blob is truncated: its histograms need " + std::to_string(n) +
+                       " counts");
+    }
+    d.hist.reserve(static_cast<std::size_t>(n));
+    const auto size = static_cast<std::uint64_t>(f.hist.size());
+    for (std::uint64_t i = 0; i < n; ++i) {
+      const std::uint64_t index = p.u64(), count = p.u64();
+      if (index >= size || count == 0 || (!d.hist.empty() && index <= d.hist.back().first)) {
+        throw StateError("state blob's histograms are inconsistent (index " +
+                         std::to_string(index) + ")");
+      }
+      d.hist.emplace_back(index, count);
+    }
+  }
+  if (p.left() != 0) {
+    throw StateError("state blob holds " + std::to_string(p.left()) + " bytes after its record");
   }
   return d;
 }
@@ -444,8 +577,128 @@ double mcc_of(const std::vector<std::uint64_t>& m, std::int64_t c) {
       std::sqrt(static_cast<long double>(cov_ytyt) * static_cast<long double>(cov_ypyp)));
 }
 
+// ---- rank metrics from the histograms -------------------------------------------------------
+
+struct BinCounts {
+  std::uint64_t bin, neg, pos;
+};
+
+// Class c's nonzero bins, ascending: its negatives' and positives' histograms side by side.
+std::vector<BinCounts> class_bins(const Sparse& h, const ops::HistLayout& hl, std::int64_t c) {
+  const auto bins = static_cast<std::uint64_t>(hl.bins());
+  const auto lo = static_cast<std::uint64_t>(c) * 2 * bins;
+  const auto lower = [](const Sparse& v, std::uint64_t x) {
+    return std::lower_bound(v.begin(), v.end(), std::make_pair(x, std::uint64_t{0}));
+  };
+  auto n = lower(h, lo), n_end = lower(h, lo + bins);
+  auto p = n_end, p_end = lower(h, lo + 2 * bins);
+  std::vector<BinCounts> out;
+  while (n != n_end || p != p_end) {
+    const std::uint64_t nb = n != n_end ? n->first - lo : ~std::uint64_t{0};
+    const std::uint64_t pb = p != p_end ? p->first - lo - bins : ~std::uint64_t{0};
+    BinCounts b{std::min(nb, pb), 0, 0};
+    if (nb == b.bin) {
+      b.neg = (n++)->second;
+    }
+    if (pb == b.bin) {
+      b.pos = (p++)->second;
+    }
+    out.push_back(b);
+  }
+  return out;
+}
+
+struct RankMetrics {
+  double auroc, auroc_bound, ap, ap_bound, positives;
+};
+
+// AUROC with pairs in one bin as ties (half), and average precision with one threshold per bin,
+// as scikit-learn computes them on those scores. When every distinct score has its own bin
+// (`exact`) they are the exact values; otherwise the order inside a bin is unknown, and the
+// bounds say how far the true values can be: AUROC by half the fraction of positive-negative
+// pairs that share a bin, average precision by each bin's range of possible precisions.
+RankMetrics rank_metrics(const std::vector<BinCounts>& bins, bool exact) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  long double P = 0, N = 0;
+  for (const BinCounts& b : bins) {
+    P += b.pos;
+    N += b.neg;
+  }
+  RankMetrics r{nan, nan, nan, nan, static_cast<double>(P)};
+  if (P > 0 && N > 0) {
+    long double below = 0, area = 0, ties = 0;
+    for (const BinCounts& b : bins) {
+      area += static_cast<long double>(b.pos) * (below + 0.5L * b.neg);
+      ties += static_cast<long double>(b.pos) * b.neg;
+      below += b.neg;
+    }
+    r.auroc = static_cast<double>(area / (P * N));
+    r.auroc_bound = exact ? 0.0 : static_cast<double>(0.5L * ties / (P * N));
+  }
+  if (P > 0) {
+    long double tp = 0, fp = 0, ap = 0, bound = 0;
+    for (auto it = bins.rbegin(); it != bins.rend(); ++it) {
+      const long double tp0 = tp, fp0 = fp;
+      tp += it->pos;
+      fp += it->neg;
+      if (it->pos == 0) {
+        continue;
+      }
+      const long double prec = tp / (tp + fp);
+      ap += it->pos / P * prec;
+      // Each positive of the bin has a precision between these, whatever the order inside it.
+      const long double lo = (tp0 + 1) / (tp0 + fp0 + it->neg + 1);
+      const long double hi = tp / (tp0 + fp0 + it->pos);
+      bound += it->pos / P * std::max(hi - prec, prec - lo);
+    }
+    r.ap = static_cast<double>(ap);
+    r.ap_bound = exact ? 0.0 : static_cast<double>(bound);
+  }
+  return r;
+}
+
+// ROC and PR curves of a binary task at every bin's threshold (its lowest score), at most
+// kCurvePoints points, descending thresholds; the ROC starts at (0, 0), threshold +inf.
+constexpr std::size_t kCurvePoints = 1000;
+
+void curves(const std::vector<BinCounts>& bins, const ops::HistLayout& hl,
+            ClassificationReport& r) {
+  double P = 0, N = 0;
+  for (const BinCounts& b : bins) {
+    P += static_cast<double>(b.pos);
+    N += static_cast<double>(b.neg);
+  }
+  if (bins.empty()) {
+    return;
+  }
+  const std::size_t n = bins.size();
+  const std::size_t points = std::min(n, kCurvePoints - 1);
+  r.roc_fpr.push_back(0.0);
+  r.roc_tpr.push_back(0.0);
+  r.roc_threshold.push_back(std::numeric_limits<double>::infinity());
+  double tp = 0, fp = 0;
+  std::size_t next = 0; // the k-th of `points` kept bins (descending), evenly spread
+  for (std::size_t i = 0; i < n; ++i) {
+    const BinCounts& b = bins[n - 1 - i];
+    tp += static_cast<double>(b.pos);
+    fp += static_cast<double>(b.neg);
+    const std::size_t want = points <= 1 ? n - 1 : next * (n - 1) / (points - 1);
+    if (i != want) {
+      continue;
+    }
+    ++next;
+    const double threshold = ops::key_value(b.bin << hl.shift, hl.format);
+    r.roc_fpr.push_back(N > 0 ? fp / N : std::numeric_limits<double>::quiet_NaN());
+    r.roc_tpr.push_back(P > 0 ? tp / P : std::numeric_limits<double>::quiet_NaN());
+    r.roc_threshold.push_back(threshold);
+    r.pr_precision.push_back(tp / (tp + fp));
+    r.pr_recall.push_back(P > 0 ? tp / P : std::numeric_limits<double>::quiet_NaN());
+    r.pr_threshold.push_back(threshold);
+  }
+}
+
 ClassificationReport build_class_report(const detail::ClassBackend& b,
-                                        const std::vector<std::uint64_t>& w) {
+                                        const std::vector<std::uint64_t>& w, const Sparse& hist) {
   using L = ops::ClassLayout;
   const ops::ClassLayout& l = b.layout;
   const ClassificationSpec& spec = b.spec;
@@ -553,6 +806,39 @@ ClassificationReport build_class_report(const detail::ClassBackend& b,
       put(name + "_weighted", ratio(weighted, weight));
       continue;
     }
+    if (metric == ClassMetric::auroc || metric == ClassMetric::average_precision) {
+      const bool roc = metric == ClassMetric::auroc;
+      std::vector<double> values(C, nan), bounds(C, nan);
+      double sum = 0, sum_b = 0, count = 0, wsum = 0, wsum_b = 0, weight = 0;
+      for (std::size_t i = 0; i < static_cast<std::size_t>(b.params.hist.classes); ++i) {
+        const RankMetrics m = rank_metrics(
+            class_bins(hist, b.params.hist, static_cast<std::int64_t>(i)), b.params.hist.exact());
+        values[i] = roc ? m.auroc : m.ap;
+        bounds[i] = roc ? m.auroc_bound : m.ap_bound;
+        if (!std::isnan(values[i])) { // classes where the metric is defined
+          sum += values[i];
+          sum_b += bounds[i];
+          count += 1;
+          wsum += values[i] * m.positives;
+          wsum_b += bounds[i] * m.positives;
+          weight += m.positives;
+        }
+      }
+      if (spec.task == ClassTask::binary) {
+        put(name, values[0]);
+        put(name + "_bound", bounds[0]);
+        continue;
+      }
+      r.per_class_names.push_back(name);
+      r.per_class.push_back(undefined ? std::vector<double>(C, nan) : values);
+      r.per_class_names.push_back(name + "_bound");
+      r.per_class.push_back(undefined ? std::vector<double>(C, nan) : bounds);
+      put(name + "_macro", count > 0 ? sum / count : nan);
+      put(name + "_macro_bound", count > 0 ? sum_b / count : nan);
+      put(name + "_weighted", weight > 0 ? wsum / weight : nan);
+      put(name + "_weighted_bound", weight > 0 ? wsum_b / weight : nan);
+      continue;
+    }
     switch (metric) {
     case ClassMetric::accuracy:
       if (spec.task == ClassTask::multilabel) {
@@ -633,6 +919,15 @@ ClassificationReport build_class_report(const detail::ClassBackend& b,
     }
     default:
       break;
+    }
+  }
+  if (b.params.hist.on) {
+    const ops::HistLayout& hl = b.params.hist;
+    r.histogram_key = std::string(dtype_name(dtype_of(hl.format)));
+    r.histogram_bits = hl.bits;
+    r.histogram_exact = hl.exact();
+    if (spec.task == ClassTask::binary && !undefined) {
+      curves(class_bins(hist, hl, 0), hl, r);
     }
   }
   if (l.bins > 0) {
@@ -868,6 +1163,34 @@ std::string ClassificationReport::to_json() const {
     append_array(out, calibration_accuracy);
     out += '}';
   }
+  out += ", \"histogram\": ";
+  if (histogram_key.empty()) {
+    out += "null";
+  } else {
+    out += "{\"key\": ";
+    append_string(out, histogram_key);
+    out += ", \"bits\": " + std::to_string(histogram_bits) + ", \"exact\": ";
+    out += histogram_exact ? "true" : "false";
+    out += '}';
+  }
+  const auto curve = [&](const char* name, const char* x, const std::vector<double>& xs,
+                         const char* y, const std::vector<double>& ys,
+                         const std::vector<double>& thresholds) {
+    out += std::string(", \"") + name + "\": ";
+    if (xs.empty()) {
+      out += "null";
+      return;
+    }
+    out += std::string("{\"") + x + "\": ";
+    append_array(out, xs);
+    out += std::string(", \"") + y + "\": ";
+    append_array(out, ys);
+    out += ", \"threshold\": ";
+    append_array(out, thresholds);
+    out += '}';
+  };
+  curve("roc", "fpr", roc_fpr, "tpr", roc_tpr, roc_threshold);
+  curve("pr", "recall", pr_recall, "precision", pr_precision, pr_threshold);
   out += ", \"elapsed_s\": ";
   append_number(out, elapsed_s);
   out += ", \"bytes_read\": " + std::to_string(bytes_read) + "}";
@@ -885,6 +1208,11 @@ ClassificationEvaluator::ClassificationEvaluator(ClassificationSpec spec, Device
   backend_->spec = std::move(spec);
   const ClassificationSpec& s = backend_->spec;
   if (!s.sample_shape.empty() && s.pred != PredKind::auto_detect) {
+    // Configured before any batch, so that every rank's state has one layout: histograms key
+    // scores as float32 unless the spec names a 16-bit score dtype (any float converts to it).
+    if (s.pred == PredKind::scores && !s.score_dtype) {
+      backend_->spec.score_dtype = DType::f32;
+    }
     configure(*backend_, s.pred == PredKind::scores, s.sample_shape);
   }
 }
@@ -908,9 +1236,23 @@ void ClassificationEvaluator::update(const TensorView& pred, const TensorView& t
     GPUEVAL_EXPECTS(b.spec.sample_shape.empty() || b.spec.sample_shape == sample,
                     "target has sample shape " + shape_of(sample) + ", but the spec's is " +
                         shape_of(b.spec.sample_shape));
+    if (!b.spec.score_dtype) {
+      b.spec.score_dtype = pred.dtype;
+    }
     configure(b, scores, sample);
   }
   detail::ClassBatch batch = describe_batch(b, pred, target, mask);
+  if (b.params.hist.on) {
+    // The histograms' keys are bits of one format: a batch must convert to it exactly.
+    const ops::KeyFormat f = b.params.hist.format;
+    const DType d = pred.dtype;
+    const bool exact = f == ops::KeyFormat::f32 || f == ops::KeyFormat::f64 ||
+                       (f == ops::KeyFormat::f16 ? d == DType::f16 : d == DType::bf16);
+    GPUEVAL_EXPECTS(exact, "pred has dtype " + std::string(dtype_name(d)) +
+                               ", but this evaluator's auroc/average_precision histograms key " +
+                               "scores as " + std::string(dtype_name(*b.spec.score_dtype)) +
+                               "; keep one score dtype (or a narrower float) for every batch");
+  }
   batch.index = b.batches;
   if (batch.samples > 0) {
     b.update(batch, stream);
@@ -931,7 +1273,8 @@ ClassificationReport ClassificationEvaluator::compute(StreamHandle stream) {
                              std::to_string(where.element),
                          where.batch, where.element);
   }
-  ClassificationReport r = build_class_report(b, w);
+  ClassificationReport r =
+      build_class_report(b, w, b.params.hist.on ? b.histogram(stream) : Sparse{});
   r.device = b.describe();
   return r;
 }
@@ -967,6 +1310,14 @@ State ClassificationEvaluator::state(StreamHandle stream) {
   for (std::uint64_t v : w) {
     out.u64(v);
   }
+  if (b.params.hist.on) {
+    const Sparse hist = b.histogram(stream);
+    out.u64(hist.size());
+    for (const auto& [index, count] : hist) {
+      out.u64(index);
+      out.u64(count);
+    }
+  }
   return detail::seal_state(h, payload);
 }
 
@@ -991,6 +1342,9 @@ void ClassificationEvaluator::merge(const State& other, StreamHandle stream) {
              std::string(nan_policy_name(b.spec.nan_policy)));
   }
   if (!b.configured) {
+    if (f.hist.on && !b.spec.score_dtype) {
+      b.spec.score_dtype = dtype_of(f.hist.format);
+    }
     configure(b, f.scores, d.header.sample_shape);
   }
   const ClassStateFields mine = fields_of(b);
@@ -1020,8 +1374,24 @@ void ClassificationEvaluator::merge(const State& other, StreamHandle stream) {
   if (f.class_axis != mine.class_axis) {
     mismatch("class_axis", std::to_string(f.class_axis), std::to_string(mine.class_axis));
   }
+  if (mine.hist.on) {
+    if (!f.hist.on) {
+      throw StateError("cannot merge: the state has no auroc/average_precision histograms, "
+                       "this evaluator reports them");
+    }
+    if (f.hist.format != mine.hist.format || f.hist.bits != mine.hist.bits) {
+      const auto keys = [](const ops::HistLayout& h) {
+        return std::string(dtype_name(dtype_of(h.format))) + " keys of " + std::to_string(h.bits) +
+               " bits";
+      };
+      mismatch("histograms of", keys(f.hist), keys(mine.hist));
+    }
+  }
   std::vector<std::uint64_t> w = b.words(stream);
   ops::combine(w.data(), d.words.data(), b.layout);
+  if (mine.hist.on) {
+    b.load_histogram(add_sparse(b.histogram(stream), d.hist), stream);
+  }
   detail::NonFiniteLocation where = b.first_invalid(stream);
   if (d.header.first_nonfinite.found() && !where.found()) {
     where = d.header.first_nonfinite;
@@ -1076,6 +1446,12 @@ ClassificationSpec classification_spec_of(const State& state) {
   spec.bins = d.fields.bins;
   spec.nan_policy = d.header.nan_policy;
   spec.sample_shape = d.header.sample_shape;
+  const ops::HistLayout& h = d.fields.hist;
+  if (h.on) {
+    // The histograms the state was made with: its key format, and a budget of its bits.
+    spec.score_dtype = dtype_of(h.format);
+    spec.histogram_budget = (std::int64_t{16} << h.bits) * h.classes;
+  }
   return spec;
 }
 

@@ -4,8 +4,10 @@
 // integer (fixed-point sums included), so the sum does not depend on which worker folded what:
 // the epoch is bitwise the same on any number of threads and for any batch split.
 #include <algorithm>
+#include <cstdlib>
 #include <memory>
 #include <mutex>
+#include <new>
 #include <string>
 #include <thread>
 #include <vector>
@@ -230,8 +232,10 @@ public:
     pool_ = std::make_unique<ThreadPool>(threads_);
   }
 
-  void configure(const ops::ClassLayout& layout_in, const ops::ClassParams&,
+  void configure(const ops::ClassLayout& layout_in, const ops::ClassParams& params_in,
                  NanPolicy policy) override {
+    hist_size_ = params_in.hist.on ? params_in.hist.size() : 0;
+    clear_histogram();
     words_ = layout_in.words;
     policy_ = policy;
     base_.assign(static_cast<std::size_t>(words_), 0);
@@ -293,6 +297,7 @@ public:
         cb.score = st.score.data();
         cb.target = st.target.data();
         cb.include = st.include.data();
+        cb.hist = hist_.get();
         int first = n;
         fold(cb, layout, p, w, &first);
         if (record_bad && first < n) {
@@ -337,6 +342,24 @@ public:
 
   void reset(StreamHandle) override {
     load(std::vector<std::uint64_t>(static_cast<std::size_t>(words_), 0), {}, nullptr);
+    clear_histogram();
+  }
+
+  Sparse histogram(StreamHandle) override {
+    Sparse out;
+    for (std::int64_t i = 0; i < hist_size_; ++i) {
+      if (hist_[i] != 0) {
+        out.emplace_back(static_cast<std::uint64_t>(i), hist_[i]);
+      }
+    }
+    return out;
+  }
+
+  void load_histogram(const Sparse& counts, StreamHandle) override {
+    clear_histogram();
+    for (const auto& [index, n] : counts) {
+      hist_[static_cast<std::int64_t>(index)] = n;
+    }
   }
 
   Device device() const override { return Device::cpu(threads_); }
@@ -352,6 +375,25 @@ private:
   std::vector<detail::NonFiniteLocation> bad_;    // per worker
   std::vector<Stage> stages_;                     // per worker
   detail::NonFiniteLocation loaded_bad_;
+  // The histograms: one table for every worker (atomic increments). calloc'd, so that its pages
+  // stay untouched, and off the resident set, until a score lands in them; a reset allocates a
+  // fresh table rather than writing zeros over hundreds of MiB.
+  struct Free {
+    void operator()(std::uint64_t* p) const { std::free(p); }
+  };
+  std::unique_ptr<std::uint64_t[], Free> hist_;
+  std::int64_t hist_size_ = 0;
+
+  void clear_histogram() {
+    hist_.reset();
+    if (hist_size_ > 0) {
+      hist_.reset(static_cast<std::uint64_t*>(
+          std::calloc(static_cast<std::size_t>(hist_size_), sizeof(std::uint64_t))));
+      if (!hist_) {
+        throw std::bad_alloc();
+      }
+    }
+  }
 };
 
 } // namespace

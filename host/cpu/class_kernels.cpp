@@ -100,6 +100,7 @@ GPUEVAL_FORCEINLINE V calibration_bin(V conf, int bins) {
 struct Lanes {
   long in[8], ignored[8], invalid[8];
   double target[8], pred[8]; // class index (or 0/1) and decision
+  double score[8];           // binary: the score, for its histogram
   double loss[8], conf[8], higher[8], bin[8];
   long conf_q[8];
 };
@@ -169,9 +170,13 @@ struct Tally {
 
 // The fold of one scored, ignored or invalid sample's lane into the record: ops::add's
 // bookkeeping, with the terms already computed.
+GPUEVAL_FORCEINLINE void count(std::uint64_t* hist, std::int64_t index) {
+  __atomic_fetch_add(hist + index, std::uint64_t{1}, __ATOMIC_RELAXED);
+}
+
 GPUEVAL_FORCEINLINE void add_lane(const Lanes& g, int j, int sample, const L& l,
                                   const ops::ClassParams& p, bool scored, std::uint64_t* w,
-                                  Tally& tally, int* first_invalid) {
+                                  Tally& tally, int* first_invalid, const ClassBlock& b) {
   if (!g.in[j]) {
     return;
   }
@@ -190,6 +195,16 @@ GPUEVAL_FORCEINLINE void add_lane(const Lanes& g, int j, int sample, const L& l,
   const auto y = static_cast<std::int64_t>(g.pred[j]);
   tally.samples += 1;
   w[l.confusion + t * l.classes + y] += 1;
+  if (b.hist != nullptr && scored) { // one-vs-rest: each class's probability in its histograms
+    if (l.task == ops::ClassTask::binary) {
+      count(b.hist, p.hist.index(0, t == 1, g.score[j]));
+    } else {
+      const double* col = b.score + sample; // the staged probabilities of this sample
+      for (std::int64_t c = 0; c < l.classes; ++c) {
+        count(b.hist, p.hist.index(c, t == c, col[c * b.stride]));
+      }
+    }
+  }
   if (l.top_k) {
     w[l.topk_hits] += g.higher[j] < static_cast<double>(p.top_k) ? 1u : 0u;
   }
@@ -274,6 +289,7 @@ void binary_block(const ClassBlock& b, const L& l, const ops::ClassParams& p, st
     store_mask(g.ignored, ign);
     store_mask(g.invalid, ~ign & ~(ty & xv));
     store(g.target, y);
+    store(g.score, x);
     if (b.labels) {
       store(g.pred, M::select(x != 0.0, splat(1.0), splat(0.0)));
     } else {
@@ -284,7 +300,7 @@ void binary_block(const ClassBlock& b, const L& l, const ops::ClassParams& p, st
     }
     const int lanes = b.n - i < kClassLanes ? b.n - i : kClassLanes;
     for (int j = 0; j < lanes; ++j) {
-      add_lane(g, j, i + j, l, p, !b.labels, w, tally, first_invalid);
+      add_lane(g, j, i + j, l, p, !b.labels, w, tally, first_invalid, b);
     }
   }
   if (!b.labels) {
@@ -315,7 +331,7 @@ void multiclass_block(const ClassBlock& b, const L& l, const ops::ClassParams& p
       store_mask(g.invalid, ~ign & ~(ty & xv));
       store(g.pred, M::select(xv, x, splat(0.0)));
       for (int j = 0; j < lanes; ++j) {
-        add_lane(g, j, i + j, l, p, false, w, tally, first_invalid);
+        add_lane(g, j, i + j, l, p, false, w, tally, first_invalid, b);
       }
       continue;
     }
@@ -358,7 +374,9 @@ void multiclass_block(const ClassBlock& b, const L& l, const ops::ClassParams& p
       }
       for (std::int64_t c = 0; c < classes; ++c) {
         const V one = M::select(yt == static_cast<double>(c), splat(1.0), splat(0.0));
-        const V d = load(e + c * b.stride) / sum - one;
+        const V q = load(e + c * b.stride) / sum; // the softmax: kept for the histograms
+        std::memcpy(e + c * b.stride, &q, sizeof q);
+        const V d = q - one;
         brier = brier + d * d;
       }
       loss = best + ops::det_log(sum) - st;
@@ -375,7 +393,7 @@ void multiclass_block(const ClassBlock& b, const L& l, const ops::ClassParams& p
     store_scored(g, loss, conf, l.bins);
     sums.add(in & ~ign & ty & ok, loss, brier);
     for (int j = 0; j < lanes; ++j) {
-      add_lane(g, j, i + j, l, p, true, w, tally, first_invalid);
+      add_lane(g, j, i + j, l, p, true, w, tally, first_invalid, b);
     }
   }
   sums.flush(l, w);
@@ -433,6 +451,9 @@ void multilabel_block(const ClassBlock& b, const L& l, const ops::ClassParams& p
         }
         const bool yy = yl[j] != 0.0, yhat = dec[j] != 0.0;
         w[(yy ? (yhat ? l.tp : l.fn) : (yhat ? l.fp : l.tn)) + k] += 1;
+        if (b.hist != nullptr && !b.labels) {
+          count(b.hist, p.hist.index(k, yy, b.score[at + j]));
+        }
         if (!b.labels) { // the sums are TermSums'
           w[L::kTerms] += 1;
           if (!(loss[j] < ops::kQuantizeLimit)) {

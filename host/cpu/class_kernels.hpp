@@ -24,6 +24,9 @@ struct ClassBlock {
   const double* target = nullptr;
   // 1 where the mask includes the sample (multilabel: the label), 0 elsewhere and in padding.
   const double* include = nullptr;
+  // The AUROC / average precision histograms (params.hist), shared by every worker and counted
+  // with atomic integer increments; nullptr when not requested.
+  std::uint64_t* hist = nullptr;
 };
 
 // Folds a block into `w`; *first_invalid becomes the smallest invalid sample index of the block

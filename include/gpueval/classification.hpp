@@ -49,8 +49,10 @@ enum class ClassMetric : std::uint8_t {
   brier,
   ece,
   mce,
+  auroc,
+  average_precision,
 };
-inline constexpr int kNumClassMetrics = 19;
+inline constexpr int kNumClassMetrics = 21;
 
 struct ClassMetricInfo {
   ClassMetric metric;
@@ -96,6 +98,13 @@ struct ClassificationSpec {
   NanPolicy nan_policy = NanPolicy::skip;   // invalid targets, labels and scores, NaN included
   // The targets' shape without the batch axis. Empty: taken from the first update.
   std::vector<std::int64_t> sample_shape;
+  // auroc, average_precision: the memory their histograms may take (two per class). 16-bit
+  // scores always use 16 bits (exact); 32- and 64-bit scores as many bits as fit, at most 24.
+  std::int64_t histogram_budget = std::int64_t{256} << 20;
+  // The predictions' dtype, which fixes the histograms' key format. Empty: the first update's,
+  // or float32 when sample_shape and pred make the evaluator ready before any batch (every
+  // float converts to float32 exactly; 16-bit scores then lose their exact 16-bit bins).
+  std::optional<DType> score_dtype;
 
   // "default", "all" or comma-separated names (InvalidArgument for an unknown one).
   void set_metrics(std::string_view text);
@@ -134,6 +143,14 @@ struct ClassificationReport {
   std::vector<std::uint64_t> calibration_count;
   std::vector<double> calibration_confidence;
   std::vector<double> calibration_accuracy;
+  // auroc, average_precision: the histograms' key format and bits (exact: every distinct score
+  // has its own bin and the bounds are 0), and for binary tasks the curves, at most 1,000
+  // points each (thresholds: the lowest score of each bin).
+  std::string histogram_key; // "float16", "bfloat16", "float32", "float64"; empty: none
+  int histogram_bits = 0;
+  bool histogram_exact = false;
+  std::vector<double> roc_fpr, roc_tpr, roc_threshold;
+  std::vector<double> pr_precision, pr_recall, pr_threshold;
 
   double elapsed_s = 0; // filled by callers that read data (the CLI)
   std::uint64_t bytes_read = 0;

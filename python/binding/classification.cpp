@@ -25,7 +25,8 @@ ClassificationSpec make_spec(const std::string& task, std::int64_t num_classes,
                              const std::string& pred, double threshold, int class_axis, int top_k,
                              std::optional<std::int64_t> ignore_index, int bins, double beta,
                              const std::string& nan_policy,
-                             std::optional<std::vector<std::int64_t>> sample_shape) {
+                             std::optional<std::vector<std::int64_t>> sample_shape,
+                             std::int64_t histogram_budget) {
   ClassificationSpec spec;
   spec.task = parse_class_task(task);
   spec.num_classes = spec.task == ClassTask::binary && num_classes == 0 ? 2 : num_classes;
@@ -48,6 +49,8 @@ ClassificationSpec make_spec(const std::string& task, std::int64_t num_classes,
   if (sample_shape) {
     spec.sample_shape = *sample_shape;
   }
+  GPUEVAL_EXPECTS(histogram_budget > 0, "histogram_budget must be a positive number of bytes");
+  spec.histogram_budget = histogram_budget;
   spec.validate();
   return spec;
 }
@@ -62,9 +65,11 @@ public:
                    const std::string& scores, const std::string& pred, double threshold,
                    int class_axis, int top_k, std::optional<std::int64_t> ignore_index, int bins,
                    double beta, const std::string& nan_policy, const std::string& device,
-                   int threads, std::optional<std::vector<std::int64_t>> sample_shape)
+                   int threads, std::optional<std::vector<std::int64_t>> sample_shape,
+                   std::int64_t histogram_budget)
       : ev_(make_spec(task, num_classes, metrics, scores, pred, threshold, class_axis, top_k,
-                      ignore_index, bins, beta, nan_policy, std::move(sample_shape)),
+                      ignore_index, bins, beta, nan_policy, std::move(sample_shape),
+                      histogram_budget),
             parse_device(device, threads)) {}
 
   void update(const Array& pred, const Array& target, const std::optional<Array>& mask,
@@ -146,11 +151,12 @@ void bind_classification(nb::module_& m) {
       .def(nb::init<const std::string&, std::int64_t, const std::string&, const std::string&,
                     const std::string&, double, int, int, std::optional<std::int64_t>, int, double,
                     const std::string&, const std::string&, int,
-                    std::optional<std::vector<std::int64_t>>>(),
+                    std::optional<std::vector<std::int64_t>>, std::int64_t>(),
            nb::arg("task"), nb::arg("num_classes"), nb::arg("metrics"), nb::arg("scores"),
            nb::arg("pred"), nb::arg("threshold"), nb::arg("class_axis"), nb::arg("top_k"),
            nb::arg("ignore_index").none(), nb::arg("bins"), nb::arg("beta"), nb::arg("nan_policy"),
-           nb::arg("device"), nb::arg("threads"), nb::arg("sample_shape").none())
+           nb::arg("device"), nb::arg("threads"), nb::arg("sample_shape").none(),
+           nb::arg("histogram_budget"))
       .def("update", &PyClassification::update, nb::arg("pred"), nb::arg("target"),
            nb::arg("mask").none(), nb::arg("stream"))
       .def("compute_json", &PyClassification::compute_json, nb::arg("stream"),
@@ -166,14 +172,16 @@ void bind_classification(nb::module_& m) {
       [](const std::string& task, std::int64_t num_classes, const std::string& metrics,
          const std::string& scores, const std::string& pred, double threshold, int class_axis,
          int top_k, std::optional<std::int64_t> ignore_index, int bins, double beta,
-         const std::string& nan_policy, std::optional<std::vector<std::int64_t>> sample_shape) {
+         const std::string& nan_policy, std::optional<std::vector<std::int64_t>> sample_shape,
+         std::int64_t histogram_budget) {
         (void)make_spec(task, num_classes, metrics, scores, pred, threshold, class_axis, top_k,
-                        ignore_index, bins, beta, nan_policy, std::move(sample_shape));
+                        ignore_index, bins, beta, nan_policy, std::move(sample_shape),
+                        histogram_budget);
       },
       nb::arg("task"), nb::arg("num_classes"), nb::arg("metrics"), nb::arg("scores"),
       nb::arg("pred"), nb::arg("threshold"), nb::arg("class_axis"), nb::arg("top_k"),
       nb::arg("ignore_index").none(), nb::arg("bins"), nb::arg("beta"), nb::arg("nan_policy"),
-      nb::arg("sample_shape").none(),
+      nb::arg("sample_shape").none(), nb::arg("histogram_budget"),
       "ValueError for a classification spec the engine would refuse. Makes no evaluator.");
   m.def(
       "classification_metric_table",
@@ -205,6 +213,7 @@ void bind_classification(nb::module_& m) {
         d["bins"] = s.bins;
         d["nan_policy"] = std::string(nan_policy_name(s.nan_policy));
         d["sample_shape"] = s.sample_shape;
+        d["histogram_budget"] = s.histogram_budget;
         return d;
       },
       nb::arg("state"), "The spec a classification state was made with.");

@@ -125,6 +125,33 @@ class ClassificationReport(Mapping[str, float]):
                 "confidence": _floats(c["confidence"]), "accuracy": _floats(c["accuracy"])}
 
     @property
+    def histogram(self) -> Optional[Dict[str, Any]]:
+        """The auroc / average_precision histograms: ``{"key": dtype, "bits": B, "exact": bool}``
+        (exact: every distinct score has its own bin and the ``*_bound`` values are 0)."""
+        h = self._d.get("histogram")
+        return None if h is None else dict(h)
+
+    @property
+    def roc(self) -> Optional[Dict[str, np.ndarray]]:
+        """Binary tasks with auroc: ``{"fpr", "tpr", "threshold"}``, at most 1,000 points,
+        thresholds descending: the first point (0, 0) at +inf (the JSON's null), then the lowest
+        score of each histogram bin kept."""
+        c = self._d.get("roc")
+        if c is None:
+            return None
+        out = {k: _floats(v) for k, v in c.items()}
+        out["threshold"] = out["threshold"].copy()
+        out["threshold"][0] = np.inf
+        out["threshold"].flags.writeable = False
+        return out
+
+    @property
+    def pr(self) -> Optional[Dict[str, np.ndarray]]:
+        """Binary tasks with average_precision: ``{"recall", "precision", "threshold"}``."""
+        c = self._d.get("pr")
+        return None if c is None else {k: _floats(v) for k, v in c.items()}
+
+    @property
     def count(self) -> int:
         """Samples folded."""
         return int(self._d["count"])

@@ -37,6 +37,9 @@ class Classification(StreamingEvaluator):
         ignore_index: targets equal to it are dropped and counted.
         bins: calibration bins (equal width on [0, 1]) for ``ece`` and ``mce``.
         beta: the F-beta score's beta (``fbeta`` is reported by default when beta != 1).
+        histogram_budget: bytes the ``auroc`` / ``average_precision`` histograms may take (two
+            per class; default 256 MiB): 16-bit scores use 16 bits per histogram and are exact,
+            wider ones as many bits as fit, at most 24, with a reported bound on the error.
         nan_policy: what an invalid target, label or score (NaN included) does: ``"skip"``
             (dropped and counted), ``"propagate"`` (every metric NaN) or ``"error"``
             (``compute`` raises :class:`NonFiniteError` naming the first one).
@@ -50,7 +53,8 @@ class Classification(StreamingEvaluator):
                  top_k: Optional[int] = None, ignore_index: Optional[int] = None,
                  bins: int = 15, beta: float = 1.0, nan_policy: str = "skip",
                  device: Any = "auto", threads: int = 0,
-                 sample_shape: Optional[Sequence[int]] = None, process_group: Any = None) -> None:
+                 sample_shape: Optional[Sequence[int]] = None, process_group: Any = None,
+                 histogram_budget: int = 256 << 20) -> None:
         if sample_shape is not None:
             sample_shape = [int(d) for d in sample_shape]
         kwargs = dict(task=task, num_classes=0 if num_classes is None else int(num_classes),
@@ -58,7 +62,8 @@ class Classification(StreamingEvaluator):
                       threshold=float(threshold), class_axis=int(class_axis),
                       top_k=0 if top_k is None else int(top_k),
                       ignore_index=None if ignore_index is None else int(ignore_index),
-                      bins=int(bins), beta=float(beta), nan_policy=nan_policy)
+                      bins=int(bins), beta=float(beta), nan_policy=nan_policy,
+                      histogram_budget=int(histogram_budget))
         _core.check_classification_spec(**kwargs, sample_shape=sample_shape)
         self._setup(kwargs, device, threads, sample_shape, process_group)
         self._kwargs["num_classes"] = num_classes
@@ -75,7 +80,7 @@ class Classification(StreamingEvaluator):
         return _core.ClassificationEvaluator(
             k["task"], k["num_classes"], k["metrics"], k["scores"], k["pred"], k["threshold"],
             k["class_axis"], k["top_k"], k["ignore_index"], k["bins"], k["beta"],
-            k["nan_policy"], device, k["threads"], k["sample_shape"])
+            k["nan_policy"], device, k["threads"], k["sample_shape"], k["histogram_budget"])
 
     def _report(self, core: Any, stream: int,
                 device_label: Optional[str]) -> ClassificationReport:
@@ -85,7 +90,7 @@ class Classification(StreamingEvaluator):
         k = self._core_kwargs()
         return {"family": "classification", **{key: k[key] for key in (
             "task", "num_classes", "metrics", "scores", "pred", "threshold", "class_axis",
-            "top_k", "ignore_index", "bins", "beta", "nan_policy")}}
+            "top_k", "ignore_index", "bins", "beta", "nan_policy", "histogram_budget")}}
 
     def update(self, pred: Any, target: Any, mask: Any = None,
                stream: Any = None) -> "Classification":
@@ -116,7 +121,8 @@ class Classification(StreamingEvaluator):
                  pred=info["pred"], threshold=info["threshold"], class_axis=info["class_axis"],
                  top_k=info["top_k"] or None, ignore_index=info["ignore_index"],
                  bins=info["bins"], nan_policy=info["nan_policy"], device=device,
-                 threads=threads, sample_shape=info["sample_shape"] or None)
+                 threads=threads, sample_shape=info["sample_shape"] or None,
+                 histogram_budget=info["histogram_budget"])
         return ev.merge(blob)  # type: ignore[return-value]
 
     def __repr__(self) -> str:

@@ -121,7 +121,9 @@ void check_parity(const Case& c, std::int64_t n, std::uint64_t seed, std::size_t
              view(dt.get(), DType::i64, tshape, true), gm);
   EXPECT_EQ(values(gpu.compute()), values(cpu.compute()))
       << class_task_name(c.task) << " C=" << c.classes;
-  // States cross backends: the GPU's state merges into the CPU evaluator and back.
+  // The states are bitwise the same (records and auroc histograms), and cross backends: the
+  // GPU's state merges into the CPU evaluator and back.
+  EXPECT_EQ(gpu.state().bytes, cpu.state().bytes) << class_task_name(c.task) << " C=" << c.classes;
   ClassificationEvaluator both(spec, Device::cpu(1));
   both.merge(gpu.state());
   both.merge(cpu.state());

@@ -30,6 +30,7 @@
 #include <math.h>
 #include <string.h> // memcpy, which nvcc also provides on the device
 
+#include "gpueval/dtype.hpp"
 #include "gpueval/macros.hpp"
 
 namespace gpueval::ops {
@@ -246,6 +247,90 @@ GPUEVAL_HD inline void combine(std::uint64_t* into, const std::uint64_t* from,
   }
 }
 
+// ---- score histograms: AUROC and average precision ---------------------------------------------
+
+// The float format whose bits order a score: a 16-bit format gives every distinct score of that
+// format its own bin; wider scores are keyed as float32 (rounding to it is monotonic, so bins of
+// rounded scores stay ordered). float64 keys are read in states but not chosen.
+enum class KeyFormat : std::uint8_t { f16, bf16, f32, f64 };
+
+GPUEVAL_HD inline int key_width(KeyFormat f) {
+  return f == KeyFormat::f64 ? 64 : f == KeyFormat::f32 ? 32 : 16;
+}
+
+// A score's order-preserving key: its bits in `f` (for a 16-bit format it converts exactly: it came
+// from that format; to float32 it rounds, monotonically), the sign bit flipped for positives and
+// every bit for negatives, so that unsigned order is numeric order. -0 counts as +0.
+GPUEVAL_HD inline std::uint64_t score_key(double v, KeyFormat f) {
+  v = v == 0.0 ? 0.0 : v;
+  std::uint64_t u = 0;
+  switch (f) {
+  case KeyFormat::f16:
+    u = float_to_half_bits(static_cast<float>(v));
+    break;
+  case KeyFormat::bf16:
+    u = float_to_bf16_bits(static_cast<float>(v));
+    break;
+  case KeyFormat::f32: {
+    const float x = static_cast<float>(v);
+    std::uint32_t b;
+    memcpy(&b, &x, sizeof b);
+    u = b;
+    break;
+  }
+  case KeyFormat::f64:
+    memcpy(&u, &v, sizeof u);
+    break;
+  }
+  const int w = key_width(f);
+  const std::uint64_t mask = w == 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << w) - 1;
+  const std::uint64_t sign = std::uint64_t{1} << (w - 1);
+  return (u & sign) ? (~u & mask) : (u | sign);
+}
+
+// The score whose key is `key` (the inverse of score_key), as a double.
+GPUEVAL_HD inline double key_value(std::uint64_t key, KeyFormat f) {
+  const int w = key_width(f);
+  const std::uint64_t mask = w == 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << w) - 1;
+  const std::uint64_t sign = std::uint64_t{1} << (w - 1);
+  const std::uint64_t u = (key & sign) ? (key ^ sign) : (~key & mask);
+  switch (f) {
+  case KeyFormat::f16:
+    return half_bits_to_float(static_cast<std::uint16_t>(u));
+  case KeyFormat::bf16:
+    return bf16_bits_to_float(static_cast<std::uint16_t>(u));
+  case KeyFormat::f32: {
+    const auto b = static_cast<std::uint32_t>(u);
+    float x;
+    memcpy(&x, &b, sizeof x);
+    return x;
+  }
+  case KeyFormat::f64:
+    break;
+  }
+  double x;
+  memcpy(&x, &u, sizeof x);
+  return x;
+}
+
+// Two count histograms (negatives, positives) per class over the top `bits` bits of the key:
+// counts[(c * 2 + positive) * bins + bin]. Integer counts: they merge exactly.
+struct HistLayout {
+  bool on = false;
+  KeyFormat format = KeyFormat::f32;
+  int bits = 0;  // bins per histogram: 2^bits
+  int shift = 0; // key_width - bits
+  std::int64_t classes = 0;
+  GPUEVAL_HD std::int64_t bins() const { return std::int64_t{1} << bits; }
+  GPUEVAL_HD std::int64_t size() const { return classes * 2 * bins(); }
+  GPUEVAL_HD std::int64_t index(std::int64_t c, bool positive, double score) const {
+    return (c * 2 + (positive ? 1 : 0)) * bins() +
+           static_cast<std::int64_t>(score_key(score, format) >> shift);
+  }
+  // The exact case: every distinct score has its own bin.
+  GPUEVAL_HD bool exact() const { return shift == 0; }
+};
+
 // What turns scores into decisions and terms. Plain data, passed to kernels by value.
 struct ClassParams {
   ClassTask task = ClassTask::binary;
@@ -257,6 +342,7 @@ struct ClassParams {
   std::int64_t ignore_index = -100;
   double clip_eps = 0; // probabilities clipped to [eps, 1 - eps] for the log loss
   int bins = 0;        // calibration bins
+  HistLayout hist;     // AUROC and average precision histograms, when requested
 };
 
 // A sample's outcome: what add() folds.
@@ -270,6 +356,7 @@ struct Outcome {
   double confidence = 0; // binary: p(positive); multiclass: the top probability
   bool correct = false;  // binary: y = 1; multiclass: prediction = target (calibration accuracy)
   bool top_k_hit = false;
+  double max_score = 0, exp_sum = 0; // multiclass logits: the softmax's max and sum
 };
 
 GPUEVAL_HD inline bool finite(double x) {
@@ -395,6 +482,8 @@ GPUEVAL_HD inline Outcome sample_multiclass(Score score, double target, const Cl
       sum = sum + det_exp(score(c) - best);
     }
     o.log_loss = best + det_log(sum) - st;
+    o.max_score = best;
+    o.exp_sum = sum;
     for (std::int64_t c = 0; c < p.classes; ++c) { // p_c = exp(s_c - best) / sum
       const double d = det_exp(score(c) - best) / sum - (c == o.target ? 1.0 : 0.0);
       brier = brier + d * d;
@@ -430,6 +519,14 @@ GPUEVAL_HD inline Outcome sample_multiclass_label(double label, double target,
   o.pred = static_cast<std::int64_t>(label);
   o.correct = o.pred == o.target;
   return o;
+}
+
+// The probability of class c of a folded multiclass sample, as its one-vs-rest histogram sees
+// it: the score itself, or for logits the softmax, exp(s_c - max) / sum, as the Brier terms.
+template <class Score>
+GPUEVAL_HD inline double class_probability(Score score, std::int64_t c, const Outcome& o,
+                                           const ClassParams& p) {
+  return p.logits ? det_exp(score(c) - o.max_score) / o.exp_sum : score(c);
 }
 
 // The scored terms of an outcome: log loss and Brier (every scored task), calibration (binary and
