@@ -6,6 +6,7 @@
 // run_to_record and combine the CPU backend uses.
 #include <cub/block/block_reduce.cuh>
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <vector>
@@ -17,6 +18,7 @@
 #include "cuda/device_view.cuh"
 #include "cuda/index_math.hpp"
 #include "gpueval/error.hpp"
+#include "gpueval/ops/quantile_sketch.hpp"
 #include "gpueval/ops/regression.hpp"
 
 namespace gpueval::cuda {
@@ -160,6 +162,25 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
+// The quantile sketch: every included pair adds one to its channel's bucket of |p - t| (global
+// atomics on integer counts: the sketch is the same in any order). Inclusion as fold_element.
+__global__ void __launch_bounds__(kThreads)
+    sketch_kernel(BatchArgs a, std::int64_t elements, std::int64_t channels, int bits,
+                  unsigned long long* sketch) {
+  const std::int64_t buckets = ops::sketch::buckets(bits);
+  const std::int64_t stride = static_cast<std::int64_t>(gridDim.x) * kThreads;
+  for (std::int64_t e = static_cast<std::int64_t>(blockIdx.x) * kThreads + threadIdx.x;
+       e < elements; e += stride) {
+    const double p = load(a.pred, e);
+    const double t = load(a.target, e);
+    const bool in_mask = !a.has_mask || mask_at(a.mask, a.cover, e);
+    const bool finite = ops::is_finite(p) && ops::is_finite(t);
+    if (in_mask && (finite || a.policy == NanPolicy::propagate)) {
+      atomicAdd(sketch + (e % channels) * buckets + ops::sketch::bucket(p - t, bits), 1ull);
+    }
+  }
+}
+
 template <unsigned G>
 __global__ void init_kernel(ops::RegressionRecord<G>* epoch, std::int64_t keys) {
   const std::int64_t k = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
@@ -277,6 +298,7 @@ public:
       GPUEVAL_CUDA_TRY_NOTHROW(cudaFree(epoch_));
       GPUEVAL_CUDA_TRY_NOTHROW(cudaFree(partials_));
       GPUEVAL_CUDA_TRY_NOTHROW(cudaFree(first_bad_));
+      GPUEVAL_CUDA_TRY_NOTHROW(cudaFree(sketch_));
       GPUEVAL_CUDA_TRY_NOTHROW(cudaSetDevice(previous));
     }
   }
@@ -296,6 +318,12 @@ public:
                                                   impl_->record_size()));
     }
     GPUEVAL_CUDA_TRY(cudaMalloc(&first_bad_, sizeof(unsigned long long)));
+    sketch_bits_ = spec_in.quantile_bits();
+    channels_ = layout_in.channels;
+    sketch_size_ = sketch_bits_ > 0 ? channels_ * ops::sketch::buckets(sketch_bits_) : 0;
+    if (sketch_size_ > 0) {
+      GPUEVAL_CUDA_TRY(cudaMalloc(&sketch_, static_cast<std::size_t>(sketch_size_) * 8));
+    }
     reset(nullptr);
     GPUEVAL_CUDA_TRY(cudaDeviceSynchronize());
   }
@@ -314,6 +342,35 @@ public:
     a.batch = batch.index;
     a.first_bad = first_bad_;
     impl_->update(a, batch.rows, keys_, epoch_, partials_, static_cast<cudaStream_t>(stream));
+    if (sketch_size_ > 0) {
+      const std::int64_t want = (batch.elements + kThreads - 1) / kThreads;
+      const auto blocks = static_cast<unsigned>(std::min<std::int64_t>(want, 4 * kMaxBlocks));
+      sketch_kernel<<<blocks, kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
+          a, batch.elements, channels_, sketch_bits_, sketch_);
+      GPUEVAL_CHECK_LAUNCH(static_cast<cudaStream_t>(stream), "sketch_kernel");
+    }
+  }
+
+  std::vector<std::uint64_t> sketch(StreamHandle stream) override {
+    DeviceGuard guard(index_);
+    const auto s = static_cast<cudaStream_t>(stream);
+    std::vector<std::uint64_t> out(static_cast<std::size_t>(sketch_size_));
+    if (sketch_size_ > 0) {
+      GPUEVAL_CUDA_TRY(
+          cudaMemcpyAsync(out.data(), sketch_, out.size() * 8, cudaMemcpyDeviceToHost, s));
+      GPUEVAL_CUDA_TRY(cudaStreamSynchronize(s));
+    }
+    return out;
+  }
+
+  void load_sketch(const std::vector<std::uint64_t>& counts, StreamHandle stream) override {
+    DeviceGuard guard(index_);
+    const auto s = static_cast<cudaStream_t>(stream);
+    if (sketch_size_ > 0) {
+      GPUEVAL_CUDA_TRY(
+          cudaMemcpyAsync(sketch_, counts.data(), counts.size() * 8, cudaMemcpyHostToDevice, s));
+      GPUEVAL_CUDA_TRY(cudaStreamSynchronize(s));
+    }
   }
 
   std::vector<FullRecord> records(StreamHandle stream) override {
@@ -356,6 +413,9 @@ public:
     const auto s = static_cast<cudaStream_t>(stream);
     impl_->init(epoch_, keys_, s);
     GPUEVAL_CUDA_TRY(cudaMemsetAsync(first_bad_, 0xff, sizeof(unsigned long long), s));
+    if (sketch_size_ > 0) {
+      GPUEVAL_CUDA_TRY(cudaMemsetAsync(sketch_, 0, static_cast<std::size_t>(sketch_size_) * 8, s));
+    }
   }
 
   Device device() const override { return Device::cuda(index_); }
@@ -372,6 +432,10 @@ private:
   void* epoch_ = nullptr;
   void* partials_ = nullptr;
   unsigned long long* first_bad_ = nullptr;
+  int sketch_bits_ = 0;
+  std::int64_t channels_ = 1;
+  std::int64_t sketch_size_ = 0;
+  unsigned long long* sketch_ = nullptr;
 };
 
 } // namespace

@@ -3,6 +3,7 @@
 // its formulas' structure (no shifts, no Chan merge).
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "gpueval/ops/metric_ids.hpp"
+#include "gpueval/ops/quantile_sketch.hpp"
 
 namespace gpueval::test {
 
@@ -133,7 +135,42 @@ inline ReferenceValues reference_metrics(const std::vector<Pair>& pairs) {
   if (log_domain) {
     r[Metric::msle] = static_cast<double>(sle.value() / n);
   }
+  // Quantiles of |p - t| (each difference rounded to double, as the sketch sees it), linear
+  // between order statistics as numpy's default.
+  std::vector<double> abs_e;
+  bool any_nan = false;
+  for (const auto& [p, t] : pairs) {
+    abs_e.push_back(std::fabs(p - t));
+    any_nan = any_nan || std::isnan(abs_e.back());
+  }
+  std::sort(abs_e.begin(), abs_e.end());
+  const auto quantile = [&](double q) {
+    if (any_nan) {
+      return nan;
+    }
+    const double pos = q * static_cast<double>(count - 1);
+    const auto lo = static_cast<std::size_t>(std::floor(pos));
+    const std::size_t hi = std::min(lo + 1, count - 1);
+    const double a = abs_e[lo], b = abs_e[hi];
+    return a == b
+               ? a
+               : static_cast<double>(a + static_cast<LD>(pos - static_cast<double>(lo)) * (b - a));
+  };
+  r[Metric::median_absolute_error] = quantile(0.5);
+  r[Metric::abs_error_q90] = quantile(0.9);
+  r[Metric::abs_error_q99] = quantile(0.99);
   return r;
+}
+
+inline bool is_quantile_metric(Metric m) {
+  return m == Metric::median_absolute_error || m == Metric::abs_error_q90 ||
+         m == Metric::abs_error_q99;
+}
+
+// The relative tolerance for a metric: DESIGN.md's 1e-9, or the quantile sketch's accuracy at
+// the default quantile_alpha (7 mantissa bits), with room for the last bits of rounding.
+inline double tolerance(Metric m) {
+  return is_quantile_metric(m) ? ops::sketch::alpha(7) + 1e-12 : 1e-9;
 }
 
 // DESIGN.md's accuracy rule: |x - ref| <= 1e-9 * max(|ref|, scale), scale = rmse for bias, 1 for

@@ -365,10 +365,9 @@ TEST(ClassificationHistograms, CorruptSparseHistogramsAreRefused) {
   ASSERT_EQ(payload.size() % 8, 0u);
   const std::size_t pairs = payload.size() - 6 * 8;
   const auto reseal = [&](std::vector<std::uint8_t> p) { return detail::seal_state(o.header, p); };
-  std::vector<std::uint8_t> swapped = payload;
-  std::swap_ranges(swapped.begin() + static_cast<long>(pairs),
-                   swapped.begin() + static_cast<long>(pairs) + 16,
-                   swapped.begin() + static_cast<long>(pairs) + 16);
+  std::vector<std::uint8_t> swapped = payload; // the first two pairs in the wrong order
+  std::memcpy(swapped.data() + pairs, payload.data() + pairs + 16, 16);
+  std::memcpy(swapped.data() + pairs + 16, payload.data() + pairs, 16);
   EXPECT_NE(
       error_of<StateError>([&] { ev.merge(reseal(swapped)); }).find("histograms are inconsistent"),
       std::string::npos);

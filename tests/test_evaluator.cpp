@@ -125,13 +125,14 @@ void check_against_reference(const Outcome& o, const std::string& what) {
   const test::ReferenceValues flat = test::reference_metrics(all);
   for (std::size_t i = 0; i < r.spec.metrics.size(); ++i) {
     const Metric m = r.spec.metrics[i];
-    EXPECT_TRUE(test::within_accuracy(r.flat[i], flat[m], test::accuracy_scale(m, flat)))
+    EXPECT_TRUE(test::within_accuracy(r.flat[i], flat[m], test::accuracy_scale(m, flat),
+                                      test::tolerance(m)))
         << what << " flat " << metric_name(m) << ": " << r.flat[i] << " vs " << flat[m];
     for (std::int64_t ch = 0; ch < channels; ++ch) {
       const test::ReferenceValues ref =
           test::reference_metrics(per_channel[static_cast<std::size_t>(ch)]);
       EXPECT_TRUE(test::within_accuracy(r.per_channel[i][static_cast<std::size_t>(ch)], ref[m],
-                                        test::accuracy_scale(m, ref)))
+                                        test::accuracy_scale(m, ref), test::tolerance(m)))
           << what << " channel " << ch << " " << metric_name(m) << ": "
           << r.per_channel[i][static_cast<std::size_t>(ch)] << " vs " << ref[m];
     }

@@ -106,7 +106,8 @@ int eval_main(int argc, char** argv) {
       ("metrics", "comma-separated metric names, 'default' or 'all'", cxxopts::value<std::string>()->default_value("default"))
       ("channel-axis", "-1 (last axis) or none", cxxopts::value<std::string>()->default_value("-1"))
       ("by-axis", "breakdown axis of the tensors (e.g. 1 for time in [batch, time, channel])", cxxopts::value<std::string>())
-      ("nan-policy", "skip, propagate or error", cxxopts::value<std::string>()->default_value("skip"));
+      ("nan-policy", "skip, propagate or error", cxxopts::value<std::string>()->default_value("skip"))
+      ("quantile-alpha", "relative accuracy of median_absolute_error, abs_error_q90, abs_error_q99", cxxopts::value<double>()->default_value("0.005"));
   options.add_options("Classification (--task)")
       ("task", "regression (the default), binary, multiclass or multilabel", cxxopts::value<std::string>()->default_value("regression"))
       ("num-classes", "classes (multiclass) or labels (multilabel)", cxxopts::value<std::int64_t>())
@@ -237,6 +238,7 @@ int eval_main(int argc, char** argv) {
       o.spec.metrics = parse_metric_list(args["metrics"].as<std::string>());
     }
     o.spec.nan_policy = parse_nan_policy(args["nan-policy"].as<std::string>());
+    o.spec.quantile_alpha = args["quantile-alpha"].as<double>();
     const std::string device = args["device"].as<std::string>();
     if (device != "auto") {
       o.device = Device::parse(device);

@@ -56,6 +56,11 @@ std::string table(const Report& r) {
                                                       : r.variance_weighted_explained_variance));
     }
   }
+  if (r.quantile_bits > 0) {
+    out += fmt::format("(error quantiles: a sketch within {:.3g}% of the exact values, "
+                       "relatively; none per breakdown index)\n",
+                       100 * r.quantile_accuracy);
+  }
   out += "\nper channel\n";
   out += fmt::format("{:>7} {:>12}", "channel", "count");
   for (Metric m : r.spec.metrics) {

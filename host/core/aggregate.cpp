@@ -3,6 +3,8 @@
 #include <string>
 
 #include "gpueval/error.hpp"
+#include "gpueval/metrics.hpp"
+#include "gpueval/ops/quantile_sketch.hpp"
 
 namespace gpueval::detail {
 
@@ -54,8 +56,53 @@ double variance_weighted(Metric m, const std::vector<FullRecord>& channels,
 
 } // namespace
 
+namespace {
+
+bool is_quantile(Metric m) {
+  return metric_info(m).groups == kGroupQuantile;
+}
+
+double quantile_of(Metric m) {
+  return m == Metric::median_absolute_error ? 0.5 : m == Metric::abs_error_q90 ? 0.9 : 0.99;
+}
+
+// Quantile metrics from the sketch: per channel, flat (every channel's counts added) and the
+// headline (the uniform average of the channels', as scikit-learn's median_absolute_error).
+void fill_quantiles(const RegressionSpec& spec, const KeyLayout& layout,
+                    const std::vector<std::uint64_t>& sketch, Report& report) {
+  const int bits = spec.quantile_bits();
+  const auto buckets = static_cast<std::size_t>(ops::sketch::buckets(bits));
+  GPUEVAL_EXPECTS(sketch.size() == buckets * static_cast<std::size_t>(layout.channels),
+                  "internal: a quantile sketch of " + std::to_string(sketch.size()) + " counts");
+  report.quantile_bits = bits;
+  report.quantile_accuracy = ops::sketch::alpha(bits);
+  std::vector<std::uint64_t> all(buckets, 0);
+  for (std::size_t i = 0; i < sketch.size(); ++i) {
+    all[i % buckets] += sketch[i];
+  }
+  for (std::size_t i = 0; i < spec.metrics.size(); ++i) {
+    const Metric m = spec.metrics[i];
+    if (!is_quantile(m)) {
+      continue;
+    }
+    const double q = quantile_of(m);
+    double sum = 0;
+    for (std::int64_t c = 0; c < layout.channels; ++c) {
+      const double v =
+          ops::sketch::quantile(sketch.data() + c * static_cast<std::int64_t>(buckets), bits, q);
+      report.per_channel[i][static_cast<std::size_t>(c)] = v;
+      sum += v;
+    }
+    report.headline[i] = sum / static_cast<double>(layout.channels);
+    report.flat[i] = ops::sketch::quantile(all.data(), bits, q);
+  }
+}
+
+} // namespace
+
 Report build_report(const RegressionSpec& spec, const KeyLayout& layout,
-                    const std::vector<FullRecord>& records) {
+                    const std::vector<FullRecord>& records,
+                    const std::vector<std::uint64_t>& sketch) {
   GPUEVAL_EXPECTS(static_cast<std::int64_t>(records.size()) == layout.keys,
                   "internal: " + std::to_string(records.size()) + " records for " +
                       std::to_string(layout.keys) + " keys");
@@ -122,6 +169,9 @@ Report build_report(const RegressionSpec& spec, const KeyLayout& layout,
         report.by_axis[i][j] = headline_of(spec.metrics[i], block_values, block_flat);
       }
     }
+  }
+  if (spec.groups() & kGroupQuantile) {
+    fill_quantiles(spec, layout, sketch, report);
   }
   return report;
 }

@@ -20,8 +20,10 @@ using FullOps = ops::RegressionOps<kAllGroups>;
 // result depends only on the inputs and their order, and rounding grows with log(count).
 FullRecord tree_combine(const FullRecord* first, std::int64_t count, std::int64_t stride = 1);
 
-// records.size() must equal layout.keys.
+// records.size() must equal layout.keys; `sketch` is the backend's dense quantile sketch
+// (empty without quantile metrics).
 Report build_report(const RegressionSpec& spec, const KeyLayout& layout,
-                    const std::vector<FullRecord>& records);
+                    const std::vector<FullRecord>& records,
+                    const std::vector<std::uint64_t>& sketch = {});
 
 } // namespace gpueval::detail

@@ -39,6 +39,10 @@ public:
   virtual void load(const std::vector<FullRecord>& records, NonFiniteLocation where,
                     StreamHandle stream) = 0;
   virtual void reset(StreamHandle stream) = 0;
+  // The quantile sketch (quantile metrics only): channels x ops::sketch::buckets(bits) counts,
+  // channel-major, dense. sketch() synchronises; load_sketch replaces it.
+  virtual std::vector<std::uint64_t> sketch(StreamHandle stream) = 0;
+  virtual void load_sketch(const std::vector<std::uint64_t>& counts, StreamHandle stream) = 0;
   virtual Device device() const = 0;
   virtual std::string describe() const = 0;
 

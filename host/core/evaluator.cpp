@@ -68,7 +68,9 @@ Report Evaluator::compute(StreamHandle stream) {
                              std::to_string(where.element % keys) + ")",
                          where.batch, where.element);
   }
-  Report report = detail::build_report(b.spec, b.layout, records);
+  Report report = detail::build_report(b.spec, b.layout, records,
+                                       b.spec.quantile_bits() > 0 ? b.sketch(stream)
+                                                                  : std::vector<std::uint64_t>{});
   report.device = b.describe();
   return report;
 }
@@ -82,8 +84,9 @@ State Evaluator::state(StreamHandle stream) {
   detail::Backend& b = *backend_;
   GPUEVAL_EXPECTS(b.configured, "state() before any update: the sample shape is unknown; "
                                 "give one batch or set RegressionSpec::sample_shape");
-  return detail::encode_state(b.spec, b.sample_shape, b.layout, b.batches,
-                              b.first_nonfinite(stream), b.records(stream));
+  return detail::encode_state(
+      b.spec, b.sample_shape, b.layout, b.batches, b.first_nonfinite(stream), b.records(stream),
+      b.spec.quantile_bits() > 0 ? b.sketch(stream) : std::vector<std::uint64_t>{});
 }
 
 void Evaluator::merge(const State& other, StreamHandle stream) {
@@ -120,6 +123,12 @@ void Evaluator::merge(const State& other, StreamHandle stream) {
     mismatch("by_axis", d.by_axis < 0 ? "none" : std::to_string(d.by_axis),
              b.layout.by_axis < 0 ? "none" : std::to_string(b.layout.by_axis));
   }
+  const int bits = b.spec.quantile_bits();
+  if (bits > 0 && d.sketch_bits != bits) {
+    mismatch("a quantile sketch of", std::to_string(d.sketch_bits) + " mantissa bits",
+             std::to_string(bits) + " (quantile_alpha " + std::to_string(b.spec.quantile_alpha) +
+                 ")");
+  }
   std::vector<detail::FullRecord> mine = b.records(stream);
   for (std::size_t k = 0; k < mine.size(); ++k) {
     mine[k] = detail::FullOps::combine(mine[k], d.records[k]);
@@ -128,6 +137,13 @@ void Evaluator::merge(const State& other, StreamHandle stream) {
   if (d.first_nonfinite.found() && !where.found()) {
     // The other evaluator's batch numbers count its own batches; keep them as they are.
     where = d.first_nonfinite;
+  }
+  if (bits > 0) {
+    std::vector<std::uint64_t> sketch = b.sketch(stream);
+    for (const auto& [index, count] : d.sketch) {
+      sketch[static_cast<std::size_t>(index)] += count;
+    }
+    b.load_sketch(sketch, stream);
   }
   b.load(mine, where, stream);
   b.batches += d.batches;

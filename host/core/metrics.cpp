@@ -27,6 +27,12 @@ const std::array<MetricInfo, kNumMetrics>& metric_table() {
       {Metric::mape, "mape", kGroupPct, true, "mean absolute percentage error (fraction)"},
       {Metric::smape, "smape", kGroupPct, true, "symmetric mean absolute percentage error"},
       {Metric::msle, "msle", kGroupLog, true, "mean squared logarithmic error"},
+      {Metric::median_absolute_error, "median_absolute_error", kGroupQuantile, true,
+       "median of |prediction - target| (quantile sketch)"},
+      {Metric::abs_error_q90, "abs_error_q90", kGroupQuantile, true,
+       "90th percentile of |prediction - target| (quantile sketch)"},
+      {Metric::abs_error_q99, "abs_error_q99", kGroupQuantile, true,
+       "99th percentile of |prediction - target| (quantile sketch)"},
   }};
   return table;
 }
@@ -127,7 +133,8 @@ std::string group_names(unsigned groups) {
   static constexpr struct {
     unsigned bit;
     std::string_view name;
-  } kNames[] = {{kGroupRange, "range"}, {kGroupPct, "pct"}, {kGroupLog, "log"}};
+  } kNames[] = {
+      {kGroupRange, "range"}, {kGroupPct, "pct"}, {kGroupLog, "log"}, {kGroupQuantile, "quantile"}};
   for (const auto& g : kNames) {
     if ((groups & g.bit) == 0) {
       continue;

@@ -91,6 +91,8 @@ std::string Report::to_json() const {
   out += by_axis_index >= 0 ? std::to_string(by_axis_index) : "null";
   out += ", \"nan_policy\": ";
   append_string(out, nan_policy_name(spec.nan_policy));
+  out += ", \"quantile_alpha\": ";
+  append_number(out, spec.quantile_alpha);
   out += "}, \"count\": " + std::to_string(count);
   out += ", \"skipped_nonfinite\": " + std::to_string(skipped_nonfinite);
   out += ", \"channels\": " + std::to_string(channels);
@@ -131,6 +133,14 @@ std::string Report::to_json() const {
       append_array(out, by_axis[i]);
     }
     out += '}';
+  }
+  out += ", \"quantile_sketch\": ";
+  if (quantile_bits == 0) {
+    out += "null";
+  } else {
+    out += "{\"relative_accuracy\": ";
+    append_number(out, quantile_accuracy);
+    out += ", \"mantissa_bits\": " + std::to_string(quantile_bits) + "}";
   }
   out += ", \"elapsed_s\": ";
   append_number(out, elapsed_s);

@@ -6,6 +6,7 @@
 
 #include "core/backend.hpp"
 #include "gpueval/error.hpp"
+#include "gpueval/ops/quantile_sketch.hpp"
 
 namespace gpueval {
 
@@ -50,6 +51,10 @@ void RegressionSpec::validate() const {
                       " is not supported: the channel axis is the last axis (-1) or none");
   GPUEVAL_EXPECTS(!by_axis || *by_axis != 0,
                   "by_axis 0 is the batch axis; a breakdown axis must be 1 or later");
+  const double finest = ops::sketch::alpha(ops::sketch::kMaxBits);
+  GPUEVAL_EXPECTS(quantile_alpha >= finest && quantile_alpha <= 0.5,
+                  "quantile_alpha " + std::to_string(quantile_alpha) + " is outside [" +
+                      std::to_string(finest) + ", 0.5] (the quantile sketch's relative accuracy)");
   if (!sample_shape.empty()) {
     (void)KeyLayout::from(*this, sample_shape);
   }
@@ -68,9 +73,16 @@ struct Fnv {
 };
 } // namespace
 
+int RegressionSpec::quantile_bits() const {
+  return (groups() & kGroupQuantile) ? ops::sketch::mantissa_bits_for(quantile_alpha) : 0;
+}
+
 std::uint64_t RegressionSpec::fingerprint() const {
   Fnv f;
   f.add(groups());
+  if (groups() & kGroupQuantile) {
+    f.add(static_cast<std::uint64_t>(quantile_bits()));
+  }
   f.add(channel_axis ? static_cast<std::uint64_t>(*channel_axis) : 0x7fffu);
   f.add(by_axis ? static_cast<std::uint64_t>(*by_axis) : 0x7fffu);
   f.add(static_cast<std::uint64_t>(nan_policy));
@@ -130,6 +142,14 @@ KeyLayout KeyLayout::from(const RegressionSpec& spec,
                                                std::to_string(kMaxKeys));
   GPUEVAL_EXPECTS(layout.keys >= 1, "sample shape " + shape_string(sample_shape) +
                                         " has a zero-length key axis; nothing can be evaluated");
+  if (spec.groups() & kGroupQuantile) {
+    const std::int64_t buckets = ops::sketch::buckets(spec.quantile_bits());
+    GPUEVAL_EXPECTS(layout.channels <= kMaxSketchWords / buckets,
+                    "the quantile metrics keep " + std::to_string(buckets) +
+                        " counts per channel; " + std::to_string(layout.channels) +
+                        " channels exceed the sketch cap of " + std::to_string(kMaxSketchWords) +
+                        " counts (raise quantile_alpha, or evaluate without a channel axis)");
+  }
   return layout;
 }
 

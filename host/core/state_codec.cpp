@@ -6,6 +6,7 @@
 
 #include "gpueval/error.hpp"
 #include "gpueval/metrics.hpp"
+#include "gpueval/ops/quantile_sketch.hpp"
 
 namespace gpueval::detail {
 
@@ -23,7 +24,8 @@ std::size_t record_bytes(unsigned groups) {
 
 State encode_state(const RegressionSpec& spec, const std::vector<std::int64_t>& sample_shape,
                    const KeyLayout& layout, std::uint64_t batches, NonFiniteLocation where,
-                   const std::vector<FullRecord>& records) {
+                   const std::vector<FullRecord>& records,
+                   const std::vector<std::uint64_t>& sketch) {
   const unsigned groups = spec.groups();
   StateHeader h;
   h.family = Family::regression;
@@ -58,6 +60,21 @@ State encode_state(const RegressionSpec& spec, const std::vector<std::int64_t>& 
       w.u64(r.n_sle_out_of_domain);
     }
   }
+  if (groups & kGroupQuantile) {
+    w.u64(static_cast<std::uint64_t>(spec.quantile_bits()));
+    w.f64(spec.quantile_alpha); // as asked: a spec made from the state asks the same
+    std::uint64_t nonzero = 0;
+    for (std::uint64_t c : sketch) {
+      nonzero += c != 0;
+    }
+    w.u64(nonzero);
+    for (std::size_t i = 0; i < sketch.size(); ++i) {
+      if (sketch[i] != 0) {
+        w.u64(i);
+        w.u64(sketch[i]);
+      }
+    }
+  }
   return seal_state(h, payload);
 }
 
@@ -69,7 +86,7 @@ DecodedState decode_state(const State& state) {
   }
   DecodedState d;
   d.groups = h.groups;
-  if ((d.groups & ~static_cast<unsigned>(kAllGroups)) != 0) {
+  if ((d.groups & ~static_cast<unsigned>(kKnownGroups)) != 0) {
     throw StateError("state blob has unknown statistic groups " + std::to_string(d.groups));
   }
   if (!h.extra.empty()) {
@@ -84,11 +101,13 @@ DecodedState decode_state(const State& state) {
   d.first_nonfinite = h.first_nonfinite;
   const std::uint64_t keys = h.keys;
   const std::size_t rb = record_bytes(d.groups);
-  if (keys == 0 || keys > static_cast<std::uint64_t>(kMaxKeys) || o.payload_size != keys * rb) {
+  const bool quantile = (d.groups & kGroupQuantile) != 0;
+  if (keys == 0 || keys > static_cast<std::uint64_t>(kMaxKeys) ||
+      (quantile ? o.payload_size < keys * rb + 24 : o.payload_size != keys * rb)) {
     throw StateError("state blob holds " + std::to_string(o.payload_size) + " record bytes for " +
                      std::to_string(keys) + " keys of " + std::to_string(rb) + " bytes");
   }
-  StateReader r(o.payload, o.payload_size);
+  StateReader r(o.payload, quantile ? keys * rb : o.payload_size);
   d.records.resize(keys);
   for (FullRecord& rec : d.records) {
     rec.n = r.u64();
@@ -108,6 +127,40 @@ DecodedState decode_state(const State& state) {
     if (d.groups & kGroupLog) {
       rec.sum_sle = r.f64();
       rec.n_sle_out_of_domain = r.u64();
+    }
+  }
+  if (quantile) {
+    StateReader q(o.payload + keys * rb, o.payload_size - keys * rb);
+    const std::uint64_t bits = q.u64();
+    if (bits < ops::sketch::kMinBits || bits > ops::sketch::kMaxBits) {
+      throw StateError("state blob's quantile sketch has " + std::to_string(bits) +
+                       " mantissa bits, outside 1..10");
+    }
+    d.sketch_bits = static_cast<int>(bits);
+    d.quantile_alpha = q.f64();
+    if (!(d.quantile_alpha > 0) ||
+        ops::sketch::mantissa_bits_for(d.quantile_alpha) != d.sketch_bits) {
+      throw StateError("state blob's quantile sketch is inconsistent (quantile_alpha " +
+                       std::to_string(d.quantile_alpha) + " with " + std::to_string(bits) +
+                       " mantissa bits)");
+    }
+    const std::uint64_t channels = d.has_channel_axis && !d.sample_shape.empty()
+                                       ? static_cast<std::uint64_t>(d.sample_shape.back())
+                                       : 1;
+    const auto size = channels * static_cast<std::uint64_t>(ops::sketch::buckets(d.sketch_bits));
+    const std::uint64_t n = q.u64();
+    if (n != q.left() / 16 || q.left() % 16 != 0) {
+      throw StateError("state blob's quantile sketch holds " + std::to_string(q.left()) +
+                       " bytes for " + std::to_string(n) + " counts");
+    }
+    d.sketch.reserve(static_cast<std::size_t>(n));
+    for (std::uint64_t i = 0; i < n; ++i) {
+      const std::uint64_t index = q.u64(), count = q.u64();
+      if (index >= size || count == 0 || (!d.sketch.empty() && index <= d.sketch.back().first)) {
+        throw StateError("state blob's quantile sketch is inconsistent (index " +
+                         std::to_string(index) + ")");
+      }
+      d.sketch.emplace_back(index, count);
     }
   }
   return d;
@@ -134,6 +187,9 @@ StateInfo inspect_state(const State& state) {
   for (const detail::FullRecord& r : d.records) {
     info.count += r.n;
   }
+  if (d.sketch_bits > 0) {
+    info.quantile_alpha = d.quantile_alpha;
+  }
   return info;
 }
 
@@ -148,6 +204,7 @@ RegressionSpec StateInfo::spec(std::vector<Metric> metrics) const {
   s.channel_axis = channel_axis;
   s.by_axis = by_axis;
   s.sample_shape = sample_shape;
+  s.quantile_alpha = quantile_alpha;
   s.validate();
   return s;
 }

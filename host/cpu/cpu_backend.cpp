@@ -14,6 +14,8 @@
 // multiples of the chunk (rows regime) fold identically too: chunk records are merged into the
 // epoch one by one in order, whatever batch they came from.
 #include <algorithm>
+#include <cmath>
+#include <cstdlib>
 #include <memory>
 #include <numeric>
 #include <string>
@@ -24,6 +26,7 @@
 #include "cpu/lanes.hpp"
 #include "cpu/stage.hpp"
 #include "cpu/thread_pool.hpp"
+#include "gpueval/ops/quantile_sketch.hpp"
 
 namespace gpueval::cpu {
 
@@ -134,6 +137,10 @@ public:
                         record_ops(groups_).size);
     }
     epoch_.assign(static_cast<std::size_t>(keys_), FullRecord{});
+    sketch_bits_ = spec_in.quantile_bits();
+    channels_ = layout_in.channels;
+    sketch_size_ = sketch_bits_ > 0 ? channels_ * ops::sketch::buckets(sketch_bits_) : 0;
+    clear_sketches();
   }
 
   void update(const detail::Batch& batch, StreamHandle) override {
@@ -150,6 +157,9 @@ public:
     } else {
       update_by_rows(job);
     }
+    if (sketch_size_ > 0) {
+      update_sketches(job);
+    }
   }
 
   std::vector<FullRecord> records(StreamHandle) override { return epoch_; }
@@ -164,6 +174,26 @@ public:
   void reset(StreamHandle) override {
     std::fill(epoch_.begin(), epoch_.end(), FullRecord{});
     first_bad_ = {};
+    clear_sketches();
+  }
+
+  std::vector<std::uint64_t> sketch(StreamHandle) override {
+    std::vector<std::uint64_t> out(static_cast<std::size_t>(sketch_size_), 0);
+    for (const SketchTable& t : sketches_) {
+      for (std::int64_t i = 0; i < sketch_size_; ++i) {
+        out[static_cast<std::size_t>(i)] += t.get()[i];
+      }
+    }
+    return out;
+  }
+
+  void load_sketch(const std::vector<std::uint64_t>& counts, StreamHandle) override {
+    clear_sketches();
+    for (std::size_t i = 0; i < counts.size() && sketch_size_ > 0; ++i) {
+      if (counts[i] != 0) { // untouched pages stay untouched
+        sketches_[0][i] = counts[i];
+      }
+    }
   }
 
   Device device() const override { return Device::cpu(threads_); }
@@ -375,6 +405,62 @@ private:
     note_bad(b.index, first);
   }
 
+  // The quantile sketch: a pass of its own over the batch (it is opt-in, and the fold's lanes
+  // hold runs, not values). Each worker counts into its own table, so no atomics; counts are
+  // integers, so the sum over tables is the same whatever worker took which chunk. Pairs are
+  // included as in the fold: by the mask, and when finite unless the policy propagates.
+  void update_sketches(const BatchJob& job) {
+    const detail::Batch& b = job.batch;
+    const std::int64_t chunks = (b.elements + kChunkPairs - 1) / kChunkPairs;
+    const std::int64_t buckets = ops::sketch::buckets(sketch_bits_);
+    const int bits = sketch_bits_;
+    const std::int64_t channels = channels_;
+    const bool keep_nonfinite = policy_ == NanPolicy::propagate;
+    pool_->run(chunks, [&](std::int64_t task, int slot) {
+      Scratch& s = *scratch_[static_cast<std::size_t>(slot)];
+      std::uint64_t* table = sketches_[static_cast<std::size_t>(slot)].get();
+      const std::int64_t end = std::min(b.elements, (task + 1) * kChunkPairs);
+      for (std::int64_t i0 = task * kChunkPairs; i0 < end; i0 += kTile) {
+        const int n = static_cast<int>(std::min<std::int64_t>(kTile, end - i0));
+        s.finite = true;
+        stage_range(job, s, i0, n, 0);
+        const bool masked = b.has_mask();
+        std::int64_t c = i0 % channels;
+        for (int i = 0; i < n; ++i) {
+          const double p = s.p[i], t = s.t[i];
+          const bool include =
+              (!masked || s.mask[i] != 0) &&
+              (keep_nonfinite || s.finite || (std::isfinite(p) && std::isfinite(t)));
+          if (include) {
+            ++table[c * buckets + ops::sketch::bucket(p - t, bits)];
+          }
+          c = c + 1 == channels ? 0 : c + 1;
+        }
+      }
+    });
+  }
+
+  // calloc'd: pages no count has touched stay off the resident set.
+  struct FreeTable {
+    void operator()(std::uint64_t* p) const { std::free(p); }
+  };
+  using SketchTable = std::unique_ptr<std::uint64_t[], FreeTable>;
+
+  void clear_sketches() {
+    sketches_.clear();
+    if (sketch_size_ == 0) {
+      return;
+    }
+    for (int i = 0; i < threads_; ++i) {
+      auto* t = static_cast<std::uint64_t*>(
+          std::calloc(static_cast<std::size_t>(sketch_size_), sizeof(std::uint64_t)));
+      if (t == nullptr) {
+        throw std::bad_alloc();
+      }
+      sketches_.emplace_back(t);
+    }
+  }
+
   void note_bad(std::uint64_t batch, std::int64_t element) {
     if (element < 0) {
       return;
@@ -396,6 +482,10 @@ private:
   std::vector<FullRecord> epoch_;
   std::vector<FullRecord> chunk_records_;
   detail::NonFiniteLocation first_bad_;
+  int sketch_bits_ = 0;
+  std::int64_t channels_ = 1;
+  std::int64_t sketch_size_ = 0;
+  std::vector<SketchTable> sketches_; // one per worker slot
 };
 
 } // namespace

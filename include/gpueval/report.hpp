@@ -38,6 +38,12 @@ struct Report {
   std::vector<std::uint64_t> by_axis_count;
   // Breakdown axis as an axis of the batch tensor; -1 without one.
   int by_axis_index = -1;
+  // median_absolute_error, abs_error_q90, abs_error_q99 come from a sketch whose values are
+  // within quantile_accuracy of the exact quantiles, relatively, for |errors| in [2^-64, 2^64)
+  // (smaller ones count as 0). 0 without quantile metrics. Their by_axis values are NaN: the
+  // sketch is per channel, not per key.
+  double quantile_accuracy = 0;
+  int quantile_bits = 0;
 
   // Filled by callers that read data (the CLI); zero otherwise.
   double elapsed_s = 0;

@@ -24,6 +24,10 @@ NanPolicy parse_nan_policy(std::string_view text);
 // Largest number of keys a breakdown may create. A state of 2^20 keys is about 100 MB of records;
 // anything bigger is almost certainly a wrong --by-axis.
 inline constexpr std::int64_t kMaxKeys = std::int64_t{1} << 20;
+// Largest quantile sketch, in counts (8 bytes each) over every channel: 512 MiB, 4,095 channels
+// at the default accuracy. The CPU backend's tables are calloc'd (only pages a count touched are
+// resident); the CUDA backend allocates the whole sketch.
+inline constexpr std::int64_t kMaxSketchWords = std::int64_t{1} << 26;
 
 struct RegressionSpec {
   // Metrics to report, in report order. Default: every metric that is not opt-in.
@@ -39,14 +43,22 @@ struct RegressionSpec {
   // Shape of one sample: the batch tensor's shape without its leading (batch) axis. Fixes K.
   // Empty: taken from the first update.
   std::vector<std::int64_t> sample_shape;
+  // median_absolute_error, abs_error_q90, abs_error_q99: the quantile sketch's relative
+  // accuracy, 0.049% (2^-10 / (2 + 2^-10)) to 0.5. The sketch uses the fewest mantissa bits that
+  // reach it (quantile_bits()); the report states the accuracy those give.
+  double quantile_alpha = 0.005;
 
   // Groups of statistics the metrics need (Group bits).
   unsigned groups() const { return groups_for(metrics); }
+  // The sketch's mantissa bits for quantile_alpha; 0 without quantile metrics.
+  int quantile_bits() const;
   // Throws InvalidArgument for an empty or duplicated metric list, a channel axis other than -1,
-  // a by_axis of 0, or a sample shape that does not fit channel_axis / by_axis.
+  // a by_axis of 0, a quantile_alpha outside [0.00049, 0.5], or a sample shape that does not fit
+  // channel_axis / by_axis (or, with quantile metrics, has over 4,095 channels at the default
+  // quantile_alpha).
   void validate() const;
   // A stable 64-bit fingerprint of everything that shapes the statistics (groups, channel axis,
-  // by axis, nan policy, sample shape): two states merge only when these agree.
+  // by axis, nan policy, sample shape, quantile bits): two states merge only when these agree.
   std::uint64_t fingerprint() const;
 };
 

@@ -29,13 +29,17 @@ namespace gpueval {
 //   56      8     first non-finite element (UINT64_MAX: none) }
 //   64      8*r   sample shape
 //   ...           the family's own header fields (regression: none; classification: task,
-//                 classes, input kinds, threshold, top_k, ignore_index, bins, class axis)
+//                 classes, input kinds, threshold, top_k, ignore_index, bins, class axis,
+//                 then the auroc histograms' presence, key format, bits and classes)
 //   payload       regression: K records: n (u64), skipped (u64), then 12 doubles (ref_p, ref_t,
 //                 ref_e, dmean_p, dmean_t, dmean_e, m2_p, m2_t, m2_e, c_pt, sum_abs_e,
 //                 max_abs_e), then the optional groups present in the group bits in bit order:
 //                 range (min_t, max_t), pct (sum_ape, sum_sape), log (sum_sle,
-//                 n_sle_out_of_domain as u64). classification: the K words of its record
-//                 (ops/classification.hpp's ClassLayout), u64 each.
+//                 n_sle_out_of_domain as u64); with the quantile group, after the K records:
+//                 the sketch's mantissa bits (u64), quantile_alpha (double), the number of
+//                 nonzero counts (u64), then (index, count) u64 pairs, indices ascending.
+//                 classification: the K words of its record (ops/classification.hpp's
+//                 ClassLayout), u64 each; with histograms, then their nonzero counts as above.
 //   end-8   8     FNV-1a 64 checksum of every byte before it
 //
 // A blob that is truncated, fails its checksum, has another version, or was made with another
@@ -58,6 +62,8 @@ struct StateInfo {
   std::int64_t keys = 0;
   std::uint64_t batches = 0; // batches folded into the state (merged states add theirs)
   std::uint64_t count = 0;   // pairs folded, all keys
+  // The quantile sketch's relative accuracy (quantile group only): a spec with it merges.
+  double quantile_alpha = 0.005;
 
   // A spec that merges this state: its axes, nan policy and sample shape, with `metrics`, or
   // metrics_for_groups(groups) when `metrics` is empty. Throws InvalidArgument when `metrics`

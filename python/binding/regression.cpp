@@ -25,8 +25,10 @@ namespace {
 
 RegressionSpec make_spec(const std::string& metrics, std::optional<int> channel_axis,
                          std::optional<int> by_axis, const std::string& nan_policy,
-                         std::optional<std::vector<std::int64_t>> sample_shape) {
+                         std::optional<std::vector<std::int64_t>> sample_shape,
+                         double quantile_alpha) {
   RegressionSpec spec;
+  spec.quantile_alpha = quantile_alpha;
   spec.metrics = parse_metric_list(metrics);
   spec.channel_axis = channel_axis;
   spec.by_axis = by_axis;
@@ -55,8 +57,10 @@ class PyEvaluator {
 public:
   PyEvaluator(const std::string& metrics, std::optional<int> channel_axis,
               std::optional<int> by_axis, const std::string& nan_policy, const std::string& device,
-              int threads, std::optional<std::vector<std::int64_t>> sample_shape)
-      : ev_(make_spec(metrics, channel_axis, by_axis, nan_policy, std::move(sample_shape)),
+              int threads, std::optional<std::vector<std::int64_t>> sample_shape,
+              double quantile_alpha)
+      : ev_(make_spec(metrics, channel_axis, by_axis, nan_policy, std::move(sample_shape),
+                      quantile_alpha),
             parse_device(device, threads)) {}
 
   void update(const Array& pred, const Array& target, const std::optional<Array>& mask,
@@ -167,6 +171,7 @@ nb::dict inspect(const nb::bytes& blob) {
   d["keys"] = info.keys;
   d["batches"] = info.batches;
   d["count"] = info.count;
+  d["quantile_alpha"] = info.quantile_alpha;
   return d;
 }
 
@@ -213,6 +218,9 @@ void bind_regression(nb::module_& m) {
       .def_prop_ro("channel_axis", [](const Report& r) { return r.spec.channel_axis; })
       .def_prop_ro("nan_policy",
                    [](const Report& r) { return std::string(nan_policy_name(r.spec.nan_policy)); })
+      .def_prop_ro("quantile_alpha", [](const Report& r) { return r.spec.quantile_alpha; })
+      .def_ro("quantile_accuracy", &Report::quantile_accuracy)
+      .def_ro("quantile_bits", &Report::quantile_bits)
       .def_ro("elapsed_s", &Report::elapsed_s)
       .def_ro("bytes_read", &Report::bytes_read)
       .def_prop_ro("version", [](const Report&) { return std::string(kVersion); })
@@ -220,10 +228,10 @@ void bind_regression(nb::module_& m) {
 
   nb::class_<PyEvaluator>(m, "Evaluator", "The C++ evaluator; gpueval.Regression wraps it.")
       .def(nb::init<const std::string&, std::optional<int>, std::optional<int>, const std::string&,
-                    const std::string&, int, std::optional<std::vector<std::int64_t>>>(),
+                    const std::string&, int, std::optional<std::vector<std::int64_t>>, double>(),
            nb::arg("metrics"), nb::arg("channel_axis").none(), nb::arg("by_axis").none(),
            nb::arg("nan_policy"), nb::arg("device"), nb::arg("threads"),
-           nb::arg("sample_shape").none())
+           nb::arg("sample_shape").none(), nb::arg("quantile_alpha"))
       .def("update", &PyEvaluator::update, nb::arg("pred"), nb::arg("target"),
            nb::arg("mask").none(), nb::arg("stream"))
       .def("compute", &PyEvaluator::compute, nb::arg("stream"),
@@ -239,9 +247,10 @@ void bind_regression(nb::module_& m) {
   m.def(
       "check_spec",
       [](const std::string& metrics, std::optional<int> channel_axis, std::optional<int> by_axis,
-         const std::string& nan_policy, std::optional<std::vector<std::int64_t>> sample_shape) {
-        const RegressionSpec spec =
-            make_spec(metrics, channel_axis, by_axis, nan_policy, std::move(sample_shape));
+         const std::string& nan_policy, std::optional<std::vector<std::int64_t>> sample_shape,
+         double quantile_alpha) {
+        const RegressionSpec spec = make_spec(metrics, channel_axis, by_axis, nan_policy,
+                                              std::move(sample_shape), quantile_alpha);
         std::vector<std::string> names;
         for (Metric metric : spec.metrics) {
           names.emplace_back(metric_name(metric));
@@ -249,7 +258,7 @@ void bind_regression(nb::module_& m) {
         return names;
       },
       nb::arg("metrics"), nb::arg("channel_axis").none(), nb::arg("by_axis").none(),
-      nb::arg("nan_policy"), nb::arg("sample_shape").none(),
+      nb::arg("nan_policy"), nb::arg("sample_shape").none(), nb::arg("quantile_alpha"),
       "The spec's metric names; ValueError for a spec the engine would refuse. Makes no "
       "evaluator.");
   m.def("inspect_state", &inspect, nb::arg("state"),

@@ -37,6 +37,9 @@ class Regression(StreamingEvaluator):
             (needed before capturing an update in a CUDA graph).
         process_group: the torch.distributed group ``compute()`` joins (default: the world
             group, when one is initialised).
+        quantile_alpha: the relative accuracy of ``median_absolute_error``, ``abs_error_q90``
+            and ``abs_error_q99`` (opt-in metrics from a per-channel sketch of the absolute
+            errors; the report's ``quantile_sketch`` states the accuracy reached).
 
     Not thread-safe in the Python sense either: use one evaluator per thread, or order the
     calls yourself (concurrent calls are serialised, never corrupted).
@@ -45,18 +48,22 @@ class Regression(StreamingEvaluator):
     def __init__(self, metrics: Union[str, Sequence[str]] = "default",
                  channel_axis: Optional[int] = -1, by_axis: Optional[int] = None,
                  nan_policy: str = "skip", device: Any = "auto", threads: int = 0,
-                 sample_shape: Optional[Sequence[int]] = None, process_group: Any = None) -> None:
+                 sample_shape: Optional[Sequence[int]] = None, process_group: Any = None,
+                 quantile_alpha: float = 0.005) -> None:
         if sample_shape is not None:
             sample_shape = [int(d) for d in sample_shape]
         text = metric_text(metrics)
-        self._names = _core.check_spec(text, channel_axis, by_axis, nan_policy, sample_shape)
+        quantile_alpha = float(quantile_alpha)
+        self._names = _core.check_spec(text, channel_axis, by_axis, nan_policy, sample_shape,
+                                       quantile_alpha)
         self._setup(dict(metrics=text, channel_axis=channel_axis, by_axis=by_axis,
-                         nan_policy=nan_policy), device, threads, sample_shape, process_group)
+                         nan_policy=nan_policy, quantile_alpha=quantile_alpha), device, threads,
+                    sample_shape, process_group)
 
     def _new_core(self, device: str) -> Any:
         k = self._kwargs
         return _core.Evaluator(k["metrics"], k["channel_axis"], k["by_axis"], k["nan_policy"],
-                               device, k["threads"], k["sample_shape"])
+                               device, k["threads"], k["sample_shape"], k["quantile_alpha"])
 
     def _report(self, core: Any, stream: int, device_label: Optional[str]) -> Report:
         return Report._from_core(core.compute(stream, device_label))
@@ -65,7 +72,7 @@ class Regression(StreamingEvaluator):
         k = self._kwargs
         return {"family": "regression", "metrics": list(self._names),
                 "channel_axis": k["channel_axis"], "by_axis": k["by_axis"],
-                "nan_policy": k["nan_policy"]}
+                "nan_policy": k["nan_policy"], "quantile_alpha": k["quantile_alpha"]}
 
     # The methods below are StreamingEvaluator's, with the regression report in their types.
     def update(self, pred: Any, target: Any, mask: Any = None, stream: Any = None) -> "Regression":
@@ -94,7 +101,7 @@ class Regression(StreamingEvaluator):
         ev = cls(metrics=info["metrics"] if metrics is None else metrics,
                  channel_axis=info["channel_axis"], by_axis=info["by_axis"],
                  nan_policy=info["nan_policy"], device=device, threads=threads,
-                 sample_shape=info["sample_shape"])
+                 sample_shape=info["sample_shape"], quantile_alpha=info["quantile_alpha"])
         return ev.merge(blob)  # type: ignore[return-value]
 
     @property

@@ -82,7 +82,11 @@ class Report(Mapping[str, float]):
             "schema": SCHEMA, "version": core.version, "task": "regression",
             "device": core.device,
             "spec": {"metrics": list(r._names), "channel_axis": core.channel_axis,
-                     "by_axis": core.by_axis_index, "nan_policy": core.nan_policy},
+                     "by_axis": core.by_axis_index, "nan_policy": core.nan_policy,
+                     "quantile_alpha": core.quantile_alpha},
+            "quantile_sketch": None if core.quantile_bits == 0 else {
+                "relative_accuracy": core.quantile_accuracy,
+                "mantissa_bits": core.quantile_bits},
             "count": core.count, "skipped_nonfinite": core.skipped_nonfinite,
             "channels": core.channels, "elapsed_s": core.elapsed_s,
             "bytes_read": core.bytes_read,
@@ -127,6 +131,7 @@ class Report(Mapping[str, float]):
             r._info = {k: d[k] for k in ("schema", "version", "task", "device", "spec", "count",
                                          "skipped_nonfinite", "channels", "elapsed_s",
                                          "bytes_read")}
+            r._info["quantile_sketch"] = d.get("quantile_sketch")
         except (KeyError, TypeError, ValueError) as e:
             raise ValueError(f"malformed gpueval report: {type(e).__name__}: {e}") from None
         r._core = None
@@ -222,6 +227,16 @@ class Report(Mapping[str, float]):
     @property
     def task(self) -> str:
         return str(self._info["task"])
+
+    @property
+    def quantile_sketch(self) -> Optional[Dict[str, Any]]:
+        """With error quantiles (``median_absolute_error``, ``abs_error_q90``,
+        ``abs_error_q99``): ``{"relative_accuracy": a, "mantissa_bits": b}``, every quantile
+        within a of the exact one, relatively (for absolute errors from 2^-64 to 2^64; smaller
+        ones count as 0). Their ``by_axis`` values are NaN: the sketch is per channel. None
+        otherwise."""
+        q = self._info.get("quantile_sketch")
+        return None if q is None else dict(q)
 
     @property
     def spec(self) -> Dict[str, Any]:

@@ -9,6 +9,10 @@ EPS64 = float(np.finfo(np.float64).eps)
 
 # The accuracy rule: |x - ref| <= 1e-9 * max(|ref|, scale), scale 1 for bounded scores.
 BOUNDED = {"r2", "explained_variance", "pearson", "ccc", "cosine"}
+# Quantiles of |error| from the sketch: within its relative accuracy at the default
+# quantile_alpha (7 mantissa bits: 2^-7 / (2 + 2^-7)), numpy's linear interpolation.
+QUANTILES = {"median_absolute_error": 0.5, "abs_error_q90": 0.9, "abs_error_q99": 0.99}
+SKETCH_ACCURACY = 2.0 ** -7 / (2 + 2.0 ** -7)
 
 
 def column_metrics(p, t):
@@ -19,9 +23,13 @@ def column_metrics(p, t):
     nan = float("nan")
     out = {name: nan for name in ("mse", "rmse", "mae", "bias", "max_error", "r2",
                                   "explained_variance", "pearson", "ccc", "cosine", "rse",
-                                  "nrmse", "nrmse_range", "mape", "smape", "msle")}
+                                  "nrmse", "nrmse_range", "mape", "smape", "msle",
+                                  *QUANTILES)}
     if p.size == 0:
         return out
+    abs_e = np.abs(np.asarray(p, dtype=np.float64) - np.asarray(t, dtype=np.float64))
+    for name, q in QUANTILES.items():
+        out[name] = float(np.quantile(abs_e, q))
     e = p - t
     mp, mt, me = p.sum() / n, t.sum() / n, e.sum() / n
     m2p = ((p - mp) ** 2).sum()
@@ -86,6 +94,8 @@ def assert_close(got, want, name, rmse=None, tol=1e-9):
     if np.isnan(want):
         assert np.isnan(got), f"{name}: got {got!r}, want NaN"
         return
+    if name.split()[-1] in QUANTILES:
+        tol = max(tol, SKETCH_ACCURACY * (1 + 1e-12))
     scale = 1.0 if name in BOUNDED else (rmse if name == "bias" and rmse is not None else 0.0)
     bound = tol * max(abs(want), scale)
     assert abs(got - want) <= bound, f"{name}: got {got!r}, want {want!r} (|diff| " \

@@ -23,9 +23,12 @@ enum class Metric : std::uint8_t {
   mape,
   smape,
   msle,
+  median_absolute_error,
+  abs_error_q90,
+  abs_error_q99,
 };
 
-inline constexpr int kNumMetrics = 16;
+inline constexpr int kNumMetrics = 19;
 
 // Statistic groups of the regression record (DESIGN.md, "Regression record"). The core group is
 // always present, since every metric needs the count; the others are bits.
@@ -34,7 +37,11 @@ enum Group : unsigned {
   kGroupRange = 1u << 0, // min_t, max_t: nrmse_range
   kGroupPct = 1u << 1,   // sum_ape, sum_sape: mape, smape
   kGroupLog = 1u << 2,   // sum_sle, n_sle_out_of_domain: msle
+  // The record's groups (RegressionRecord<G> templates over them).
   kAllGroups = kGroupRange | kGroupPct | kGroupLog,
+  // Not in the record: a per-channel sketch beside it (ops/quantile_sketch.hpp).
+  kGroupQuantile = 1u << 3, // median_absolute_error, abs_error_q90, abs_error_q99
+  kKnownGroups = kAllGroups | kGroupQuantile,
 };
 
 } // namespace gpueval
