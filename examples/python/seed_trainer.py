@@ -10,7 +10,10 @@ tensors, predictions that still require grad included) and gets the epoch's exac
 the end, in constant memory.
 
     python3 examples/python/seed_trainer.py [--batches 200] [--val-batches 50] [--epochs 3]
-                                            [--device auto|cpu|cuda]
+                                            [--device auto|cpu|cuda] [--html report.html]
+
+It keeps each epoch's validation report and, at the end, writes one HTML page (gpueval-report,
+with matplotlib): the metrics against the epoch and the test's breakdown by step and channel.
 
 bench/python/seed_scale.py measures the three ways (concatenate, first 1,000, gpueval) at the
 full 11,014 batches.
@@ -96,6 +99,8 @@ def main():
     ap.add_argument("--val-batches", type=int, default=50)
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    ap.add_argument("--html", default="seed_trainer_report.html",
+                    help="the page of every epoch's report (needs matplotlib); '' for none")
     args = ap.parse_args()
     device = args.device
     if device == "auto":
@@ -103,10 +108,12 @@ def main():
     torch.manual_seed(0)
     model = SeqModel().to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    history = []  # each epoch's validation report: a few kilobytes each
     for epoch in range(1, args.epochs + 1):
         t0 = time.perf_counter()
         train = train_epoch(model, optimizer, args.batches, device, seed=epoch)
         val = validate_epoch(model, args.val_batches, device, seed=10_000)
+        history.append(val)
         print(f"epoch {epoch} | train mse {train['mse']:.5f} r2 {train['r2']:.5f} | "
               f"val mse {val['mse']:.5f} r2 {val['r2']:.5f} pearson {val['pearson']:.5f} "
               f"({val.count} pairs, {time.perf_counter() - t0:.1f} s)")
@@ -119,6 +126,14 @@ def main():
     worst = int(test.per_channel["mse"].argmax())
     print(f"worst channel: {worst} (mse {test.per_channel['mse'][worst]:.5f}, "
           f"r2 {test.per_channel['r2'][worst]:.5f})")
+    if args.html:
+        try:
+            from gpueval import report
+            names = [f"epoch {i + 1}" for i in range(len(history))] + ["test"]
+            report.write(args.html, history + [test], names, title="seed trainer")
+            print(f"report page: {args.html} (validation by epoch, test by step and channel)")
+        except ImportError as e:  # matplotlib is optional
+            print(f"no report page: {e}")
 
 
 if __name__ == "__main__":

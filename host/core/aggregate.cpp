@@ -154,6 +154,8 @@ Report build_report(const RegressionSpec& spec, const KeyLayout& layout,
     report.by_axis.assign(n_metrics,
                           std::vector<double>(static_cast<std::size_t>(layout.by_length)));
     report.by_axis_count.resize(static_cast<std::size_t>(layout.by_length));
+    report.by_axis_per_channel.assign(
+        n_metrics, std::vector<double>(static_cast<std::size_t>(layout.by_length * channels)));
     std::vector<FullRecord> block_channels(static_cast<std::size_t>(channels));
     std::vector<ops::MetricValues> block_values(static_cast<std::size_t>(channels));
     for (std::int64_t j = 0; j < layout.by_length; ++j) {
@@ -167,6 +169,10 @@ Report build_report(const RegressionSpec& spec, const KeyLayout& layout,
       report.by_axis_count[j] = block_all.n;
       for (std::size_t i = 0; i < n_metrics; ++i) {
         report.by_axis[i][j] = headline_of(spec.metrics[i], block_values, block_flat);
+        for (std::int64_t c = 0; c < channels; ++c) {
+          report.by_axis_per_channel[i][static_cast<std::size_t>(j * channels + c)] =
+              block_values[c][spec.metrics[i]];
+        }
       }
     }
   }

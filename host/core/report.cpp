@@ -132,7 +132,21 @@ std::string Report::to_json() const {
       out += ": ";
       append_array(out, by_axis[i]);
     }
-    out += '}';
+    // Per channel: one array per index, of the channels' values.
+    out += ", \"per_channel\": {";
+    const std::size_t c = static_cast<std::size_t>(channels);
+    for (std::size_t i = 0; i < spec.metrics.size() && !by_axis_per_channel.empty(); ++i) {
+      out += i ? ", " : "";
+      append_string(out, metric_name(spec.metrics[i]));
+      out += ": [";
+      for (std::size_t j = 0; j < by_axis_count.size(); ++j) {
+        out += j ? ", " : "";
+        append_array(out, std::vector<double>(by_axis_per_channel[i].begin() + j * c,
+                                              by_axis_per_channel[i].begin() + (j + 1) * c));
+      }
+      out += ']';
+    }
+    out += "}}";
   }
   out += ", \"quantile_sketch\": ";
   if (quantile_bits == 0) {

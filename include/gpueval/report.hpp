@@ -36,6 +36,9 @@ struct Report {
   // index j. Empty without a breakdown.
   std::vector<std::vector<double>> by_axis;
   std::vector<std::uint64_t> by_axis_count;
+  // by_axis_per_channel[i][j * channels + c]: metric spec.metrics[i] of channel c restricted to
+  // breakdown index j (the values by_axis averages). Empty without a breakdown.
+  std::vector<std::vector<double>> by_axis_per_channel;
   // Breakdown axis as an axis of the batch tensor; -1 without one.
   int by_axis_index = -1;
   // median_absolute_error, abs_error_q90, abs_error_q99 come from a sketch whose values are

@@ -209,6 +209,16 @@ void bind_regression(nb::module_& m) {
           kOwned)
       .def_prop_ro("by_axis", &by_axis_values, kOwned)
       .def_prop_ro(
+          "by_axis_per_channel",
+          [](const Report& r) -> std::optional<nb::ndarray<nb::numpy, double>> {
+            if (r.by_axis_index < 0) {
+              return std::nullopt;
+            }
+            return to_numpy(r.by_axis_per_channel,
+                            r.by_axis_count.size() * static_cast<std::size_t>(r.channels));
+          },
+          kOwned)
+      .def_prop_ro(
           "by_axis_count", [](const Report& r) { return to_numpy(r.by_axis_count); }, kOwned)
       .def_prop_ro("by_axis_index",
                    [](const Report& r) {

@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 import json
 import math
-from typing import Any, Dict, Iterator, List, Mapping, Optional
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
 
 import numpy as np
 
@@ -150,6 +150,18 @@ class ClassificationReport(Mapping[str, float]):
         """Binary tasks with average_precision: ``{"recall", "precision", "threshold"}``."""
         c = self._d.get("pr")
         return None if c is None else {k: _floats(v) for k, v in c.items()}
+
+    def plot(self, kind: str = "auto", metric: Optional[str] = None, normalize: bool = False,
+             ax: Any = None) -> Tuple[Any, Any]:
+        """A matplotlib figure of this report, ``(fig, ax)`` (needs ``gpueval[plot]``).
+
+        ``kind``: ``"confusion_matrix"`` (a heatmap; ``normalize=True`` divides each row by its
+        targets), ``"calibration"`` (the reliability diagram from the calibration bins),
+        ``"roc"`` and ``"pr"`` (binary reports with auroc / average_precision),
+        ``"per_class"`` (``metric`` per class, f1 by default), or ``"auto"`` (the confusion
+        matrix where there is one). ``ax``: draw into these axes."""
+        from . import plot as _plot
+        return _plot.classification(self, kind, metric, normalize, ax)
 
     @property
     def count(self) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import math
-from typing import Any, Dict, Iterator, List, Mapping, Optional
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -48,7 +48,8 @@ class Report(Mapping[str, float]):
     """
 
     __slots__ = ("_names", "_index", "_headline", "_flat", "_vw", "_per_channel",
-                 "_per_channel_count", "_by_axis", "_by_axis_count", "_by_axis_index", "_info",
+                 "_per_channel_count", "_by_axis", "_by_axis_count", "_by_axis_index",
+                 "_by_axis_pc", "_info",
                  "_core", "_dict")
 
     def __init__(self) -> None:
@@ -76,6 +77,9 @@ class Report(Mapping[str, float]):
         by_axis = core.by_axis
         r._by_axis = None if by_axis is None else _frozen(by_axis, np.float64)
         r._by_axis_count = _frozen(core.by_axis_count, np.int64)
+        pc = core.by_axis_per_channel
+        r._by_axis_pc = None if pc is None else _frozen(
+            pc.reshape(len(r._names), len(r._by_axis_count), core.channels), np.float64)
         r._core = core  # its JSON is made only when asked for
         r._dict = None
         r._info = {
@@ -118,6 +122,7 @@ class Report(Mapping[str, float]):
                     len(names), len(pc["count"])), np.float64)
             r._per_channel_count = _frozen(pc["count"], np.int64)
             ba = d["by_axis"]
+            r._by_axis_pc = None
             if ba is None:
                 r._by_axis_index = None
                 r._by_axis = None
@@ -128,6 +133,12 @@ class Report(Mapping[str, float]):
                     np.array([_json_floats(ba[n]) for n in names], dtype=np.float64).reshape(
                         len(names), len(ba["count"])), np.float64)
                 r._by_axis_count = _frozen(ba["count"], np.int64)
+                pc = ba.get("per_channel")  # reports before it was added have none
+                if pc:
+                    r._by_axis_pc = _frozen(np.array(
+                        [[_json_floats(row) for row in pc[n]] for n in names],
+                        dtype=np.float64).reshape(len(names), len(ba["count"]),
+                                                  len(d["per_channel"]["count"])), np.float64)
             r._info = {k: d[k] for k in ("schema", "version", "task", "device", "spec", "count",
                                          "skipped_nonfinite", "channels", "elapsed_s",
                                          "bytes_read")}
@@ -199,6 +210,26 @@ class Report(Mapping[str, float]):
         for i, n in enumerate(self._names):
             out[n] = self._by_axis[i]
         return out
+
+    @property
+    def by_axis_per_channel(self) -> Optional[Dict[str, np.ndarray]]:
+        """``{metric: float64[L, C]}``: each channel's metric restricted to each index of the
+        breakdown axis (``by_axis`` is their mean over channels); None without a breakdown."""
+        if self._by_axis_pc is None:
+            return None
+        return {n: self._by_axis_pc[i] for i, n in enumerate(self._names)}
+
+    def plot(self, kind: str = "auto", metric: Optional[str] = None, per_channel: bool = False,
+             channels: Optional[Sequence[int]] = None, ax: Any = None) -> Tuple[Any, Any]:
+        """A matplotlib figure of this report, ``(fig, ax)`` (needs ``gpueval[plot]``).
+
+        ``kind``: ``"channels"`` (``metric`` per channel, bars, with the headline),
+        ``"by_axis"`` (``metric`` against the breakdown index; ``per_channel=True`` adds every
+        channel's curve, or those in ``channels``), ``"heatmap"`` (``metric`` per index and
+        channel), or ``"auto"`` (``by_axis`` with a breakdown, ``channels`` otherwise).
+        ``metric`` defaults to rmse (or mse, mae, the first). ``ax``: draw into these axes."""
+        from . import plot as _plot
+        return _plot.regression(self, kind, metric, per_channel, channels, ax)
 
     @property
     def by_axis_index(self) -> Optional[int]:
