@@ -138,6 +138,27 @@ TEST_F(Cli, JsonEqualsTheLibraryExactly) {
   }
 }
 
+TEST_F(Cli, MappedAndCopiedWindowsGiveTheSameBits) {
+  // Windows folded in place from file mappings (map), from copies (pread) and as auto picks by
+  // window size: the same report, bit for bit, masks and a breakdown included.
+  const std::string inputs = " --pred " + glob("a,b", "pred_*.npy") + " --target " +
+                             glob("a,b", "target_*.npy") + " --mask " + glob("a,b", "mask_*.npy") +
+                             " --metrics all --by-axis 1 --format json --device cpu --threads 2";
+  const auto metrics_of = [&](const std::string& read) {
+    const Result r = sh(kBin + inputs + " --read " + read);
+    EXPECT_EQ(r.status, 0) << r.err;
+    nlohmann::json j = nlohmann::json::parse(r.out);
+    j.erase("elapsed_s");
+    return j;
+  };
+  const nlohmann::json copied = metrics_of("pread");
+  EXPECT_EQ(metrics_of("map"), copied);
+  EXPECT_EQ(metrics_of("auto"), copied);
+  const Result bad = sh(kBin + inputs + " --read mmap");
+  EXPECT_EQ(bad.status, 2);
+  EXPECT_NE(bad.err.find("--read must be auto, map or pread, not 'mmap'"), std::string::npos);
+}
+
 TEST_F(Cli, CsvAndTableCarryTheSameNumbers) {
   const std::string args = " --pred " + glob("a,b", "pred_*.npy") + " --target " +
                            glob("a,b", "target_*.npy") + " --mask " + glob("a,b", "mask_*.npy") +

@@ -95,6 +95,29 @@ TEST(Npy, RowWindows) {
   }
 }
 
+TEST(Npy, MappedRowsEqualReadRows) {
+  const ShardReader r = ShardReader::open(fixture("v1_f8.npy")); // data at offset 128: unaligned
+  std::vector<double> read(12);
+  r.read_rows(1, 2, read.data());
+  const Mapped m = r.map_rows(1, 2); // starts inside the file's first page
+  ASSERT_NE(m.data, nullptr);
+  EXPECT_EQ(std::memcmp(m.data, read.data(), 96), 0);
+  EXPECT_EQ(r.map_rows(5, 0).data, nullptr); // nothing to map: callers read (zero bytes)
+  EXPECT_THROW((void)r.map_rows(4, 2), ReadError);
+  // A memory source lends nothing: its callers copy.
+  const std::vector<std::uint8_t> bytes(64, 7);
+  EXPECT_EQ(memory_source(bytes.data(), bytes.size(), "mem")->map(0, 8).data, nullptr);
+  // The mapping outlives the reader that made it.
+  Mapped kept;
+  {
+    const ShardReader other = ShardReader::open(fixture("v1_f8.npy"));
+    kept = other.map_rows(4, 1);
+  }
+  double last;
+  std::memcpy(&last, kept.data + 40, 8);
+  EXPECT_EQ(last, 29 * 0.25 - 5.0);
+}
+
 void expect_rejected(const std::string& file, const std::string& reason) {
   try {
     (void)ShardReader::open(fixture(file));

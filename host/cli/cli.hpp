@@ -54,6 +54,12 @@ struct EvalOptions {
   std::string output; // empty: stdout
   bool progress = true;
   std::int64_t window_bytes = std::int64_t{16} << 20; // per tensor and buffer
+  // How windows are read: in place from read-only file mappings (no copy; a window's pages are
+  // resident only while it is mapped), copied into buffers with pread, or auto: mapped when a
+  // window is at least kMapMinBytes (bench/cli_vs_cat.py: a copied window that fits in the
+  // cache is folded from there; a larger one only costs the copy).
+  enum class ReadMode { auto_select, map, pread } read = ReadMode::auto_select;
+  static constexpr std::uint64_t kMapMinBytes = std::uint64_t{4} << 20;
   // Part shard_index of shard_count (see partition.hpp): the files this process evaluates.
   int shard_index = 0;
   int shard_count = 1;

@@ -1,5 +1,6 @@
-// Streams shards through an Evaluator in bounded memory: a reader thread fills one set of
-// fixed-size row windows while the evaluator folds the other.
+// Streams shards through an Evaluator in bounded memory: a reader thread prepares one set of
+// fixed-size row windows (mapped from the files with their pages faulted in, or read into
+// buffers) while the evaluator folds the other in place.
 #include <unistd.h>
 
 #include <algorithm>
@@ -165,9 +166,36 @@ std::unique_ptr<AnyEvaluator> make_evaluator(const EvalOptions& o, const ShardSo
   }
 }
 
-// One window of rows of one shard, in reusable buffers.
+// One window of rows of one tensor: mapped from the file, or read into a reusable buffer.
+struct WindowData {
+  std::vector<unsigned char> buffer;
+  io::Mapped mapped; // holds the mapping while the window is in use
+  const unsigned char* data = nullptr;
+  std::uint64_t bytes = 0;
+
+  void fill(const io::ShardReader& r, std::int64_t row0, std::int64_t rows,
+            EvalOptions::ReadMode mode) {
+    bytes = static_cast<std::uint64_t>(rows) * r.row_bytes();
+    const bool map =
+        mode == EvalOptions::ReadMode::map ||
+        (mode == EvalOptions::ReadMode::auto_select && bytes >= EvalOptions::kMapMinBytes);
+    mapped = {}; // the previous window's mapping goes before the next one is made
+    if (map) {
+      mapped = r.map_rows(row0, rows);
+    }
+    if (mapped.data != nullptr) {
+      data = mapped.data;
+      return;
+    }
+    buffer.resize(static_cast<std::size_t>(bytes));
+    r.read_rows(row0, rows, buffer.data());
+    data = buffer.data();
+  }
+};
+
+// One window of rows of one shard.
 struct Window {
-  std::vector<unsigned char> pred, target, mask;
+  WindowData pred, target, mask;
   std::size_t shard = 0;
   std::int64_t row0 = 0, rows = 0;
   std::vector<std::int64_t> pred_shape;   // [rows, sample...]
@@ -267,9 +295,8 @@ private:
   std::string shown_;
 };
 
-TensorView view_of(const std::vector<unsigned char>& buf, DType dtype,
-                   const std::vector<std::int64_t>& shape) {
-  return TensorView::contiguous(buf.data(), dtype, shape.data(), static_cast<int>(shape.size()));
+TensorView view_of(const WindowData& d, DType dtype, const std::vector<std::int64_t>& shape) {
+  return TensorView::contiguous(d.data, dtype, shape.data(), static_cast<int>(shape.size()));
 }
 
 } // namespace
@@ -337,17 +364,14 @@ Evaluation evaluate(const EvalOptions& o) {
           w.target_shape[0] = w.rows;
           w.pred_dtype = sh.pred.info().dtype;
           w.target_dtype = sh.target.info().dtype;
-          w.pred.resize(static_cast<std::size_t>(w.rows) * sh.pred.row_bytes());
-          w.target.resize(static_cast<std::size_t>(w.rows) * sh.target.row_bytes());
-          sh.pred.read_rows(row0, w.rows, w.pred.data());
-          sh.target.read_rows(row0, w.rows, w.target.data());
+          w.pred.fill(sh.pred, row0, w.rows, o.read);
+          w.target.fill(sh.target, row0, w.rows, o.read);
           w.has_mask = sh.mask.has_value();
           if (w.has_mask) {
             w.mask_shape = sh.mask->info().shape;
             w.mask_shape[0] = w.rows;
             w.mask_dtype = sh.mask->info().dtype;
-            w.mask.resize(static_cast<std::size_t>(w.rows) * sh.mask->row_bytes());
-            sh.mask->read_rows(row0, w.rows, w.mask.data());
+            w.mask.fill(*sh.mask, row0, w.rows, o.read);
           }
           w.last = s + 1 == sources.size() && row0 + window_rows >= rows;
           queue.push(slot);
@@ -376,7 +400,7 @@ Evaluation evaluate(const EvalOptions& o) {
         } catch (const InvalidArgument& e) {
           throw InputError(sources[w.shard].pred + ": " + e.what());
         }
-        done += w.pred.size() + w.target.size() + (w.has_mask ? w.mask.size() : 0);
+        done += w.pred.bytes + w.target.bytes + (w.has_mask ? w.mask.bytes : 0);
         progress.update(done);
         const bool last = w.last;
         queue.release(slot);

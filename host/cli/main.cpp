@@ -121,7 +121,8 @@ int eval_main(int argc, char** argv) {
   options.add_options("Execution")
       ("device", "auto, cpu, cuda or cuda:N", cxxopts::value<std::string>()->default_value("auto"))
       ("threads", "CPU threads (0: one per core)", cxxopts::value<int>()->default_value("0"))
-      ("window-mib", "rows read per window, in MiB per tensor", cxxopts::value<int>()->default_value("16"));
+      ("window-mib", "rows read per window, in MiB per tensor", cxxopts::value<int>()->default_value("16"))
+      ("read", "auto, map (fold the files' pages in place) or pread (copy into buffers)", cxxopts::value<std::string>()->default_value("auto"));
   options.add_options("Fan-out")
       ("shard-index", "evaluate part I of --shard-count (0-based)", cxxopts::value<int>()->default_value("0"))
       ("shard-count", "split the input files into N parts balanced by bytes", cxxopts::value<int>()->default_value("1"))
@@ -266,6 +267,13 @@ int eval_main(int argc, char** argv) {
     throw UsageError("--window-mib must be between 1 and 4096");
   }
   o.window_bytes = std::int64_t{window} << 20;
+  const std::string read = args["read"].as<std::string>();
+  if (read != "auto" && read != "map" && read != "pread") {
+    throw UsageError("--read must be auto, map or pread, not '" + read + "'");
+  }
+  o.read = read == "map"     ? EvalOptions::ReadMode::map
+           : read == "pread" ? EvalOptions::ReadMode::pread
+                             : EvalOptions::ReadMode::auto_select;
   o.format = parse_format(args["format"].as<std::string>());
   o.progress = args.count("no-progress") == 0;
   if (args.count("output")) {

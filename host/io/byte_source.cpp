@@ -1,5 +1,6 @@
-// Byte sources: files read with pread, and memory.
+// Byte sources: files read with pread or mapped, and memory.
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -11,6 +12,15 @@
 namespace gpueval::io {
 
 namespace {
+
+void check_range(const std::string& name, std::uint64_t size, std::uint64_t offset,
+                 std::uint64_t n) {
+  if (offset > size || n > size - offset) {
+    throw ReadError(name + ": read of " + std::to_string(n) + " bytes at offset " +
+                    std::to_string(offset) + " is past the end of the file (" +
+                    std::to_string(size) + " bytes)");
+  }
+}
 
 class FileSource final : public ByteSource {
 public:
@@ -39,11 +49,7 @@ public:
   const std::string& name() const override { return path_; }
 
   void read_at(std::uint64_t offset, std::uint64_t n, void* dst) const override {
-    if (offset > size_ || n > size_ - offset) {
-      throw ReadError(path_ + ": read of " + std::to_string(n) + " bytes at offset " +
-                      std::to_string(offset) + " is past the end of the file (" +
-                      std::to_string(size_) + " bytes)");
-    }
+    check_range(path_, size_, offset, n);
     auto* out = static_cast<unsigned char*>(dst);
     while (n > 0) {
       const ssize_t got = ::pread(fd_, out, n, static_cast<off_t>(offset));
@@ -60,6 +66,29 @@ public:
       offset += static_cast<std::uint64_t>(got);
       n -= static_cast<std::uint64_t>(got);
     }
+  }
+
+  // A read-only shared mapping, populated at once (MAP_POPULATE: the page tables are filled
+  // here, on the reader's thread, not by faults in the fold). Failure to map is not an error:
+  // the caller reads instead.
+  Mapped map(std::uint64_t offset, std::uint64_t n) const override {
+    check_range(path_, size_, offset, n);
+    if (n == 0) {
+      return {};
+    }
+    static const auto page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+    const std::uint64_t start = offset - offset % page;
+    const auto length = static_cast<std::size_t>(offset + n - start);
+    void* p = ::mmap(nullptr, length, PROT_READ, MAP_SHARED | MAP_POPULATE, fd_,
+                     static_cast<off_t>(start));
+    if (p == MAP_FAILED) {
+      return {};
+    }
+    Mapped m;
+    m.data = static_cast<const unsigned char*>(p) + (offset - start);
+    m.hold = std::shared_ptr<const void>(
+        p, [length](const void* q) { ::munmap(const_cast<void*>(q), length); });
+    return m;
   }
 
 private:

@@ -50,6 +50,9 @@ PtOpen load_pt_module(std::string& tried) {
       if (entry != nullptr) {
         return entry;
       }
+    } else if (::access(c.c_str(), F_OK) == 0) { // there, but it does not load: say why
+      const char* why = ::dlerror();
+      tried += std::string(" (") + (why != nullptr ? why : "cannot be loaded") + ")";
     }
   }
   return nullptr;
@@ -146,15 +149,26 @@ std::uint64_t ShardReader::row_bytes() const {
   return b;
 }
 
-void ShardReader::read_rows(std::int64_t row0, std::int64_t count, void* dst) const {
+void ShardReader::check_rows(std::int64_t row0, std::int64_t count) const {
   if (row0 < 0 || count < 0 || row0 > rows() || count > rows() - row0) {
     throw ReadError(name() + ": rows [" + std::to_string(row0) + ", " +
                     std::to_string(row0 + count) + ") are outside the tensor's " +
                     std::to_string(rows()) + " rows");
   }
+}
+
+void ShardReader::read_rows(std::int64_t row0, std::int64_t count, void* dst) const {
+  check_rows(row0, count);
   const std::uint64_t rb = row_bytes();
   src_->read_at(info_.offset + static_cast<std::uint64_t>(row0) * rb,
                 static_cast<std::uint64_t>(count) * rb, dst);
+}
+
+Mapped ShardReader::map_rows(std::int64_t row0, std::int64_t count) const {
+  check_rows(row0, count);
+  const std::uint64_t rb = row_bytes();
+  return src_->map(info_.offset + static_cast<std::uint64_t>(row0) * rb,
+                   static_cast<std::uint64_t>(count) * rb);
 }
 
 } // namespace gpueval::io

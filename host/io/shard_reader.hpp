@@ -1,5 +1,5 @@
 // Tensor shard readers: .npy and .safetensors (and .pt with LibTorch), read by row windows into
-// caller buffers so that memory does not grow with the file.
+// caller buffers or mapped a window at a time, so that memory does not grow with the file.
 //
 // Every failure is a ReadError whose message starts with the file's name and says what is wrong;
 // a reader never returns numbers it is not sure of.
@@ -20,6 +20,13 @@ public:
   using Error::Error;
 };
 
+// Bytes a source lends in place; `hold` releases them (a file mapping: munmap) when the last
+// copy goes.
+struct Mapped {
+  const unsigned char* data = nullptr;
+  std::shared_ptr<const void> hold;
+};
+
 // Where a tensor's bytes are: anything that can be read at an offset.
 class ByteSource {
 public:
@@ -27,10 +34,17 @@ public:
   virtual std::uint64_t size() const = 0;
   // Reads exactly n bytes at offset into dst; throws ReadError (naming the source) otherwise.
   virtual void read_at(std::uint64_t offset, std::uint64_t n, void* dst) const = 0;
+  // The n bytes at offset in place, without a copy (a file: mapped read-only, its pages already
+  // faulted in), or data == nullptr where this source cannot (then read_at). Throws ReadError for
+  // a range past the end.
+  // (Defined here, not in a .cpp, so that ByteSource keeps no key function: the .pt plugin
+  // subclasses it without linking the io library.)
+  virtual Mapped map(std::uint64_t /*offset*/, std::uint64_t /*n*/) const { return {}; }
   virtual const std::string& name() const = 0;
 };
 
-// A file read with pread: no mapping, so resident memory is the caller's buffers only.
+// A file read with pread into the caller's buffers, or mapped a window at a time (map(): the
+// mapping's pages are resident while it lives, so callers keep few windows mapped).
 std::unique_ptr<ByteSource> open_file(const std::string& path);
 // Bytes in memory (tests, fuzzing). The bytes must outlive the source.
 std::unique_ptr<ByteSource> memory_source(const std::uint8_t* data, std::size_t size,
@@ -70,10 +84,13 @@ public:
   std::uint64_t row_bytes() const;
   // Copies rows [row0, row0 + count) into dst (count * row_bytes() bytes, any alignment).
   void read_rows(std::int64_t row0, std::int64_t count, void* dst) const;
+  // Rows [row0, row0 + count) in place (ByteSource::map); data == nullptr: use read_rows.
+  Mapped map_rows(std::int64_t row0, std::int64_t count) const;
 
 private:
   ShardReader(std::shared_ptr<ByteSource> src, TensorInfo info)
       : src_(std::move(src)), info_(std::move(info)) {}
+  void check_rows(std::int64_t row0, std::int64_t count) const;
   std::shared_ptr<ByteSource> src_;
   TensorInfo info_;
 };
