@@ -13,6 +13,9 @@
 
 #include "cli/cli.hpp"
 #include "cli/partition.hpp"
+#include "cli/window_ring.hpp"
+#include "core/backend_factory.hpp"
+#include "core/staging.hpp"
 #include "gpueval/classification.hpp"
 #include "gpueval/error.hpp"
 #include "gpueval/evaluator.hpp"
@@ -173,9 +176,16 @@ struct WindowData {
   const unsigned char* data = nullptr;
   std::uint64_t bytes = 0;
 
+  // Into `staged` (a pinned buffer, for the GPU) when given, else as `mode` says.
   void fill(const io::ShardReader& r, std::int64_t row0, std::int64_t rows,
-            EvalOptions::ReadMode mode) {
+            EvalOptions::ReadMode mode, unsigned char* staged = nullptr) {
     bytes = static_cast<std::uint64_t>(rows) * r.row_bytes();
+    if (staged != nullptr) {
+      mapped = {};
+      r.read_rows(row0, rows, staged);
+      data = staged;
+      return;
+    }
     const bool map =
         mode == EvalOptions::ReadMode::map ||
         (mode == EvalOptions::ReadMode::auto_select && bytes >= EvalOptions::kMapMinBytes);
@@ -204,55 +214,6 @@ struct Window {
   DType pred_dtype{}, target_dtype{}, mask_dtype{};
   bool has_mask = false;
   bool last = false; // no more windows follow
-};
-
-// Two windows: the reader fills one while the evaluator folds the other.
-class WindowQueue {
-public:
-  Window& slot(int i) { return slots_[i]; }
-  void push(int i) {
-    std::lock_guard<std::mutex> lock(m_);
-    ready_[i] = true;
-    cv_.notify_all();
-  }
-  // Waits until slot i is ready (filled) and returns it; throws the reader's error.
-  Window& take(int i) {
-    std::unique_lock<std::mutex> lock(m_);
-    cv_.wait(lock, [&] { return ready_[i] || error_; });
-    if (error_) {
-      std::rethrow_exception(error_);
-    }
-    return slots_[i];
-  }
-  void release(int i) {
-    std::lock_guard<std::mutex> lock(m_);
-    ready_[i] = false;
-    cv_.notify_all();
-  }
-  // Waits until slot i is free; false when the consumer stopped.
-  bool wait_free(int i) {
-    std::unique_lock<std::mutex> lock(m_);
-    cv_.wait(lock, [&] { return !ready_[i] || stop_; });
-    return !stop_;
-  }
-  void fail(std::exception_ptr e) {
-    std::lock_guard<std::mutex> lock(m_);
-    error_ = e;
-    cv_.notify_all();
-  }
-  void stop() {
-    std::lock_guard<std::mutex> lock(m_);
-    stop_ = true;
-    cv_.notify_all();
-  }
-
-private:
-  Window slots_[2];
-  bool ready_[2] = {false, false};
-  bool stop_ = false;
-  std::exception_ptr error_;
-  std::mutex m_;
-  std::condition_variable cv_;
 };
 
 class Progress {
@@ -295,8 +256,14 @@ private:
   std::string shown_;
 };
 
-TensorView view_of(const WindowData& d, DType dtype, const std::vector<std::int64_t>& shape) {
-  return TensorView::contiguous(d.data, dtype, shape.data(), static_cast<int>(shape.size()));
+// Rows per window: as many as fit window_bytes in the widest tensor, at least one.
+std::int64_t window_rows_of(const OpenShard& sh, std::int64_t window_bytes) {
+  std::uint64_t row_bytes =
+      std::max({sh.pred.row_bytes(), sh.target.row_bytes(), std::uint64_t{1}});
+  if (sh.mask) {
+    row_bytes = std::max(row_bytes, sh.mask->row_bytes());
+  }
+  return std::max<std::int64_t>(1, window_bytes / static_cast<std::int64_t>(row_bytes));
 }
 
 } // namespace
@@ -314,13 +281,12 @@ Evaluation evaluate(const EvalOptions& o) {
   }
   const auto t0 = std::chrono::steady_clock::now();
 
-  // gpu-eval reads shards into host buffers; staging them to a GPU (pinned buffers in a ring,
-  // copies overlapping the compute) is not built yet, so it evaluates on the CPU.
-  if (o.device && o.device->kind == DeviceKind::cuda) {
-    throw CudaError("gpu-eval cannot stream shards to " + o.device->describe() +
-                    " yet (its CUDA staging is not built); use --device cpu or auto");
-  }
+  // --device auto: the first CUDA device where one is usable (quietly: the report names the
+  // device), the CPU otherwise.
   Device chosen = o.device ? *o.device : Device::cpu();
+  if (!o.device && detail::cuda_backend_available() && detail::cuda_device_count(nullptr) > 0) {
+    chosen = Device::cuda(0);
+  }
   if (chosen.kind == DeviceKind::cpu && o.threads > 0) {
     chosen.threads = o.threads;
   }
@@ -337,24 +303,46 @@ Evaluation evaluate(const EvalOptions& o) {
     total += valid.bytes[i];
   }
 
+  // On a GPU, windows go through pinned buffers in a ring of three slots (one filling, one
+  // uploading, one folding); on the CPU two windows alternate.
+  const bool on_gpu = chosen.kind == DeviceKind::cuda;
+  const int slots = on_gpu ? 3 : 2;
+  std::unique_ptr<detail::DeviceStaging> staging;
+  if (on_gpu && !sources.empty()) {
+    // Every shard has the same sample shapes and dtypes, so every window fits the buffers of
+    // the first one's full window.
+    const OpenShard first = open_shard(sources.front());
+    std::vector<std::uint64_t> capacity = {first.pred.row_bytes(), first.target.row_bytes()};
+    if (first.mask) {
+      capacity.push_back(first.mask->row_bytes());
+    }
+    const std::int64_t rows = window_rows_of(first, o.window_bytes);
+    for (std::uint64_t& c : capacity) {
+      c *= static_cast<std::uint64_t>(rows);
+    }
+    staging = detail::make_device_staging(chosen.index, slots, static_cast<int>(capacity.size()),
+                                          capacity.data());
+  }
+  const auto staged = [&](int slot, int buffer) {
+    return staging ? staging->host(slot, buffer) : nullptr;
+  };
+
   // Window origins, to name the file and row of a non-finite pair.
   std::vector<std::pair<std::size_t, std::int64_t>> origins;
-  WindowQueue queue;
+  WindowRing ring(slots);
+  std::vector<Window> windows(static_cast<std::size_t>(slots));
   std::thread reader([&] {
     try {
       int slot = 0;
       for (std::size_t s = 0; s < sources.size(); ++s) {
         OpenShard sh = open_shard(sources[s]);
-        const std::uint64_t row_bytes =
-            std::max({sh.pred.row_bytes(), sh.target.row_bytes(), std::uint64_t{1}});
-        const std::int64_t window_rows =
-            std::max<std::int64_t>(1, o.window_bytes / static_cast<std::int64_t>(row_bytes));
+        const std::int64_t window_rows = window_rows_of(sh, o.window_bytes);
         const std::int64_t rows = sh.pred.rows();
         for (std::int64_t row0 = 0; row0 < rows || (rows == 0 && row0 == 0); row0 += window_rows) {
-          if (!queue.wait_free(slot)) {
+          if (!ring.wait_free(slot)) {
             return;
           }
-          Window& w = queue.slot(slot);
+          Window& w = windows[static_cast<std::size_t>(slot)];
           w.shard = s;
           w.row0 = row0;
           w.rows = std::min(window_rows, rows - row0);
@@ -364,25 +352,25 @@ Evaluation evaluate(const EvalOptions& o) {
           w.target_shape[0] = w.rows;
           w.pred_dtype = sh.pred.info().dtype;
           w.target_dtype = sh.target.info().dtype;
-          w.pred.fill(sh.pred, row0, w.rows, o.read);
-          w.target.fill(sh.target, row0, w.rows, o.read);
+          w.pred.fill(sh.pred, row0, w.rows, o.read, staged(slot, 0));
+          w.target.fill(sh.target, row0, w.rows, o.read, staged(slot, 1));
           w.has_mask = sh.mask.has_value();
           if (w.has_mask) {
             w.mask_shape = sh.mask->info().shape;
             w.mask_shape[0] = w.rows;
             w.mask_dtype = sh.mask->info().dtype;
-            w.mask.fill(*sh.mask, row0, w.rows, o.read);
+            w.mask.fill(*sh.mask, row0, w.rows, o.read, staged(slot, 2));
           }
           w.last = s + 1 == sources.size() && row0 + window_rows >= rows;
-          queue.push(slot);
-          slot ^= 1;
+          ring.push(slot);
+          slot = (slot + 1) % slots;
           if (rows == 0) {
             break;
           }
         }
       }
     } catch (...) {
-      queue.fail(std::current_exception());
+      ring.fail(std::current_exception());
     }
   });
 
@@ -390,33 +378,53 @@ Evaluation evaluate(const EvalOptions& o) {
   std::uint64_t done = 0;
   try {
     if (!sources.empty()) {
-      for (int slot = 0;; slot ^= 1) {
-        Window& w = queue.take(slot);
+      for (int slot = 0;; slot = (slot + 1) % slots) {
+        ring.take(slot);
+        const Window& w = windows[static_cast<std::size_t>(slot)];
         origins.emplace_back(w.shard, w.row0);
+        const bool last = w.last;
+        // On the GPU: upload the window on the copy stream; the fold waits for it there.
+        const auto view = [&](const WindowData& d, int buffer, DType dtype,
+                              const std::vector<std::int64_t>& shape) {
+          const unsigned char* p = staging ? staging->device(slot, buffer) : d.data;
+          return TensorView::contiguous(p, dtype, shape.data(), static_cast<int>(shape.size()));
+        };
+        if (staging) {
+          const std::uint64_t bytes[3] = {w.pred.bytes, w.target.bytes, w.mask.bytes};
+          staging->upload(slot, bytes);
+        }
         try {
-          ev.update(view_of(w.pred, w.pred_dtype, w.pred_shape),
-                    view_of(w.target, w.target_dtype, w.target_shape),
-                    w.has_mask ? view_of(w.mask, w.mask_dtype, w.mask_shape) : TensorView{});
+          ev.update(view(w.pred, 0, w.pred_dtype, w.pred_shape),
+                    view(w.target, 1, w.target_dtype, w.target_shape),
+                    w.has_mask ? view(w.mask, 2, w.mask_dtype, w.mask_shape) : TensorView{},
+                    staging ? staging->stream() : nullptr);
         } catch (const InvalidArgument& e) {
           throw InputError(sources[w.shard].pred + ": " + e.what());
         }
         done += w.pred.bytes + w.target.bytes + (w.has_mask ? w.mask.bytes : 0);
         progress.update(done);
-        const bool last = w.last;
-        queue.release(slot);
+        if (staging) {
+          staging->enqueued(slot); // the reader refills the slot once the fold has run
+          ring.release(slot, [&staging, slot] { staging->wait_free(slot); });
+        } else {
+          ring.release(slot);
+        }
         if (last) {
           break;
         }
       }
     }
   } catch (...) {
-    queue.stop();
+    ring.stop();
     reader.join();
     progress.finish();
     throw;
   }
   reader.join();
   progress.finish();
+  for (int slot = 0; staging && slot < slots; ++slot) {
+    staging->wait_free(slot); // every fold has run: the state is complete on any stream
+  }
 
   std::optional<State> state;
   if (!o.save_state.empty()) {

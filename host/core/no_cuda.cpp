@@ -3,6 +3,7 @@
 
 #include "core/backend_factory.hpp"
 #include "core/class_backend.hpp"
+#include "core/staging.hpp"
 #include "gpueval/error.hpp"
 
 namespace gpueval::detail {
@@ -24,6 +25,11 @@ std::unique_ptr<Backend> make_cuda_backend(int index) {
 }
 
 std::unique_ptr<ClassBackend> make_cuda_class_backend(int index) {
+  throw CudaError("device cuda:" + std::to_string(index) +
+                  " is not usable: this gpueval was built without CUDA (GPUEVAL_CUDA=OFF)");
+}
+
+std::unique_ptr<DeviceStaging> make_device_staging(int index, int, int, const std::uint64_t*) {
   throw CudaError("device cuda:" + std::to_string(index) +
                   " is not usable: this gpueval was built without CUDA (GPUEVAL_CUDA=OFF)");
 }
