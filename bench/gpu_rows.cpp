@@ -1,7 +1,8 @@
 // gpu-eval-bench's CUDA rows: update() throughput timed with CUDA events against a device-to-
 // device copy of 1 GiB (bytes read plus written) measured in the same process, inputs rotated
-// across buffers several times the L2 cache so that no row is served from it, and the per-update
-// latency of the [16, 500, 20] batch, direct and replayed from a CUDA graph.
+// across buffers several times the L2 cache so that no row is served from it, the per-update
+// latency of the [16, 500, 20] batch, direct and replayed from a CUDA graph, and classification
+// batches (binary, multiclass C = 10 and 1000) against the same roofline.
 #include "gpu_rows.hpp"
 
 #include <benchmark/benchmark.h>
@@ -16,6 +17,7 @@
 
 #include "core/backend_factory.hpp"
 #include "cuda/cuda_check.hpp"
+#include "gpueval/classification.hpp"
 #include "gpueval/evaluator.hpp"
 
 namespace gpueval::bench {
@@ -216,6 +218,74 @@ void cuda_latency(benchmark::State& state, bool graph) {
   state.SetLabel(graph ? "per update, replayed from a CUDA graph" : "per update, direct launches");
 }
 
+// Classification: one batch of float32 scores (probabilities in [0, 1) or logits) and int64
+// targets, at least 4x the L2 cache, the default metric set (binary: with the auroc and
+// average precision histograms), against the copy roofline.
+struct ClassRow {
+  std::string name;
+  ClassTask task;
+  std::int64_t classes, samples;
+  bool logits;
+};
+
+void cuda_class(benchmark::State& state, ClassRow row) {
+  const std::int64_t per = row.task == ClassTask::binary ? 1 : row.classes;
+  std::vector<float> scores(static_cast<std::size_t>(row.samples * per));
+  std::vector<std::int64_t> target(static_cast<std::size_t>(row.samples));
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> u(0.0f, 1.0f);
+  for (float& x : scores) {
+    x = row.logits ? 8.0f * u(rng) - 4.0f : u(rng);
+  }
+  for (std::int64_t& t : target) {
+    t = static_cast<std::int64_t>(
+        rng() % static_cast<unsigned>(row.task == ClassTask::binary ? 2 : row.classes));
+  }
+  DeviceMem ds(scores.size() * 4), dt(target.size() * 8);
+  GPUEVAL_CUDA_TRY(cudaMemcpy(ds.p, scores.data(), scores.size() * 4, cudaMemcpyHostToDevice));
+  GPUEVAL_CUDA_TRY(cudaMemcpy(dt.p, target.data(), target.size() * 8, cudaMemcpyHostToDevice));
+  ClassificationSpec spec;
+  spec.task = row.task;
+  spec.num_classes = row.classes;
+  spec.scores = row.logits ? ScoreKind::logits : ScoreKind::probabilities;
+  ClassificationEvaluator ev(spec, Device::cuda(0));
+  std::vector<std::int64_t> pshape = {row.samples};
+  if (row.task != ClassTask::binary) {
+    pshape.push_back(row.classes);
+  }
+  const std::vector<std::int64_t> tshape = {row.samples};
+  cudaStream_t s;
+  GPUEVAL_CUDA_TRY(cudaStreamCreate(&s));
+  auto update = [&] {
+    ev.update(TensorView::contiguous(ds.p, DType::f32, pshape.data(),
+                                     static_cast<int>(pshape.size()), DeviceKind::cuda, 0),
+              TensorView::contiguous(dt.p, DType::i64, tshape.data(), 1, DeviceKind::cuda, 0), {},
+              s);
+  };
+  update();
+  Events events;
+  double total = 0;
+  for (auto _ : state) {
+    events.start(s);
+    for (int k = 0; k < 5; ++k) {
+      update();
+    }
+    const double seconds = events.stop(s) / 5;
+    total += seconds;
+    state.SetIterationTime(seconds);
+  }
+  GPUEVAL_CUDA_TRY(cudaStreamDestroy(s));
+  const auto bytes = static_cast<double>(scores.size() * 4 + target.size() * 8);
+  state.SetBytesProcessed(state.iterations() * static_cast<std::int64_t>(bytes));
+  state.SetItemsProcessed(state.iterations() * row.samples);
+  state.counters["copy_roofline_GBps"] = g_copy_gbs;
+  state.counters["roofline_frac"] =
+      total > 0 ? bytes * static_cast<double>(state.iterations()) / total / (g_copy_gbs * 1e9)
+                : 0.0;
+  state.SetLabel(std::string(class_task_name(row.task)) + ", default metrics, " +
+                 (row.logits ? "logits" : "probabilities"));
+}
+
 } // namespace
 
 void register_gpu_rows(bool quick) {
@@ -252,6 +322,21 @@ void register_gpu_rows(bool quick) {
         }
       }
     }
+  }
+  const std::vector<ClassRow> class_rows = {
+      {"binary_16M", ClassTask::binary, 2, std::int64_t{1} << 24, false},
+      {"multiclass_C10_4M/probabilities", ClassTask::multiclass, 10, std::int64_t{1} << 22, false},
+      {"multiclass_C10_4M/logits", ClassTask::multiclass, 10, std::int64_t{1} << 22, true},
+      {"multiclass_C1000_64K/probabilities", ClassTask::multiclass, 1000, std::int64_t{1} << 16,
+       false},
+  };
+  for (const ClassRow& r : class_rows) {
+    if (quick && (r.logits || r.classes == 1000)) {
+      continue;
+    }
+    benchmark::RegisterBenchmark(("cuda_class/" + r.name).c_str(), cuda_class, r)
+        ->UseManualTime()
+        ->Unit(benchmark::kMicrosecond);
   }
   benchmark::RegisterBenchmark("cuda_latency/[16,500,20]/direct", cuda_latency, false)
       ->UseManualTime()
