@@ -17,47 +17,12 @@
 #include <vector>
 
 #include "gpueval/classification.hpp"
+#include "read_roofline.hpp"
 
 namespace {
 
-double now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-// Reads every byte of the buffers once with `threads` threads. Returns seconds.
-double time_read(const std::vector<std::pair<const void*, std::size_t>>& buffers, int threads) {
-  std::vector<std::uint64_t> sink(static_cast<std::size_t>(threads) * 8);
-  const double t0 = now();
-  std::vector<std::thread> pool;
-  for (int k = 0; k < threads; ++k) {
-    pool.emplace_back([&, k] {
-      std::uint64_t acc[8] = {};
-      for (const auto& [data, bytes] : buffers) {
-        const std::size_t words = bytes / 8;
-        const auto* w = static_cast<const std::uint64_t*>(data);
-        const std::size_t a = words * static_cast<std::size_t>(k) / threads;
-        const std::size_t b = words * static_cast<std::size_t>(k + 1) / threads;
-        std::size_t i = a;
-        for (; i + 8 <= b; i += 8) {
-          for (int j = 0; j < 8; ++j) {
-            acc[j] |= w[i + j];
-          }
-        }
-        for (; i < b; ++i) {
-          acc[0] |= w[i];
-        }
-      }
-      std::memcpy(&sink[static_cast<std::size_t>(k) * 8], acc, sizeof acc);
-    });
-  }
-  for (auto& t : pool) {
-    t.join();
-  }
-  const double dt = now() - t0;
-  volatile std::uint64_t keep = sink[0];
-  (void)keep;
-  return dt;
-}
+using gpueval::bench::now;
+using gpueval::bench::time_read;
 
 struct Row {
   const char* name;

@@ -16,48 +16,12 @@
 #include <vector>
 
 #include "gpueval/evaluator.hpp"
+#include "read_roofline.hpp"
 
 namespace {
 
-double now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-// Reads every byte of the buffers once with `threads` threads (an OR over 64-bit words, which
-// costs nothing next to the memory traffic). Returns seconds.
-double time_read(const std::vector<const std::vector<float>*>& buffers, int threads) {
-  std::vector<std::uint64_t> sink(static_cast<std::size_t>(threads) * 8);
-  const double t0 = now();
-  std::vector<std::thread> pool;
-  for (int k = 0; k < threads; ++k) {
-    pool.emplace_back([&, k] {
-      std::uint64_t acc[8] = {};
-      for (const auto* buf : buffers) {
-        const std::size_t words = buf->size() * sizeof(float) / 8;
-        const auto* w = reinterpret_cast<const std::uint64_t*>(buf->data());
-        const std::size_t a = words * static_cast<std::size_t>(k) / threads;
-        const std::size_t b = words * static_cast<std::size_t>(k + 1) / threads;
-        std::size_t i = a;
-        for (; i + 8 <= b; i += 8) {
-          for (int j = 0; j < 8; ++j) {
-            acc[j] |= w[i + j];
-          }
-        }
-        for (; i < b; ++i) {
-          acc[0] |= w[i];
-        }
-      }
-      std::memcpy(&sink[static_cast<std::size_t>(k) * 8], acc, sizeof acc);
-    });
-  }
-  for (auto& t : pool) {
-    t.join();
-  }
-  const double dt = now() - t0;
-  volatile std::uint64_t keep = sink[0];
-  (void)keep;
-  return dt;
-}
+using gpueval::bench::now;
+using gpueval::bench::time_read;
 
 struct Row {
   const char* shape;
@@ -128,7 +92,9 @@ int main(int argc, char** argv) {
       double best_update = 1e30, best_read = 1e30;
       ev.update(p, t); // warm-up: threads started, workspace allocated
       for (int r = 0; r < reps; ++r) {
-        best_read = std::min(best_read, time_read({&pred, &target}, threads));
+        best_read = std::min(best_read, time_read({{pred.data(), pred.size() * sizeof(float)},
+                                                   {target.data(), target.size() * sizeof(float)}},
+                                                  threads));
         const double t0 = now();
         for (int i = 0; i < inner; ++i) {
           ev.update(p, t);
