@@ -14,6 +14,7 @@
 
 #include "core/state_blob.hpp"
 #include "cpu/class_kernels.hpp"
+#include "error_of.hpp"
 #include "gpueval/classification.hpp"
 #include "gpueval/error.hpp"
 #include "gpueval/evaluator.hpp"
@@ -21,15 +22,7 @@
 namespace gpueval {
 namespace {
 
-template <class E, class F> std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no exception";
-  return {};
-}
+using test::error_of;
 
 TEST(ClassificationOps, FixedPointSumsAreExactAndOrderFree) {
   std::mt19937_64 g(1);

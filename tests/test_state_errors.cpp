@@ -5,20 +5,14 @@
 #include <string>
 #include <vector>
 
+#include "error_of.hpp"
 #include "gpueval/error.hpp"
 #include "gpueval/evaluator.hpp"
 
 namespace gpueval {
 namespace {
 
-template <class E, class F> std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const E& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
+using test::error_of;
 
 State some_state(RegressionSpec spec = {}, std::vector<std::int64_t> shape = {4, 5, 3}) {
   spec.metrics = spec.metrics.empty() ? default_metrics() : spec.metrics;
