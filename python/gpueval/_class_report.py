@@ -5,26 +5,17 @@ from __future__ import annotations
 
 import copy
 import json
-import math
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
+from typing import Any, Dict, Mapping, Optional, Tuple
 
 import numpy as np
 
-SCHEMA = "gpueval.report/1"
+from ._report import SCHEMA, _frozen, _MetricMapping
+from ._report import _json_floats as _floats
+
 TASKS = ("binary", "multiclass", "multilabel")
 
 
-def _frozen(values: Any, dtype: Any) -> np.ndarray:
-    a = np.array(values, dtype=dtype)
-    a.flags.writeable = False
-    return a
-
-
-def _floats(values: List[Optional[float]]) -> np.ndarray:
-    return _frozen([math.nan if v is None else v for v in values], np.float64)
-
-
-class ClassificationReport(Mapping[str, float]):
+class ClassificationReport(_MetricMapping):
     """The metrics of a classification evaluation, as returned by
     ``Classification.compute()``.
 
@@ -44,7 +35,7 @@ class ClassificationReport(Mapping[str, float]):
     read one back. NaN marks a value that is not defined (no samples, say).
     """
 
-    __slots__ = ("_d", "_names", "_values")
+    __slots__ = ("_d", "_names", "_index", "_headline")
 
     def __init__(self) -> None:
         raise TypeError("a ClassificationReport comes from Classification.compute(), "
@@ -64,7 +55,8 @@ class ClassificationReport(Mapping[str, float]):
         r = object.__new__(cls)
         try:
             r._names = tuple(d["metrics"])
-            r._values = _floats([d["metrics"][n] for n in r._names])
+            r._index = {n: i for i, n in enumerate(r._names)}
+            r._headline = _floats([d["metrics"][n] for n in r._names])
             for key in ("per_class", "confusion_matrix", "calibration", "count", "classes"):
                 d[key]
         except (KeyError, TypeError) as e:
@@ -76,27 +68,7 @@ class ClassificationReport(Mapping[str, float]):
     def from_json(cls, text: str) -> "ClassificationReport":
         return cls.from_dict(json.loads(text))
 
-    # ---- the mapping -----------------------------------------------------------------------
-
-    def __getitem__(self, metric: str) -> float:
-        try:
-            i = self._names.index(metric)
-        except ValueError:
-            raise KeyError(f"metric {metric!r} is not in this report; it has: "
-                           f"{', '.join(self._names)}") from None
-        return float(self._values[i])
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._names)
-
-    def __len__(self) -> int:
-        return len(self._names)
-
-    # ---- sections ----------------------------------------------------------------------------
-
-    @property
-    def metric_names(self) -> List[str]:
-        return list(self._names)
+    # ---- sections (the mapping itself is _MetricMapping's) ----------------------------------
 
     @property
     def per_class(self) -> Dict[str, np.ndarray]:
@@ -208,7 +180,7 @@ class ClassificationReport(Mapping[str, float]):
         return json.dumps(self._d, indent=indent)
 
     def __repr__(self) -> str:
-        shown = ", ".join(f"{n}={v:.6g}" for n, v in zip(self._names, self._values))
+        shown = ", ".join(f"{n}={v:.6g}" for n, v in zip(self._names, self._headline))
         return (f"<gpueval.ClassificationReport {self.task}: {self.count} samples on "
                 f"{self.device}: {shown}>")
 
@@ -216,7 +188,7 @@ class ClassificationReport(Mapping[str, float]):
         width = max((len(n) for n in self._names), default=6)
         lines = [f"gpueval {self.task} report: {self.count} samples, {self.classes} classes, "
                  f"{self.skipped_invalid} invalid, {self.ignored} ignored, on {self.device}"]
-        for n, v in zip(self._names, self._values):
+        for n, v in zip(self._names, self._headline):
             lines.append(f"{n:<{width}}  {v:>14.8g}")
         return "\n".join(lines)
 

@@ -27,7 +27,33 @@ def _json_float(v: Optional[float]) -> float:
     return math.nan if v is None else float(v)
 
 
-class Report(Mapping[str, float]):
+class _MetricMapping(Mapping[str, float]):
+    """What every family's report is: a read-only mapping from metric name to its headline value,
+    in report order. Subclasses set ``_names`` (a tuple), ``_index`` (name -> position) and
+    ``_headline`` (float64, one per name)."""
+
+    __slots__ = ()
+
+    def __getitem__(self, metric: str) -> float:
+        i = self._index.get(metric)  # type: ignore[attr-defined]
+        if i is None:
+            raise KeyError(f"metric {metric!r} is not in this report; it has: "
+                           f"{', '.join(self._names)}")  # type: ignore[attr-defined]
+        return float(self._headline[i])  # type: ignore[attr-defined]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)  # type: ignore[attr-defined]
+
+    def __len__(self) -> int:
+        return len(self._names)  # type: ignore[attr-defined]
+
+    @property
+    def metric_names(self) -> List[str]:
+        """The requested metrics, in report order."""
+        return list(self._names)  # type: ignore[attr-defined]
+
+
+class Report(_MetricMapping):
     """The metrics of an evaluation, as returned by ``Regression.compute()``.
 
     A report is a read-only mapping from metric name to its headline value (the uniform average
@@ -154,27 +180,7 @@ class Report(Mapping[str, float]):
         """A report from JSON text (``gpu-eval --format json``, ``to_json()``)."""
         return cls.from_dict(json.loads(text))
 
-    # ---- the mapping: headline values --------------------------------------------------------
-
-    def __getitem__(self, metric: str) -> float:
-        i = self._index.get(metric)
-        if i is None:
-            raise KeyError(f"metric {metric!r} is not in this report; it has: "
-                           f"{', '.join(self._names)}")
-        return float(self._headline[i])
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._names)
-
-    def __len__(self) -> int:
-        return len(self._names)
-
-    # ---- aggregations ------------------------------------------------------------------------
-
-    @property
-    def metric_names(self) -> List[str]:
-        """The requested metrics, in report order."""
-        return list(self._names)
+    # ---- aggregations (the mapping itself, the headline values, is _MetricMapping's) ---------
 
     @property
     def headline(self) -> Dict[str, float]:
