@@ -1,6 +1,7 @@
-// The classification family's CUDA backend: one pass per batch, a thread per sample, each block
-// counting into its own copy of the record in shared memory (when the record fits; else straight
-// into the epoch record) and adding it to the epoch record with integer atomics. The statistics
+// The classification family's CUDA backend: one pass per batch, a thread per sample, each warp
+// adding its lanes' counts together (one atomic per distinct word), each block counting into
+// its own copy of the record in shared memory (when the record fits; else straight into the
+// epoch record) and adding it to the epoch record with integer atomics. The statistics
 // are integers and fixed-point sums (ops/classification.hpp), so the order in which blocks and
 // threads add them does not change a bit: the epoch is the CPU backend's, exactly, on any GPU.
 // No host synchronisation and no allocation in update().
@@ -10,10 +11,13 @@
 #include <vector>
 
 #include "core/class_backend.hpp"
+#include "cuda/backend_device.hpp"
 #include "cuda/cuda_check.hpp"
+#include "cuda/device_buffer.hpp"
 #include "cuda/device_guard.hpp"
 #include "cuda/device_view.cuh"
 #include "cuda/index_math.hpp"
+#include "cuda/launch.cuh"
 #include "gpueval/ops/classification.hpp"
 
 namespace gpueval::cuda {
@@ -25,9 +29,7 @@ inline constexpr int kClassMaxBlocks = 1024;
 // A block keeps its own record in shared memory up to this many words (48 KiB).
 inline constexpr std::int64_t kSharedWords = 6144;
 
-struct ClassArgs {
-  DeviceView pred, target, mask;
-  bool has_mask = false;
+struct ClassArgs : BatchViews {
   bool pred_scores = false;
   std::int64_t samples = 0;
   int axes = 0;
@@ -89,34 +91,79 @@ struct AtomicRecord {
   }
 };
 
-__device__ __forceinline__ void add_scored(const AtomicRecord& r, const ops::ClassLayout& l,
-                                           const ops::Outcome& o) {
-  r.add(ops::ClassLayout::kTerms, 1);
-  r.add_term(l.log_loss, o.log_loss);
-  r.add_term(l.brier, o.brier);
-  if (l.bins > 0) {
-    const int b = ops::calibration_bin(o.confidence, l.bins);
-    r.add(l.calib_count + b, 1);
-    r.add(l.calib_correct + b, o.correct ? 1u : 0u);
-    r.add_term(l.calib_conf + 2 * b, o.confidence);
+inline constexpr unsigned kFullWarp = 0xffffffffu;
+
+__device__ __forceinline__ unsigned lane_id() {
+  return threadIdx.x & 31u;
+}
+__device__ __forceinline__ bool leads(unsigned peers) {
+  return lane_id() == static_cast<unsigned>(__ffs(static_cast<int>(peers)) - 1);
+}
+
+// Warp-aggregated additions: a warp adds its lanes' contributions to a word with one atomic,
+// not 32 on the same word. Every lane of the warp calls them (converged, the same number of
+// times); a lane that contributes nothing passes on = false. Integer sums (and fixed-point sums
+// modulo 2^128) do not depend on the order of their terms, so the record is the CPU's, bit for
+// bit.
+
+// Word i += the number of lanes with `on`.
+__device__ __forceinline__ void add_count(const AtomicRecord& r, std::int64_t i, bool on) {
+  const unsigned n = static_cast<unsigned>(__popc(__ballot_sync(kFullWarp, on)));
+  if (lane_id() == 0) {
+    r.add(i, n);
   }
 }
 
-// ops::add with atomics.
-__device__ __forceinline__ void add_outcome(const AtomicRecord& r, const ops::ClassLayout& l,
-                                            const ops::Outcome& o) {
-  if (o.kind != ops::Outcome::folded) {
-    r.add(o.kind == ops::Outcome::invalid ? ops::ClassLayout::kInvalid : ops::ClassLayout::kIgnored,
-          1);
-    return;
+// Word `index` (which may differ per lane) += 1 for each lane with `on`, and word
+// `index + flag_offset` += 1 for each of those lanes with `flag` (when flag_offset >= 0): one
+// atomic per distinct index.
+__device__ __forceinline__ void add_at(const AtomicRecord& r, std::int64_t index, bool on,
+                                       std::int64_t flag_offset = -1, bool flag = false) {
+  const long long key = on ? static_cast<long long>(index) : -1 - static_cast<long long>(lane_id());
+  const unsigned peers = __match_any_sync(kFullWarp, key);
+  const unsigned flagged = __ballot_sync(kFullWarp, on && flag) & peers;
+  if (on && leads(peers)) {
+    r.add(index, static_cast<unsigned>(__popc(peers)));
+    if (flag_offset >= 0) {
+      r.add(index + flag_offset, static_cast<unsigned>(__popc(flagged)));
+    }
   }
-  r.add(ops::ClassLayout::kSamples, 1);
-  r.add(l.confusion + o.target * l.classes + o.pred, 1);
-  if (l.top_k) {
-    r.add(l.topk_hits, o.top_k_hit ? 1u : 0u);
+}
+
+// Fixed-point words i, i + 1 += the sum of the lanes' terms x (those with `on`): each term rounded
+// as ops::add_term rounds it, summed across the warp modulo 2^128 (a butterfly with carries),
+// added once.
+__device__ __forceinline__ void add_term_sum(const AtomicRecord& r, std::int64_t i, double x,
+                                             bool on) {
+  std::uint64_t w[2] = {0, 0};
+  if (on) {
+    ops::add_term(w, x);
   }
-  if (o.scored) {
-    add_scored(r, l, o);
+  unsigned long long lo = w[0], hi = w[1];
+  for (int d = 16; d >= 1; d /= 2) {
+    const unsigned long long olo = __shfl_xor_sync(kFullWarp, lo, d);
+    const unsigned long long ohi = __shfl_xor_sync(kFullWarp, hi, d);
+    const unsigned long long sum = lo + olo;
+    hi = hi + ohi + (sum < lo ? 1ull : 0ull);
+    lo = sum;
+  }
+  if (lane_id() == 0 && (lo | hi) != 0) {
+    r.add_fixed(i, lo, hi);
+  }
+}
+
+// A scored outcome's terms (ops::add_scored), aggregated over the warp.
+__device__ __forceinline__ void add_scored(const AtomicRecord& r, const ops::ClassLayout& l,
+                                           const ops::Outcome& o, bool scored) {
+  add_count(r, ops::ClassLayout::kTerms, scored);
+  add_term_sum(r, l.log_loss, o.log_loss, scored);
+  add_term_sum(r, l.brier, o.brier, scored);
+  if (l.bins > 0) {
+    const int b = scored ? ops::calibration_bin(o.confidence, l.bins) : 0;
+    add_at(r, l.calib_count + b, scored, l.calib_correct - l.calib_count, o.correct);
+    if (scored) { // the bins differ between lanes: one fixed-point atomic pair per lane
+      r.add_term(l.calib_conf + 2 * b, o.confidence);
+    }
   }
 }
 
@@ -129,101 +176,133 @@ __device__ __forceinline__ void record_invalid(const ClassArgs& a, std::int64_t 
   }
 }
 
-__device__ void fold_sample(const ClassArgs& a, const AtomicRecord& r, std::int64_t s) {
-  std::int64_t t = 0, p = 0, m = 0, e = 0, rest = s;
+// Offsets of sample s in the targets, predictions, mask and the target's element index.
+struct SampleOffsets {
+  std::int64_t t = 0, p = 0, m = 0, e = 0;
+};
+__device__ __forceinline__ SampleOffsets offsets_of(const ClassArgs& a, std::int64_t s) {
+  SampleOffsets o;
+  std::int64_t rest = s;
   for (int d = a.axes - 1; d >= 0; --d) {
     const std::int64_t i = rest % a.shape[d];
     rest /= a.shape[d];
-    t += i * a.target_stride[d];
-    p += i * a.pred_stride[d];
-    m += i * a.mask_stride[d];
-    e += i * a.element_stride[d];
+    o.t += i * a.target_stride[d];
+    o.p += i * a.pred_stride[d];
+    o.m += i * a.mask_stride[d];
+    o.e += i * a.element_stride[d];
   }
+  return o;
+}
+
+// Sample s of a binary or multiclass batch, folded by a whole warp (`valid`: s is a sample of the
+// batch; the warp's other lanes pass false). The same decisions as ops::add on the CPU.
+__device__ void fold_single(const ClassArgs& a, const AtomicRecord& r, std::int64_t s, bool valid) {
   const ops::ClassLayout& l = a.layout;
   const ops::ClassParams& prm = a.params;
-  if (prm.task != ClassTask::multilabel) {
-    if (a.has_mask && !mask_on(a.mask, m)) {
-      return;
-    }
-    const double target = value_at(a.target, t);
-    ops::Outcome o;
+  const SampleOffsets at = valid ? offsets_of(a, s) : SampleOffsets{};
+  const bool active = valid && (!a.has_mask || mask_on(a.mask, at.m));
+  ops::Outcome o;
+  o.kind = ops::Outcome::ignored;
+  if (active) {
+    const double target = value_at(a.target, at.t);
     if (prm.task == ClassTask::binary) {
-      o = ops::sample_binary(value_at(a.pred, p), !a.pred_scores, target, prm);
+      o = ops::sample_binary(value_at(a.pred, at.p), !a.pred_scores, target, prm);
     } else if (a.pred_scores) {
       const std::int64_t stride = a.pred_class_stride;
+      const std::int64_t p = at.p;
       o = ops::sample_multiclass([&](std::int64_t k) { return value_at(a.pred, p + k * stride); },
                                  target, prm);
     } else {
-      o = ops::sample_multiclass_label(value_at(a.pred, p), target, prm);
+      o = ops::sample_multiclass_label(value_at(a.pred, at.p), target, prm);
     }
-    add_outcome(r, l, o);
-    if (o.kind == ops::Outcome::invalid) {
-      record_invalid(a, e);
-    }
-    if (a.hist != nullptr && o.kind == ops::Outcome::folded && o.scored) {
-      if (prm.task == ClassTask::binary) {
-        count(a.hist, prm.hist.index(0, o.target == 1, value_at(a.pred, p)));
-      } else {
-        const std::int64_t stride = a.pred_class_stride;
-        const auto score = [&](std::int64_t k) { return value_at(a.pred, p + k * stride); };
-        for (std::int64_t k = 0; k < l.classes; ++k) {
-          count(a.hist, prm.hist.index(k, o.target == k, ops::class_probability(score, k, o, prm)));
-        }
+  }
+  const bool invalid = active && o.kind == ops::Outcome::invalid;
+  const bool folded = active && o.kind == ops::Outcome::folded;
+  add_count(r, ops::ClassLayout::kInvalid, invalid);
+  add_count(r, ops::ClassLayout::kIgnored, active && o.kind == ops::Outcome::ignored);
+  if (invalid) {
+    record_invalid(a, at.e);
+  }
+  add_count(r, ops::ClassLayout::kSamples, folded);
+  add_at(r, l.confusion + (folded ? o.target * l.classes + o.pred : 0), folded);
+  if (l.top_k) {
+    add_count(r, l.topk_hits, folded && o.top_k_hit);
+  }
+  const bool scored = folded && o.scored;
+  if (l.scores) {
+    add_scored(r, l, o, scored);
+  }
+  if (a.hist != nullptr && scored) {
+    if (prm.task == ClassTask::binary) {
+      count(a.hist, prm.hist.index(0, o.target == 1, value_at(a.pred, at.p)));
+    } else {
+      const std::int64_t stride = a.pred_class_stride;
+      const std::int64_t p = at.p;
+      const auto score = [&](std::int64_t k) { return value_at(a.pred, p + k * stride); };
+      for (std::int64_t k = 0; k < l.classes; ++k) {
+        count(a.hist, prm.hist.index(k, o.target == k, ops::class_probability(score, k, o, prm)));
       }
     }
-    return;
-  }
-  // Multilabel: one invalid label drops the sample.
-  bool any = false;
-  for (std::int64_t k = 0; k < l.classes; ++k) {
-    if (a.has_mask && !mask_on(a.mask, m + k * a.mask_class_stride)) {
-      continue;
-    }
-    any = true;
-    const ops::Outcome o =
-        ops::sample_binary(value_at(a.pred, p + k * a.pred_class_stride), !a.pred_scores,
-                           value_at(a.target, t + k * a.target_class_stride), prm);
-    if (o.kind == ops::Outcome::invalid) {
-      r.add(ops::ClassLayout::kInvalid, 1);
-      record_invalid(a, e); // the sample's first label, as the CPU backend reports it
-      return;
-    }
-  }
-  if (!any) {
-    return;
-  }
-  std::int64_t counted = 0;
-  bool right = true;
-  for (std::int64_t k = 0; k < l.classes; ++k) {
-    if (a.has_mask && !mask_on(a.mask, m + k * a.mask_class_stride)) {
-      continue;
-    }
-    const ops::Outcome o =
-        ops::sample_binary(value_at(a.pred, p + k * a.pred_class_stride), !a.pred_scores,
-                           value_at(a.target, t + k * a.target_class_stride), prm);
-    if (o.kind == ops::Outcome::ignored) {
-      r.add(ops::ClassLayout::kIgnored, 1);
-      continue;
-    }
-    const bool y = o.target != 0, yhat = o.pred != 0;
-    r.add((y ? (yhat ? l.tp : l.fn) : (yhat ? l.fp : l.tn)) + k, 1);
-    if (a.hist != nullptr && o.scored) {
-      count(a.hist, prm.hist.index(k, y, value_at(a.pred, p + k * a.pred_class_stride)));
-    }
-    if (o.scored) {
-      add_scored(r, l, o);
-    }
-    ++counted;
-    right = right && y == yhat;
-  }
-  r.add(ops::ClassLayout::kSamples, 1);
-  if (counted > 0) {
-    r.add(l.subset_rows, 1);
-    r.add(l.subset_right, right ? 1u : 0u);
   }
 }
 
-// Samples grid-stride; a block's counts in shared memory when `shared`, then added to the epoch.
+// Sample s of a multilabel batch, folded by a whole warp: one invalid label drops the sample; a
+// sample with no label in the mask is not counted; ignored labels are counted as ignored.
+__device__ void fold_multilabel(const ClassArgs& a, const AtomicRecord& r, std::int64_t s,
+                                bool valid) {
+  const ops::ClassLayout& l = a.layout;
+  const ops::ClassParams& prm = a.params;
+  const SampleOffsets at = valid ? offsets_of(a, s) : SampleOffsets{};
+  const auto label_on = [&](std::int64_t k) {
+    return valid && (!a.has_mask || mask_on(a.mask, at.m + k * a.mask_class_stride));
+  };
+  const auto outcome = [&](std::int64_t k) {
+    return ops::sample_binary(value_at(a.pred, at.p + k * a.pred_class_stride), !a.pred_scores,
+                              value_at(a.target, at.t + k * a.target_class_stride), prm);
+  };
+  bool any = false, ok = true;
+  for (std::int64_t k = 0; k < l.classes && ok; ++k) {
+    if (label_on(k)) {
+      any = true;
+      ok = outcome(k).kind != ops::Outcome::invalid;
+    }
+  }
+  add_count(r, ops::ClassLayout::kInvalid, !ok);
+  if (!ok) {
+    record_invalid(a, at.e); // the sample's first label, as the CPU backend reports it
+  }
+  const bool counted_sample = ok && any;
+  std::int64_t counted = 0;
+  bool right = true;
+  for (std::int64_t k = 0; k < l.classes; ++k) { // the same trip count on every lane
+    const bool on = counted_sample && label_on(k);
+    ops::Outcome o;
+    o.kind = ops::Outcome::ignored;
+    if (on) {
+      o = outcome(k);
+    }
+    add_count(r, ops::ClassLayout::kIgnored, on && o.kind == ops::Outcome::ignored);
+    const bool folded = on && o.kind == ops::Outcome::folded;
+    const bool y = o.target != 0, yhat = o.pred != 0;
+    add_at(r, (y ? (yhat ? l.tp : l.fn) : (yhat ? l.fp : l.tn)) + k, folded);
+    const bool scored = folded && o.scored;
+    if (l.scores) {
+      add_scored(r, l, o, scored);
+    }
+    if (a.hist != nullptr && scored) {
+      count(a.hist, prm.hist.index(k, y, value_at(a.pred, at.p + k * a.pred_class_stride)));
+    }
+    counted += folded ? 1 : 0;
+    right = right && (!folded || y == yhat);
+  }
+  add_count(r, ops::ClassLayout::kSamples, counted_sample);
+  add_count(r, l.subset_rows, counted_sample && counted > 0);
+  add_count(r, l.subset_right, counted_sample && counted > 0 && right);
+}
+
+// Samples in grid-stride rounds of one sample per thread (every thread of a block makes the same
+// number of rounds, so that warps stay converged for their aggregated additions); a block's
+// counts in shared memory when `shared`, then added to the epoch.
 __global__ void __launch_bounds__(kClassThreads) class_kernel(ClassArgs a, bool shared) {
   extern __shared__ std::uint64_t block_words[];
   const std::int64_t words = a.layout.words;
@@ -235,9 +314,14 @@ __global__ void __launch_bounds__(kClassThreads) class_kernel(ClassArgs a, bool 
   }
   const AtomicRecord r{shared ? block_words : a.epoch};
   const std::int64_t step = static_cast<std::int64_t>(gridDim.x) * blockDim.x;
-  for (std::int64_t s = static_cast<std::int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-       s < a.samples; s += step) {
-    fold_sample(a, r, s);
+  for (std::int64_t s0 = static_cast<std::int64_t>(blockIdx.x) * blockDim.x; s0 < a.samples;
+       s0 += step) {
+    const std::int64_t s = s0 + threadIdx.x;
+    if (a.params.task == ClassTask::multilabel) {
+      fold_multilabel(a, r, s, s < a.samples);
+    } else {
+      fold_single(a, r, s, s < a.samples);
+    }
   }
   if (shared) {
     __syncthreads();
@@ -253,47 +337,28 @@ __global__ void __launch_bounds__(kClassThreads) class_kernel(ClassArgs a, bool 
 
 class CudaClassBackend final : public detail::ClassBackend {
 public:
-  explicit CudaClassBackend(int index) : index_(index) {
-    cudaDeviceProp prop{};
-    GPUEVAL_CUDA_TRY(cudaGetDeviceProperties(&prop, index));
-    name_ = prop.name;
-  }
-
-  ~CudaClassBackend() override {
-    if (epoch_ != nullptr || first_bad_ != nullptr || hist_ != nullptr) {
-      int previous = 0;
-      GPUEVAL_CUDA_TRY_NOTHROW(cudaGetDevice(&previous));
-      GPUEVAL_CUDA_TRY_NOTHROW(cudaSetDevice(index_));
-      GPUEVAL_CUDA_TRY_NOTHROW(cudaFree(epoch_));
-      GPUEVAL_CUDA_TRY_NOTHROW(cudaFree(first_bad_));
-      GPUEVAL_CUDA_TRY_NOTHROW(cudaFree(hist_));
-      GPUEVAL_CUDA_TRY_NOTHROW(cudaSetDevice(previous));
-    }
-  }
+  explicit CudaClassBackend(int index) : index_(index), device_(index) {}
 
   void configure(const ops::ClassLayout& l, const ops::ClassParams& p, NanPolicy policy) override {
     DeviceGuard guard(index_);
     words_ = l.words;
     policy_ = policy;
     hist_size_ = p.hist.on ? p.hist.size() : 0;
-    GPUEVAL_CUDA_TRY(cudaMalloc(&epoch_, static_cast<std::size_t>(words_) * 8));
+    epoch_ = DeviceBuffer(index_, static_cast<std::size_t>(words_) * 8);
     if (hist_size_ > 0) {
-      GPUEVAL_CUDA_TRY(cudaMalloc(&hist_, static_cast<std::size_t>(hist_size_) * 8));
+      hist_ = DeviceBuffer(index_, static_cast<std::size_t>(hist_size_) * 8);
     }
-    GPUEVAL_CUDA_TRY(cudaMalloc(&first_bad_, sizeof(unsigned long long)));
+    first_bad_ = DeviceBuffer(index_, sizeof(unsigned long long));
+    configured_ = true;
     reset(nullptr);
     GPUEVAL_CUDA_TRY(cudaDeviceSynchronize());
+    device_.settled();
   }
 
   void update(const detail::ClassBatch& b, StreamHandle stream) override {
     DeviceGuard guard(index_);
     ClassArgs a;
-    a.pred = device_view(b.pred);
-    a.target = device_view(b.target);
-    a.has_mask = b.has_mask();
-    if (a.has_mask) {
-      a.mask = device_view(b.mask);
-    }
+    static_cast<BatchViews&>(a) = batch_views(b.pred, b.target, b.mask);
     a.pred_scores = b.pred_scores;
     a.samples = b.samples;
     a.axes = b.axes;
@@ -313,34 +378,31 @@ public:
     a.params.clip_eps = dtype_epsilon(b.pred.dtype);
     a.record_bad = policy_ == NanPolicy::error;
     a.batch = b.index;
-    a.first_bad = first_bad_;
-    a.epoch = epoch_;
-    a.hist = hist_;
+    a.first_bad = first_bad_.as<unsigned long long>();
+    a.epoch = epoch_.as<std::uint64_t>();
+    a.hist = hist_ ? hist_.as<std::uint64_t>() : nullptr;
     const bool shared = words_ <= kSharedWords;
     const std::int64_t wanted = (b.samples + kClassThreads - 1) / kClassThreads;
     const int blocks = static_cast<int>(wanted < kClassMaxBlocks ? wanted : kClassMaxBlocks);
     const std::size_t smem = shared ? static_cast<std::size_t>(words_) * 8 : 0;
     const auto s = static_cast<cudaStream_t>(stream);
-    class_kernel<<<blocks, kClassThreads, smem, s>>>(a, shared);
-    GPUEVAL_CHECK_LAUNCH(s, "class_kernel");
+    device_.before(s);
+    GPUEVAL_LAUNCH(class_kernel, blocks, kClassThreads, smem, s, a, shared);
+    device_.wrote(s);
+    device_.updated(s);
   }
 
+  void hold(std::shared_ptr<void> owner) override { device_.hold(std::move(owner)); }
+
   std::vector<std::uint64_t> words(StreamHandle stream) override {
-    DeviceGuard guard(index_);
-    const auto s = static_cast<cudaStream_t>(stream);
     std::vector<std::uint64_t> out(static_cast<std::size_t>(words_));
-    GPUEVAL_CUDA_TRY(
-        cudaMemcpyAsync(out.data(), epoch_, out.size() * 8, cudaMemcpyDeviceToHost, s));
-    GPUEVAL_CUDA_TRY(cudaStreamSynchronize(s));
+    device_.copy_out(out.data(), epoch_.get(), out.size() * 8, stream);
     return out;
   }
 
   detail::NonFiniteLocation first_invalid(StreamHandle stream) override {
-    DeviceGuard guard(index_);
-    const auto s = static_cast<cudaStream_t>(stream);
     unsigned long long pos = 0;
-    GPUEVAL_CUDA_TRY(cudaMemcpyAsync(&pos, first_bad_, sizeof pos, cudaMemcpyDeviceToHost, s));
-    GPUEVAL_CUDA_TRY(cudaStreamSynchronize(s));
+    device_.copy_out(&pos, first_bad_.get(), sizeof pos, stream);
     detail::NonFiniteLocation where;
     if (pos != ~0ull) {
       where.batch = position_batch(pos);
@@ -351,36 +413,36 @@ public:
 
   void load(const std::vector<std::uint64_t>& w, detail::NonFiniteLocation where,
             StreamHandle stream) override {
-    DeviceGuard guard(index_);
-    const auto s = static_cast<cudaStream_t>(stream);
-    GPUEVAL_CUDA_TRY(cudaMemcpyAsync(epoch_, w.data(), w.size() * 8, cudaMemcpyHostToDevice, s));
+    device_.copy_in(epoch_.get(), w.data(), w.size() * 8, stream);
     const unsigned long long pos =
         where.found() ? encode_position(where.batch, where.element) : ~0ull;
-    GPUEVAL_CUDA_TRY(cudaMemcpyAsync(first_bad_, &pos, sizeof pos, cudaMemcpyHostToDevice, s));
-    GPUEVAL_CUDA_TRY(cudaStreamSynchronize(s)); // the host buffers must outlive the copies
+    device_.copy_in(first_bad_.get(), &pos, sizeof pos, stream);
   }
 
+  // Enqueued on `stream`; later operations on other streams wait for it on the device.
   void reset(StreamHandle stream) override {
+    if (!configured_) {
+      return;
+    }
     DeviceGuard guard(index_);
     const auto s = static_cast<cudaStream_t>(stream);
-    GPUEVAL_CUDA_TRY(cudaMemsetAsync(epoch_, 0, static_cast<std::size_t>(words_) * 8, s));
-    GPUEVAL_CUDA_TRY(cudaMemsetAsync(first_bad_, 0xff, sizeof(unsigned long long), s));
-    if (hist_ != nullptr) {
-      GPUEVAL_CUDA_TRY(cudaMemsetAsync(hist_, 0, static_cast<std::size_t>(hist_size_) * 8, s));
+    device_.before(s);
+    GPUEVAL_CUDA_TRY(cudaMemsetAsync(epoch_.get(), 0, static_cast<std::size_t>(words_) * 8, s));
+    GPUEVAL_CUDA_TRY(cudaMemsetAsync(first_bad_.get(), 0xff, sizeof(unsigned long long), s));
+    if (hist_) {
+      GPUEVAL_CUDA_TRY(
+          cudaMemsetAsync(hist_.get(), 0, static_cast<std::size_t>(hist_size_) * 8, s));
     }
+    device_.wrote(s);
   }
 
   Sparse histogram(StreamHandle stream) override {
     Sparse out;
-    if (hist_ == nullptr) {
+    if (!hist_) {
       return out;
     }
-    DeviceGuard guard(index_);
-    const auto s = static_cast<cudaStream_t>(stream);
     std::vector<std::uint64_t> dense(static_cast<std::size_t>(hist_size_));
-    GPUEVAL_CUDA_TRY(
-        cudaMemcpyAsync(dense.data(), hist_, dense.size() * 8, cudaMemcpyDeviceToHost, s));
-    GPUEVAL_CUDA_TRY(cudaStreamSynchronize(s));
+    device_.copy_out(dense.data(), hist_.get(), dense.size() * 8, stream);
     for (std::size_t i = 0; i < dense.size(); ++i) {
       if (dense[i] != 0) {
         out.emplace_back(i, dense[i]);
@@ -390,34 +452,28 @@ public:
   }
 
   void load_histogram(const Sparse& counts, StreamHandle stream) override {
-    if (hist_ == nullptr) {
+    if (!hist_) {
       return;
     }
-    DeviceGuard guard(index_);
-    const auto s = static_cast<cudaStream_t>(stream);
     std::vector<std::uint64_t> dense(static_cast<std::size_t>(hist_size_), 0);
     for (const auto& [index, n] : counts) {
       dense[static_cast<std::size_t>(index)] = n;
     }
-    GPUEVAL_CUDA_TRY(
-        cudaMemcpyAsync(hist_, dense.data(), dense.size() * 8, cudaMemcpyHostToDevice, s));
-    GPUEVAL_CUDA_TRY(cudaStreamSynchronize(s)); // the host buffer must outlive the copy
+    device_.copy_in(hist_.get(), dense.data(), dense.size() * 8, stream);
   }
 
-  Device device() const override { return Device::cuda(index_); }
-  std::string describe() const override {
-    return "cuda:" + std::to_string(index_) + " (" + name_ + ")";
-  }
+  Device device() const override { return device_.device(); }
+  std::string describe() const override { return device_.describe(); }
 
 private:
   int index_;
-  std::string name_;
+  bool configured_ = false;
   std::int64_t words_ = 0;
   NanPolicy policy_ = NanPolicy::skip;
-  std::uint64_t* epoch_ = nullptr;
-  unsigned long long* first_bad_ = nullptr;
-  std::uint64_t* hist_ = nullptr;
   std::int64_t hist_size_ = 0;
+  DeviceBuffer epoch_, first_bad_, hist_;
+  // Last: destroyed first, so that every enqueued use of the buffers has run before they go.
+  BackendDevice device_;
 };
 
 } // namespace

@@ -12,7 +12,9 @@ std::string describe(cudaError_t status) {
 }
 
 void throw_cuda_error(cudaError_t status, const char* call, const char* file, int line) {
-  (void)cudaGetLastError(); // clear a non-sticky error so that later calls start clean
+  // The failed call left its error as the runtime's last one: clear it, so that later calls (and
+  // other libraries' checks) start clean.
+  (void)cudaGetLastError();
   throw CudaError(std::string(call) + " failed: " + describe(status) + " at " + file + ":" +
                   std::to_string(line));
 }
@@ -24,8 +26,8 @@ void report_cuda_error(cudaError_t status, const char* call, const char* file, i
                line);
 }
 
-void check_launch(cudaStream_t stream, const char* what, const char* file, int line) {
-  cudaError_t status = cudaGetLastError();
+void check_launch(cudaError_t status, cudaStream_t stream, const char* what, const char* file,
+                  int line) {
 #ifndef NDEBUG
   // Debug builds wait for the kernel, so that a fault is reported at its launch, except while
   // the stream is being captured into a graph (synchronising would invalidate the capture).

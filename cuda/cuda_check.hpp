@@ -14,10 +14,12 @@ namespace gpueval::cuda {
                                    int line);
 // For destructors: reports on stderr instead of throwing.
 void report_cuda_error(cudaError_t status, const char* call, const char* file, int line) noexcept;
-// After a kernel launch: the launch's own error (bad configuration, no kernel image for this
-// device); in debug builds also synchronises `stream` (unless it is being captured into a
-// graph) so that a fault is reported at its launch.
-void check_launch(cudaStream_t stream, const char* what, const char* file, int line);
+// After a kernel launch (cuda/launch.cuh): `status` is the launch's own result (bad
+// configuration, no kernel image for this device), never the runtime's last error, which may
+// belong to another library. Debug builds also synchronise `stream` (unless it is being
+// captured into a graph) so that a fault is reported at its launch.
+void check_launch(cudaError_t status, cudaStream_t stream, const char* what, const char* file,
+                  int line);
 
 // "no CUDA-capable device is detected (cudaErrorNoDevice, 100)"
 std::string describe(cudaError_t status);
@@ -39,6 +41,3 @@ std::string describe(cudaError_t status);
       ::gpueval::cuda::report_cuda_error(gpueval_status_, #call, __FILE__, __LINE__);              \
     }                                                                                              \
   } while (0)
-
-#define GPUEVAL_CHECK_LAUNCH(stream, what)                                                         \
-  ::gpueval::cuda::check_launch((stream), (what), __FILE__, __LINE__)

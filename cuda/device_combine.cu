@@ -1,5 +1,8 @@
-#include "cuda/cuda_check.hpp"
 #include "cuda/device_combine.hpp"
+
+#include "cuda/cuda_check.hpp"
+#include "cuda/device_buffer.hpp"
+#include "cuda/launch.cuh"
 
 namespace gpueval::cuda {
 
@@ -37,27 +40,19 @@ __global__ void __launch_bounds__(kCombineThreads)
 } // namespace
 
 FullRecord combine_on_device(const std::vector<FullRecord>& records, cudaStream_t stream) {
+  int device = 0;
+  GPUEVAL_CUDA_TRY(cudaGetDevice(&device));
   const std::size_t bytes = records.size() * sizeof(FullRecord);
-  FullRecord* d_in = nullptr;
-  FullRecord* d_out = nullptr;
+  const DeviceBuffer in(device, bytes);
+  const DeviceBuffer out(device, sizeof(FullRecord));
   FullRecord result{};
-  GPUEVAL_CUDA_TRY(cudaMalloc(&d_in, bytes > 0 ? bytes : sizeof(FullRecord)));
-  try {
-    GPUEVAL_CUDA_TRY(cudaMalloc(&d_out, sizeof(FullRecord)));
-    GPUEVAL_CUDA_TRY(cudaMemcpyAsync(d_in, records.data(), bytes, cudaMemcpyHostToDevice, stream));
-    combine_kernel<<<1, kCombineThreads, 0, stream>>>(
-        d_in, static_cast<std::int64_t>(records.size()), d_out);
-    GPUEVAL_CHECK_LAUNCH(stream, "combine_kernel");
-    GPUEVAL_CUDA_TRY(
-        cudaMemcpyAsync(&result, d_out, sizeof(FullRecord), cudaMemcpyDeviceToHost, stream));
-    GPUEVAL_CUDA_TRY(cudaStreamSynchronize(stream));
-  } catch (...) {
-    GPUEVAL_CUDA_TRY_NOTHROW(cudaFree(d_in));
-    GPUEVAL_CUDA_TRY_NOTHROW(cudaFree(d_out));
-    throw;
-  }
-  GPUEVAL_CUDA_TRY(cudaFree(d_in));
-  GPUEVAL_CUDA_TRY(cudaFree(d_out));
+  GPUEVAL_CUDA_TRY(
+      cudaMemcpyAsync(in.get(), records.data(), bytes, cudaMemcpyHostToDevice, stream));
+  GPUEVAL_LAUNCH(combine_kernel, 1, kCombineThreads, 0, stream, in.as<const FullRecord>(),
+                 static_cast<std::int64_t>(records.size()), out.as<FullRecord>());
+  GPUEVAL_CUDA_TRY(
+      cudaMemcpyAsync(&result, out.get(), sizeof(FullRecord), cudaMemcpyDeviceToHost, stream));
+  GPUEVAL_CUDA_TRY(cudaStreamSynchronize(stream));
   return result;
 }
 

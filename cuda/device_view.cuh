@@ -36,6 +36,24 @@ inline DeviceView device_view(const TensorView& v) {
   return d;
 }
 
+// A batch's three tensors as kernels see them (has_mask false: no mask).
+struct BatchViews {
+  DeviceView pred, target, mask;
+  bool has_mask = false;
+};
+
+inline BatchViews batch_views(const TensorView& pred, const TensorView& target,
+                              const TensorView& mask) {
+  BatchViews v;
+  v.pred = device_view(pred);
+  v.target = device_view(target);
+  v.has_mask = mask.data != nullptr;
+  if (v.has_mask) {
+    v.mask = device_view(mask);
+  }
+  return v;
+}
+
 __device__ __forceinline__ std::int64_t byte_offset(const DeviceView& v, std::int64_t i) {
   if (v.contiguous) {
     return i * v.itemsize;

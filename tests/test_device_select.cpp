@@ -36,6 +36,14 @@ TEST(DeviceSelect, NoDeviceMeansCpuWithAReason) {
     const std::string msg = e.what();
     EXPECT_NE(msg.find("cuda:0 is not usable"), std::string::npos) << msg;
     EXPECT_NE(msg.find(why), std::string::npos) << msg;
+    EXPECT_NE(msg.find("device \"cpu\""), std::string::npos) << msg; // the fix
+  }
+  if (cuda_backend_built()) {
+    // The reason says what is missing in words, not only the runtime's error code.
+    EXPECT_NE(why.find("no usable CUDA device: "), std::string::npos) << why;
+    EXPECT_TRUE(why.find("driver") != std::string::npos ||
+                why.find("no CUDA device is visible") != std::string::npos)
+        << why;
   }
 }
 

@@ -13,60 +13,12 @@
 #include <vector>
 
 #include "cli/window_ring.hpp"
+#include "fake_device.hpp"
 
 namespace gpueval::cli {
 namespace {
 
-// A device that runs queued work in order on one thread; a fence waits for one item.
-class FakeDevice {
-public:
-  FakeDevice() : worker_([this] { loop(); }) {}
-  ~FakeDevice() {
-    {
-      std::lock_guard<std::mutex> lock(m_);
-      quit_ = true;
-    }
-    cv_.notify_all();
-    worker_.join();
-  }
-  // Enqueues work; returns a fence that blocks until it has run.
-  std::function<void()> enqueue(std::function<void()> work) {
-    std::lock_guard<std::mutex> lock(m_);
-    const std::uint64_t ticket = ++queued_;
-    queue_.push_back(std::move(work));
-    cv_.notify_all();
-    return [this, ticket] {
-      std::unique_lock<std::mutex> lock(m_);
-      cv_.wait(lock, [&] { return ran_ >= ticket; });
-    };
-  }
-
-private:
-  void loop() {
-    std::unique_lock<std::mutex> lock(m_);
-    while (true) {
-      cv_.wait(lock, [&] { return quit_ || !queue_.empty(); });
-      if (queue_.empty()) {
-        return;
-      }
-      std::function<void()> work = std::move(queue_.front());
-      queue_.pop_front();
-      lock.unlock();
-      std::this_thread::sleep_for(std::chrono::microseconds(200)); // slower than the host
-      work();
-      lock.lock();
-      ++ran_;
-      cv_.notify_all();
-    }
-  }
-
-  std::mutex m_;
-  std::condition_variable cv_;
-  std::deque<std::function<void()>> queue_;
-  std::uint64_t queued_ = 0, ran_ = 0;
-  bool quit_ = false;
-  std::thread worker_;
-};
+using test::FakeDevice;
 
 TEST(WindowRing, TheProducerNeverRefillsASlotTheDeviceStillReads) {
   for (int slots : {2, 3, 5}) {

@@ -45,6 +45,8 @@ void print_epoch(int epoch, const gpueval::Report& train, const gpueval::Report&
 
 } // namespace
 
+int train(int epochs, const std::string& device_name);
+
 int main(int argc, char** argv) {
   int epochs = 5;
   std::string device_name = "cpu";
@@ -58,6 +60,18 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  try {
+    return train(epochs, device_name);
+  } catch (const c10::Error& e) { // LibTorch's own errors: no CUDA, a bad device name, ...
+    std::fprintf(stderr, "trainer: %s\n", e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "trainer: %s\n", e.what());
+  }
+  std::fprintf(stderr, "trainer: --device cpu runs anywhere\n");
+  return 1;
+}
+
+int train(int epochs, const std::string& device_name) {
   const torch::Device device(device_name);
   const Data train = make_data(32, 1, device);
   const Data val = make_data(8, 2, device);

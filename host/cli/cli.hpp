@@ -2,6 +2,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -71,9 +73,32 @@ struct Evaluation {
   std::optional<State> state; // when EvalOptions::save_state is set
 };
 
+} // namespace gpueval::cli
+
+namespace gpueval::detail {
+class DeviceStaging;
+}
+
+namespace gpueval::cli {
+
+// What evaluate() takes from the machine it runs on: whether a CUDA device is usable (for
+// --device auto), the evaluator on the chosen device (made by the family's factory, which the
+// hook calls), and the pinned staging ring of the GPU path. Tests replace them with a fake
+// device that checks what gpu-eval hands it (tests/test_cli_staging.cpp).
+struct Machine {
+  using Factory = std::function<std::unique_ptr<AnyEvaluator>(Device)>;
+  std::function<bool()> cuda_usable;
+  std::function<std::unique_ptr<AnyEvaluator>(Device, const Factory&)> evaluator;
+  std::function<std::unique_ptr<detail::DeviceStaging>(int device, int slots, int buffers,
+                                                       const std::uint64_t* capacity)>
+      staging;
+
+  static Machine real();
+};
+
 // Streams this part's shards through an Evaluator in bounded memory; the report carries elapsed
 // time and the bytes read.
-Evaluation evaluate(const EvalOptions& options);
+Evaluation evaluate(const EvalOptions& options, const Machine& machine = Machine::real());
 
 // `gpu-eval merge STATE...`; returns the exit status.
 int merge_main(int argc, char** argv);

@@ -268,7 +268,17 @@ std::int64_t window_rows_of(const OpenShard& sh, std::int64_t window_bytes) {
 
 } // namespace
 
-Evaluation evaluate(const EvalOptions& o) {
+Machine Machine::real() {
+  Machine m;
+  m.cuda_usable = [] {
+    return detail::cuda_backend_available() && detail::cuda_device_count(nullptr) > 0;
+  };
+  m.evaluator = [](Device device, const Factory& make) { return make(device); };
+  m.staging = detail::make_device_staging;
+  return m;
+}
+
+Evaluation evaluate(const EvalOptions& o, const Machine& machine) {
   std::vector<ShardSource> all;
   if (!o.shards.empty()) {
     for (const std::string& f : o.shards) {
@@ -284,13 +294,14 @@ Evaluation evaluate(const EvalOptions& o) {
   // --device auto: the first CUDA device where one is usable (quietly: the report names the
   // device), the CPU otherwise.
   Device chosen = o.device ? *o.device : Device::cpu();
-  if (!o.device && detail::cuda_backend_available() && detail::cuda_device_count(nullptr) > 0) {
+  if (!o.device && machine.cuda_usable()) {
     chosen = Device::cuda(0);
   }
   if (chosen.kind == DeviceKind::cpu && o.threads > 0) {
     chosen.threads = o.threads;
   }
-  const std::unique_ptr<AnyEvaluator> evaluator = make_evaluator(o, all.front(), chosen);
+  const std::unique_ptr<AnyEvaluator> evaluator =
+      machine.evaluator(chosen, [&](Device d) { return make_evaluator(o, all.front(), d); });
   AnyEvaluator& ev = *evaluator;
 
   // Every part validates every file, so that all parts of a fanned-out run accept or reject
@@ -320,8 +331,8 @@ Evaluation evaluate(const EvalOptions& o) {
     for (std::uint64_t& c : capacity) {
       c *= static_cast<std::uint64_t>(rows);
     }
-    staging = detail::make_device_staging(chosen.index, slots, static_cast<int>(capacity.size()),
-                                          capacity.data());
+    staging =
+        machine.staging(chosen.index, slots, static_cast<int>(capacity.size()), capacity.data());
   }
   const auto staged = [&](int slot, int buffer) {
     return staging ? staging->host(slot, buffer) : nullptr;
@@ -383,11 +394,16 @@ Evaluation evaluate(const EvalOptions& o) {
         const Window& w = windows[static_cast<std::size_t>(slot)];
         origins.emplace_back(w.shard, w.row0);
         const bool last = w.last;
-        // On the GPU: upload the window on the copy stream; the fold waits for it there.
+        // On the GPU: upload the window on the copy stream; the fold waits for it there, and
+        // reads the slot's device buffers (views on the evaluator's device).
         const auto view = [&](const WindowData& d, int buffer, DType dtype,
                               const std::vector<std::int64_t>& shape) {
-          const unsigned char* p = staging ? staging->device(slot, buffer) : d.data;
-          return TensorView::contiguous(p, dtype, shape.data(), static_cast<int>(shape.size()));
+          const int rank = static_cast<int>(shape.size());
+          if (staging) {
+            return TensorView::contiguous(staging->device(slot, buffer), dtype, shape.data(), rank,
+                                          DeviceKind::cuda, chosen.index);
+          }
+          return TensorView::contiguous(d.data, dtype, shape.data(), rank);
         };
         if (staging) {
           const std::uint64_t bytes[3] = {w.pred.bytes, w.target.bytes, w.mask.bytes};

@@ -161,7 +161,7 @@ int eval_main(int argc, char** argv) {
     return kOk;
   }
   if (args.count("version")) {
-    std::printf("gpu-eval %s\n", std::string(kVersion).c_str());
+    std::printf("gpu-eval %s (%s)\n", std::string(kVersion).c_str(), cuda_versions().c_str());
     return kOk;
   }
 

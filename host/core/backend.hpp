@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -38,7 +39,12 @@ public:
   // Replaces the epoch state (merge computes the combined records on the host).
   virtual void load(const std::vector<FullRecord>& records, NonFiniteLocation where,
                     StreamHandle stream) = 0;
+  // Clears the epoch state, enqueued on `stream` (CUDA: later operations on any stream are
+  // ordered after it on the device).
   virtual void reset(StreamHandle stream) = 0;
+  // Keeps `owner` alive until the work of the last update() has run, then drops it. The CPU's
+  // update is done when it returns: the default drops it at once.
+  virtual void hold(std::shared_ptr<void> owner) { (void)owner; }
   // The quantile sketch (quantile metrics only): channels x ops::sketch::buckets(bits) counts,
   // channel-major, dense. sketch() synchronises; load_sketch replaces it.
   virtual std::vector<std::uint64_t> sketch(StreamHandle stream) = 0;

@@ -48,7 +48,12 @@ public:
   // Replaces the epoch record.
   virtual void load(const std::vector<std::uint64_t>& words, NonFiniteLocation where,
                     StreamHandle stream) = 0;
+  // Clears the epoch record, enqueued on `stream` (CUDA: later operations on any stream are
+  // ordered after it on the device).
   virtual void reset(StreamHandle stream) = 0;
+  // Keeps `owner` alive until the work of the last update() has run, then drops it (the CPU's
+  // update is done when it returns: dropped at once).
+  virtual void hold(std::shared_ptr<void> owner) { (void)owner; }
   // The AUROC / average precision histograms (params.hist), when on: the nonzero counts as
   // (index, count), indices ascending; and their replacement. Both synchronise.
   using Sparse = std::vector<std::pair<std::uint64_t, std::uint64_t>>;

@@ -1283,11 +1283,15 @@ AnyReport ClassificationEvaluator::compute_any(StreamHandle stream) {
   return AnyReport(compute(stream));
 }
 
-void ClassificationEvaluator::reset() {
+void ClassificationEvaluator::reset(StreamHandle stream) {
   if (backend_->configured) {
-    backend_->reset(nullptr);
+    backend_->reset(stream);
   }
   backend_->batches = 0;
+}
+
+void ClassificationEvaluator::keep_until_done(std::shared_ptr<void> owner) {
+  backend_->hold(std::move(owner));
 }
 
 State ClassificationEvaluator::state(StreamHandle stream) {

@@ -39,7 +39,9 @@ void require_usable(Device device) {
   std::string why;
   const int count = cuda_device_count(&why);
   if (count == 0) {
-    throw CudaError("device cuda:" + std::to_string(device.index) + " is not usable: " + why);
+    throw CudaError("device cuda:" + std::to_string(device.index) + " is not usable: " + why +
+                    "; evaluate on the CPU with device \"cpu\" (or \"auto\", which picks a GPU "
+                    "only where one is usable)");
   }
   if (device.index < 0 || device.index >= count) {
     throw CudaError("device cuda:" + std::to_string(device.index) + " does not exist; " +

@@ -75,9 +75,13 @@ Report Evaluator::compute(StreamHandle stream) {
   return report;
 }
 
-void Evaluator::reset() {
-  backend_->reset(nullptr);
+void Evaluator::reset(StreamHandle stream) {
+  backend_->reset(stream); // a backend not configured yet has nothing to clear
   backend_->batches = 0;
+}
+
+void Evaluator::keep_until_done(std::shared_ptr<void> owner) {
+  backend_->hold(std::move(owner));
 }
 
 State Evaluator::state(StreamHandle stream) {

@@ -35,3 +35,11 @@ std::unique_ptr<DeviceStaging> make_device_staging(int index, int, int, const st
 }
 
 } // namespace gpueval::detail
+
+namespace gpueval {
+
+std::string cuda_versions() {
+  return "built without CUDA";
+}
+
+} // namespace gpueval

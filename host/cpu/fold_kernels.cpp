@@ -39,6 +39,7 @@ template <> struct Math<cpu::v8d> {
   static V max(V a, V b) { return select(reinterpret_cast<Mask>(a > b), a, b); }
   static V min(V a, V b) { return select(reinterpret_cast<Mask>(a < b), a, b); }
   static V splat(double x) { return V{} + x; }
+  static V mul_add(V a, V b, V c) { return a * b + c; } // not contracted: -ffp-contract=off
   static Mask is_zero(V x) { return reinterpret_cast<Mask>(x == 0.0); }
   static Mask both(Mask a, Mask b) { return a & b; }
   static Mask either(Mask a, Mask b) { return a | b; }

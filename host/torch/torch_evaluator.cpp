@@ -119,6 +119,13 @@ void update_on(AnyEvaluator& ev, const torch::Device& device, const torch::Tenso
     if (pred.is_cuda()) {
       const c10::cuda::CUDAGuard guard(pred.device());
       ev.update(p, t, m, at::cuda::getCurrentCUDAStream().stream());
+      // The tensors stay referenced until the device has run the update (the caller may switch
+      // streams before the caching allocator would otherwise see their memory as free).
+      struct Inputs {
+        torch::Tensor pred, target;
+        c10::optional<torch::Tensor> mask;
+      };
+      ev.keep_until_done(std::make_shared<Inputs>(Inputs{pred, target, mask}));
       return;
     }
 #endif
@@ -126,6 +133,19 @@ void update_on(AnyEvaluator& ev, const torch::Device& device, const torch::Tenso
   } catch (const gpueval::Error& e) {
     TORCH_CHECK(false, "gpueval: ", e.what());
   }
+}
+
+// On CUDA, enqueued on the current stream (later updates on any stream wait for it).
+void reset_on(AnyEvaluator& ev, const torch::Device& device) {
+#ifdef GPUEVAL_TORCH_CUDA
+  if (device.is_cuda()) {
+    const c10::cuda::CUDAGuard guard(device);
+    ev.reset(at::cuda::getCurrentCUDAStream().stream());
+    return;
+  }
+#endif
+  (void)device;
+  ev.reset();
 }
 
 torch::Tensor state_of(AnyEvaluator& ev) {
@@ -203,7 +223,7 @@ c10::Dict<std::string, torch::Tensor> TorchEvaluator::compute_dict() {
 }
 
 void TorchEvaluator::reset() {
-  evaluator_.reset();
+  reset_on(evaluator_, device_);
 }
 
 torch::Tensor TorchEvaluator::state() {
@@ -280,7 +300,7 @@ c10::Dict<std::string, torch::Tensor> TorchClassificationEvaluator::compute_dict
 }
 
 void TorchClassificationEvaluator::reset() {
-  evaluator_.reset();
+  reset_on(evaluator_, device_);
 }
 
 torch::Tensor TorchClassificationEvaluator::state() {

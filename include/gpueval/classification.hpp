@@ -188,7 +188,8 @@ public:
   // Throws NonFiniteError under nan_policy = error naming the first invalid sample's batch and
   // element (the C-order index within the batch's targets).
   ClassificationReport compute(StreamHandle stream = nullptr);
-  void reset() override;
+  void reset(StreamHandle stream = nullptr) override;
+  void keep_until_done(std::shared_ptr<void> owner) override;
   State state(StreamHandle stream = nullptr) override;
   // States of the same spec (task, classes, inputs, threshold, top_k, ignore_index, bins,
   // nan_policy, sample shape) merge exactly: integer additions.

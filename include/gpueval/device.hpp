@@ -33,6 +33,11 @@ Device auto_select_device();
 // is present: see auto_select_device().
 bool cuda_backend_built();
 
+// The CUDA runtime this build carries and the driver's CUDA version, for --version lines and
+// bug reports: "CUDA runtime 13.0, driver 13.0", "CUDA runtime 13.0, no driver", "built without
+// CUDA".
+std::string cuda_versions();
+
 // An opaque CUDA stream (cudaStream_t) so that public headers need no CUDA header. nullptr is the
 // legacy default stream. Ignored by the CPU backend.
 using StreamHandle = void*;

@@ -35,10 +35,16 @@ public:
   //
   // CPU: runs on the calling thread and the evaluator's workers, and returns when done.
   // CUDA: enqueues on `stream` and returns; the views must stay valid until the stream reaches
-  // the update. No host synchronisation until compute().
+  // the update (keep_until_done() helps callers that cannot tell when). No host
+  // synchronisation until compute(). Operations on different streams are ordered on the device:
+  // each waits for the last one that wrote the evaluator's state (an event), so an update, a
+  // reset() or a compute() may each come on any stream. An update captured into a CUDA graph is
+  // the exception: its replays are ordered by the stream the graph is launched on, so a
+  // compute() after a replay goes on that stream (or the caller orders it); a graph captured on
+  // another stream than the evaluator's last write waits for that write through the evaluator's
+  // event, so replay it only while the evaluator lives.
   //
-  // Not thread-safe: one evaluator, one caller at a time; updates on different streams must be
-  // ordered by the caller.
+  // Not thread-safe: one evaluator, one caller at a time.
   void update(const TensorView& pred, const TensorView& target, const TensorView& mask = {},
               StreamHandle stream = nullptr) override;
 
@@ -46,8 +52,9 @@ public:
   // nan_policy = error when a non-finite pair was seen, naming the first batch and element.
   Report compute(StreamHandle stream = nullptr);
 
-  // Forgets every batch; keeps the spec, the device and the sample shape.
-  void reset() override;
+  // Forgets every batch; keeps the spec, the device and the sample shape (see AnyEvaluator).
+  void reset(StreamHandle stream = nullptr) override;
+  void keep_until_done(std::shared_ptr<void> owner) override;
 
   // The epoch state as a versioned, checksummed blob (see state.hpp).
   State state(StreamHandle stream = nullptr) override;

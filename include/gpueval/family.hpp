@@ -60,7 +60,19 @@ public:
   virtual void update(const TensorView& pred, const TensorView& target, const TensorView& mask = {},
                       StreamHandle stream = nullptr) = 0;
   virtual AnyReport compute_any(StreamHandle stream = nullptr) = 0;
-  virtual void reset() = 0;
+  // Forgets every batch; keeps the spec, the device and the sample shape. CUDA: enqueued on
+  // `stream`; later updates and reads on any stream wait for it on the device (no host
+  // synchronisation).
+  virtual void reset(StreamHandle stream = nullptr) = 0;
+  // Keeps `owner` (whatever keeps the last update's inputs alive: a DLPack capsule, a tensor)
+  // until the device has run that update, then drops it; for callers whose inputs may be freed
+  // or reused as soon as update() returns on another stream than the update's (a Python
+  // temporary from JAX or on an explicit stream). The CPU's update is done when it returns: the
+  // owner is dropped at once. Owners are dropped in order, at later calls, at compute(),
+  // state() and merge(), and (after waiting) when the evaluator is destroyed. An update captured
+  // into a CUDA graph reads its inputs at every replay: its owner is dropped at once, and the
+  // caller keeps the inputs for the graph's life.
+  virtual void keep_until_done(std::shared_ptr<void> owner) = 0;
   virtual State state(StreamHandle stream = nullptr) = 0;
   virtual void merge(const State& other, StreamHandle stream = nullptr) = 0;
   virtual Device device() const = 0;

@@ -5,6 +5,9 @@
 #include <nanobind/ndarray.h>
 
 #include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
 #include <vector>
 
 #include "gpueval/tensor_view.hpp"
@@ -21,6 +24,25 @@ using Array = nb::ndarray<nb::ro>;
 // A view of `array` for the C++ API: pointer, dtype, shape and strides (in elements), device.
 // Throws InvalidArgument naming `name` for a dtype or device gpueval does not read.
 TensorView view_of(const Array& array, const char* name);
+
+// An evaluator's lock, always taken with the GIL released: a thread that waits for it never
+// holds the GIL, so the thread that holds it may take the GIL (to drop the inputs of an update
+// that has run on the device, see keep_inputs) without a deadlock.
+class Locked {
+public:
+  explicit Locked(std::mutex& m) : lock_(m) {}
+
+private:
+  nb::gil_scoped_release unlocked_; // first: the GIL goes before the lock is taken
+  std::lock_guard<std::mutex> lock_;
+};
+
+// A reference to an update's arrays (the DLPack capsules' tensors stay alive while it lives),
+// for AnyEvaluator::keep_until_done on CUDA: a producer on another stream (JAX, an explicit
+// stream=) may reuse its memory as soon as its last reference goes. Dropping it takes the GIL
+// itself (nanobind releases arrays under a GIL guard).
+std::shared_ptr<void> keep_inputs(const Array& pred, const Array& target,
+                                  const std::optional<Array>& mask);
 
 // Owned numpy arrays of C++ results.
 nb::ndarray<nb::numpy, double> to_numpy(const std::vector<double>& values);

@@ -77,16 +77,19 @@ public:
     const TensorView p = view_of(pred, "pred");
     const TensorView t = view_of(target, "target");
     const TensorView m = mask ? view_of(*mask, "mask") : TensorView{};
-    nb::gil_scoped_release unlocked;
-    const std::lock_guard<std::mutex> lock(mu_);
+    // On CUDA the arrays stay referenced until the device has run the update.
+    std::shared_ptr<void> inputs = cuda_ ? keep_inputs(pred, target, mask) : nullptr;
+    const Locked lock(mu_);
     ev_.update(p, t, m, stream_of(stream));
+    if (inputs) {
+      ev_.keep_until_done(std::move(inputs));
+    }
   }
 
   std::string compute_json(std::uintptr_t stream, const std::optional<std::string>& label) {
     ClassificationReport r;
     {
-      nb::gil_scoped_release unlocked;
-      const std::lock_guard<std::mutex> lock(mu_);
+      const Locked lock(mu_);
       r = ev_.compute(stream_of(stream));
     }
     if (label) {
@@ -95,16 +98,16 @@ public:
     return r.to_json();
   }
 
-  void reset() {
-    const std::lock_guard<std::mutex> lock(mu_);
-    ev_.reset();
+  // Enqueued on `stream` (CUDA); later operations on any stream wait for it on the device.
+  void reset(std::uintptr_t stream) {
+    const Locked lock(mu_);
+    ev_.reset(stream_of(stream));
   }
 
   nb::bytes state(std::uintptr_t stream) {
     State s;
     {
-      nb::gil_scoped_release unlocked;
-      const std::lock_guard<std::mutex> lock(mu_);
+      const Locked lock(mu_);
       s = ev_.state(stream_of(stream));
     }
     return nb::bytes(reinterpret_cast<const char*>(s.bytes.data()), s.bytes.size());
@@ -114,17 +117,16 @@ public:
     State s;
     const auto* b = static_cast<const std::uint8_t*>(blob.data());
     s.bytes.assign(b, b + blob.size());
-    nb::gil_scoped_release unlocked;
-    const std::lock_guard<std::mutex> lock(mu_);
+    const Locked lock(mu_);
     ev_.merge(s, stream_of(stream));
   }
 
   std::uint64_t batches() {
-    const std::lock_guard<std::mutex> lock(mu_);
+    const Locked lock(mu_);
     return ev_.batches();
   }
   std::string device() {
-    const std::lock_guard<std::mutex> lock(mu_);
+    const Locked lock(mu_);
     return ev_.device().describe();
   }
 
@@ -141,6 +143,7 @@ private:
 
   std::mutex mu_;
   ClassificationEvaluator ev_;
+  bool cuda_ = ev_.device().kind == DeviceKind::cuda; // after ev_: initialised from it
 };
 
 } // namespace
@@ -161,7 +164,7 @@ void bind_classification(nb::module_& m) {
            nb::arg("mask").none(), nb::arg("stream"))
       .def("compute_json", &PyClassification::compute_json, nb::arg("stream"),
            nb::arg("device_label") = nb::none())
-      .def("reset", &PyClassification::reset)
+      .def("reset", &PyClassification::reset, nb::arg("stream"))
       .def("state", &PyClassification::state, nb::arg("stream"))
       .def("merge", &PyClassification::merge, nb::arg("state"), nb::arg("stream"))
       .def_prop_ro("batches", &PyClassification::batches)

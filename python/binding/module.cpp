@@ -169,6 +169,15 @@ nb::ndarray<nb::numpy, std::uint64_t> to_numpy(const std::vector<std::uint64_t>&
   return nb::ndarray<nb::numpy, std::uint64_t>(data->data(), {data->size()}, owner_of(data));
 }
 
+std::shared_ptr<void> keep_inputs(const Array& pred, const Array& target,
+                                  const std::optional<Array>& mask) {
+  struct Inputs {
+    Array pred, target;
+    std::optional<Array> mask;
+  };
+  return std::make_shared<Inputs>(Inputs{pred, target, mask});
+}
+
 } // namespace gpueval::python
 
 NB_MODULE(_core, m) {

@@ -68,17 +68,20 @@ public:
     const TensorView p = view_of(pred, "pred");
     const TensorView t = view_of(target, "target");
     const TensorView m = mask ? view_of(*mask, "mask") : TensorView{};
-    nb::gil_scoped_release unlocked;
-    const std::lock_guard<std::mutex> lock(mu_);
+    // On CUDA the arrays stay referenced until the device has run the update.
+    std::shared_ptr<void> inputs = cuda_ ? keep_inputs(pred, target, mask) : nullptr;
+    const Locked lock(mu_);
     ev_.update(p, t, m, stream_of(stream));
+    if (inputs) {
+      ev_.keep_until_done(std::move(inputs));
+    }
   }
 
   // `device_label` replaces the report's device description (a join of several ranks).
   Report compute(std::uintptr_t stream, const std::optional<std::string>& device_label) {
     Report r;
     {
-      nb::gil_scoped_release unlocked;
-      const std::lock_guard<std::mutex> lock(mu_);
+      const Locked lock(mu_);
       r = ev_.compute(stream_of(stream));
     }
     if (device_label) {
@@ -87,16 +90,16 @@ public:
     return r;
   }
 
-  void reset() {
-    const std::lock_guard<std::mutex> lock(mu_);
-    ev_.reset();
+  // Enqueued on `stream` (CUDA); later operations on any stream wait for it on the device.
+  void reset(std::uintptr_t stream) {
+    const Locked lock(mu_);
+    ev_.reset(stream_of(stream));
   }
 
   nb::bytes state(std::uintptr_t stream) {
     State s;
     {
-      nb::gil_scoped_release unlocked;
-      const std::lock_guard<std::mutex> lock(mu_);
+      const Locked lock(mu_);
       s = ev_.state(stream_of(stream));
     }
     return nb::bytes(reinterpret_cast<const char*>(s.bytes.data()), s.bytes.size());
@@ -104,28 +107,27 @@ public:
 
   void merge(const nb::bytes& blob, std::uintptr_t stream) {
     const State s = state_of(blob);
-    nb::gil_scoped_release unlocked;
-    const std::lock_guard<std::mutex> lock(mu_);
+    const Locked lock(mu_);
     ev_.merge(s, stream_of(stream));
   }
 
   std::uint64_t batches() {
-    const std::lock_guard<std::mutex> lock(mu_);
+    const Locked lock(mu_);
     return ev_.batches();
   }
 
   std::string device() {
-    const std::lock_guard<std::mutex> lock(mu_);
+    const Locked lock(mu_);
     return ev_.device().describe();
   }
 
   bool is_cuda() {
-    const std::lock_guard<std::mutex> lock(mu_);
+    const Locked lock(mu_);
     return ev_.device().kind == DeviceKind::cuda;
   }
 
   std::vector<std::string> metrics() {
-    const std::lock_guard<std::mutex> lock(mu_);
+    const Locked lock(mu_);
     std::vector<std::string> out;
     for (Metric metric : ev_.spec().metrics) {
       out.emplace_back(metric_name(metric));
@@ -146,6 +148,7 @@ private:
 
   std::mutex mu_;
   Evaluator ev_;
+  bool cuda_ = ev_.device().kind == DeviceKind::cuda; // after ev_: initialised from it
 };
 
 std::optional<nb::ndarray<nb::numpy, double>> by_axis_values(const Report& r) {
@@ -246,7 +249,7 @@ void bind_regression(nb::module_& m) {
            nb::arg("mask").none(), nb::arg("stream"))
       .def("compute", &PyEvaluator::compute, nb::arg("stream"),
            nb::arg("device_label") = nb::none())
-      .def("reset", &PyEvaluator::reset)
+      .def("reset", &PyEvaluator::reset, nb::arg("stream"))
       .def("state", &PyEvaluator::state, nb::arg("stream"))
       .def("merge", &PyEvaluator::merge, nb::arg("state"), nb::arg("stream"))
       .def_prop_ro("batches", &PyEvaluator::batches)

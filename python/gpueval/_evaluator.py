@@ -157,9 +157,10 @@ class StreamingEvaluator:
         ``torch.cuda.Stream`` or a CuPy stream; default: the arrays' framework's current stream
         on the evaluator's device) and returns without waiting: no host synchronisation, so it
         can be captured in a CUDA graph. The arrays' producer is asked (through
-        ``__dlpack__(stream=...)``) to order its pending work before it. Keep the arrays alive
-        until that stream has run the update (PyTorch's caching allocator does this for you on
-        the current stream).
+        ``__dlpack__(stream=...)``) to order its pending work before it, and gpueval holds a
+        reference to the arrays until the device has run the update (a producer on another
+        stream may not reuse their memory before). An update captured into a CUDA graph reads
+        its arrays at every replay: keep those alive as long as the graph.
         """
         if not self._fixed:
             self._resolve(pred)
@@ -173,7 +174,7 @@ class StreamingEvaluator:
         if self._batch_ev is None:
             device = "cpu" if self._cuda_index < 0 else f"cuda:{self._cuda_index}"
             self._batch_ev = self._new_core(device)
-        self._batch_ev.reset()
+        self._batch_ev.reset(self._stream(stream))
         self._update_on(self._batch_ev, pred, target, mask, stream)
         return self._report(self._batch_ev, self._stream(stream), None)
 
@@ -231,10 +232,14 @@ class StreamingEvaluator:
                              "inputs are unknown; give batches or set sample_shape")
         return self._report(joined, 0, _distributed.device_label(parts))
 
-    def reset(self) -> "StreamingEvaluator":
-        """Forgets every batch; keeps the spec, the device and the inputs' shape."""
+    def reset(self, stream: Any = None) -> "StreamingEvaluator":
+        """Forgets every batch; keeps the spec, the device and the inputs' shape.
+
+        On CUDA the reset is enqueued on ``stream`` (default: the current stream of the last
+        update's framework) and returns without waiting; later updates and ``compute()`` on any
+        stream are ordered after it on the device."""
         if self._ev is not None:
-            self._ev.reset()
+            self._ev.reset(self._stream(stream))
         self._merged = False
         return self
 

@@ -1,175 +1,85 @@
-// The CUDA backend against the CPU backend, on a real device. Label `gpu`; skipped without one
-// (a failure under GPUEVAL_REQUIRE_GPU=1). Tests named *Small* run under compute-sanitizer in
-// scripts/gpu-check.
+// What only a GPU shows: streams, graphs, the inputs' lifetime, 64-bit indexing and gpu-eval's
+// staging ring on a real device. The parity cases shared with the CPU are tests/device_cases.cpp.
+// Label `gpu`; skipped without a device (a failure under GPUEVAL_REQUIRE_GPU=1). Tests named
+// *Small* run under compute-sanitizer in scripts/gpu-check.
 #include <cuda_runtime_api.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "batch_data.hpp"
+#include "cli/cli.hpp"
 #include "cuda/cuda_check.hpp"
 #include "gpu_test.hpp"
 #include "gpueval/error.hpp"
 #include "gpueval/evaluator.hpp"
-#include "reference.hpp"
+#include "io/shard_writer.hpp"
 
 namespace gpueval {
 namespace {
 
-// Device memory holding a copy of host bytes, at an optional byte offset (misaligned views).
+// Device memory holding a copy of host bytes.
 class DeviceBytes {
 public:
-  DeviceBytes(const void* host, std::size_t n, std::size_t offset = 0) : offset_(offset) {
-    GPUEVAL_CUDA_TRY(cudaMalloc(&ptr_, n + offset + 16));
-    GPUEVAL_CUDA_TRY(
-        cudaMemcpy(static_cast<unsigned char*>(ptr_) + offset, host, n, cudaMemcpyHostToDevice));
+  DeviceBytes(const void* host, std::size_t n) {
+    GPUEVAL_CUDA_TRY(cudaMalloc(&ptr_, n + 16));
+    GPUEVAL_CUDA_TRY(cudaMemcpy(ptr_, host, n, cudaMemcpyHostToDevice));
   }
-  ~DeviceBytes() { GPUEVAL_CUDA_TRY_NOTHROW(cudaFree(ptr_)); }
+  ~DeviceBytes() {
+    GPUEVAL_CUDA_TRY_NOTHROW(cudaDeviceSynchronize());
+    GPUEVAL_CUDA_TRY_NOTHROW(cudaFree(ptr_));
+  }
   DeviceBytes(const DeviceBytes&) = delete;
   DeviceBytes& operator=(const DeviceBytes&) = delete;
-  const void* get() const { return static_cast<const unsigned char*>(ptr_) + offset_; }
+  const void* get() const { return ptr_; }
 
 private:
   void* ptr_ = nullptr;
-  std::size_t offset_;
 };
 
 TensorView on_device(const DeviceBytes& d, DType dtype, const std::vector<std::int64_t>& shape) {
   return TensorView::contiguous(d.get(), dtype, shape.data(), static_cast<int>(shape.size()),
                                 DeviceKind::cuda, 0);
 }
-TensorView on_host(const test::TypedBuffer& b, const std::vector<std::int64_t>& shape) {
-  return b.view(shape);
-}
 
-struct Data {
-  test::TypedBuffer p, t, m;
-  std::vector<std::int64_t> shape, mask_shape;
-};
-
-Data make(DType pd, DType td, std::vector<std::int64_t> shape, bool prefix_mask, double nan_rate,
-          std::uint64_t seed) {
-  std::int64_t n = 1;
-  for (std::int64_t d : shape) {
-    n *= d;
-  }
-  std::vector<std::int64_t> ms(shape.begin(),
-                               shape.begin() + (prefix_mask && shape.size() > 1
-                                                    ? 2
-                                                    : static_cast<std::ptrdiff_t>(shape.size())));
-  std::int64_t mn = 1;
-  for (std::int64_t d : ms) {
-    mn *= d;
-  }
-  Data d{test::TypedBuffer(pd, static_cast<std::size_t>(n)),
-         test::TypedBuffer(td, static_cast<std::size_t>(n)),
-         test::TypedBuffer(DType::boolean, static_cast<std::size_t>(mn)), shape, ms};
+test::TypedBuffer values(std::size_t n, double mean, std::uint64_t seed) {
+  test::TypedBuffer b(DType::f32, n);
   std::mt19937_64 rng(seed);
-  std::uniform_real_distribution<double> u;
-  for (std::int64_t i = 0; i < n; ++i) {
-    const double tv = test::sample_value(td, 50.0 + static_cast<double>(i % 7), 2.0, rng);
-    d.t.set(static_cast<std::size_t>(i), tv);
-    d.p.set(static_cast<std::size_t>(i), test::sample_value(pd, tv, 0.5, rng));
-    if (nan_rate > 0 && dtype_is_float(pd) && u(rng) < nan_rate) {
-      d.p.set(static_cast<std::size_t>(i), std::nan(""));
-    }
+  std::normal_distribution<double> z;
+  for (std::size_t i = 0; i < n; ++i) {
+    b.set(i, mean + z(rng));
   }
-  for (std::int64_t i = 0; i < mn; ++i) {
-    d.m.set(static_cast<std::size_t>(i), u(rng) < 0.85 ? 1 : 0);
-  }
-  return d;
+  return b;
 }
 
-// CPU and CUDA reports of the same batches agree within DESIGN.md's accuracy rule.
-void expect_parity(const Report& cpu, const Report& gpu, const std::string& what) {
-  ASSERT_EQ(cpu.count, gpu.count) << what;
-  ASSERT_EQ(cpu.skipped_nonfinite, gpu.skipped_nonfinite) << what;
-  for (std::size_t i = 0; i < cpu.spec.metrics.size(); ++i) {
-    const Metric m = cpu.spec.metrics[i];
-    const bool bounded = m == Metric::r2 || m == Metric::explained_variance ||
-                         m == Metric::pearson || m == Metric::ccc || m == Metric::cosine;
-    const double scale = m == Metric::bias ? std::fabs(cpu.flat[1]) : bounded ? 1.0 : 0.0;
-    // The quantile sketch's integer counts: the same values, bit for bit.
-    const double tol = test::is_quantile_metric(m) ? 0.0 : 1e-9;
-    EXPECT_TRUE(test::within_accuracy(gpu.flat[i], cpu.flat[i], scale, tol))
-        << what << " flat " << i;
-    for (std::size_t c = 0; c < cpu.per_channel[i].size(); ++c) {
-      EXPECT_TRUE(test::within_accuracy(gpu.per_channel[i][c], cpu.per_channel[i][c], scale, tol))
-          << what << " metric " << metric_name(cpu.spec.metrics[i]) << " channel " << c << ": "
-          << gpu.per_channel[i][c] << " vs " << cpu.per_channel[i][c];
-    }
-  }
-}
-
-Report run(const RegressionSpec& spec, Device device, const std::vector<Data>& batches,
-           bool masked) {
-  Evaluator ev(spec, device);
-  for (const Data& d : batches) {
-    if (device.kind == DeviceKind::cpu) {
-      ev.update(on_host(d.p, d.shape), on_host(d.t, d.shape),
-                masked ? on_host(d.m, d.mask_shape) : TensorView{});
-    } else {
-      DeviceBytes p(d.p.data(), d.p.size() * dtype_size(d.p.dtype()));
-      DeviceBytes t(d.t.data(), d.t.size() * dtype_size(d.t.dtype()));
-      DeviceBytes m(d.m.data(), d.m.size());
-      ev.update(on_device(p, d.p.dtype(), d.shape), on_device(t, d.t.dtype(), d.shape),
-                masked ? on_device(m, DType::boolean, d.mask_shape) : TensorView{});
-      GPUEVAL_CUDA_TRY(cudaDeviceSynchronize()); // the buffers are freed at scope end
-    }
-  }
-  return ev.compute();
-}
-
-TEST(CudaBackend, SmallParityWithCpuForEveryKeyCount) {
-  GPUEVAL_REQUIRE_DEVICE();
-  for (std::int64_t k : {1, 3, 17, 20, 32, 33, 1000, 10000}) {
-    RegressionSpec spec;
-    spec.metrics = all_metrics();
-    std::vector<Data> batches;
-    batches.push_back(make(DType::f32, DType::f32, {9, k}, false, 0, 1));
-    batches.push_back(make(DType::f32, DType::f32, {1, k}, false, 0, 2));
-    batches.push_back(make(DType::f32, DType::f32, {130, k}, false, 0, 3));
-    expect_parity(run(spec, Device::cpu(2), batches, false),
-                  run(spec, Device::cuda(0), batches, false), "K=" + std::to_string(k));
-  }
-}
-
-TEST(CudaBackend, SmallParityForDtypesMasksAndPolicies) {
-  GPUEVAL_REQUIRE_DEVICE();
-  const DType pairs[][2] = {{DType::bf16, DType::f32},
-                            {DType::f16, DType::f16},
-                            {DType::f64, DType::f64},
-                            {DType::i32, DType::f32},
-                            {DType::u8, DType::i64}};
-  for (const auto& dt : pairs) {
-    for (bool prefix : {false, true}) {
-      for (NanPolicy policy : {NanPolicy::skip, NanPolicy::propagate}) {
-        RegressionSpec spec;
-        spec.nan_policy = policy;
-        std::vector<Data> b = {make(dt[0], dt[1], {12, 25, 3}, prefix, 0.02, 7)};
-        expect_parity(run(spec, Device::cpu(2), b, true), run(spec, Device::cuda(0), b, true),
-                      std::string(dtype_name(dt[0])) + "/" + std::string(dtype_name(dt[1])));
-      }
-    }
-  }
-  RegressionSpec by; // breakdown by time: K = 25 * 3
-  by.by_axis = 1;
-  std::vector<Data> b = {make(DType::f32, DType::f32, {12, 25, 3}, true, 0, 8)};
-  expect_parity(run(by, Device::cpu(2), b, true), run(by, Device::cuda(0), b, true), "by axis");
+// Holds `stream` for `ms` milliseconds on the host: work enqueued after it waits.
+void stall(cudaStream_t stream, int ms) {
+  static int delay;
+  delay = ms;
+  GPUEVAL_CUDA_TRY(cudaLaunchHostFunc(
+      stream,
+      [](void* p) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(*static_cast<int*>(p)));
+      },
+      &delay));
 }
 
 TEST(CudaBackend, SmallBitwiseRepeatableAndGraphCapturable) {
   GPUEVAL_REQUIRE_DEVICE();
   RegressionSpec spec;
-  spec.sample_shape = {500, 20}; // workspace allocated at construction: capture-safe from the start
-  const Data d = make(DType::f32, DType::f32, {16, 500, 20}, false, 0, 9);
-  DeviceBytes p(d.p.data(), d.p.size() * 4), t(d.t.data(), d.t.size() * 4);
-  const TensorView pv = on_device(p, DType::f32, d.shape), tv = on_device(t, DType::f32, d.shape);
+  spec.sample_shape = {500, 20}; // allocated at construction: capture-safe from the start
+  const test::TypedBuffer t = values(16 * 500 * 20, 30.0, 1), p = values(16 * 500 * 20, 30.0, 2);
+  DeviceBytes dp(p.data(), p.size() * 4), dt(t.data(), t.size() * 4);
+  const TensorView pv = on_device(dp, DType::f32, {16, 500, 20});
+  const TensorView tv = on_device(dt, DType::f32, {16, 500, 20});
   cudaStream_t stream;
-  GPUEVAL_CUDA_TRY(cudaStreamCreate(&stream));
+  GPUEVAL_CUDA_TRY(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
   Evaluator direct(spec, Device::cuda(0)), again(spec, Device::cuda(0));
   for (int i = 0; i < 5; ++i) {
     direct.update(pv, tv, {}, stream);
@@ -183,10 +93,14 @@ TEST(CudaBackend, SmallBitwiseRepeatableAndGraphCapturable) {
   cudaGraphExec_t exec;
   GPUEVAL_CUDA_TRY(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal));
   for (int i = 0; i < 5; ++i) {
-    graphed.update(pv, tv, {}, stream); // would fail capture if it synced or allocated
+    graphed.update(pv, tv, {}, stream); // would fail the capture if it synced or allocated
   }
   GPUEVAL_CUDA_TRY(cudaStreamEndCapture(stream, &graph));
   GPUEVAL_CUDA_TRY(cudaGraphInstantiate(&exec, graph, 0));
+  GPUEVAL_CUDA_TRY(cudaGraphLaunch(exec, stream));
+  EXPECT_EQ(graphed.compute(stream).to_json(), want);
+  // Replays after a reset on the graph's stream: the same epoch again.
+  graphed.reset(stream);
   GPUEVAL_CUDA_TRY(cudaGraphLaunch(exec, stream));
   EXPECT_EQ(graphed.compute(stream).to_json(), want);
   GPUEVAL_CUDA_TRY(cudaGraphExecDestroy(exec));
@@ -194,71 +108,111 @@ TEST(CudaBackend, SmallBitwiseRepeatableAndGraphCapturable) {
   GPUEVAL_CUDA_TRY(cudaStreamDestroy(stream));
 }
 
-TEST(CudaBackend, SmallMisalignedSlicedAndSeveralStreams) {
+// Updates, resets and computes on different non-blocking streams, each stream stalled so that
+// without the device-side ordering the later operations would overtake the earlier ones.
+TEST(CudaBackend, SmallOperationsOnManyStreamsKeepTheirOrder) {
   GPUEVAL_REQUIRE_DEVICE();
-  RegressionSpec spec;
-  const Data d = make(DType::f32, DType::f32, {33, 7, 5}, false, 0, 10);
-  const Report cpu = run(spec, Device::cpu(2), {d}, false);
-  // Misaligned by one and three bytes.
-  DeviceBytes p(d.p.data(), d.p.size() * 4, 1), t(d.t.data(), d.t.size() * 4, 3);
-  cudaStream_t s1, s2;
-  GPUEVAL_CUDA_TRY(cudaStreamCreate(&s1));
-  GPUEVAL_CUDA_TRY(cudaStreamCreate(&s2));
-  Evaluator a(spec, Device::cuda(0)), b(spec, Device::cuda(0));
-  a.update(on_device(p, DType::f32, d.shape), on_device(t, DType::f32, d.shape), {}, s1);
-  b.update(on_device(p, DType::f32, d.shape), on_device(t, DType::f32, d.shape), {}, s2);
-  expect_parity(cpu, a.compute(s1), "misaligned, stream 1");
-  expect_parity(cpu, b.compute(s2), "misaligned, stream 2");
-  // Every other row of a [66, 7, 5] tensor.
-  test::TypedBuffer big_p(DType::f32, 66 * 35), big_t(DType::f32, 66 * 35);
-  for (std::size_t r = 0; r < 33; ++r) {
-    std::memcpy(big_p.data() + (2 * r) * 140, d.p.data() + r * 140, 140);
-    std::memcpy(big_t.data() + (2 * r) * 140, d.t.data() + r * 140, 140);
+  const test::TypedBuffer t = values(64 * 20, 10.0, 3), p = values(64 * 20, 10.0, 4);
+  const test::TypedBuffer t2 = values(64 * 20, -5.0, 5), p2 = values(64 * 20, -5.0, 6);
+  DeviceBytes dp(p.data(), p.size() * 4), dt(t.data(), t.size() * 4);
+  DeviceBytes dp2(p2.data(), p2.size() * 4), dt2(t2.data(), t2.size() * 4);
+  const std::vector<std::int64_t> shape = {64, 20};
+  cudaStream_t s[3];
+  for (cudaStream_t& x : s) {
+    GPUEVAL_CUDA_TRY(cudaStreamCreateWithFlags(&x, cudaStreamNonBlocking));
   }
-  DeviceBytes bp(big_p.data(), 66 * 140), bt(big_t.data(), 66 * 140);
-  TensorView sp = on_device(bp, DType::f32, d.shape), st = on_device(bt, DType::f32, d.shape);
-  sp.strides[0] = st.strides[0] = 70;
-  Evaluator c(spec, Device::cuda(0));
-  c.update(sp, st);
-  expect_parity(cpu, c.compute(), "sliced rows");
-  GPUEVAL_CUDA_TRY(cudaStreamDestroy(s1));
-  GPUEVAL_CUDA_TRY(cudaStreamDestroy(s2));
+  Evaluator cpu_first(RegressionSpec{}, Device::cpu(2)),
+      cpu_second(RegressionSpec{}, Device::cpu(2));
+  cpu_first.update(p.view(shape), t.view(shape));
+  cpu_second.update(p2.view(shape), t2.view(shape));
+
+  RegressionSpec spec;
+  spec.sample_shape = {20}; // configured (and synchronised) now, not inside the first update
+  Evaluator ev(spec, Device::cuda(0));
+  stall(s[0], 100);
+  ev.update(on_device(dp, DType::f32, shape), on_device(dt, DType::f32, shape), {}, s[0]);
+  const Report first = ev.compute(s[1]); // waits for the stalled update
+  EXPECT_EQ(first.count, cpu_first.compute().count);
+  stall(s[1], 100);
+  ev.reset(s[1]); // stalled
+  ev.update(on_device(dp2, DType::f32, shape), on_device(dt2, DType::f32, shape), {},
+            s[2]); // after it
+  const Report second = ev.compute(s[0]);
+  const Report want = cpu_second.compute();
+  EXPECT_EQ(second.count, want.count);
+  EXPECT_NEAR(second.value("mse"), want.value("mse"), 1e-9 * want.value("mse"));
+  // The legacy default stream too.
+  ev.reset();
+  ev.update(on_device(dp, DType::f32, shape), on_device(dt, DType::f32, shape), {}, s[2]);
+  EXPECT_EQ(ev.compute().count, first.count);
+  for (cudaStream_t& x : s) {
+    GPUEVAL_CUDA_TRY(cudaStreamDestroy(x));
+  }
 }
 
-TEST(CudaBackend, SmallNanPolicyErrorAndStatesAcrossBackends) {
+// keep_until_done keeps the owner until the update has run, and drops it then.
+TEST(CudaBackend, SmallInputsLiveUntilTheirUpdateHasRun) {
   GPUEVAL_REQUIRE_DEVICE();
-  RegressionSpec err;
-  err.nan_policy = NanPolicy::error;
-  Data d = make(DType::f64, DType::f64, {10, 4}, false, 0, 11);
-  d.t.set(22, INFINITY);
-  Evaluator ev(err, Device::cuda(0));
-  DeviceBytes ok(make(DType::f64, DType::f64, {10, 4}, false, 0, 12).p.data(), 320);
-  DeviceBytes p(d.p.data(), 320), t(d.t.data(), 320);
-  ev.update(on_device(ok, DType::f64, d.shape), on_device(ok, DType::f64, d.shape));
-  ev.update(on_device(p, DType::f64, d.shape), on_device(t, DType::f64, d.shape));
-  try {
-    (void)ev.compute();
-    FAIL() << "no error";
-  } catch (const NonFiniteError& e) {
-    EXPECT_EQ(e.batch, 1u);
-    EXPECT_EQ(e.element, 22u);
-  }
-  // A CUDA state merges into a CPU evaluator and back.
+  const test::TypedBuffer t = values(32 * 4, 1.0, 7), p = values(32 * 4, 1.0, 8);
+  auto dp = std::make_shared<DeviceBytes>(p.data(), p.size() * 4);
+  auto dt = std::make_shared<DeviceBytes>(t.data(), t.size() * 4);
+  std::weak_ptr<DeviceBytes> wp = dp, wt = dt;
+  cudaStream_t s;
+  GPUEVAL_CUDA_TRY(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
   RegressionSpec spec;
-  const Data a = make(DType::f32, DType::f32, {50, 6}, false, 0, 13);
-  const Data b = make(DType::f32, DType::f32, {70, 6}, false, 0, 14);
-  Evaluator gpu(spec, Device::cuda(0)), cpu(spec, Device::cpu(2)), both(spec, Device::cpu(2));
-  DeviceBytes ap(a.p.data(), a.p.size() * 4), at(a.t.data(), a.t.size() * 4);
-  gpu.update(on_device(ap, DType::f32, a.shape), on_device(at, DType::f32, a.shape));
-  cpu.update(on_host(b.p, b.shape), on_host(b.t, b.shape));
-  both.update(on_host(a.p, a.shape), on_host(a.t, a.shape));
-  both.update(on_host(b.p, b.shape), on_host(b.t, b.shape));
-  cpu.merge(gpu.state());
-  expect_parity(both.compute(), cpu.compute(), "cuda state into cpu");
-  gpu.merge(Evaluator(spec, Device::cpu(1)).state()); // an empty CPU state changes nothing
-  Evaluator back(spec, Device::cuda(0));
-  back.merge(cpu.state());
-  expect_parity(both.compute(), back.compute(), "cpu state into cuda");
+  spec.sample_shape = {4}; // configured now: the first update must not synchronise
+  Evaluator ev(spec, Device::cuda(0));
+  stall(s, 200);
+  ev.update(on_device(*dp, DType::f32, {32, 4}), on_device(*dt, DType::f32, {32, 4}), {}, s);
+  ev.keep_until_done(
+      std::make_shared<std::pair<std::shared_ptr<DeviceBytes>, std::shared_ptr<DeviceBytes>>>(dp,
+                                                                                              dt));
+  dp.reset();
+  dt.reset();
+  EXPECT_FALSE(wp.expired()); // the update has not run: the stream is stalled
+  EXPECT_EQ(ev.compute(s).count, 128u);
+  EXPECT_TRUE(wp.expired()); // compute() synchronised: dropped
+  EXPECT_TRUE(wt.expired());
+  GPUEVAL_CUDA_TRY(cudaStreamDestroy(s));
+}
+
+// gpu-eval's whole loop on the GPU: windows through the pinned staging ring, the same report
+// as the CPU path (regression within the accuracy rule, classification bit for bit).
+TEST(CudaBackend, SmallGpuEvalThroughTheStagingRing) {
+  GPUEVAL_REQUIRE_DEVICE();
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / "gpueval-gpu-staging";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  cli::EvalOptions o;
+  std::mt19937_64 rng(9);
+  for (int s = 0; s < 3; ++s) {
+    const std::int64_t rows = 40 + 9 * s;
+    const test::TypedBuffer t = values(static_cast<std::size_t>(rows * 50 * 4), 5.0, rng());
+    test::TypedBuffer p = values(t.size(), 5.0, rng());
+    test::TypedBuffer m(DType::boolean, static_cast<std::size_t>(rows * 50));
+    for (std::size_t i = 0; i < m.size(); ++i) {
+      m.set(i, rng() % 4 != 0);
+    }
+    const std::string k = std::to_string(s);
+    io::write_npy((dir / ("p" + k + ".npy")).string(), {"", DType::f32, {rows, 50, 4}, p.data()});
+    io::write_npy((dir / ("t" + k + ".npy")).string(), {"", DType::f32, {rows, 50, 4}, t.data()});
+    io::write_npy((dir / ("m" + k + ".npy")).string(), {"", DType::boolean, {rows, 50}, m.data()});
+    o.pred.push_back((dir / ("p" + k + ".npy")).string());
+    o.target.push_back((dir / ("t" + k + ".npy")).string());
+    o.mask.push_back((dir / ("m" + k + ".npy")).string());
+  }
+  o.progress = false;
+  o.window_bytes = 4096;
+  o.device = Device::cuda(0);
+  const Report gpu = *cli::evaluate(o).report.regression();
+  o.device = Device::cpu(2);
+  const Report cpu = *cli::evaluate(o).report.regression();
+  EXPECT_EQ(gpu.count, cpu.count);
+  for (const char* m : {"mse", "mae", "r2", "pearson", "max_error"}) {
+    EXPECT_NEAR(gpu.value(m), cpu.value(m), 1e-9 * std::max(1.0, std::fabs(cpu.value(m)))) << m;
+  }
+  fs::remove_all(dir);
 }
 
 // A batch of more than 2^31 elements (float16, 8.6 GB for both tensors): 64-bit indexing.

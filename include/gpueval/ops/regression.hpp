@@ -90,6 +90,16 @@ template <> struct Math<double> {
   GPUEVAL_HD static bool less(double a, double b) { return a < b; }
   GPUEVAL_HD static double log1p(double x) { return ::log1p(x); }
   GPUEVAL_HD static double log(double x) { return ::log(x); }
+  // a * b + c. On a GPU one fused multiply-add, rounded once (IEEE fma: the same bits on every
+  // GPU model and architecture); on the CPU a product and a sum, as the vector lanes compute it
+  // (CPU and GPU then differ by rounding only, within the accuracy rule).
+  GPUEVAL_HD static double mul_add(double a, double b, double c) {
+#ifdef __CUDA_ARCH__
+    return fma(a, b, c);
+#else
+    return a * b + c;
+#endif
+  }
 };
 
 struct CoreStats {
@@ -184,10 +194,11 @@ template <unsigned G> struct RegressionOps {
 
   // The hot-loop form: the pair is included, p and t are finite, and the run already has its
   // shift (k > 0). The same sums as run_fold, without the selects that need none of that. V may
-  // be a SIMD vector of lanes (see Math); the log group needs V = double.
-  template <class R, class V>
+  // be a SIMD vector of lanes (see Math); the log group needs V = double. Without kCount the
+  // caller adds the pairs to run.k itself (once for several pairs).
+  template <bool kCount = true, class R, class V>
   GPUEVAL_HD GPUEVAL_FORCEINLINE static void run_fold_started(R& run, V p, V t) {
-    accumulate<false, true>(run, p, t, true);
+    accumulate<false, true, kCount>(run, p, t, true);
   }
 
   // The first included pair of a run becomes its shift.
@@ -202,7 +213,7 @@ template <unsigned G> struct RegressionOps {
 
   // The sums of run_fold, relative to the run's shift. kFinite: no included value is NaN, so max
   // and min need not propagate one. I is bool for V = double, or V's comparison mask type.
-  template <bool kMayExclude, bool kFinite, class R, class V, class I>
+  template <bool kMayExclude, bool kFinite, bool kCount = true, class R, class V, class I>
   GPUEVAL_HD GPUEVAL_FORCEINLINE static void accumulate(R& run, V p, V t, I include) {
     using M = Math<V>;
     const V zero = M::splat(0.0);
@@ -217,16 +228,16 @@ template <unsigned G> struct RegressionOps {
       de = M::select(include, de, zero);
       abs_e = M::select(include, abs_e, zero);
       run.k += M::select(include, M::splat(1.0), zero);
-    } else {
+    } else if constexpr (kCount) {
       run.k += 1.0;
     }
     run.s1p += dp;
     run.s1t += dt;
     run.s1e += de;
-    run.s2p += dp * dp;
-    run.s2t += dt * dt;
-    run.s2e += de * de;
-    run.spt += dp * dt;
+    run.s2p = M::mul_add(dp, dp, run.s2p);
+    run.s2t = M::mul_add(dt, dt, run.s2t);
+    run.s2e = M::mul_add(de, de, run.s2e);
+    run.spt = M::mul_add(dp, dt, run.spt);
     run.sum_abs_e += abs_e;
     if constexpr (kFinite) {
       run.max_abs_e = M::max(run.max_abs_e, abs_e);

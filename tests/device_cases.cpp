@@ -1,0 +1,551 @@
+// Parity cases: an evaluator on the device under test (tests/device_cases.hpp) against one on the
+// CPU, on the same batches: regression within the accuracy rule, classification bit for bit. The
+// same cases run on the CPU in every build (gpueval_tests) and on a GPU where one is present
+// (gpueval_gpu_tests, label `gpu`; tests named *Small* also run under compute-sanitizer in
+// scripts/gpu-check).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "batch_data.hpp"
+#include "device_cases.hpp"
+#include "gpueval/classification.hpp"
+#include "gpueval/error.hpp"
+#include "gpueval/evaluator.hpp"
+#include "reference.hpp"
+
+namespace gpueval {
+namespace {
+
+using test::device_under_test;
+using test::TypedBuffer;
+
+std::int64_t numel(const std::vector<std::int64_t>& shape) {
+  std::int64_t n = 1;
+  for (std::int64_t d : shape) {
+    n *= d;
+  }
+  return n;
+}
+
+// A tensor given as host bytes plus a layout: C-contiguous over `shape` unless `strides` (in
+// elements) are given, its first element at `first` elements into the buffer.
+struct Layout {
+  std::vector<std::int64_t> shape, strides;
+  std::int64_t first = 0;
+};
+
+TensorView layout_view(const unsigned char* base, DType dtype, const Layout& l, DeviceKind kind,
+                       int index) {
+  TensorView v =
+      TensorView::contiguous(base + l.first * static_cast<std::int64_t>(dtype_size(dtype)), dtype,
+                             l.shape.data(), static_cast<int>(l.shape.size()), kind, index);
+  for (std::size_t i = 0; i < l.strides.size(); ++i) {
+    v.strides[i] = l.strides[i];
+  }
+  return v;
+}
+
+// The same tensor on the host and on the device under test (both copies owned here).
+struct Placed {
+  TensorView host, device;
+  std::shared_ptr<const TypedBuffer> host_memory;
+  std::shared_ptr<const unsigned char> memory;
+};
+Placed place(const TypedBuffer& b, const Layout& l, std::size_t misalign = 0) {
+  Placed p;
+  p.host_memory = std::make_shared<const TypedBuffer>(b);
+  p.memory = device_under_test().copy(b.data(), b.size() * dtype_size(b.dtype()), misalign);
+  p.host = layout_view(p.host_memory->data(), b.dtype(), l, DeviceKind::cpu, 0);
+  p.device = layout_view(p.memory.get(), b.dtype(), l, device_under_test().kind(),
+                         device_under_test().index());
+  return p;
+}
+
+TypedBuffer random_buffer(DType dtype, std::int64_t n, double mean, double spread,
+                          std::uint64_t seed) {
+  TypedBuffer b(dtype, static_cast<std::size_t>(n));
+  std::mt19937_64 rng(seed);
+  for (std::int64_t i = 0; i < n; ++i) {
+    b.set(static_cast<std::size_t>(i),
+          test::sample_value(dtype, mean + static_cast<double>(i % 7), spread, rng));
+  }
+  return b;
+}
+
+// A prediction near each target of `t`.
+TypedBuffer near(const TypedBuffer& t, DType dtype, double spread, double nan_rate,
+                 std::uint64_t seed) {
+  TypedBuffer p(dtype, t.size());
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> u;
+  for (std::size_t i = 0; i < t.size(); ++i) {
+    p.set(i, test::sample_value(dtype, t.get(i), spread, rng));
+    if (nan_rate > 0 && dtype_is_float(dtype) && u(rng) < nan_rate) {
+      p.set(i, std::nan(""));
+    }
+  }
+  return p;
+}
+
+TypedBuffer random_mask(std::int64_t n, double keep, std::uint64_t seed, DType dtype = DType::u8) {
+  TypedBuffer m(dtype, static_cast<std::size_t>(n));
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> u;
+  for (std::int64_t i = 0; i < n; ++i) {
+    m.set(static_cast<std::size_t>(i), u(rng) < keep ? 1 : 0);
+  }
+  return m;
+}
+
+// ---- regression ---------------------------------------------------------------------------------
+
+// A batch on both sides.
+struct Batch {
+  Placed pred, target, mask;
+  bool masked = false;
+};
+
+// Folds the batches into an evaluator on the CPU and one on the device under test.
+struct Pair {
+  Evaluator cpu, dut;
+  explicit Pair(const RegressionSpec& spec)
+      : cpu(spec, Device::cpu(2)), dut(spec, device_under_test().device()) {}
+  void update(const Batch& b) {
+    cpu.update(b.pred.host, b.target.host, b.masked ? b.mask.host : TensorView{});
+    dut.update(b.pred.device, b.target.device, b.masked ? b.mask.device : TensorView{});
+  }
+};
+
+// The accuracy rule's scale for metric i of a report (the same rule as the reference tests).
+double scale_of(const Report& r, std::size_t i) {
+  const Metric m = r.spec.metrics[i];
+  if (m == Metric::bias) {
+    return r.has("rmse") ? std::fabs(r.flat_value("rmse")) : 0.0;
+  }
+  const bool bounded = m == Metric::r2 || m == Metric::explained_variance || m == Metric::pearson ||
+                       m == Metric::ccc || m == Metric::cosine;
+  return bounded ? 1.0 : 0.0;
+}
+
+// Reports of the same batches agree within the accuracy rule: headline, flat, every channel and
+// every by-axis value; counts exactly; the quantile sketch's values exactly (integer counts).
+void expect_parity(const Report& cpu, const Report& dut, const std::string& what) {
+  ASSERT_EQ(cpu.count, dut.count) << what;
+  ASSERT_EQ(cpu.skipped_nonfinite, dut.skipped_nonfinite) << what;
+  ASSERT_EQ(cpu.per_channel_count, dut.per_channel_count) << what;
+  ASSERT_EQ(cpu.by_axis_count, dut.by_axis_count) << what;
+  for (std::size_t i = 0; i < cpu.spec.metrics.size(); ++i) {
+    const Metric m = cpu.spec.metrics[i];
+    const double tol = test::is_quantile_metric(m) ? 0.0 : 1e-9;
+    const double scale = scale_of(cpu, i);
+    const std::string name = std::string(metric_name(m));
+    EXPECT_TRUE(test::within_accuracy(dut.flat[i], cpu.flat[i], scale, tol))
+        << what << " flat " << name << ": " << dut.flat[i] << " vs " << cpu.flat[i];
+    EXPECT_TRUE(test::within_accuracy(dut.headline[i], cpu.headline[i], scale, tol))
+        << what << " headline " << name;
+    for (std::size_t c = 0; c < cpu.per_channel[i].size(); ++c) {
+      EXPECT_TRUE(test::within_accuracy(dut.per_channel[i][c], cpu.per_channel[i][c], scale, tol))
+          << what << " " << name << " channel " << c << ": " << dut.per_channel[i][c] << " vs "
+          << cpu.per_channel[i][c];
+    }
+    if (!cpu.by_axis.empty()) {
+      for (std::size_t j = 0; j < cpu.by_axis[i].size(); ++j) {
+        EXPECT_TRUE(test::within_accuracy(dut.by_axis[i][j], cpu.by_axis[i][j], scale, tol))
+            << what << " " << name << " by_axis " << j;
+      }
+    }
+  }
+}
+
+// A batch of `shape` with targets around 50 and predictions near them, a mask of the first
+// `mask_rank` axes (0: none).
+Batch make_batch(DType pd, DType td, const std::vector<std::int64_t>& shape, int mask_rank,
+                 double nan_rate, std::uint64_t seed, DType md = DType::u8) {
+  const std::int64_t n = numel(shape);
+  const TypedBuffer t = random_buffer(td, n, 50.0, 2.0, seed);
+  const TypedBuffer p = near(t, pd, 0.5, nan_rate, seed + 1);
+  Batch b;
+  b.pred = place(p, {shape, {}, 0});
+  b.target = place(t, {shape, {}, 0});
+  if (mask_rank > 0) {
+    const std::vector<std::int64_t> ms(shape.begin(), shape.begin() + mask_rank);
+    b.mask = place(random_mask(numel(ms), 0.85, seed + 2, md), {ms, {}, 0});
+    b.masked = true;
+  }
+  return b;
+}
+
+RegressionSpec every_metric_for(std::int64_t channels) {
+  RegressionSpec spec;
+  spec.metrics = all_metrics();
+  if (channels > 4095) { // the quantile sketch stops at 4,095 channels (128 KiB of counts each)
+    std::vector<Metric> m;
+    for (Metric x : spec.metrics) {
+      if (!test::is_quantile_metric(x)) {
+        m.push_back(x);
+      }
+    }
+    spec.metrics = m;
+  }
+  return spec;
+}
+
+TEST(DeviceParity, SmallEveryKeyCountAndEveryMetric) {
+  GPUEVAL_REQUIRE_DEVICE_UNDER_TEST();
+  // K <= 64: the rows regime; above: the keys regime (one chunk, and row chunks for K = 65).
+  for (std::int64_t k : {1, 3, 17, 20, 32, 33, 64, 65, 1000, 10000}) {
+    Pair pair(every_metric_for(k));
+    for (std::int64_t rows :
+         {std::int64_t{9}, std::int64_t{1}, std::int64_t{0}, std::int64_t{130}, 3000 / k + 70}) {
+      pair.update(make_batch(DType::f32, DType::f32, {rows, k}, 0, 0,
+                             static_cast<std::uint64_t>(rows * 7 + k)));
+    }
+    expect_parity(pair.cpu.compute(), pair.dut.compute(), "K=" + std::to_string(k));
+  }
+}
+
+TEST(DeviceParity, SmallDtypesMasksAndPolicies) {
+  GPUEVAL_REQUIRE_DEVICE_UNDER_TEST();
+  // The dense pairs of the CUDA fold, then the generic path's.
+  const DType pairs[][2] = {{DType::f32, DType::f32},  {DType::bf16, DType::bf16},
+                            {DType::f16, DType::f16},  {DType::f64, DType::f64},
+                            {DType::bf16, DType::f32}, {DType::f16, DType::f32},
+                            {DType::i32, DType::f32},  {DType::u8, DType::i64}};
+  for (const auto& dt : pairs) {
+    for (int mask_rank : {0, 2, 3}) {
+      for (NanPolicy policy : {NanPolicy::skip, NanPolicy::propagate}) {
+        for (bool all : {false, true}) {
+          RegressionSpec spec = all ? every_metric_for(3) : RegressionSpec{};
+          spec.nan_policy = policy;
+          Pair pair(spec);
+          pair.update(make_batch(dt[0], dt[1], {12, 25, 3}, mask_rank, 0.02, 7));
+          pair.update(make_batch(dt[0], dt[1], {300, 25, 3}, mask_rank, 0.0, 8));
+          expect_parity(pair.cpu.compute(), pair.dut.compute(),
+                        std::string(dtype_name(dt[0])) + "/" + std::string(dtype_name(dt[1])) +
+                            " mask rank " + std::to_string(mask_rank));
+        }
+      }
+    }
+  }
+  // Masks of another integer type than one byte.
+  Pair wide(RegressionSpec{});
+  wide.update(make_batch(DType::f32, DType::f32, {40, 25, 3}, 2, 0.01, 9, DType::i32));
+  expect_parity(wide.cpu.compute(), wide.dut.compute(), "int32 mask");
+}
+
+TEST(DeviceParity, SmallBreakdownsOfEveryKeyCount) {
+  GPUEVAL_REQUIRE_DEVICE_UNDER_TEST();
+  struct Case {
+    std::vector<std::int64_t> shape;
+    int by_axis;
+  };
+  // K = 75 (keys regime), K = 100 over 200 rows (row chunks and their merge), K = 4,096, and
+  // K = 270,000 (past the 262,144 threads of a full grid of key blocks).
+  for (const Case& c :
+       {Case{{12, 25, 3}, 1}, Case{{200, 100}, 1}, Case{{4, 64, 64}, 1}, Case{{3, 270000}, 1}}) {
+    RegressionSpec spec;
+    spec.by_axis = c.by_axis;
+    if (c.shape.size() == 2) {
+      spec.channel_axis.reset(); // a breakdown of a [rows, K] batch: no channel axis
+    }
+    Pair pair(spec);
+    pair.update(make_batch(DType::f32, DType::f32, c.shape, 0, 0.001, 10));
+    pair.update(make_batch(DType::f32, DType::f32, c.shape, 2, 0.0, 11));
+    expect_parity(pair.cpu.compute(), pair.dut.compute(),
+                  "by_axis over " + std::to_string(numel(c.shape)));
+  }
+}
+
+TEST(DeviceParity, SmallEmptyBatches) {
+  GPUEVAL_REQUIRE_DEVICE_UNDER_TEST();
+  Pair pair(RegressionSpec{});
+  pair.update(make_batch(DType::f32, DType::f32, {0, 20}, 0, 0, 12)); // fixes the sample shape
+  pair.update(make_batch(DType::f32, DType::f32, {16, 20}, 1, 0, 13));
+  pair.update(make_batch(DType::f32, DType::f32, {0, 20}, 1, 0, 14));
+  const Report dut = pair.dut.compute();
+  EXPECT_EQ(pair.dut.batches(), 3u);
+  expect_parity(pair.cpu.compute(), dut, "empty batches");
+  Evaluator only_empty(RegressionSpec{}, device_under_test().device());
+  only_empty.update(make_batch(DType::f32, DType::f32, {0, 5}, 0, 0, 15).pred.device,
+                    make_batch(DType::f32, DType::f32, {0, 5}, 0, 0, 15).target.device);
+  EXPECT_EQ(only_empty.compute().count, 0u);
+}
+
+// Views that are not C-contiguous read exactly what their contiguous copies hold: every other
+// row, reversed rows (negative strides), a broadcast target (zero strides), a transposed
+// tensor, misaligned data, and masks sliced with steps and transposed.
+TEST(DeviceParity, SmallStridedReversedBroadcastMisalignedViews) {
+  GPUEVAL_REQUIRE_DEVICE_UNDER_TEST();
+  const std::int64_t rows = 33, keys = 7;
+  const TypedBuffer t = random_buffer(DType::f32, 2 * rows * keys, 40.0, 3.0, 16);
+  const TypedBuffer p = near(t, DType::f32, 0.4, 0.01, 17);
+  const TypedBuffer m = random_mask(2 * rows * keys, 0.7, 18);
+  // The reference: contiguous copies of what each view selects, on the CPU.
+  const auto gather = [](const TypedBuffer& src, const Layout& l) {
+    TypedBuffer out(src.dtype(), static_cast<std::size_t>(numel(l.shape)));
+    std::vector<std::int64_t> idx(l.shape.size(), 0);
+    for (std::int64_t i = 0; i < numel(l.shape); ++i) {
+      std::int64_t off = l.first, rest = i;
+      for (int d = static_cast<int>(l.shape.size()) - 1; d >= 0; --d) {
+        off +=
+            (rest % l.shape[static_cast<std::size_t>(d)]) * l.strides[static_cast<std::size_t>(d)];
+        rest /= l.shape[static_cast<std::size_t>(d)];
+      }
+      out.set(static_cast<std::size_t>(i), src.get(static_cast<std::size_t>(off)));
+    }
+    return out;
+  };
+  struct Case {
+    const char* name;
+    Layout pred, target, mask;
+    std::size_t misalign;
+  };
+  const Layout every_other{{rows, keys}, {2 * keys, 1}, 0};
+  const Layout reversed{{rows, keys}, {-keys, 1}, (rows - 1) * keys};
+  const Layout broadcast{{rows, keys}, {0, 1}, 0};
+  const Layout transposed{{rows, keys}, {1, rows}, 0};
+  const Layout plain{{rows, keys}, {keys, 1}, 0};
+  const Layout mask_stepped{{rows, keys}, {2 * keys, 2}, 0}; // [:, ::2] of a [rows, 2 keys] mask
+  const Layout mask_rows_stepped{{rows}, {3}, 1};            // a prefix mask, every third byte
+  const Layout mask_transposed{{rows, keys}, {1, rows}, 0};
+  const std::vector<Case> cases = {
+      {"every other row", every_other, every_other, {}, 0},
+      {"reversed rows", reversed, reversed, mask_stepped, 0},
+      {"broadcast target", plain, broadcast, mask_rows_stepped, 0},
+      {"transposed", transposed, transposed, mask_transposed, 0},
+      {"misaligned by 1", plain, plain, mask_stepped, 1},
+      {"misaligned by 3", every_other, plain, {}, 3},
+  };
+  for (const Case& c : cases) {
+    const bool masked = !c.mask.shape.empty();
+    Placed pp = place(p, c.pred, c.misalign), tp = place(t, c.target, c.misalign);
+    Placed mp;
+    if (masked) {
+      mp = place(m, c.mask);
+    }
+    Evaluator dut(RegressionSpec{}, device_under_test().device());
+    dut.update(pp.device, tp.device, masked ? mp.device : TensorView{});
+    // The same values, contiguous, on the CPU.
+    const TypedBuffer gp = gather(p, c.pred), gt = gather(t, c.target);
+    Evaluator cpu(RegressionSpec{}, Device::cpu(2));
+    if (masked) {
+      const TypedBuffer gm = gather(m, c.mask);
+      cpu.update(gp.view(c.pred.shape), gt.view(c.target.shape), gm.view(c.mask.shape));
+    } else {
+      cpu.update(gp.view(c.pred.shape), gt.view(c.target.shape));
+    }
+    const Report want = cpu.compute();
+    ASSERT_GT(want.count, 0u) << c.name;
+    expect_parity(want, dut.compute(), c.name);
+  }
+}
+
+TEST(DeviceParity, SmallNanPolicyErrorAndStatesAcrossBackends) {
+  GPUEVAL_REQUIRE_DEVICE_UNDER_TEST();
+  RegressionSpec err;
+  err.nan_policy = NanPolicy::error;
+  Evaluator ev(err, device_under_test().device());
+  const Batch ok = make_batch(DType::f64, DType::f64, {10, 4}, 0, 0, 19);
+  TypedBuffer bad_t = random_buffer(DType::f64, 40, 50.0, 2.0, 20);
+  bad_t.set(22, INFINITY);
+  bad_t.set(31, NAN);
+  const Placed bt = place(bad_t, {{10, 4}, {}, 0});
+  ev.update(ok.pred.device, ok.target.device);
+  ev.update(ok.pred.device, bt.device);
+  try {
+    (void)ev.compute();
+    FAIL() << "no error";
+  } catch (const NonFiniteError& e) {
+    EXPECT_EQ(e.batch, 1u);
+    EXPECT_EQ(e.element, 22u);
+  }
+  // A state of the device under test merges into a CPU evaluator and back.
+  const Batch a = make_batch(DType::f32, DType::f32, {50, 6}, 1, 0, 21);
+  const Batch b = make_batch(DType::f32, DType::f32, {70, 6}, 0, 0, 22);
+  RegressionSpec spec = every_metric_for(6);
+  Evaluator dut(spec, device_under_test().device()), cpu(spec, Device::cpu(2));
+  Evaluator both(spec, Device::cpu(2));
+  dut.update(a.pred.device, a.target.device, a.mask.device);
+  cpu.update(b.pred.host, b.target.host);
+  both.update(a.pred.host, a.target.host, a.mask.host);
+  both.update(b.pred.host, b.target.host);
+  cpu.merge(dut.state());
+  expect_parity(both.compute(), cpu.compute(), "device state into cpu");
+  // An idle CPU rank's state (its shape given by the spec) changes nothing.
+  RegressionSpec idle_spec = spec;
+  idle_spec.sample_shape = {6};
+  dut.merge(Evaluator(idle_spec, Device::cpu(1)).state());
+  Evaluator back(spec, device_under_test().device());
+  back.merge(cpu.state());
+  expect_parity(both.compute(), back.compute(), "cpu state into the device");
+  // reset() forgets every batch; the next ones count from zero.
+  back.reset();
+  back.update(b.pred.device, b.target.device);
+  Evaluator only_b(spec, Device::cpu(2));
+  only_b.update(b.pred.host, b.target.host);
+  expect_parity(only_b.compute(), back.compute(), "after reset");
+}
+
+// ---- classification
+// ------------------------------------------------------------------------------
+
+// Everything but the device line.
+std::string values(ClassificationReport r) {
+  r.device.clear();
+  return r.to_json();
+}
+
+struct ClassCase {
+  ClassTask task;
+  std::int64_t classes;
+  bool logits;
+  bool labels;
+  int mask; // 0: none; 1: the samples' shape; 2: the full shape of the scores' targets
+  int class_axis = 1;
+  std::int64_t extra = 0; // a trailing sample axis of this length (class axis not last)
+};
+
+// Scores with ties: a fifth of the samples have two equal highest scores (the lowest index wins).
+void check_class_parity(const ClassCase& c, std::int64_t n, std::uint64_t seed,
+                        std::size_t misalign = 0) {
+  std::mt19937_64 g(seed);
+  std::normal_distribution<double> z;
+  std::uniform_real_distribution<double> u;
+  const bool binary = c.task == ClassTask::binary;
+  const std::int64_t per = binary ? 1 : c.classes;
+  const std::int64_t extra = c.extra > 0 ? c.extra : 1;
+  std::vector<std::int64_t> tshape = {n}, pshape = {n};
+  if (c.task == ClassTask::multilabel) {
+    tshape.push_back(c.classes);
+  }
+  if (!binary && !(c.labels && c.task == ClassTask::multiclass)) {
+    pshape.push_back(c.classes); // the class (label) axis, at 1
+  }
+  if (c.extra > 0) {
+    tshape.push_back(c.extra);
+    pshape.push_back(c.extra);
+  }
+  TypedBuffer target(DType::i64, static_cast<std::size_t>(numel(tshape)));
+  for (std::size_t i = 0; i < target.size(); ++i) {
+    target.set(i, std::floor(u(g) * (c.task == ClassTask::multiclass ? c.classes : 2)));
+  }
+  const DType pdt = c.labels ? DType::i32 : DType::f32;
+  TypedBuffer pred(pdt, static_cast<std::size_t>(numel(pshape)));
+  for (std::size_t i = 0; i < pred.size(); ++i) {
+    if (c.labels) {
+      pred.set(i, c.task == ClassTask::multiclass
+                      ? std::floor(u(g) * c.classes)
+                      : static_cast<double>(static_cast<int>(target.get(i % target.size())) ^
+                                            (u(g) < 0.2 ? 1 : 0)));
+    } else {
+      pred.set(i, c.logits ? 2 * z(g) : u(g));
+    }
+  }
+  if (!c.labels && !binary && c.task == ClassTask::multiclass) {
+    // Exact ties of the top two scores in every fifth sample (class axis at 1).
+    for (std::int64_t s = 0; s < n; s += 5) {
+      for (std::int64_t e = 0; e < extra; ++e) {
+        const std::size_t base = static_cast<std::size_t>(s * per * extra + e);
+        double best = -1e300;
+        for (std::int64_t k = 0; k < per; ++k) {
+          best = std::max(best, pred.get(base + static_cast<std::size_t>(k * extra)));
+        }
+        pred.set(base + static_cast<std::size_t>(((s / 5) % per) * extra), best);
+      }
+    }
+  }
+  if (!c.labels) {
+    pred.set(3, NAN); // an invalid score, skipped and counted by both
+  }
+  ClassificationSpec spec;
+  spec.task = c.task;
+  spec.num_classes = c.classes;
+  spec.all_metrics = true;
+  spec.scores = c.logits ? ScoreKind::logits : ScoreKind::probabilities;
+  spec.top_k = c.task == ClassTask::multiclass && !c.labels ? 2 : 0;
+  spec.class_axis = c.class_axis;
+  spec.nan_policy = NanPolicy::skip;
+  const Placed pp = place(pred, {pshape, {}, 0}, misalign);
+  const Placed tp = place(target, {tshape, {}, 0});
+  Placed mp;
+  if (c.mask > 0) {
+    const std::vector<std::int64_t> ms = c.mask == 1 ? std::vector<std::int64_t>{n} : tshape;
+    mp = place(random_mask(numel(ms), 0.8, seed + 3), {ms, {}, 0});
+  }
+  ClassificationEvaluator cpu(spec, Device::cpu(2));
+  ClassificationEvaluator dut(spec, device_under_test().device());
+  cpu.update(pp.host, tp.host, c.mask > 0 ? mp.host : TensorView{});
+  dut.update(pp.device, tp.device, c.mask > 0 ? mp.device : TensorView{});
+  const std::string what = std::string(class_task_name(c.task)) +
+                           " C=" + std::to_string(c.classes) + (c.logits ? " logits" : "") +
+                           (c.labels ? " labels" : "") + " mask " + std::to_string(c.mask);
+  const ClassificationReport want = cpu.compute();
+  ASSERT_GT(want.count, 0u) << what;
+  EXPECT_EQ(values(dut.compute()), values(want)) << what;
+  // The states are bitwise the same (records and auroc histograms), and cross backends.
+  EXPECT_EQ(dut.state().bytes, cpu.state().bytes) << what;
+  ClassificationEvaluator both(spec, Device::cpu(1));
+  both.merge(dut.state());
+  both.merge(cpu.state());
+  dut.merge(cpu.state());
+  EXPECT_EQ(values(both.compute()), values(dut.compute())) << what;
+}
+
+TEST(DeviceParity, SmallClassificationEveryTask) {
+  GPUEVAL_REQUIRE_DEVICE_UNDER_TEST();
+  check_class_parity({ClassTask::binary, 2, false, false, 0}, 1000, 1);
+  check_class_parity({ClassTask::binary, 2, true, false, 1}, 1000, 2);
+  check_class_parity({ClassTask::binary, 2, false, true, 0}, 1000, 3);
+  check_class_parity({ClassTask::multiclass, 10, false, false, 1}, 2000, 4);
+  check_class_parity({ClassTask::multiclass, 10, true, false, 0}, 2000, 5);
+  check_class_parity({ClassTask::multiclass, 7, false, true, 0}, 2000, 6);
+  check_class_parity({ClassTask::multilabel, 5, false, false, 1}, 1000, 7);
+  check_class_parity({ClassTask::multilabel, 5, true, false, 0}, 1000, 8);
+  check_class_parity({ClassTask::multilabel, 5, false, false, 2}, 1000, 9);     // full-shape mask
+  check_class_parity({ClassTask::multiclass, 6, false, false, 0}, 1000, 10, 1); // misaligned
+}
+
+TEST(DeviceParity, SmallClassificationClassAxisNotLast) {
+  GPUEVAL_REQUIRE_DEVICE_UNDER_TEST();
+  // Scores [N, C, 3], targets [N, 3]: the class axis is 1 and not the last.
+  check_class_parity({ClassTask::multiclass, 5, true, false, 0, 1, 3}, 500, 11);
+  check_class_parity({ClassTask::multiclass, 5, false, false, 1, 1, 3}, 500, 12);
+}
+
+TEST(DeviceParity, SmallClassificationNanPolicyErrorNamesTheFirstInvalidSample) {
+  GPUEVAL_REQUIRE_DEVICE_UNDER_TEST();
+  ClassificationSpec spec;
+  spec.nan_policy = NanPolicy::error;
+  ClassificationEvaluator dut(spec, device_under_test().device());
+  TypedBuffer p(DType::f32, 100), t(DType::i64, 100);
+  for (std::size_t i = 0; i < 100; ++i) {
+    p.set(i, 0.5);
+    t.set(i, 1);
+  }
+  p.set(42, 2.0);
+  p.set(77, NAN);
+  const Placed pp = place(p, {{100}, {}, 0}), tp = place(t, {{100}, {}, 0});
+  dut.update(pp.device, tp.device);
+  try {
+    (void)dut.compute();
+    FAIL() << "no error";
+  } catch (const NonFiniteError& e) {
+    EXPECT_EQ(e.batch, 0u);
+    EXPECT_EQ(e.element, 42u);
+  }
+}
+
+TEST(DeviceParity, LargeClassificationRecordsAndManySamples) {
+  GPUEVAL_REQUIRE_DEVICE_UNDER_TEST();
+  // 1000 classes: the record (1M words) does not fit shared memory on a GPU.
+  check_class_parity({ClassTask::multiclass, 1000, true, false, 0}, 3000, 13);
+  check_class_parity({ClassTask::binary, 2, false, false, 1}, 1000000, 14);
+}
+
+} // namespace
+} // namespace gpueval

@@ -1,0 +1,313 @@
+// gpu-eval's GPU path on the CPU: evaluate() runs its whole loop through the staging ring with a
+// fake device that checks what it is handed (views on the evaluator's CUDA device, pointers into
+// an uploaded slot, the staging stream) and runs uploads and folds later, on a thread of its own,
+// so that a window refilled before its fold has run gives a wrong report. The report must equal
+// the CPU path's.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "cli/cli.hpp"
+#include "core/staging.hpp"
+#include "fake_device.hpp"
+#include "gpueval/error.hpp"
+#include "io/shard_writer.hpp"
+
+namespace gpueval::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+StreamHandle fake_stream() {
+  static int tag;
+  return &tag;
+}
+
+// The staging ring on a fake device: "device" buffers are host memory that only the device
+// thread writes (uploads run there, later).
+class FakeStaging final : public detail::DeviceStaging {
+public:
+  FakeStaging(test::FakeDevice& device, int slots, int buffers, const std::uint64_t* capacity)
+      : device_(device), slots_(slots), buffers_(buffers), capacity_(capacity, capacity + buffers),
+        host_(static_cast<std::size_t>(slots * buffers)),
+        dev_(static_cast<std::size_t>(slots * buffers)), fences_(static_cast<std::size_t>(slots)),
+        uploaded_(static_cast<std::size_t>(slots), false) {
+    for (int s = 0; s < slots; ++s) {
+      for (int b = 0; b < buffers; ++b) {
+        host_[at(s, b)].resize(static_cast<std::size_t>(capacity_[b]) + 1);
+        dev_[at(s, b)].resize(static_cast<std::size_t>(capacity_[b]) + 1);
+      }
+    }
+  }
+  ~FakeStaging() override { device_.drain(); } // queued uploads write into this object
+  FakeStaging(const FakeStaging&) = delete;
+  FakeStaging& operator=(const FakeStaging&) = delete;
+
+  int slots() const override { return slots_; }
+  int buffers() const override { return buffers_; }
+  std::uint64_t capacity(int b) const override { return capacity_[static_cast<std::size_t>(b)]; }
+  unsigned char* host(int s, int b) override { return host_[at(s, b)].data(); }
+  const unsigned char* device(int s, int b) const override { return dev_[at(s, b)].data(); }
+  StreamHandle stream() const override { return fake_stream(); }
+
+  void upload(int s, const std::uint64_t* bytes) override {
+    std::vector<std::uint64_t> n(bytes, bytes + buffers_);
+    fences_[static_cast<std::size_t>(s)] = device_.enqueue([this, s, n] {
+      for (int b = 0; b < buffers_; ++b) {
+        std::memcpy(dev_[at(s, b)].data(), host_[at(s, b)].data(), n[static_cast<std::size_t>(b)]);
+      }
+    });
+    const std::lock_guard<std::mutex> lock(m_);
+    uploaded_[static_cast<std::size_t>(s)] = true;
+  }
+  void enqueued(int s) override {
+    // The fold was enqueued after the upload: waiting for everything queued so far covers it.
+    fences_[static_cast<std::size_t>(s)] = device_.enqueue([] {});
+  }
+  void wait_free(int s) override {
+    if (fences_[static_cast<std::size_t>(s)]) {
+      fences_[static_cast<std::size_t>(s)]();
+    }
+    const std::lock_guard<std::mutex> lock(m_);
+    uploaded_[static_cast<std::size_t>(s)] = false;
+  }
+
+  // The slot whose device buffer `b` holds p, or -1.
+  int slot_of(const void* p, int b) const {
+    for (int s = 0; s < slots_; ++s) {
+      const unsigned char* d = dev_[at(s, b)].data();
+      if (p >= d && p < d + dev_[at(s, b)].size()) {
+        return s;
+      }
+    }
+    return -1;
+  }
+  bool uploaded(int s) {
+    const std::lock_guard<std::mutex> lock(m_);
+    return uploaded_[static_cast<std::size_t>(s)];
+  }
+
+private:
+  std::size_t at(int s, int b) const { return static_cast<std::size_t>(s * buffers_ + b); }
+
+  test::FakeDevice& device_;
+  int slots_, buffers_;
+  std::vector<std::uint64_t> capacity_;
+  std::vector<std::vector<unsigned char>> host_, dev_;
+  std::vector<std::function<void()>> fences_;
+  std::mutex m_;
+  std::vector<bool> uploaded_;
+};
+
+// An evaluator "on cuda:0": it checks every view and stream it is handed as the CUDA backend
+// would (and more: the data must be in a slot uploaded since it was last freed), then folds the
+// batch later on the fake device with a CPU evaluator.
+class FakeCudaEvaluator final : public AnyEvaluator {
+public:
+  FakeCudaEvaluator(std::unique_ptr<AnyEvaluator> inner, test::FakeDevice& device,
+                    std::unique_ptr<FakeStaging>* staging)
+      : inner_(std::move(inner)), device_(device), staging_(staging) {}
+  ~FakeCudaEvaluator() override { device_.drain(); } // queued folds use inner_
+  FakeCudaEvaluator(const FakeCudaEvaluator&) = delete;
+  FakeCudaEvaluator& operator=(const FakeCudaEvaluator&) = delete;
+
+  Family family() const override { return inner_->family(); }
+  Device device() const override { return Device::cuda(0); }
+  std::uint64_t batches() const override { return inner_->batches(); }
+  void check_shapes(const std::vector<std::int64_t>& p,
+                    const std::vector<std::int64_t>& t) const override {
+    inner_->check_shapes(p, t);
+  }
+
+  void update(const TensorView& pred, const TensorView& target, const TensorView& mask,
+              StreamHandle stream) override {
+    check(pred, "pred", 0);
+    check(target, "target", 1);
+    if (mask.data != nullptr) {
+      check(mask, "mask", 2);
+    }
+    GPUEVAL_EXPECTS(stream == fake_stream(), "the update is not on the staging stream");
+    ++updates;
+    const auto on_host = [](TensorView v) {
+      v.device = DeviceKind::cpu;
+      v.device_index = 0;
+      return v;
+    };
+    const TensorView p = on_host(pred), t = on_host(target);
+    const TensorView m = mask.data != nullptr ? on_host(mask) : TensorView{};
+    device_.enqueue([this, p, t, m] { inner_->update(p, t, m); });
+  }
+
+  AnyReport compute_any(StreamHandle) override {
+    device_.drain();
+    return inner_->compute_any();
+  }
+  State state(StreamHandle) override {
+    device_.drain();
+    return inner_->state();
+  }
+  void merge(const State& s, StreamHandle) override {
+    device_.drain();
+    inner_->merge(s);
+  }
+  void reset(StreamHandle) override {
+    device_.drain();
+    inner_->reset();
+  }
+  void keep_until_done(std::shared_ptr<void>) override {}
+
+  int updates = 0;
+
+private:
+  void check(const TensorView& v, const char* name, int buffer) {
+    GPUEVAL_EXPECTS(
+        v.device == DeviceKind::cuda && v.device_index == 0,
+        std::string(name) + " is on " +
+            (v.device == DeviceKind::cpu ? "cpu" : "cuda:" + std::to_string(v.device_index)) +
+            " but this evaluator runs on cuda:0");
+    GPUEVAL_EXPECTS(*staging_ != nullptr, std::string(name) + ": no staging ring on a GPU");
+    const int slot = (*staging_)->slot_of(v.data, buffer);
+    GPUEVAL_EXPECTS(slot >= 0, std::string(name) + " is not in a staging buffer");
+    GPUEVAL_EXPECTS((*staging_)->uploaded(slot),
+                    std::string(name) + " is in slot " + std::to_string(slot) +
+                        ", which was not uploaded since it was last freed");
+  }
+
+  std::unique_ptr<AnyEvaluator> inner_;
+  test::FakeDevice& device_;
+  std::unique_ptr<FakeStaging>* staging_;
+};
+
+class CliStaging : public ::testing::Test {
+protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("gpueval-staging-" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) +
+            "-" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  // `shards` files per role of [rows, 50, 4] float32 (rows varying), masks [rows, 50].
+  void write(int shards, bool labels) {
+    std::mt19937_64 rng(7);
+    std::normal_distribution<double> z;
+    for (int s = 0; s < shards; ++s) {
+      const std::int64_t rows = 37 + 11 * s;
+      const std::int64_t n = rows * 50 * 4;
+      std::vector<float> p(static_cast<std::size_t>(n)), t(p.size());
+      for (std::size_t i = 0; i < p.size(); ++i) {
+        if (labels) {
+          t[i] = static_cast<float>(rng() % 2);
+          p[i] = static_cast<float>(1.0 / (1.0 + std::exp(-(t[i] - 0.5 + z(rng)))));
+        } else {
+          t[i] = static_cast<float>(100.0 + z(rng));
+          p[i] = static_cast<float>(t[i] + 0.3 * z(rng));
+        }
+      }
+      std::vector<std::uint8_t> m(static_cast<std::size_t>(rows * 50));
+      for (auto& x : m) {
+        x = rng() % 5 != 0;
+      }
+      const std::string k = std::to_string(s);
+      io::write_npy(path("pred_" + k), {"", DType::f32, {rows, 50, 4}, p.data()});
+      io::write_npy(path("target_" + k), {"", DType::f32, {rows, 50, 4}, t.data()});
+      io::write_npy(path("mask_" + k), {"", DType::boolean, {rows, 50}, m.data()});
+      opts_.pred.push_back(path("pred_" + k));
+      opts_.target.push_back(path("target_" + k));
+      opts_.mask.push_back(path("mask_" + k));
+    }
+    opts_.progress = false;
+    opts_.window_bytes = 4096; // many windows per shard: the ring turns over many times
+  }
+  std::string path(const std::string& name) const { return (dir_ / (name + ".npy")).string(); }
+
+  // The report's JSON without what differs between runs and devices.
+  static std::string values(const AnyReport& r) {
+    AnyReport copy = r;
+    copy.set_io(0, 0);
+    copy.set_device("");
+    return copy.to_json();
+  }
+
+  // The run through the fake GPU, its fold counted.
+  std::string fake_gpu_run(int* folds) {
+    test::FakeDevice device;
+    std::unique_ptr<FakeStaging> staging;
+    FakeCudaEvaluator* fake = nullptr;
+    Machine m;
+    m.cuda_usable = [] { return true; };
+    m.evaluator = [&](Device d, const Machine::Factory& make) -> std::unique_ptr<AnyEvaluator> {
+      EXPECT_EQ(d.kind, DeviceKind::cuda);
+      auto ev = std::make_unique<FakeCudaEvaluator>(make(Device::cpu(2)), device, &staging);
+      fake = ev.get();
+      return ev;
+    };
+    m.staging = [&](int index, int slots, int buffers, const std::uint64_t* capacity) {
+      EXPECT_EQ(index, 0);
+      staging = std::make_unique<FakeStaging>(device, slots, buffers, capacity);
+      return std::make_unique<FakeStagingRef>(*staging);
+    };
+    const Evaluation e = evaluate(opts_, m); // --device auto: the (fake) GPU
+    *folds = fake != nullptr ? fake->updates : 0;
+    return values(e.report);
+  }
+
+  // evaluate() owns the staging it is given; the test keeps the real one to inspect it.
+  class FakeStagingRef final : public detail::DeviceStaging {
+  public:
+    explicit FakeStagingRef(FakeStaging& s) : s_(s) {}
+    int slots() const override { return s_.slots(); }
+    int buffers() const override { return s_.buffers(); }
+    std::uint64_t capacity(int b) const override { return s_.capacity(b); }
+    unsigned char* host(int s, int b) override { return s_.host(s, b); }
+    const unsigned char* device(int s, int b) const override { return s_.device(s, b); }
+    void upload(int s, const std::uint64_t* bytes) override { s_.upload(s, bytes); }
+    StreamHandle stream() const override { return s_.stream(); }
+    void enqueued(int s) override { s_.enqueued(s); }
+    void wait_free(int s) override { s_.wait_free(s); }
+
+  private:
+    FakeStaging& s_;
+  };
+
+  fs::path dir_;
+  EvalOptions opts_;
+};
+
+TEST_F(CliStaging, RegressionThroughTheRingEqualsTheCpuPath) {
+  write(4, false);
+  opts_.spec.metrics = all_metrics();
+  opts_.spec.by_axis = 1;
+  int folds = 0;
+  const std::string gpu = fake_gpu_run(&folds);
+  EXPECT_GT(folds, 20); // many windows: every slot of the ring was reused
+  EvalOptions cpu = opts_;
+  cpu.device = Device::cpu(2);
+  EXPECT_EQ(gpu, values(evaluate(cpu).report));
+}
+
+TEST_F(CliStaging, ClassificationThroughTheRingEqualsTheCpuPath) {
+  write(3, true);
+  ClassificationSpec spec;
+  spec.task = ClassTask::binary;
+  opts_.classification = spec;
+  int folds = 0;
+  const std::string gpu = fake_gpu_run(&folds);
+  EXPECT_GT(folds, 20);
+  EvalOptions cpu = opts_;
+  cpu.device = Device::cpu(2);
+  EXPECT_EQ(gpu, values(evaluate(cpu).report));
+}
+
+} // namespace
+} // namespace gpueval::cli
