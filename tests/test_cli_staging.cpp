@@ -112,9 +112,10 @@ private:
 // batch later on the fake device with a CPU evaluator.
 class FakeCudaEvaluator final : public AnyEvaluator {
 public:
+  // `updates` counts the updates handed over; it outlives the evaluator (evaluate() owns that).
   FakeCudaEvaluator(std::unique_ptr<AnyEvaluator> inner, test::FakeDevice& device,
-                    std::unique_ptr<FakeStaging>* staging)
-      : inner_(std::move(inner)), device_(device), staging_(staging) {}
+                    std::unique_ptr<FakeStaging>* staging, int* updates)
+      : inner_(std::move(inner)), device_(device), staging_(staging), updates_(updates) {}
   ~FakeCudaEvaluator() override { device_.drain(); } // queued folds use inner_
   FakeCudaEvaluator(const FakeCudaEvaluator&) = delete;
   FakeCudaEvaluator& operator=(const FakeCudaEvaluator&) = delete;
@@ -135,7 +136,7 @@ public:
       check(mask, "mask", 2);
     }
     GPUEVAL_EXPECTS(stream == fake_stream(), "the update is not on the staging stream");
-    ++updates;
+    ++*updates_;
     const auto on_host = [](TensorView v) {
       v.device = DeviceKind::cpu;
       v.device_index = 0;
@@ -164,8 +165,6 @@ public:
   }
   void keep_until_done(std::shared_ptr<void>) override {}
 
-  int updates = 0;
-
 private:
   void check(const TensorView& v, const char* name, int buffer) {
     GPUEVAL_EXPECTS(
@@ -184,6 +183,7 @@ private:
   std::unique_ptr<AnyEvaluator> inner_;
   test::FakeDevice& device_;
   std::unique_ptr<FakeStaging>* staging_;
+  int* updates_;
 };
 
 class CliStaging : public ::testing::Test {
@@ -243,14 +243,12 @@ protected:
   std::string fake_gpu_run(int* folds) {
     test::FakeDevice device;
     std::unique_ptr<FakeStaging> staging;
-    FakeCudaEvaluator* fake = nullptr;
+    *folds = 0;
     Machine m;
     m.cuda_usable = [] { return true; };
     m.evaluator = [&](Device d, const Machine::Factory& make) -> std::unique_ptr<AnyEvaluator> {
       EXPECT_EQ(d.kind, DeviceKind::cuda);
-      auto ev = std::make_unique<FakeCudaEvaluator>(make(Device::cpu(2)), device, &staging);
-      fake = ev.get();
-      return ev;
+      return std::make_unique<FakeCudaEvaluator>(make(Device::cpu(2)), device, &staging, folds);
     };
     m.staging = [&](int index, int slots, int buffers, const std::uint64_t* capacity) {
       EXPECT_EQ(index, 0);
@@ -258,7 +256,6 @@ protected:
       return std::make_unique<FakeStagingRef>(*staging);
     };
     const Evaluation e = evaluate(opts_, m); // --device auto: the (fake) GPU
-    *folds = fake != nullptr ? fake->updates : 0;
     return values(e.report);
   }
 
