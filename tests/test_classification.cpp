@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "class_reference.hpp"
 #include "core/state_blob.hpp"
 #include "cpu/class_kernels.hpp"
 #include "error_of.hpp"
@@ -243,6 +244,32 @@ TEST(Classification, LayoutsAndDtypesGiveTheSameBits) {
   };
   EXPECT_EQ(strip(b.compute().to_json()), strip(want));
   EXPECT_EQ(strip(d.compute().to_json()), strip(want));
+}
+
+// nan_policy=error across a merge: the merged state's first invalid target counts when this
+// evaluator has none of its own.
+TEST(Classification, MergeKeepsTheOtherSidesFirstInvalidTarget) {
+  ClassificationSpec spec = multiclass_spec(3);
+  spec.nan_policy = NanPolicy::error;
+  const std::vector<float> scores(8 * 3, 0.25f);
+  std::vector<std::int64_t> good(8, 1), bad = good;
+  bad[5] = 7; // not a class
+  const auto update = [&](ClassificationEvaluator& ev, const std::vector<std::int64_t>& target) {
+    ev.update(TensorView::contiguous(scores.data(), DType::f32, {8, 3}),
+              TensorView::contiguous(target.data(), DType::i64, {8}));
+  };
+  ClassificationEvaluator theirs(spec, Device::cpu(1)), clean(spec, Device::cpu(1));
+  update(theirs, good);
+  update(theirs, bad); // batch 1, element 5
+  update(clean, good);
+  clean.merge(theirs.state());
+  try {
+    (void)clean.compute();
+    ADD_FAILURE() << "no error";
+  } catch (const NonFiniteError& e) {
+    EXPECT_EQ(e.batch, 1u);
+    EXPECT_EQ(e.element, 5u);
+  }
 }
 
 TEST(Classification, StatesRoundTripThroughTheFamilyRegistry) {
@@ -592,6 +619,379 @@ TEST(ClassificationKernels, EveryIsaEqualsTheScalarOps) {
                            << " labels " << k.labels;
       EXPECT_EQ(first, want_first) << isa.name;
     }
+  }
+}
+
+} // namespace
+} // namespace gpueval
+
+// ---- ties, a reference for every metric, masks of any layout --------------------------------
+
+namespace gpueval {
+namespace {
+
+// numpy.argmax's rule, the README's: the lowest index among the highest scores wins; a target
+// counts for top-k when fewer than k classes score strictly higher.
+TEST(ClassificationOps, ArgmaxTiesGoToTheLowestIndexAndTopKCountsStrictlyHigher) {
+  for (bool logits : {false, true}) {
+    ops::ClassParams p;
+    p.task = ClassTask::multiclass;
+    p.classes = 5;
+    p.logits = logits;
+    p.top_k = 2;
+    p.clip_eps = 1.1920928955078125e-7;
+    const double tied = logits ? 2.5 : 0.3;
+    const std::vector<double> s = {0.1, tied, 0.05, tied, tied}; // classes 1, 3, 4 tie
+    const auto score = [&](std::int64_t c) { return s[static_cast<std::size_t>(c)]; };
+    for (std::int64_t target : {0, 1, 3, 4}) {
+      const ops::Outcome o = ops::sample_multiclass(score, static_cast<double>(target), p);
+      ASSERT_EQ(o.kind, ops::Outcome::folded);
+      EXPECT_EQ(o.pred, 1) << "logits " << logits;
+      // Classes 1, 3, 4 score higher than class 0 (three): no top-2 hit; a tied target has no
+      // class strictly above it: a hit.
+      EXPECT_EQ(o.top_k_hit, target != 0) << "target " << target;
+    }
+  }
+}
+
+// The vector kernels of every instruction set, against numpy's argmax rule itself (not only the
+// scalar ops): ties of two or three classes in every lane position, for blocks whose sample count
+// leaves every possible tail of 2, 4 and 8 lanes.
+TEST(ClassificationKernels, TiesGoToTheLowestIndexOnEveryIsa) {
+  const struct {
+    const char* name;
+    bool supported;
+    cpu::ClassBlockFn fn;
+  } isas[] = {
+      {"x86-64", true, cpu::isa_baseline::class_block_function()},
+      {"avx2", __builtin_cpu_supports("avx2") != 0, cpu::isa_avx2::class_block_function()},
+      {"avx512f", __builtin_cpu_supports("avx512f") != 0, cpu::isa_avx512::class_block_function()}};
+  const std::int64_t C = 6;
+  std::mt19937_64 g(21);
+  std::uniform_real_distribution<double> u;
+  for (bool logits : {false, true}) {
+    for (int n = 1; n <= 19; ++n) {
+      const int stride = (n + 7) / 8 * 8;
+      std::vector<double> score(static_cast<std::size_t>(C * stride), 0.0);
+      std::vector<double> target(static_cast<std::size_t>(stride), 0.0);
+      std::vector<double> include(target.size(), 0.0);
+      std::vector<std::uint64_t> want(static_cast<std::size_t>(C * C), 0);
+      for (int i = 0; i < n; ++i) {
+        std::vector<double> s(static_cast<std::size_t>(C));
+        for (double& v : s) {
+          v = logits ? 4 * u(g) - 2 : 0.5 * u(g);
+        }
+        // The tie: the highest value at two or three classes, the first of them anywhere.
+        const auto first = static_cast<std::size_t>(i % C);
+        const double top = logits ? 3.0 : 0.75;
+        s[first] = top;
+        s[(first + 1 + static_cast<std::size_t>(i % 2)) % static_cast<std::size_t>(C)] = top;
+        if (i % 3 == 0) {
+          s[(first + 3) % static_cast<std::size_t>(C)] = top;
+        }
+        const auto argmax = static_cast<std::size_t>(std::max_element(s.begin(), s.end()) -
+                                                     s.begin()); // the first maximum
+        for (std::int64_t c = 0; c < C; ++c) {
+          score[static_cast<std::size_t>(c * stride + i)] = s[static_cast<std::size_t>(c)];
+        }
+        const auto t = static_cast<std::size_t>(g() % C);
+        target[static_cast<std::size_t>(i)] = static_cast<double>(t);
+        include[static_cast<std::size_t>(i)] = 1.0;
+        ++want[t * C + argmax];
+      }
+      const ops::ClassLayout l = ops::ClassLayout::make(ClassTask::multiclass, C, true, false, 15);
+      ops::ClassParams p;
+      p.task = ClassTask::multiclass;
+      p.classes = C;
+      p.logits = logits;
+      p.clip_eps = 1.1920928955078125e-7;
+      p.bins = l.bins;
+      for (const auto& isa : isas) {
+        if (!isa.supported) {
+          continue;
+        }
+        std::vector<double> scratch = score;
+        cpu::ClassBlock b;
+        b.n = n;
+        b.stride = stride;
+        b.score = scratch.data();
+        b.target = target.data();
+        b.include = include.data();
+        std::vector<std::uint64_t> w(static_cast<std::size_t>(l.words), 0);
+        int first = n;
+        isa.fn(b, l, p, w.data(), &first);
+        const std::vector<std::uint64_t> got(w.begin() + l.confusion,
+                                             w.begin() + l.confusion + C * C);
+        EXPECT_EQ(got, want) << isa.name << " logits " << logits << " n " << n;
+      }
+    }
+  }
+}
+
+using test::ClassSample;
+using test::LabelSample;
+
+// Every value of the report against the reference, by name; every reported name but the
+// histogram metrics must have one.
+void expect_reference(const ClassificationReport& r, const test::ClassValues& ref,
+                      const std::string& what) {
+  for (std::size_t i = 0; i < r.names.size(); ++i) {
+    const std::string& name = r.names[i];
+    if (name.rfind("auroc", 0) == 0 || name.rfind("average_precision", 0) == 0) {
+      continue; // the histograms' metrics: tests/test_classification.cpp's histogram cases
+    }
+    const auto it = ref.find(name);
+    ASSERT_NE(it, ref.end()) << what << ": no reference for " << name;
+    // Label metrics are exact up to the last division; the proper scores carry the fixed point's
+    // rounding (2^-41 per term) and the deterministic log.
+    const bool summed = name == "log_loss" || name == "brier" || name == "ece" || name == "mce";
+    const double tol = summed ? 1e-11 : 1e-13;
+    EXPECT_NEAR(r.values[i], it->second, tol * std::max(1.0, std::fabs(it->second)))
+        << what << " " << name;
+  }
+}
+
+ClassificationReport run_multiclass(const std::vector<ClassSample>& samples, std::int64_t C,
+                                    bool labels, int top_k) {
+  const auto n = static_cast<std::int64_t>(samples.size());
+  std::vector<float> scores(static_cast<std::size_t>(n * C));
+  std::vector<std::int32_t> preds(static_cast<std::size_t>(n));
+  std::vector<std::int64_t> targets(static_cast<std::size_t>(n));
+  for (std::int64_t i = 0; i < n; ++i) {
+    const ClassSample& s = samples[static_cast<std::size_t>(i)];
+    targets[static_cast<std::size_t>(i)] = s.target;
+    if (labels) {
+      preds[static_cast<std::size_t>(i)] = static_cast<std::int32_t>(s.pred);
+    } else {
+      for (std::int64_t c = 0; c < C; ++c) {
+        scores[static_cast<std::size_t>(i * C + c)] =
+            static_cast<float>(s.scores[static_cast<std::size_t>(c)]);
+      }
+    }
+  }
+  ClassificationSpec spec;
+  spec.task = ClassTask::multiclass;
+  spec.num_classes = C;
+  spec.all_metrics = true;
+  spec.top_k = top_k;
+  ClassificationEvaluator ev(spec, Device::cpu(2));
+  // Uneven batches, one of them empty.
+  const std::int64_t cuts[] = {0, n / 3, n / 3, n / 2, n};
+  for (std::size_t b = 0; b + 1 < std::size(cuts); ++b) {
+    const std::int64_t i0 = cuts[b], rows = cuts[b + 1] - cuts[b];
+    const TensorView t = TensorView::contiguous(targets.data() + i0, DType::i64, {rows});
+    if (labels) {
+      ev.update(TensorView::contiguous(preds.data() + i0, DType::i32, {rows}), t);
+    } else {
+      ev.update(TensorView::contiguous(scores.data() + i0 * C, DType::f32, {rows, C}), t);
+    }
+  }
+  return ev.compute();
+}
+
+TEST(Classification, EveryMulticlassMetricMatchesTheReference) {
+  std::mt19937_64 g(31);
+  std::uniform_real_distribution<double> u;
+  const std::int64_t C = 6;
+  // Targets in {0, 1, 3, 4}: classes 2 and 5 absent from the targets; class 5 never predicted,
+  // class 2 predicted now and then; ties of the top scores in every fifth sample.
+  std::vector<ClassSample> samples(3000);
+  const std::int64_t present[] = {0, 1, 3, 4};
+  for (std::size_t i = 0; i < samples.size(); ++i) {
+    ClassSample& s = samples[i];
+    s.target = present[g() % 4];
+    s.scores.assign(static_cast<std::size_t>(C), 0.0);
+    double sum = 0;
+    for (std::int64_t c = 0; c < C; ++c) {
+      double v = c == 5 ? 0.01 : u(g) + (c == s.target ? 0.6 : 0.0);
+      s.scores[static_cast<std::size_t>(c)] = v;
+      sum += v;
+    }
+    if (i % 5 == 0) {
+      const auto a = static_cast<std::size_t>(g() % 5), b = (a + 1 + g() % 4) % 5;
+      s.scores[b] = s.scores[a] = std::max(s.scores[a], s.scores[b]);
+    }
+    sum = 0;
+    for (double v : s.scores) {
+      sum += v;
+    }
+    for (double& v : s.scores) { // probabilities that float32 holds exactly enough
+      v = static_cast<double>(static_cast<float>(v / sum));
+    }
+  }
+  const ClassificationReport r = run_multiclass(samples, C, false, 2);
+  EXPECT_EQ(r.count, samples.size());
+  expect_reference(r, test::class_reference(samples, C, false, 2), "multiclass scores");
+  // Label predictions: the same metrics without the scored ones.
+  for (ClassSample& s : samples) {
+    s.pred = test::predicted(s, false, 0.5);
+    s.scores.clear();
+  }
+  expect_reference(run_multiclass(samples, C, true, 0), test::class_reference(samples, C, false),
+                   "multiclass labels");
+}
+
+TEST(Classification, EveryBinaryMetricMatchesTheReference) {
+  std::mt19937_64 g(32);
+  std::uniform_real_distribution<double> u;
+  std::vector<ClassSample> samples(2500);
+  std::vector<float> scores(samples.size());
+  std::vector<std::int64_t> targets(samples.size());
+  for (std::size_t i = 0; i < samples.size(); ++i) {
+    const std::int64_t t = u(g) < 0.3 ? 1 : 0;
+    const float q = i % 7 == 0 ? 0.5f : static_cast<float>(std::min(1.0, 0.6 * u(g) + 0.4 * t));
+    samples[i] = ClassSample{t, {static_cast<double>(q)}, -1};
+    scores[i] = q;
+    targets[i] = t;
+  }
+  ClassificationSpec spec;
+  spec.all_metrics = true;
+  ClassificationEvaluator ev(spec, Device::cpu(2));
+  ev.update(TensorView::contiguous(scores.data(), DType::f32, {1000}),
+            TensorView::contiguous(targets.data(), DType::i64, {1000}));
+  ev.update(TensorView::contiguous(scores.data() + 1000, DType::f32, {1500}),
+            TensorView::contiguous(targets.data() + 1000, DType::i64, {1500}));
+  expect_reference(ev.compute(), test::class_reference(samples, 2, true), "binary");
+}
+
+TEST(Classification, EveryMultilabelMetricMatchesTheReference) {
+  std::mt19937_64 g(33);
+  std::uniform_real_distribution<double> u;
+  const std::int64_t L = 5, n = 1200;
+  std::vector<float> scores(static_cast<std::size_t>(n * L));
+  std::vector<std::int64_t> targets(scores.size());
+  std::vector<std::uint8_t> mask(scores.size());
+  std::vector<LabelSample> samples(static_cast<std::size_t>(n));
+  for (std::int64_t i = 0; i < n; ++i) {
+    LabelSample& s = samples[static_cast<std::size_t>(i)];
+    for (std::int64_t k = 0; k < L; ++k) {
+      const auto at = static_cast<std::size_t>(i * L + k);
+      const int y = u(g) < 0.2 + 0.1 * static_cast<double>(k) ? 1 : 0;
+      const float q = static_cast<float>(std::min(1.0, 0.7 * u(g) + 0.3 * y));
+      const bool counted = !(k == 4 && i % 3 == 0) && u(g) < 0.9; // label 4 often masked
+      scores[at] = q;
+      targets[at] = y;
+      mask[at] = counted ? 1 : 0;
+      s.target.push_back(y);
+      s.score.push_back(q);
+      s.counted.push_back(counted);
+    }
+  }
+  ClassificationSpec spec;
+  spec.task = ClassTask::multilabel;
+  spec.num_classes = L;
+  spec.all_metrics = true;
+  ClassificationEvaluator ev(spec, Device::cpu(2));
+  ev.update(TensorView::contiguous(scores.data(), DType::f32, {n, L}),
+            TensorView::contiguous(targets.data(), DType::i64, {n, L}),
+            TensorView::contiguous(mask.data(), DType::u8, {n, L}));
+  expect_reference(ev.compute(), test::label_reference(samples, L), "multilabel");
+}
+
+// Masks of any layout read exactly what their contiguous copies hold, for every task: a mask
+// sliced with a step ([:, ::2] of a wider one), transposed, broadcast (stride 0), and int32 one
+// byte off alignment. The states must be bitwise the same.
+TEST(Classification, MasksOfAnyLayoutEqualTheirContiguousCopies) {
+  std::mt19937_64 g(34);
+  std::uniform_real_distribution<double> u;
+  const std::int64_t n = 40, C = 4, T = 3; // samples [n, T]; scores [n, C, T]
+  for (ClassTask task : {ClassTask::binary, ClassTask::multiclass, ClassTask::multilabel}) {
+    ClassificationSpec spec;
+    spec.task = task;
+    spec.num_classes = task == ClassTask::binary ? 0 : C;
+    spec.all_metrics = true;
+    // Binary: scores and targets [n, T]; multiclass: scores [n, C, T], targets [n, T];
+    // multilabel: both [n, C, T] (the label axis at 1). The mask covers [n, T] (binary,
+    // multiclass) or [n, C, T] (multilabel).
+    const bool ml = task == ClassTask::multilabel;
+    std::vector<std::int64_t> sshape = {n, T}, tshape = {n, T}, mshape = {n, T};
+    if (task != ClassTask::binary) {
+      sshape = {n, C, T};
+    }
+    if (ml) {
+      tshape = mshape = {n, C, T};
+    }
+    std::int64_t sn = 1, tn = 1, mn = 1;
+    for (std::int64_t d : sshape) {
+      sn *= d;
+    }
+    for (std::int64_t d : tshape) {
+      tn *= d;
+    }
+    for (std::int64_t d : mshape) {
+      mn *= d;
+    }
+    std::vector<float> scores(static_cast<std::size_t>(sn));
+    for (float& v : scores) {
+      v = static_cast<float>(u(g));
+    }
+    std::vector<std::int64_t> targets(static_cast<std::size_t>(tn));
+    for (std::int64_t& t : targets) {
+      t = static_cast<std::int64_t>(g() % (task == ClassTask::multiclass ? C : 2));
+    }
+    // The mask's values, C order over mshape.
+    std::vector<std::uint8_t> want_mask(static_cast<std::size_t>(mn));
+    for (std::uint8_t& m : want_mask) {
+      m = u(g) < 0.6 ? 1 : 0;
+    }
+    const TensorView pv = TensorView::contiguous(scores.data(), DType::f32, sshape.data(),
+                                                 static_cast<int>(sshape.size()));
+    const TensorView tv = TensorView::contiguous(targets.data(), DType::i64, tshape.data(),
+                                                 static_cast<int>(tshape.size()));
+    const auto state_with = [&](const TensorView& mask) {
+      ClassificationEvaluator ev(spec, Device::cpu(2));
+      ev.update(pv, tv, mask);
+      return ev.state().bytes;
+    };
+    const std::vector<std::uint8_t> want = state_with(TensorView::contiguous(
+        want_mask.data(), DType::u8, mshape.data(), static_cast<int>(mshape.size())));
+    const int rank = static_cast<int>(mshape.size());
+    // Every other byte of a buffer twice as long (a [..., ::2] slice of the last axis).
+    std::vector<std::uint8_t> stepped(want_mask.size() * 2, 7);
+    for (std::size_t i = 0; i < want_mask.size(); ++i) {
+      stepped[2 * i] = want_mask[i];
+    }
+    TensorView sv = TensorView::contiguous(stepped.data(), DType::u8, mshape.data(), rank);
+    for (int d = 0; d < rank; ++d) {
+      sv.strides[d] *= 2;
+    }
+    EXPECT_EQ(state_with(sv), want) << class_task_name(task) << " stepped";
+    // Stored transposed (last axis slowest), read through transposed strides.
+    std::vector<std::uint8_t> transposed(want_mask.size());
+    const std::int64_t last = mshape.back(), rest = mn / last;
+    for (std::int64_t i = 0; i < rest; ++i) {
+      for (std::int64_t j = 0; j < last; ++j) {
+        transposed[static_cast<std::size_t>(j * rest + i)] =
+            want_mask[static_cast<std::size_t>(i * last + j)];
+      }
+    }
+    TensorView trv = TensorView::contiguous(transposed.data(), DType::u8, mshape.data(), rank);
+    trv.strides[rank - 1] = rest;
+    for (int d = rank - 2, s = 1; d >= 0; --d) {
+      trv.strides[d] = s;
+      s *= static_cast<int>(mshape[static_cast<std::size_t>(d)]);
+    }
+    EXPECT_EQ(state_with(trv), want) << class_task_name(task) << " transposed";
+    // int32, one byte off alignment.
+    std::vector<unsigned char> raw(want_mask.size() * 4 + 1, 0);
+    for (std::size_t i = 0; i < want_mask.size(); ++i) {
+      const std::int32_t v = want_mask[i] ? -3 : 0;
+      std::memcpy(raw.data() + 1 + 4 * i, &v, 4);
+    }
+    EXPECT_EQ(state_with(TensorView::contiguous(raw.data() + 1, DType::i32, mshape.data(), rank)),
+              want)
+        << class_task_name(task) << " misaligned int32";
+    // Broadcast along the batch axis: every sample takes the first sample's mask.
+    std::vector<std::uint8_t> first_row(want_mask.size());
+    const std::int64_t per_sample = mn / n;
+    for (std::size_t i = 0; i < first_row.size(); ++i) {
+      first_row[i] = want_mask[i % static_cast<std::size_t>(per_sample)];
+    }
+    TensorView bv = TensorView::contiguous(want_mask.data(), DType::u8, mshape.data(), rank);
+    bv.strides[0] = 0;
+    EXPECT_EQ(state_with(bv),
+              state_with(TensorView::contiguous(first_row.data(), DType::u8, mshape.data(), rank)))
+        << class_task_name(task) << " broadcast";
   }
 }
 

@@ -19,6 +19,7 @@
 #include "gpueval/classification.hpp"
 #include "gpueval/evaluator.hpp"
 #include "io/shard_reader.hpp"
+#include "io/shard_writer.hpp"
 
 namespace gpueval {
 namespace {
@@ -306,6 +307,20 @@ TEST_F(Cli, NanPolicyErrorNamesFileAndRow) {
   const std::string args = " --pred " + quote((nan_dir / "pred.npy").string()) + " --target " +
                            data("a,b/target_00000.npy") + " --device cpu";
   expect_failure(sh(kBin + args + " --nan-policy error"), 4, "at row 3, element 5 of that row");
+  // A file read in several windows: the row counts from the file's start, not the window's.
+  const fs::path big = dir_ / "big";
+  ASSERT_EQ(sh(kBin + " synth --out " + quote(big.string()) + " --shards 1 --shape 70000,4").status,
+            0);
+  const auto bp = io::ShardReader::open((big / "pred_00000.npy").string());
+  std::vector<float> rows(static_cast<std::size_t>(70000 * 4));
+  bp.read_rows(0, 70000, rows.data());
+  rows[69000 * 4 + 2] = NAN;
+  io::write_npy((big / "pred_00000.npy").string(),
+                {"", DType::f32, {70000, 4}, reinterpret_cast<const unsigned char*>(rows.data())});
+  expect_failure(sh(kBin + " --pred " + quote((big / "pred_00000.npy").string()) + " --target " +
+                    quote((big / "target_00000.npy").string()) +
+                    " --device cpu --window-mib 1 --nan-policy error"),
+                 4, "at row 69000, element 2 of that row");
   const Result skip = sh(kBin + args + " --format json");
   ASSERT_EQ(skip.status, 0) << skip.err;
   EXPECT_EQ(nlohmann::json::parse(skip.out)["skipped_nonfinite"], 1);

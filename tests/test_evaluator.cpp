@@ -138,13 +138,50 @@ void check_against_reference(const Outcome& o, const std::string& what) {
     }
   }
   if (o.layout.by_axis >= 0) {
+    // Breakdown index j: the headline restricted to j's keys, i.e. the uniform average over
+    // channels of each channel's metric over j's pairs (max_error: their overall max). Its keys
+    // are the block [j * B, (j + 1) * B).
     const std::int64_t block = o.layout.keys / o.layout.by_length;
     for (std::int64_t j = 0; j < o.layout.by_length; ++j) {
-      std::uint64_t n = 0;
+      std::vector<std::vector<Pair>> channel_pairs(static_cast<std::size_t>(channels));
+      std::vector<Pair> index_pairs;
       for (std::int64_t k = j * block; k < (j + 1) * block; ++k) {
-        n += o.by_key[static_cast<std::size_t>(k)].size();
+        const auto& pairs = o.by_key[static_cast<std::size_t>(k)];
+        auto& dst = channel_pairs[static_cast<std::size_t>(o.layout.channel_of(k))];
+        dst.insert(dst.end(), pairs.begin(), pairs.end());
+        index_pairs.insert(index_pairs.end(), pairs.begin(), pairs.end());
       }
-      EXPECT_EQ(r.by_axis_count[static_cast<std::size_t>(j)], n) << what << " by index " << j;
+      EXPECT_EQ(r.by_axis_count[static_cast<std::size_t>(j)], index_pairs.size())
+          << what << " by index " << j;
+      std::vector<test::ReferenceValues> per_channel_ref;
+      for (const auto& pairs : channel_pairs) {
+        per_channel_ref.push_back(test::reference_metrics(pairs));
+      }
+      const test::ReferenceValues overall = test::reference_metrics(index_pairs);
+      for (std::size_t i = 0; i < r.spec.metrics.size(); ++i) {
+        const Metric m = r.spec.metrics[i];
+        if (test::is_quantile_metric(m)) {
+          continue; // the sketch is per channel: by_axis values are NaN (tested in test_sketch)
+        }
+        double want = 0;
+        if (m == Metric::max_error) {
+          want = overall[m];
+        } else {
+          for (const test::ReferenceValues& ref : per_channel_ref) {
+            want += ref[m];
+          }
+          want /= static_cast<double>(per_channel_ref.size());
+        }
+        const double got = r.by_axis[i][static_cast<std::size_t>(j)];
+        // The accuracy rule's scale per channel; the average's error is at most their mean.
+        double scale = 0;
+        for (const test::ReferenceValues& ref : per_channel_ref) {
+          scale = std::max(scale, test::accuracy_scale(m, ref));
+        }
+        EXPECT_TRUE(
+            test::within_accuracy(got, want, std::max(scale, std::fabs(want)), test::tolerance(m)))
+            << what << " by index " << j << " " << metric_name(m) << ": " << got << " vs " << want;
+      }
     }
   }
 }
@@ -248,6 +285,61 @@ TEST(Evaluator, NanPolicySkipCountsAndExcludes) {
   }
 }
 
+// Masked-out and skipped pairs may hold anything and must reach no sum, not even as the shift
+// that the first pair of a run gives the run's sums: here every run starts with excluded pairs
+// that are huge (1e300 squares to inf), NaN or infinite, and the report must equal that of the
+// included rows alone.
+TEST(Evaluator, ExcludedPairsNeverBecomeARunsShift) {
+  for (const std::int64_t keys : {std::int64_t{20}, std::int64_t{600}}) {
+    for (const int threads : {1, 2}) {
+      const std::int64_t rows = 40, excluded = 3, n = rows * keys;
+      std::mt19937_64 rng(static_cast<std::uint64_t>(keys + threads));
+      std::uniform_real_distribution<double> u(-1, 1);
+      std::vector<double> p(static_cast<std::size_t>(n)), t(p.size());
+      for (std::size_t i = 0; i < p.size(); ++i) {
+        t[i] = 5 + u(rng);
+        p[i] = t[i] + 0.3 * u(rng);
+      }
+      std::vector<double> masked_p = p, skipped_p = p, masked_t = t;
+      std::vector<std::uint8_t> mask(static_cast<std::size_t>(rows), 1);
+      for (std::int64_t i = 0; i < excluded * keys; ++i) {
+        const auto at = static_cast<std::size_t>(i);
+        const std::int64_t row = i / keys;
+        mask[static_cast<std::size_t>(row)] = 0;
+        masked_p[at] = row == 0 ? 1e300 : row == 1 ? NAN : 2.0;
+        masked_t[at] = row == 2 ? -INFINITY : -1e300;
+        skipped_p[at] = row == 1 ? -INFINITY : NAN;
+      }
+      RegressionSpec spec;
+      spec.metrics = all_metrics();
+      const std::int64_t kept_rows = rows - excluded;
+      Evaluator masked(spec, Device::cpu(threads)), skipped(spec, Device::cpu(threads)),
+          alone(spec, Device::cpu(threads));
+      masked.update(TensorView::contiguous(masked_p.data(), DType::f64, {rows, keys}),
+                    TensorView::contiguous(masked_t.data(), DType::f64, {rows, keys}),
+                    TensorView::contiguous(mask.data(), DType::boolean, {rows}));
+      skipped.update(TensorView::contiguous(skipped_p.data(), DType::f64, {rows, keys}),
+                     TensorView::contiguous(t.data(), DType::f64, {rows, keys}));
+      alone.update(
+          TensorView::contiguous(p.data() + excluded * keys, DType::f64, {kept_rows, keys}),
+          TensorView::contiguous(t.data() + excluded * keys, DType::f64, {kept_rows, keys}));
+      const Report want = alone.compute();
+      for (const auto& [name, got] :
+           {std::pair<const char*, Report>{"masked", masked.compute()},
+            std::pair<const char*, Report>{"skipped", skipped.compute()}}) {
+        ASSERT_EQ(got.count, want.count) << name;
+        for (Metric m : spec.metrics) {
+          const std::string metric(metric_name(m));
+          const double w = want.value(metric), g = got.value(metric);
+          EXPECT_TRUE(std::isfinite(g)) << name << " " << metric << " keys " << keys;
+          EXPECT_NEAR(g, w, 1e-9 * std::max(1.0, std::abs(w)))
+              << name << " " << metric << " keys " << keys << " threads " << threads;
+        }
+      }
+    }
+  }
+}
+
 TEST(Evaluator, NanPolicyPropagateMakesAffectedKeysNaN) {
   RegressionSpec spec;
   spec.nan_policy = NanPolicy::propagate;
@@ -348,6 +440,90 @@ TEST(Evaluator, StridedSlicedAndMisalignedViewsMatchContiguous) {
     v->strides[2] = B * 6;
   }
   EXPECT_EQ(report_of(vp, vt), want);
+}
+
+// Masks of any layout read exactly what their contiguous copies hold: sliced with a step (the
+// Python case m = (rng.random((32, 20)) < 0.5)[:, ::2] for a (32, 10, 4) batch), transposed,
+// broadcast along the batch axis, and int32 one byte off alignment; full-shape masks too.
+TEST(Evaluator, MasksOfAnyLayoutEqualTheirContiguousCopies) {
+  const std::int64_t B = 32, T = 10, C = 4;
+  std::mt19937_64 rng(13);
+  std::uniform_real_distribution<double> u;
+  std::normal_distribution<double> z;
+  std::vector<float> p(static_cast<std::size_t>(B * T * C)), t(p.size());
+  for (std::size_t i = 0; i < p.size(); ++i) {
+    t[i] = static_cast<float>(20 + z(rng));
+    p[i] = t[i] + static_cast<float>(z(rng));
+  }
+  const TensorView pv = TensorView::contiguous(p.data(), DType::f32, {B, T, C});
+  const TensorView tv = TensorView::contiguous(t.data(), DType::f32, {B, T, C});
+  RegressionSpec spec;
+  spec.metrics = all_metrics();
+  const auto report_of = [&](const TensorView& mask) {
+    Evaluator ev(spec, Device::cpu(2));
+    ev.update(pv, tv, mask);
+    return ev.compute();
+  };
+  for (const std::vector<std::int64_t>& mshape :
+       {std::vector<std::int64_t>{B, T}, std::vector<std::int64_t>{B, T, C}}) {
+    const int rank = static_cast<int>(mshape.size());
+    const std::int64_t mn = product(mshape), last = mshape.back();
+    // A [..., 2 * last] boolean mask sliced [..., ::2], and its contiguous copy.
+    std::vector<std::uint8_t> wide(static_cast<std::size_t>(mn * 2));
+    for (std::uint8_t& m : wide) {
+      m = u(rng) < 0.5 ? 1 : 0;
+    }
+    std::vector<std::uint8_t> copy(static_cast<std::size_t>(mn));
+    for (std::int64_t i = 0; i < mn; ++i) {
+      copy[static_cast<std::size_t>(i)] = wide[static_cast<std::size_t>(2 * i)];
+    }
+    const Report want =
+        report_of(TensorView::contiguous(copy.data(), DType::boolean, mshape.data(), rank));
+    const std::string json = want.to_json();
+    std::uint64_t kept = 0;
+    for (std::uint8_t m : copy) {
+      kept += m;
+    }
+    EXPECT_EQ(want.count, kept * static_cast<std::uint64_t>((B * T * C) / mn));
+    TensorView stepped = TensorView::contiguous(wide.data(), DType::boolean, mshape.data(), rank);
+    for (int d = 0; d < rank; ++d) {
+      stepped.strides[d] *= 2;
+    }
+    EXPECT_EQ(report_of(stepped).to_json(), json) << "stepped, rank " << rank;
+    // Stored with the last axis slowest, viewed through transposed strides.
+    std::vector<std::uint8_t> transposed(copy.size());
+    const std::int64_t rest = mn / last;
+    for (std::int64_t i = 0; i < rest; ++i) {
+      for (std::int64_t j = 0; j < last; ++j) {
+        transposed[static_cast<std::size_t>(j * rest + i)] =
+            copy[static_cast<std::size_t>(i * last + j)];
+      }
+    }
+    TensorView tr = TensorView::contiguous(transposed.data(), DType::boolean, mshape.data(), rank);
+    tr.strides[rank - 1] = rest;
+    for (int d = rank - 2, st = 1; d >= 0; --d) {
+      tr.strides[d] = st;
+      st *= static_cast<int>(mshape[static_cast<std::size_t>(d)]);
+    }
+    EXPECT_EQ(report_of(tr).to_json(), json) << "transposed, rank " << rank;
+    // int32, one byte off alignment, nonzero values other than 1.
+    TypedBuffer wide_int(DType::i32, copy.size(), 1);
+    for (std::size_t i = 0; i < copy.size(); ++i) {
+      wide_int.set(i, copy[i] ? -7 : 0);
+    }
+    EXPECT_EQ(report_of(wide_int.view(mshape)).to_json(), json) << "int32, rank " << rank;
+    // Broadcast along the batch axis: every row takes row 0's mask.
+    std::vector<std::uint8_t> row0(copy.size());
+    for (std::size_t i = 0; i < row0.size(); ++i) {
+      row0[i] = copy[i % static_cast<std::size_t>(mn / B)];
+    }
+    TensorView broadcast = TensorView::contiguous(copy.data(), DType::boolean, mshape.data(), rank);
+    broadcast.strides[0] = 0;
+    EXPECT_EQ(report_of(broadcast).to_json(),
+              report_of(TensorView::contiguous(row0.data(), DType::boolean, mshape.data(), rank))
+                  .to_json())
+        << "broadcast, rank " << rank;
+  }
 }
 
 // ---- determinism ------------------------------------------------------------------------------
@@ -457,6 +633,38 @@ TEST(Evaluator, StateRoundTripAndMerge) {
   fresh.merge(whole.state());
   EXPECT_EQ(fresh.compute().to_json(), rw.to_json());
   EXPECT_EQ(fresh.state().bytes.size(), whole.state().bytes.size());
+}
+
+// nan_policy=error across a merge: an evaluator with no non-finite pair of its own takes the
+// merged state's (its batch numbers as that evaluator counted them); one with its own keeps it.
+TEST(Evaluator, MergeKeepsTheFirstNonFinitePairOfEitherSide) {
+  RegressionSpec spec;
+  spec.nan_policy = NanPolicy::error;
+  std::vector<double> p(40, 1.0), t(40, 2.0), bad = p;
+  bad[7] = NAN;
+  const auto view = [](const std::vector<double>& v) {
+    return TensorView::contiguous(v.data(), DType::f64, {10, 4});
+  };
+  using Where = std::pair<std::uint64_t, std::uint64_t>;
+  const auto first_bad = [](Evaluator& ev) -> Where {
+    try {
+      (void)ev.compute();
+    } catch (const NonFiniteError& e) {
+      return {e.batch, e.element};
+    }
+    return {~std::uint64_t{0}, ~std::uint64_t{0}};
+  };
+  Evaluator theirs(spec, Device::cpu(1)), clean(spec, Device::cpu(1)), own(spec, Device::cpu(1));
+  theirs.update(view(p), view(t));
+  theirs.update(view(bad), view(t)); // batch 1, element 7
+  clean.update(view(p), view(t));
+  clean.merge(theirs.state());
+  EXPECT_EQ(first_bad(clean), Where(1, 7));
+  std::vector<double> own_bad = p;
+  own_bad[3] = INFINITY;
+  own.update(view(own_bad), view(t)); // batch 0, element 3
+  own.merge(theirs.state());
+  EXPECT_EQ(first_bad(own), Where(0, 3));
 }
 
 } // namespace

@@ -2,6 +2,7 @@
 // file scripts/gen-io-fixtures writes.
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -211,6 +212,30 @@ TEST(Safetensors, EveryBadFileIsRejectedWithItsReason) {
   expect_rejected("bad_row_overflow.safetensors", "row size overflows 64 bits");
   expect_rejected("bad_short.safetensors", "not a .npy, .safetensors or .pt file");
   expect_rejected("bad_duplicate.safetensors", "names tensor 'x' twice");
+}
+
+// Offsets reversed by a single byte are reversed too (end - begin would wrap to 2^64 - 1).
+TEST(Safetensors, OffsetsReversedByOneByteAreRejectedAsReversed) {
+  const std::string header = R"({"x":{"dtype":"U8","shape":[1],"data_offsets":[5,4]}})";
+  std::string file(8, '\0');
+  const std::uint64_t n = header.size();
+  std::memcpy(file.data(), &n, 8);
+  file += header + std::string(8, '\0');
+  const std::string path = ::testing::TempDir() + "gpueval_reversed_by_one.safetensors";
+  {
+    std::FILE* f = std::fopen(path.c_str(), "wb");
+    ASSERT_NE(f, nullptr);
+    std::fwrite(file.data(), 1, file.size(), f);
+    std::fclose(f);
+  }
+  try {
+    (void)ShardReader::open(path);
+    ADD_FAILURE() << "accepted";
+  } catch (const ReadError& e) {
+    EXPECT_NE(std::string(e.what()).find("reversed data_offsets [5, 4]"), std::string::npos)
+        << e.what();
+  }
+  std::remove(path.c_str());
 }
 
 TEST(Files, MissingAndNonRegularFiles) {

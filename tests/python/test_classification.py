@@ -161,6 +161,60 @@ def test_multiclass_scores_against_scikit_learn(rng, classes):
                                                 zero_division=0), rtol=1e-12)
 
 
+@pytest.mark.parametrize("scores", ["probabilities", "logits"])
+def test_ties_go_to_the_lowest_index_as_numpy_argmax(rng, scores):
+    """Tied highest scores: the prediction is the first of them, as numpy.argmax and
+    scikit-learn decide; top-k counts only classes strictly above the target's score."""
+    n, c = 997, 5  # a count that leaves a tail for every vector width
+    z = np.round(rng.standard_normal((n, c)), 1)  # many exact ties
+    z[::3, 1] = z[::3, 3] = z[::3].max(1) + 0.5  # classes 1 and 3 tie for the top
+    z[1::7, 4] = z[1::7, 0] = z[1::7].max(1) + 1.0  # classes 0 and 4 tie for the top
+    pred = z if scores == "logits" else softmax(z)
+    if scores == "probabilities":
+        pred = pred.astype(np.float32)
+        pred[::3, 3] = pred[::3, 1]  # the tie survives the rounding
+        pred[1::7, 4] = pred[1::7, 0]
+    t = rng.integers(0, c, n)
+    r = evaluate("multiclass", pred, t, num_classes=c, scores=scores, top_k=2, metrics="all")
+    yhat = np.asarray(pred).argmax(1)
+    np.testing.assert_array_equal(r.confusion_matrix,
+                                  skm.confusion_matrix(t, yhat, labels=list(range(c))))
+    assert r["accuracy"] == pytest.approx(skm.accuracy_score(t, yhat), **TOL)
+    higher = (np.asarray(pred) > np.asarray(pred)[np.arange(n), t][:, None]).sum(1)
+    assert r["top_k_accuracy"] == pytest.approx(np.mean(higher < 2), **TOL)
+
+
+def test_masks_of_any_layout_equal_their_contiguous_copies(rng):
+    """A mask sliced with a step, transposed or broadcast reads exactly what its contiguous copy
+    holds, for every task."""
+    n, c = 32, 4
+    wide = rng.random((n, 2 * c)) < 0.5
+    stepped = wide[:, ::2]  # not contiguous
+    assert not stepped.flags.c_contiguous
+    prob = softmax(rng.standard_normal((n, c, 3)), axis=1)
+    t = rng.integers(0, c, (n, 3))
+    m3 = (rng.random((6, n, 3)) < 0.6)[2]  # a [n, 3] slice of a larger mask
+    for mask in (m3, np.asfortranarray(m3), np.broadcast_to(m3[:1], m3.shape)):
+        got = evaluate("multiclass", prob, t, mask, num_classes=c, metrics="all")
+        want = evaluate("multiclass", prob, t, np.ascontiguousarray(mask), num_classes=c,
+                        metrics="all")
+        assert got.to_dict()["metrics"] == want.to_dict()["metrics"]
+        assert got.count == int(np.ascontiguousarray(mask).sum())
+    # Multilabel with a full-shape stepped mask; binary with a stepped prefix mask.
+    ml_t = (rng.random((n, c)) < 0.4).astype(np.int64)
+    ml_p = rng.random((n, c))
+    got = evaluate("multilabel", ml_p, ml_t, stepped, num_classes=c, metrics="all")
+    want = evaluate("multilabel", ml_p, ml_t, np.ascontiguousarray(stepped), num_classes=c,
+                    metrics="all")
+    assert got.to_dict()["metrics"] == want.to_dict()["metrics"]
+    bp, bt = rng.random((n, c)), (rng.random((n, c)) < 0.5).astype(np.int64)
+    column = wide[:, 1]  # a prefix mask with a stride of 2c
+    for mask in (column, stepped):
+        got = evaluate("binary", bp, bt, mask)
+        want = evaluate("binary", bp, bt, np.ascontiguousarray(mask))
+        assert got.to_dict()["metrics"] == want.to_dict()["metrics"]
+
+
 def test_multiclass_logits_and_labels(rng):
     n, c = 3000, 6
     z = rng.standard_normal((n, c)) * 3

@@ -164,6 +164,24 @@ def test_mask_dtypes_and_prefix_shapes(pair, rng, mask_dtype):
     _same(_report(torch.from_numpy(p), torch.from_numpy(t), tm), _report(p, t, rows))
 
 
+def test_masks_of_any_layout_equal_their_contiguous_copies(rng):
+    """The case a planted bug survived: a mask that is not contiguous in memory must be read as
+    it is, not ignored."""
+    p = rng.standard_normal((32, 10, 4))
+    t = p + rng.standard_normal((32, 10, 4))
+    m = (rng.random((32, 20)) < 0.5)[:, ::2]
+    assert not m.flags.c_contiguous
+    want = _report(p, t, np.ascontiguousarray(m))
+    assert want.count == int(m.sum()) * 4
+    _same(_report(p, t, m), want)
+    _same(_report(p, t, torch.from_numpy(np.ascontiguousarray(m)).t().contiguous().t()), want)
+    full = (rng.random((32, 10, 8)) < 0.5)[..., ::2]  # a full-shape mask, stepped
+    _same(_report(p, t, full), _report(p, t, np.ascontiguousarray(full)))
+    row = rng.random((1, 10)) < 0.5  # broadcast over the batch axis: stride 0
+    _same(_report(p, t, np.broadcast_to(row, (32, 10))),
+          _report(p, t, np.ascontiguousarray(np.broadcast_to(row, (32, 10)))))
+
+
 # ---- bad inputs -----------------------------------------------------------------------------
 
 def _error(exc, fn):
