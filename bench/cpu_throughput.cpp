@@ -15,7 +15,7 @@
 #include <thread>
 #include <vector>
 
-#include "gpueval/evaluator.hpp"
+#include "gpueval/regression.hpp"
 #include "read_roofline.hpp"
 
 namespace {

@@ -23,7 +23,7 @@
 #include <thread>
 #include <vector>
 
-#include "gpueval/evaluator.hpp"
+#include "gpueval/regression.hpp"
 #ifdef GPUEVAL_BENCH_CUDA
 #include "gpu_rows.hpp"
 #endif

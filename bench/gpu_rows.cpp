@@ -15,10 +15,10 @@
 #include <string>
 #include <vector>
 
-#include "core/backend_factory.hpp"
+#include "core/registry.hpp"
 #include "cuda/cuda_check.hpp"
 #include "gpueval/classification.hpp"
-#include "gpueval/evaluator.hpp"
+#include "gpueval/regression.hpp"
 
 namespace gpueval::bench {
 

@@ -10,8 +10,10 @@
 #include <string>
 #include <vector>
 
-#include "core/class_backend.hpp"
+#include "classification/backend.hpp"
+#include "core/registry.hpp"
 #include "cuda/backend_device.hpp"
+#include "cuda/backends.hpp"
 #include "cuda/cuda_check.hpp"
 #include "cuda/device_buffer.hpp"
 #include "cuda/device_guard.hpp"
@@ -400,7 +402,7 @@ public:
     return out;
   }
 
-  detail::NonFiniteLocation first_invalid(StreamHandle stream) override {
+  detail::NonFiniteLocation first_bad(StreamHandle stream) override {
     unsigned long long pos = 0;
     device_.copy_out(&pos, first_bad_.get(), sizeof pos, stream);
     detail::NonFiniteLocation where;
@@ -478,12 +480,9 @@ private:
 
 } // namespace
 
-} // namespace gpueval::cuda
-
-namespace gpueval::detail {
-
-std::unique_ptr<ClassBackend> make_cuda_class_backend(int index) {
-  return std::make_unique<cuda::CudaClassBackend>(index);
+void register_classification_backend() {
+  detail::register_backend(typeid(detail::ClassBackend), DeviceKind::cuda,
+                           [](Device d) -> void* { return new CudaClassBackend(d.index); });
 }
 
-} // namespace gpueval::detail
+} // namespace gpueval::cuda

@@ -5,17 +5,21 @@
 
 #include <string>
 
-#include "core/backend_factory.hpp"
+#include "core/registry.hpp"
+#include "cuda/backends.hpp"
 #include "cuda/cuda_check.hpp"
 
-namespace gpueval::detail {
+namespace gpueval::cuda {
+
+namespace {
 
 // "13.0" from a CUDA version number (13000).
-static std::string version_text(int v) {
+std::string version_text(int v) {
   return std::to_string(v / 1000) + "." + std::to_string((v % 1000) / 10);
 }
 
-int cuda_device_count(std::string* why_none) {
+// Any failure of the runtime's device query means no device; the reason in words.
+int device_count(std::string* why_none) {
   int count = 0;
   const cudaError_t status = cudaGetDeviceCount(&count);
   if (status != cudaSuccess) {
@@ -43,17 +47,19 @@ int cuda_device_count(std::string* why_none) {
   return count;
 }
 
-} // namespace gpueval::detail
-
-namespace gpueval {
-
-std::string cuda_versions() {
+std::string versions() {
   int runtime = 0, driver = 0;
   (void)cudaRuntimeGetVersion(&runtime);
   const bool has_driver = cudaDriverGetVersion(&driver) == cudaSuccess && driver > 0;
   (void)cudaGetLastError();
-  return "CUDA runtime " + detail::version_text(runtime) +
-         (has_driver ? ", driver " + detail::version_text(driver) : ", no driver");
+  return "CUDA runtime " + version_text(runtime) +
+         (has_driver ? ", driver " + version_text(driver) : ", no driver");
 }
 
-} // namespace gpueval
+} // namespace
+
+void register_layer() {
+  detail::register_cuda_layer({device_count, versions, make_staging});
+}
+
+} // namespace gpueval::cuda

@@ -1,6 +1,7 @@
 // DeviceStaging on the CUDA runtime: pinned host buffers (cudaHostAlloc), device buffers, a copy
 // stream and a fold stream, and two events per slot (uploaded, folded).
 #include "core/staging.hpp"
+#include "cuda/backends.hpp"
 
 #include <cuda_runtime_api.h>
 
@@ -153,13 +154,9 @@ private:
 
 } // namespace
 
-} // namespace gpueval::cuda
-
-namespace gpueval::detail {
-
-std::unique_ptr<DeviceStaging> make_device_staging(int index, int slots, int buffers,
-                                                   const std::uint64_t* capacity) {
-  return std::make_unique<cuda::CudaStaging>(index, slots, buffers, capacity);
+std::unique_ptr<detail::DeviceStaging> make_staging(int index, int slots, int buffers,
+                                                    const std::uint64_t* capacity) {
+  return std::make_unique<CudaStaging>(index, slots, buffers, capacity);
 }
 
-} // namespace gpueval::detail
+} // namespace gpueval::cuda

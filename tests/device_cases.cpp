@@ -15,7 +15,7 @@
 #include "device_cases.hpp"
 #include "gpueval/classification.hpp"
 #include "gpueval/error.hpp"
-#include "gpueval/evaluator.hpp"
+#include "gpueval/regression.hpp"
 #include "reference.hpp"
 
 namespace gpueval {

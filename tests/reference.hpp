@@ -10,8 +10,8 @@
 #include <utility>
 #include <vector>
 
-#include "gpueval/ops/metric_ids.hpp"
 #include "gpueval/ops/quantile_sketch.hpp"
+#include "gpueval/ops/regression_ids.hpp"
 
 namespace gpueval::test {
 
@@ -44,7 +44,8 @@ struct ReferenceValues {
   long double n = 0, mean_t = 0, m2_t = 0, m2_e = 0, sse = 0;
 };
 
-// Every metric of DESIGN.md's table, from the pairs directly. Degenerate cases follow the table.
+// Every regression metric (docs/design.md, "Metrics (regression)"), from the pairs directly.
+// Degenerate cases follow the table.
 inline ReferenceValues reference_metrics(const std::vector<Pair>& pairs) {
   using LD = long double;
   ReferenceValues r;
@@ -167,14 +168,15 @@ inline bool is_quantile_metric(Metric m) {
          m == Metric::abs_error_q99;
 }
 
-// The relative tolerance for a metric: DESIGN.md's 1e-9, or the quantile sketch's accuracy at
-// the default quantile_alpha (7 mantissa bits), with room for the last bits of rounding.
+// The relative tolerance for a metric: the accuracy rule's 1e-9 (docs/design.md, "Numerics"), or
+// the quantile sketch's accuracy at the default quantile_alpha (7 mantissa bits), with room for the
+// last bits of rounding.
 inline double tolerance(Metric m) {
   return is_quantile_metric(m) ? ops::sketch::alpha(7) + 1e-12 : 1e-9;
 }
 
-// DESIGN.md's accuracy rule: |x - ref| <= 1e-9 * max(|ref|, scale), scale = rmse for bias, 1 for
-// the bounded scores, 0 otherwise. NaN matches NaN only.
+// The accuracy rule (docs/design.md, "Numerics"): |x - ref| <= 1e-9 * max(|ref|, scale), scale =
+// rmse for bias, 1 for the bounded scores, 0 otherwise. NaN matches NaN only.
 inline double accuracy_scale(Metric m, const ReferenceValues& ref) {
   switch (m) {
   case Metric::bias:

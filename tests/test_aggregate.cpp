@@ -8,10 +8,10 @@
 #include <random>
 #include <vector>
 
-#include "core/aggregate.hpp"
 #include "gpueval/error.hpp"
 #include "gpueval/version.hpp"
 #include "reference.hpp"
+#include "regression/aggregate.hpp"
 
 namespace gpueval {
 namespace {

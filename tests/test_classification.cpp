@@ -14,11 +14,11 @@
 
 #include "class_reference.hpp"
 #include "core/state_blob.hpp"
-#include "cpu/class_kernels.hpp"
+#include "cpu/classification_kernels.hpp"
 #include "error_of.hpp"
 #include "gpueval/classification.hpp"
 #include "gpueval/error.hpp"
-#include "gpueval/evaluator.hpp"
+#include "gpueval/regression.hpp"
 
 namespace gpueval {
 namespace {
@@ -278,22 +278,22 @@ TEST(Classification, StatesRoundTripThroughTheFamilyRegistry) {
   ev.update(TensorView::contiguous(d.scores.data(), DType::f32, {3000, 6}),
             TensorView::contiguous(d.target.data(), DType::i64, {3000}));
   const State s = ev.state();
-  EXPECT_EQ(state_family(s), Family::classification);
+  EXPECT_EQ(state_family(s), kClassificationFamily);
   std::unique_ptr<AnyEvaluator> again = evaluator_for_state(s, "all", Device::cpu(1));
-  EXPECT_EQ(again->family(), Family::classification);
+  EXPECT_EQ(again->family(), kClassificationFamily);
   again->merge(s);
   again->merge(s);
   const AnyReport twice = again->compute_any();
-  ASSERT_NE(twice.classification(), nullptr);
-  EXPECT_EQ(twice.classification()->count, 6000u);
-  EXPECT_EQ(twice.classification()->value("f1_macro"), ev.compute().value("f1_macro"));
+  ASSERT_NE(twice.as<ClassificationReport>(), nullptr);
+  EXPECT_EQ(twice.as<ClassificationReport>()->count, 6000u);
+  EXPECT_EQ(twice.as<ClassificationReport>()->value("f1_macro"), ev.compute().value("f1_macro"));
   EXPECT_EQ(again->batches(), 2u);
   // A regression state through the same registry.
   Evaluator reg(RegressionSpec{}, Device::cpu(1));
   std::vector<float> x(12, 1.0f);
   reg.update(TensorView::contiguous(x.data(), DType::f32, {3, 4}),
              TensorView::contiguous(x.data(), DType::f32, {3, 4}));
-  EXPECT_EQ(evaluator_for_state(reg.state(), "", Device::cpu(1))->family(), Family::regression);
+  EXPECT_EQ(evaluator_for_state(reg.state(), "", Device::cpu(1))->family(), kRegressionFamily);
   // Families do not mix; corrupt states are refused.
   EXPECT_NE(error_of<StateError>([&] { reg.merge(s); }).find("classification family"),
             std::string::npos);

@@ -17,7 +17,7 @@
 
 #include "cli/partition.hpp"
 #include "gpueval/classification.hpp"
-#include "gpueval/evaluator.hpp"
+#include "gpueval/regression.hpp"
 #include "io/shard_reader.hpp"
 #include "io/shard_writer.hpp"
 
@@ -387,7 +387,8 @@ TEST_F(Cli, ClassificationEqualsTheLibraryAndMergesExactly) {
   // Usage and input errors.
   const std::string files =
       " --pred " + glob("mc", "pred_*.npy") + " --target " + glob("mc", "target_*.npy");
-  expect_failure(sh(kBin + files + " --task trinary"), 2, "unknown classification task");
+  expect_failure(sh(kBin + files + " --task trinary"), 2,
+                 "unknown task 'trinary'; the tasks are regression, binary, multiclass");
   expect_failure(sh(kBin + files + " --num-classes 6"), 2, "--num-classes applies to");
   expect_failure(sh(kBin + files + " --task multiclass"), 2, "needs num_classes between 2");
   expect_failure(sh(kBin + files + " --task multiclass --num-classes 6 --by-axis 1"), 2,

@@ -283,8 +283,7 @@ protected:
 
 TEST_F(CliStaging, RegressionThroughTheRingEqualsTheCpuPath) {
   write(4, false);
-  opts_.spec.metrics = all_metrics();
-  opts_.spec.by_axis = 1;
+  opts_.options = {{"metrics", "all"}, {"by_axis", "1"}};
   int folds = 0;
   const std::string gpu = fake_gpu_run(&folds);
   EXPECT_GT(folds, 20); // many windows: every slot of the ring was reused
@@ -295,9 +294,7 @@ TEST_F(CliStaging, RegressionThroughTheRingEqualsTheCpuPath) {
 
 TEST_F(CliStaging, ClassificationThroughTheRingEqualsTheCpuPath) {
   write(3, true);
-  ClassificationSpec spec;
-  spec.task = ClassTask::binary;
-  opts_.classification = spec;
+  opts_.task = "binary";
   int folds = 0;
   const std::string gpu = fake_gpu_run(&folds);
   EXPECT_GT(folds, 20);

@@ -11,7 +11,7 @@
 namespace gpueval::cuda {
 namespace {
 
-// The rows kernel's loop as cuda_backend.cu runs it: `iterations(unroll)` trips of `unroll`
+// The rows kernel's loop as regression.cu runs it: `iterations(unroll)` trips of `unroll`
 // elements, first + (it * unroll + u) * lanes; the first `full` trips need no bounds check.
 void check_rows(std::int64_t rows, std::int64_t keys, int unroll = 8) {
   const RowSplit s = row_split(rows, keys);

@@ -4,9 +4,9 @@
 
 #include <string>
 
-#include "core/backend_factory.hpp"
+#include "core/registry.hpp"
 #include "gpueval/error.hpp"
-#include "gpueval/evaluator.hpp"
+#include "gpueval/regression.hpp"
 
 namespace gpueval {
 namespace {

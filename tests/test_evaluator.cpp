@@ -10,7 +10,7 @@
 
 #include "batch_data.hpp"
 #include "gpueval/error.hpp"
-#include "gpueval/evaluator.hpp"
+#include "gpueval/regression.hpp"
 #include "reference.hpp"
 
 namespace gpueval {

@@ -7,7 +7,7 @@
 #include <random>
 #include <vector>
 
-#include "cpu/lanes.hpp"
+#include "cpu/regression_lanes.hpp"
 
 namespace gpueval::cpu {
 
@@ -87,8 +87,8 @@ TEST(Isa, EveryVariantGivesTheSameBits) {
 namespace gpueval::cpu {
 namespace {
 
-// msle's vector log1p and log (fold_kernels.cpp) against long double, in every ISA variant: each
-// lane folds a (1, 1) pair (the run's first group, scalar) and then one test pair (vector).
+// msle's vector log1p and log (regression_kernels.cpp) against long double, in every ISA variant:
+// each lane folds a (1, 1) pair (the run's first group, scalar) and then one test pair (vector).
 TEST(Isa, VectorLogsMatchLongDouble) {
   __builtin_cpu_init();
   std::vector<std::pair<double, double>> pairs;

@@ -9,8 +9,8 @@
 #include <vector>
 
 #include "gpueval/dtype.hpp"
-#include "gpueval/metrics.hpp"
 #include "gpueval/ops/regression.hpp"
+#include "gpueval/regression.hpp"
 #include "reference.hpp"
 
 namespace gpueval {
@@ -255,7 +255,7 @@ TEST(RegressionOps, GroupSubsetsAgreeWithFullRecord) {
                 "a core-only record must not carry the optional groups");
 }
 
-// ---- degenerate values, DESIGN.md's table ---------------------------------------------------
+// ---- degenerate values (docs/design.md, "Metrics (regression)") ------------------------------
 
 ops::MetricValues finalize_pairs(const std::vector<Pair>& data) {
   return All::finalize(fold_runs<kAllGroups>(data.data(), data.size(), 64));

@@ -5,8 +5,7 @@
 
 #include "gpueval/device.hpp"
 #include "gpueval/error.hpp"
-#include "gpueval/metrics.hpp"
-#include "gpueval/spec.hpp"
+#include "gpueval/regression.hpp"
 #include "gpueval/tensor_view.hpp"
 
 namespace gpueval {

@@ -13,8 +13,8 @@
 #include "core/state_blob.hpp"
 #include "error_of.hpp"
 #include "gpueval/error.hpp"
-#include "gpueval/evaluator.hpp"
 #include "gpueval/ops/quantile_sketch.hpp"
+#include "gpueval/regression.hpp"
 
 namespace gpueval {
 namespace {

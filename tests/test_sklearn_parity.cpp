@@ -1,6 +1,6 @@
 // Parity with scikit-learn and scipy on fixtures written by scripts/gen-sklearn-fixtures.
 // Inputs are float64 (upcast from float32/float16); degenerate cases are pinned in
-// test_ops_regression.cpp against DESIGN.md's table instead.
+// test_ops_regression.cpp against docs/design.md's degenerate values instead.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "core/aggregate.hpp"
 #include "gpueval/ops/quantile_sketch.hpp"
+#include "regression/aggregate.hpp"
 
 namespace gpueval {
 namespace {

@@ -7,7 +7,7 @@
 
 #include "error_of.hpp"
 #include "gpueval/error.hpp"
-#include "gpueval/evaluator.hpp"
+#include "gpueval/regression.hpp"
 
 namespace gpueval {
 namespace {

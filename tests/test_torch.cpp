@@ -5,7 +5,7 @@
 
 #include <string>
 
-#include "gpueval/evaluator.hpp"
+#include "gpueval/regression.hpp"
 #include "gpueval/torch_evaluator.hpp"
 
 namespace gpueval {
@@ -174,6 +174,33 @@ TEST(Torch, ClassificationSameNumbersAsTheCoreApi) {
   EXPECT_NE(torch_error([&] {
               ev.update(torch::randn({4, 6}), torch::zeros({4}, torch::kLong));
             }).find("the class axis 1 has 6 entries, not num_classes 5"),
+            std::string::npos);
+}
+
+// TorchMetrics: any family by task and options, the numbers of the family's own evaluator.
+TEST(Torch, AnyFamilyByTaskAndOptions) {
+  torch::manual_seed(4);
+  const torch::Tensor logits = torch::randn({40, 5, 3});
+  const torch::Tensor labels = torch::randint(0, 5, {40, 3});
+  torch_adapter::TorchMetrics any(
+      "multiclass", {{"num_classes", "5"}, {"scores", "logits"}, {"top_k", "2"}}, torch::kCPU, 2);
+  any.update(logits, labels);
+  ClassificationSpec spec;
+  spec.task = ClassTask::multiclass;
+  spec.num_classes = 5;
+  spec.top_k = 2;
+  spec.scores = ScoreKind::logits;
+  torch_adapter::TorchClassificationEvaluator typed(spec, torch::kCPU, 2);
+  typed.update(logits, labels);
+  EXPECT_EQ(any.compute().to_json(), typed.compute().to_json());
+  EXPECT_EQ(any.compute_dict().at("top_k_accuracy").item<double>(),
+            typed.compute().value("top_k_accuracy"));
+  torch_adapter::TorchMetrics regression("regression", {{"by_axis", "1"}}, torch::kCPU, 1);
+  regression.update(torch::randn({8, 6, 2}), torch::randn({8, 6, 2}));
+  EXPECT_EQ(regression.compute_dict().at("by_axis/mse").numel(), 6);
+  EXPECT_NE(torch_error([] {
+              torch_adapter::TorchMetrics bad("multiclass", {{"num_classes", "5"}, {"k", "2"}});
+            }).find("'k' is not an option of classification"),
             std::string::npos);
 }
 

@@ -9,11 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "gpueval/classification.hpp"
 #include "gpueval/device.hpp"
 #include "gpueval/family.hpp"
-#include "gpueval/report.hpp"
-#include "gpueval/spec.hpp"
 #include "gpueval/state.hpp"
 
 namespace gpueval::cli {
@@ -47,9 +44,10 @@ struct EvalOptions {
   // Either paired files (pred[i], target[i], mask[i]) or shards holding all three by key.
   std::vector<std::string> pred, target, mask, shards;
   std::string pred_key = "pred", target_key = "target", mask_key;
-  // The family: regression (spec), or classification when `classification` is set.
-  RegressionSpec spec;
-  std::optional<ClassificationSpec> classification;
+  // The task (which selects the family) and the family's options (gpueval/family.hpp), which the
+  // family parses and validates; the first shard's headers give it the sample shape and dtypes.
+  std::string task; // empty: the first registered family's first task
+  Options options;
   std::optional<Device> device; // nullopt: auto
   int threads = 0;
   Format format = Format::table;
@@ -107,8 +105,6 @@ int merge_main(int argc, char** argv);
 // scheduler's retry) never sees half a state. Throws io::ReadError naming the file.
 void write_file_atomically(const std::string& path, const std::vector<std::uint8_t>& bytes);
 
-std::string format_report(const Report& report, Format format);
-std::string format_report(const ClassificationReport& report, Format format);
 std::string format_report(const AnyReport& report, Format format);
 // "table", "json", "csv", "none"; UsageError otherwise.
 Format parse_format(const std::string& text);

@@ -12,13 +12,12 @@
 #include <thread>
 
 #include "cli/cli.hpp"
+#include "cli/family.hpp"
 #include "cli/partition.hpp"
 #include "cli/window_ring.hpp"
-#include "core/backend_factory.hpp"
+#include "core/registry.hpp"
 #include "core/staging.hpp"
-#include "gpueval/classification.hpp"
 #include "gpueval/error.hpp"
-#include "gpueval/evaluator.hpp"
 #include "io/shard_reader.hpp"
 
 namespace gpueval::cli {
@@ -26,14 +25,6 @@ namespace gpueval::cli {
 namespace {
 
 using io::ShardReader;
-
-std::string shape_text(const std::vector<std::int64_t>& s) {
-  std::string out = "[";
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    out += (i ? ", " : "") + std::to_string(s[i]);
-  }
-  return out + "]";
-}
 
 // Where each role of shard i comes from.
 struct ShardSource {
@@ -139,31 +130,17 @@ Validated validate(const std::vector<ShardSource>& sources, const AnyEvaluator& 
   return v;
 }
 
-// The evaluator of the options' family, fitted to the first shard's headers: its sample shape
-// (the targets'), and for classification whether the predictions are scores, so that a part
-// with no files still has a state that merges, and a report.
+// The evaluator of the options' task, fitted to the first shard's headers (the family reads what
+// it needs: the sample shape, the dtypes), so that a part with no files still has a state that
+// merges, and a report.
 std::unique_ptr<AnyEvaluator> make_evaluator(const EvalOptions& o, const ShardSource& first,
                                              Device device) {
   const OpenShard sh = open_shard(first);
-  const auto& ps = sh.pred.info().shape;
-  const auto& ts = sh.target.info().shape;
-  const std::vector<std::int64_t> sample(ts.empty() ? ts.begin() : ts.begin() + 1, ts.end());
+  const detail::InputShapes shapes{sh.pred.info().shape, sh.target.info().shape,
+                                   sh.pred.info().dtype, sh.target.info().dtype};
   try {
-    if (o.classification) {
-      ClassificationSpec spec = *o.classification;
-      spec.sample_shape = sample;
-      spec.score_dtype = sh.pred.info().dtype;
-      if (spec.pred == PredKind::auto_detect) {
-        const bool scores = spec.task == ClassTask::multiclass
-                                ? ps.size() == ts.size() + 1
-                                : dtype_is_float(sh.pred.info().dtype);
-        spec.pred = scores ? PredKind::scores : PredKind::labels;
-      }
-      return std::make_unique<ClassificationEvaluator>(std::move(spec), device);
-    }
-    RegressionSpec spec = o.spec;
-    spec.sample_shape = sample;
-    return std::make_unique<Evaluator>(std::move(spec), device);
+    const std::string task = o.task.empty() ? families().front().tasks.front() : o.task;
+    return detail::family_entry_of_task(task).make(task, o.options, device, &shapes);
   } catch (const InvalidArgument& e) {
     throw InputError(where(sh.pred) + " / " + where(sh.target) + ": " + e.what());
   }

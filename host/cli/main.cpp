@@ -2,6 +2,8 @@
 #include <cxxopts.hpp>
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -9,7 +11,7 @@
 #include <vector>
 
 #include "cli/cli.hpp"
-#include "gpueval/classification.hpp"
+#include "core/registry.hpp"
 #include "gpueval/error.hpp"
 #include "gpueval/version.hpp"
 #include "io/shard_reader.hpp"
@@ -71,26 +73,90 @@ Split split_multi_flags(int argc, char** argv) {
   return out;
 }
 
-std::optional<int> parse_axis(const std::string& text, const char* flag, bool allow_none) {
-  if (allow_none && text == "none") {
-    return std::nullopt;
+std::string flag_of(const std::string& option) {
+  std::string flag = "--" + option;
+  std::replace(flag.begin(), flag.end(), '_', '-');
+  return flag;
+}
+
+std::string join_or(const std::vector<std::string>& words) {
+  std::string out;
+  for (std::size_t i = 0; i < words.size(); ++i) {
+    out += (i == 0 ? "" : i + 1 == words.size() ? " or " : ", ") + words[i];
   }
-  try {
-    std::size_t used = 0;
-    const int v = std::stoi(text, &used);
-    if (used == text.size()) {
-      return v;
+  return out;
+}
+
+// A family option as a flag: the families that have it (their tasks, for messages) and its
+// help group (the families' shared group when every family has it, else the family's own).
+struct FamilyFlag {
+  std::string option, help, default_value, group;
+  std::vector<std::string> tasks; // of the families that take it
+};
+
+std::vector<FamilyFlag> family_flags(std::vector<std::string>& groups) {
+  const std::vector<FamilyDescription> all = families();
+  std::vector<FamilyFlag> flags;
+  for (const FamilyDescription& f : all) {
+    for (const OptionInfo& o : f.options) {
+      if (!o.flag) {
+        continue;
+      }
+      auto it = std::find_if(flags.begin(), flags.end(),
+                             [&](const FamilyFlag& x) { return x.option == o.name; });
+      if (it == flags.end()) {
+        flags.push_back({o.name, o.help, o.default_value, "", {}});
+        it = flags.end() - 1;
+      }
+      it->tasks.insert(it->tasks.end(), f.tasks.begin(), f.tasks.end());
     }
-  } catch (const std::exception&) {
   }
-  throw UsageError(std::string(flag) + " '" + text + "' is not an integer" +
-                   (allow_none ? " or 'none'" : ""));
+  groups.push_back("Metrics");
+  for (const FamilyDescription& f : all) {
+    std::string title = f.name + " (--task " + join_or(f.tasks) + ")";
+    title[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(title[0])));
+    groups.push_back(title);
+    for (FamilyFlag& flag : flags) {
+      const bool shared = std::all_of(all.begin(), all.end(), [&](const FamilyDescription& g) {
+        return std::any_of(g.options.begin(), g.options.end(),
+                           [&](const OptionInfo& o) { return o.name == flag.option && o.flag; });
+      });
+      const bool own =
+          std::find(flag.tasks.begin(), flag.tasks.end(), f.tasks.front()) != flag.tasks.end();
+      if (flag.group.empty() && (shared || own)) {
+        flag.group = shared ? "Metrics" : title;
+      }
+    }
+  }
+  return flags;
+}
+
+// A family's message about a value names the option as the engine spells it ("by_axis 'x' is not
+// an integer"); gpu-eval's user typed a flag (--by-axis 'x').
+std::string flag_spelling(std::string message, const std::vector<FamilyFlag>& flags) {
+  for (const FamilyFlag& f : flags) {
+    const std::string flag = flag_of(f.option);
+    for (std::size_t at = message.find(f.option); at != std::string::npos;
+         at = message.find(f.option, at + flag.size())) {
+      const std::size_t end = at + f.option.size();
+      const auto word = [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+      };
+      const bool starts = at == 0 || !word(message[at - 1]);
+      const bool ends = end == message.size() || !word(message[end]);
+      const bool value_follows = message.compare(end, 2, " '") == 0;
+      if (starts && ends && value_follows && (at < 2 || message.compare(at - 2, 2, "--") != 0)) {
+        message.replace(at, f.option.size(), flag);
+      }
+    }
+  }
+  return message;
 }
 
 int eval_main(int argc, char** argv) {
   Split split = split_multi_flags(argc, argv);
-  cxxopts::Options options("gpu-eval", "Exact regression metrics over saved tensor shards, "
-                                       "streamed in bounded memory.");
+  cxxopts::Options options("gpu-eval", "Exact epoch metrics over saved tensor shards, streamed in "
+                                       "bounded memory.");
   options.custom_help("--pred P.npy... --target T.npy... [options] | --shards S... [options]");
   options.positional_help("");
   // clang-format off
@@ -102,22 +168,22 @@ int eval_main(int argc, char** argv) {
       ("pred-key", "key of the predictions in --shards files", cxxopts::value<std::string>()->default_value("pred"))
       ("target-key", "key of the targets in --shards files", cxxopts::value<std::string>()->default_value("target"))
       ("mask-key", "key of the mask in --shards files (none by default)", cxxopts::value<std::string>());
-  options.add_options("Metrics")
-      ("metrics", "comma-separated metric names, 'default' or 'all'", cxxopts::value<std::string>()->default_value("default"))
-      ("channel-axis", "-1 (last axis) or none", cxxopts::value<std::string>()->default_value("-1"))
-      ("by-axis", "breakdown axis of the tensors (e.g. 1 for time in [batch, time, channel])", cxxopts::value<std::string>())
-      ("nan-policy", "skip, propagate or error", cxxopts::value<std::string>()->default_value("skip"))
-      ("quantile-alpha", "relative accuracy of median_absolute_error, abs_error_q90, abs_error_q99", cxxopts::value<double>()->default_value("0.005"));
-  options.add_options("Classification (--task)")
-      ("task", "regression (the default), binary, multiclass or multilabel", cxxopts::value<std::string>()->default_value("regression"))
-      ("num-classes", "classes (multiclass) or labels (multilabel)", cxxopts::value<std::int64_t>())
-      ("scores", "probabilities or logits", cxxopts::value<std::string>()->default_value("probabilities"))
-      ("threshold", "binary and multilabel: a probability above it is a positive", cxxopts::value<double>()->default_value("0.5"))
-      ("class-axis", "the class axis of multiclass scores (label axis of multilabel)", cxxopts::value<int>()->default_value("1"))
-      ("top-k", "multiclass scores: also top_k_accuracy", cxxopts::value<int>())
-      ("ignore-index", "targets equal to it are dropped", cxxopts::value<std::int64_t>())
-      ("bins", "calibration bins (ece, mce)", cxxopts::value<int>()->default_value("15"))
-      ("beta", "beta of fbeta", cxxopts::value<double>()->default_value("1"));
+  std::vector<std::string> tasks;
+  for (const FamilyDescription& f : families()) {
+    tasks.insert(tasks.end(), f.tasks.begin(), f.tasks.end());
+  }
+  std::vector<std::string> groups{"", "Input"};
+  const std::vector<FamilyFlag> flags = family_flags(groups);
+  options.add_options("Metrics")("task", "the task, which picks the metric family: " +
+                                             join_or(tasks) + " (default " + tasks.front() + ")",
+                                 cxxopts::value<std::string>());
+  for (const FamilyFlag& f : flags) {
+    options.add_options(f.group)(
+        flag_of(f.option).substr(2),
+        f.default_value.empty() ? f.help : f.help + " (default " + f.default_value + ")",
+        cxxopts::value<std::string>());
+  }
+  // clang-format off
   options.add_options("Execution")
       ("device", "auto, cpu, cuda or cuda:N", cxxopts::value<std::string>()->default_value("auto"))
       ("threads", "CPU threads (0: one per core)", cxxopts::value<int>()->default_value("0"))
@@ -149,11 +215,8 @@ int eval_main(int argc, char** argv) {
                      "' (files go after --pred, --target, --mask or --shards)");
   }
   if (args.count("help")) {
-    std::fputs(options
-                   .help({"", "Input", "Metrics", "Classification (--task)", "Execution", "Fan-out",
-                          "Output"})
-                   .c_str(),
-               stdout);
+    groups.insert(groups.end(), {"Execution", "Fan-out", "Output"});
+    std::fputs(options.help(groups).c_str(), stdout);
     std::fputs(kExitHelp, stdout);
     std::fputs("Also: gpu-eval merge --help (joins saved states), gpu-eval synth --help (writes "
                "synthetic shards).\n",
@@ -195,65 +258,27 @@ int eval_main(int argc, char** argv) {
   if (args.count("mask-key")) {
     o.mask_key = args["mask-key"].as<std::string>();
   }
-  const std::string task = args["task"].as<std::string>();
-  const auto given = [&](const char* flag) { return args.count(flag) > 0; };
-  if (task != "regression") {
-    for (const char* flag : {"by-axis"}) {
-      if (given(flag)) {
-        throw UsageError(std::string("--") + flag + " applies to --task regression");
-      }
-    }
-  } else {
-    for (const char* flag : {"num-classes", "top-k", "ignore-index"}) {
-      if (given(flag)) {
-        throw UsageError(std::string("--") + flag +
-                         " applies to classification: give --task binary, multiclass or "
-                         "multilabel");
-      }
-    }
-  }
+  o.task = args.count("task") ? args["task"].as<std::string>() : tasks.front();
   try {
-    if (task != "regression") {
-      ClassificationSpec c;
-      c.task = parse_class_task(task);
-      c.num_classes = given("num-classes") ? args["num-classes"].as<std::int64_t>()
-                                           : (c.task == ClassTask::binary ? 2 : 0);
-      c.set_metrics(args["metrics"].as<std::string>());
-      const std::string scores = args["scores"].as<std::string>();
-      if (scores != "probabilities" && scores != "logits") {
-        throw UsageError("--scores '" + scores + "' is not probabilities or logits");
+    family_of_task(o.task); // an unknown task: the message lists every task
+    for (const FamilyFlag& f : flags) {
+      if (args.count(flag_of(f.option).substr(2)) == 0) {
+        continue;
       }
-      c.scores = scores == "logits" ? ScoreKind::logits : ScoreKind::probabilities;
-      c.threshold = args["threshold"].as<double>();
-      c.class_axis = args["class-axis"].as<int>();
-      c.top_k = given("top-k") ? args["top-k"].as<int>() : 0;
-      if (given("ignore-index")) {
-        c.ignore_index = args["ignore-index"].as<std::int64_t>();
+      if (std::find(f.tasks.begin(), f.tasks.end(), o.task) == f.tasks.end()) {
+        throw UsageError(flag_of(f.option) + " applies to --task " + join_or(f.tasks));
       }
-      c.bins = args["bins"].as<int>();
-      c.beta = args["beta"].as<double>();
-      c.nan_policy = parse_nan_policy(args["nan-policy"].as<std::string>());
-      c.validate();
-      o.classification = c;
-    } else {
-      o.spec.metrics = parse_metric_list(args["metrics"].as<std::string>());
+      o.options[f.option] = args[flag_of(f.option).substr(2)].as<std::string>();
     }
-    o.spec.nan_policy = parse_nan_policy(args["nan-policy"].as<std::string>());
-    o.spec.quantile_alpha = args["quantile-alpha"].as<double>();
+    // The family parses and checks its options now, before any file is opened (the first
+    // shard's headers complete the spec later).
+    detail::family_entry_of_task(o.task).make(o.task, o.options, Device::cpu(1), nullptr);
     const std::string device = args["device"].as<std::string>();
     if (device != "auto") {
       o.device = Device::parse(device);
     }
   } catch (const InvalidArgument& e) {
-    throw UsageError(e.what());
-  }
-  o.spec.channel_axis = parse_axis(args["channel-axis"].as<std::string>(), "--channel-axis", true);
-  if (o.spec.channel_axis && *o.spec.channel_axis != -1) {
-    throw UsageError("--channel-axis " + std::to_string(*o.spec.channel_axis) +
-                     " is not supported: the channel axis is the last axis (-1) or none");
-  }
-  if (args.count("by-axis")) {
-    o.spec.by_axis = parse_axis(args["by-axis"].as<std::string>(), "--by-axis", false);
+    throw UsageError(flag_spelling(e.what(), flags));
   }
   o.threads = args["threads"].as<int>();
   if (o.threads < 0) {
@@ -294,12 +319,6 @@ int eval_main(int argc, char** argv) {
     throw UsageError(fmt::format("--shard-index {} is outside 0..{} (--shard-count {})",
                                  o.shard_index, o.shard_count - 1, o.shard_count));
   }
-  try {
-    o.spec.validate();
-  } catch (const InvalidArgument& e) {
-    throw UsageError(e.what());
-  }
-
   const Evaluation result = evaluate(o);
   if (result.state) {
     write_file_atomically(o.save_state, result.state->bytes);

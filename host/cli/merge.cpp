@@ -11,7 +11,6 @@
 
 #include "cli/cli.hpp"
 #include "gpueval/error.hpp"
-#include "gpueval/evaluator.hpp"
 #include "gpueval/family.hpp"
 #include "io/shard_reader.hpp"
 

@@ -14,8 +14,8 @@ namespace gpueval::detail {
 inline constexpr std::uint64_t kNoIndex = std::numeric_limits<std::uint64_t>::max();
 
 // Where nan_policy = error first saw a bad value: the smallest (batch, element) in
-// lexicographic order; element is the C-order index within the batch (of the targets, for
-// classification).
+// lexicographic order; element is the C-order index within the batch (of the tensor the family
+// counts elements of).
 struct NonFiniteLocation {
   std::uint64_t batch = kNoIndex;
   std::uint64_t element = kNoIndex;

@@ -1,21 +1,18 @@
-// Backend selection: explicit devices, and auto_select_device().
+// Device selection: explicit devices, and auto_select_device().
 #include <atomic>
 #include <cstdio>
 #include <string>
 
-#include "core/backend_factory.hpp"
+#include "core/common.hpp"
+#include "core/registry.hpp"
 #include "gpueval/error.hpp"
-#include "gpueval/evaluator.hpp"
 
 namespace gpueval {
 
 Device auto_select_device() {
   std::string why;
   if (detail::cuda_device_count(&why) > 0) {
-    if (detail::cuda_backend_available()) {
-      return Device::cuda(0);
-    }
-    why = "a CUDA device is present, but this build has no CUDA evaluation kernels yet";
+    return Device::cuda(0);
   }
   static std::atomic<bool> said{false};
   if (!said.exchange(true)) {
@@ -47,14 +44,6 @@ void require_usable(Device device) {
     throw CudaError("device cuda:" + std::to_string(device.index) + " does not exist; " +
                     std::to_string(count) + " CUDA device(s) are visible");
   }
-}
-
-std::unique_ptr<Backend> make_backend(Device device) {
-  require_usable(device);
-  if (device.kind == DeviceKind::cpu) {
-    return make_cpu_backend(device.threads);
-  }
-  return make_cuda_backend(device.index);
 }
 
 } // namespace detail

@@ -9,7 +9,7 @@
 //   enqueued(s)    marks slot s's fold enqueued on stream()
 //   wait_free(s)   blocks until slot s's upload and fold have run: its buffers may be reused
 //
-// Built with CUDA only; make_device_staging throws CudaError elsewhere.
+// Built with CUDA only (core/registry.hpp: make_device_staging throws CudaError elsewhere).
 #pragma once
 
 #include <cstdint>
@@ -32,9 +32,5 @@ public:
   virtual void enqueued(int slot) = 0;
   virtual void wait_free(int slot) = 0;
 };
-
-// `capacity[b]` bytes for buffer b of every slot, on device `index`.
-std::unique_ptr<DeviceStaging> make_device_staging(int index, int slots, int buffers,
-                                                   const std::uint64_t* capacity);
 
 } // namespace gpueval::detail

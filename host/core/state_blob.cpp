@@ -1,6 +1,8 @@
 // The state envelope shared by every family.
 #include "core/state_blob.hpp"
 
+#include "core/registry.hpp"
+
 namespace gpueval::detail {
 
 namespace {
@@ -88,11 +90,12 @@ OpenedState open_state(const State& state) {
   const std::uint32_t by_axis = r.u32();
   h.by_axis = has_by ? static_cast<int>(by_axis) : -1;
   const std::uint32_t family = r.u32();
-  if (family > static_cast<std::uint32_t>(Family::classification)) {
+  h.family = static_cast<Family>(family);
+  if (family > 255) {
     throw StateError("state blob is of metric family " + std::to_string(family) +
                      ", which this gpueval does not know");
   }
-  h.family = static_cast<Family>(family);
+  (void)family_entry_of_tag(h.family); // a registered family, or a StateError naming the tag
   h.keys = r.u64();
   h.batches = r.u64();
   h.first_nonfinite.batch = r.u64();
@@ -110,6 +113,13 @@ OpenedState open_state(const State& state) {
   o.payload = in.data() + header;
   o.payload_size = in.size() - 8 - header;
   return o;
+}
+
+void expect_family(const StateHeader& header, Family want, std::string_view name) {
+  if (header.family != want) {
+    throw StateError("the state is of the " + family_entry_of_tag(header.family).description.name +
+                     " family, not " + std::string(name));
+  }
 }
 
 } // namespace gpueval::detail

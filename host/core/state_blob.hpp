@@ -12,19 +12,19 @@
 #include "core/common.hpp"
 #include "gpueval/error.hpp"
 #include "gpueval/family.hpp"
-#include "gpueval/spec.hpp"
+#include "gpueval/policy.hpp"
 #include "gpueval/state.hpp"
 
 namespace gpueval::detail {
 
 struct StateHeader {
-  Family family = Family::regression;
+  Family family{};
   std::uint32_t groups = 0; // the family's statistic groups (bits)
   NanPolicy nan_policy = NanPolicy::skip;
   bool has_channel_axis = false;
   int by_axis = -1; // -1: none
   std::vector<std::int64_t> sample_shape;
-  std::uint64_t keys = 0; // records (regression) or words (classification) in the payload
+  std::uint64_t keys = 0; // the family's records or words in the payload
   std::uint64_t batches = 0;
   NonFiniteLocation first_nonfinite;
   std::vector<std::uint8_t> extra; // the family's own header fields
@@ -107,8 +107,13 @@ struct OpenedState {
   std::size_t payload_size = 0;
 };
 
-// Checks magic, version and checksum (before trusting any size field) and the header's
-// consistency; throws StateError naming what is wrong.
+// Checks magic, version and checksum (before trusting any size field), the header's
+// consistency and that the family tag is a registered family's; throws StateError naming what
+// is wrong.
 OpenedState open_state(const State& state);
+
+// Throws StateError ("the state is of the <its> family, not <name>") unless the header is of
+// family `want`.
+void expect_family(const StateHeader& header, Family want, std::string_view name);
 
 } // namespace gpueval::detail

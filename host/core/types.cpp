@@ -2,7 +2,7 @@
 #include <string>
 #include <thread>
 
-#include "core/backend.hpp"
+#include "core/common.hpp"
 #include "gpueval/device.hpp"
 #include "gpueval/dtype.hpp"
 #include "gpueval/error.hpp"

@@ -20,6 +20,12 @@ public:
 
   int size() const { return static_cast<int>(workers_.size()) + 1; }
 
+  // The threads a CPU device asks for: `requested`, or one per hardware thread for 0 or less.
+  static int threads_for(int requested) {
+    const int n = requested > 0 ? requested : static_cast<int>(std::thread::hardware_concurrency());
+    return n > 1 ? n : 1;
+  }
+
   // Runs fn(task, slot) for every task in [0, tasks), each exactly once, on at most size()
   // threads; slot in [0, size()) identifies the thread (for per-thread scratch). Which thread runs
   // which task is unspecified, so results must not depend on it. Returns when all are done; the

@@ -14,11 +14,14 @@
 #include "gpueval/device.hpp"
 #include "gpueval/family.hpp"
 #include "gpueval/ops/classification.hpp"
-#include "gpueval/spec.hpp"
+#include "gpueval/policy.hpp"
 #include "gpueval/state.hpp"
 #include "gpueval/tensor_view.hpp"
 
 namespace gpueval {
+
+// The classification family's state tag.
+inline constexpr Family kClassificationFamily = Family{1};
 
 using ops::ClassTask;
 
@@ -26,9 +29,9 @@ std::string_view class_task_name(ClassTask t); // "binary", "multiclass", "multi
 // Throws InvalidArgument listing the tasks.
 ClassTask parse_class_task(std::string_view text);
 
-// Metrics of DESIGN.md's classification table. Averaged metrics report `name` for binary tasks
-// (the positive class) and `name_micro`, `name_macro`, `name_weighted` otherwise, with every
-// class in the per-class section.
+// The classification metrics (docs/design.md, "Classification"). Averaged metrics report `name` for
+// binary tasks (the positive class) and `name_micro`, `name_macro`, `name_weighted` otherwise, with
+// every class in the per-class section.
 enum class ClassMetric : std::uint8_t {
   accuracy,
   subset_accuracy,
@@ -111,15 +114,28 @@ struct ClassificationSpec {
   // Throws InvalidArgument for a spec that cannot work (num_classes missing or too large, bins,
   // threshold, top_k out of range, a metric the task does not have).
   void validate() const;
+
+  // The family's options for `task` (gpu-eval's flags, Python's keyword arguments, the
+  // TorchScript class's arguments), parsed and validated once: metrics, num_classes, scores
+  // (probabilities, logits), pred (auto, scores, labels), threshold, class_axis, top_k,
+  // ignore_index, bins, beta, nan_policy, sample_shape, score_dtype, histogram_budget. Throws
+  // InvalidArgument naming the option.
+  static ClassificationSpec from_options(std::string_view task, const Options& options);
+  static const std::vector<OptionInfo>& option_infos();
 };
 
 // Most classes a multiclass state may have: its confusion matrix (C x C counts) stays within
-// kMaxKeys words, as a regression breakdown does.
+// 2^20 words.
 inline constexpr std::int64_t kMaxClasses = 1024;
+// Most labels a multilabel state may have (four counts per label).
+inline constexpr std::int64_t kMaxLabels = std::int64_t{1} << 18;
 
-struct ClassificationReport {
-  ClassificationSpec spec; // metrics resolved: the ones reported, in report order
-  std::string device;
+struct ClassificationReport final : FamilyReport {
+  Family family() const override { return kClassificationFamily; }
+  // Schema gpueval.report/1 with task set: metrics, per_class, confusion_matrix, calibration.
+  std::string to_json() const override;
+
+  ClassificationSpec spec;           // metrics resolved: the ones reported, in report order
   std::uint64_t count = 0;           // samples folded
   std::uint64_t skipped_invalid = 0; // samples dropped: invalid target, label or score
   std::uint64_t ignored = 0;         // targets equal to ignore_index (labels, for multilabel)
@@ -152,15 +168,10 @@ struct ClassificationReport {
   std::vector<double> roc_fpr, roc_tpr, roc_threshold;
   std::vector<double> pr_precision, pr_recall, pr_threshold;
 
-  double elapsed_s = 0; // filled by callers that read data (the CLI)
-  std::uint64_t bytes_read = 0;
-
   bool has(std::string_view name) const;
   // Throws InvalidArgument naming the reported metrics.
   double value(std::string_view name) const;
   const std::vector<double>& per_class_values(std::string_view name) const;
-  // Schema gpueval.report/1 with task set: metrics, per_class, confusion_matrix, calibration.
-  std::string to_json() const;
 };
 
 // The spec a classification state was made with (metrics empty: the default set), for an
@@ -198,7 +209,7 @@ public:
   const ClassificationSpec& spec() const;
   Device device() const override;
   std::uint64_t batches() const override;
-  Family family() const override { return Family::classification; }
+  Family family() const override { return kClassificationFamily; }
   AnyReport compute_any(StreamHandle stream = nullptr) override;
   void check_shapes(const std::vector<std::int64_t>& pred,
                     const std::vector<std::int64_t>& target) const override;

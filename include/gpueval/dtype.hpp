@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <cstring>
 #include <string_view>
+#include <type_traits>
 
 #include "gpueval/macros.hpp"
 
@@ -77,6 +78,35 @@ constexpr double dtype_epsilon(DType t) {
   default:
     return 2.220446049250313e-16; // 2^-52
   }
+}
+
+// The one place a dtype becomes a template argument: f(std::integral_constant<DType, D>{}) for
+// t's D (uint8 and bool read alike, one byte, nonzero true: bool visits as uint8). Every switch
+// over the dtypes that picks a template goes through here.
+template <class F> decltype(auto) visit_dtype(DType t, F&& f) {
+  using std::integral_constant;
+  switch (t) {
+  case DType::f16:
+    return f(integral_constant<DType, DType::f16>{});
+  case DType::bf16:
+    return f(integral_constant<DType, DType::bf16>{});
+  case DType::f32:
+    return f(integral_constant<DType, DType::f32>{});
+  case DType::f64:
+    return f(integral_constant<DType, DType::f64>{});
+  case DType::i8:
+    return f(integral_constant<DType, DType::i8>{});
+  case DType::i16:
+    return f(integral_constant<DType, DType::i16>{});
+  case DType::i32:
+    return f(integral_constant<DType, DType::i32>{});
+  case DType::i64:
+    return f(integral_constant<DType, DType::i64>{});
+  case DType::u8:
+  case DType::boolean:
+    break;
+  }
+  return f(integral_constant<DType, DType::u8>{});
 }
 
 // Parses the names dtype_name() prints, plus the short forms f16/bf16/f32/f64/u8.

@@ -1,14 +1,17 @@
-// Metric families: what every family's evaluator offers, so that code which streams data (the
-// gpu-eval reading loop, state files and merges, the Python binding's shared parts) works with
-// any family. A family is a spec, an ops header (include/gpueval/ops), a CPU fold and CUDA
-// kernels, a report, and a state tag; adding one means registering it here and in family.cpp
-// (the factories below), nothing else of the shared code.
+// Metric families: what every family's evaluator and report offer, so that code which streams
+// data (the gpu-eval reading loop, state files and merges, the Python binding's shared parts, the
+// LibTorch adapter) works with any family and names none. A family is a spec, an ops header
+// (include/gpueval/ops), a CPU fold and CUDA kernels, a report, and a state tag, in files of its
+// own; it registers once per front end (docs/design.md, "Adding a family").
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "gpueval/device.hpp"
@@ -17,46 +20,63 @@
 
 namespace gpueval {
 
-// A state's family tag (offset 28 of the state header). Regression states have always carried
-// 0 there.
-enum class Family : std::uint8_t { regression = 0, classification = 1 };
+// A family's state tag (offset 28 of the state header). Each family defines its own constant
+// (its public header); the registry refuses two families with one tag. Tags never change: states
+// on disk carry them.
+enum class Family : std::uint8_t {};
 
-struct Report;
-struct ClassificationReport;
+// The text forms of a report beside its JSON: gpu-eval's table (for people) and CSV.
+enum class TextFormat : std::uint8_t { table, csv };
 
-// The report of any family. The family's own report type carries the values; this carries one
-// of them and what every report has.
-class AnyReport {
-public:
-  explicit AnyReport(Report report);
-  explicit AnyReport(ClassificationReport report);
-
-  Family family() const { return family_; }
-  // The family's report, or nullptr for another family.
-  const Report* regression() const { return regression_.get(); }
-  const ClassificationReport* classification() const { return classification_.get(); }
-  Report* regression() { return regression_.get(); }
-  ClassificationReport* classification() { return classification_.get(); }
-
+// What every family's report has and does. A family's report type derives from it.
+struct FamilyReport {
+  virtual ~FamilyReport() = default;
+  virtual Family family() const = 0;
   // The JSON object of schema gpueval.report/1, with "task" set.
-  std::string to_json() const;
-  // What readers of data fill in (the CLI): elapsed time and bytes read.
-  void set_io(double elapsed_s, std::uint64_t bytes_read);
-  // The device line ("cpu (2 threads)"), which a merge of several evaluations replaces.
-  void set_device(std::string device);
+  virtual std::string to_json() const = 0;
 
-private:
-  Family family_;
-  std::shared_ptr<Report> regression_;
-  std::shared_ptr<ClassificationReport> classification_;
+  std::string device;   // "cpu (2 threads)", "cuda:0 (NVIDIA H100 ...)"
+  double elapsed_s = 0; // filled by callers that read data (the CLI); zero otherwise
+  std::uint64_t bytes_read = 0;
+
+protected:
+  FamilyReport() = default;
+  FamilyReport(const FamilyReport&) = default;
+  FamilyReport& operator=(const FamilyReport&) = default;
 };
 
-// What every family's evaluator does. Evaluator (regression) and ClassificationEvaluator
-// implement it; they add their own compute() returning their own report.
+// The report of any family: one of them, shared (copies are cheap and see the same report).
+class AnyReport {
+public:
+  template <class R, class = std::enable_if_t<std::is_base_of_v<FamilyReport, R>>>
+  explicit AnyReport(R report) : report_(std::make_shared<R>(std::move(report))) {}
+
+  Family family() const { return report_->family(); }
+  // The family's report type, or nullptr for another family's report.
+  template <class R> const R* as() const { return dynamic_cast<const R*>(report_.get()); }
+  template <class R> R* as() { return dynamic_cast<R*>(report_.get()); }
+  const FamilyReport& get() const { return *report_; }
+
+  std::string to_json() const { return report_->to_json(); }
+  // What readers of data fill in (the CLI): elapsed time and bytes read.
+  void set_io(double elapsed_s, std::uint64_t bytes_read) {
+    report_->elapsed_s = elapsed_s;
+    report_->bytes_read = bytes_read;
+  }
+  // The device line ("cpu (2 threads)"), which a merge of several evaluations replaces.
+  void set_device(std::string device) { report_->device = std::move(device); }
+
+private:
+  std::shared_ptr<FamilyReport> report_;
+};
+
+// What every family's evaluator does.
 class AnyEvaluator {
 public:
   virtual ~AnyEvaluator() = default;
   virtual Family family() const = 0;
+  // Folds one batch. CPU: done when it returns. CUDA: enqueued on `stream`, no synchronisation;
+  // see keep_until_done for the inputs' lifetime.
   virtual void update(const TensorView& pred, const TensorView& target, const TensorView& mask = {},
                       StreamHandle stream = nullptr) = 0;
   virtual AnyReport compute_any(StreamHandle stream = nullptr) = 0;
@@ -84,11 +104,48 @@ public:
                             const std::vector<std::int64_t>& target) const = 0;
 };
 
+// ---- every family from one place -------------------------------------------------------------
+
+// A family's options by name, as text: how gpu-eval's flags, Python's keyword arguments and the
+// TorchScript classes' arguments reach a family, which parses and validates them once (names
+// with underscores: "num_classes"; lists comma-separated: "500,20"; absent: the default).
+using Options = std::map<std::string, std::string, std::less<>>;
+
+// One option of a family, for help texts and the CLI's flag groups.
+struct OptionInfo {
+  std::string name;          // "num_classes" (gpu-eval: --num-classes)
+  std::string help;          // one line
+  std::string default_value; // as text; empty: none (or decided by other options)
+  // Whether gpu-eval takes it as a flag; false for what a reader of files knows from their
+  // headers (the sample shape, the dtypes).
+  bool flag = true;
+};
+
+// What a family tells every front end about itself.
+struct FamilyDescription {
+  std::string name;               // as messages and gpu-eval's help print it
+  Family tag;                     // its state tag
+  std::vector<std::string> tasks; // the names that select it (gpu-eval --task, TorchScript)
+  std::vector<OptionInfo> options;
+};
+
+// The registered families, in registration order.
+std::vector<FamilyDescription> families();
+// The family a task name selects. Throws InvalidArgument listing every task.
+FamilyDescription family_of_task(std::string_view task);
+// The registered family with this tag. Throws StateError naming the tag when there is none.
+FamilyDescription family_of_tag(Family tag);
+
+// An evaluator for `task` from its options, on `device`. Throws InvalidArgument naming the task,
+// an option that is not the family's, or a value it cannot take.
+std::unique_ptr<AnyEvaluator> make_evaluator(std::string_view task, const Options& options,
+                                             Device device);
+
 // An evaluator that merges `state`, with the spec the state was made with and `metrics`
-// ("default", "all" or comma-separated names of its family; empty: the default set, plus for
-// regression the opt-in metrics the state's statistics serve), on `device`. Throws StateError
-// for a state that is truncated, corrupt or of another version, and InvalidArgument for metrics
-// the state cannot give. The state is not merged yet.
+// ("default", "all" or comma-separated names of its family; empty: the default set, plus the
+// metrics the state's statistics serve), on `device`. Throws StateError for a state that is
+// truncated, corrupt, of another version or of an unknown family, and InvalidArgument for
+// metrics the state cannot give. The state is not merged yet.
 std::unique_ptr<AnyEvaluator> evaluator_for_state(const State& state, std::string_view metrics,
                                                   Device device);
 

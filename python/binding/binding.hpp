@@ -1,15 +1,19 @@
-// What the gpueval._core extension's files share: array import and the per-family bindings.
+// What the gpueval._core extension's files share: array import, the generic evaluator's report
+// conversion, and the bindings' entry points.
 #pragma once
 
 #include <nanobind/nanobind.h>
 #include <nanobind/ndarray.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <vector>
 
+#include "gpueval/family.hpp"
+#include "gpueval/state.hpp"
 #include "gpueval/tensor_view.hpp"
 
 namespace gpueval::python {
@@ -50,7 +54,20 @@ nb::ndarray<nb::numpy, double> to_numpy(const std::vector<std::vector<double>>& 
                                         std::size_t columns);
 nb::ndarray<nb::numpy, std::uint64_t> to_numpy(const std::vector<std::uint64_t>& values);
 
-void bind_regression(nb::module_& m);
-void bind_classification(nb::module_& m);
+// A state blob from Python bytes, and a stream handle from Python's integer.
+State state_of(const nb::bytes& blob);
+inline StreamHandle stream_of(std::uintptr_t s) {
+  return reinterpret_cast<StreamHandle>(s);
+}
+
+// How the generic evaluator's compute() hands a family's report to Python (the family's bound
+// report class, or its JSON text): each family registers one (families.cpp calls them).
+using ReportToPython = std::function<nb::object(const AnyReport&)>;
+void register_report(Family family, ReportToPython convert);
+
+// gpueval._core.Evaluator (any family, by task and options), families(), state_family().
+void bind_evaluator(nb::module_& m);
+// Every family's own parts (defined by families.cpp, the binding's registration).
+void bind_families(nb::module_& m);
 
 } // namespace gpueval::python

@@ -1,12 +1,12 @@
-// The regression family for Python: gpueval._core.Evaluator over the C++ Evaluator, and the
-// Report it returns. Conversions and locking only; everything Pythonic (defaults, device
-// resolution, streams, the Report's dicts) lives in python/gpueval/.
+// The regression family for Python: its report (gpueval._core.Report, which gpueval.Report
+// wraps), its metric table and what a state records. The evaluator is the generic one
+// (evaluator.cpp).
+#include <nanobind/stl/map.h>
 #include <nanobind/stl/optional.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/tuple.h>
 #include <nanobind/stl/vector.h>
 
-#include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
@@ -14,142 +14,13 @@
 
 #include "binding.hpp"
 #include "gpueval/error.hpp"
-#include "gpueval/evaluator.hpp"
-#include "gpueval/metrics.hpp"
+#include "gpueval/regression.hpp"
 #include "gpueval/state.hpp"
 #include "gpueval/version.hpp"
 
 namespace gpueval::python {
 
 namespace {
-
-RegressionSpec make_spec(const std::string& metrics, std::optional<int> channel_axis,
-                         std::optional<int> by_axis, const std::string& nan_policy,
-                         std::optional<std::vector<std::int64_t>> sample_shape,
-                         double quantile_alpha) {
-  RegressionSpec spec;
-  spec.quantile_alpha = quantile_alpha;
-  spec.metrics = parse_metric_list(metrics);
-  spec.channel_axis = channel_axis;
-  spec.by_axis = by_axis;
-  spec.nan_policy = parse_nan_policy(nan_policy);
-  if (sample_shape) {
-    spec.sample_shape = *sample_shape;
-  }
-  spec.validate();
-  return spec;
-}
-
-StreamHandle stream_of(std::uintptr_t s) {
-  return reinterpret_cast<StreamHandle>(s);
-}
-
-State state_of(const nb::bytes& blob) {
-  State s;
-  const auto* p = static_cast<const std::uint8_t*>(blob.data());
-  s.bytes.assign(p, p + blob.size());
-  return s;
-}
-
-// One C++ Evaluator, with a lock: the GIL is released while it works, and two Python threads
-// must not update one evaluator at once.
-class PyEvaluator {
-public:
-  PyEvaluator(const std::string& metrics, std::optional<int> channel_axis,
-              std::optional<int> by_axis, const std::string& nan_policy, const std::string& device,
-              int threads, std::optional<std::vector<std::int64_t>> sample_shape,
-              double quantile_alpha)
-      : ev_(make_spec(metrics, channel_axis, by_axis, nan_policy, std::move(sample_shape),
-                      quantile_alpha),
-            parse_device(device, threads)) {}
-
-  void update(const Array& pred, const Array& target, const std::optional<Array>& mask,
-              std::uintptr_t stream) {
-    const TensorView p = view_of(pred, "pred");
-    const TensorView t = view_of(target, "target");
-    const TensorView m = mask ? view_of(*mask, "mask") : TensorView{};
-    // On CUDA the arrays stay referenced until the device has run the update.
-    std::shared_ptr<void> inputs = cuda_ ? keep_inputs(pred, target, mask) : nullptr;
-    const Locked lock(mu_);
-    ev_.update(p, t, m, stream_of(stream));
-    if (inputs) {
-      ev_.keep_until_done(std::move(inputs));
-    }
-  }
-
-  // `device_label` replaces the report's device description (a join of several ranks).
-  Report compute(std::uintptr_t stream, const std::optional<std::string>& device_label) {
-    Report r;
-    {
-      const Locked lock(mu_);
-      r = ev_.compute(stream_of(stream));
-    }
-    if (device_label) {
-      r.device = *device_label;
-    }
-    return r;
-  }
-
-  // Enqueued on `stream` (CUDA); later operations on any stream wait for it on the device.
-  void reset(std::uintptr_t stream) {
-    const Locked lock(mu_);
-    ev_.reset(stream_of(stream));
-  }
-
-  nb::bytes state(std::uintptr_t stream) {
-    State s;
-    {
-      const Locked lock(mu_);
-      s = ev_.state(stream_of(stream));
-    }
-    return nb::bytes(reinterpret_cast<const char*>(s.bytes.data()), s.bytes.size());
-  }
-
-  void merge(const nb::bytes& blob, std::uintptr_t stream) {
-    const State s = state_of(blob);
-    const Locked lock(mu_);
-    ev_.merge(s, stream_of(stream));
-  }
-
-  std::uint64_t batches() {
-    const Locked lock(mu_);
-    return ev_.batches();
-  }
-
-  std::string device() {
-    const Locked lock(mu_);
-    return ev_.device().describe();
-  }
-
-  bool is_cuda() {
-    const Locked lock(mu_);
-    return ev_.device().kind == DeviceKind::cuda;
-  }
-
-  std::vector<std::string> metrics() {
-    const Locked lock(mu_);
-    std::vector<std::string> out;
-    for (Metric metric : ev_.spec().metrics) {
-      out.emplace_back(metric_name(metric));
-    }
-    return out;
-  }
-
-private:
-  static Device parse_device(const std::string& text, int threads) {
-    Device d = Device::parse(text);
-    if (d.kind == DeviceKind::cpu) {
-      GPUEVAL_EXPECTS(threads >= 0, "threads must be 0 (one per hardware thread) or more, not " +
-                                        std::to_string(threads));
-      d.threads = threads;
-    }
-    return d;
-  }
-
-  std::mutex mu_;
-  Evaluator ev_;
-  bool cuda_ = ev_.device().kind == DeviceKind::cuda; // after ev_: initialised from it
-};
 
 std::optional<nb::ndarray<nb::numpy, double>> by_axis_values(const Report& r) {
   if (r.by_axis_index < 0) {
@@ -239,41 +110,21 @@ void bind_regression(nb::module_& m) {
       .def_prop_ro("version", [](const Report&) { return std::string(kVersion); })
       .def("to_json", &Report::to_json, "The JSON object of schema gpueval.report/1.");
 
-  nb::class_<PyEvaluator>(m, "Evaluator", "The C++ evaluator; gpueval.Regression wraps it.")
-      .def(nb::init<const std::string&, std::optional<int>, std::optional<int>, const std::string&,
-                    const std::string&, int, std::optional<std::vector<std::int64_t>>, double>(),
-           nb::arg("metrics"), nb::arg("channel_axis").none(), nb::arg("by_axis").none(),
-           nb::arg("nan_policy"), nb::arg("device"), nb::arg("threads"),
-           nb::arg("sample_shape").none(), nb::arg("quantile_alpha"))
-      .def("update", &PyEvaluator::update, nb::arg("pred"), nb::arg("target"),
-           nb::arg("mask").none(), nb::arg("stream"))
-      .def("compute", &PyEvaluator::compute, nb::arg("stream"),
-           nb::arg("device_label") = nb::none())
-      .def("reset", &PyEvaluator::reset, nb::arg("stream"))
-      .def("state", &PyEvaluator::state, nb::arg("stream"))
-      .def("merge", &PyEvaluator::merge, nb::arg("state"), nb::arg("stream"))
-      .def_prop_ro("batches", &PyEvaluator::batches)
-      .def_prop_ro("device", &PyEvaluator::device)
-      .def_prop_ro("is_cuda", &PyEvaluator::is_cuda)
-      .def_prop_ro("metrics", &PyEvaluator::metrics);
+  register_report(kRegressionFamily,
+                  [](const AnyReport& r) { return nb::cast(*r.as<RegressionReport>()); });
 
   m.def(
-      "check_spec",
-      [](const std::string& metrics, std::optional<int> channel_axis, std::optional<int> by_axis,
-         const std::string& nan_policy, std::optional<std::vector<std::int64_t>> sample_shape,
-         double quantile_alpha) {
-        const RegressionSpec spec = make_spec(metrics, channel_axis, by_axis, nan_policy,
-                                              std::move(sample_shape), quantile_alpha);
+      "regression_metrics",
+      [](const Options& options) {
         std::vector<std::string> names;
-        for (Metric metric : spec.metrics) {
+        for (Metric metric : RegressionSpec::from_options(options).metrics) {
           names.emplace_back(metric_name(metric));
         }
         return names;
       },
-      nb::arg("metrics"), nb::arg("channel_axis").none(), nb::arg("by_axis").none(),
-      nb::arg("nan_policy"), nb::arg("sample_shape").none(), nb::arg("quantile_alpha"),
-      "The spec's metric names; ValueError for a spec the engine would refuse. Makes no "
-      "evaluator.");
+      nb::arg("options"),
+      "The metric names the options select, in report order; ValueError for options the engine "
+      "would refuse.");
   m.def("inspect_state", &inspect, nb::arg("state"),
         "What a state blob records: the metrics it can report, the statistics, axes, nan "
         "policy, sample shape, keys, batches and pairs.");

@@ -13,12 +13,12 @@ binding over it.
 
 from typing import List
 
-from . import _core
-from ._class_report import ClassificationReport
+from . import _core, _families
 from ._classification import Classification
+from ._classification_report import ClassificationReport
 from ._core import CudaError, NonFiniteError, StateError
 from ._regression import Regression
-from ._report import Report
+from ._regression_report import Report
 
 __version__: str = _core.__version__
 
@@ -43,12 +43,7 @@ def metric_names(which: str = "default", family: str = "regression") -> List[str
     """Metric names in report order: ``"default"``, ``"all"`` or ``"opt-in"``, of the
     ``"regression"`` or ``"classification"`` family (classification's default set also depends
     on the task and inputs: see Classification)."""
-    if family == "regression":
-        table = _core.metric_table()
-    elif family == "classification":
-        table = _core.classification_metric_table()
-    else:
-        raise ValueError(f"family must be 'regression' or 'classification', not {family!r}")
+    table = _families.named(family).metric_table()
     if which == "all":
         return [name for name, _, _ in table]
     if which == "default":
@@ -74,9 +69,8 @@ def from_state(state: bytes, metrics=None, device="auto", threads: int = 0):
     """An evaluator of the family a state was made with (Regression or Classification),
     holding it."""
     blob = bytes(state)
-    if _core.state_family(blob) == "classification":
-        return Classification.from_state(blob, metrics=metrics, device=device, threads=threads)
-    return Regression.from_state(blob, metrics=metrics, device=device, threads=threads)
+    return _families.named(_core.state_family(blob)).evaluator.from_state(
+        blob, metrics=metrics, device=device, threads=threads)
 
 
 def load_report(source):
@@ -90,6 +84,4 @@ def load_report(source):
             source = json.load(f)
     elif isinstance(source, str):
         source = json.loads(source)
-    if isinstance(source, dict) and source.get("task") in ("binary", "multiclass", "multilabel"):
-        return ClassificationReport.from_dict(source)
-    return Report.from_dict(source)
+    return _families.report_from_dict(source)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any, Dict, Optional, Sequence, Union
 
-from . import _core
-from ._class_report import ClassificationReport
+from . import _classification_plot, _core, _families
+from ._classification_report import ClassificationReport
 from ._evaluator import StreamingEvaluator, metric_text, state_bytes
 
 
@@ -55,6 +55,10 @@ class Classification(StreamingEvaluator):
                  device: Any = "auto", threads: int = 0,
                  sample_shape: Optional[Sequence[int]] = None, process_group: Any = None,
                  histogram_budget: int = 256 << 20) -> None:
+        tasks = _families.tasks_by_family()["classification"]
+        if task not in tasks:
+            raise ValueError(f"unknown classification task {task!r}; use {', '.join(tasks[:-1])} "
+                             f"or {tasks[-1]}")
         if sample_shape is not None:
             sample_shape = [int(d) for d in sample_shape]
         kwargs = dict(task=task, num_classes=0 if num_classes is None else int(num_classes),
@@ -64,7 +68,6 @@ class Classification(StreamingEvaluator):
                       ignore_index=None if ignore_index is None else int(ignore_index),
                       bins=int(bins), beta=float(beta), nan_policy=nan_policy,
                       histogram_budget=int(histogram_budget))
-        _core.check_classification_spec(**kwargs, sample_shape=sample_shape)
         self._setup(kwargs, device, threads, sample_shape, process_group)
         self._kwargs["num_classes"] = num_classes
         self._kwargs["top_k"] = top_k
@@ -75,16 +78,18 @@ class Classification(StreamingEvaluator):
         k["top_k"] = 0 if k["top_k"] is None else k["top_k"]
         return k
 
-    def _new_core(self, device: str) -> Any:
+    def _task(self) -> str:
+        return str(self._kwargs["task"])
+
+    def _options(self) -> Dict[str, Any]:
         k = self._core_kwargs()
-        return _core.ClassificationEvaluator(
-            k["task"], k["num_classes"], k["metrics"], k["scores"], k["pred"], k["threshold"],
-            k["class_axis"], k["top_k"], k["ignore_index"], k["bins"], k["beta"],
-            k["nan_policy"], device, k["threads"], k["sample_shape"], k["histogram_budget"])
+        return {key: k[key] for key in (
+            "num_classes", "metrics", "scores", "pred", "threshold", "class_axis", "top_k",
+            "ignore_index", "bins", "beta", "nan_policy", "sample_shape", "histogram_budget")}
 
     def _report(self, core: Any, stream: int,
                 device_label: Optional[str]) -> ClassificationReport:
-        return ClassificationReport.from_json(core.compute_json(stream, device_label))
+        return ClassificationReport.from_json(core.compute(stream, device_label))
 
     def _spec_for_ranks(self) -> Dict[str, Any]:
         k = self._core_kwargs()
@@ -129,3 +134,7 @@ class Classification(StreamingEvaluator):
         k = self._kwargs
         return (f"gpueval.Classification(task={k['task']!r}, num_classes={k['num_classes']}, "
                 f"metrics={k['metrics']!r}, device={self.device!r}, batches={self.batches})")
+
+
+_families.register(_families.FamilyParts("classification", Classification, ClassificationReport,
+                                         _classification_plot, _core.classification_metric_table))

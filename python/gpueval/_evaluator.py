@@ -1,7 +1,7 @@
 """What every family's evaluator does in Python: the device (taken from the first batch when
 "auto"), CUDA streams, the batch loop, states, checkpoints, pickling and the join of the ranks of
-a torch.distributed job. A family (Regression, Classification) says only how to make its C++
-evaluator, how to read its report, and what its spec is."""
+a torch.distributed job. A family says only what its task and options are (the engine's generic
+evaluator takes them as text), how to read its report, and what its spec is."""
 
 from __future__ import annotations
 
@@ -31,6 +31,30 @@ def metric_text(metrics: Union[str, Iterable[str]]) -> str:
     return ",".join(names)
 
 
+def option_text(value: Any) -> Optional[str]:
+    """An option's value as the engine reads it (gpueval/family.hpp's Options): None is absent,
+    booleans true/false, shapes "500,20" ("()" for an empty one), floats that round-trip."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(int(d)) for d in value) if value else "()"
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def options_text(options: Dict[str, Any]) -> Dict[str, str]:
+    """Options for the engine: every value as option_text, absent ones left out."""
+    out = {}
+    for name, value in options.items():
+        text = option_text(value)
+        if text is not None:
+            out[name] = text
+    return out
+
+
 def device_text(device: Any) -> str:
     text = device if isinstance(device, str) else str(device)  # torch.device, cupy.cuda.Device
     m = _DEVICE.match(text)
@@ -56,13 +80,22 @@ def state_bytes(state: Any) -> bytes:
 
 
 class StreamingEvaluator:
-    """The shared behaviour of gpueval's evaluators (see Regression and Classification)."""
+    """The shared behaviour of gpueval's evaluators (every family's evaluator derives from it)."""
 
     # ---- what a family provides --------------------------------------------------------------
 
-    def _new_core(self, device: str) -> Any:
-        """The family's C++ evaluator on `device` ("cpu", "cuda:N")."""
+    def _task(self) -> str:
+        """The task the family's evaluator is made for (one of its tasks)."""
         raise NotImplementedError
+
+    def _options(self) -> Dict[str, Any]:
+        """The family's options by name (values of any type option_text writes; None: absent)."""
+        raise NotImplementedError
+
+    def _new_core(self, device: str) -> Any:
+        """The C++ evaluator on `device` ("cpu", "cuda:N")."""
+        return _core.Evaluator(self._task(), options_text(self._options()), device,
+                               self._kwargs["threads"])
 
     def _report(self, core: Any, stream: int, device_label: Optional[str]) -> Any:
         """The family's report from its C++ evaluator's compute()."""
@@ -76,7 +109,8 @@ class StreamingEvaluator:
 
     def _setup(self, kwargs: Dict[str, Any], device: Any, threads: int,
                sample_shape: Any, process_group: Any) -> None:
-        """Called by the family's __init__ once its spec is checked."""
+        """Called by the family's __init__: checks the options with the engine (ValueError naming
+        the one it refuses), then makes the evaluator when the device is given."""
         if int(threads) < 0:
             raise ValueError(f"threads must be 0 (one per hardware thread) or more, not {threads}")
         self._kwargs: Dict[str, Any] = dict(kwargs, device=device_text(device),
@@ -88,6 +122,7 @@ class StreamingEvaluator:
         self._fixed = False  # the device is known (pinned, or taken from an update)
         self._merged = False  # a state was merged in since construction or reset()
         self._group = process_group  # not pickled: a group belongs to its process
+        _core.check_options(self._task(), options_text(self._options()))
         if self._kwargs["device"] != "auto":
             self._make(self._kwargs["device"])
             self._fixed = True

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Dict, Optional, Sequence, Union
 
-from . import _core
-from ._evaluator import StreamingEvaluator, metric_text, state_bytes
-from ._report import Report
+from . import _core, _families, _regression_plot
+from ._evaluator import StreamingEvaluator, metric_text, options_text, state_bytes
+from ._regression_report import Report
 
 
 class Regression(StreamingEvaluator):
@@ -54,16 +54,24 @@ class Regression(StreamingEvaluator):
             sample_shape = [int(d) for d in sample_shape]
         text = metric_text(metrics)
         quantile_alpha = float(quantile_alpha)
-        self._names = _core.check_spec(text, channel_axis, by_axis, nan_policy, sample_shape,
-                                       quantile_alpha)
-        self._setup(dict(metrics=text, channel_axis=channel_axis, by_axis=by_axis,
-                         nan_policy=nan_policy, quantile_alpha=quantile_alpha), device, threads,
-                    sample_shape, process_group)
+        kwargs = dict(metrics=text, channel_axis=channel_axis, by_axis=by_axis,
+                      nan_policy=nan_policy, quantile_alpha=quantile_alpha)
+        self._names = _core.regression_metrics(
+            options_text(self._options_of(dict(kwargs, sample_shape=sample_shape))))
+        self._setup(kwargs, device, threads, sample_shape, process_group)
 
-    def _new_core(self, device: str) -> Any:
-        k = self._kwargs
-        return _core.Evaluator(k["metrics"], k["channel_axis"], k["by_axis"], k["nan_policy"],
-                               device, k["threads"], k["sample_shape"], k["quantile_alpha"])
+    @staticmethod
+    def _options_of(k: Dict[str, Any]) -> Dict[str, Any]:
+        return {"metrics": k["metrics"],
+                "channel_axis": "none" if k["channel_axis"] is None else k["channel_axis"],
+                "by_axis": k["by_axis"], "nan_policy": k["nan_policy"],
+                "quantile_alpha": k["quantile_alpha"], "sample_shape": k["sample_shape"]}
+
+    def _task(self) -> str:
+        return "regression"
+
+    def _options(self) -> Dict[str, Any]:
+        return self._options_of(self._kwargs)
 
     def _report(self, core: Any, stream: int, device_label: Optional[str]) -> Report:
         return Report._from_core(core.compute(stream, device_label))
@@ -121,3 +129,7 @@ class Regression(StreamingEvaluator):
         return (f"gpueval.Regression(metrics={self.metrics}, channel_axis={k['channel_axis']}, "
                 f"by_axis={k['by_axis']}, nan_policy={k['nan_policy']!r}, "
                 f"device={self.device!r}, batches={self.batches})")
+
+
+_families.register(_families.FamilyParts("regression", Regression, Report, _regression_plot,
+                                         _core.metric_table))

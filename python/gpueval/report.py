@@ -6,11 +6,10 @@
 Reads what ``gpu-eval --format json`` and ``Report.to_json()`` write (either family). The page
 opens from a file with no network: figures are inline SVG drawn by matplotlib, no scripts, no
 fonts or styles fetched. For each run: the spec, device, counts and skipped values, the headline
-table and the figures (regression: the metric per channel, against the breakdown index, and
-per index and channel as a heatmap; classification: confusion matrix, reliability diagram, ROC
-and PR curves, per-class bars). Several runs (epochs of one model, two models on the same data)
-add a comparison: the metrics side by side with their differences from the first run, and their
-figures overlaid.
+table and the family's figures (each family's figures module says which: page_figures). Several
+runs (epochs of one model, two models on the same data) add a comparison: the metrics side by
+side with their differences from the first run, and, for runs of one family, their figures
+overlaid.
 """
 
 from __future__ import annotations
@@ -26,9 +25,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from . import plot
-from ._class_report import ClassificationReport
-from ._report import Report
+from . import _families, plot
 
 _STYLE = """
 body { font-family: system-ui, -apple-system, 'Segoe UI', sans-serif; margin: 24px auto;
@@ -71,9 +68,7 @@ def load(path: str) -> Any:
         d = json.load(f)
     if not isinstance(d, dict):
         raise ValueError(f"{path}: not a gpueval report (a JSON object)")
-    if d.get("task", "regression") == "regression":
-        return Report.from_dict(d)
-    return ClassificationReport.from_dict(d)
+    return _families.report_from_dict(d)
 
 
 def _svg(fig: Any) -> str:
@@ -125,46 +120,12 @@ def _summary(name: str, r: Any) -> str:
 
 
 def _headline(r: Any) -> str:
-    if isinstance(r, Report):
-        rows = [[n, _fmt(r[n]), _fmt(r.flat[n])] for n in r.metric_names]
-        return _table(["metric", "mean over channels", "flat"], rows)
-    return _table(["metric", "value"], [[n, _fmt(r[n])] for n in r.metric_names])
+    header, rows = _families.of_report(r).figures.page_headline(r)
+    return _table(header, [[v if isinstance(v, str) else _fmt(v) for v in row] for row in rows])
 
 
-def _regression_figures(r: Report, metric: Optional[str]) -> List[str]:
-    out = []
-    name = plot._pick(r.metric_names, metric, ("rmse", "mse", "mae"))
-    fig, _ = plot.regression(r, "channels", metric=name)
-    out.append(_figure(fig, f"{name} of each of the {r.channels} channels"))
-    if r.by_axis_index is not None:
-        per_channel = r.by_axis_per_channel is not None
-        fig, _ = plot.regression(r, "by_axis", metric=name, per_channel=per_channel)
-        out.append(_figure(fig, f"{name} against the index of axis {r.by_axis_index}"
-                           + (", each channel (dark: channel 0, light: the last) and their mean"
-                              if per_channel else "")))
-        if per_channel:
-            fig, _ = plot.regression(r, "heatmap", metric=name)
-            out.append(_figure(fig, f"{name} by index and channel"))
-    return out
-
-
-def _classification_figures(r: ClassificationReport, metric: Optional[str]) -> List[str]:
-    out = []
-    if r.confusion_matrix is not None:
-        fig, _ = plot.classification(r, "confusion_matrix", normalize=r.classes > 2)
-        out.append(_figure(fig, "confusion matrix" +
-                           (", each row normalised" if r.classes > 2 else "")))
-    if r.calibration is not None:
-        fig, _ = plot.classification(r, "calibration")
-        out.append(_figure(fig, "reliability diagram from the calibration bins"))
-    for kind in ("roc", "pr"):
-        if (r.roc if kind == "roc" else r.pr) is not None:
-            fig, _ = plot.classification(r, kind)
-            out.append(_figure(fig, "ROC curve" if kind == "roc" else "precision-recall curve"))
-    if r.task != "binary":
-        fig, _ = plot.classification(r, "per_class", metric=metric)
-        out.append(_figure(fig, "per class"))
-    return out
+def _figures(pairs: Sequence[Tuple[Any, str]]) -> List[str]:
+    return [_figure(fig, caption) for fig, caption in pairs]
 
 
 def _comparison(names: Sequence[str], reports: Sequence[Any], metric: Optional[str]) -> str:
@@ -189,27 +150,10 @@ def _comparison(names: Sequence[str], reports: Sequence[Any], metric: Optional[s
              f"{html.escape(names[0])} (green: better, red: worse).</p>",
              _table(header, rows, classes), "<div class='figures'>"]
     plt = plot.pyplot()
-    if all(isinstance(r, Report) for r in reports):
-        name = plot._pick(common, metric, ("rmse", "mse", "mae"))
-        fig, ax = plt.subplots(figsize=(7.0, 3.4), layout="constrained")
-        for label, r in zip(names, reports):
-            ax.plot(np.arange(r.channels), r.per_channel[name], marker="o", markersize=3,
-                    label=label)
-        plot._integer_ticks(ax.xaxis)
-        ax.set_xlabel("channel")
-        ax.set_ylabel(name)
-        ax.set_title(f"{name} by channel, every run")
-        ax.legend(fontsize="small")
-        parts.append(_figure(fig, f"{name} per channel, runs overlaid"))
-        if all(r.by_axis_index is not None for r in reports):
-            fig, ax = plt.subplots(figsize=(7.0, 3.4), layout="constrained")
-            for label, r in zip(names, reports):
-                ax.plot(np.arange(len(r.by_axis[name])), r.by_axis[name], label=label)
-            ax.set_xlabel(f"index along axis {reports[0].by_axis_index}")
-            ax.set_ylabel(name)
-            ax.set_title(f"{name} by index, every run")
-            ax.legend(fontsize="small")
-            parts.append(_figure(fig, f"{name} against the breakdown index, runs overlaid"))
+    families = {_families.of_report(r).name for r in reports}
+    if len(families) == 1:  # one family: its own overlays
+        parts += _figures(_families.of_report(reports[0]).figures.page_overlays(
+            names, reports, common, metric))
     if len(reports) > 2 and common:
         name = plot._pick(common, metric, ("rmse", "mse", "mae", "f1_macro", "accuracy"))
         fig, ax = plt.subplots(figsize=(5.0, 3.2), layout="constrained")
@@ -219,23 +163,13 @@ def _comparison(names: Sequence[str], reports: Sequence[Any], metric: Optional[s
         ax.set_ylabel(name)
         ax.set_title(f"{name}, run by run")
         parts.append(_figure(fig, f"{name} against the run (e.g. the epoch)"))
-    if all(isinstance(r, ClassificationReport) and r.roc is not None for r in reports):
-        fig, ax = plt.subplots(figsize=(4.6, 4.4), layout="constrained")
-        for label, r in zip(names, reports):
-            ax.plot(r.roc["fpr"], r.roc["tpr"], label=f"{label} ({r['auroc']:.4f})")
-        ax.plot([0, 1], [0, 1], "--", color="gray", linewidth=1)
-        ax.set_xlabel("false positive rate")
-        ax.set_ylabel("true positive rate")
-        ax.set_title("ROC curves")
-        ax.legend(fontsize="small", loc="lower right")
-        parts.append(_figure(fig, "ROC curves, runs overlaid"))
     parts.append("</div>")
     return "".join(parts)
 
 
 def render(reports: Sequence[Any], names: Optional[Sequence[str]] = None,
            title: str = "gpueval report", metric: Optional[str] = None) -> str:
-    """The page's HTML for these reports (Report or ClassificationReport objects)."""
+    """The page's HTML for these reports (of any family)."""
     if not reports:
         raise ValueError("no reports to render")
     plt = plot.pyplot()
@@ -248,8 +182,7 @@ def render(reports: Sequence[Any], names: Optional[Sequence[str]] = None,
             body.append(f"<h2>{html.escape(name)}</h2>")
             body.append(_summary(name, r))
             body.append(_headline(r))
-            figures = (_regression_figures(r, metric) if isinstance(r, Report)
-                       else _classification_figures(r, metric))
+            figures = _figures(_families.of_report(r).figures.page_figures(r, metric))
             body.append("<div class='figures'>" + "".join(figures) + "</div>")
     return ("<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
             f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head><body>"
@@ -268,7 +201,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ap = argparse.ArgumentParser(
         prog="gpueval-report",
         description="One self-contained HTML page (no network, figures inline) from gpueval "
-                    "report JSON files: gpu-eval --format json, Report.to_json().")
+                    "report JSON files: gpu-eval --format json, a report's to_json().")
     ap.add_argument("runs", nargs="+", help="report JSON files, one per run")
     ap.add_argument("-o", "--output", required=True, help="the HTML file to write")
     ap.add_argument("--title", default="gpueval report")

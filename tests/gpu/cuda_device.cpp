@@ -1,7 +1,7 @@
 // The device under test of gpueval_gpu_tests: CUDA device 0, device memory.
 #include <cuda_runtime_api.h>
 
-#include "core/backend_factory.hpp"
+#include "core/registry.hpp"
 #include "cuda/cuda_check.hpp"
 #include "device_cases.hpp"
 

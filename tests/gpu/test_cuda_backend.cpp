@@ -18,7 +18,7 @@
 #include "cuda/cuda_check.hpp"
 #include "gpu_test.hpp"
 #include "gpueval/error.hpp"
-#include "gpueval/evaluator.hpp"
+#include "gpueval/regression.hpp"
 #include "io/shard_writer.hpp"
 
 namespace gpueval {
@@ -205,9 +205,9 @@ TEST(CudaBackend, SmallGpuEvalThroughTheStagingRing) {
   o.progress = false;
   o.window_bytes = 4096;
   o.device = Device::cuda(0);
-  const Report gpu = *cli::evaluate(o).report.regression();
+  const Report gpu = *cli::evaluate(o).report.as<RegressionReport>();
   o.device = Device::cpu(2);
-  const Report cpu = *cli::evaluate(o).report.regression();
+  const Report cpu = *cli::evaluate(o).report.as<RegressionReport>();
   EXPECT_EQ(gpu.count, cpu.count);
   for (const char* m : {"mse", "mae", "r2", "pearson", "max_error"}) {
     EXPECT_NEAR(gpu.value(m), cpu.value(m), 1e-9 * std::max(1.0, std::fabs(cpu.value(m)))) << m;

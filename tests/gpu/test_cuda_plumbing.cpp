@@ -7,11 +7,11 @@
 #include <string>
 #include <vector>
 
-#include "core/aggregate.hpp"
 #include "cuda/cuda_check.hpp"
-#include "cuda/device_combine.hpp"
+#include "cuda/regression_combine.hpp"
 #include "gpu_test.hpp"
 #include "gpueval/error.hpp"
+#include "regression/aggregate.hpp"
 
 namespace gpueval {
 namespace {

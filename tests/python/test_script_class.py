@@ -35,6 +35,7 @@ def main():
                               "--format", "json", "--device", "cpu", "--threads", "2"],
                              check=True, capture_output=True, text=True).stdout
     want = json.loads(out)
+    want_reg = want
     for scope in ("metrics", "flat", "per_channel", "by_axis", "variance_weighted"):
         assert got[scope] == want[scope], (scope, got[scope], want[scope])
     assert got["count"] == want["count"] == 12 * 40 * 5
@@ -84,7 +85,24 @@ def main():
     for scope in ("metrics", "per_class", "confusion_matrix", "calibration"):
         assert got[scope] == want[scope], scope
     assert clf.compute()["confusion_matrix"].shape == (4, 4)
-    print("torch script class: 5 checks passed")
+    # torch.classes.gpueval.Metrics: any family by task and options, the same numbers as the
+    # family's own class.
+    any_clf = torch.classes.gpueval.Metrics(
+        "multiclass", {"num_classes": "4", "metrics": "all", "scores": "logits", "top_k": "2"},
+        "cpu", 2)
+    any_clf.update(logits, labels, None)
+    assert json.loads(any_clf.compute_json())["metrics"] == got["metrics"]
+    any_reg = torch.classes.gpueval.Metrics("regression", {"metrics": "all", "by_axis": "1"},
+                                            "cpu", 1)
+    any_reg.update(p, t, None)
+    assert json.loads(any_reg.compute_json())["per_channel"] == want_reg["per_channel"]
+    try:
+        torch.classes.gpueval.Metrics("multiclass", {"num_classes": "4", "thresold": "0.3"},
+                                      "cpu", 1)
+        raise AssertionError("no error")
+    except RuntimeError as e:
+        assert "thresold" in str(e) and "threshold" in str(e), str(e)
+    print("torch script class: 8 checks passed")
     return 0
 
 

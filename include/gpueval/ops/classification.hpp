@@ -15,9 +15,9 @@
 //
 // Real-valued sums (log loss, Brier score, calibration confidence) are fixed-point numbers in
 // two words: each term (always >= 0) is rounded to a multiple of 2^-40 and the sums are exact
-// integer additions, so they too are independent of the order of the terms (DESIGN.md, "Metric
-// families"). A term's rounding error is at most 2^-41 (4.5e-13), far under the accuracy rule:
-// the mean of any number of terms is within 4.5e-13 of the mean of the exact terms.
+// integer additions, so they too are independent of the order of the terms (docs/design.md,
+// "Classification"). A term's rounding error is at most 2^-41 (4.5e-13), far under the accuracy
+// rule: the mean of any number of terms is within 4.5e-13 of the mean of the exact terms.
 //
 // The terms themselves are computed with the deterministic log, exp and log1p below, built from
 // +, -, *, / and bit operations only, with no FMA contraction on any backend (-ffp-contract=off

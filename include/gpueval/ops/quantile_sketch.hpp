@@ -1,5 +1,5 @@
-// The error-quantile sketch of the regression family (median_absolute_error, abs_error_q90,
-// abs_error_q99): per channel, integer counts of |prediction - target| in logarithmic buckets, a
+// An error-quantile sketch (median_absolute_error, abs_error_q90, abs_error_q99): per channel,
+// integer counts of |prediction - target| in logarithmic buckets, a
 // DDSketch (Masson, Rim, Lee, VLDB 2019) whose index is read from the double's bits rather than
 // computed with a logarithm, so that every backend puts a value in the same bucket, bit for bit.
 //

@@ -15,7 +15,7 @@
 // Records are templates over the statistic groups (Group bits) so that a kernel that only needs
 // the core group neither computes nor moves the others. The core group is always present.
 //
-// Numerics (DESIGN.md, "The statistics"):
+// Numerics (docs/design.md, "Regression record"):
 // - A record keeps each mean as a reference value (one of the data) plus the mean's offset from
 //   it. The offsets are of the size of the data's spread, not of its magnitude, so merging two
 //   records rounds at the spread's scale: a target of 1.7e9 +- 1 (a timestamp) keeps every digit
@@ -40,7 +40,8 @@
 #include <type_traits>
 
 #include "gpueval/macros.hpp"
-#include "gpueval/ops/metric_ids.hpp"
+#include "gpueval/ops/inclusion.hpp"
+#include "gpueval/ops/regression_ids.hpp"
 
 namespace gpueval::ops {
 
@@ -408,7 +409,7 @@ template <unsigned G> struct RegressionOps {
     r = combine(r, run_to_record(run));
   }
 
-  // Every metric of DESIGN.md's normative table that the record's groups support.
+  // Every metric of docs/design.md's "Metrics (regression)" that the record's groups support.
   // n = 0 gives NaN for every metric.
   GPUEVAL_HD static MetricValues finalize(const Record& r) {
     MetricValues out;

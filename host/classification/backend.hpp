@@ -1,0 +1,66 @@
+// The classification family's backend interface and the batch description its backends share.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/common.hpp"
+#include "core/skeleton.hpp"
+#include "gpueval/classification.hpp"
+#include "gpueval/family.hpp"
+
+namespace gpueval::detail {
+
+// A validated batch, described as samples: binary and multiclass have one sample per target
+// element; multilabel one per target element outside the label axis. Each sample axis has a
+// stride in the targets, the predictions and the mask (0 along axes the mask does not cover);
+// class_stride walks the class (or label) axis of the predictions (and of the targets and mask
+// for multilabel).
+struct ClassBatch {
+  TensorView pred, target, mask; // mask.data == nullptr: none
+  bool pred_scores = false;
+  std::int64_t samples = 0;
+  int axes = 0; // sample axes, C order
+  std::int64_t shape[kMaxRank] = {};
+  std::int64_t target_stride[kMaxRank] = {}; // elements
+  std::int64_t pred_stride[kMaxRank] = {};
+  std::int64_t mask_stride[kMaxRank] = {};
+  std::int64_t element_stride[kMaxRank] = {}; // of the target's C-order element index
+  std::int64_t pred_class_stride = 0;
+  std::int64_t target_class_stride = 0;  // multilabel
+  std::int64_t mask_class_stride = 0;    // multilabel, when the mask covers the label axis
+  std::int64_t element_class_stride = 0; // multilabel
+  std::uint64_t index = 0;               // batches folded before this one
+  bool has_mask() const { return mask.data != nullptr; }
+};
+
+// The classification family's backend (CPU, CUDA), behind ClassificationEvaluator.
+class ClassBackend : public BackendBase {
+public:
+  // Once, before the first update or merge: allocate here.
+  virtual void configure(const ops::ClassLayout& layout, const ops::ClassParams& params,
+                         NanPolicy policy) = 0;
+  virtual void update(const ClassBatch& batch, StreamHandle stream) = 0;
+  // The epoch record (layout.words words); synchronises.
+  virtual std::vector<std::uint64_t> words(StreamHandle stream) = 0;
+  // Replaces the epoch record.
+  virtual void load(const std::vector<std::uint64_t>& words, NonFiniteLocation where,
+                    StreamHandle stream) = 0;
+  // The AUROC / average precision histograms (params.hist), when on: the nonzero counts as
+  // (index, count), indices ascending; and their replacement. Both synchronise.
+  using Sparse = std::vector<std::pair<std::uint64_t, std::uint64_t>>;
+  virtual Sparse histogram(StreamHandle stream) = 0;
+  virtual void load_histogram(const Sparse& counts, StreamHandle stream) = 0;
+
+  // The family's bookkeeping (BackendBase has the engine's; sample_shape is the targets' shape
+  // without the batch axis).
+  ClassificationSpec spec; // metrics resolved once configured
+  bool pred_scores = false;
+  ops::ClassLayout layout;
+  ops::ClassParams params;
+};
+
+} // namespace gpueval::detail

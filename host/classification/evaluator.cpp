@@ -1,0 +1,257 @@
+// ClassificationEvaluator: the engine's skeleton (core/skeleton.hpp) over the classification
+// family's backend: configuration on the first batch, updates, compute, states and merges.
+#include "gpueval/classification.hpp"
+
+#include <algorithm>
+#include <string>
+
+#include "classification/backend.hpp"
+#include "classification/internal.hpp"
+#include "core/registry.hpp"
+#include "core/state_blob.hpp"
+#include "gpueval/error.hpp"
+
+namespace gpueval {
+
+using namespace classification; // the family's internal functions (internal.hpp)
+
+namespace {
+
+constexpr const char* kUnknownInputs =
+    "the inputs are unknown; give one batch, or set ClassificationSpec::sample_shape and pred";
+
+void configure(detail::ClassBackend& b, bool scores,
+               const std::vector<std::int64_t>& sample_shape) {
+  b.pred_scores = scores;
+  b.sample_shape = sample_shape;
+  b.spec.metrics = resolve_metrics(b.spec, scores);
+  b.layout = ops::ClassLayout::make(b.spec.task, b.spec.num_classes, scores, b.spec.top_k > 0,
+                                    b.spec.bins);
+  ops::ClassParams& p = b.params;
+  p.task = b.spec.task;
+  p.classes = b.layout.classes;
+  p.logits = b.spec.scores == ScoreKind::logits;
+  p.threshold = b.spec.threshold;
+  p.top_k = b.spec.top_k;
+  p.has_ignore = b.spec.ignore_index.has_value();
+  p.ignore_index = b.spec.ignore_index.value_or(0);
+  p.bins = b.layout.bins;
+  p.hist = histogram_layout(b.spec, scores);
+  b.configure(b.layout, p, b.spec.nan_policy);
+  b.configured = true;
+}
+
+} // namespace
+
+ClassificationEvaluator::ClassificationEvaluator(ClassificationSpec spec, Device device) {
+  if (spec.task == ClassTask::binary) {
+    spec.num_classes = 2;
+  }
+  spec.validate();
+  backend_ = detail::make_backend_for<detail::ClassBackend>(device, "classification");
+  backend_->spec = std::move(spec);
+  const ClassificationSpec& s = backend_->spec;
+  if (!s.sample_shape.empty() && s.pred != PredKind::auto_detect) {
+    // Configured before any batch, so that every rank's state has one layout: histograms key
+    // scores as float32 unless the spec names a 16-bit score dtype (any float converts to it).
+    if (s.pred == PredKind::scores && !s.score_dtype) {
+      backend_->spec.score_dtype = DType::f32;
+    }
+    configure(*backend_, s.pred == PredKind::scores, s.sample_shape);
+  }
+}
+
+ClassificationEvaluator::~ClassificationEvaluator() = default;
+ClassificationEvaluator::ClassificationEvaluator(ClassificationEvaluator&&) noexcept = default;
+ClassificationEvaluator&
+ClassificationEvaluator::operator=(ClassificationEvaluator&&) noexcept = default;
+
+void ClassificationEvaluator::update(const TensorView& pred, const TensorView& target,
+                                     const TensorView& mask, StreamHandle stream) {
+  detail::ClassBackend& b = *backend_;
+  if (!b.configured) {
+    detail::skeleton::check_first_rank(target, "target");
+    const bool scores = detect_scores(b.spec, pred, target);
+    (void)class_axis_of(b.spec, scores, dims(pred), dims(target));
+    const std::vector<std::int64_t> sample(target.shape + 1, target.shape + target.rank);
+    GPUEVAL_EXPECTS(b.spec.sample_shape.empty() || b.spec.sample_shape == sample,
+                    "target has sample shape " + shape_of(sample) + ", but the spec's is " +
+                        shape_of(b.spec.sample_shape));
+    if (!b.spec.score_dtype) {
+      b.spec.score_dtype = pred.dtype;
+    }
+    configure(b, scores, sample);
+  }
+  detail::ClassBatch batch = describe_batch(b, pred, target, mask);
+  if (b.params.hist.on) {
+    // The histograms' keys are bits of one format: a batch must convert to it exactly.
+    const ops::KeyFormat f = b.params.hist.format;
+    const DType d = pred.dtype;
+    const bool exact = f == ops::KeyFormat::f32 || f == ops::KeyFormat::f64 ||
+                       (f == ops::KeyFormat::f16 ? d == DType::f16 : d == DType::bf16);
+    GPUEVAL_EXPECTS(exact, "pred has dtype " + std::string(dtype_name(d)) +
+                               ", but this evaluator's auroc/average_precision histograms key " +
+                               "scores as " + std::string(dtype_name(*b.spec.score_dtype)) +
+                               "; keep one score dtype (or a narrower float) for every batch");
+  }
+  detail::skeleton::fold(b, batch, batch.samples == 0, stream);
+}
+
+ClassificationReport ClassificationEvaluator::compute(StreamHandle stream) {
+  detail::ClassBackend& b = *backend_;
+  detail::skeleton::require_configured(b, "compute()", kUnknownInputs);
+  const detail::NonFiniteLocation where = b.first_bad(stream);
+  const std::vector<std::uint64_t> w = b.words(stream);
+  detail::skeleton::raise_if_error(b.spec.nan_policy, where,
+                                   "invalid target, label or score in batch " +
+                                       std::to_string(where.batch) + " at target element " +
+                                       std::to_string(where.element));
+  ClassificationReport r =
+      build_class_report(b, w, b.params.hist.on ? b.histogram(stream) : Sparse{});
+  r.device = b.describe();
+  return r;
+}
+
+AnyReport ClassificationEvaluator::compute_any(StreamHandle stream) {
+  return AnyReport(compute(stream));
+}
+
+void ClassificationEvaluator::reset(StreamHandle stream) {
+  detail::skeleton::reset(*backend_, stream);
+}
+
+void ClassificationEvaluator::keep_until_done(std::shared_ptr<void> owner) {
+  backend_->hold(std::move(owner));
+}
+
+State ClassificationEvaluator::state(StreamHandle stream) {
+  detail::ClassBackend& b = *backend_;
+  detail::skeleton::require_configured(b, "state()", kUnknownInputs);
+  detail::StateHeader h;
+  h.family = kClassificationFamily;
+  h.nan_policy = b.spec.nan_policy;
+  h.sample_shape = b.sample_shape;
+  h.keys = static_cast<std::uint64_t>(b.layout.words);
+  h.batches = b.batches;
+  h.first_nonfinite = b.first_bad(stream);
+  h.extra = encode_fields(fields_of(b));
+  const std::vector<std::uint64_t> w = b.words(stream);
+  std::vector<std::uint8_t> payload;
+  payload.reserve(w.size() * 8);
+  detail::StateWriter out(payload);
+  for (std::uint64_t v : w) {
+    out.u64(v);
+  }
+  if (b.params.hist.on) {
+    const Sparse hist = b.histogram(stream);
+    out.u64(hist.size());
+    for (const auto& [index, count] : hist) {
+      out.u64(index);
+      out.u64(count);
+    }
+  }
+  return detail::seal_state(h, payload);
+}
+
+void ClassificationEvaluator::merge(const State& other, StreamHandle stream) {
+  detail::ClassBackend& b = *backend_;
+  const DecodedClassState d = decode_class_state(other);
+  const ClassStateFields& f = d.fields;
+  using detail::skeleton::mismatch;
+  if (f.task != b.spec.task) {
+    mismatch("task", std::string(class_task_name(f.task)),
+             std::string(class_task_name(b.spec.task)));
+  }
+  if (f.classes != b.spec.num_classes) {
+    mismatch("num_classes", std::to_string(f.classes), std::to_string(b.spec.num_classes));
+  }
+  if (d.header.nan_policy != b.spec.nan_policy) {
+    mismatch("nan_policy", std::string(nan_policy_name(d.header.nan_policy)),
+             std::string(nan_policy_name(b.spec.nan_policy)));
+  }
+  if (!b.configured) {
+    if (f.hist.on && !b.spec.score_dtype) {
+      b.spec.score_dtype = dtype_of(f.hist.format);
+    }
+    configure(b, f.scores, d.header.sample_shape);
+  }
+  const ClassStateFields mine = fields_of(b);
+  if (f.scores != mine.scores) {
+    mismatch("predictions", f.scores ? "scores" : "labels", mine.scores ? "scores" : "labels");
+  }
+  if (f.logits != mine.logits) {
+    mismatch("scores", f.logits ? "logits" : "probabilities",
+             mine.logits ? "logits" : "probabilities");
+  }
+  if (d.header.sample_shape != b.sample_shape) {
+    mismatch("sample shape", shape_of(d.header.sample_shape), shape_of(b.sample_shape));
+  }
+  if (f.threshold != mine.threshold) {
+    mismatch("threshold", std::to_string(f.threshold), std::to_string(mine.threshold));
+  }
+  if (f.top_k != mine.top_k) {
+    mismatch("top_k", std::to_string(f.top_k), std::to_string(mine.top_k));
+  }
+  if (f.has_ignore != mine.has_ignore || f.ignore_index != mine.ignore_index) {
+    mismatch("ignore_index", f.has_ignore ? std::to_string(f.ignore_index) : "none",
+             mine.has_ignore ? std::to_string(mine.ignore_index) : "none");
+  }
+  if (f.bins != mine.bins) {
+    mismatch("bins", std::to_string(f.bins), std::to_string(mine.bins));
+  }
+  if (f.class_axis != mine.class_axis) {
+    mismatch("class_axis", std::to_string(f.class_axis), std::to_string(mine.class_axis));
+  }
+  if (mine.hist.on) {
+    if (!f.hist.on) {
+      throw StateError("cannot merge: the state has no auroc/average_precision histograms, "
+                       "this evaluator reports them");
+    }
+    if (f.hist.format != mine.hist.format || f.hist.bits != mine.hist.bits) {
+      const auto keys = [](const ops::HistLayout& h) {
+        return std::string(dtype_name(dtype_of(h.format))) + " keys of " + std::to_string(h.bits) +
+               " bits";
+      };
+      mismatch("histograms of", keys(f.hist), keys(mine.hist));
+    }
+  }
+  std::vector<std::uint64_t> w = b.words(stream);
+  ops::combine(w.data(), d.words.data(), b.layout);
+  if (mine.hist.on) {
+    b.load_histogram(add_sparse(b.histogram(stream), d.hist), stream);
+  }
+  const detail::NonFiniteLocation where =
+      detail::skeleton::earliest(b.first_bad(stream), d.header.first_nonfinite);
+  b.load(w, where, stream);
+  b.batches += d.header.batches;
+}
+
+const ClassificationSpec& ClassificationEvaluator::spec() const {
+  return backend_->spec;
+}
+Device ClassificationEvaluator::device() const {
+  return backend_->device();
+}
+std::uint64_t ClassificationEvaluator::batches() const {
+  return backend_->batches;
+}
+
+void ClassificationEvaluator::check_shapes(const std::vector<std::int64_t>& pred,
+                                           const std::vector<std::int64_t>& target) const {
+  const detail::ClassBackend& b = *backend_;
+  GPUEVAL_EXPECTS(!target.empty(), "target " + shape_of(target) + " has no batch axis");
+  bool scores = b.pred_scores;
+  if (!b.configured) {
+    scores = b.spec.pred != PredKind::auto_detect
+                 ? b.spec.pred == PredKind::scores
+                 : (b.spec.task == ClassTask::multiclass && pred.size() == target.size() + 1);
+  }
+  (void)class_axis_of(b.spec, scores, pred, target);
+  const std::vector<std::int64_t> sample(target.begin() + 1, target.end());
+  const std::vector<std::int64_t>& fixed = b.configured ? b.sample_shape : b.spec.sample_shape;
+  GPUEVAL_EXPECTS(fixed.empty() || fixed == sample,
+                  "target " + shape_of(target) + " has sample shape " + shape_of(sample) +
+                      ", but this evaluator's is " + shape_of(fixed));
+}
+
+} // namespace gpueval

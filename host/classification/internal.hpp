@@ -1,0 +1,127 @@
+// What the classification family's files share: the batch description, the spec's resolution,
+// the state's fields, the metrics from a record (finalize) and the rank metrics. Internal to the
+// family (host/classification); tests call the finalize functions directly.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "classification/backend.hpp"
+#include "core/state_blob.hpp"
+#include "gpueval/classification.hpp"
+
+namespace gpueval::classification {
+
+// ---- batches (batch.cpp) ------------------------------------------------------------------------
+
+// `axis` of a tensor of `rank` as a non-negative axis after the batch axis; InvalidArgument
+// naming `what` otherwise.
+int normalise_axis(int axis, int rank, const char* what);
+std::vector<std::int64_t> dims(const TensorView& v);
+std::string shape_of(const std::vector<std::int64_t>& s);
+// Which axis of the predictions is the class axis (-1: none), given the targets' shape. Throws
+// InvalidArgument naming both shapes.
+int class_axis_of(const ClassificationSpec& spec, bool scores,
+                  const std::vector<std::int64_t>& pred, const std::vector<std::int64_t>& target);
+// Whether the first batch's predictions are scores (spec.pred, or decided by dtype and rank).
+bool detect_scores(const ClassificationSpec& spec, const TensorView& pred,
+                   const TensorView& target);
+// The batch checked and described as samples with strides for the backends.
+detail::ClassBatch describe_batch(const detail::ClassBackend& b, const TensorView& pred,
+                                  const TensorView& target, const TensorView& mask);
+
+// ---- the spec (spec.cpp)
+// --------------------------------------------------------------------------
+
+// The spec's metrics for these inputs: named ones checked, or the default set.
+std::vector<ClassMetric> resolve_metrics(const ClassificationSpec& spec, bool scores);
+// The dtype whose bits a key format is.
+DType dtype_of(ops::KeyFormat f);
+bool wants_histograms(const ClassificationSpec& spec);
+// The histograms for the spec's (resolved) metrics and the predictions' dtype.
+ops::HistLayout histogram_layout(const ClassificationSpec& spec, bool scores);
+
+// ---- states (state.cpp)
+// ----------------------------------------------------------------------------
+
+// The family's own header fields in a state.
+struct ClassStateFields {
+  ClassTask task = ClassTask::binary;
+  bool scores = false;
+  bool logits = false;
+  std::int64_t classes = 0;
+  double threshold = 0.5;
+  int top_k = 0;
+  bool has_ignore = false;
+  std::int64_t ignore_index = 0;
+  int bins = 0;
+  int class_axis = 1;
+  ops::HistLayout hist; // on, format, bits, classes (shift follows)
+};
+
+ClassStateFields fields_of(const detail::ClassBackend& b);
+std::vector<std::uint8_t> encode_fields(const ClassStateFields& f);
+
+using Sparse = detail::ClassBackend::Sparse;
+// a + b, both sorted by index.
+Sparse add_sparse(const Sparse& a, const Sparse& b);
+
+struct DecodedClassState {
+  detail::StateHeader header;
+  ClassStateFields fields;
+  std::vector<std::uint64_t> words;
+  Sparse hist; // nonzero histogram counts, indices ascending
+};
+// Throws StateError naming what is wrong (another family, inconsistent fields, truncation).
+DecodedClassState decode_class_state(const State& state);
+
+// ---- finalize (metrics.cpp)
+// -------------------------------------------------------------------------
+
+// num / den; zero division gives 0, as scikit-learn's default.
+double ratio(double num, double den);
+
+struct ClassCounts {
+  std::vector<double> tp, fp, fn, tn;
+};
+
+// Per-class scores from the counts (beta2 = beta^2 for fbeta).
+double precision_of(double tp, double fp, double fn, double tn, double beta2);
+double recall_of(double tp, double fp, double fn, double tn, double beta2);
+double f1_of(double tp, double fp, double fn, double tn, double beta2);
+double fbeta_of(double tp, double fp, double fn, double tn, double beta2);
+double specificity_of(double tp, double fp, double fn, double tn, double beta2);
+double jaccard_of(double tp, double fp, double fn, double tn, double beta2);
+using PerClassFn = double (*)(double, double, double, double, double);
+PerClassFn per_class_fn(ClassMetric m);
+
+// Cohen's kappa from the C x C confusion matrix (rows: targets), exact in integers until one
+// division; power 0: unweighted, 1: linear, 2: quadratic weights (class indices as the scale).
+double kappa(const std::vector<std::uint64_t>& m, std::int64_t c, int power);
+// Matthews' correlation from the confusion matrix (scikit-learn's multiclass formula).
+double mcc_of(const std::vector<std::uint64_t>& m, std::int64_t c);
+
+// The report of a record `w` (and the histograms' nonzero counts).
+ClassificationReport build_class_report(const detail::ClassBackend& b,
+                                        const std::vector<std::uint64_t>& w, const Sparse& hist);
+
+// ---- rank metrics (rank.cpp) ------------------------------------------------------------------
+
+struct BinCounts {
+  std::uint64_t bin, neg, pos;
+};
+// Class c's nonzero bins, ascending: its negatives' and positives' histograms side by side.
+std::vector<BinCounts> class_bins(const Sparse& h, const ops::HistLayout& hl, std::int64_t c);
+
+struct RankMetrics {
+  double auroc, auroc_bound, ap, ap_bound, positives;
+};
+// AUROC (ties as half) and average precision, and the bounds on their error.
+RankMetrics rank_metrics(const std::vector<BinCounts>& bins, bool exact);
+
+// ROC and PR curves of a binary task at every bin's threshold, at most kCurvePoints points.
+inline constexpr std::size_t kCurvePoints = 1000;
+void curves(const std::vector<BinCounts>& bins, const ops::HistLayout& hl, ClassificationReport& r);
+
+} // namespace gpueval::classification

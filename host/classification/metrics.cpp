@@ -1,0 +1,370 @@
+// The classification metrics from a record (finalize): per-class scores and their averages,
+// MCC and the kappas exact in integers, the proper scores and calibration, the histograms' rank
+// metrics; the report they make.
+#include "classification/internal.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <string>
+
+#include "gpueval/error.hpp"
+
+namespace gpueval {
+
+using namespace classification; // the family's internal functions (internal.hpp)
+
+namespace classification {
+
+double ratio(double num, double den) {
+  return den > 0 ? num / den : 0.0; // zero division gives 0, as scikit-learn's default
+}
+
+double precision_of(double tp, double fp, double, double, double) {
+  return ratio(tp, tp + fp);
+}
+double recall_of(double tp, double, double fn, double, double) {
+  return ratio(tp, tp + fn);
+}
+double f1_of(double tp, double fp, double fn, double, double) {
+  return ratio(2 * tp, 2 * tp + fp + fn);
+}
+double fbeta_of(double tp, double fp, double fn, double, double b2) {
+  return ratio((1 + b2) * tp, (1 + b2) * tp + b2 * fn + fp);
+}
+double specificity_of(double, double fp, double, double tn, double) {
+  return ratio(tn, tn + fp);
+}
+double jaccard_of(double tp, double fp, double fn, double, double) {
+  return ratio(tp, tp + fp + fn);
+}
+
+PerClassFn per_class_fn(ClassMetric m) {
+  switch (m) {
+  case ClassMetric::precision:
+    return precision_of;
+  case ClassMetric::recall:
+    return recall_of;
+  case ClassMetric::f1:
+    return f1_of;
+  case ClassMetric::fbeta:
+    return fbeta_of;
+  case ClassMetric::specificity:
+    return specificity_of;
+  default:
+    return jaccard_of;
+  }
+}
+
+// Cohen's kappa from the confusion matrix, in exact integer arithmetic until one final
+// division: kappa = 1 - n * sum w_ij M_ij / sum w_ij row_i col_j, with w = 1 off the diagonal
+// (power 0), |i - j| (1) or (i - j)^2 (2). Both sums fit 128 bits for any count a state holds
+// (C <= 1024, n < 2^40 per class pair).
+double kappa(const std::vector<std::uint64_t>& m, std::int64_t c, int power) {
+  __extension__ typedef unsigned __int128 U;
+  const auto C = static_cast<std::size_t>(c);
+  std::vector<U> rows(C, 0), cols(C, 0);
+  U n = 0;
+  for (std::size_t i = 0; i < C; ++i) {
+    for (std::size_t j = 0; j < C; ++j) {
+      rows[i] += m[i * C + j];
+      cols[j] += m[i * C + j];
+      n += m[i * C + j];
+    }
+  }
+  U observed = 0, expected = 0;
+  for (std::size_t i = 0; i < C; ++i) {
+    for (std::size_t j = 0; j < C; ++j) {
+      const U d = i > j ? i - j : j - i;
+      const U w = power == 0 ? (i == j ? 0 : 1) : (power == 1 ? d : d * d);
+      observed += w * m[i * C + j];
+      expected += w * rows[i] * cols[j];
+    }
+  }
+  if (expected == 0) {
+    return std::numeric_limits<double>::quiet_NaN();
+  }
+  return static_cast<double>(1.0L - static_cast<long double>(observed * n) /
+                                        static_cast<long double>(expected));
+}
+
+// Matthews' correlation from the confusion matrix (scikit-learn's multiclass formula), its
+// covariances exact in 128-bit integers: 0 when a variance is 0.
+double mcc_of(const std::vector<std::uint64_t>& m, std::int64_t c) {
+  __extension__ typedef __int128 I;
+  const auto C = static_cast<std::size_t>(c);
+  I n = 0, trace = 0, tk_pk = 0, pk2 = 0, tk2 = 0;
+  for (std::size_t i = 0; i < C; ++i) {
+    I t = 0, p = 0;
+    for (std::size_t j = 0; j < C; ++j) {
+      t += m[i * C + j];
+      p += m[j * C + i];
+    }
+    n += t;
+    trace += m[i * C + i];
+    tk_pk += t * p;
+    pk2 += p * p;
+    tk2 += t * t;
+  }
+  const I cov_ytyp = trace * n - tk_pk;
+  const I cov_ypyp = n * n - pk2;
+  const I cov_ytyt = n * n - tk2;
+  if (cov_ypyp == 0 || cov_ytyt == 0) {
+    return 0.0;
+  }
+  return static_cast<double>(
+      static_cast<long double>(cov_ytyp) /
+      std::sqrt(static_cast<long double>(cov_ytyt) * static_cast<long double>(cov_ypyp)));
+}
+
+ClassificationReport build_class_report(const detail::ClassBackend& b,
+                                        const std::vector<std::uint64_t>& w, const Sparse& hist) {
+  using L = ops::ClassLayout;
+  const ops::ClassLayout& l = b.layout;
+  const ClassificationSpec& spec = b.spec;
+  ClassificationReport r;
+  r.spec = spec;
+  r.count = w[L::kSamples];
+  r.skipped_invalid = w[L::kInvalid];
+  r.ignored = w[L::kIgnored];
+  r.classes = l.classes;
+  r.scores = b.pred_scores;
+  const std::int64_t c = l.classes;
+  const auto C = static_cast<std::size_t>(c);
+  ClassCounts k;
+  k.tp.assign(C, 0);
+  k.fp.assign(C, 0);
+  k.fn.assign(C, 0);
+  k.tn.assign(C, 0);
+  const double n = static_cast<double>(r.count);
+  if (spec.task == ClassTask::multilabel) {
+    for (std::size_t i = 0; i < C; ++i) {
+      r.tp.push_back(w[static_cast<std::size_t>(l.tp) + i]);
+      r.fp.push_back(w[static_cast<std::size_t>(l.fp) + i]);
+      r.fn.push_back(w[static_cast<std::size_t>(l.fn) + i]);
+      r.tn.push_back(w[static_cast<std::size_t>(l.tn) + i]);
+      k.tp[i] = static_cast<double>(r.tp[i]);
+      k.fp[i] = static_cast<double>(r.fp[i]);
+      k.fn[i] = static_cast<double>(r.fn[i]);
+      k.tn[i] = static_cast<double>(r.tn[i]);
+      r.support.push_back(r.tp[i] + r.fn[i]);
+    }
+  } else {
+    r.confusion_matrix.assign(w.begin() + l.confusion, w.begin() + l.confusion + c * c);
+    const std::vector<std::uint64_t>& confusion = r.confusion_matrix;
+    for (std::size_t i = 0; i < C; ++i) {
+      std::uint64_t row = 0, col = 0;
+      for (std::size_t j = 0; j < C; ++j) {
+        row += confusion[i * C + j];
+        col += confusion[j * C + i];
+      }
+      k.tp[i] = static_cast<double>(confusion[i * C + i]);
+      k.fn[i] = static_cast<double>(row - confusion[i * C + i]);
+      k.fp[i] = static_cast<double>(col - confusion[i * C + i]);
+      k.tn[i] = static_cast<double>(r.count - row - col + confusion[i * C + i]);
+      r.support.push_back(row);
+    }
+  }
+  // The classes averaged over: multiclass, those that occur in the targets or the predictions
+  // (scikit-learn's labels); multilabel, every label; binary, the positive class.
+  std::vector<std::size_t> averaged;
+  for (std::size_t i = 0; i < C; ++i) {
+    const bool seen = k.tp[i] + k.fp[i] + k.fn[i] > 0;
+    if (spec.task == ClassTask::multilabel || (spec.task == ClassTask::multiclass && seen)) {
+      averaged.push_back(i);
+    }
+  }
+  const double beta2 = spec.beta * spec.beta;
+  const bool undefined =
+      r.count == 0 || (spec.nan_policy == NanPolicy::propagate && r.skipped_invalid > 0);
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const auto put = [&](const std::string& name, double v) {
+    r.names.push_back(name);
+    r.values.push_back(undefined ? nan : v);
+  };
+  double counted = 0, right = 0; // multilabel: label decisions
+  for (std::size_t i = 0; i < C; ++i) {
+    counted += k.tp[i] + k.fp[i] + k.fn[i] + k.tn[i];
+    right += k.tp[i] + k.tn[i];
+  }
+  for (ClassMetric metric : spec.metrics) {
+    const ClassMetricInfo& info = class_metric_info(metric);
+    const std::string name(info.name);
+    if (info.averaged) {
+      const PerClassFn f = per_class_fn(metric);
+      std::vector<double> values(C);
+      for (std::size_t i = 0; i < C; ++i) {
+        values[i] = f(k.tp[i], k.fp[i], k.fn[i], k.tn[i], beta2);
+      }
+      r.per_class_names.push_back(name);
+      r.per_class.push_back(undefined ? std::vector<double>(C, nan) : values);
+      if (spec.task == ClassTask::binary) {
+        put(name, values[1]);
+        continue;
+      }
+      double tp = 0, fp = 0, fn = 0, tn = 0, macro = 0, weighted = 0, weight = 0;
+      for (std::size_t i : averaged) {
+        tp += k.tp[i];
+        fp += k.fp[i];
+        fn += k.fn[i];
+        tn += k.tn[i];
+        macro += values[i];
+        weighted += values[i] * (k.tp[i] + k.fn[i]);
+        weight += k.tp[i] + k.fn[i];
+      }
+      if (spec.task == ClassTask::multiclass) { // micro over every class
+        tp = fp = fn = tn = 0;
+        for (std::size_t i = 0; i < C; ++i) {
+          tp += k.tp[i];
+          fp += k.fp[i];
+          fn += k.fn[i];
+          tn += k.tn[i];
+        }
+      }
+      put(name + "_micro", f(tp, fp, fn, tn, beta2));
+      put(name + "_macro", averaged.empty() ? 0.0 : macro / static_cast<double>(averaged.size()));
+      put(name + "_weighted", ratio(weighted, weight));
+      continue;
+    }
+    if (metric == ClassMetric::auroc || metric == ClassMetric::average_precision) {
+      const bool roc = metric == ClassMetric::auroc;
+      std::vector<double> values(C, nan), bounds(C, nan);
+      double sum = 0, sum_b = 0, count = 0, wsum = 0, wsum_b = 0, weight = 0;
+      for (std::size_t i = 0; i < static_cast<std::size_t>(b.params.hist.classes); ++i) {
+        const RankMetrics m = rank_metrics(
+            class_bins(hist, b.params.hist, static_cast<std::int64_t>(i)), b.params.hist.exact());
+        values[i] = roc ? m.auroc : m.ap;
+        bounds[i] = roc ? m.auroc_bound : m.ap_bound;
+        if (!std::isnan(values[i])) { // classes where the metric is defined
+          sum += values[i];
+          sum_b += bounds[i];
+          count += 1;
+          wsum += values[i] * m.positives;
+          wsum_b += bounds[i] * m.positives;
+          weight += m.positives;
+        }
+      }
+      if (spec.task == ClassTask::binary) {
+        put(name, values[0]);
+        put(name + "_bound", bounds[0]);
+        continue;
+      }
+      r.per_class_names.push_back(name);
+      r.per_class.push_back(undefined ? std::vector<double>(C, nan) : values);
+      r.per_class_names.push_back(name + "_bound");
+      r.per_class.push_back(undefined ? std::vector<double>(C, nan) : bounds);
+      put(name + "_macro", count > 0 ? sum / count : nan);
+      put(name + "_macro_bound", count > 0 ? sum_b / count : nan);
+      put(name + "_weighted", weight > 0 ? wsum / weight : nan);
+      put(name + "_weighted_bound", weight > 0 ? wsum_b / weight : nan);
+      continue;
+    }
+    switch (metric) {
+    case ClassMetric::accuracy:
+      if (spec.task == ClassTask::multilabel) {
+        double sum = 0, labels = 0;
+        for (std::size_t i = 0; i < C; ++i) {
+          const double total = k.tp[i] + k.fp[i] + k.fn[i] + k.tn[i];
+          if (total > 0) {
+            sum += (k.tp[i] + k.tn[i]) / total;
+            labels += 1;
+          }
+        }
+        put(name, labels > 0 ? sum / labels : nan);
+      } else {
+        double trace = 0;
+        for (std::size_t i = 0; i < C; ++i) {
+          trace += k.tp[i];
+        }
+        put(name, trace / n);
+      }
+      break;
+    case ClassMetric::subset_accuracy:
+      put(name, ratio(static_cast<double>(w[static_cast<std::size_t>(l.subset_right)]),
+                      static_cast<double>(w[static_cast<std::size_t>(l.subset_rows)])));
+      break;
+    case ClassMetric::balanced_accuracy: {
+      double sum = 0, present = 0;
+      for (std::size_t i = 0; i < C; ++i) {
+        if (k.tp[i] + k.fn[i] > 0) {
+          sum += k.tp[i] / (k.tp[i] + k.fn[i]);
+          present += 1;
+        }
+      }
+      put(name, sum / present);
+      break;
+    }
+    case ClassMetric::mcc:
+      put(name, mcc_of(r.confusion_matrix, c));
+      break;
+    case ClassMetric::cohen_kappa:
+      put(name, kappa(r.confusion_matrix, c, 0));
+      break;
+    case ClassMetric::cohen_kappa_linear:
+      put(name, kappa(r.confusion_matrix, c, 1));
+      break;
+    case ClassMetric::cohen_kappa_quadratic:
+      put(name, kappa(r.confusion_matrix, c, 2));
+      break;
+    case ClassMetric::hamming_loss:
+      put(name, ratio(counted - right, counted));
+      break;
+    case ClassMetric::top_k_accuracy:
+      put(name, static_cast<double>(w[static_cast<std::size_t>(l.topk_hits)]) / n);
+      break;
+    case ClassMetric::log_loss:
+    case ClassMetric::brier: {
+      const std::int64_t at = metric == ClassMetric::log_loss ? l.log_loss : l.brier;
+      put(name,
+          ops::fixed_value(&w[static_cast<std::size_t>(at)]) / static_cast<double>(w[L::kTerms]));
+      break;
+    }
+    case ClassMetric::ece:
+    case ClassMetric::mce: {
+      double ece = 0, mce = 0;
+      for (int bin = 0; bin < l.bins; ++bin) {
+        const double cnt = static_cast<double>(w[static_cast<std::size_t>(l.calib_count + bin)]);
+        if (cnt == 0) {
+          continue;
+        }
+        const double conf = ops::fixed_value(&w[static_cast<std::size_t>(l.calib_conf + 2 * bin)]);
+        const double gap = std::fabs(
+            static_cast<double>(w[static_cast<std::size_t>(l.calib_correct + bin)]) / cnt -
+            conf / cnt);
+        ece += gap * cnt / static_cast<double>(w[L::kTerms]);
+        mce = std::max(mce, gap);
+      }
+      put(name, metric == ClassMetric::ece ? ece : mce);
+      break;
+    }
+    default:
+      break;
+    }
+  }
+  if (b.params.hist.on) {
+    const ops::HistLayout& hl = b.params.hist;
+    r.histogram_key = std::string(dtype_name(dtype_of(hl.format)));
+    r.histogram_bits = hl.bits;
+    r.histogram_exact = hl.exact();
+    if (spec.task == ClassTask::binary && !undefined) {
+      curves(class_bins(hist, hl, 0), hl, r);
+    }
+  }
+  if (l.bins > 0) {
+    for (int bin = 0; bin < l.bins; ++bin) {
+      const std::uint64_t cnt = w[static_cast<std::size_t>(l.calib_count + bin)];
+      const double conf = ops::fixed_value(&w[static_cast<std::size_t>(l.calib_conf + 2 * bin)]);
+      r.calibration_count.push_back(cnt);
+      r.calibration_confidence.push_back(cnt ? conf / static_cast<double>(cnt) : nan);
+      r.calibration_accuracy.push_back(
+          cnt ? static_cast<double>(w[static_cast<std::size_t>(l.calib_correct + bin)]) /
+                    static_cast<double>(cnt)
+              : nan);
+    }
+  }
+  return r;
+}
+
+} // namespace classification
+
+} // namespace gpueval

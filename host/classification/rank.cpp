@@ -1,0 +1,125 @@
+// Rank metrics from the score histograms: AUROC and average precision with their bounds, and
+// the binary ROC and PR curves.
+#include "classification/internal.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+namespace gpueval {
+
+namespace classification {
+
+// Class c's nonzero bins, ascending: its negatives' and positives' histograms side by side.
+std::vector<BinCounts> class_bins(const Sparse& h, const ops::HistLayout& hl, std::int64_t c) {
+  const auto bins = static_cast<std::uint64_t>(hl.bins());
+  const auto lo = static_cast<std::uint64_t>(c) * 2 * bins;
+  const auto lower = [](const Sparse& v, std::uint64_t x) {
+    return std::lower_bound(v.begin(), v.end(), std::make_pair(x, std::uint64_t{0}));
+  };
+  auto n = lower(h, lo), n_end = lower(h, lo + bins);
+  auto p = n_end, p_end = lower(h, lo + 2 * bins);
+  std::vector<BinCounts> out;
+  while (n != n_end || p != p_end) {
+    const std::uint64_t nb = n != n_end ? n->first - lo : ~std::uint64_t{0};
+    const std::uint64_t pb = p != p_end ? p->first - lo - bins : ~std::uint64_t{0};
+    BinCounts b{std::min(nb, pb), 0, 0};
+    if (nb == b.bin) {
+      b.neg = (n++)->second;
+    }
+    if (pb == b.bin) {
+      b.pos = (p++)->second;
+    }
+    out.push_back(b);
+  }
+  return out;
+}
+
+// AUROC with pairs in one bin as ties (half), and average precision with one threshold per bin,
+// as scikit-learn computes them on those scores. When every distinct score has its own bin
+// (`exact`) they are the exact values; otherwise the order inside a bin is unknown, and the
+// bounds say how far the true values can be: AUROC by half the fraction of positive-negative
+// pairs that share a bin, average precision by each bin's range of possible precisions.
+RankMetrics rank_metrics(const std::vector<BinCounts>& bins, bool exact) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  long double P = 0, N = 0;
+  for (const BinCounts& b : bins) {
+    P += b.pos;
+    N += b.neg;
+  }
+  RankMetrics r{nan, nan, nan, nan, static_cast<double>(P)};
+  if (P > 0 && N > 0) {
+    long double below = 0, area = 0, ties = 0;
+    for (const BinCounts& b : bins) {
+      area += static_cast<long double>(b.pos) * (below + 0.5L * b.neg);
+      ties += static_cast<long double>(b.pos) * b.neg;
+      below += b.neg;
+    }
+    r.auroc = static_cast<double>(area / (P * N));
+    r.auroc_bound = exact ? 0.0 : static_cast<double>(0.5L * ties / (P * N));
+  }
+  if (P > 0) {
+    long double tp = 0, fp = 0, ap = 0, bound = 0;
+    for (auto it = bins.rbegin(); it != bins.rend(); ++it) {
+      const long double tp0 = tp, fp0 = fp;
+      tp += it->pos;
+      fp += it->neg;
+      if (it->pos == 0) {
+        continue;
+      }
+      const long double prec = tp / (tp + fp);
+      ap += it->pos / P * prec;
+      // Each positive of the bin has a precision between these, whatever the order inside it.
+      const long double lo = (tp0 + 1) / (tp0 + fp0 + it->neg + 1);
+      const long double hi = tp / (tp0 + fp0 + it->pos);
+      bound += it->pos / P * std::max(hi - prec, prec - lo);
+    }
+    r.ap = static_cast<double>(ap);
+    r.ap_bound = exact ? 0.0 : static_cast<double>(bound);
+  }
+  return r;
+}
+
+// ROC and PR curves of a binary task at every bin's threshold (its lowest score), at most
+// kCurvePoints points, descending thresholds; the ROC starts at (0, 0), threshold +inf.
+
+void curves(const std::vector<BinCounts>& bins, const ops::HistLayout& hl,
+            ClassificationReport& r) {
+  double P = 0, N = 0;
+  for (const BinCounts& b : bins) {
+    P += static_cast<double>(b.pos);
+    N += static_cast<double>(b.neg);
+  }
+  if (bins.empty()) {
+    return;
+  }
+  const std::size_t n = bins.size();
+  const std::size_t points = std::min(n, kCurvePoints - 1);
+  r.roc_fpr.push_back(0.0);
+  r.roc_tpr.push_back(0.0);
+  r.roc_threshold.push_back(std::numeric_limits<double>::infinity());
+  double tp = 0, fp = 0;
+  std::size_t next = 0; // the k-th of `points` kept bins (descending), evenly spread
+  for (std::size_t i = 0; i < n; ++i) {
+    const BinCounts& b = bins[n - 1 - i];
+    tp += static_cast<double>(b.pos);
+    fp += static_cast<double>(b.neg);
+    const std::size_t want = points <= 1 ? n - 1 : next * (n - 1) / (points - 1);
+    if (i != want) {
+      continue;
+    }
+    ++next;
+    const double threshold = ops::key_value(b.bin << hl.shift, hl.format);
+    r.roc_fpr.push_back(N > 0 ? fp / N : std::numeric_limits<double>::quiet_NaN());
+    r.roc_tpr.push_back(P > 0 ? tp / P : std::numeric_limits<double>::quiet_NaN());
+    r.roc_threshold.push_back(threshold);
+    r.pr_precision.push_back(tp / (tp + fp));
+    r.pr_recall.push_back(P > 0 ? tp / P : std::numeric_limits<double>::quiet_NaN());
+    r.pr_threshold.push_back(threshold);
+  }
+}
+
+} // namespace classification
+
+} // namespace gpueval

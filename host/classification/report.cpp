@@ -1,0 +1,157 @@
+// The classification report: accessors and its JSON (schema gpueval.report/1).
+#include "gpueval/classification.hpp"
+
+#include <algorithm>
+#include <string>
+
+#include "classification/internal.hpp"
+#include "core/json_text.hpp"
+#include "gpueval/error.hpp"
+#include "gpueval/version.hpp"
+
+namespace gpueval {
+
+using namespace classification; // the family's internal functions (internal.hpp)
+
+bool ClassificationReport::has(std::string_view name) const {
+  return std::find(names.begin(), names.end(), name) != names.end();
+}
+
+double ClassificationReport::value(std::string_view name) const {
+  const auto it = std::find(names.begin(), names.end(), name);
+  if (it == names.end()) {
+    std::string all;
+    for (const std::string& n : names) {
+      all += (all.empty() ? "" : ", ") + n;
+    }
+    throw InvalidArgument("metric '" + std::string(name) +
+                          "' is not in this report; it has: " + all);
+  }
+  return values[static_cast<std::size_t>(it - names.begin())];
+}
+
+const std::vector<double>& ClassificationReport::per_class_values(std::string_view name) const {
+  const auto it = std::find(per_class_names.begin(), per_class_names.end(), name);
+  GPUEVAL_EXPECTS(it != per_class_names.end(),
+                  "'" + std::string(name) + "' has no per-class values in this report");
+  return per_class[static_cast<std::size_t>(it - per_class_names.begin())];
+}
+
+std::string ClassificationReport::to_json() const {
+  using detail::append_array;
+  using detail::append_number;
+  using detail::append_string;
+  std::string out = "{\"schema\": \"gpueval.report/1\", \"version\": ";
+  append_string(out, kVersion);
+  out += ", \"task\": ";
+  append_string(out, class_task_name(spec.task));
+  out += ", \"device\": ";
+  append_string(out, device);
+  out += ", \"spec\": {\"metrics\": [";
+  for (std::size_t i = 0; i < spec.metrics.size(); ++i) {
+    out += i ? ", " : "";
+    append_string(out, class_metric_info(spec.metrics[i]).name);
+  }
+  out += "], \"num_classes\": " + std::to_string(classes);
+  out += ", \"predictions\": ";
+  append_string(out, !scores ? "labels"
+                             : (spec.scores == ScoreKind::logits ? "logits" : "probabilities"));
+  out += ", \"threshold\": ";
+  append_number(out, spec.threshold);
+  out += ", \"class_axis\": " + std::to_string(spec.class_axis);
+  out += ", \"top_k\": " + std::to_string(spec.top_k);
+  out += ", \"ignore_index\": ";
+  out += spec.ignore_index ? std::to_string(*spec.ignore_index) : "null";
+  out += ", \"bins\": " + std::to_string(spec.bins);
+  out += ", \"beta\": ";
+  append_number(out, spec.beta);
+  out += ", \"nan_policy\": ";
+  append_string(out, nan_policy_name(spec.nan_policy));
+  out += "}, \"count\": " + std::to_string(count);
+  out += ", \"skipped_invalid\": " + std::to_string(skipped_invalid);
+  out += ", \"ignored\": " + std::to_string(ignored);
+  out += ", \"classes\": " + std::to_string(classes);
+  out += ", \"metrics\": {";
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    out += i ? ", " : "";
+    append_string(out, names[i]);
+    out += ": ";
+    append_number(out, values[i]);
+  }
+  out += "}, \"per_class\": {\"support\": ";
+  append_array(out, support);
+  for (std::size_t i = 0; i < per_class_names.size(); ++i) {
+    out += ", ";
+    append_string(out, per_class_names[i]);
+    out += ": ";
+    append_array(out, per_class[i]);
+  }
+  if (!tp.empty()) {
+    out += ", \"tp\": ";
+    append_array(out, tp);
+    out += ", \"fp\": ";
+    append_array(out, fp);
+    out += ", \"fn\": ";
+    append_array(out, fn);
+    out += ", \"tn\": ";
+    append_array(out, tn);
+  }
+  out += "}, \"confusion_matrix\": ";
+  if (confusion_matrix.empty()) {
+    out += "null";
+  } else {
+    out += '[';
+    for (std::int64_t i = 0; i < classes; ++i) {
+      out += i ? ", " : "";
+      append_array(out, std::vector<std::uint64_t>(confusion_matrix.begin() + i * classes,
+                                                   confusion_matrix.begin() + (i + 1) * classes));
+    }
+    out += ']';
+  }
+  out += ", \"calibration\": ";
+  if (calibration_count.empty()) {
+    out += "null";
+  } else {
+    out += "{\"bins\": " + std::to_string(calibration_count.size()) + ", \"count\": ";
+    append_array(out, calibration_count);
+    out += ", \"confidence\": ";
+    append_array(out, calibration_confidence);
+    out += ", \"accuracy\": ";
+    append_array(out, calibration_accuracy);
+    out += '}';
+  }
+  out += ", \"histogram\": ";
+  if (histogram_key.empty()) {
+    out += "null";
+  } else {
+    out += "{\"key\": ";
+    append_string(out, histogram_key);
+    out += ", \"bits\": " + std::to_string(histogram_bits) + ", \"exact\": ";
+    out += histogram_exact ? "true" : "false";
+    out += '}';
+  }
+  const auto curve = [&](const char* name, const char* x, const std::vector<double>& xs,
+                         const char* y, const std::vector<double>& ys,
+                         const std::vector<double>& thresholds) {
+    out += std::string(", \"") + name + "\": ";
+    if (xs.empty()) {
+      out += "null";
+      return;
+    }
+    out += std::string("{\"") + x + "\": ";
+    append_array(out, xs);
+    out += std::string(", \"") + y + "\": ";
+    append_array(out, ys);
+    out += ", \"threshold\": ";
+    append_array(out, thresholds);
+    out += '}';
+  };
+  curve("roc", "fpr", roc_fpr, "tpr", roc_tpr, roc_threshold);
+  curve("pr", "recall", pr_recall, "precision", pr_precision, pr_threshold);
+  out += ", \"elapsed_s\": ";
+  append_number(out, elapsed_s);
+  out += ", \"bytes_read\": " + std::to_string(bytes_read) + "}";
+  return out;
+}
+
+} // namespace gpueval

@@ -1,0 +1,343 @@
+// The classification family's spec: the metric table, names, validation, the metrics a spec
+// resolves to and the AUROC histograms it implies.
+#include "gpueval/classification.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <string>
+
+#include "classification/internal.hpp"
+#include "core/options.hpp"
+#include "gpueval/error.hpp"
+
+namespace gpueval {
+
+using namespace classification; // the family's internal functions (internal.hpp)
+
+namespace {
+
+constexpr unsigned kBinary = 1u << static_cast<unsigned>(ClassTask::binary);
+constexpr unsigned kMulticlass = 1u << static_cast<unsigned>(ClassTask::multiclass);
+constexpr unsigned kMultilabel = 1u << static_cast<unsigned>(ClassTask::multilabel);
+constexpr unsigned kAllTasks = kBinary | kMulticlass | kMultilabel;
+
+const ClassMetricInfo kClassMetrics[kNumClassMetrics] = {
+    {ClassMetric::accuracy, "accuracy", kAllTasks, false, false, false,
+     "correct / samples; multilabel: the mean over labels of each label's accuracy"},
+    {ClassMetric::subset_accuracy, "subset_accuracy", kMultilabel, false, false, false,
+     "samples with every label right / samples"},
+    {ClassMetric::balanced_accuracy, "balanced_accuracy", kBinary | kMulticlass, false, false,
+     false, "mean recall over the classes present in the targets"},
+    {ClassMetric::precision, "precision", kAllTasks, false, true, false, "tp / (tp + fp)"},
+    {ClassMetric::recall, "recall", kAllTasks, false, true, false, "tp / (tp + fn)"},
+    {ClassMetric::f1, "f1", kAllTasks, false, true, false, "2 tp / (2 tp + fp + fn)"},
+    {ClassMetric::fbeta, "fbeta", kAllTasks, false, true, false,
+     "(1 + b^2) tp / ((1 + b^2) tp + b^2 fn + fp)"},
+    {ClassMetric::specificity, "specificity", kAllTasks, false, true, false, "tn / (tn + fp)"},
+    {ClassMetric::jaccard, "jaccard", kAllTasks, false, true, false, "tp / (tp + fp + fn)"},
+    {ClassMetric::mcc, "mcc", kBinary | kMulticlass, false, false, false,
+     "Matthews correlation coefficient"},
+    {ClassMetric::cohen_kappa, "cohen_kappa", kBinary | kMulticlass, false, false, false,
+     "Cohen's kappa"},
+    {ClassMetric::cohen_kappa_linear, "cohen_kappa_linear", kBinary | kMulticlass, false, false,
+     true, "Cohen's kappa with linear weights |i - j|"},
+    {ClassMetric::cohen_kappa_quadratic, "cohen_kappa_quadratic", kBinary | kMulticlass, false,
+     false, true, "Cohen's kappa with quadratic weights (i - j)^2"},
+    {ClassMetric::hamming_loss, "hamming_loss", kMultilabel, false, false, false,
+     "wrong labels / (samples x labels)"},
+    {ClassMetric::top_k_accuracy, "top_k_accuracy", kMulticlass, true, false, false,
+     "the target among the k highest scores"},
+    {ClassMetric::log_loss, "log_loss", kAllTasks, true, false, false,
+     "mean of -log p(target), probabilities clipped to [eps, 1 - eps]"},
+    {ClassMetric::brier, "brier", kAllTasks, true, false, false,
+     "mean squared distance of the probabilities to the one-hot target"},
+    {ClassMetric::ece, "ece", kBinary | kMulticlass, true, false, false,
+     "expected calibration error (l1, equal-width bins)"},
+    {ClassMetric::mce, "mce", kBinary | kMulticlass, true, false, false,
+     "maximum calibration error"},
+    {ClassMetric::auroc, "auroc", kAllTasks, true, false, false,
+     "area under the ROC curve (one-vs-rest), with auroc_bound; default for binary tasks"},
+    {ClassMetric::average_precision, "average_precision", kAllTasks, true, false, false,
+     "average precision (one-vs-rest), with average_precision_bound; default for binary tasks"},
+};
+
+std::string valid_class_metric_names() {
+  std::string out;
+  for (const ClassMetricInfo& m : kClassMetrics) {
+    out += (out.empty() ? "" : ", ") + std::string(m.name);
+  }
+  return out;
+}
+
+bool has_task(const ClassMetricInfo& m, ClassTask t) {
+  return (m.tasks & (1u << static_cast<unsigned>(t))) != 0;
+}
+
+} // namespace
+
+namespace classification {
+
+// The spec's metrics for these inputs: named ones checked, or the default set.
+std::vector<ClassMetric> resolve_metrics(const ClassificationSpec& spec, bool scores) {
+  std::vector<ClassMetric> out;
+  if (spec.metrics.empty()) {
+    for (const ClassMetricInfo& m : kClassMetrics) {
+      // The histogram metrics are opt-in for multiclass and multilabel (C histograms).
+      const bool histogram =
+          m.metric == ClassMetric::auroc || m.metric == ClassMetric::average_precision;
+      const bool wanted =
+          has_task(m, spec.task) && (spec.all_metrics || !m.opt_in) &&
+          (scores || !m.needs_scores) &&
+          (m.metric != ClassMetric::top_k_accuracy || spec.top_k > 0) &&
+          (spec.all_metrics || m.metric != ClassMetric::fbeta || spec.beta != 1.0) &&
+          (spec.all_metrics || !histogram || spec.task == ClassTask::binary);
+      if (wanted) {
+        out.push_back(m.metric);
+      }
+    }
+    return out;
+  }
+  for (ClassMetric metric : spec.metrics) {
+    const ClassMetricInfo& m = class_metric_info(metric);
+    GPUEVAL_EXPECTS(!m.needs_scores || scores,
+                    "metric '" + std::string(m.name) +
+                        "' needs scores, but the predictions are labels");
+    GPUEVAL_EXPECTS(metric != ClassMetric::top_k_accuracy || spec.top_k > 0,
+                    "metric 'top_k_accuracy' needs top_k >= 1");
+  }
+  return spec.metrics;
+}
+
+// The dtype whose bits a key format is.
+DType dtype_of(ops::KeyFormat f) {
+  return f == ops::KeyFormat::f16    ? DType::f16
+         : f == ops::KeyFormat::bf16 ? DType::bf16
+         : f == ops::KeyFormat::f32  ? DType::f32
+                                     : DType::f64;
+}
+
+bool wants_histograms(const ClassificationSpec& spec) {
+  return std::find(spec.metrics.begin(), spec.metrics.end(), ClassMetric::auroc) !=
+             spec.metrics.end() ||
+         std::find(spec.metrics.begin(), spec.metrics.end(), ClassMetric::average_precision) !=
+             spec.metrics.end();
+}
+
+// The histograms for the spec's (resolved) metrics and the predictions' dtype: the key format
+// (multiclass logits: float64 softmax probabilities) and the bits the budget allows.
+ops::HistLayout histogram_layout(const ClassificationSpec& spec, bool scores) {
+  ops::HistLayout h;
+  if (!scores || !wants_histograms(spec)) {
+    return h;
+  }
+  GPUEVAL_EXPECTS(spec.score_dtype.has_value(),
+                  "auroc and average_precision need the predictions' dtype before the first "
+                  "batch (ClassificationSpec::score_dtype)");
+  h.on = true;
+  h.classes = spec.task == ClassTask::binary ? 1 : spec.num_classes;
+  const DType d = *spec.score_dtype;
+  // 16-bit scores key on their own bits: every distinct score its own bin, exact. Wider ones
+  // (and multiclass softmax probabilities, computed in double) key on their value rounded to
+  // float32: rounding is monotonic, so the bins stay ordered, and the top 24 bits of a float32
+  // keep 15 bits of mantissa where a float64's would keep 12.
+  const bool computed = spec.task == ClassTask::multiclass && spec.scores == ScoreKind::logits;
+  h.format = computed           ? ops::KeyFormat::f32
+             : d == DType::f16  ? ops::KeyFormat::f16
+             : d == DType::bf16 ? ops::KeyFormat::bf16
+                                : ops::KeyFormat::f32;
+  const int width = ops::key_width(h.format);
+  if (width == 16) {
+    h.bits = 16;
+  } else {
+    // Two histograms of 8-byte counts per class within the budget, at most 24 bits.
+    const double per =
+        static_cast<double>(spec.histogram_budget) / (16.0 * static_cast<double>(h.classes));
+    h.bits = std::min(24, static_cast<int>(std::floor(std::log2(std::max(per, 1.0)))));
+    GPUEVAL_EXPECTS(h.bits >= 8, "histogram_budget " + std::to_string(spec.histogram_budget) +
+                                     " bytes leaves fewer than 8 bits per histogram for " +
+                                     std::to_string(h.classes) +
+                                     " classes; raise it for auroc and average_precision");
+  }
+  const std::int64_t bytes = h.size() * 8;
+  GPUEVAL_EXPECTS(width > 16 || bytes <= std::max<std::int64_t>(spec.histogram_budget, 1 << 21),
+                  "auroc and average_precision over 16-bit scores need " +
+                      std::to_string(bytes >> 20) + " MiB of histograms for " +
+                      std::to_string(h.classes) + " classes; raise histogram_budget");
+  h.shift = width - h.bits;
+  return h;
+}
+
+} // namespace classification
+
+// ---- names ------------------------------------------------------------------------------------
+
+std::string_view class_task_name(ClassTask t) {
+  switch (t) {
+  case ClassTask::binary:
+    return "binary";
+  case ClassTask::multiclass:
+    return "multiclass";
+  case ClassTask::multilabel:
+    return "multilabel";
+  }
+  return "?";
+}
+
+ClassTask parse_class_task(std::string_view text) {
+  for (ClassTask t : {ClassTask::binary, ClassTask::multiclass, ClassTask::multilabel}) {
+    if (class_task_name(t) == text) {
+      return t;
+    }
+  }
+  throw InvalidArgument("unknown classification task '" + std::string(text) +
+                        "'; use binary, multiclass or multilabel");
+}
+
+const ClassMetricInfo& class_metric_info(ClassMetric m) {
+  return kClassMetrics[static_cast<std::size_t>(m)];
+}
+
+ClassMetric parse_class_metric(std::string_view name) {
+  for (const ClassMetricInfo& m : kClassMetrics) {
+    if (m.name == name) {
+      return m.metric;
+    }
+  }
+  throw InvalidArgument("unknown classification metric '" + std::string(name) +
+                        "'; valid metrics: " + valid_class_metric_names() +
+                        " (or 'default', 'all')");
+}
+
+void ClassificationSpec::set_metrics(std::string_view text) {
+  metrics.clear();
+  all_metrics = text == "all";
+  if (text != "default" && text != "all") {
+    metrics = parse_class_metric_list(text);
+  }
+}
+
+std::vector<ClassMetric> parse_class_metric_list(std::string_view text) {
+  std::vector<ClassMetric> out;
+  std::size_t start = 0;
+  while (true) {
+    const std::size_t comma = text.find(',', start);
+    const std::string_view item = text.substr(
+        start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
+    GPUEVAL_EXPECTS(!item.empty(), "empty entry in metric list '" + std::string(text) +
+                                       "'; give names separated by commas, e.g. accuracy,f1");
+    const ClassMetric m = parse_class_metric(item);
+    GPUEVAL_EXPECTS(std::find(out.begin(), out.end(), m) == out.end(),
+                    "metric '" + std::string(item) + "' is listed twice");
+    out.push_back(m);
+    if (comma == std::string_view::npos) {
+      break;
+    }
+    start = comma + 1;
+  }
+  return out;
+}
+
+void ClassificationSpec::validate() const {
+  const std::string task_text(class_task_name(task));
+  if (task == ClassTask::binary) {
+    GPUEVAL_EXPECTS(num_classes == 0 || num_classes == 2,
+                    "a binary task has 2 classes, not num_classes " + std::to_string(num_classes));
+  } else {
+    const std::int64_t limit = task == ClassTask::multiclass ? kMaxClasses : kMaxLabels;
+    GPUEVAL_EXPECTS(num_classes >= 2 && num_classes <= limit,
+                    "a " + task_text + " task needs num_classes between 2 and " +
+                        std::to_string(limit) + ", not " + std::to_string(num_classes));
+  }
+  GPUEVAL_EXPECTS(threshold >= 0.0 && threshold <= 1.0,
+                  "threshold " + std::to_string(threshold) + " is not a probability in [0, 1]");
+  GPUEVAL_EXPECTS(bins >= 1 && bins <= 100000,
+                  "bins must be between 1 and 100000, not " + std::to_string(bins));
+  GPUEVAL_EXPECTS(top_k >= 0, "top_k must be 0 (none) or more, not " + std::to_string(top_k));
+  GPUEVAL_EXPECTS(top_k == 0 || task == ClassTask::multiclass,
+                  "top_k applies to multiclass scores, not a " + task_text + " task");
+  GPUEVAL_EXPECTS(top_k <= num_classes || task != ClassTask::multiclass,
+                  "top_k " + std::to_string(top_k) + " is more than num_classes " +
+                      std::to_string(num_classes));
+  GPUEVAL_EXPECTS(beta > 0 && std::isfinite(beta),
+                  "beta must be positive, not " + std::to_string(beta));
+  for (ClassMetric m : metrics) {
+    const ClassMetricInfo& info = class_metric_info(m);
+    GPUEVAL_EXPECTS(has_task(info, task), "metric '" + std::string(info.name) +
+                                              "' is not defined for a " + task_text + " task");
+  }
+  for (std::size_t i = 0; i < metrics.size(); ++i) {
+    for (std::size_t j = i + 1; j < metrics.size(); ++j) {
+      GPUEVAL_EXPECTS(metrics[i] != metrics[j],
+                      "metric '" + std::string(class_metric_info(metrics[i]).name) +
+                          "' is listed twice");
+    }
+  }
+  GPUEVAL_EXPECTS(pred != PredKind::labels || scores == ScoreKind::probabilities,
+                  "scores=logits needs score predictions, not labels");
+}
+
+const std::vector<OptionInfo>& ClassificationSpec::option_infos() {
+  static const std::vector<OptionInfo> infos = {
+      {"metrics", "comma-separated metric names, 'default' or 'all'", "default"},
+      {"num_classes", "classes (multiclass) or labels (multilabel)", ""},
+      {"scores", "probabilities or logits", "probabilities"},
+      {"pred", "auto, scores or labels: what the predictions are", "auto", false},
+      {"threshold", "binary and multilabel: a probability above it is a positive", "0.5"},
+      {"class_axis", "the class axis of multiclass scores (label axis of multilabel)", "1"},
+      {"top_k", "multiclass scores: also top_k_accuracy", ""},
+      {"ignore_index", "targets equal to it are dropped", ""},
+      {"bins", "calibration bins (ece, mce)", "15"},
+      {"beta", "beta of fbeta", "1"},
+      {"nan_policy", "skip, propagate or error", "skip"},
+      {"sample_shape", "the targets' shape without the batch axis", "", false},
+      {"score_dtype", "the predictions' dtype, which keys the auroc histograms", "", false},
+      {"histogram_budget", "bytes the auroc and average_precision histograms may take",
+       "268435456"},
+  };
+  return infos;
+}
+
+ClassificationSpec ClassificationSpec::from_options(std::string_view task, const Options& options) {
+  const detail::OptionReader o(options, "classification", option_infos());
+  o.check_known();
+  ClassificationSpec spec;
+  spec.task = parse_class_task(task);
+  spec.num_classes = o.integer("num_classes", std::int64_t{0});
+  if (spec.task == ClassTask::binary && spec.num_classes == 0) {
+    spec.num_classes = 2;
+  }
+  spec.set_metrics(o.text("metrics", "default"));
+  const std::string scores = o.text("scores", "probabilities");
+  GPUEVAL_EXPECTS(scores == "probabilities" || scores == "logits",
+                  "scores must be 'probabilities' or 'logits', not '" + scores + "'");
+  spec.scores = scores == "logits" ? ScoreKind::logits : ScoreKind::probabilities;
+  const std::string pred = o.text("pred", "auto");
+  GPUEVAL_EXPECTS(pred == "auto" || pred == "scores" || pred == "labels",
+                  "pred must be 'auto', 'scores' or 'labels', not '" + pred + "'");
+  spec.pred = pred == "scores"   ? PredKind::scores
+              : pred == "labels" ? PredKind::labels
+                                 : PredKind::auto_detect;
+  spec.threshold = o.real("threshold", 0.5);
+  spec.class_axis = static_cast<int>(o.integer("class_axis", std::int64_t{1}));
+  spec.top_k = static_cast<int>(o.integer("top_k", std::int64_t{0}));
+  spec.ignore_index = o.integer("ignore_index", "none");
+  spec.bins = static_cast<int>(o.integer("bins", std::int64_t{15}));
+  spec.beta = o.real("beta", 1.0);
+  spec.nan_policy = parse_nan_policy(o.text("nan_policy", "skip"));
+  spec.sample_shape = o.shape("sample_shape");
+  if (const std::optional<std::string> d = o.text("score_dtype")) {
+    DType dt{};
+    GPUEVAL_EXPECTS(parse_dtype(*d, dt) && dtype_is_float(dt),
+                    "score_dtype '" + *d +
+                        "' is not a float dtype (float16, bfloat16, float32, "
+                        "float64)");
+    spec.score_dtype = dt;
+  }
+  spec.histogram_budget = o.integer("histogram_budget", spec.histogram_budget);
+  GPUEVAL_EXPECTS(spec.histogram_budget > 0, "histogram_budget must be a positive number of bytes");
+  spec.validate();
+  return spec;
+}
+
+} // namespace gpueval

@@ -1,0 +1,173 @@
+// What a classification state holds beyond the envelope: its fields (task, classes, inputs,
+// options, histograms) and the record's words, written and read back; the spec it was made with.
+#include "classification/internal.hpp"
+
+#include <string>
+
+#include "core/state_blob.hpp"
+#include "gpueval/error.hpp"
+
+namespace gpueval {
+
+using namespace classification; // the family's internal functions (internal.hpp)
+
+namespace classification {
+
+ClassStateFields fields_of(const detail::ClassBackend& b) {
+  ClassStateFields f;
+  f.task = b.spec.task;
+  f.scores = b.pred_scores;
+  f.logits = b.spec.scores == ScoreKind::logits;
+  f.classes = b.layout.classes;
+  f.threshold = b.spec.threshold;
+  f.top_k = b.spec.top_k;
+  f.has_ignore = b.spec.ignore_index.has_value();
+  f.ignore_index = b.spec.ignore_index.value_or(0);
+  f.bins = b.spec.bins;
+  f.class_axis = b.spec.class_axis;
+  f.hist = b.params.hist;
+  return f;
+}
+
+std::vector<std::uint8_t> encode_fields(const ClassStateFields& f) {
+  std::vector<std::uint8_t> out;
+  detail::StateWriter w(out);
+  w.u8(static_cast<std::uint8_t>(f.task));
+  w.u8(f.scores ? 1 : 0);
+  w.u8(f.logits ? 1 : 0);
+  w.u8(f.has_ignore ? 1 : 0);
+  w.u32(static_cast<std::uint32_t>(f.class_axis));
+  w.u64(static_cast<std::uint64_t>(f.classes));
+  w.f64(f.threshold);
+  w.u64(static_cast<std::uint64_t>(f.ignore_index));
+  w.u32(static_cast<std::uint32_t>(f.top_k));
+  w.u32(static_cast<std::uint32_t>(f.bins));
+  w.u8(f.hist.on ? 1 : 0);
+  w.u8(static_cast<std::uint8_t>(f.hist.format));
+  w.u8(static_cast<std::uint8_t>(f.hist.bits));
+  w.u8(0);
+  w.u64(static_cast<std::uint64_t>(f.hist.classes));
+  return out;
+}
+
+// a + b, both sorted by index.
+Sparse add_sparse(const Sparse& a, const Sparse& b) {
+  Sparse out;
+  out.reserve(a.size() + b.size());
+  std::size_t i = 0, j = 0;
+  while (i < a.size() || j < b.size()) {
+    if (j == b.size() || (i < a.size() && a[i].first < b[j].first)) {
+      out.push_back(a[i++]);
+    } else if (i == a.size() || b[j].first < a[i].first) {
+      out.push_back(b[j++]);
+    } else {
+      out.emplace_back(a[i].first, a[i].second + b[j].second);
+      ++i;
+      ++j;
+    }
+  }
+  return out;
+}
+
+DecodedClassState decode_class_state(const State& state) {
+  const detail::OpenedState o = detail::open_state(state);
+  detail::expect_family(o.header, kClassificationFamily, "classification");
+  DecodedClassState d;
+  d.header = o.header;
+  detail::StateReader r(o.header.extra.data(), o.header.extra.size());
+  ClassStateFields& f = d.fields;
+  const std::uint8_t task = r.u8();
+  if (task > 2) {
+    throw StateError("state blob has unknown classification task " + std::to_string(task));
+  }
+  f.task = static_cast<ClassTask>(task);
+  f.scores = r.u8() != 0;
+  f.logits = r.u8() != 0;
+  f.has_ignore = r.u8() != 0;
+  f.class_axis = static_cast<std::int32_t>(r.u32());
+  f.classes = static_cast<std::int64_t>(r.u64());
+  f.threshold = r.f64();
+  f.ignore_index = static_cast<std::int64_t>(r.u64());
+  f.top_k = static_cast<int>(r.u32());
+  f.bins = static_cast<int>(r.u32());
+  f.hist.on = r.u8() != 0;
+  const std::uint8_t format = r.u8();
+  f.hist.bits = r.u8();
+  (void)r.u8();
+  f.hist.classes = static_cast<std::int64_t>(r.u64());
+  if (r.left() != 0 || f.classes < 2 || f.classes > kMaxLabels || format > 3) {
+    throw StateError("state blob header is inconsistent (classification fields)");
+  }
+  f.hist.format = static_cast<ops::KeyFormat>(format);
+  if (f.hist.on) {
+    const int width = ops::key_width(f.hist.format);
+    if (f.hist.bits < 1 || f.hist.bits > 24 || f.hist.bits > width ||
+        f.hist.classes != (f.task == ClassTask::binary ? 1 : f.classes)) {
+      throw StateError("state blob header is inconsistent (histograms)");
+    }
+    f.hist.shift = width - f.hist.bits;
+  }
+  const ops::ClassLayout l =
+      ops::ClassLayout::make(f.task, f.classes, f.scores, f.top_k > 0, f.bins);
+  const auto record = static_cast<std::size_t>(l.words) * 8;
+  if (o.header.keys != static_cast<std::uint64_t>(l.words) || o.payload_size < record) {
+    throw StateError("state blob holds " + std::to_string(o.payload_size) + " bytes for " +
+                     std::to_string(l.words) + " words of its record");
+  }
+  detail::StateReader p(o.payload, o.payload_size);
+  d.words.resize(static_cast<std::size_t>(l.words));
+  for (std::uint64_t& w : d.words) {
+    w = p.u64();
+  }
+  // Histograms: the number of nonzero counts, then (index, count) pairs, indices ascending.
+  if (f.hist.on) {
+    const std::uint64_t n = p.u64();
+    if (n > p.left() / 16) {
+      throw StateError("state blob is truncated: its histograms need " + std::to_string(n) +
+                       " counts");
+    }
+    d.hist.reserve(static_cast<std::size_t>(n));
+    const auto size = static_cast<std::uint64_t>(f.hist.size());
+    for (std::uint64_t i = 0; i < n; ++i) {
+      const std::uint64_t index = p.u64(), count = p.u64();
+      if (index >= size || count == 0 || (!d.hist.empty() && index <= d.hist.back().first)) {
+        throw StateError("state blob's histograms are inconsistent (index " +
+                         std::to_string(index) + ")");
+      }
+      d.hist.emplace_back(index, count);
+    }
+  }
+  if (p.left() != 0) {
+    throw StateError("state blob holds " + std::to_string(p.left()) + " bytes after its record");
+  }
+  return d;
+}
+
+} // namespace classification
+
+ClassificationSpec classification_spec_of(const State& state) {
+  const DecodedClassState d = decode_class_state(state);
+  ClassificationSpec spec;
+  spec.task = d.fields.task;
+  spec.num_classes = d.fields.classes;
+  spec.scores = d.fields.logits ? ScoreKind::logits : ScoreKind::probabilities;
+  spec.pred = d.fields.scores ? PredKind::scores : PredKind::labels;
+  spec.threshold = d.fields.threshold;
+  spec.class_axis = d.fields.class_axis;
+  spec.top_k = d.fields.top_k;
+  if (d.fields.has_ignore) {
+    spec.ignore_index = d.fields.ignore_index;
+  }
+  spec.bins = d.fields.bins;
+  spec.nan_policy = d.header.nan_policy;
+  spec.sample_shape = d.header.sample_shape;
+  const ops::HistLayout& h = d.fields.hist;
+  if (h.on) {
+    // The histograms the state was made with: its key format, and a budget of its bits.
+    spec.score_dtype = dtype_of(h.format);
+    spec.histogram_budget = (std::int64_t{16} << h.bits) * h.classes;
+  }
+  return spec;
+}
+
+} // namespace gpueval

@@ -1,0 +1,367 @@
+// The classification family's CPU backend. Samples are cut into fixed-size chunks that the
+// thread pool runs in any order; each worker folds its chunks into its own record with the ops
+// of ops/classification.hpp, and compute() adds the workers' records. Every statistic is an
+// integer (fixed-point sums included), so the sum does not depend on which worker folded what:
+// the epoch is bitwise the same on any number of threads and for any batch split.
+#include <algorithm>
+#include <cstdlib>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "classification/backend.hpp"
+#include "core/registry.hpp"
+#include "cpu/backends.hpp"
+#include "cpu/classification_kernels.hpp"
+#include "cpu/load.hpp"
+#include "cpu/thread_pool.hpp"
+
+namespace gpueval::cpu {
+
+namespace {
+
+// Scores (or labels) read per chunk: enough work to amortise a task, little enough to balance.
+inline constexpr std::int64_t kChunkValues = std::int64_t{1} << 16;
+
+bool mask_on(const TensorView& m, std::int64_t offset) {
+  const auto* p = static_cast<const unsigned char*>(m.data) +
+                  offset * static_cast<std::int64_t>(dtype_size(m.dtype));
+  unsigned char any = 0;
+  for (std::size_t k = 0; k < dtype_size(m.dtype); ++k) {
+    any |= p[k];
+  }
+  return any != 0;
+}
+
+// Walks samples begin.. of a batch: element offsets of the target, the predictions and the mask,
+// and the target's C-order element index, by an odometer over the sample axes.
+struct SampleCursor {
+  const detail::ClassBatch& b;
+  std::int64_t idx[kMaxRank] = {};
+  std::int64_t t = 0, p = 0, m = 0, e = 0;
+
+  SampleCursor(const detail::ClassBatch& batch, std::int64_t begin) : b(batch) {
+    std::int64_t rest = begin;
+    for (int d = b.axes - 1; d >= 0; --d) {
+      idx[d] = rest % b.shape[d];
+      rest /= b.shape[d];
+      t += idx[d] * b.target_stride[d];
+      p += idx[d] * b.pred_stride[d];
+      m += idx[d] * b.mask_stride[d];
+      e += idx[d] * b.element_stride[d];
+    }
+  }
+  void next() {
+    for (int d = b.axes - 1; d >= 0; --d) {
+      ++idx[d];
+      t += b.target_stride[d];
+      p += b.pred_stride[d];
+      m += b.mask_stride[d];
+      e += b.element_stride[d];
+      if (idx[d] < b.shape[d] || d == 0) {
+        return;
+      }
+      t -= idx[d] * b.target_stride[d];
+      p -= idx[d] * b.pred_stride[d];
+      m -= idx[d] * b.mask_stride[d];
+      e -= idx[d] * b.element_stride[d];
+      idx[d] = 0;
+    }
+  }
+};
+
+// Values staged per block: a block's samples times their values (classes or labels) stay
+// within ~128 KiB of doubles.
+inline constexpr std::int64_t kStageValues = 16384;
+inline constexpr std::int64_t kMaxBlock = 1024;
+
+// One worker's staging buffers.
+struct Stage {
+  std::vector<double> score, target, include;
+  std::vector<std::int64_t> element; // the target's C-order element index of each sample
+};
+
+// Samples per block for a batch: a multiple of the vector width.
+int block_samples(std::int64_t values_per_sample) {
+  const std::int64_t n =
+      std::min(kMaxBlock, kStageValues / std::max<std::int64_t>(1, values_per_sample));
+  return static_cast<int>(std::max<std::int64_t>(kClassLanes, n / kClassLanes * kClassLanes));
+}
+
+// Stages samples [begin, begin + n) of the batch: targets and mask flags (one per sample, or
+// per label for multilabel) and the target's element index.
+template <DType T>
+void stage_targets(const detail::ClassBatch& b, std::int64_t begin, int n, int stride,
+                   std::int64_t labels, Stage& st) {
+  const auto* base = static_cast<const unsigned char*>(b.target.data);
+  const auto item = static_cast<std::int64_t>(dtype_size(T));
+  if (b.axes == 1 && labels == 1 && !b.has_mask()) { // [N] targets: a strided line
+    const std::int64_t ts = b.target_stride[0], es = b.element_stride[0];
+    const unsigned char* t = base + begin * ts * item;
+    for (int i = 0; i < n; ++i) {
+      st.target[static_cast<std::size_t>(i)] = load_as_double<T>(t + i * ts * item);
+      st.include[static_cast<std::size_t>(i)] = 1.0;
+      st.element[static_cast<std::size_t>(i)] = (begin + i) * es;
+    }
+    return;
+  }
+  SampleCursor c(b, begin);
+  for (int i = 0; i < n; ++i, c.next()) {
+    st.element[static_cast<std::size_t>(i)] = c.e;
+    for (std::int64_t k = 0; k < labels; ++k) {
+      const auto at = static_cast<std::size_t>(k * stride + i);
+      st.target[at] = load_as_double<T>(base + (c.t + k * b.target_class_stride) * item);
+      st.include[at] = !b.has_mask() || mask_on(b.mask, c.m + k * b.mask_class_stride) ? 1.0 : 0.0;
+    }
+  }
+}
+
+// Stages the predictions of samples [begin, begin + n): `values` per sample (classes, labels
+// or 1) along the class stride.
+template <DType P>
+void stage_scores(const detail::ClassBatch& b, std::int64_t begin, int n, int stride,
+                  std::int64_t values, Stage& st) {
+  const auto* base = static_cast<const unsigned char*>(b.pred.data);
+  const auto item = static_cast<std::int64_t>(dtype_size(P));
+  SampleCursor c(b, begin);
+  if (values == 1) {
+    if (b.axes == 1) {
+      const std::int64_t ps = b.pred_stride[0];
+      const unsigned char* p = base + c.p * item;
+      for (int i = 0; i < n; ++i) {
+        st.score[static_cast<std::size_t>(i)] = load_as_double<P>(p + i * ps * item);
+      }
+      return;
+    }
+    for (int i = 0; i < n; ++i, c.next()) {
+      st.score[static_cast<std::size_t>(i)] = load_as_double<P>(base + c.p * item);
+    }
+    return;
+  }
+  const std::int64_t cls = b.pred_class_stride;
+  if (b.axes == 1 && cls == 1) { // [N, C] rows, each contiguous: the common layout
+    const std::int64_t rs = b.pred_stride[0];
+    const unsigned char* first = base + c.p * item;
+    if constexpr (P == DType::f32) {
+      // Class by class: contiguous stores, strided loads the compiler can gather.
+      const auto* f = reinterpret_cast<const float*>(first);
+      if (reinterpret_cast<std::uintptr_t>(f) % alignof(float) == 0) {
+        for (std::int64_t k = 0; k < values; ++k) {
+          double* out = st.score.data() + k * stride;
+          const float* col = f + k;
+          for (int i = 0; i < n; ++i) {
+            out[i] = static_cast<double>(col[i * rs]);
+          }
+        }
+        return;
+      }
+    }
+    for (int i = 0; i < n; ++i) {
+      const unsigned char* row = first + i * rs * item;
+      double* out = st.score.data() + i;
+      for (std::int64_t k = 0; k < values; ++k) {
+        out[k * stride] = load_as_double<P>(row + k * item);
+      }
+    }
+    return;
+  }
+  for (int i = 0; i < n; ++i, c.next()) {
+    const unsigned char* row = base + c.p * item;
+    for (std::int64_t k = 0; k < values; ++k) {
+      st.score[static_cast<std::size_t>(k * stride + i)] = load_as_double<P>(row + k * cls * item);
+    }
+  }
+}
+
+using StageFn = void (*)(const detail::ClassBatch&, std::int64_t, int, int, std::int64_t, Stage&);
+
+StageFn target_stager(DType t) {
+  return visit_dtype(t, [](auto d) -> StageFn { return stage_targets<decltype(d)::value>; });
+}
+
+StageFn score_stager(DType t) {
+  return visit_dtype(t, [](auto d) -> StageFn { return stage_scores<decltype(d)::value>; });
+}
+
+class CpuClassBackend final : public detail::ClassBackend {
+public:
+  explicit CpuClassBackend(int threads) {
+    threads_ = ThreadPool::threads_for(threads);
+    pool_ = std::make_unique<ThreadPool>(threads_);
+  }
+
+  void configure(const ops::ClassLayout& layout_in, const ops::ClassParams& params_in,
+                 NanPolicy policy) override {
+    hist_size_ = params_in.hist.on ? params_in.hist.size() : 0;
+    clear_histogram();
+    words_ = layout_in.words;
+    policy_ = policy;
+    base_.assign(static_cast<std::size_t>(words_), 0);
+    slots_.assign(static_cast<std::size_t>(threads_),
+                  std::vector<std::uint64_t>(static_cast<std::size_t>(words_), 0));
+    bad_.assign(static_cast<std::size_t>(threads_), detail::NonFiniteLocation{});
+    stages_.assign(static_cast<std::size_t>(threads_), Stage{});
+  }
+
+  void update(const detail::ClassBatch& batch, StreamHandle) override {
+    ops::ClassParams p = params;
+    p.clip_eps = dtype_epsilon(batch.pred.dtype); // log loss clips to [eps, 1 - eps]
+    const bool multilabel = layout.task == ClassTask::multilabel;
+    const std::int64_t values =
+        multilabel || (batch.pred_scores && layout.task == ClassTask::multiclass) ? layout.classes
+                                                                                  : 1;
+    const std::int64_t labels = multilabel ? layout.classes : 1;
+    const int block = block_samples(std::max(values, labels));
+    // Tasks of whole blocks: the split depends on the batch alone, and integer records add up
+    // to the same bits whichever worker folds which task.
+    const std::int64_t per_task = std::max<std::int64_t>(
+        block, (kChunkValues / std::max<std::int64_t>(values, 1)) / block * block);
+    const std::int64_t tasks = (batch.samples + per_task - 1) / per_task;
+    const StageFn stage_t = target_stager(batch.target.dtype);
+    const StageFn stage_p = score_stager(batch.pred.dtype);
+    const ClassBlockFn fold = class_block_function();
+    const bool record_bad = policy_ == NanPolicy::error;
+    pool_->run(tasks, [&](std::int64_t task, int slot) {
+      Stage& st = stages_[static_cast<std::size_t>(slot)];
+      // Class rows a cache line apart from a power of two: rows of 2^k doubles would map to the
+      // same L1 sets and alias 4 KiB apart, which made staging three times slower.
+      const int row = block + kClassLanes;
+      const auto cap = static_cast<std::size_t>(row);
+      st.score.resize(cap * static_cast<std::size_t>(values));
+      st.target.resize(cap * static_cast<std::size_t>(labels));
+      st.include.resize(cap * static_cast<std::size_t>(labels));
+      st.element.resize(cap);
+      std::uint64_t* w = slots_[static_cast<std::size_t>(slot)].data();
+      const std::int64_t end = std::min(batch.samples, (task + 1) * per_task);
+      for (std::int64_t begin = task * per_task; begin < end; begin += block) {
+        const int n = static_cast<int>(std::min<std::int64_t>(block, end - begin));
+        stage_t(batch, begin, n, row, labels, st);
+        stage_p(batch, begin, n, row, values, st);
+        // Padding lanes: excluded, with harmless values.
+        const int padded = (n + kClassLanes - 1) / kClassLanes * kClassLanes;
+        for (int i = n; i < padded; ++i) {
+          for (std::int64_t k = 0; k < labels; ++k) {
+            st.target[static_cast<std::size_t>(k * row + i)] = 0.0;
+            st.include[static_cast<std::size_t>(k * row + i)] = 0.0;
+          }
+          for (std::int64_t k = 0; k < values; ++k) {
+            st.score[static_cast<std::size_t>(k * row + i)] = 0.5;
+          }
+        }
+        ClassBlock cb;
+        cb.n = n;
+        cb.stride = row;
+        cb.labels = !batch.pred_scores;
+        cb.score = st.score.data();
+        cb.target = st.target.data();
+        cb.include = st.include.data();
+        cb.hist = hist_.get();
+        int first = n;
+        fold(cb, layout, p, w, &first);
+        if (record_bad && first < n) {
+          const detail::NonFiniteLocation here{
+              batch.index, static_cast<std::uint64_t>(st.element[static_cast<std::size_t>(first)])};
+          detail::NonFiniteLocation& bad = bad_[static_cast<std::size_t>(slot)];
+          if (here.before(bad)) {
+            bad = here;
+          }
+        }
+      }
+    });
+  }
+
+  std::vector<std::uint64_t> words(StreamHandle) override {
+    std::vector<std::uint64_t> out = base_;
+    for (const std::vector<std::uint64_t>& s : slots_) {
+      ops::combine(out.data(), s.data(), layout);
+    }
+    return out;
+  }
+
+  detail::NonFiniteLocation first_bad(StreamHandle) override {
+    detail::NonFiniteLocation first = loaded_bad_;
+    for (const detail::NonFiniteLocation& b : bad_) {
+      if (b.before(first)) {
+        first = b;
+      }
+    }
+    return first;
+  }
+
+  void load(const std::vector<std::uint64_t>& w, detail::NonFiniteLocation where,
+            StreamHandle) override {
+    base_ = w;
+    for (std::vector<std::uint64_t>& s : slots_) {
+      std::fill(s.begin(), s.end(), 0);
+    }
+    std::fill(bad_.begin(), bad_.end(), detail::NonFiniteLocation{});
+    loaded_bad_ = where;
+  }
+
+  void reset(StreamHandle) override {
+    load(std::vector<std::uint64_t>(static_cast<std::size_t>(words_), 0), {}, nullptr);
+    clear_histogram();
+  }
+
+  Sparse histogram(StreamHandle) override {
+    Sparse out;
+    for (std::int64_t i = 0; i < hist_size_; ++i) {
+      if (hist_[i] != 0) {
+        out.emplace_back(static_cast<std::uint64_t>(i), hist_[i]);
+      }
+    }
+    return out;
+  }
+
+  void load_histogram(const Sparse& counts, StreamHandle) override {
+    clear_histogram();
+    for (const auto& [index, n] : counts) {
+      hist_[static_cast<std::int64_t>(index)] = n;
+    }
+  }
+
+  Device device() const override { return Device::cpu(threads_); }
+  std::string describe() const override { return Device::cpu(threads_).describe(); }
+
+private:
+  int threads_ = 1;
+  std::unique_ptr<ThreadPool> pool_;
+  std::int64_t words_ = 0;
+  NanPolicy policy_ = NanPolicy::skip;
+  std::vector<std::uint64_t> base_;               // merged and loaded states
+  std::vector<std::vector<std::uint64_t>> slots_; // one record per worker
+  std::vector<detail::NonFiniteLocation> bad_;    // per worker
+  std::vector<Stage> stages_;                     // per worker
+  detail::NonFiniteLocation loaded_bad_;
+  // The histograms: one table for every worker (atomic increments). calloc'd, so that its pages
+  // stay untouched, and off the resident set, until a score lands in them; a reset allocates a
+  // fresh table rather than writing zeros over hundreds of MiB.
+  struct Free {
+    void operator()(std::uint64_t* p) const { std::free(p); }
+  };
+  std::unique_ptr<std::uint64_t[], Free> hist_;
+  std::int64_t hist_size_ = 0;
+
+  void clear_histogram() {
+    hist_.reset();
+    if (hist_size_ > 0) {
+      hist_.reset(static_cast<std::uint64_t*>(
+          std::calloc(static_cast<std::size_t>(hist_size_), sizeof(std::uint64_t))));
+      if (!hist_) {
+        throw std::bad_alloc();
+      }
+    }
+  }
+};
+
+} // namespace
+
+void register_classification_backend() {
+  detail::register_backend(typeid(detail::ClassBackend), DeviceKind::cpu,
+                           [](Device d) -> void* { return new CpuClassBackend(d.threads); });
+}
+
+} // namespace gpueval::cpu

@@ -1,0 +1,508 @@
+// The classification family's hot loop (see classification_kernels.hpp). Compiled once per
+// instruction set into namespace GPUEVAL_ISA_NS, like regression_kernels.cpp and for the same
+// reasons; the entry point is `flatten`, so no ISA-specific copy of a shared inline function leaks
+// to other callers.
+//
+// Vector lanes are samples: eight at a time, the scores, decisions, losses and Brier terms are
+// computed with ops/classification.hpp's deterministic math on a vector of doubles, performing
+// per lane exactly the operations the scalar ops perform (the same expressions in the same
+// order; no FMA contraction), so a sample's terms are the same bits as on the scalar and CUDA
+// paths. The record's bookkeeping (confusion cells, calibration bins, fixed-point sums) is then
+// done lane by lane.
+#include <cstdint>
+#include <cstring>
+
+#include "cpu/classification_kernels.hpp"
+
+#ifndef GPUEVAL_ISA_NS
+#error "compile classification_kernels.cpp with -DGPUEVAL_ISA_NS=<namespace> (see CMakeLists.txt)"
+#endif
+
+namespace gpueval::cpu {
+typedef double v8d __attribute__((vector_size(64)));
+// What comparing two v8d gives: all-ones or all-zero lanes.
+typedef long v8l __attribute__((vector_size(64)));
+} // namespace gpueval::cpu
+
+namespace gpueval::ops {
+template <> struct DetMath<cpu::v8d> {
+  using V = cpu::v8d;
+  using I = cpu::v8l;
+  using Mask = cpu::v8l;
+  static I bits(V x) { return reinterpret_cast<I>(x); }
+  static V from_bits(I i) { return reinterpret_cast<V>(i); }
+  static V select(Mask m, V a, V b) {
+    return reinterpret_cast<V>((m & reinterpret_cast<I>(a)) | (~m & reinterpret_cast<I>(b)));
+  }
+  static Mask greater(V a, V b) { return a > b; }
+  static Mask less(V a, V b) { return a < b; }
+};
+} // namespace gpueval::ops
+
+namespace gpueval::cpu::GPUEVAL_ISA_NS {
+
+namespace {
+
+using V = v8d;
+using Mask = v8l;
+using M = ops::DetMath<V>;
+using L = ops::ClassLayout;
+
+static_assert(kClassLanes == 8, "one v8d per group of lanes");
+
+GPUEVAL_FORCEINLINE V load(const double* p) {
+  V v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+GPUEVAL_FORCEINLINE V splat(double x) {
+  return V{} + x;
+}
+GPUEVAL_FORCEINLINE V abs(V x) {
+  return reinterpret_cast<V>(reinterpret_cast<Mask>(x) & 0x7fffffffffffffffL);
+}
+GPUEVAL_FORCEINLINE Mask finite(V x) {
+  return (x - x) == 0.0;
+}
+// clip(x, eps) of ops: the same two selects.
+GPUEVAL_FORCEINLINE V clip(V x, double eps) {
+  const V lo = M::select(x < eps, splat(eps), x);
+  return M::select(lo > 1.0 - eps, splat(1.0 - eps), lo);
+}
+// Whole numbers (finite, no fraction): the magic-number rounding, exact below 2^51.
+GPUEVAL_FORCEINLINE Mask whole(V x) {
+  constexpr double kRound = 6755399441055744.0;
+  return finite(x) & (((x + kRound) - kRound) == x);
+}
+
+template <class T> GPUEVAL_FORCEINLINE void store(T* out, const V& v) {
+  std::memcpy(out, &v, sizeof v);
+}
+GPUEVAL_FORCEINLINE void store_mask(long* out, const Mask& m) {
+  std::memcpy(out, &m, sizeof m);
+}
+
+// ops::quantize on eight lanes: round(x * 2^40) for 0 <= x < 4096, as 64-bit integers.
+GPUEVAL_FORCEINLINE Mask quantize(V x) {
+  return M::bits(x * 1099511627776.0 + 4503599627370496.0) - M::bits(splat(4503599627370496.0));
+}
+
+// ops::calibration_bin on eight lanes: floor(conf * bins) (conf >= 0), clamped to the top bin.
+GPUEVAL_FORCEINLINE V calibration_bin(V conf, int bins) {
+  constexpr double kRound = 6755399441055744.0;
+  const V x = conf * static_cast<double>(bins);
+  V r = (x + kRound) - kRound; // nearest
+  r = M::select(r > x, r - 1.0, r);
+  r = M::select(r < 0.0, splat(0.0), r);
+  return M::select(r > static_cast<double>(bins - 1), splat(static_cast<double>(bins - 1)), r);
+}
+
+// Lane by lane: what the vector part computed for a group of eight samples.
+struct Lanes {
+  long in[8], ignored[8], invalid[8];
+  double target[8], pred[8]; // class index (or 0/1) and decision
+  double score[8];           // binary: the score, for its histogram
+  double loss[8], conf[8], higher[8], bin[8];
+  long conf_q[8];
+};
+
+// The log loss and Brier sums of a block: the lanes of folded samples, quantized and added as
+// 64-bit integers (a block's terms stay far below 2^64), then into the record once. Log losses
+// of 4096 or more (extreme logits) go to the record one by one, through ops::add_term.
+struct TermSums {
+  Mask loss{}, brier{};
+  GPUEVAL_FORCEINLINE void add(Mask folded, V loss_v, V brier_v) {
+    const Mask small = loss_v < ops::kQuantizeLimit;
+    loss += quantize(loss_v) & folded & small;
+    brier += quantize(brier_v) & folded;
+  }
+  void flush(const L& l, std::uint64_t* w) const {
+    long a[8], b[8];
+    std::memcpy(a, &loss, sizeof a);
+    std::memcpy(b, &brier, sizeof b);
+    std::uint64_t sa = 0, sb = 0;
+    for (int j = 0; j < 8; ++j) {
+      sa += static_cast<std::uint64_t>(a[j]);
+      sb += static_cast<std::uint64_t>(b[j]);
+    }
+    ops::add_fixed(w + l.log_loss, sa, 0);
+    ops::add_fixed(w + l.brier, sb, 0);
+  }
+};
+
+// A block's counts of folded samples and terms, and its calibration bins: kept here and added
+// to the record once per block, so that neighbouring samples do not wait on each other's
+// read-modify-write of one word. Bins have four interleaved copies (lane j uses copy j % 4), and
+// a block's confidence quanta (<= 2^40 each, at most 1024 samples) add without overflow.
+struct Tally {
+  static constexpr int kLocalBins = 64;
+  std::uint64_t samples = 0, terms = 0;
+  bool local = false;
+  std::uint64_t count[4][kLocalBins], correct[4][kLocalBins], conf[4][kLocalBins];
+
+  explicit Tally(int bins) : local(bins > 0 && bins <= kLocalBins) {
+    if (local) {
+      for (int c = 0; c < 4; ++c) {
+        for (int b = 0; b < bins; ++b) {
+          count[c][b] = correct[c][b] = conf[c][b] = 0;
+        }
+      }
+    }
+  }
+  void flush(const L& l, std::uint64_t* w) const {
+    w[L::kSamples] += samples;
+    w[L::kTerms] += terms;
+    if (!local) {
+      return;
+    }
+    for (int b = 0; b < l.bins; ++b) {
+      std::uint64_t n = 0, right = 0, q = 0;
+      for (int c = 0; c < 4; ++c) {
+        n += count[c][b];
+        right += correct[c][b];
+        q += conf[c][b];
+      }
+      w[l.calib_count + b] += n;
+      w[l.calib_correct + b] += right;
+      ops::add_fixed(w + l.calib_conf + 2 * b, q, 0);
+    }
+  }
+};
+
+// The fold of one scored, ignored or invalid sample's lane into the record: ops::add's
+// bookkeeping, with the terms already computed.
+GPUEVAL_FORCEINLINE void count(std::uint64_t* hist, std::int64_t index) {
+  __atomic_fetch_add(hist + index, std::uint64_t{1}, __ATOMIC_RELAXED);
+}
+
+GPUEVAL_FORCEINLINE void add_lane(const Lanes& g, int j, int sample, const L& l,
+                                  const ops::ClassParams& p, bool scored, std::uint64_t* w,
+                                  Tally& tally, int* first_invalid, const ClassBlock& b) {
+  if (!g.in[j]) {
+    return;
+  }
+  if (g.ignored[j]) {
+    w[L::kIgnored] += 1;
+    return;
+  }
+  if (g.invalid[j]) {
+    w[L::kInvalid] += 1;
+    if (sample < *first_invalid) {
+      *first_invalid = sample;
+    }
+    return;
+  }
+  const auto t = static_cast<std::int64_t>(g.target[j]);
+  const auto y = static_cast<std::int64_t>(g.pred[j]);
+  tally.samples += 1;
+  w[l.confusion + t * l.classes + y] += 1;
+  if (b.hist != nullptr && scored) { // one-vs-rest: each class's probability in its histograms
+    if (l.task == ops::ClassTask::binary) {
+      count(b.hist, p.hist.index(0, t == 1, g.score[j]));
+    } else {
+      const double* col = b.score + sample; // the staged probabilities of this sample
+      for (std::int64_t c = 0; c < l.classes; ++c) {
+        count(b.hist, p.hist.index(c, t == c, col[c * b.stride]));
+      }
+    }
+  }
+  if (l.top_k) {
+    w[l.topk_hits] += g.higher[j] < static_cast<double>(p.top_k) ? 1u : 0u;
+  }
+  if (scored) { // the log loss and Brier sums are TermSums'
+    tally.terms += 1;
+    if (!(g.loss[j] < ops::kQuantizeLimit)) {
+      ops::add_term(w + l.log_loss, g.loss[j]);
+    }
+    if (l.bins > 0) {
+      const auto b = static_cast<std::int64_t>(g.bin[j]);
+      const bool correct = l.task == ops::ClassTask::binary ? t == 1 : t == y;
+      const auto q = static_cast<std::uint64_t>(g.conf_q[j]);
+      if (tally.local) {
+        tally.count[j & 3][b] += 1;
+        tally.correct[j & 3][b] += correct ? 1u : 0u;
+        tally.conf[j & 3][b] += q;
+      } else {
+        w[l.calib_count + b] += 1;
+        w[l.calib_correct + b] += correct ? 1u : 0u;
+        ops::add_fixed(w + l.calib_conf + 2 * b, q, 0);
+      }
+    }
+  }
+}
+
+// What every scored group stores for add_lane: the loss, and the confidence's bin and quantum.
+GPUEVAL_FORCEINLINE void store_scored(Lanes& g, V loss, V conf, int bins) {
+  store(g.loss, loss);
+  if (bins > 0) {
+    store(g.bin, calibration_bin(conf, bins));
+    const Mask q = quantize(conf);
+    std::memcpy(g.conf_q, &q, sizeof q);
+  }
+}
+
+// The binary (or multilabel label) terms of eight scores x with targets y, as ops::sample_binary
+// computes them: the probability, the log loss and the Brier term.
+struct BinaryTerms {
+  V prob, loss, brier;
+};
+GPUEVAL_FORCEINLINE BinaryTerms binary_terms(V x, V y, const ops::ClassParams& p) {
+  BinaryTerms r;
+  const Mask positive = y == 1.0;
+  if (p.logits) {
+    const V a = ops::det_exp(-abs(x));
+    const V lg = ops::det_log1p(a);
+    r.prob = M::select(x >= 0.0, 1.0 / (1.0 + a), a / (1.0 + a));
+    const V log_p = M::select(x >= 0.0, -lg, x - lg);
+    const V log_q = M::select(x <= 0.0, -lg, -x - lg);
+    r.loss = -M::select(positive, log_p, log_q);
+  } else {
+    r.prob = x;
+    const V c = clip(x, p.clip_eps);
+    r.loss = -ops::det_log(M::select(positive, c, 1.0 - c));
+  }
+  const V d = r.prob - y;
+  r.brier = d * d;
+  return r;
+}
+
+Mask ignored_of(V y, const ops::ClassParams& p) {
+  return p.has_ignore ? (y == static_cast<double>(p.ignore_index)) : Mask{};
+}
+
+void binary_block(const ClassBlock& b, const L& l, const ops::ClassParams& p, std::uint64_t* w,
+                  int* first_invalid) {
+  Lanes g;
+  TermSums sums;
+  Tally tally(b.labels ? 0 : l.bins);
+  for (int i = 0; i < b.n; i += kClassLanes) {
+    const V x = load(b.score + i), y = load(b.target + i);
+    const Mask in = load(b.include + i) != 0.0;
+    const Mask ign = ignored_of(y, p);
+    const Mask ty = (y == 0.0) | (y == 1.0);
+    Mask xv;
+    if (b.labels) {
+      xv = (x == 0.0) | (x == 1.0);
+    } else {
+      xv = p.logits ? finite(x) : ((x >= 0.0) & (x <= 1.0));
+    }
+    store_mask(g.in, in);
+    store_mask(g.ignored, ign);
+    store_mask(g.invalid, ~ign & ~(ty & xv));
+    store(g.target, y);
+    store(g.score, x);
+    if (b.labels) {
+      store(g.pred, M::select(x != 0.0, splat(1.0), splat(0.0)));
+    } else {
+      const BinaryTerms t = binary_terms(x, y, p);
+      store(g.pred, M::select(t.prob > p.threshold, splat(1.0), splat(0.0)));
+      store_scored(g, t.loss, t.prob, l.bins);
+      sums.add(in & ~ign & ty & xv, t.loss, t.brier);
+    }
+    const int lanes = b.n - i < kClassLanes ? b.n - i : kClassLanes;
+    for (int j = 0; j < lanes; ++j) {
+      add_lane(g, j, i + j, l, p, !b.labels, w, tally, first_invalid, b);
+    }
+  }
+  if (!b.labels) {
+    sums.flush(l, w);
+  }
+  tally.flush(l, w);
+}
+
+void multiclass_block(const ClassBlock& b, const L& l, const ops::ClassParams& p, std::uint64_t* w,
+                      int* first_invalid) {
+  const std::int64_t classes = l.classes;
+  const double top = static_cast<double>(classes);
+  Lanes g;
+  TermSums sums;
+  Tally tally(b.labels ? 0 : l.bins);
+  for (int i = 0; i < b.n; i += kClassLanes) {
+    const V y = load(b.target + i);
+    const Mask in = load(b.include + i) != 0.0;
+    const Mask ign = ignored_of(y, p);
+    const Mask ty = whole(y) & (y >= 0.0) & (y < top);
+    const int lanes = b.n - i < kClassLanes ? b.n - i : kClassLanes;
+    store_mask(g.in, in);
+    store_mask(g.ignored, ign);
+    store(g.target, M::select(ty, y, splat(0.0)));
+    if (b.labels) {
+      const V x = load(b.score + i);
+      const Mask xv = whole(x) & (x >= 0.0) & (x < top);
+      store_mask(g.invalid, ~ign & ~(ty & xv));
+      store(g.pred, M::select(xv, x, splat(0.0)));
+      for (int j = 0; j < lanes; ++j) {
+        add_lane(g, j, i + j, l, p, false, w, tally, first_invalid, b);
+      }
+      continue;
+    }
+    // Validity, the argmax (the lowest index on a tie) and the target's score, in class order.
+    const double* s = b.score + i;
+    V best = load(s);
+    V arg = splat(0.0);
+    Mask ok = ~Mask{};
+    for (std::int64_t c = 0; c < classes; ++c) {
+      const V v = load(s + c * b.stride);
+      ok &= p.logits ? finite(v) : ((v >= 0.0) & (v <= 1.0));
+      const Mask gt = v > best;
+      best = M::select(gt, v, best);
+      arg = M::select(gt, splat(static_cast<double>(c)), arg);
+    }
+    store_mask(g.invalid, ~ign & ~(ty & ok));
+    store(g.pred, arg);
+    double st_lanes[8];
+    for (int j = 0; j < kClassLanes; ++j) {
+      st_lanes[j] = s[static_cast<std::int64_t>(g.target[j]) * b.stride + j];
+    }
+    const V st = load(st_lanes);
+    const V yt = load(g.target);
+    if (l.top_k) {
+      V higher = splat(0.0);
+      for (std::int64_t c = 0; c < classes; ++c) {
+        higher += M::select(load(s + c * b.stride) > st, splat(1.0), splat(0.0));
+      }
+      store(g.higher, higher);
+    }
+    V brier = splat(0.0), loss, conf;
+    if (p.logits) {
+      // exp(s_c - best) once per class: kept in the staged scores (scratch) for the Brier terms.
+      double* e = b.score + i;
+      V sum = splat(0.0);
+      for (std::int64_t c = 0; c < classes; ++c) {
+        const V ec = ops::det_exp(load(s + c * b.stride) - best);
+        std::memcpy(e + c * b.stride, &ec, sizeof ec);
+        sum = sum + ec;
+      }
+      for (std::int64_t c = 0; c < classes; ++c) {
+        const V one = M::select(yt == static_cast<double>(c), splat(1.0), splat(0.0));
+        const V q = load(e + c * b.stride) / sum; // the softmax: kept for the histograms
+        std::memcpy(e + c * b.stride, &q, sizeof q);
+        const V d = q - one;
+        brier = brier + d * d;
+      }
+      loss = best + ops::det_log(sum) - st;
+      conf = 1.0 / sum;
+    } else {
+      for (std::int64_t c = 0; c < classes; ++c) {
+        const V one = M::select(yt == static_cast<double>(c), splat(1.0), splat(0.0));
+        const V d = load(s + c * b.stride) - one;
+        brier = brier + d * d;
+      }
+      loss = -ops::det_log(clip(st, p.clip_eps));
+      conf = best;
+    }
+    store_scored(g, loss, conf, l.bins);
+    sums.add(in & ~ign & ty & ok, loss, brier);
+    for (int j = 0; j < lanes; ++j) {
+      add_lane(g, j, i + j, l, p, true, w, tally, first_invalid, b);
+    }
+  }
+  sums.flush(l, w);
+  tally.flush(l, w);
+}
+
+void multilabel_block(const ClassBlock& b, const L& l, const ops::ClassParams& p, std::uint64_t* w,
+                      int* first_invalid) {
+  const std::int64_t labels = l.classes;
+  TermSums sums;
+  for (int i = 0; i < b.n; i += kClassLanes) {
+    const int lanes = b.n - i < kClassLanes ? b.n - i : kClassLanes;
+    // First every label: a sample with one invalid (unmasked, not ignored) label is dropped.
+    Mask any_in{}, bad{};
+    for (std::int64_t k = 0; k < labels; ++k) {
+      const std::int64_t at = k * b.stride + i;
+      const V x = load(b.score + at), y = load(b.target + at);
+      const Mask in = load(b.include + at) != 0.0;
+      const Mask ign = ignored_of(y, p);
+      const Mask ty = (y == 0.0) | (y == 1.0);
+      const Mask xv =
+          b.labels ? ((x == 0.0) | (x == 1.0)) : (p.logits ? finite(x) : ((x >= 0.0) & (x <= 1.0)));
+      any_in |= in;
+      bad |= in & ~ign & ~(ty & xv);
+    }
+    long sample_in[8], sample_bad[8];
+    store_mask(sample_in, any_in);
+    store_mask(sample_bad, bad);
+    std::int64_t counted[8] = {};
+    bool right[8] = {true, true, true, true, true, true, true, true};
+    for (std::int64_t k = 0; k < labels; ++k) {
+      const std::int64_t at = k * b.stride + i;
+      const V x = load(b.score + at), y = load(b.target + at);
+      long in[8], ign[8];
+      store_mask(in, load(b.include + at) != 0.0);
+      store_mask(ign, ignored_of(y, p));
+      double yl[8], dec[8], loss[8];
+      store(yl, y);
+      if (b.labels) {
+        store(dec, M::select(x != 0.0, splat(1.0), splat(0.0)));
+      } else {
+        const BinaryTerms t = binary_terms(x, y, p);
+        store(dec, M::select(t.prob > p.threshold, splat(1.0), splat(0.0)));
+        store(loss, t.loss);
+        const Mask in_v = load(b.include + at) != 0.0;
+        sums.add(in_v & any_in & ~bad & ~ignored_of(y, p), t.loss, t.brier);
+      }
+      for (int j = 0; j < lanes; ++j) {
+        if (!in[j] || !sample_in[j] || sample_bad[j]) {
+          continue;
+        }
+        if (ign[j]) {
+          w[L::kIgnored] += 1;
+          continue;
+        }
+        const bool yy = yl[j] != 0.0, yhat = dec[j] != 0.0;
+        w[(yy ? (yhat ? l.tp : l.fn) : (yhat ? l.fp : l.tn)) + k] += 1;
+        if (b.hist != nullptr && !b.labels) {
+          count(b.hist, p.hist.index(k, yy, b.score[at + j]));
+        }
+        if (!b.labels) { // the sums are TermSums'
+          w[L::kTerms] += 1;
+          if (!(loss[j] < ops::kQuantizeLimit)) {
+            ops::add_term(w + l.log_loss, loss[j]);
+          }
+        }
+        ++counted[j];
+        right[j] = right[j] && yy == yhat;
+      }
+    }
+    for (int j = 0; j < lanes; ++j) {
+      if (!sample_in[j]) {
+        continue;
+      }
+      if (sample_bad[j]) {
+        w[L::kInvalid] += 1;
+        if (i + j < *first_invalid) {
+          *first_invalid = i + j;
+        }
+        continue;
+      }
+      ops::add_label_sample(w, l, counted[j], right[j]);
+    }
+  }
+  if (!b.labels) {
+    sums.flush(l, w);
+  }
+}
+
+__attribute__((flatten)) void fold_block(const ClassBlock& b, const L& l, const ops::ClassParams& p,
+                                         std::uint64_t* w, int* first_invalid) {
+  switch (l.task) {
+  case ops::ClassTask::binary:
+    binary_block(b, l, p, w, first_invalid);
+    break;
+  case ops::ClassTask::multiclass:
+    multiclass_block(b, l, p, w, first_invalid);
+    break;
+  case ops::ClassTask::multilabel:
+    multilabel_block(b, l, p, w, first_invalid);
+    break;
+  }
+}
+
+} // namespace
+
+ClassBlockFn class_block_function() {
+  return fold_block;
+}
+
+} // namespace gpueval::cpu::GPUEVAL_ISA_NS

@@ -1,0 +1,497 @@
+// The CPU backend: fixed-size work split, lanes of runs, merges in index order.
+//
+// Two regimes, both independent of the thread count:
+// - rows (K < kKeyBlockThreshold): the batch is cut into chunks of whole rows, about kChunkPairs
+//   pairs each. A chunk folds its pairs into L lanes (lane i mod L; L a multiple of K, so a lane
+//   holds one key), flushes the lanes every kMaxRunLength groups into K chunk records, and the
+//   chunk records are merged into the epoch in chunk order.
+// - keys (K >= kKeyBlockThreshold): the keys are cut into blocks of kKeyBlock; a task owns one
+//   block for the whole batch, folds it several rows at a time into lanes (one key each) and
+//   flushes its runs straight into the epoch records it owns. No per-chunk records, so memory stays
+//   at K records however many keys there are.
+// The chunk and block sizes depend only on K and the number of rows, so the same batch gives
+// bitwise the same epoch on 1, 2 or 64 threads. Batch sequences whose batches are whole
+// multiples of the chunk (rows regime) fold identically too: chunk records are merged into the
+// epoch one by one in order, whatever batch they came from.
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <memory>
+#include <numeric>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/registry.hpp"
+#include "cpu/backends.hpp"
+#include "cpu/regression_lanes.hpp"
+#include "cpu/regression_stage.hpp"
+#include "cpu/thread_pool.hpp"
+#include "gpueval/ops/quantile_sketch.hpp"
+#include "regression/backend.hpp"
+
+namespace gpueval::cpu {
+
+namespace {
+
+using detail::FullOps;
+using detail::FullRecord;
+
+inline constexpr std::int64_t kChunkPairs = 1 << 16;
+inline constexpr std::int64_t kKeyBlockThreshold = 512;
+inline constexpr int kKeyBlock = 128;
+inline constexpr int kRunGroups = ops::kMaxRunLength;
+inline constexpr std::int64_t kWaveRecordBytes = std::int64_t{4} << 20;
+
+// Lanes for the rows regime: a multiple of K and of kBlockLanes (at least 16, for instruction
+// level parallelism), unless that would exceed kTile lanes; then K lanes, the last block partial.
+int lanes_for(std::int64_t keys) {
+  const std::int64_t m = kBlockLanes / std::gcd(keys, std::int64_t{kBlockLanes});
+  std::int64_t lanes = keys * m;
+  while (lanes < 16) {
+    lanes *= 2;
+  }
+  return static_cast<int>(lanes <= kTile ? lanes : keys);
+}
+
+struct Scratch {
+  std::vector<LaneBlock> blocks;
+  std::vector<unsigned char> records; // the task's records of the requested groups
+  bool started = false;               // every lane's run holds a pair (FoldFast may continue it)
+  bool finite = true;                 // every value staged in the current tile is finite
+  double p[kTile], t[kTile];
+  std::uint8_t mask[kTile];
+  double include[kTile]; // 0/1: a vector of lanes loads and compares it as doubles
+  double skipped[kTile]; // 0/1
+};
+
+// Records of the requested groups only (ops::RegressionRecord<G>), kept as raw storage so that
+// the backend is not a template: runs flush into them with the narrow combine, and they are
+// widened to the epoch's FullRecord once per chunk (rows regime) or per batch (keys regime).
+struct RecordOps {
+  std::size_t size;
+  // recs[0 .. n) = empty records
+  void (*clear)(unsigned char* recs, std::int64_t n);
+  // lane j's run -> recs[j % keys], lanes in order
+  void (*flush)(const LaneBlock* blocks, int lanes, std::int64_t keys, unsigned char* recs);
+  // out[k] = combine(out[k], recs[k]), k in [0, n)
+  void (*merge_into)(const unsigned char* recs, std::int64_t n, FullRecord* out);
+};
+
+template <unsigned G> struct RecordOpsFor {
+  using Ops = ops::RegressionOps<G>;
+  using Record = typename Ops::Record;
+  static void clear(unsigned char* recs, std::int64_t n) {
+    auto* r = reinterpret_cast<Record*>(recs);
+    std::fill(r, r + n, Record{});
+  }
+  static void flush(const LaneBlock* blocks, int lanes, std::int64_t keys, unsigned char* recs) {
+    auto* r = reinterpret_cast<Record*>(recs);
+    for (int j = 0; j < lanes; ++j) {
+      LaneBlock& b = const_cast<LaneBlock&>(blocks[j / kBlockLanes]);
+      const LaneRef lane = lane_ref(b, j % kBlockLanes);
+      if (lane.k == 0.0 && lane.skipped == 0.0) {
+        continue;
+      }
+      Record& into = r[j % keys];
+      into = Ops::combine(into, Ops::run_to_record(lane));
+    }
+  }
+  static void merge_into(const unsigned char* recs, std::int64_t n, FullRecord* out) {
+    const auto* r = reinterpret_cast<const Record*>(recs);
+    for (std::int64_t k = 0; k < n; ++k) {
+      out[k] = FullOps::combine(out[k], ops::widen<kAllGroups>(r[k]));
+    }
+  }
+  static constexpr RecordOps table{sizeof(Record), clear, flush, merge_into};
+};
+
+const RecordOps& record_ops(unsigned groups) {
+  static constexpr const RecordOps* table[8] = {&RecordOpsFor<0>::table, &RecordOpsFor<1>::table,
+                                                &RecordOpsFor<2>::table, &RecordOpsFor<3>::table,
+                                                &RecordOpsFor<4>::table, &RecordOpsFor<5>::table,
+                                                &RecordOpsFor<6>::table, &RecordOpsFor<7>::table};
+  return *table[groups & kAllGroups];
+}
+
+class CpuBackend final : public detail::Backend {
+public:
+  explicit CpuBackend(int threads) {
+    threads_ = ThreadPool::threads_for(threads);
+    pool_ = std::make_unique<ThreadPool>(threads_);
+    scratch_.resize(static_cast<std::size_t>(threads_));
+  }
+
+  void configure(const RegressionSpec& spec_in, const KeyLayout& layout_in) override {
+    groups_ = spec_in.groups();
+    policy_ = spec_in.nan_policy;
+    keys_ = layout_in.keys;
+    key_regime_ = keys_ >= kKeyBlockThreshold;
+    lanes_ = key_regime_ ? kKeyBlock : lanes_for(keys_);
+    static_assert(kTile % kKeyBlock == 0, "a tile holds whole rows of a key block");
+    for (auto& s : scratch_) {
+      s = std::make_unique<Scratch>();
+      s->blocks.resize(static_cast<std::size_t>((lanes_ + kBlockLanes - 1) / kBlockLanes));
+      s->records.resize(static_cast<std::size_t>(key_regime_ ? kKeyBlock : keys_) *
+                        record_ops(groups_).size);
+    }
+    epoch_.assign(static_cast<std::size_t>(keys_), FullRecord{});
+    sketch_bits_ = spec_in.quantile_bits();
+    channels_ = layout_in.channels;
+    sketch_size_ = sketch_bits_ > 0 ? channels_ * ops::sketch::buckets(sketch_bits_) : 0;
+    clear_sketches();
+  }
+
+  void update(const detail::Batch& batch, StreamHandle) override {
+    BatchJob job{batch,
+                 batch.pred.is_contiguous(),
+                 batch.target.is_contiguous(),
+                 batch.has_mask() && batch.mask.is_contiguous(),
+                 fold_fast_function(groups_),
+                 fold_general_function(groups_),
+                 policy_,
+                 record_ops(groups_)};
+    if (key_regime_) {
+      update_by_keys(job);
+    } else {
+      update_by_rows(job);
+    }
+    if (sketch_size_ > 0) {
+      update_sketches(job);
+    }
+  }
+
+  std::vector<FullRecord> records(StreamHandle) override { return epoch_; }
+  detail::NonFiniteLocation first_bad(StreamHandle) override { return first_bad_; }
+
+  void load(const std::vector<FullRecord>& records, detail::NonFiniteLocation where,
+            StreamHandle) override {
+    epoch_ = records;
+    first_bad_ = where;
+  }
+
+  void reset(StreamHandle) override {
+    std::fill(epoch_.begin(), epoch_.end(), FullRecord{});
+    first_bad_ = {};
+    clear_sketches();
+  }
+
+  std::vector<std::uint64_t> sketch(StreamHandle) override {
+    std::vector<std::uint64_t> out(static_cast<std::size_t>(sketch_size_), 0);
+    for (const SketchTable& t : sketches_) {
+      for (std::int64_t i = 0; i < sketch_size_; ++i) {
+        out[static_cast<std::size_t>(i)] += t.get()[i];
+      }
+    }
+    return out;
+  }
+
+  void load_sketch(const std::vector<std::uint64_t>& counts, StreamHandle) override {
+    clear_sketches();
+    for (std::size_t i = 0; i < counts.size() && sketch_size_ > 0; ++i) {
+      if (counts[i] != 0) { // untouched pages stay untouched
+        sketches_[0][i] = counts[i];
+      }
+    }
+  }
+
+  Device device() const override { return Device::cpu(threads_); }
+  std::string describe() const override { return device().describe(); }
+
+private:
+  struct BatchJob {
+    const detail::Batch& batch;
+    bool pred_contiguous, target_contiguous, mask_contiguous;
+    FoldFast fold_fast;
+    FoldGeneral fold_general;
+    NanPolicy policy;
+    const RecordOps& records;
+  };
+
+  // Stages pairs [i0, i0 + n) of the batch into s.p/s.t/s.mask at `offset`; clears s.finite
+  // when a value is not finite (the caller sets it before a tile's first range).
+  static void stage_range(const BatchJob& job, Scratch& s, std::int64_t i0, int n, int offset) {
+    const detail::Batch& b = job.batch;
+    const bool finite_p = stage_values(b.pred, job.pred_contiguous, i0, n, s.p + offset);
+    const bool finite_t = stage_values(b.target, job.target_contiguous, i0, n, s.t + offset);
+    s.finite = s.finite && finite_p && finite_t;
+    if (b.has_mask()) {
+      stage_mask(b.mask, job.mask_contiguous, b.mask_cover, i0, n, s.mask + offset);
+    }
+  }
+
+  // Classifies the first n staged pairs. all_included: no mask and every value finite, so the
+  // fast fold applies. first_bad: the tile index of the first non-finite pair the mask includes
+  // (-1: none).
+  struct Staged {
+    bool all_included;
+    int first_bad;
+  };
+  Staged classify_tile(const BatchJob& job, Scratch& s, int n) const {
+    const bool masked = job.batch.has_mask();
+    if (!masked && s.finite) {
+      return {true, -1};
+    }
+    return {false, classify(s.p, s.t, masked ? s.mask : nullptr, n, policy_, s.include, s.skipped)};
+  }
+
+  // Folds `groups` groups of `count` staged pairs (group g at offset g * stride) into lanes
+  // 0 .. count - 1. `fresh`: the lanes hold empty runs.
+  static void fold(const BatchJob& job, Scratch& s, const Staged& staged, int count, int groups,
+                   int stride, bool fresh) {
+    if (staged.all_included && (fresh || s.started)) {
+      job.fold_fast(s.blocks.data(), 0, count, groups, stride, fresh, s.p, s.t);
+      s.started = true;
+      return;
+    }
+    if (staged.all_included) { // some lane's run is still empty: the general form sets shifts
+      const int n = (groups - 1) * stride + count;
+      std::fill_n(s.include, n, 1.0);
+      std::fill_n(s.skipped, n, 0.0);
+    }
+    job.fold_general(s.blocks.data(), 0, count, groups, stride, job.policy != NanPolicy::propagate,
+                     s.p, s.t, s.include, s.skipped);
+    s.started = true;
+    for (int j = 0; j < count && s.started; ++j) {
+      s.started = s.blocks[static_cast<std::size_t>(j / kBlockLanes)].k[j % kBlockLanes] > 0.0;
+    }
+  }
+
+  static void clear_lanes(Scratch& s) {
+    for (LaneBlock& b : s.blocks) {
+      b.clear();
+    }
+    s.started = false;
+  }
+
+  // Rows regime: one chunk of whole rows into `out` (K records, cleared by the caller). A tile
+  // is whole groups of L pairs (the last one may be partial); lane j holds key j mod K.
+  std::int64_t fold_chunk(const BatchJob& job, Scratch& s, std::int64_t row0, std::int64_t row1,
+                          FullRecord* out) const {
+    const int lanes = lanes_;
+    const int tile_groups = kTile / lanes;
+    std::int64_t first_bad = -1;
+    int groups = 0; // groups in the current run
+    clear_lanes(s);
+    job.records.clear(s.records.data(), keys_);
+    auto flush = [&] {
+      job.records.flush(s.blocks.data(), lanes, keys_, s.records.data());
+      clear_lanes(s);
+      groups = 0;
+    };
+    const std::int64_t end = row1 * keys_;
+    for (std::int64_t pos = row0 * keys_; pos < end;) {
+      // Never cross the end of a run (kRunGroups groups).
+      const int want = std::min(tile_groups, kRunGroups - groups);
+      const int n = static_cast<int>(std::min<std::int64_t>(end - pos, std::int64_t{want} * lanes));
+      s.finite = true;
+      stage_range(job, s, pos, n, 0);
+      const Staged staged = classify_tile(job, s, n);
+      if (staged.first_bad >= 0 && first_bad < 0) {
+        first_bad = pos + staged.first_bad;
+      }
+      const int full = n / lanes;
+      if (full > 0) {
+        fold(job, s, staged, lanes, full, lanes, groups == 0);
+      }
+      if (n % lanes != 0) { // the chunk's last, partial group: lanes 0 .. n % lanes - 1
+        Staged tail = staged;
+        const int offset = full * lanes;
+        std::copy_n(s.p + offset, n % lanes, s.p);
+        std::copy_n(s.t + offset, n % lanes, s.t);
+        if (!tail.all_included) {
+          std::copy_n(s.include + offset, n % lanes, s.include);
+          std::copy_n(s.skipped + offset, n % lanes, s.skipped);
+        }
+        fold(job, s, tail, n % lanes, 1, lanes, groups == 0 && full == 0);
+      }
+      groups += full + (n % lanes != 0 ? 1 : 0);
+      pos += n;
+      if (groups == kRunGroups) {
+        flush();
+      }
+    }
+    if (groups > 0) {
+      flush();
+    }
+    job.records.merge_into(s.records.data(), keys_, out);
+    return first_bad;
+  }
+
+  void update_by_rows(const BatchJob& job) {
+    const detail::Batch& b = job.batch;
+    const std::int64_t chunk_rows = std::max<std::int64_t>(1, kChunkPairs / keys_);
+    const std::int64_t chunks = (b.rows + chunk_rows - 1) / chunk_rows;
+    // Chunks run in waves so that chunk records stay within a fixed budget, whatever the batch
+    // size; waves are long, since each costs a wake-up of the workers.
+    const std::int64_t per_chunk = keys_ * static_cast<std::int64_t>(sizeof(FullRecord));
+    const std::int64_t wave = std::min<std::int64_t>(
+        chunks, std::max<std::int64_t>(4 * threads_, kWaveRecordBytes / per_chunk));
+    chunk_records_.resize(static_cast<std::size_t>(wave * keys_));
+    std::vector<std::int64_t> bad(static_cast<std::size_t>(wave));
+    for (std::int64_t first = 0; first < chunks; first += wave) {
+      const std::int64_t count = std::min(wave, chunks - first);
+      std::fill(chunk_records_.begin(), chunk_records_.end(), FullRecord{});
+      pool_->run(count, [&](std::int64_t task, int slot) {
+        const std::int64_t c = first + task;
+        const std::int64_t row0 = c * chunk_rows;
+        const std::int64_t row1 = std::min(b.rows, row0 + chunk_rows);
+        bad[static_cast<std::size_t>(task)] =
+            fold_chunk(job, *scratch_[static_cast<std::size_t>(slot)], row0, row1,
+                       chunk_records_.data() + task * keys_);
+      });
+      for (std::int64_t task = 0; task < count; ++task) { // index order: deterministic
+        const FullRecord* rec = chunk_records_.data() + task * keys_;
+        for (std::int64_t k = 0; k < keys_; ++k) {
+          epoch_[static_cast<std::size_t>(k)] = FullOps::combine(epoch_[k], rec[k]);
+        }
+        note_bad(b.index, bad[static_cast<std::size_t>(task)]);
+      }
+    }
+  }
+
+  // Keys regime: a task owns kKeyBlock keys for the whole batch; a tile holds several rows of
+  // them (one group per row, lane j = key k0 + j) and runs flush every kRunGroups rows straight
+  // into the epoch records the task owns.
+  void update_by_keys(const BatchJob& job) {
+    const detail::Batch& b = job.batch;
+    const std::int64_t blocks = (keys_ + kKeyBlock - 1) / kKeyBlock;
+    std::vector<std::int64_t> bad(static_cast<std::size_t>(blocks), -1);
+    pool_->run(blocks, [&](std::int64_t task, int slot) {
+      Scratch& s = *scratch_[static_cast<std::size_t>(slot)];
+      const std::int64_t k0 = task * kKeyBlock;
+      const int width = static_cast<int>(std::min<std::int64_t>(kKeyBlock, keys_ - k0));
+      std::int64_t first_bad = -1;
+      int rows_in_run = 0;
+      clear_lanes(s);
+      job.records.clear(s.records.data(), width);
+      auto flush = [&] {
+        job.records.flush(s.blocks.data(), width, width, s.records.data());
+        clear_lanes(s);
+        rows_in_run = 0;
+      };
+      for (std::int64_t row = 0; row < b.rows;) {
+        const int want = std::min(kTile / kKeyBlock, kRunGroups - rows_in_run);
+        const int rows = static_cast<int>(std::min<std::int64_t>(b.rows - row, want));
+        s.finite = true;
+        for (int r = 0; r < rows; ++r) {
+          stage_range(job, s, (row + r) * keys_ + k0, width, r * width);
+        }
+        const Staged staged = classify_tile(job, s, rows * width);
+        if (staged.first_bad >= 0 && first_bad < 0) {
+          first_bad = (row + staged.first_bad / width) * keys_ + k0 + staged.first_bad % width;
+        }
+        fold(job, s, staged, width, rows, width, rows_in_run == 0);
+        row += rows;
+        rows_in_run += rows;
+        if (rows_in_run == kRunGroups) {
+          flush();
+        }
+      }
+      if (rows_in_run > 0) {
+        flush();
+      }
+      job.records.merge_into(s.records.data(), width, epoch_.data() + k0);
+      bad[static_cast<std::size_t>(task)] = first_bad;
+    });
+    // The first offending element of the batch is the smallest index over all blocks.
+    std::int64_t first = -1;
+    for (std::int64_t x : bad) {
+      if (x >= 0 && (first < 0 || x < first)) {
+        first = x;
+      }
+    }
+    note_bad(b.index, first);
+  }
+
+  // The quantile sketch: a pass of its own over the batch (it is opt-in, and the fold's lanes
+  // hold runs, not values). Each worker counts into its own table, so no atomics; counts are
+  // integers, so the sum over tables is the same whatever worker took which chunk. Pairs are
+  // included as in the fold: by the mask, and when finite unless the policy propagates.
+  void update_sketches(const BatchJob& job) {
+    const detail::Batch& b = job.batch;
+    const std::int64_t chunks = (b.elements + kChunkPairs - 1) / kChunkPairs;
+    const std::int64_t buckets = ops::sketch::buckets(sketch_bits_);
+    const int bits = sketch_bits_;
+    const std::int64_t channels = channels_;
+    const bool keep_nonfinite = policy_ == NanPolicy::propagate;
+    pool_->run(chunks, [&](std::int64_t task, int slot) {
+      Scratch& s = *scratch_[static_cast<std::size_t>(slot)];
+      std::uint64_t* table = sketches_[static_cast<std::size_t>(slot)].get();
+      const std::int64_t end = std::min(b.elements, (task + 1) * kChunkPairs);
+      for (std::int64_t i0 = task * kChunkPairs; i0 < end; i0 += kTile) {
+        const int n = static_cast<int>(std::min<std::int64_t>(kTile, end - i0));
+        s.finite = true;
+        stage_range(job, s, i0, n, 0);
+        const bool masked = b.has_mask();
+        std::int64_t c = i0 % channels;
+        for (int i = 0; i < n; ++i) {
+          const double p = s.p[i], t = s.t[i];
+          const bool include =
+              ops::included(!masked || s.mask[i] != 0,
+                            s.finite || (std::isfinite(p) && std::isfinite(t)), keep_nonfinite);
+          if (include) {
+            ++table[c * buckets + ops::sketch::bucket(p - t, bits)];
+          }
+          c = c + 1 == channels ? 0 : c + 1;
+        }
+      }
+    });
+  }
+
+  // calloc'd: pages no count has touched stay off the resident set.
+  struct FreeTable {
+    void operator()(std::uint64_t* p) const { std::free(p); }
+  };
+  using SketchTable = std::unique_ptr<std::uint64_t[], FreeTable>;
+
+  void clear_sketches() {
+    sketches_.clear();
+    if (sketch_size_ == 0) {
+      return;
+    }
+    for (int i = 0; i < threads_; ++i) {
+      auto* t = static_cast<std::uint64_t*>(
+          std::calloc(static_cast<std::size_t>(sketch_size_), sizeof(std::uint64_t)));
+      if (t == nullptr) {
+        throw std::bad_alloc();
+      }
+      sketches_.emplace_back(t);
+    }
+  }
+
+  void note_bad(std::uint64_t batch, std::int64_t element) {
+    if (element < 0) {
+      return;
+    }
+    const detail::NonFiniteLocation here{batch, static_cast<std::uint64_t>(element)};
+    if (!first_bad_.found() || here.before(first_bad_)) {
+      first_bad_ = here;
+    }
+  }
+
+  int threads_ = 1;
+  std::unique_ptr<ThreadPool> pool_;
+  std::vector<std::unique_ptr<Scratch>> scratch_;
+  unsigned groups_ = 0;
+  NanPolicy policy_ = NanPolicy::skip;
+  std::int64_t keys_ = 1;
+  bool key_regime_ = false;
+  int lanes_ = 16;
+  std::vector<FullRecord> epoch_;
+  std::vector<FullRecord> chunk_records_;
+  detail::NonFiniteLocation first_bad_;
+  int sketch_bits_ = 0;
+  std::int64_t channels_ = 1;
+  std::int64_t sketch_size_ = 0;
+  std::vector<SketchTable> sketches_; // one per worker slot
+};
+
+} // namespace
+
+void register_regression_backend() {
+  detail::register_backend(typeid(detail::Backend), DeviceKind::cpu,
+                           [](Device d) -> void* { return new CpuBackend(d.threads); });
+}
+
+} // namespace gpueval::cpu

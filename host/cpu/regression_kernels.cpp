@@ -1,0 +1,235 @@
+// The hot loop of the CPU backend. This file is compiled once per instruction set (baseline
+// x86-64, AVX2, AVX-512F), each time into its own namespace GPUEVAL_ISA_NS, and
+// regression_dispatch.cpp picks one at run time by the CPU's features: no global -march, binaries
+// travel.
+//
+// Why not target_clones: GCC lowers generic vector code for the baseline target before it clones
+// a function, so the lane-mask selects of the masked fold came out lane by lane in every clone
+// (184 M pairs/s against 601 M compiled for AVX-512). Why this is safe: every entry point is
+// `flatten`, so everything it calls is inlined into it and no ISA-specific out-of-line copy of a
+// shared inline function is emitted for the linker to pick for baseline callers; a test checks
+// that these objects define no symbol but their two entry points.
+#include <cstdint>
+#include <cstring>
+#include <initializer_list>
+
+#include "cpu/regression_lanes.hpp"
+
+#ifndef GPUEVAL_ISA_NS
+#error "compile regression_kernels.cpp with -DGPUEVAL_ISA_NS=<namespace> (see CMakeLists.txt)"
+#endif
+
+namespace gpueval::cpu {
+// Eight lanes as one GCC vector: 1 zmm with AVX-512, 2 ymm with AVX2, 4 xmm otherwise.
+typedef double v8d __attribute__((vector_size(64)));
+typedef long long v8i __attribute__((vector_size(64)));
+} // namespace gpueval::cpu
+
+namespace gpueval::ops {
+// Selects as bit operations on all-ones/all-zeros lane masks: GCC lowers a vector ?: with a
+// computed condition lane by lane, this to one blend per vector.
+template <> struct Math<cpu::v8d> {
+  using V = cpu::v8d;
+  using Mask = cpu::v8i;
+  static V abs(V x) { // clears the sign bit, as fabs does
+    return reinterpret_cast<V>(reinterpret_cast<Mask>(x) & 0x7fffffffffffffffLL);
+  }
+  static V select(Mask m, V a, V b) {
+    return reinterpret_cast<V>((m & reinterpret_cast<Mask>(a)) | (~m & reinterpret_cast<Mask>(b)));
+  }
+  static V max(V a, V b) { return select(reinterpret_cast<Mask>(a > b), a, b); }
+  static V min(V a, V b) { return select(reinterpret_cast<Mask>(a < b), a, b); }
+  static V splat(double x) { return V{} + x; }
+  static V mul_add(V a, V b, V c) { return a * b + c; } // not contracted: -ffp-contract=off
+  static Mask is_zero(V x) { return reinterpret_cast<Mask>(x == 0.0); }
+  static Mask both(Mask a, Mask b) { return a & b; }
+  static Mask either(Mask a, Mask b) { return a | b; }
+  static Mask negate(Mask a) { return ~a; }
+  static Mask less(V a, V b) { return reinterpret_cast<Mask>(a < b); }
+
+  // log1p and log on eight lanes, for msle's vector folds (libm's are scalar calls). Both reduce
+  // to 2 atanh(f) = log((1 + f) / (1 - f)) with |f| <= 0.18, summed as its Taylor series to
+  // s^12 / 25 (s = f^2 <= 0.03: the next term is below 1e-19 relative). Error: a few ulp, from
+  // forming f; tested against long double in test_isa.cpp and through msle in the evaluator tests.
+  static V two_atanh(V f) {
+    const V s = f * f;
+    V q = splat(1.0 / 25);
+    for (double c : {1.0 / 23, 1.0 / 21, 1.0 / 19, 1.0 / 17, 1.0 / 15, 1.0 / 13, 1.0 / 11, 1.0 / 9,
+                     1.0 / 7, 1.0 / 5, 1.0 / 3, 1.0}) {
+      q = q * s + c;
+    }
+    return (2.0 * f) * q;
+  }
+  // |x| < 1/4 (msle's use): 1 + x = (1 + f) / (1 - f) with f = x / (2 + x), |f| <= 1/7.
+  static V log1p(V x) { return two_atanh(x / (2.0 + x)); }
+  // r > 0, normal: r = 2^k m, m in [sqrt(1/2), sqrt(2)), log r = k ln 2 + 2 atanh((m-1)/(m+1)).
+  // ln 2 is split so that k * ln2_hi is exact (fdlibm's constants).
+  static V log(V r) {
+    const Mask bits = reinterpret_cast<Mask>(r);
+    const Mask exponent = (bits >> 52) & 0x7ff;
+    V m = reinterpret_cast<V>((bits & 0x000fffffffffffffLL) | 0x3ff0000000000000LL); // [1, 2)
+    // The biased exponent as a double without an int64 conversion instruction: 2^52 + e - 2^52.
+    V k = reinterpret_cast<V>(exponent | 0x4330000000000000LL) - 4503599627370496.0 - 1023.0;
+    const Mask high = reinterpret_cast<Mask>(m > 1.4142135623730951);
+    m = select(high, m * 0.5, m);
+    k = select(high, k + 1.0, k);
+    const V f = (m - 1.0) / (m + 1.0);
+    return k * 6.93147180369123816490e-01 + (k * 1.90821492927058770002e-10 + two_atanh(f));
+  }
+};
+} // namespace gpueval::ops
+
+namespace gpueval::cpu::GPUEVAL_ISA_NS {
+
+namespace {
+
+static_assert(kBlockLanes == 8, "v8d holds one block");
+
+// A block's runs as vectors: the compiler keeps these in registers across a whole tile, which it
+// will not do for the block's arrays in memory.
+struct VecRun {
+  v8d k, skipped, p0, t0, e0, s1p, s1t, s1e, s2p, s2t, s2e, spt, sum_abs_e, max_abs_e;
+  v8d min_t, max_t, sum_ape, sum_sape, sum_sle, n_sle_out_of_domain;
+};
+
+// clang-format off
+#define GPUEVAL_VEC_FIELDS(X)                                                                    \
+  X(k) X(skipped) X(p0) X(t0) X(e0) X(s1p) X(s1t) X(s1e) X(s2p) X(s2t) X(s2e) X(spt)           \
+  X(sum_abs_e) X(max_abs_e) X(min_t) X(max_t) X(sum_ape) X(sum_sape) X(sum_sle)                 \
+  X(n_sle_out_of_domain)
+// clang-format on
+
+GPUEVAL_FORCEINLINE VecRun load_block(const LaneBlock& b) {
+  VecRun v;
+#define GPUEVAL_LOAD(f) std::memcpy(&v.f, b.f, sizeof v.f);
+  GPUEVAL_VEC_FIELDS(GPUEVAL_LOAD)
+#undef GPUEVAL_LOAD
+  return v;
+}
+
+GPUEVAL_FORCEINLINE void store_block(const VecRun& v, LaneBlock& b) {
+#define GPUEVAL_STORE(f) std::memcpy(b.f, &v.f, sizeof v.f);
+  GPUEVAL_VEC_FIELDS(GPUEVAL_STORE)
+#undef GPUEVAL_STORE
+}
+
+// One block of lanes over `groups` groups: pair g*stride + j goes to lane j. kFast: every pair is
+// included and finite, and the runs have their shifts except, when `fresh`, in the first group.
+// Otherwise include/skipped select pairs; `finite_included` says every included value is finite
+// (nan_policy skip or error), which lets whole vectors fold with run_fold_masked.
+template <unsigned G, bool kFast, int kWidth>
+GPUEVAL_FORCEINLINE void fold_block(LaneBlock& block, int width, int groups, int stride, bool fresh,
+                                    bool finite_included, const double* __restrict p,
+                                    const double* __restrict t, const double* __restrict include,
+                                    const double* __restrict skipped) {
+  using Ops = ops::RegressionOps<G>;
+  const int w = kWidth > 0 ? kWidth : width;
+  int g = 0;
+  if (kFast && fresh) {
+    for (int j = 0; j < w; ++j) {
+      LaneRef r = lane_ref(block, j);
+      Ops::template run_fold<false>(r, p[j], t[j], true);
+    }
+    g = 1;
+  }
+  if constexpr (kFast && kWidth == kBlockLanes) {
+    // Whole vectors: the same run_fold_started on eight lanes at once.
+    VecRun v = load_block(block);
+    for (; g < groups; ++g) {
+      v8d pv, tv;
+      std::memcpy(&pv, p + g * stride, sizeof pv);
+      std::memcpy(&tv, t + g * stride, sizeof tv);
+      Ops::run_fold_started(v, pv, tv);
+    }
+    store_block(v, block);
+    return;
+  }
+  if constexpr (!kFast && kWidth == kBlockLanes) {
+    if (finite_included) {
+      VecRun v = load_block(block);
+      for (; g < groups; ++g) {
+        // Everything here is double arithmetic or compares: 64-bit integer compares would be
+        // lowered lane by lane for the baseline target before this is inlined into a clone.
+        v8d pv, tv, skip, inc;
+        std::memcpy(&pv, p + g * stride, sizeof pv);
+        std::memcpy(&tv, t + g * stride, sizeof tv);
+        std::memcpy(&inc, include + g * stride, sizeof inc);
+        std::memcpy(&skip, skipped + g * stride, sizeof skip);
+        Ops::run_fold_masked(v, pv, tv, reinterpret_cast<v8i>(inc != 0.0));
+        v.skipped += skip;
+      }
+      store_block(v, block);
+      return;
+    }
+  }
+  for (; g < groups; ++g) {
+    const int base = g * stride;
+    for (int j = 0; j < w; ++j) {
+      LaneRef r = lane_ref(block, j);
+      if constexpr (kFast) {
+        Ops::run_fold_started(r, p[base + j], t[base + j]);
+      } else {
+        Ops::template run_fold<true>(r, p[base + j], t[base + j], include[base + j] != 0.0);
+        r.skipped += skipped[base + j];
+      }
+    }
+  }
+}
+
+template <unsigned G, bool kFast>
+GPUEVAL_FORCEINLINE void fold_impl(LaneBlock* blocks, int lane0, int count, int groups, int stride,
+                                   bool fresh, bool finite_included, const double* p,
+                                   const double* t, const double* include, const double* skipped) {
+  LaneBlock* b = blocks + lane0 / kBlockLanes;
+  int i = 0;
+  for (; i + kBlockLanes <= count; i += kBlockLanes, ++b) {
+    fold_block<G, kFast, kBlockLanes>(*b, kBlockLanes, groups, stride, fresh, finite_included,
+                                      p + i, t + i, include + (kFast ? 0 : i),
+                                      skipped + (kFast ? 0 : i));
+  }
+  if (i < count) { // a partial block: the same math, fewer lanes
+    fold_block<G, kFast, 0>(*b, count - i, groups, stride, fresh, finite_included, p + i, t + i,
+                            include + (kFast ? 0 : i), skipped + (kFast ? 0 : i));
+  }
+}
+
+#define GPUEVAL_FOLD(G)                                                                            \
+  __attribute__((flatten)) void fold_fast_##G(LaneBlock* blocks, int lane0, int count, int groups, \
+                                              int stride, bool fresh, const double* p,             \
+                                              const double* t) {                                   \
+    fold_impl<G, true>(blocks, lane0, count, groups, stride, fresh, true, p, t, nullptr, nullptr); \
+  }                                                                                                \
+  __attribute__((flatten)) void fold_general_##G(                                                  \
+      LaneBlock* blocks, int lane0, int count, int groups, int stride, bool finite_included,       \
+      const double* p, const double* t, const double* include, const double* skipped) {            \
+    fold_impl<G, false>(blocks, lane0, count, groups, stride, false, finite_included, p, t,        \
+                        include, skipped);                                                         \
+  }
+
+GPUEVAL_FOLD(0)
+GPUEVAL_FOLD(1)
+GPUEVAL_FOLD(2)
+GPUEVAL_FOLD(3)
+GPUEVAL_FOLD(4)
+GPUEVAL_FOLD(5)
+GPUEVAL_FOLD(6)
+GPUEVAL_FOLD(7)
+
+#undef GPUEVAL_FOLD
+
+} // namespace
+
+FoldFast fold_fast_function(unsigned groups) {
+  static constexpr FoldFast table[8] = {fold_fast_0, fold_fast_1, fold_fast_2, fold_fast_3,
+                                        fold_fast_4, fold_fast_5, fold_fast_6, fold_fast_7};
+  return table[groups & kAllGroups];
+}
+
+FoldGeneral fold_general_function(unsigned groups) {
+  static constexpr FoldGeneral table[8] = {fold_general_0, fold_general_1, fold_general_2,
+                                           fold_general_3, fold_general_4, fold_general_5,
+                                           fold_general_6, fold_general_7};
+  return table[groups & kAllGroups];
+}
+
+} // namespace gpueval::cpu::GPUEVAL_ISA_NS

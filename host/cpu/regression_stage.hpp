@@ -1,0 +1,30 @@
+// Staging: reads a window of a batch's logical (C-order) elements into double tiles, whatever
+// the dtype and strides, and works out which pairs are included.
+#pragma once
+
+#include <cstdint>
+
+#include "gpueval/regression.hpp"
+#include "gpueval/tensor_view.hpp"
+
+namespace gpueval::cpu {
+
+// Elements staged per step: 1024 pairs are 16 KiB of doubles, which stay in L1/L2.
+inline constexpr int kTile = 1024;
+
+// out[i] = element i0 + i of v (logical C order), converted exactly to double. Returns whether
+// every value is finite.
+bool stage_values(const TensorView& v, bool contiguous, std::int64_t i0, int n, double* out);
+
+// out[i] = 1 when the mask element covering logical element i0 + i is nonzero. Each mask element
+// covers `cover` consecutive elements (a prefix mask).
+void stage_mask(const TensorView& mask, bool contiguous, std::int64_t cover, std::int64_t i0, int n,
+                std::uint8_t* out);
+
+// Decides inclusion per pair: include = mask && (propagate || finite), skipped = mask && !finite
+// (skip and error policies). `mask` may be null (all included by the mask). Returns the index of
+// the first non-finite pair the mask includes, or -1.
+int classify(const double* p, const double* t, const std::uint8_t* mask, int n, NanPolicy policy,
+             double* include, double* skipped);
+
+} // namespace gpueval::cpu

@@ -1,0 +1,20 @@
+// The inclusion rule of every family's fold, on the host and the device alike (docs/design.md,
+// "Numerics"): a value (a pair, a sample) counts when the mask includes it and it is valid (a
+// finite pair; a target, label and score in range), or when the policy folds invalid values in
+// (nan_policy=propagate). A value the mask includes and the rule drops is skipped: counted, and
+// the first one recorded for nan_policy=error.
+#pragma once
+
+#include "gpueval/macros.hpp"
+
+namespace gpueval::ops {
+
+GPUEVAL_HD constexpr bool included(bool in_mask, bool valid, bool propagate) {
+  return in_mask && (valid || propagate);
+}
+
+GPUEVAL_HD constexpr bool skipped(bool in_mask, bool valid, bool propagate) {
+  return in_mask && !valid && !propagate;
+}
+
+} // namespace gpueval::ops

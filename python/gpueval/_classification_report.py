@@ -1,0 +1,196 @@
+"""The result of Classification.compute(): the metrics, per class, the confusion matrix and the
+calibration bins, as Python values."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any, Dict, Mapping, Optional, Tuple
+
+import numpy as np
+
+from ._report import SCHEMA, _frozen, _MetricMapping
+from ._report import _json_floats as _floats
+
+TASKS = ("binary", "multiclass", "multilabel")
+
+
+class ClassificationReport(_MetricMapping):
+    """The metrics of a classification evaluation, as returned by
+    ``Classification.compute()``.
+
+    A read-only mapping from metric name to value: ``r["accuracy"]``, and for multiclass and
+    multilabel tasks ``r["f1_macro"]``, ``r["precision_micro"]``, ``r["recall_weighted"]``
+    (binary tasks report the positive class as ``r["f1"]``). ``dict(r)`` logs them all.
+
+    - ``r.per_class``: ``{"support": int64[C], "f1": float64[C], ...}`` (multilabel adds the
+      label counts ``tp``, ``fp``, ``fn``, ``tn``);
+    - ``r.confusion_matrix``: int64 ``[C, C]``, rows are targets (binary and multiclass), else
+      None;
+    - ``r.calibration``: ``{"bins": B, "count": int64[B], "confidence": float64[B],
+      "accuracy": float64[B]}`` for scores (binary and multiclass), else None.
+
+    ``r.to_dict()`` is the JSON object ``gpu-eval --format json`` prints (schema
+    ``gpueval.report/1``, with ``task`` set), ``Report``-style ``from_dict`` / ``from_json``
+    read one back. NaN marks a value that is not defined (no samples, say).
+    """
+
+    __slots__ = ("_d", "_names", "_index", "_headline")
+
+    def __init__(self) -> None:
+        raise TypeError("a ClassificationReport comes from Classification.compute(), "
+                        "ClassificationReport.from_dict() or from_json()")
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "ClassificationReport":
+        """A report from the JSON object ``gpu-eval --format json`` and ``to_dict()`` write."""
+        if not isinstance(d, Mapping):
+            raise TypeError(f"a report is a dict (the JSON object), not {type(d).__qualname__}")
+        if d.get("schema") != SCHEMA:
+            raise ValueError(f"not a gpueval report: schema is {d.get('schema')!r}, expected "
+                             f"{SCHEMA!r}")
+        if d.get("task") not in TASKS:
+            raise ValueError(f"report task {d.get('task')!r} is not a classification task "
+                             f"({', '.join(TASKS)})")
+        r = object.__new__(cls)
+        try:
+            r._names = tuple(d["metrics"])
+            r._index = {n: i for i, n in enumerate(r._names)}
+            r._headline = _floats([d["metrics"][n] for n in r._names])
+            for key in ("per_class", "confusion_matrix", "calibration", "count", "classes"):
+                d[key]
+        except (KeyError, TypeError) as e:
+            raise ValueError(f"malformed gpueval report: {type(e).__name__}: {e}") from None
+        r._d = copy.deepcopy(dict(d))
+        return r
+
+    @classmethod
+    def from_json(cls, text: str) -> "ClassificationReport":
+        return cls.from_dict(json.loads(text))
+
+    # ---- sections (the mapping itself is _MetricMapping's) ----------------------------------
+
+    @property
+    def per_class(self) -> Dict[str, np.ndarray]:
+        """``{"support": int64[C], metric: float64[C], ...}``."""
+        out: Dict[str, np.ndarray] = {}
+        for name, values in self._d["per_class"].items():
+            if name in ("support", "tp", "fp", "fn", "tn"):
+                out[name] = _frozen(values, np.int64)
+            else:
+                out[name] = _floats(values)
+        return out
+
+    @property
+    def confusion_matrix(self) -> Optional[np.ndarray]:
+        """int64 [C, C], rows are targets and columns predictions; None for multilabel."""
+        m = self._d["confusion_matrix"]
+        return None if m is None else _frozen(m, np.int64)
+
+    @property
+    def calibration(self) -> Optional[Dict[str, Any]]:
+        """Per equal-width bin on [0, 1]: count, mean confidence, accuracy (NaN when empty)."""
+        c = self._d["calibration"]
+        if c is None:
+            return None
+        return {"bins": int(c["bins"]), "count": _frozen(c["count"], np.int64),
+                "confidence": _floats(c["confidence"]), "accuracy": _floats(c["accuracy"])}
+
+    @property
+    def histogram(self) -> Optional[Dict[str, Any]]:
+        """The auroc / average_precision histograms: ``{"key": dtype, "bits": B, "exact": bool}``
+        (exact: every distinct score has its own bin and the ``*_bound`` values are 0)."""
+        h = self._d.get("histogram")
+        return None if h is None else dict(h)
+
+    @property
+    def roc(self) -> Optional[Dict[str, np.ndarray]]:
+        """Binary tasks with auroc: ``{"fpr", "tpr", "threshold"}``, at most 1,000 points,
+        thresholds descending: the first point (0, 0) at +inf (the JSON's null), then the lowest
+        score of each histogram bin kept."""
+        c = self._d.get("roc")
+        if c is None:
+            return None
+        out = {k: _floats(v) for k, v in c.items()}
+        out["threshold"] = out["threshold"].copy()
+        out["threshold"][0] = np.inf
+        out["threshold"].flags.writeable = False
+        return out
+
+    @property
+    def pr(self) -> Optional[Dict[str, np.ndarray]]:
+        """Binary tasks with average_precision: ``{"recall", "precision", "threshold"}``."""
+        c = self._d.get("pr")
+        return None if c is None else {k: _floats(v) for k, v in c.items()}
+
+    def plot(self, kind: str = "auto", metric: Optional[str] = None, normalize: bool = False,
+             ax: Any = None) -> Tuple[Any, Any]:
+        """A matplotlib figure of this report, ``(fig, ax)`` (needs ``gpueval[plot]``).
+
+        ``kind``: ``"confusion_matrix"`` (a heatmap; ``normalize=True`` divides each row by its
+        targets), ``"calibration"`` (the reliability diagram from the calibration bins),
+        ``"roc"`` and ``"pr"`` (binary reports with auroc / average_precision),
+        ``"per_class"`` (``metric`` per class, f1 by default), or ``"auto"`` (the confusion
+        matrix where there is one). ``ax``: draw into these axes."""
+        from ._classification_plot import classification
+        return classification(self, kind, metric, normalize, ax)
+
+    @property
+    def count(self) -> int:
+        """Samples folded."""
+        return int(self._d["count"])
+
+    @property
+    def skipped_invalid(self) -> int:
+        """Samples dropped: an invalid target, label or score (NaN included)."""
+        return int(self._d["skipped_invalid"])
+
+    @property
+    def ignored(self) -> int:
+        """Targets equal to ignore_index (labels, for multilabel)."""
+        return int(self._d["ignored"])
+
+    @property
+    def classes(self) -> int:
+        return int(self._d["classes"])
+
+    @property
+    def task(self) -> str:
+        return str(self._d["task"])
+
+    @property
+    def device(self) -> str:
+        return str(self._d["device"])
+
+    @property
+    def spec(self) -> Dict[str, Any]:
+        return copy.deepcopy(self._d["spec"])
+
+    @property
+    def version(self) -> str:
+        return str(self._d["version"])
+
+    # ---- serialisation -----------------------------------------------------------------------
+
+    def to_dict(self) -> Dict[str, Any]:
+        """The JSON object of schema ``gpueval.report/1``."""
+        return copy.deepcopy(self._d)
+
+    def to_json(self, indent: Optional[int] = None) -> str:
+        return json.dumps(self._d, indent=indent)
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{n}={v:.6g}" for n, v in zip(self._names, self._headline))
+        return (f"<gpueval.ClassificationReport {self.task}: {self.count} samples on "
+                f"{self.device}: {shown}>")
+
+    def __str__(self) -> str:
+        width = max((len(n) for n in self._names), default=6)
+        lines = [f"gpueval {self.task} report: {self.count} samples, {self.classes} classes, "
+                 f"{self.skipped_invalid} invalid, {self.ignored} ignored, on {self.device}"]
+        for n, v in zip(self._names, self._headline):
+            lines.append(f"{n:<{width}}  {v:>14.8g}")
+        return "\n".join(lines)
+
+    def __reduce__(self):
+        return (ClassificationReport.from_dict, (self.to_dict(),))
