@@ -218,11 +218,13 @@ __device__ void fold_single(const ClassArgs& a, const AtomicRecord& r, std::int6
       o = ops::sample_multiclass_label(value_at(a.pred, at.p), target, prm);
     }
   }
-  const bool invalid = active && o.kind == ops::Outcome::invalid;
+  // Invalid and non-finite samples are counted together; the first that raises is recorded.
+  const bool dropped =
+      active && (o.kind == ops::Outcome::invalid || o.kind == ops::Outcome::nonfinite);
   const bool folded = active && o.kind == ops::Outcome::folded;
-  add_count(r, ops::ClassLayout::kInvalid, invalid);
+  add_count(r, ops::ClassLayout::kInvalid, dropped);
   add_count(r, ops::ClassLayout::kIgnored, active && o.kind == ops::Outcome::ignored);
-  if (invalid) {
+  if (dropped && ops::raises(o.kind, prm)) {
     record_invalid(a, at.e);
   }
   add_count(r, ops::ClassLayout::kSamples, folded);
@@ -262,15 +264,20 @@ __device__ void fold_multilabel(const ClassArgs& a, const AtomicRecord& r, std::
     return ops::sample_binary(value_at(a.pred, at.p + k * a.pred_class_stride), !a.pred_scores,
                               value_at(a.target, at.t + k * a.target_class_stride), prm);
   };
-  bool any = false, ok = true;
-  for (std::int64_t k = 0; k < l.classes && ok; ++k) {
+  // A sample with a bad (invalid or non-finite) label is dropped; it raises when any of its bad
+  // labels does.
+  bool any = false, ok = true, raise = false;
+  for (std::int64_t k = 0; k < l.classes; ++k) {
     if (label_on(k)) {
       any = true;
-      ok = outcome(k).kind != ops::Outcome::invalid;
+      const ops::Outcome::Kind kind = outcome(k).kind;
+      const bool bad = kind == ops::Outcome::invalid || kind == ops::Outcome::nonfinite;
+      ok = ok && !bad;
+      raise = raise || (bad && ops::raises(kind, prm));
     }
   }
   add_count(r, ops::ClassLayout::kInvalid, !ok);
-  if (!ok) {
+  if (raise) {
     record_invalid(a, at.e); // the sample's first label, as the CPU backend reports it
   }
   const bool counted_sample = ok && any;
@@ -378,7 +385,7 @@ public:
     a.layout = layout;
     a.params = params;
     a.params.clip_eps = dtype_epsilon(b.pred.dtype);
-    a.record_bad = policy_ == NanPolicy::error;
+    a.record_bad = a.params.raise_nonfinite || a.params.raise_invalid;
     a.batch = b.index;
     a.first_bad = first_bad_.as<unsigned long long>();
     a.epoch = epoch_.as<std::uint64_t>();

@@ -459,6 +459,23 @@ void check_class_parity(const ClassCase& c, std::int64_t n, std::uint64_t seed,
       }
     }
   }
+  if (!c.labels && !c.logits && c.task == ClassTask::multiclass) {
+    // Probability rows that sum to 1 (as float32 rounds them): equal scores stay equal.
+    for (std::int64_t s = 0; s < n; ++s) {
+      for (std::int64_t e = 0; e < extra; ++e) {
+        const auto at = [&](std::int64_t k) {
+          return static_cast<std::size_t>((s * per + k) * extra + e);
+        };
+        double sum = 0;
+        for (std::int64_t k = 0; k < per; ++k) {
+          sum += pred.get(at(k));
+        }
+        for (std::int64_t k = 0; k < per; ++k) {
+          pred.set(at(k), pred.get(at(k)) / sum);
+        }
+      }
+    }
+  }
   if (!c.labels) {
     pred.set(3, NAN); // an invalid score, skipped and counted by both
   }
@@ -470,6 +487,7 @@ void check_class_parity(const ClassCase& c, std::int64_t n, std::uint64_t seed,
   spec.top_k = c.task == ClassTask::multiclass && !c.labels ? 2 : 0;
   spec.class_axis = c.class_axis;
   spec.nan_policy = NanPolicy::skip;
+  spec.invalid = InvalidPolicy::skip; // the planted invalid values are counted on both devices
   const Placed pp = place(pred, {pshape, {}, 0}, misalign);
   const Placed tp = place(target, {tshape, {}, 0});
   Placed mp;
@@ -537,6 +555,27 @@ TEST(DeviceParity, SmallClassificationNanPolicyErrorNamesTheFirstInvalidSample) 
   } catch (const NonFiniteError& e) {
     EXPECT_EQ(e.batch, 0u);
     EXPECT_EQ(e.element, 42u);
+  }
+  // Each policy raises for its own kind: the out-of-range 2.0 (invalid) at 42, the NaN at 77.
+  const struct {
+    NanPolicy nan;
+    InvalidPolicy invalid;
+    std::int64_t first; // -1: no error
+  } policies[] = {{NanPolicy::skip, InvalidPolicy::error, 42},
+                  {NanPolicy::error, InvalidPolicy::skip, 77},
+                  {NanPolicy::skip, InvalidPolicy::skip, -1}};
+  for (const auto& c : policies) {
+    spec.nan_policy = c.nan;
+    spec.invalid = c.invalid;
+    ClassificationEvaluator ev(spec, device_under_test().device());
+    ev.update(pp.device, tp.device);
+    std::int64_t first = -1;
+    try {
+      EXPECT_EQ(ev.compute().skipped_invalid, 2u);
+    } catch (const NonFiniteError& e) {
+      first = static_cast<std::int64_t>(e.element);
+    }
+    EXPECT_EQ(first, c.first);
   }
 }
 

@@ -251,7 +251,10 @@ TEST(Classification, LayoutsAndDtypesGiveTheSameBits) {
 TEST(Classification, MergeKeepsTheOtherSidesFirstInvalidTarget) {
   ClassificationSpec spec = multiclass_spec(3);
   spec.nan_policy = NanPolicy::error;
-  const std::vector<float> scores(8 * 3, 0.25f);
+  std::vector<float> scores;
+  for (int i = 0; i < 8; ++i) {
+    scores.insert(scores.end(), {0.2f, 0.3f, 0.5f});
+  }
   std::vector<std::int64_t> good(8, 1), bad = good;
   bad[5] = 7; // not a class
   const auto update = [&](ClassificationEvaluator& ev, const std::vector<std::int64_t>& target) {
@@ -478,21 +481,26 @@ std::vector<std::uint64_t> scalar_fold(const KernelCase& k, const ops::ClassLayo
   for (int i = 0; i < n; ++i) {
     const auto at = [&](std::int64_t c) { return static_cast<std::size_t>(c * stride + i); };
     if (k.task == ClassTask::multilabel) {
-      bool any = false, bad = false;
-      for (std::int64_t c = 0; c < l.classes && !bad; ++c) {
+      // A bad (invalid or non-finite) label drops the sample; it raises when any bad label does.
+      bool any = false, bad = false, raises = false;
+      for (std::int64_t c = 0; c < l.classes; ++c) {
         if (include[at(c)] == 0) {
           continue;
         }
         any = true;
-        bad = ops::sample_binary(score[at(c)], k.labels, target[at(c)], p).kind ==
-              ops::Outcome::invalid;
+        const auto kind = ops::sample_binary(score[at(c)], k.labels, target[at(c)], p).kind;
+        const bool dropped = kind == ops::Outcome::invalid || kind == ops::Outcome::nonfinite;
+        bad = bad || dropped;
+        raises = raises || (dropped && ops::raises(kind, p));
       }
       if (!any) {
         continue;
       }
       if (bad) {
         w[ops::ClassLayout::kInvalid] += 1;
-        *first = std::min(*first, i);
+        if (raises) {
+          *first = std::min(*first, i);
+        }
         continue;
       }
       std::int64_t counted = 0;
@@ -528,7 +536,8 @@ std::vector<std::uint64_t> scalar_fold(const KernelCase& k, const ops::ClassLayo
                                  target[static_cast<std::size_t>(i)], p);
     }
     ops::add(w.data(), l, o);
-    if (o.kind == ops::Outcome::invalid) {
+    if (o.kind != ops::Outcome::folded && o.kind != ops::Outcome::ignored &&
+        ops::raises(o.kind, p)) {
       *first = std::min(*first, i);
     }
   }
@@ -597,27 +606,32 @@ TEST(ClassificationKernels, EveryIsaEqualsTheScalarOps) {
     p.ignore_index = -100;
     p.clip_eps = 1.1920928955078125e-7;
     p.bins = l.bins;
-    int want_first = n;
-    const std::vector<std::uint64_t> want =
-        scalar_fold(k, l, p, n, stride, score, target, include, &want_first);
-    for (const auto& isa : isas) {
-      if (!isa.supported) {
-        continue;
+    // Which dropped samples raise (their first is recorded): each combination of the policies.
+    for (const int raise : {1, 2, 3}) {
+      p.raise_nonfinite = (raise & 1) != 0;
+      p.raise_invalid = (raise & 2) != 0;
+      int want_first = n;
+      const std::vector<std::uint64_t> want =
+          scalar_fold(k, l, p, n, stride, score, target, include, &want_first);
+      for (const auto& isa : isas) {
+        if (!isa.supported) {
+          continue;
+        }
+        std::vector<double> scratch = score; // the kernels may overwrite staged scores
+        cpu::ClassBlock b;
+        b.n = n;
+        b.stride = stride;
+        b.labels = k.labels;
+        b.score = scratch.data();
+        b.target = target.data();
+        b.include = include.data();
+        std::vector<std::uint64_t> got(static_cast<std::size_t>(l.words), 0);
+        int first = n;
+        isa.fn(b, l, p, got.data(), &first);
+        EXPECT_EQ(got, want) << isa.name << " " << class_task_name(k.task) << " logits " << k.logits
+                             << " labels " << k.labels;
+        EXPECT_EQ(first, want_first) << isa.name << " raise " << raise;
       }
-      std::vector<double> scratch = score; // the kernels may overwrite staged scores
-      cpu::ClassBlock b;
-      b.n = n;
-      b.stride = stride;
-      b.labels = k.labels;
-      b.score = scratch.data();
-      b.target = target.data();
-      b.include = include.data();
-      std::vector<std::uint64_t> got(static_cast<std::size_t>(l.words), 0);
-      int first = n;
-      isa.fn(b, l, p, got.data(), &first);
-      EXPECT_EQ(got, want) << isa.name << " " << class_task_name(k.task) << " logits " << k.logits
-                           << " labels " << k.labels;
-      EXPECT_EQ(first, want_first) << isa.name;
     }
   }
 }
@@ -640,8 +654,8 @@ TEST(ClassificationOps, ArgmaxTiesGoToTheLowestIndexAndTopKCountsStrictlyHigher)
     p.logits = logits;
     p.top_k = 2;
     p.clip_eps = 1.1920928955078125e-7;
-    const double tied = logits ? 2.5 : 0.3;
-    const std::vector<double> s = {0.1, tied, 0.05, tied, tied}; // classes 1, 3, 4 tie
+    const double tied = logits ? 2.5 : 0.28;
+    const std::vector<double> s = {0.1, tied, 0.06, tied, tied}; // classes 1, 3, 4 tie; sum 1
     const auto score = [&](std::int64_t c) { return s[static_cast<std::size_t>(c)]; };
     for (std::int64_t target : {0, 1, 3, 4}) {
       const ops::Outcome o = ops::sample_multiclass(score, static_cast<double>(target), p);
@@ -688,6 +702,15 @@ TEST(ClassificationKernels, TiesGoToTheLowestIndexOnEveryIsa) {
         s[(first + 1 + static_cast<std::size_t>(i % 2)) % static_cast<std::size_t>(C)] = top;
         if (i % 3 == 0) {
           s[(first + 3) % static_cast<std::size_t>(C)] = top;
+        }
+        if (!logits) { // probability rows sum to 1; equal values stay equal
+          double sum = 0;
+          for (const double v : s) {
+            sum += v;
+          }
+          for (double& v : s) {
+            v /= sum;
+          }
         }
         const auto argmax = static_cast<std::size_t>(std::max_element(s.begin(), s.end()) -
                                                      s.begin()); // the first maximum
@@ -993,6 +1016,119 @@ TEST(Classification, MasksOfAnyLayoutEqualTheirContiguousCopies) {
               state_with(TensorView::contiguous(first_row.data(), DType::u8, mshape.data(), rank)))
         << class_task_name(task) << " broadcast";
   }
+}
+
+} // namespace
+} // namespace gpueval
+
+namespace gpueval {
+namespace {
+
+// A value that cannot be what the spec says is an error by default (invalid="error"), named
+// with its fix; invalid="skip" drops and counts it; a NaN follows nan_policy instead.
+TEST(Classification, InvalidInputIsAnErrorThatNamesTheFix) {
+  ClassificationSpec binary;
+  binary.task = ClassTask::binary;
+  const std::vector<float> logits = {-2.0f, 0.3f, 1.5f, 0.9f, -0.1f, 3.0f};
+  const std::vector<std::int64_t> labels = {0, 1, 1, 1, 0, 1};
+  const auto fold = [&](const ClassificationSpec& spec, const std::vector<float>& scores) {
+    ClassificationEvaluator ev(spec, Device::cpu(1));
+    ev.update(TensorView::contiguous(scores.data(), DType::f32, {6}),
+              TensorView::contiguous(labels.data(), DType::i64, {6}));
+    return ev;
+  };
+  // Logits given as probabilities: the first score outside [0, 1] is element 0.
+  ClassificationEvaluator as_probabilities = fold(binary, logits);
+  try {
+    (void)as_probabilities.compute();
+    ADD_FAILURE() << "no error";
+  } catch (const NonFiniteError& e) {
+    EXPECT_EQ(e.batch, 0u);
+    EXPECT_EQ(e.element, 0u);
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("probabilities lie in [0, 1]"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("scores='logits'"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("invalid='skip'"), std::string::npos) << msg;
+  }
+  ClassificationSpec skip = binary;
+  skip.invalid = InvalidPolicy::skip;
+  ClassificationEvaluator skipped = fold(skip, logits);
+  EXPECT_EQ(skipped.compute().skipped_invalid, 4u); // -2, 1.5, -0.1, 3
+  ClassificationSpec as_logits = binary;
+  as_logits.scores = ScoreKind::logits;
+  EXPECT_EQ(fold(as_logits, logits).compute().count, 6u);
+  // A NaN score follows nan_policy (skip by default), not invalid.
+  std::vector<float> nan = {0.1f, 0.2f, NAN, 0.9f, 0.4f, 0.6f};
+  const ClassificationReport r = fold(binary, nan).compute();
+  EXPECT_EQ(r.count, 5u);
+  EXPECT_EQ(r.skipped_invalid, 1u);
+  ClassificationSpec nan_error = binary;
+  nan_error.nan_policy = NanPolicy::error;
+  nan_error.invalid = InvalidPolicy::skip;
+  EXPECT_NE(error_of<NonFiniteError>([&] {
+              (void)fold(nan_error, nan).compute();
+            }).find("a NaN or infinite target, label or score"),
+            std::string::npos);
+  EXPECT_EQ(fold(nan_error, logits).compute().skipped_invalid, 4u); // out of range: skipped
+}
+
+TEST(Classification, ProbabilityRowsMustSumToOne) {
+  ClassificationSpec spec = multiclass_spec(3);
+  const std::vector<std::int64_t> target = {0, 2};
+  const auto first_bad = [&](const std::vector<float>& rows) -> std::int64_t {
+    ClassificationEvaluator ev(spec, Device::cpu(1));
+    ev.update(TensorView::contiguous(rows.data(), DType::f32, {2, 3}),
+              TensorView::contiguous(target.data(), DType::i64, {2}));
+    try {
+      (void)ev.compute();
+    } catch (const NonFiniteError& e) {
+      EXPECT_NE(std::string(e.what()).find("each row sums to 1"), std::string::npos) << e.what();
+      return static_cast<std::int64_t>(e.element);
+    }
+    return -1;
+  };
+  EXPECT_EQ(first_bad({0.2f, 0.3f, 0.5f, 0.1f, 0.1f, 0.8f}), -1);
+  EXPECT_EQ(first_bad({0.2f, 0.3f, 0.5f, 0.1f, 0.1f, 0.7999f}), -1); // within 1e-3
+  EXPECT_EQ(first_bad({0.2f, 0.3f, 0.5f, 0.3f, 0.3f, 0.3f}), 1);     // sums to 0.9
+  EXPECT_EQ(first_bad({0.9f, 0.9f, 0.9f, 0.1f, 0.1f, 0.8f}), 0);     // in [0, 1], sums to 2.7
+}
+
+TEST(Classification, InputsThatCannotBeWhatTheSpecSaysAreRefusedAtOnce) {
+  // One-hot targets with float scores of their shape.
+  ClassificationEvaluator onehot(multiclass_spec(3), Device::cpu(1));
+  const std::vector<float> scores = {0.2f, 0.3f, 0.5f, 0.1f, 0.1f, 0.8f};
+  const std::vector<std::int64_t> one_hot = {0, 0, 1, 0, 0, 1};
+  EXPECT_NE(error_of<InvalidArgument>([&] {
+              onehot.update(TensorView::contiguous(scores.data(), DType::f32, {2, 3}),
+                            TensorView::contiguous(one_hot.data(), DType::i64, {2, 3}));
+            }).find("target.argmax(1)"),
+            std::string::npos);
+  // top_k with label predictions.
+  ClassificationSpec topk = multiclass_spec(3);
+  topk.top_k = 2;
+  ClassificationEvaluator labels(topk, Device::cpu(1));
+  const std::vector<std::int64_t> pred = {0, 2}, target = {0, 1};
+  EXPECT_NE(error_of<InvalidArgument>([&] {
+              labels.update(TensorView::contiguous(pred.data(), DType::i64, {2}),
+                            TensorView::contiguous(target.data(), DType::i64, {2}));
+            }).find("top_k 2 needs scores"),
+            std::string::npos);
+}
+
+TEST(Classification, TheInvalidPolicyTravelsWithTheState) {
+  ClassificationSpec skip = multiclass_spec(3);
+  skip.invalid = InvalidPolicy::skip;
+  ClassificationEvaluator a(skip, Device::cpu(1)), b(multiclass_spec(3), Device::cpu(1));
+  const std::vector<float> scores = {0.2f, 0.3f, 0.5f};
+  const std::vector<std::int64_t> target = {1};
+  a.update(TensorView::contiguous(scores.data(), DType::f32, {1, 3}),
+           TensorView::contiguous(target.data(), DType::i64, {1}));
+  EXPECT_EQ(classification_spec_of(a.state()).invalid, InvalidPolicy::skip);
+  EXPECT_NE(error_of<StateError>([&] { b.merge(a.state()); }).find("invalid skip"),
+            std::string::npos);
+  std::unique_ptr<AnyEvaluator> again = evaluator_for_state(a.state(), "", Device::cpu(1));
+  again->merge(a.state());
+  EXPECT_EQ(again->compute_any().as<ClassificationReport>()->count, 1u);
 }
 
 } // namespace

@@ -65,6 +65,16 @@ bool detect_scores(const ClassificationSpec& spec, const TensorView& pred,
     return spec.pred == PredKind::scores;
   }
   if (spec.task == ClassTask::multiclass) {
+    // Labels have the targets' shape and an integer dtype. Float predictions of the targets'
+    // shape are scores with one-hot (or probabilistic) targets, or labels stored as floats:
+    // scoring them as labels would drop every sample, so ask which.
+    GPUEVAL_EXPECTS(
+        pred.rank != target.rank || !dtype_is_float(pred.dtype),
+        "multiclass predictions " + shape_of(dims(pred)) + " (" +
+            std::string(dtype_name(pred.dtype)) +
+            ") have the targets' shape: scores need targets "
+            "of class indices without the class axis (one-hot targets: target.argmax(1)); float "
+            "labels need pred='labels'");
     return pred.rank == target.rank + 1;
   }
   return dtype_is_float(pred.dtype);

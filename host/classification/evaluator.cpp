@@ -3,6 +3,7 @@
 #include "gpueval/classification.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <string>
 
 #include "classification/backend.hpp"
@@ -20,8 +21,47 @@ namespace {
 constexpr const char* kUnknownInputs =
     "the inputs are unknown; give one batch, or set ClassificationSpec::sample_shape and pred";
 
+// What compute() says of the first sample that raises: where, what it may be (the record keeps
+// no value), and the fixes.
+std::string bad_sample_message(const detail::ClassBackend& b, detail::NonFiniteLocation where) {
+  const ClassificationSpec& s = b.spec;
+  const ops::ClassParams& p = b.params;
+  std::string out = "batch " + std::to_string(where.batch) + ", target element " +
+                    std::to_string(where.element) + ": ";
+  if (p.raise_nonfinite && !p.raise_invalid) {
+    return out + "a NaN or infinite target, label or score (nan_policy='error'; nan_policy='skip' "
+                 "drops and counts them)";
+  }
+  out += p.raise_nonfinite ? "a NaN or infinity, or a value that cannot be what the spec says: "
+                           : "a value that cannot be what the spec says: ";
+  const std::string classes = "[0, " + std::to_string(b.layout.classes) + ")";
+  const bool indices = s.task == ClassTask::multiclass;
+  out += indices ? "targets are class indices in " + classes : "targets are 0 or 1";
+  if (!b.pred_scores) {
+    out +=
+        indices ? ", label predictions class indices in " + classes : ", label predictions 0 or 1";
+  } else if (s.scores == ScoreKind::probabilities) {
+    char tolerance[32];
+    std::snprintf(tolerance, sizeof tolerance, "%.3g", p.sum_tolerance);
+    out += indices ? ", probabilities lie in [0, 1] and each row sums to 1 (within " +
+                         std::string(tolerance) + ")"
+                   : ", probabilities lie in [0, 1]";
+    out += "; if the scores are logits, pass scores='logits'";
+  }
+  out += "; padding targets: pass ignore_index=; to drop and count such samples instead: "
+         "invalid='skip'";
+  if (p.raise_nonfinite) {
+    out += " (and nan_policy='skip' for NaN and infinite values)";
+  }
+  return out;
+}
+
 void configure(detail::ClassBackend& b, bool scores,
                const std::vector<std::int64_t>& sample_shape) {
+  GPUEVAL_EXPECTS(scores || b.spec.top_k == 0,
+                  "top_k " + std::to_string(b.spec.top_k) +
+                      " needs scores, but the predictions are labels: give the scores ([N, C, "
+                      "...], probabilities or logits) or leave top_k unset");
   b.pred_scores = scores;
   b.sample_shape = sample_shape;
   b.spec.metrics = resolve_metrics(b.spec, scores);
@@ -37,6 +77,11 @@ void configure(detail::ClassBackend& b, bool scores,
   p.ignore_index = b.spec.ignore_index.value_or(0);
   p.bins = b.layout.bins;
   p.hist = histogram_layout(b.spec, scores);
+  // A row of probabilities rounded to the scores' dtype sums to 1 within its epsilon; 1e-3 more
+  // for the softmax that made them.
+  p.sum_tolerance = 1e-3 + dtype_epsilon(b.spec.score_dtype.value_or(DType::f32));
+  p.raise_nonfinite = b.spec.nan_policy == NanPolicy::error;
+  p.raise_invalid = b.spec.invalid == InvalidPolicy::error;
   b.configure(b.layout, p, b.spec.nan_policy);
   b.configured = true;
 }
@@ -102,10 +147,9 @@ ClassificationReport ClassificationEvaluator::compute(StreamHandle stream) {
   detail::skeleton::require_configured(b, "compute()", kUnknownInputs);
   const detail::NonFiniteLocation where = b.first_bad(stream);
   const std::vector<std::uint64_t> w = b.words(stream);
-  detail::skeleton::raise_if_error(b.spec.nan_policy, where,
-                                   "invalid target, label or score in batch " +
-                                       std::to_string(where.batch) + " at target element " +
-                                       std::to_string(where.element));
+  if (where.found()) { // the backends record only samples that raise under the policies
+    throw NonFiniteError(bad_sample_message(b, where), where.batch, where.element);
+  }
   ClassificationReport r =
       build_class_report(b, w, b.params.hist.on ? b.histogram(stream) : Sparse{});
   r.device = b.describe();
@@ -164,6 +208,10 @@ void ClassificationEvaluator::merge(const State& other, StreamHandle stream) {
   }
   if (f.classes != b.spec.num_classes) {
     mismatch("num_classes", std::to_string(f.classes), std::to_string(b.spec.num_classes));
+  }
+  if (f.invalid != b.spec.invalid) {
+    mismatch("invalid", std::string(invalid_policy_name(f.invalid)),
+             std::string(invalid_policy_name(b.spec.invalid)));
   }
   if (d.header.nan_policy != b.spec.nan_policy) {
     mismatch("nan_policy", std::string(nan_policy_name(d.header.nan_policy)),

@@ -58,6 +58,8 @@ struct ClassStateFields {
   int bins = 0;
   int class_axis = 1;
   ops::HistLayout hist; // on, format, bits, classes (shift follows)
+  // States made before the option existed dropped invalid samples: they read as skip.
+  InvalidPolicy invalid = InvalidPolicy::skip;
 };
 
 ClassStateFields fields_of(const detail::ClassBackend& b);

@@ -67,6 +67,8 @@ std::string ClassificationReport::to_json() const {
   append_number(out, spec.beta);
   out += ", \"nan_policy\": ";
   append_string(out, nan_policy_name(spec.nan_policy));
+  out += ", \"invalid\": ";
+  append_string(out, invalid_policy_name(spec.invalid));
   out += "}, \"count\": " + std::to_string(count);
   out += ", \"skipped_invalid\": " + std::to_string(skipped_invalid);
   out += ", \"ignored\": " + std::to_string(ignored);

@@ -289,7 +289,11 @@ const std::vector<OptionInfo>& ClassificationSpec::option_infos() {
       {"ignore_index", "targets equal to it are dropped", ""},
       {"bins", "calibration bins (ece, mce)", "15"},
       {"beta", "beta of fbeta", "1"},
-      {"nan_policy", "skip, propagate or error", "skip"},
+      {"nan_policy", "a NaN or infinite value: skip, propagate or error", "skip"},
+      {"invalid",
+       "a finite value that cannot be what the spec says (a probability outside [0, 1], a "
+       "target outside the classes): error or skip (drop and count)",
+       "error"},
       {"sample_shape", "the targets' shape without the batch axis", "", false},
       {"score_dtype", "the predictions' dtype, which keys the auroc histograms", "", false},
       {"histogram_budget", "bytes the auroc and average_precision histograms may take",
@@ -325,6 +329,7 @@ ClassificationSpec ClassificationSpec::from_options(std::string_view task, const
   spec.bins = static_cast<int>(o.integer("bins", std::int64_t{15}));
   spec.beta = o.real("beta", 1.0);
   spec.nan_policy = parse_nan_policy(o.text("nan_policy", "skip"));
+  spec.invalid = parse_invalid_policy(o.text("invalid", "error"));
   spec.sample_shape = o.shape("sample_shape");
   if (const std::optional<std::string> d = o.text("score_dtype")) {
     DType dt{};

@@ -26,6 +26,7 @@ ClassStateFields fields_of(const detail::ClassBackend& b) {
   f.bins = b.spec.bins;
   f.class_axis = b.spec.class_axis;
   f.hist = b.params.hist;
+  f.invalid = b.spec.invalid;
   return f;
 }
 
@@ -45,7 +46,8 @@ std::vector<std::uint8_t> encode_fields(const ClassStateFields& f) {
   w.u8(f.hist.on ? 1 : 0);
   w.u8(static_cast<std::uint8_t>(f.hist.format));
   w.u8(static_cast<std::uint8_t>(f.hist.bits));
-  w.u8(0);
+  // The invalid policy: 0 in states made before it existed (they skipped), then 1 + the policy.
+  w.u8(static_cast<std::uint8_t>(1 + static_cast<int>(f.invalid)));
   w.u64(static_cast<std::uint64_t>(f.hist.classes));
   return out;
 }
@@ -93,7 +95,11 @@ DecodedClassState decode_class_state(const State& state) {
   f.hist.on = r.u8() != 0;
   const std::uint8_t format = r.u8();
   f.hist.bits = r.u8();
-  (void)r.u8();
+  const std::uint8_t invalid = r.u8();
+  if (invalid > 2) {
+    throw StateError("state blob has unknown invalid policy " + std::to_string(invalid));
+  }
+  f.invalid = invalid == 1 ? InvalidPolicy::error : InvalidPolicy::skip;
   f.hist.classes = static_cast<std::int64_t>(r.u64());
   if (r.left() != 0 || f.classes < 2 || f.classes > kMaxLabels || format > 3) {
     throw StateError("state blob header is inconsistent (classification fields)");
@@ -160,6 +166,7 @@ ClassificationSpec classification_spec_of(const State& state) {
   }
   spec.bins = d.fields.bins;
   spec.nan_policy = d.header.nan_policy;
+  spec.invalid = d.fields.invalid;
   spec.sample_shape = d.header.sample_shape;
   const ops::HistLayout& h = d.fields.hist;
   if (h.on) {

@@ -28,4 +28,17 @@ NanPolicy parse_nan_policy(std::string_view text) {
                         "'; use skip, propagate or error");
 }
 
+std::string_view invalid_policy_name(InvalidPolicy p) {
+  return p == InvalidPolicy::skip ? "skip" : "error";
+}
+
+InvalidPolicy parse_invalid_policy(std::string_view text) {
+  for (InvalidPolicy p : {InvalidPolicy::error, InvalidPolicy::skip}) {
+    if (invalid_policy_name(p) == text) {
+      return p;
+    }
+  }
+  throw InvalidArgument("unknown invalid policy '" + std::string(text) + "'; use error or skip");
+}
+
 } // namespace gpueval

@@ -223,7 +223,7 @@ public:
     const StageFn stage_t = target_stager(batch.target.dtype);
     const StageFn stage_p = score_stager(batch.pred.dtype);
     const ClassBlockFn fold = class_block_function();
-    const bool record_bad = policy_ == NanPolicy::error;
+    const bool record_bad = p.raise_nonfinite || p.raise_invalid;
     pool_->run(tasks, [&](std::int64_t task, int slot) {
       Stage& st = stages_[static_cast<std::size_t>(slot)];
       // Class rows a cache line apart from a power of two: rows of 2^k doubles would map to the

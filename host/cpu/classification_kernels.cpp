@@ -100,6 +100,7 @@ GPUEVAL_FORCEINLINE V calibration_bin(V conf, int bins) {
 // Lane by lane: what the vector part computed for a group of eight samples.
 struct Lanes {
   long in[8], ignored[8], invalid[8];
+  long raises[8];            // invalid lanes that stop compute() (ops::raises)
   double target[8], pred[8]; // class index (or 0/1) and decision
   double score[8];           // binary: the score, for its histogram
   double loss[8], conf[8], higher[8], bin[8];
@@ -187,7 +188,7 @@ GPUEVAL_FORCEINLINE void add_lane(const Lanes& g, int j, int sample, const L& l,
   }
   if (g.invalid[j]) {
     w[L::kInvalid] += 1;
-    if (sample < *first_invalid) {
+    if (g.raises[j] && sample < *first_invalid) {
       *first_invalid = sample;
     }
     return;
@@ -270,6 +271,15 @@ Mask ignored_of(V y, const ops::ClassParams& p) {
   return p.has_ignore ? (y == static_cast<double>(p.ignore_index)) : Mask{};
 }
 
+// ops::raises for the lanes of dropped samples: `nonfinite` says which of them are non-finite
+// (the others are invalid).
+Mask raises_of(Mask dropped, Mask nonfinite, const ops::ClassParams& p) {
+  const Mask all = ~Mask{};
+  const Mask on_nonfinite = p.raise_nonfinite ? all : Mask{};
+  const Mask on_invalid = p.raise_invalid ? all : Mask{};
+  return dropped & ((nonfinite & on_nonfinite) | (~nonfinite & on_invalid));
+}
+
 void binary_block(const ClassBlock& b, const L& l, const ops::ClassParams& p, std::uint64_t* w,
                   int* first_invalid) {
   Lanes g;
@@ -286,9 +296,12 @@ void binary_block(const ClassBlock& b, const L& l, const ops::ClassParams& p, st
     } else {
       xv = p.logits ? finite(x) : ((x >= 0.0) & (x <= 1.0));
     }
+    // Non-finite: the target, or (with a valid target) the prediction, as ops::sample_binary.
+    const Mask nonfinite = ~finite(y) | (ty & ~finite(x));
     store_mask(g.in, in);
     store_mask(g.ignored, ign);
     store_mask(g.invalid, ~ign & ~(ty & xv));
+    store_mask(g.raises, raises_of(~ign & ~(ty & xv), nonfinite, p));
     store(g.target, y);
     store(g.score, x);
     if (b.labels) {
@@ -330,6 +343,7 @@ void multiclass_block(const ClassBlock& b, const L& l, const ops::ClassParams& p
       const V x = load(b.score + i);
       const Mask xv = whole(x) & (x >= 0.0) & (x < top);
       store_mask(g.invalid, ~ign & ~(ty & xv));
+      store_mask(g.raises, raises_of(~ign & ~(ty & xv), ~finite(y) | (ty & ~finite(x)), p));
       store(g.pred, M::select(xv, x, splat(0.0)));
       for (int j = 0; j < lanes; ++j) {
         add_lane(g, j, i + j, l, p, false, w, tally, first_invalid, b);
@@ -340,15 +354,22 @@ void multiclass_block(const ClassBlock& b, const L& l, const ops::ClassParams& p
     const double* s = b.score + i;
     V best = load(s);
     V arg = splat(0.0);
-    Mask ok = ~Mask{};
+    Mask all_finite = ~Mask{}, ok = ~Mask{};
+    V total = splat(0.0);
     for (std::int64_t c = 0; c < classes; ++c) {
       const V v = load(s + c * b.stride);
+      all_finite &= finite(v);
       ok &= p.logits ? finite(v) : ((v >= 0.0) & (v <= 1.0));
+      total = total + v;
       const Mask gt = v > best;
       best = M::select(gt, v, best);
       arg = M::select(gt, splat(static_cast<double>(c)), arg);
     }
+    if (!p.logits) { // probability rows sum to 1, as ops::sample_multiclass checks
+      ok &= ((total - 1.0) <= p.sum_tolerance) & ((1.0 - total) <= p.sum_tolerance);
+    }
     store_mask(g.invalid, ~ign & ~(ty & ok));
+    store_mask(g.raises, raises_of(~ign & ~(ty & ok), ~finite(y) | (ty & ~all_finite), p));
     store(g.pred, arg);
     double st_lanes[8];
     for (int j = 0; j < kClassLanes; ++j) {
@@ -408,7 +429,7 @@ void multilabel_block(const ClassBlock& b, const L& l, const ops::ClassParams& p
   for (int i = 0; i < b.n; i += kClassLanes) {
     const int lanes = b.n - i < kClassLanes ? b.n - i : kClassLanes;
     // First every label: a sample with one invalid (unmasked, not ignored) label is dropped.
-    Mask any_in{}, bad{};
+    Mask any_in{}, bad{}, raise{};
     for (std::int64_t k = 0; k < labels; ++k) {
       const std::int64_t at = k * b.stride + i;
       const V x = load(b.score + at), y = load(b.target + at);
@@ -419,10 +440,12 @@ void multilabel_block(const ClassBlock& b, const L& l, const ops::ClassParams& p
           b.labels ? ((x == 0.0) | (x == 1.0)) : (p.logits ? finite(x) : ((x >= 0.0) & (x <= 1.0)));
       any_in |= in;
       bad |= in & ~ign & ~(ty & xv);
+      raise |= raises_of(in & ~ign & ~(ty & xv), ~finite(y) | (ty & ~finite(x)), p);
     }
-    long sample_in[8], sample_bad[8];
+    long sample_in[8], sample_bad[8], sample_raises[8];
     store_mask(sample_in, any_in);
     store_mask(sample_bad, bad);
+    store_mask(sample_raises, raise);
     std::int64_t counted[8] = {};
     bool right[8] = {true, true, true, true, true, true, true, true};
     for (std::int64_t k = 0; k < labels; ++k) {
@@ -471,7 +494,7 @@ void multilabel_block(const ClassBlock& b, const L& l, const ops::ClassParams& p
       }
       if (sample_bad[j]) {
         w[L::kInvalid] += 1;
-        if (i + j < *first_invalid) {
+        if (sample_raises[j] && i + j < *first_invalid) {
           *first_invalid = i + j;
         }
         continue;

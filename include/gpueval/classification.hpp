@@ -98,7 +98,11 @@ struct ClassificationSpec {
   std::optional<std::int64_t> ignore_index; // targets equal to it are dropped (and counted)
   int bins = 15;                            // calibration bins, equal width on [0, 1]
   double beta = 1.0;                        // fbeta
-  NanPolicy nan_policy = NanPolicy::skip;   // invalid targets, labels and scores, NaN included
+  NanPolicy nan_policy = NanPolicy::skip;   // a NaN or infinite target, label or score
+  // A finite value that cannot be what the spec says: a probability outside [0, 1], a multiclass
+  // probability row whose sum is off 1 by more than 1e-3 plus the dtype's epsilon, a target
+  // or label outside the classes. Error (the default): compute() raises naming the first one.
+  InvalidPolicy invalid = InvalidPolicy::error;
   // The targets' shape without the batch axis. Empty: taken from the first update.
   std::vector<std::int64_t> sample_shape;
   // auroc, average_precision: the memory their histograms may take (two per class). 16-bit
@@ -118,7 +122,8 @@ struct ClassificationSpec {
   // The family's options for `task` (gpu-eval's flags, Python's keyword arguments, the
   // TorchScript class's arguments), parsed and validated once: metrics, num_classes, scores
   // (probabilities, logits), pred (auto, scores, labels), threshold, class_axis, top_k,
-  // ignore_index, bins, beta, nan_policy, sample_shape, score_dtype, histogram_budget. Throws
+  // ignore_index, bins, beta, nan_policy, invalid, sample_shape, score_dtype, histogram_budget.
+  // Throws
   // InvalidArgument naming the option.
   static ClassificationSpec from_options(std::string_view task, const Options& options);
   static const std::vector<OptionInfo>& option_infos();

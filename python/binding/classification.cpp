@@ -47,6 +47,7 @@ void bind_classification(nb::module_& m) {
         d["ignore_index"] = s.ignore_index;
         d["bins"] = s.bins;
         d["nan_policy"] = std::string(nan_policy_name(s.nan_policy));
+        d["invalid"] = std::string(invalid_policy_name(s.invalid));
         d["sample_shape"] = s.sample_shape;
         d["histogram_budget"] = s.histogram_budget;
         return d;

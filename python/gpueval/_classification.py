@@ -40,9 +40,16 @@ class Classification(StreamingEvaluator):
         histogram_budget: bytes the ``auroc`` / ``average_precision`` histograms may take (two
             per class; default 256 MiB): 16-bit scores use 16 bits per histogram and are exact,
             wider ones as many bits as fit, at most 24, with a reported bound on the error.
-        nan_policy: what an invalid target, label or score (NaN included) does: ``"skip"``
-            (dropped and counted), ``"propagate"`` (every metric NaN) or ``"error"``
-            (``compute`` raises :class:`NonFiniteError` naming the first one).
+        nan_policy: what a NaN or infinite target, label or score does: ``"skip"`` (dropped
+            and counted), ``"propagate"`` (every metric NaN) or ``"error"`` (``compute`` raises
+            :class:`NonFiniteError` naming the first one).
+        invalid: what a finite value that cannot be what the spec says does (a probability
+            outside [0, 1], a multiclass probability row that does not sum to 1 within 1e-3 plus
+            the dtype's epsilon, a target or label outside the classes):
+            ``"error"`` (the default: ``compute`` raises :class:`NonFiniteError`, a
+            ``ValueError``, naming the first one and the fix, e.g. ``scores="logits"``) or
+            ``"skip"`` (dropped and counted in ``skipped_invalid``).
+        num_labels: TorchMetrics' name for ``num_classes`` of a multilabel task.
         device, threads, sample_shape, process_group: as for :class:`Regression`
             (``sample_shape`` is the targets' shape without the batch axis).
     """
@@ -54,11 +61,20 @@ class Classification(StreamingEvaluator):
                  bins: int = 15, beta: float = 1.0, nan_policy: str = "skip",
                  device: Any = "auto", threads: int = 0,
                  sample_shape: Optional[Sequence[int]] = None, process_group: Any = None,
-                 histogram_budget: int = 256 << 20) -> None:
+                 histogram_budget: int = 256 << 20, invalid: str = "error",
+                 num_labels: Optional[int] = None) -> None:
         tasks = _families.tasks_by_family()["classification"]
         if task not in tasks:
             raise ValueError(f"unknown classification task {task!r}; use {', '.join(tasks[:-1])} "
                              f"or {tasks[-1]}")
+        if num_labels is not None:
+            if task != "multilabel":
+                raise ValueError(f"num_labels is for task='multilabel'; task {task!r} takes "
+                                 "num_classes")
+            if num_classes is not None and int(num_classes) != int(num_labels):
+                raise ValueError(f"num_labels={num_labels} and num_classes={num_classes} "
+                                 "disagree; give one")
+            num_classes = num_labels
         if sample_shape is not None:
             sample_shape = [int(d) for d in sample_shape]
         kwargs = dict(task=task, num_classes=0 if num_classes is None else int(num_classes),
@@ -67,7 +83,7 @@ class Classification(StreamingEvaluator):
                       top_k=0 if top_k is None else int(top_k),
                       ignore_index=None if ignore_index is None else int(ignore_index),
                       bins=int(bins), beta=float(beta), nan_policy=nan_policy,
-                      histogram_budget=int(histogram_budget))
+                      invalid=invalid, histogram_budget=int(histogram_budget))
         self._setup(kwargs, device, threads, sample_shape, process_group)
         self._kwargs["num_classes"] = num_classes
         self._kwargs["top_k"] = top_k
@@ -85,7 +101,8 @@ class Classification(StreamingEvaluator):
         k = self._core_kwargs()
         return {key: k[key] for key in (
             "num_classes", "metrics", "scores", "pred", "threshold", "class_axis", "top_k",
-            "ignore_index", "bins", "beta", "nan_policy", "sample_shape", "histogram_budget")}
+            "ignore_index", "bins", "beta", "nan_policy", "invalid", "sample_shape",
+            "histogram_budget")}
 
     def _report(self, core: Any, stream: int,
                 device_label: Optional[str]) -> ClassificationReport:
@@ -95,7 +112,7 @@ class Classification(StreamingEvaluator):
         k = self._core_kwargs()
         return {"family": "classification", **{key: k[key] for key in (
             "task", "num_classes", "metrics", "scores", "pred", "threshold", "class_axis",
-            "top_k", "ignore_index", "bins", "beta", "nan_policy", "histogram_budget")}}
+            "top_k", "ignore_index", "bins", "beta", "nan_policy", "invalid", "histogram_budget")}}
 
     def update(self, pred: Any, target: Any, mask: Any = None,
                stream: Any = None) -> "Classification":
@@ -125,7 +142,8 @@ class Classification(StreamingEvaluator):
                  metrics="default" if metrics is None else metrics, scores=info["scores"],
                  pred=info["pred"], threshold=info["threshold"], class_axis=info["class_axis"],
                  top_k=info["top_k"] or None, ignore_index=info["ignore_index"],
-                 bins=info["bins"], nan_policy=info["nan_policy"], device=device,
+                 bins=info["bins"], nan_policy=info["nan_policy"], invalid=info["invalid"],
+                 device=device,
                  threads=threads, sample_shape=info["sample_shape"] or None,
                  histogram_budget=info["histogram_budget"])
         return ev.merge(blob)  # type: ignore[return-value]
@@ -133,7 +151,8 @@ class Classification(StreamingEvaluator):
     def __repr__(self) -> str:
         k = self._kwargs
         return (f"gpueval.Classification(task={k['task']!r}, num_classes={k['num_classes']}, "
-                f"metrics={k['metrics']!r}, device={self.device!r}, batches={self.batches})")
+                f"metrics={k['metrics']!r}, scores={k['scores']!r}, top_k={k['top_k']}, "
+                f"invalid={k['invalid']!r}, device={self.device!r}, batches={self.batches})")
 
 
 _families.register(_families.FamilyParts("classification", Classification, ClassificationReport,

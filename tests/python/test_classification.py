@@ -312,7 +312,9 @@ def test_invalid_inputs_follow_nan_policy(rng, policy):
     prob[9] = np.nan   # not a number
     t[20] = 2.0        # not a binary target
     t[30] = 0.5        # not a class
-    ev = gpueval.Classification("binary", nan_policy=policy, device="cpu")
+    # Out-of-range values are dropped with them here (invalid="skip"), or raise with them.
+    invalid = "error" if policy == "error" else "skip"
+    ev = gpueval.Classification("binary", nan_policy=policy, invalid=invalid, device="cpu")
     ev.update(prob[:25], t[:25]).update(prob[25:], t[25:])
     if policy == "error":
         with pytest.raises(gpueval.NonFiniteError) as info:
@@ -331,12 +333,50 @@ def test_invalid_inputs_follow_nan_policy(rng, policy):
 
 def test_invalid_multiclass_labels_and_multilabel_samples(rng):
     t = np.array([0, 1, 2, 7, -1, 1])
-    r = evaluate("multiclass", np.array([0, 1, 1, 1, 0, 9]), t, num_classes=3, splits=1)
+    r = evaluate("multiclass", np.array([0, 1, 1, 1, 0, 9]), t, num_classes=3, splits=1,
+                 invalid="skip")
     assert r.skipped_invalid == 3 and r.count == 3  # target 7, target -1, label 9
     tl = np.array([[0, 1], [1, 3], [1, 1]])
     r = evaluate("multilabel", np.array([[0.2, 0.9], [0.6, 0.1], [0.7, 0.8]]), tl,
-                 num_classes=2, splits=1)
+                 num_classes=2, splits=1, invalid="skip")
     assert r.skipped_invalid == 1 and r.count == 2 and r["subset_accuracy"] == 1.0
+
+
+def test_input_that_cannot_be_what_the_spec_says_raises_with_the_fix(rng):
+    """What a TorchMetrics user passes by habit: logits, one-hot targets, top_k with labels."""
+    logits = rng.standard_normal(100)
+    labels = (rng.random(100) < 0.5).astype(np.int64)
+    ev = gpueval.Classification("binary", device="cpu").update(logits, labels)
+    with pytest.raises(ValueError, match="scores='logits'") as info:
+        ev.compute()
+    assert info.value.batch == 0 and info.value.element == int(np.argmax((logits < 0) |
+                                                                           (logits > 1)))
+    r = gpueval.Classification("binary", scores="logits", device="cpu")(logits, labels)
+    assert r.count == 100
+    r = gpueval.Classification("binary", invalid="skip", device="cpu")(logits, labels)
+    assert r.skipped_invalid == int(((logits < 0) | (logits > 1)).sum())
+    probs = softmax(rng.standard_normal((8, 4)))
+    with pytest.raises(ValueError, match="target.argmax"):
+        gpueval.Classification("multiclass", num_classes=4, device="cpu").update(
+            probs, np.eye(4, dtype=np.int64)[rng.integers(0, 4, 8)])
+    with pytest.raises(ValueError, match="top_k 2 needs scores"):
+        gpueval.Classification("multiclass", num_classes=4, top_k=2, device="cpu").update(
+            np.array([0, 1, 2]), np.array([0, 1, 1]))
+    rows = probs.copy()
+    rows[3] *= 0.9  # no longer sums to 1
+    with pytest.raises(ValueError, match="each row sums to 1") as info:
+        gpueval.Classification("multiclass", num_classes=4, device="cpu")(
+            rows, rng.integers(0, 4, 8))
+    assert info.value.element == 3
+
+
+def test_torchmetrics_names_and_repr():
+    ev = gpueval.Classification("multilabel", num_labels=3, device="cpu")
+    assert ev.spec["num_classes"] == 3
+    with pytest.raises(ValueError, match="num_labels is for task='multilabel'"):
+        gpueval.Classification("multiclass", num_labels=3)
+    text = repr(gpueval.Classification("multiclass", num_classes=5, scores="logits", top_k=2))
+    assert "scores='logits'" in text and "top_k=2" in text and "invalid='error'" in text
 
 
 # ---- determinism and states ------------------------------------------------------------------

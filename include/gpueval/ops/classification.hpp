@@ -343,11 +343,20 @@ struct ClassParams {
   double clip_eps = 0; // probabilities clipped to [eps, 1 - eps] for the log loss
   int bins = 0;        // calibration bins
   HistLayout hist;     // AUROC and average precision histograms, when requested
+  // Multiclass probabilities: a row whose sum is off 1 by more than this is invalid.
+  double sum_tolerance = 1e-3;
+  // Which samples that cannot be folded stop compute() (docs/design.md, "Masks and invalid
+  // values"): non-finite ones under nan_policy=error, invalid ones (a value outside what the
+  // spec says it is) under invalid=error. The first of them is recorded.
+  bool raise_nonfinite = false;
+  bool raise_invalid = true;
 };
 
-// A sample's outcome: what add() folds.
+// A sample's outcome: what add() folds. A sample that is not folded is invalid (a value that
+// cannot be what the spec says: a probability outside [0, 1], a target outside its classes),
+// non-finite (a NaN or an infinity where the value is read), or ignored (ignore_index).
 struct Outcome {
-  enum Kind : std::uint8_t { folded, invalid, ignored } kind = folded;
+  enum Kind : std::uint8_t { folded, invalid, nonfinite, ignored } kind = folded;
   std::int64_t target = 0;
   std::int64_t pred = 0;
   bool scored = false;   // loss, Brier and calibration terms below are set
@@ -389,9 +398,19 @@ GPUEVAL_HD inline int calibration_bin(double confidence, int bins) {
   return b >= bins ? bins - 1 : b;
 }
 
-// A target as a class index, or an invalid / ignored outcome. Float targets must be whole.
+// Whether an outcome stops compute() under the spec's policies (ClassParams::raise_*).
+GPUEVAL_HD inline bool raises(Outcome::Kind kind, const ClassParams& p) {
+  return (kind == Outcome::nonfinite && p.raise_nonfinite) ||
+         (kind == Outcome::invalid && p.raise_invalid);
+}
+
+// A target as a class index, or an invalid / non-finite / ignored outcome. Float targets must be
+// whole.
 GPUEVAL_HD inline Outcome::Kind read_target(double t, const ClassParams& p, std::int64_t& out) {
-  if (!finite(t) || t != floor(t)) {
+  if (!finite(t)) {
+    return Outcome::nonfinite;
+  }
+  if (t != floor(t)) {
     return Outcome::invalid;
   }
   out = static_cast<std::int64_t>(t);
@@ -411,6 +430,10 @@ GPUEVAL_HD inline Outcome sample_binary(double score, bool is_label, double targ
   if (o.kind != Outcome::folded) {
     return o;
   }
+  if (!finite(score)) {
+    o.kind = Outcome::nonfinite;
+    return o;
+  }
   if (is_label) {
     if (score != 0.0 && score != 1.0) {
       o.kind = Outcome::invalid;
@@ -419,7 +442,7 @@ GPUEVAL_HD inline Outcome sample_binary(double score, bool is_label, double targ
     o.pred = score != 0.0;
     return o;
   }
-  if (!finite(score) || (!p.logits && (score < 0.0 || score > 1.0))) {
+  if (!p.logits && (score < 0.0 || score > 1.0)) {
     o.kind = Outcome::invalid;
     return o;
   }
@@ -451,19 +474,27 @@ GPUEVAL_HD inline Outcome sample_multiclass(Score score, double target, const Cl
   if (o.kind != Outcome::folded) {
     return o;
   }
-  // One pass: validity, the argmax (lowest index on a tie) and the target's score.
+  // One pass: validity, the argmax (lowest index on a tie) and the target's score. Probability
+  // rows must also sum to 1 (within sum_tolerance), added in class order.
   double best = score(0);
   std::int64_t arg = 0;
-  bool ok = true;
+  bool all_finite = true, in_range = true;
+  double total = 0;
   for (std::int64_t c = 0; c < p.classes; ++c) {
     const double s = score(c);
-    ok = ok && finite(s) && (p.logits || (s >= 0.0 && s <= 1.0));
+    all_finite = all_finite && finite(s);
+    in_range = in_range && (p.logits || (s >= 0.0 && s <= 1.0));
+    total = total + s;
     if (s > best) {
       best = s;
       arg = c;
     }
   }
-  if (!ok) {
+  if (!all_finite) {
+    o.kind = Outcome::nonfinite;
+    return o;
+  }
+  if (!in_range || (!p.logits && fabs(total - 1.0) > p.sum_tolerance)) {
     o.kind = Outcome::invalid;
     return o;
   }
@@ -511,8 +542,11 @@ GPUEVAL_HD inline Outcome sample_multiclass_label(double label, double target,
   if (o.kind != Outcome::folded) {
     return o;
   }
-  if (!finite(label) || label != floor(label) || label < 0 ||
-      label >= static_cast<double>(p.classes)) {
+  if (!finite(label)) {
+    o.kind = Outcome::nonfinite;
+    return o;
+  }
+  if (label != floor(label) || label < 0 || label >= static_cast<double>(p.classes)) {
     o.kind = Outcome::invalid;
     return o;
   }
@@ -545,8 +579,8 @@ GPUEVAL_HD inline void add_scored(std::uint64_t* w, const ClassLayout& l, const 
 
 // Folds a binary or multiclass outcome (folded, invalid or ignored) into a record.
 GPUEVAL_HD inline void add(std::uint64_t* w, const ClassLayout& l, const Outcome& o) {
-  if (o.kind != Outcome::folded) {
-    w[o.kind == Outcome::invalid ? ClassLayout::kInvalid : ClassLayout::kIgnored] += 1;
+  if (o.kind != Outcome::folded) { // invalid and non-finite samples are counted together
+    w[o.kind == Outcome::ignored ? ClassLayout::kIgnored : ClassLayout::kInvalid] += 1;
     return;
   }
   w[ClassLayout::kSamples] += 1;
