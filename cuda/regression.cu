@@ -51,7 +51,8 @@ struct FoldArgs {
   NanPolicy policy = NanPolicy::skip;
   std::uint64_t batch = 0;
   unsigned long long* first_bad = nullptr;
-  unsigned long long* sketch = nullptr; // channels x buckets counts, or null
+  unsigned long long* bad_weight = nullptr; // the first pair whose weight is not a weight
+  unsigned long long* sketch = nullptr;     // channels x buckets counts, or null
   int sketch_bits = 0;
   std::int64_t sketch_buckets = 0;
   std::int64_t channels = 1;
@@ -119,20 +120,29 @@ template <class PF, class TF, bool kMask> struct DenseSource {
     return PF::finite(it.p) && TF::finite(it.t);
   }
   __device__ __forceinline__ static bool in_mask(const Item& it) { return it.m != 0; }
+  __device__ __forceinline__ static double weight_of(const Item&) { return 1.0; }
 };
 
-// Any dtype, any strides (sliced, transposed, broadcast, misaligned), any mask.
-struct GenericSource : BatchViews {
+// Any dtype, any strides (sliced, transposed, broadcast, misaligned), any mask; kWeighted: a
+// weight per sample. Unweighted, every weight is the constant 1 and the compiler drops the
+// products by it (a weighted instantiation costs the unweighted path nothing: bench/NOTES.md).
+template <bool kWeighted> struct GenericSourceT : BatchViews {
   static constexpr bool kMayPropagate = true;
   static constexpr int kMinBlocks = kGenericMinBlocks;
   std::int64_t cover = 1;
+  DeviceView weight; // kWeighted: a float view of the tensor's shape or a prefix of it
+  std::int64_t weight_cover = 1;
 
   struct Item {
-    double p, t;
+    double p, t, w;
     bool m;
   };
   __device__ __forceinline__ Item fetch(std::int64_t e) const {
-    return Item{load(pred, e), load(target, e), !has_mask || mask_at(mask, cover, e)};
+    return Item{load(pred, e), load(target, e), kWeighted ? load(weight, e / weight_cover) : 1.0,
+                !has_mask || mask_at(mask, cover, e)};
+  }
+  __device__ __forceinline__ static double weight_of(const Item& it) {
+    return kWeighted ? it.w : 1.0;
   }
   __device__ __forceinline__ static double p_of(const Item& it) { return it.p; }
   __device__ __forceinline__ static double t_of(const Item& it) { return it.t; }
@@ -155,39 +165,47 @@ template <class PF, class TF, bool kMask> struct Unroll<DenseSource<PF, TF, kMas
 // ---- the fold of one pair ---------------------------------------------------------------------
 
 // Folds the pair at element e (when `valid`: a lane past the end folds nothing) into `run`, the
-// same decisions the CPU backend makes: masked-out pairs are not counted; non-finite ones are
-// skipped and counted, propagated, or (nan_policy=error) their position kept in `first_bad`, the
-// thread's smallest, which the kernel publishes once at its end (no atomic, no branch in the hot
-// loop). Returns whether the pair was included. Every lane of a warp calls it (the sketch's warp
-// aggregation needs them all).
+// same decisions the CPU backend makes: masked-out pairs and pairs of weight 0 are not counted;
+// non-finite ones are skipped and counted, propagated, or (nan_policy=error) their position kept
+// in `first_bad`, the thread's smallest, which the kernel publishes once at its end (no atomic,
+// no branch in the hot loop). A pair whose weight is negative or not finite is left out and its
+// position kept in `bad_weight` (compute() raises under every policy). Returns whether the pair
+// was included. Every lane of a warp calls it (the sketch's warp aggregation needs them all).
 template <class Src, unsigned G>
-__device__ __forceinline__ bool fold_pair(const FoldArgs& a, ops::Run<G>& run,
-                                          const typename Src::Item& it, bool valid, std::int64_t e,
-                                          unsigned long long& first_bad) {
+__device__ __forceinline__ bool
+fold_pair(const FoldArgs& a, ops::Run<G>& run, const typename Src::Item& it, bool valid,
+          std::int64_t e, unsigned long long& first_bad, unsigned long long& bad_weight) {
   const double p = Src::p_of(it);
   const double t = Src::t_of(it);
+  const double w = Src::weight_of(it);
   const bool finite = Src::finite(it);
-  const bool counted = valid && Src::in_mask(it);
+  const bool weighable = ops::is_weight(w);
+  const bool counted = valid && Src::in_mask(it) && weighable && w != 0.0;
   const bool include = ops::included(counted, finite, a.policy == NanPolicy::propagate);
   if (Src::kMayPropagate && a.policy == NanPolicy::propagate) {
-    ops::RegressionOps<G>::template run_fold<true>(run, p, t, include);
+    ops::RegressionOps<G>::template run_fold<true>(run, p, t, include, w);
   } else {
     // Included pairs are finite: max and min need not propagate a NaN.
-    ops::RegressionOps<G>::run_fold_masked(run, p, t, include);
+    ops::RegressionOps<G>::run_fold_masked(run, p, t, include, w);
   }
+  const unsigned long long at = static_cast<unsigned long long>(e);
+  bad_weight = (valid && !weighable && at < bad_weight) ? at : bad_weight; // masked or not
   run.skipped += ops::skipped(counted, finite, a.policy == NanPolicy::propagate) ? 1.0 : 0.0;
-  const unsigned long long here = static_cast<unsigned long long>(e);
-  first_bad = (counted && !finite && here < first_bad) ? here : first_bad;
+  first_bad = (counted && !finite && at < first_bad) ? at : first_bad;
   return include;
 }
 
-// Publishes a thread's first non-finite element (nan_policy=error) as the batch's, if it is the
-// smallest: one atomic per thread that saw one.
-__device__ __forceinline__ void publish_first_bad(const FoldArgs& a, unsigned long long element) {
+// Publishes a thread's first non-finite element (nan_policy=error) and first bad weight as the
+// batch's, if they are the smallest: one atomic per thread that saw one.
+__device__ __forceinline__ void publish_first_bad(const FoldArgs& a, unsigned long long element,
+                                                  unsigned long long weight_element) {
+  const std::uint64_t b =
+      a.batch < (std::uint64_t{1} << 24) ? a.batch : (std::uint64_t{1} << 24) - 1;
   if (a.policy == NanPolicy::error && element != ~0ull) {
-    const std::uint64_t b =
-        a.batch < (std::uint64_t{1} << 24) ? a.batch : (std::uint64_t{1} << 24) - 1;
     atomicMin(a.first_bad, static_cast<unsigned long long>(encode_position(b, element)));
+  }
+  if (weight_element != ~0ull) {
+    atomicMin(a.bad_weight, static_cast<unsigned long long>(encode_position(b, weight_element)));
   }
 }
 
@@ -220,7 +238,7 @@ template <class Src, unsigned G, bool kSketch, int kUnroll, bool kFull>
 __device__ __forceinline__ void
 fold_iteration(const Src& src, const FoldArgs& a, ops::Run<G>& run, std::int64_t base,
                std::int64_t stride, std::int64_t limit, bool active, std::int64_t channel,
-               unsigned long long& first_bad) {
+               unsigned long long& first_bad, unsigned long long& bad_weight) {
   typename Src::Item items[kUnroll];
 #pragma unroll
   for (int u = 0; u < kUnroll; ++u) {
@@ -240,6 +258,7 @@ fold_iteration(const Src& src, const FoldArgs& a, ops::Run<G>& run, std::int64_t
                                                                 Src::t_of(items[u]));
       }
       run.k += static_cast<double>(kUnroll);
+      run.w += static_cast<double>(kUnroll);
       return;
     }
   }
@@ -247,7 +266,7 @@ fold_iteration(const Src& src, const FoldArgs& a, ops::Run<G>& run, std::int64_t
   for (int u = 0; u < kUnroll; ++u) {
     const std::int64_t e = base + u * stride;
     const bool valid = active && (kFull || e < limit);
-    const bool included = fold_pair<Src, G>(a, run, items[u], valid, e, first_bad);
+    const bool included = fold_pair<Src, G>(a, run, items[u], valid, e, first_bad, bad_weight);
     if constexpr (kSketch) {
       sketch_add(a, channel, Src::p_of(items[u]), Src::t_of(items[u]), included);
     }
@@ -292,7 +311,7 @@ __global__ void __launch_bounds__(kThreads, Src::kMinBlocks)
   const std::int64_t channel = (t % keys) % a.channels;
   records[t] = Record{};
   ops::Run<G> run{};
-  unsigned long long first_bad = ~0ull;
+  unsigned long long first_bad = ~0ull, bad_weight = ~0ull;
   // The same trip counts for every thread of the block: warps stay converged. The inner loop is
   // one run of at most kMaxRunLength pairs; the flush (two divisions) sits outside it. An idle
   // thread walks lane 0's elements (in range, never folded).
@@ -307,15 +326,15 @@ __global__ void __launch_bounds__(kThreads, Src::kMinBlocks)
     for (std::int64_t it = run_start; it < run_end; ++it) {
       if (it < full_iterations) {
         fold_iteration<Src, G, kSketch, kUnroll, true>(src, a, run, first + it * step, lanes, end,
-                                                       active, channel, first_bad);
+                                                       active, channel, first_bad, bad_weight);
       } else {
         fold_iteration<Src, G, kSketch, kUnroll, false>(src, a, run, first + it * step, lanes, end,
-                                                        active, channel, first_bad);
+                                                        active, channel, first_bad, bad_weight);
       }
     }
     flush(run, records[t]);
   }
-  publish_first_bad(a, first_bad);
+  publish_first_bad(a, first_bad, bad_weight);
   // records[j], j < lanes, belongs to key j % K: pairwise tree over each key's lanes / K records.
   const int per_key = split.lanes / static_cast<int>(keys);
   const int slot = t / static_cast<int>(keys);
@@ -375,7 +394,7 @@ __global__ void __launch_bounds__(kThreads, Src::kMinBlocks)
   const std::int64_t channel = active ? k % a.channels : 0;
   records[t] = Record{};
   ops::Run<G> run{};
-  unsigned long long first_bad = ~0ull;
+  unsigned long long first_bad = ~0ull, bad_weight = ~0ull;
   const std::int64_t column = active ? k : 0; // an idle thread walks key 0 (never folded)
   const std::int64_t iterations = (r1 - r0 + kUnroll - 1) / kUnroll; // the same for the block
   const std::int64_t full_iterations = (r1 - r0) / kUnroll;
@@ -386,15 +405,16 @@ __global__ void __launch_bounds__(kThreads, Src::kMinBlocks)
       const std::int64_t base = KeySplit::element(r0 + it * kUnroll, column, keys);
       if (it < full_iterations) {
         fold_iteration<Src, G, kSketch, kUnroll, true>(src, a, run, base, keys, 0, active, channel,
-                                                       first_bad);
+                                                       first_bad, bad_weight);
       } else {
-        fold_iteration<Src, G, kSketch, kUnroll, false>(
-            src, a, run, base, keys, KeySplit::element(r1, 0, keys), active, channel, first_bad);
+        fold_iteration<Src, G, kSketch, kUnroll, false>(src, a, run, base, keys,
+                                                        KeySplit::element(r1, 0, keys), active,
+                                                        channel, first_bad, bad_weight);
       }
     }
     flush(run, records[t]);
   }
-  publish_first_bad(a, first_bad);
+  publish_first_bad(a, first_bad, bad_weight);
   if (active) {
     if (direct) {
       out[k] = Ops::combine(out[k], records[t]);
@@ -452,18 +472,27 @@ public:
     // float inputs of the common dtype pairs, no mask or a contiguous one-byte mask. Everything
     // else: the generic path.
     if constexpr (G == 0) {
-      if (a.sketch == nullptr && a.policy != NanPolicy::propagate &&
+      if (a.sketch == nullptr && a.policy != NanPolicy::propagate && !batch.has_weight() &&
           dense_dispatch(batch, a, out)) {
         return;
       }
     }
-    GenericSource src;
+    if (batch.has_weight()) { // weights and quantile metrics do not meet (the evaluator)
+      GenericSourceT<true> src;
+      static_cast<BatchViews&>(src) = batch_views(batch.pred, batch.target, batch.mask);
+      src.cover = batch.mask_cover;
+      src.weight = device_view(batch.weight);
+      src.weight_cover = batch.weight_cover;
+      run<GenericSourceT<true>, false>(src, batch, a, out);
+      return;
+    }
+    GenericSourceT<false> src;
     static_cast<BatchViews&>(src) = batch_views(batch.pred, batch.target, batch.mask);
     src.cover = batch.mask_cover;
     if (a.sketch != nullptr) {
-      run<GenericSource, true>(src, batch, a, out);
+      run<GenericSourceT<false>, true>(src, batch, a, out);
     } else {
-      run<GenericSource, false>(src, batch, a, out);
+      run<GenericSourceT<false>, false>(src, batch, a, out);
     }
   }
 
@@ -609,7 +638,7 @@ public:
     const std::size_t record = kernels_->record_size();
     epoch_ = DeviceBuffer(index_, static_cast<std::size_t>(keys_) * record);
     partials_ = DeviceBuffer(index_, static_cast<std::size_t>(partial_records(keys_)) * record);
-    first_bad_ = DeviceBuffer(index_, sizeof(unsigned long long));
+    first_bad_ = DeviceBuffer(index_, 2 * sizeof(unsigned long long)); // non-finite, weight
     sketch_bits_ = spec_in.quantile_bits();
     channels_ = layout_in.channels;
     sketch_size_ = sketch_bits_ > 0 ? channels_ * ops::sketch::buckets(sketch_bits_) : 0;
@@ -629,6 +658,7 @@ public:
     a.policy = policy_;
     a.batch = batch.index;
     a.first_bad = first_bad_.as<unsigned long long>();
+    a.bad_weight = a.first_bad + 1;
     if (sketch_size_ > 0) {
       a.sketch = sketch_.as<unsigned long long>();
       a.sketch_bits = sketch_bits_;
@@ -663,15 +693,9 @@ public:
     return kernels_->widen(raw, keys_);
   }
 
-  detail::NonFiniteLocation first_bad(StreamHandle stream) override {
-    unsigned long long pos = 0;
-    device_.copy_out(&pos, first_bad_.get(), sizeof pos, stream);
-    detail::NonFiniteLocation where;
-    if (pos != ~0ull) {
-      where.batch = position_batch(pos);
-      where.element = position_element(pos);
-    }
-    return where;
+  detail::NonFiniteLocation first_bad(StreamHandle stream) override { return read_flag(0, stream); }
+  detail::NonFiniteLocation bad_weight(StreamHandle stream) override {
+    return read_flag(1, stream);
   }
 
   void load(const std::vector<FullRecord>& records_in, detail::NonFiniteLocation where,
@@ -680,7 +704,8 @@ public:
     device_.copy_in(epoch_.get(), raw.data(), raw.size(), stream);
     const unsigned long long pos =
         where.found() ? encode_position(where.batch, where.element) : ~0ull;
-    device_.copy_in(first_bad_.get(), &pos, sizeof pos, stream);
+    const unsigned long long flags[2] = {pos, ~0ull}; // a state holds no bad weight
+    device_.copy_in(first_bad_.get(), flags, sizeof flags, stream);
   }
 
   // Enqueued on `stream`; later operations on other streams wait for it on the device.
@@ -692,7 +717,7 @@ public:
     const auto s = static_cast<cudaStream_t>(stream);
     device_.before(s);
     kernels_->init(epoch_.get(), keys_, s);
-    GPUEVAL_CUDA_TRY(cudaMemsetAsync(first_bad_.get(), 0xff, sizeof(unsigned long long), s));
+    GPUEVAL_CUDA_TRY(cudaMemsetAsync(first_bad_.get(), 0xff, 2 * sizeof(unsigned long long), s));
     if (sketch_size_ > 0) {
       GPUEVAL_CUDA_TRY(
           cudaMemsetAsync(sketch_.get(), 0, static_cast<std::size_t>(sketch_size_) * 8, s));
@@ -704,6 +729,18 @@ public:
   std::string describe() const override { return device_.describe(); }
 
 private:
+  // Flag `slot` of first_bad_ (0: the first non-finite pair, 1: the first bad weight).
+  detail::NonFiniteLocation read_flag(int slot, StreamHandle stream) {
+    unsigned long long pos = 0;
+    device_.copy_out(&pos, first_bad_.as<unsigned long long>() + slot, sizeof pos, stream);
+    detail::NonFiniteLocation where;
+    if (pos != ~0ull) {
+      where.batch = position_batch(pos);
+      where.element = position_element(pos);
+    }
+    return where;
+  }
+
   int index_;
   bool configured_ = false;
   std::unique_ptr<KernelSet> kernels_;

@@ -149,4 +149,15 @@ inline double sample_value(DType d, double mean, double spread, std::mt19937_64&
   return v;
 }
 
+// n float32 values, normal around `offset` with unit spread.
+inline std::vector<float> noise(std::size_t n, double offset, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> z;
+  std::vector<float> v(n);
+  for (float& x : v) {
+    x = static_cast<float>(offset + z(rng));
+  }
+  return v;
+}
+
 } // namespace gpueval::test

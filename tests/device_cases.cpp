@@ -102,6 +102,18 @@ TypedBuffer random_mask(std::int64_t n, double keep, std::uint64_t seed, DType d
   return m;
 }
 
+// Sample weights: a tenth 0 (left out), the rest 1/4 .. 8 in steps of 1/4 (exact in every float
+// dtype).
+TypedBuffer random_weights(DType dtype, std::int64_t n, std::uint64_t seed) {
+  TypedBuffer w(dtype, static_cast<std::size_t>(n));
+  std::mt19937_64 rng(seed);
+  for (std::int64_t i = 0; i < n; ++i) {
+    const std::uint64_t r = rng() % 40;
+    w.set(static_cast<std::size_t>(i), r < 4 ? 0.0 : static_cast<double>(r - 3) * 0.25);
+  }
+  return w;
+}
+
 // ---- regression ---------------------------------------------------------------------------------
 
 // A batch on both sides.
@@ -342,6 +354,56 @@ TEST(DeviceParity, SmallStridedReversedBroadcastMisalignedViews) {
     const Report want = cpu.compute();
     ASSERT_GT(want.count, 0u) << c.name;
     expect_parity(want, dut.compute(), c.name);
+  }
+}
+
+// Sample weights: every float dtype, of the tensor's shape and of a prefix, with and without a
+// mask, on the dense dtypes (which the CUDA fold sends to the generic path when weighted) and a
+// strided weight; then a negative weight, which the CPU refuses at update and CUDA at compute().
+TEST(DeviceParity, SmallWeightsOfEveryDtypeAndShape) {
+  GPUEVAL_REQUIRE_DEVICE_UNDER_TEST();
+  RegressionSpec spec = every_metric_for(3);
+  std::vector<Metric> weighted;
+  for (Metric m : spec.metrics) {
+    if (!test::is_quantile_metric(m)) {
+      weighted.push_back(m);
+    }
+  }
+  spec.metrics = weighted;
+  std::uint64_t seed = 70;
+  for (DType wd : {DType::f32, DType::f64, DType::f16, DType::bf16}) {
+    for (int weight_rank : {1, 3}) {
+      for (int mask_rank : {0, 2}) {
+        Evaluator cpu(spec, Device::cpu(2)), dut(spec, device_under_test().device());
+        for (std::int64_t rows : {std::int64_t{12}, std::int64_t{0}, std::int64_t{300}}) {
+          const std::vector<std::int64_t> shape = {rows, 25, 3};
+          const Batch b = make_batch(DType::f32, DType::f32, shape, mask_rank, 0.0, ++seed);
+          const std::vector<std::int64_t> ws(shape.begin(), shape.begin() + weight_rank);
+          const Placed w = place(random_weights(wd, numel(ws), ++seed), {ws, {}, 0});
+          const TensorView none{};
+          cpu.update(b.pred.host, b.target.host, b.masked ? b.mask.host : none, w.host);
+          dut.update(b.pred.device, b.target.device, b.masked ? b.mask.device : none, w.device);
+        }
+        const Report rc = cpu.compute(), rd = dut.compute();
+        expect_parity(rc, rd,
+                      std::string(dtype_name(wd)) + " weight rank " + std::to_string(weight_rank) +
+                          " mask rank " + std::to_string(mask_rank));
+        EXPECT_TRUE(test::within_accuracy(rd.weight_sum, rc.weight_sum, 0.0));
+      }
+    }
+  }
+  // A negative weight: InvalidArgument naming it, at update (CPU) or at compute() (CUDA).
+  const Batch b = make_batch(DType::f32, DType::f32, {10, 4}, 0, 0.0, 90);
+  TypedBuffer bad = random_weights(DType::f32, 10, 91);
+  bad.set(6, -0.5);
+  const Placed w = place(bad, {{10}, {}, 0});
+  Evaluator dut(spec, device_under_test().device());
+  try {
+    dut.update(b.pred.device, b.target.device, TensorView{}, w.device);
+    (void)dut.compute();
+    ADD_FAILURE() << "no error for a negative weight";
+  } catch (const InvalidArgument& e) {
+    EXPECT_NE(std::string(e.what()).find("finite and >= 0"), std::string::npos) << e.what();
   }
 }
 

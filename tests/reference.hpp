@@ -45,54 +45,70 @@ struct ReferenceValues {
 };
 
 // Every regression metric (docs/design.md, "Metrics (regression)"), from the pairs directly.
-// Degenerate cases follow the table.
-inline ReferenceValues reference_metrics(const std::vector<Pair>& pairs) {
+// Degenerate cases follow the table. With `weights` (one per pair, >= 0), every sum is weighted
+// and n is the weights' sum, as scikit-learn's sample_weight (pairs of weight 0 are left out;
+// the quantiles, which gpueval does not weigh, are then NaN).
+inline ReferenceValues reference_metrics(const std::vector<Pair>& all_pairs,
+                                         const std::vector<double>& weights = {}) {
   using LD = long double;
   ReferenceValues r;
   const double nan = std::numeric_limits<double>::quiet_NaN();
   for (double& x : r.v) {
     x = nan;
   }
+  std::vector<Pair> pairs;
+  std::vector<LD> w;
+  for (std::size_t i = 0; i < all_pairs.size(); ++i) {
+    const double wi = weights.empty() ? 1.0 : weights[i];
+    if (wi != 0) {
+      pairs.push_back(all_pairs[i]);
+      w.push_back(wi);
+    }
+  }
   const std::size_t count = pairs.size();
   if (count == 0) {
     return r;
   }
-  const LD n = static_cast<LD>(count);
-  ExactSum sp, st, se;
-  for (const auto& [p, t] : pairs) {
-    sp.add(p);
-    st.add(t);
-    se.add(static_cast<LD>(p) - static_cast<LD>(t));
+  ExactSum sw, sp, st, se;
+  for (std::size_t i = 0; i < count; ++i) {
+    const auto [p, t] = pairs[i];
+    sw.add(w[i]);
+    sp.add(w[i] * p);
+    st.add(w[i] * t);
+    se.add(w[i] * (static_cast<LD>(p) - static_cast<LD>(t)));
   }
+  const LD n = sw.value();
   const LD mp = sp.value() / n, mt = st.value() / n, me = se.value() / n;
   ExactSum m2p, m2t, m2e, cpt, sse, sabs, spp, stt, sptn, ape, sape, sle;
   LD max_abs = 0, min_t = INFINITY, max_t = -INFINITY;
   bool log_domain = true;
-  for (const auto& [p, t] : pairs) {
+  for (std::size_t i = 0; i < count; ++i) {
+    const auto [p, t] = pairs[i];
+    const LD wi = w[i];
     const LD lp = p, lt = t;
     const LD e = lp - lt;
-    m2p.add((lp - mp) * (lp - mp));
-    m2t.add((lt - mt) * (lt - mt));
-    m2e.add((e - me) * (e - me));
-    cpt.add((lp - mp) * (lt - mt));
-    sse.add(e * e);
-    sabs.add(std::fabs(e));
-    spp.add(lp * lp);
-    stt.add(lt * lt);
-    sptn.add(lp * lt);
+    m2p.add(wi * (lp - mp) * (lp - mp));
+    m2t.add(wi * (lt - mt) * (lt - mt));
+    m2e.add(wi * (e - me) * (e - me));
+    cpt.add(wi * (lp - mp) * (lt - mt));
+    sse.add(wi * e * e);
+    sabs.add(wi * std::fabs(e));
+    spp.add(wi * lp * lp);
+    stt.add(wi * lt * lt);
+    sptn.add(wi * lp * lt);
     max_abs = std::max(max_abs, std::fabs(e));
     min_t = std::min(min_t, lt);
     max_t = std::max(max_t, lt);
     const LD eps = std::numeric_limits<double>::epsilon();
-    ape.add(std::fabs(e) / std::max(std::fabs(lt), eps));
-    sape.add(2 * std::fabs(e) / std::max(std::fabs(lp) + std::fabs(lt), eps));
+    ape.add(wi * std::fabs(e) / std::max(std::fabs(lt), eps));
+    sape.add(wi * 2 * std::fabs(e) / std::max(std::fabs(lp) + std::fabs(lt), eps));
     if (p < 0 || t < 0) {
       log_domain = false;
     } else {
       // The difference of logs cancels for p close to t; its log1p form does not.
       const LD x = e / (1 + lt);
       const LD d = std::fabs(x) < 0.5L ? std::log1p(x) : std::log((1 + lp) / (1 + lt));
-      sle.add(d * d);
+      sle.add(wi * d * d);
     }
   }
   const LD mse = sse.value() / n;
@@ -139,7 +155,7 @@ inline ReferenceValues reference_metrics(const std::vector<Pair>& pairs) {
   // Quantiles of |p - t| (each difference rounded to double, as the sketch sees it), linear
   // between order statistics as numpy's default.
   std::vector<double> abs_e;
-  bool any_nan = false;
+  bool any_nan = !weights.empty(); // weighted: not computed
   for (const auto& [p, t] : pairs) {
     abs_e.push_back(std::fabs(p - t));
     any_nan = any_nan || std::isnan(abs_e.back());

@@ -420,6 +420,8 @@ TEST(ClassificationHistograms, ReadyBeforeAnyBatchKeysFloat32) {
   const ClassificationReport r = busy.compute();
   EXPECT_EQ(r.histogram_key, "float32");
   EXPECT_EQ(r.value("auroc"), 0.5);
+  empty.update(TensorView::contiguous(half.data(), DType::f16, {0, 4}), // no data: an empty batch
+               TensorView::contiguous(t.data(), DType::i64, {0, 4}));
   EXPECT_TRUE(std::isnan(empty.compute().value("auroc")));
 }
 

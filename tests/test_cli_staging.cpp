@@ -130,10 +130,18 @@ public:
 
   void update(const TensorView& pred, const TensorView& target, const TensorView& mask,
               StreamHandle stream) override {
+    update(pred, target, mask, TensorView{}, stream);
+  }
+
+  void update(const TensorView& pred, const TensorView& target, const TensorView& mask,
+              const TensorView& weight, StreamHandle stream) override {
     check(pred, "pred", 0);
     check(target, "target", 1);
     if (mask.data != nullptr) {
       check(mask, "mask", 2);
+    }
+    if (weight.data != nullptr) {
+      check(weight, "weight", 3);
     }
     GPUEVAL_EXPECTS(stream == fake_stream(), "the update is not on the staging stream");
     ++*updates_;
@@ -144,7 +152,8 @@ public:
     };
     const TensorView p = on_host(pred), t = on_host(target);
     const TensorView m = mask.data != nullptr ? on_host(mask) : TensorView{};
-    device_.enqueue([this, p, t, m] { inner_->update(p, t, m); });
+    const TensorView w = weight.data != nullptr ? on_host(weight) : TensorView{};
+    device_.enqueue([this, p, t, m, w] { inner_->update(p, t, m, w); });
   }
 
   AnyReport compute_any(StreamHandle) override {

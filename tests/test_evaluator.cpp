@@ -29,6 +29,8 @@ struct Case {
   DType target_dtype = DType::f32;
   std::vector<int> batch_rows = {5, 1, 0, 7};
   MaskKind mask = MaskKind::none;
+  MaskKind weight = MaskKind::none; // sample weights, shaped as a mask of that kind
+  DType weight_dtype = DType::f32;
   NanPolicy policy = NanPolicy::skip;
   double nonfinite_rate = 0; // fraction of pairs with a NaN or inf on one side
   int threads = 2;
@@ -39,7 +41,9 @@ struct Case {
 struct Outcome {
   Report report;
   KeyLayout layout;
-  std::vector<std::vector<Pair>> by_key; // included pairs per key, in order
+  std::vector<std::vector<Pair>> by_key;          // included pairs per key, in order
+  std::vector<std::vector<double>> by_key_weight; // their weights
+  bool weighted = false;
   std::uint64_t skipped = 0;
 };
 
@@ -62,6 +66,8 @@ Outcome run_case(const Case& c, std::uint64_t seed) {
   Outcome out;
   out.layout = KeyLayout::from(spec, c.sample);
   out.by_key.resize(static_cast<std::size_t>(out.layout.keys));
+  out.by_key_weight.resize(static_cast<std::size_t>(out.layout.keys));
+  out.weighted = c.weight != MaskKind::none;
   Evaluator ev(spec, Device::cpu(c.threads));
   std::mt19937_64 rng(seed);
   std::uniform_real_distribution<double> u;
@@ -82,6 +88,20 @@ Outcome run_case(const Case& c, std::uint64_t seed) {
     for (std::int64_t i = 0; i < mask_n; ++i) {
       m.set(static_cast<std::size_t>(i), u(rng) < 0.8 ? 1 : 0);
     }
+    // weights: a few zeros, the rest spread over six decades (exact in every float dtype)
+    std::vector<std::int64_t> weight_shape = shape;
+    if (c.weight == MaskKind::prefix) {
+      weight_shape.resize(1);
+    }
+    const std::int64_t weight_n = product(weight_shape);
+    const std::int64_t weight_cover =
+        static_cast<std::int64_t>(n) / std::max<std::int64_t>(weight_n, 1);
+    TypedBuffer wb(c.weight_dtype, static_cast<std::size_t>(weight_n));
+    for (std::int64_t i = 0; i < weight_n; ++i) {
+      const double x = u(rng);
+      wb.set(static_cast<std::size_t>(i),
+             x < 0.1 ? 0.0 : std::ldexp(1.0 + std::floor(x * 8), static_cast<int>(x * 20) - 10));
+    }
     for (std::size_t i = 0; i < n; ++i) {
       const std::int64_t key = static_cast<std::int64_t>(i) % out.layout.keys;
       const double ch = static_cast<double>(out.layout.channel_of(key));
@@ -92,17 +112,20 @@ Outcome run_case(const Case& c, std::uint64_t seed) {
       if (c.nonfinite_rate > 0 && u(rng) < c.nonfinite_rate && dtype_is_float(c.pred_dtype)) {
         p.set(i, u(rng) < 0.5 ? std::nan("") : INFINITY);
       }
-      const bool in_mask = c.mask == MaskKind::none || m.get(i / cover) != 0;
+      const double w = c.weight == MaskKind::none ? 1.0 : wb.get(i / weight_cover);
+      const bool in_mask = (c.mask == MaskKind::none || m.get(i / cover) != 0) && w != 0;
       const double pg = p.get(i), tg = t.get(i);
       const bool finite = std::isfinite(pg) && std::isfinite(tg);
       if (in_mask && (finite || c.policy == NanPolicy::propagate)) {
         out.by_key[static_cast<std::size_t>(key)].push_back({pg, tg});
+        out.by_key_weight[static_cast<std::size_t>(key)].push_back(w);
       } else if (in_mask) {
         ++out.skipped;
       }
     }
     ev.update(p.view(shape), t.view(shape),
-              c.mask == MaskKind::none ? TensorView{} : m.view(mask_shape));
+              c.mask == MaskKind::none ? TensorView{} : m.view(mask_shape),
+              c.weight == MaskKind::none ? TensorView{} : wb.view(weight_shape));
   }
   out.report = ev.compute();
   return out;
@@ -113,24 +136,37 @@ void check_against_reference(const Outcome& o, const std::string& what) {
   const Report& r = o.report;
   const std::int64_t channels = o.layout.channels;
   std::vector<std::vector<Pair>> per_channel(static_cast<std::size_t>(channels));
+  std::vector<std::vector<double>> per_channel_w(static_cast<std::size_t>(channels));
   std::vector<Pair> all;
+  std::vector<double> all_w;
   for (std::size_t k = 0; k < o.by_key.size(); ++k) {
-    auto& dst =
-        per_channel[static_cast<std::size_t>(o.layout.channel_of(static_cast<std::int64_t>(k)))];
-    dst.insert(dst.end(), o.by_key[k].begin(), o.by_key[k].end());
+    const auto c = static_cast<std::size_t>(o.layout.channel_of(static_cast<std::int64_t>(k)));
+    per_channel[c].insert(per_channel[c].end(), o.by_key[k].begin(), o.by_key[k].end());
+    per_channel_w[c].insert(per_channel_w[c].end(), o.by_key_weight[k].begin(),
+                            o.by_key_weight[k].end());
     all.insert(all.end(), o.by_key[k].begin(), o.by_key[k].end());
+    all_w.insert(all_w.end(), o.by_key_weight[k].begin(), o.by_key_weight[k].end());
   }
+  // The reference weighs the pairs only when the case did (unweighted: the quantiles too).
+  const auto reference = [&](const std::vector<Pair>& pairs, const std::vector<double>& w) {
+    return test::reference_metrics(pairs, o.weighted ? w : std::vector<double>{});
+  };
   EXPECT_EQ(r.count, all.size()) << what;
   EXPECT_EQ(r.skipped_nonfinite, o.skipped) << what;
-  const test::ReferenceValues flat = test::reference_metrics(all);
+  double weight_sum = 0;
+  for (double w : all_w) {
+    weight_sum += w; // dyadic weights of a few bits: exact in any order
+  }
+  EXPECT_EQ(r.weight_sum, weight_sum) << what;
+  const test::ReferenceValues flat = reference(all, all_w);
   for (std::size_t i = 0; i < r.spec.metrics.size(); ++i) {
     const Metric m = r.spec.metrics[i];
     EXPECT_TRUE(test::within_accuracy(r.flat[i], flat[m], test::accuracy_scale(m, flat),
                                       test::tolerance(m)))
         << what << " flat " << metric_name(m) << ": " << r.flat[i] << " vs " << flat[m];
     for (std::int64_t ch = 0; ch < channels; ++ch) {
-      const test::ReferenceValues ref =
-          test::reference_metrics(per_channel[static_cast<std::size_t>(ch)]);
+      const test::ReferenceValues ref = reference(per_channel[static_cast<std::size_t>(ch)],
+                                                  per_channel_w[static_cast<std::size_t>(ch)]);
       EXPECT_TRUE(test::within_accuracy(r.per_channel[i][static_cast<std::size_t>(ch)], ref[m],
                                         test::accuracy_scale(m, ref), test::tolerance(m)))
           << what << " channel " << ch << " " << metric_name(m) << ": "
@@ -144,20 +180,25 @@ void check_against_reference(const Outcome& o, const std::string& what) {
     const std::int64_t block = o.layout.keys / o.layout.by_length;
     for (std::int64_t j = 0; j < o.layout.by_length; ++j) {
       std::vector<std::vector<Pair>> channel_pairs(static_cast<std::size_t>(channels));
+      std::vector<std::vector<double>> channel_w(static_cast<std::size_t>(channels));
       std::vector<Pair> index_pairs;
+      std::vector<double> index_w;
       for (std::int64_t k = j * block; k < (j + 1) * block; ++k) {
         const auto& pairs = o.by_key[static_cast<std::size_t>(k)];
-        auto& dst = channel_pairs[static_cast<std::size_t>(o.layout.channel_of(k))];
-        dst.insert(dst.end(), pairs.begin(), pairs.end());
+        const auto& ws = o.by_key_weight[static_cast<std::size_t>(k)];
+        const auto c = static_cast<std::size_t>(o.layout.channel_of(k));
+        channel_pairs[c].insert(channel_pairs[c].end(), pairs.begin(), pairs.end());
+        channel_w[c].insert(channel_w[c].end(), ws.begin(), ws.end());
         index_pairs.insert(index_pairs.end(), pairs.begin(), pairs.end());
+        index_w.insert(index_w.end(), ws.begin(), ws.end());
       }
       EXPECT_EQ(r.by_axis_count[static_cast<std::size_t>(j)], index_pairs.size())
           << what << " by index " << j;
       std::vector<test::ReferenceValues> per_channel_ref;
-      for (const auto& pairs : channel_pairs) {
-        per_channel_ref.push_back(test::reference_metrics(pairs));
+      for (std::size_t c = 0; c < channel_pairs.size(); ++c) {
+        per_channel_ref.push_back(reference(channel_pairs[c], channel_w[c]));
       }
-      const test::ReferenceValues overall = test::reference_metrics(index_pairs);
+      const test::ReferenceValues overall = reference(index_pairs, index_w);
       for (std::size_t i = 0; i < r.spec.metrics.size(); ++i) {
         const Metric m = r.spec.metrics[i];
         if (test::is_quantile_metric(m)) {
@@ -269,6 +310,47 @@ TEST(Evaluator, MasksOfBothShapes) {
   by.by_axis = 1;
   by.mask = MaskKind::prefix;
   check_against_reference(run_case(by, 12), "prefix mask, by axis");
+}
+
+// Sample weights (docs/design.md, "Weights"): every metric against the long-double weighted
+// two-pass reference, for weights of the tensor's shape and of the batch axis alone, every float
+// weight dtype, with a mask and non-finite pairs besides, in both regimes and far from zero.
+TEST(Evaluator, WeightsAgreeWithTheWeightedReference) {
+  std::vector<Metric> weighted_metrics;
+  for (Metric m : all_metrics()) {
+    if (!test::is_quantile_metric(m)) {
+      weighted_metrics.push_back(m);
+    }
+  }
+  int seed = 40;
+  for (MaskKind wk : {MaskKind::full, MaskKind::prefix}) {
+    for (DType wd : {DType::f32, DType::f64, DType::f16, DType::bf16}) {
+      for (std::vector<std::int64_t> sample :
+           {std::vector<std::int64_t>{7, 3}, std::vector<std::int64_t>{},
+            std::vector<std::int64_t>{40, 25}}) {
+        Case c;
+        c.sample = sample;
+        c.metrics = weighted_metrics;
+        c.weight = wk;
+        c.weight_dtype = wd;
+        c.batch_rows = {33, 1, 0, 9};
+        c.offset = wd == DType::f64 ? 1e6 : 0; // the spread far from zero
+        const std::string what = std::string(wk == MaskKind::full ? "full" : "prefix") +
+                                 " weights " + std::string(dtype_name(wd)) + ", rank " +
+                                 std::to_string(sample.size() + 1);
+        check_against_reference(run_case(c, static_cast<std::uint64_t>(++seed)), what);
+      }
+    }
+  }
+  Case both; // a mask, weights and non-finite pairs together, with a breakdown, on 3 threads
+  both.sample = {40, 25};
+  both.by_axis = 1;
+  both.metrics = weighted_metrics;
+  both.mask = MaskKind::prefix;
+  both.weight = MaskKind::full;
+  both.nonfinite_rate = 0.05;
+  both.threads = 3;
+  check_against_reference(run_case(both, 60), "mask, weights, non-finite pairs, by axis");
 }
 
 TEST(Evaluator, NanPolicySkipCountsAndExcludes) {
@@ -553,26 +635,16 @@ std::vector<std::uint8_t> state_after(const std::vector<int>& batch_rows, std::i
   return bytes;
 }
 
-std::vector<float> noise(std::size_t n, double offset, std::uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<double> z;
-  std::vector<float> v(n);
-  for (float& x : v) {
-    x = static_cast<float>(offset + z(rng));
-  }
-  return v;
-}
-
 TEST(Evaluator, BitwiseIdenticalForAnyThreadCount) {
   for (std::int64_t keys : {1, 20, 2048}) {
     const int rows = keys == 1 ? 300000 : keys == 20 ? 20000 : 100;
-    const auto p = noise(static_cast<std::size_t>(rows * keys), 1e3, 1);
-    const auto t = noise(p.size(), 1e3, 2);
+    const auto p = test::noise(static_cast<std::size_t>(rows * keys), 1e3, 1);
+    const auto t = test::noise(p.size(), 1e3, 2);
     const auto one = state_after({rows}, keys, 1, p, t);
     EXPECT_EQ(state_after({rows}, keys, 2, p, t), one) << "K=" << keys;
     EXPECT_EQ(state_after({rows}, keys, 8, p, t), one) << "K=" << keys;
   }
-  const auto p = noise(64 * 1200, 5, 3), t = noise(64 * 1200, 5, 4);
+  const auto p = test::noise(64 * 1200, 5, 3), t = test::noise(64 * 1200, 5, 4);
   EXPECT_EQ(state_after({64}, 1200, 1, p, t, 1), state_after({64}, 1200, 8, p, t, 1));
 }
 
@@ -581,8 +653,8 @@ TEST(Evaluator, BitwiseIdenticalForAnyThreadCount) {
 TEST(Evaluator, BitwiseIdenticalForBatchesCutAtChunkBoundaries) {
   const std::int64_t keys = 20;
   const int chunk = 65536 / 20; // 3276 rows
-  const auto p = noise(static_cast<std::size_t>(6 * chunk * keys), -300, 5);
-  const auto t = noise(p.size(), -300, 6);
+  const auto p = test::noise(static_cast<std::size_t>(6 * chunk * keys), -300, 5);
+  const auto t = test::noise(p.size(), -300, 6);
   const auto whole = state_after({6 * chunk}, keys, 2, p, t);
   EXPECT_EQ(state_after({chunk, chunk, 4 * chunk}, keys, 2, p, t), whole);
   EXPECT_EQ(state_after({2 * chunk, 0, 3 * chunk, chunk}, keys, 1, p, t), whole);
@@ -593,8 +665,8 @@ TEST(Evaluator, BitwiseIdenticalForBatchesCutAtChunkBoundaries) {
 TEST(Evaluator, FastAndGeneralPathsAgreeBitwise) {
   for (std::int64_t keys : {1, 3, 20, 129, 1001}) {
     const std::int64_t rows = 3000;
-    const auto p = noise(static_cast<std::size_t>(rows * keys), 7e4, 11);
-    const auto t = noise(p.size(), 7e4, 12);
+    const auto p = test::noise(static_cast<std::size_t>(rows * keys), 7e4, 11);
+    const auto t = test::noise(p.size(), 7e4, 12);
     std::vector<std::uint8_t> ones(static_cast<std::size_t>(rows), 1);
     RegressionSpec spec;
     spec.metrics = {Metric::mse,       Metric::r2,   Metric::pearson,
@@ -613,7 +685,7 @@ TEST(Evaluator, FastAndGeneralPathsAgreeBitwise) {
 TEST(Evaluator, StateRoundTripAndMerge) {
   RegressionSpec spec;
   spec.metrics = all_metrics();
-  const auto p = noise(400 * 24, 2, 7), t = noise(400 * 24, 2, 8);
+  const auto p = test::noise(400 * 24, 2, 7), t = test::noise(400 * 24, 2, 8);
   const auto view = [&](const std::vector<float>& v, std::int64_t row0, std::int64_t rows) {
     return TensorView::contiguous(v.data() + row0 * 24, DType::f32, {rows, 8, 3});
   };

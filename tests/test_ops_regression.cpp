@@ -190,12 +190,14 @@ TEST(RegressionOps, NearConstantTargets) {
 TEST(RegressionOps, CountsPastTwoToThe33) {
   Record a{};
   a.n = (std::uint64_t{1} << 33) + 1;
+  a.w = static_cast<double>(a.n); // unweighted: the weights' sum is the count
   a.ref_p = 3.0;
   a.ref_t = 1.0;
   a.ref_e = 2.0;
   a.m2_t = 4.0 * static_cast<double>(a.n);
   Record b{};
   b.n = (std::uint64_t{1} << 34) + 3;
+  b.w = static_cast<double>(b.n);
   b.ref_p = 6.0;
   b.ref_t = 1.0;
   b.ref_e = 5.0;

@@ -219,14 +219,20 @@ TEST(EvaluatorErrors, BadBatchesNameBothSides) {
   EXPECT_EQ(ev.compute().count, 120u);
 }
 
+// One rule for no data (docs/design.md, "No data"): the same error whether or not the spec knows
+// the shape; a batch of zero rows is data and reports NaN over 0 pairs.
 TEST(EvaluatorErrors, ComputeBeforeAnyUpdate) {
   Evaluator ev(RegressionSpec{}, Device::cpu(1));
-  EXPECT_NE(error_of<InvalidArgument>([&] { (void)ev.compute(); }).find("before any update"),
-            std::string::npos);
+  const std::string fresh = error_of<InvalidArgument>([&] { (void)ev.compute(); });
+  EXPECT_NE(fresh.find("compute() with no data"), std::string::npos) << fresh;
   RegressionSpec fixed;
   fixed.sample_shape = {20};
   Evaluator ev2(fixed, Device::cpu(1));
-  const Report r = ev2.compute(); // the sample shape is known: an empty report
+  EXPECT_EQ(error_of<InvalidArgument>([&] { (void)ev2.compute(); }), fresh);
+  const std::vector<float> none(1);
+  ev2.update(TensorView::contiguous(none.data(), DType::f32, {0, 20}),
+             TensorView::contiguous(none.data(), DType::f32, {0, 20}));
+  const Report r = ev2.compute();
   EXPECT_EQ(r.count, 0u);
   EXPECT_TRUE(std::isnan(r.value("mse")));
 }
@@ -238,7 +244,8 @@ TEST(EvaluatorErrors, ResetForgetsBatches) {
             TensorView::contiguous(b.data(), DType::f32, {4, 5}));
   ev.reset();
   EXPECT_EQ(ev.batches(), 0u);
-  EXPECT_EQ(ev.compute().count, 0u);
+  EXPECT_NE(error_of<InvalidArgument>([&] { (void)ev.compute(); }).find("compute() with no data"),
+            std::string::npos);
   ev.update(TensorView::contiguous(a.data(), DType::f32, {4, 5}),
             TensorView::contiguous(b.data(), DType::f32, {4, 5}));
   EXPECT_EQ(ev.compute().value("mse"), 1.0);

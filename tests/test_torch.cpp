@@ -76,6 +76,40 @@ TEST(Torch, NonContiguousSlicedAndMasked) {
   EXPECT_EQ(ev2.compute().to_json(), core_json(spec, pt, tt));
 }
 
+// Sample weights through the adapter: the core API's numbers, weight_sum in the dict, a 0/1
+// weight equal to the mask, and the engine's errors for a bad weight.
+TEST(Torch, WeightsAsTheCoreApi) {
+  torch::manual_seed(4);
+  RegressionSpec spec;
+  const torch::Tensor t = torch::randn({30, 7, 4}) + 10;
+  const torch::Tensor p = t + 0.3 * torch::randn_like(t);
+  const torch::Tensor w = torch::rand({30}) * 3;
+  TorchEvaluator ev(spec, torch::kCPU, 2);
+  ev.update(p, t, c10::nullopt, w);
+  Evaluator core(spec, Device::cpu(2));
+  const torch::Tensor pc = p.contiguous(), tc = t.contiguous();
+  core.update(TensorView::contiguous(pc.data_ptr(), DType::f32, {30, 7, 4}),
+              TensorView::contiguous(tc.data_ptr(), DType::f32, {30, 7, 4}), {},
+              TensorView::contiguous(w.data_ptr(), DType::f32, {30}));
+  EXPECT_EQ(ev.compute().to_json(), core.compute().to_json());
+  EXPECT_NEAR(ev.compute_dict().at("weight_sum").item<double>(),
+              28.0 * w.to(torch::kDouble).sum().item<double>(),
+              1e-9 * 28.0 * w.to(torch::kDouble).sum().item<double>());
+  const torch::Tensor keep = torch::rand({30}) > 0.3;
+  TorchEvaluator masked(spec, torch::kCPU, 2), weighted(spec, torch::kCPU, 2);
+  masked.update(p, t, keep);
+  weighted.update(p, t, c10::nullopt, keep.to(torch::kFloat));
+  EXPECT_EQ(weighted.compute().to_json(), masked.compute().to_json());
+  torch::Tensor bad = w.clone();
+  bad[3] = -1;
+  try {
+    ev.update(p, t, c10::nullopt, bad);
+    ADD_FAILURE() << "no error for a negative weight";
+  } catch (const c10::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("weight element 3 is -1"), std::string::npos) << e.what();
+  }
+}
+
 TEST(Torch, DictAndStateMerge) {
   RegressionSpec spec;
   spec.by_axis = 1;

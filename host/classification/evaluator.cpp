@@ -112,6 +112,15 @@ ClassificationEvaluator&
 ClassificationEvaluator::operator=(ClassificationEvaluator&&) noexcept = default;
 
 void ClassificationEvaluator::update(const TensorView& pred, const TensorView& target,
+                                     const TensorView& mask, const TensorView& weight,
+                                     StreamHandle stream) {
+  GPUEVAL_EXPECTS(weight.data == nullptr && weight.rank == 0,
+                  "classification does not take sample weights yet: pass weight=None (a 0/1 "
+                  "weight is a mask: pass it as mask=)");
+  update(pred, target, mask, stream);
+}
+
+void ClassificationEvaluator::update(const TensorView& pred, const TensorView& target,
                                      const TensorView& mask, StreamHandle stream) {
   detail::ClassBackend& b = *backend_;
   if (!b.configured) {
@@ -144,6 +153,7 @@ void ClassificationEvaluator::update(const TensorView& pred, const TensorView& t
 
 ClassificationReport ClassificationEvaluator::compute(StreamHandle stream) {
   detail::ClassBackend& b = *backend_;
+  detail::skeleton::require_data(b);
   detail::skeleton::require_configured(b, "compute()", kUnknownInputs);
   const detail::NonFiniteLocation where = b.first_bad(stream);
   const std::vector<std::uint64_t> w = b.words(stream);

@@ -42,8 +42,8 @@ enum class Format { table, json, csv, none };
 
 struct EvalOptions {
   // Either paired files (pred[i], target[i], mask[i]) or shards holding all three by key.
-  std::vector<std::string> pred, target, mask, shards;
-  std::string pred_key = "pred", target_key = "target", mask_key;
+  std::vector<std::string> pred, target, mask, weight, shards;
+  std::string pred_key = "pred", target_key = "target", mask_key, weight_key;
   // The task (which selects the family) and the family's options (gpueval/family.hpp), which the
   // family parses and validates; the first shard's headers give it the sample shape and dtypes.
   std::string task; // empty: the first registered family's first task

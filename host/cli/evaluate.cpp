@@ -28,20 +28,23 @@ using io::ShardReader;
 
 // Where each role of shard i comes from.
 struct ShardSource {
-  std::string pred, target, mask; // paths (the same file for all three with --shards)
-  std::string pred_key, target_key, mask_key;
+  std::string pred, target, mask, weight; // paths (the same file for all with --shards)
+  std::string pred_key, target_key, mask_key, weight_key;
 };
 
 struct OpenShard {
   ShardReader pred, target;
-  std::optional<ShardReader> mask;
+  std::optional<ShardReader> mask, weight;
 };
 
 OpenShard open_shard(const ShardSource& s) {
   OpenShard o{ShardReader::open(s.pred, s.pred_key), ShardReader::open(s.target, s.target_key),
-              std::nullopt};
+              std::nullopt, std::nullopt};
   if (!s.mask.empty()) {
     o.mask = ShardReader::open(s.mask, s.mask_key);
+  }
+  if (!s.weight.empty()) {
+    o.weight = ShardReader::open(s.weight, s.weight_key);
   }
   return o;
 }
@@ -51,7 +54,7 @@ std::string where(const ShardReader& r) {
 }
 
 struct Validated {
-  std::vector<std::uint64_t> bytes;       // per source: pred + target (+ mask) payload
+  std::vector<std::uint64_t> bytes;       // per source: pred + target (+ mask, weight) payload
   std::vector<std::int64_t> sample_shape; // shared by every source
 };
 
@@ -78,19 +81,26 @@ Validated validate(const std::vector<ShardSource>& sources, const AnyEvaluator& 
     } catch (const InvalidArgument& e) {
       throw InputError(where(o.pred) + " / " + where(o.target) + ": " + e.what());
     }
-    if (o.mask) {
-      const auto& ms = o.mask->info().shape;
+    // A mask or a weight: the tensor's shape or a prefix of it, of its kind of dtype.
+    const auto check_cover = [&](const ShardReader& r, const char* role, bool is_float,
+                                 const char* kind) {
+      const auto& ms = r.info().shape;
       const bool prefix = ms.size() <= ts.size() && std::equal(ms.begin(), ms.end(), ts.begin());
       if (!prefix || ms.empty()) {
-        throw InputError("mask " + where(*o.mask) + " has shape " + shape_text(ms) +
-                         ", which does not fit target " + shape_text(ts) +
-                         ": a mask has the tensor's shape or a prefix of it");
+        throw InputError(std::string(role) + " " + where(r) + " has shape " + shape_text(ms) +
+                         ", which does not fit target " + shape_text(ts) + ": a " + role +
+                         " has the tensor's shape or a prefix of it");
       }
-      if (dtype_is_float(o.mask->info().dtype)) {
-        throw InputError("mask " + where(*o.mask) + " has dtype " +
-                         std::string(dtype_name(o.mask->info().dtype)) +
-                         "; a mask is bool or an integer type (nonzero = include)");
+      if (dtype_is_float(r.info().dtype) != is_float) {
+        throw InputError(std::string(role) + " " + where(r) + " has dtype " +
+                         std::string(dtype_name(r.info().dtype)) + "; a " + role + " is " + kind);
       }
+    };
+    if (o.mask) {
+      check_cover(*o.mask, "mask", false, "bool or an integer type (nonzero = include)");
+    }
+    if (o.weight) {
+      check_cover(*o.weight, "weight", true, "a float type (finite, >= 0)");
     }
     if (first) {
       const auto check_sample = [](const ShardReader& a, const ShardReader& b) {
@@ -119,9 +129,13 @@ Validated validate(const std::vector<ShardSource>& sources, const AnyEvaluator& 
       if (o.mask.has_value() != first->mask.has_value()) {
         throw InputError("some shards have a mask and others do not");
       }
+      if (o.weight.has_value() != first->weight.has_value()) {
+        throw InputError("some shards have weights and others do not");
+      }
     }
     v.bytes.push_back(o.pred.info().bytes + o.target.info().bytes +
-                      (o.mask ? o.mask->info().bytes : 0));
+                      (o.mask ? o.mask->info().bytes : 0) +
+                      (o.weight ? o.weight->info().bytes : 0));
     if (!first) {
       v.sample_shape.assign(ts.begin() + 1, ts.end());
       first = std::move(o);
@@ -182,14 +196,15 @@ struct WindowData {
 
 // One window of rows of one shard.
 struct Window {
-  WindowData pred, target, mask;
+  WindowData pred, target, mask, weight;
   std::size_t shard = 0;
   std::int64_t row0 = 0, rows = 0;
   std::vector<std::int64_t> pred_shape;   // [rows, sample...]
   std::vector<std::int64_t> target_shape; // [rows, sample...]
   std::vector<std::int64_t> mask_shape;   // [rows, mask sample...]
-  DType pred_dtype{}, target_dtype{}, mask_dtype{};
-  bool has_mask = false;
+  std::vector<std::int64_t> weight_shape; // [rows, weight sample...]
+  DType pred_dtype{}, target_dtype{}, mask_dtype{}, weight_dtype{};
+  bool has_mask = false, has_weight = false;
   bool last = false; // no more windows follow
 };
 
@@ -240,6 +255,9 @@ std::int64_t window_rows_of(const OpenShard& sh, std::int64_t window_bytes) {
   if (sh.mask) {
     row_bytes = std::max(row_bytes, sh.mask->row_bytes());
   }
+  if (sh.weight) {
+    row_bytes = std::max(row_bytes, sh.weight->row_bytes());
+  }
   return std::max<std::int64_t>(1, window_bytes / static_cast<std::int64_t>(row_bytes));
 }
 
@@ -259,11 +277,13 @@ Evaluation evaluate(const EvalOptions& o, const Machine& machine) {
   std::vector<ShardSource> all;
   if (!o.shards.empty()) {
     for (const std::string& f : o.shards) {
-      all.push_back({f, f, o.mask_key.empty() ? "" : f, o.pred_key, o.target_key, o.mask_key});
+      all.push_back({f, f, o.mask_key.empty() ? "" : f, o.weight_key.empty() ? "" : f, o.pred_key,
+                     o.target_key, o.mask_key, o.weight_key});
     }
   } else {
     for (std::size_t i = 0; i < o.pred.size(); ++i) {
-      all.push_back({o.pred[i], o.target[i], o.mask.empty() ? "" : o.mask[i], "", "", ""});
+      all.push_back({o.pred[i], o.target[i], o.mask.empty() ? "" : o.mask[i],
+                     o.weight.empty() ? "" : o.weight[i], "", "", "", ""});
     }
   }
   const auto t0 = std::chrono::steady_clock::now();
@@ -303,6 +323,9 @@ Evaluation evaluate(const EvalOptions& o, const Machine& machine) {
     std::vector<std::uint64_t> capacity = {first.pred.row_bytes(), first.target.row_bytes()};
     if (first.mask) {
       capacity.push_back(first.mask->row_bytes());
+    }
+    if (first.weight) {
+      capacity.push_back(first.weight->row_bytes());
     }
     const std::int64_t rows = window_rows_of(first, o.window_bytes);
     for (std::uint64_t& c : capacity) {
@@ -349,6 +372,13 @@ Evaluation evaluate(const EvalOptions& o, const Machine& machine) {
             w.mask_dtype = sh.mask->info().dtype;
             w.mask.fill(*sh.mask, row0, w.rows, o.read, staged(slot, 2));
           }
+          w.has_weight = sh.weight.has_value();
+          if (w.has_weight) { // the buffer after the mask's, or the mask's place without one
+            w.weight_shape = sh.weight->info().shape;
+            w.weight_shape[0] = w.rows;
+            w.weight_dtype = sh.weight->info().dtype;
+            w.weight.fill(*sh.weight, row0, w.rows, o.read, staged(slot, w.has_mask ? 3 : 2));
+          }
           w.last = s + 1 == sources.size() && row0 + window_rows >= rows;
           ring.push(slot);
           slot = (slot + 1) % slots;
@@ -382,19 +412,31 @@ Evaluation evaluate(const EvalOptions& o, const Machine& machine) {
           }
           return TensorView::contiguous(d.data, dtype, shape.data(), rank);
         };
-        if (staging) {
-          const std::uint64_t bytes[3] = {w.pred.bytes, w.target.bytes, w.mask.bytes};
+        const int weight_buffer = w.has_mask ? 3 : 2;
+        if (staging) { // the buffers in order: pred, target, then the mask and the weight given
+          std::uint64_t bytes[4] = {w.pred.bytes, w.target.bytes, w.mask.bytes, w.weight.bytes};
+          if (!w.has_mask) {
+            bytes[2] = w.weight.bytes;
+          }
           staging->upload(slot, bytes);
         }
         try {
-          ev.update(view(w.pred, 0, w.pred_dtype, w.pred_shape),
-                    view(w.target, 1, w.target_dtype, w.target_shape),
-                    w.has_mask ? view(w.mask, 2, w.mask_dtype, w.mask_shape) : TensorView{},
-                    staging ? staging->stream() : nullptr);
+          const TensorView mask =
+              w.has_mask ? view(w.mask, 2, w.mask_dtype, w.mask_shape) : TensorView{};
+          const StreamHandle stream = staging ? staging->stream() : nullptr;
+          if (w.has_weight) {
+            ev.update(view(w.pred, 0, w.pred_dtype, w.pred_shape),
+                      view(w.target, 1, w.target_dtype, w.target_shape), mask,
+                      view(w.weight, weight_buffer, w.weight_dtype, w.weight_shape), stream);
+          } else {
+            ev.update(view(w.pred, 0, w.pred_dtype, w.pred_shape),
+                      view(w.target, 1, w.target_dtype, w.target_shape), mask, stream);
+          }
         } catch (const InvalidArgument& e) {
           throw InputError(sources[w.shard].pred + ": " + e.what());
         }
-        done += w.pred.bytes + w.target.bytes + (w.has_mask ? w.mask.bytes : 0);
+        done += w.pred.bytes + w.target.bytes + (w.has_mask ? w.mask.bytes : 0) +
+                (w.has_weight ? w.weight.bytes : 0);
         progress.update(done);
         if (staging) {
           staging->enqueued(slot); // the reader refills the slot once the fold has run
@@ -415,17 +457,32 @@ Evaluation evaluate(const EvalOptions& o, const Machine& machine) {
   }
   reader.join();
   progress.finish();
+  if (sources.empty()) {
+    // A part of a fan-out with no files: one empty batch, so that its report says "no pairs"
+    // (count 0, NaN metrics) rather than compute()'s no-data error, and its state merges.
+    const OpenShard sh = open_shard(all.front());
+    std::vector<std::int64_t> ps = sh.pred.info().shape, ts = sh.target.info().shape;
+    ps[0] = ts[0] = 0;
+    static const unsigned char kNothing[16] = {};
+    const auto empty = [&](DType dtype, const std::vector<std::int64_t>& shape) {
+      return TensorView::contiguous(kNothing, dtype, shape.data(), static_cast<int>(shape.size()),
+                                    chosen.kind, chosen.index);
+    };
+    ev.update(empty(sh.pred.info().dtype, ps), empty(sh.target.info().dtype, ts));
+  }
   for (int slot = 0; staging && slot < slots; ++slot) {
     staging->wait_free(slot); // every fold has run: the state is complete on any stream
   }
 
   std::optional<State> state;
-  if (!o.save_state.empty()) {
-    state = ev.state();
-  }
   std::optional<AnyReport> report;
   try {
+    if (!o.save_state.empty()) {
+      state = ev.state();
+    }
     report.emplace(ev.compute_any());
+  } catch (const InvalidArgument& e) { // a bad weight the device found
+    throw InputError(std::string("--weight: ") + e.what());
   } catch (const NonFiniteError& e) {
     // Name the file and row: the batch is a window, the element a C-order index in its
     // targets.

@@ -25,17 +25,18 @@ Exit status: 0 success; 2 usage error (bad flag or value, unknown metric, unpair
 3 input error (missing, unreadable or malformed file, or one that does not fit the others);
 4 non-finite value under --nan-policy error; 5 device not usable; 1 internal error.
 
-Multi-file flags (--pred, --target, --mask, --shards) take every following argument up to the
+Multi-file flags (--pred, --target, --mask, --weight, --shards) take every following argument up to the
 next option, so shell globs work as typed: gpu-eval --pred preds/*.npy --target targets/*.npy.
 Paths may contain commas. Predictions and targets pair up in the order given.
 )";
 
 // The flags that take several files. cxxopts keeps only the first value after a flag (and splits
 // on commas), so these are taken out of argv before it parses the rest.
-const char* const kMultiFlags[] = {"--pred", "--target", "--mask", "--shards"};
+const char* const kMultiFlags[] = {"--pred", "--target", "--mask", "--shards", "--weight"};
+constexpr int kNumMultiFlags = 5;
 
 struct Split {
-  std::vector<std::vector<std::string>> files{4};
+  std::vector<std::vector<std::string>> files{kNumMultiFlags};
   std::vector<std::string> rest;
 };
 
@@ -46,7 +47,7 @@ Split split_multi_flags(int argc, char** argv) {
     const std::string a = argv[i];
     int which = -1;
     std::string inline_value;
-    for (int f = 0; f < 4; ++f) {
+    for (int f = 0; f < kNumMultiFlags; ++f) {
       const std::string flag = kMultiFlags[f];
       if (a == flag) {
         which = f;
@@ -164,10 +165,12 @@ int eval_main(int argc, char** argv) {
       ("pred", "prediction files (.npy, .safetensors, .pt), in order", cxxopts::value<std::string>())
       ("target", "target files, paired with --pred in order", cxxopts::value<std::string>())
       ("mask", "mask files (bool/uint8, nonzero = include), paired in order", cxxopts::value<std::string>())
-      ("shards", "files holding pred, target (and mask) tensors by key", cxxopts::value<std::string>())
+      ("weight", "sample weight files (float, >= 0; the tensor's shape or a prefix, as a mask), paired in order", cxxopts::value<std::string>())
+      ("shards", "files holding pred, target (and mask, weight) tensors by key", cxxopts::value<std::string>())
       ("pred-key", "key of the predictions in --shards files", cxxopts::value<std::string>()->default_value("pred"))
       ("target-key", "key of the targets in --shards files", cxxopts::value<std::string>()->default_value("target"))
-      ("mask-key", "key of the mask in --shards files (none by default)", cxxopts::value<std::string>());
+      ("mask-key", "key of the mask in --shards files (none by default)", cxxopts::value<std::string>())
+      ("weight-key", "key of the sample weights in --shards files (none by default)", cxxopts::value<std::string>());
   std::vector<std::string> tasks;
   for (const FamilyDescription& f : families()) {
     tasks.insert(tasks.end(), f.tasks.begin(), f.tasks.end());
@@ -212,7 +215,7 @@ int eval_main(int argc, char** argv) {
   }
   if (!args.unmatched().empty()) {
     throw UsageError("unexpected argument '" + args.unmatched().front() +
-                     "' (files go after --pred, --target, --mask or --shards)");
+                     "' (files go after --pred, --target, --mask, --weight or --shards)");
   }
   if (args.count("help")) {
     groups.insert(groups.end(), {"Execution", "Fan-out", "Output"});
@@ -233,9 +236,10 @@ int eval_main(int argc, char** argv) {
   o.target = split.files[1];
   o.mask = split.files[2];
   o.shards = split.files[3];
+  o.weight = split.files[4];
   if (!o.shards.empty()) {
-    if (!o.pred.empty() || !o.target.empty() || !o.mask.empty()) {
-      throw UsageError("give either --shards or --pred/--target(/--mask), not both");
+    if (!o.pred.empty() || !o.target.empty() || !o.mask.empty() || !o.weight.empty()) {
+      throw UsageError("give either --shards or --pred/--target(/--mask/--weight), not both");
     }
   } else {
     if (o.pred.empty() || o.target.empty()) {
@@ -249,9 +253,19 @@ int eval_main(int argc, char** argv) {
       throw UsageError(fmt::format("{} --mask files for {} --pred files; they pair up in order",
                                    o.mask.size(), o.pred.size()));
     }
+    if (!o.weight.empty() && o.weight.size() != o.pred.size()) {
+      throw UsageError(fmt::format("{} --weight files for {} --pred files; they pair up in order",
+                                   o.weight.size(), o.pred.size()));
+    }
   }
   if (args.count("mask-key") && o.shards.empty()) {
     throw UsageError("--mask-key applies to --shards files; give --mask files with --pred");
+  }
+  if (args.count("weight-key") && o.shards.empty()) {
+    throw UsageError("--weight-key applies to --shards files; give --weight files with --pred");
+  }
+  if (args.count("weight-key")) {
+    o.weight_key = args["weight-key"].as<std::string>();
   }
   o.pred_key = args["pred-key"].as<std::string>();
   o.target_key = args["target-key"].as<std::string>();

@@ -67,6 +67,16 @@ inline void require_configured(const BackendBase& b, const char* call, const cha
   GPUEVAL_EXPECTS(b.configured, std::string(call) + " before any update: " + hint);
 }
 
+// compute() needs data: a batch (an empty one counts) or a merged state's batches since the
+// evaluator was made or reset(). Fresh or after reset(), the same error (docs/design.md, "No
+// data"): an all-NaN report of nothing would pass for an epoch's metrics in a log.
+inline void require_data(const BackendBase& b) {
+  GPUEVAL_EXPECTS(b.batches > 0,
+                  "compute() with no data: no batch was folded or merged since the evaluator was "
+                  "made or reset(); call update() with the epoch's batches first (a batch of zero "
+                  "rows counts, and gives NaN metrics)");
+}
+
 // nan_policy=error: the first bad value, before any report; `message` describes it.
 inline void raise_if_error(NanPolicy policy, NonFiniteLocation where, const std::string& message) {
   if (policy == NanPolicy::error && where.found()) {

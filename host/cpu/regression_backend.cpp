@@ -61,6 +61,7 @@ struct Scratch {
   bool finite = true;                 // every value staged in the current tile is finite
   double p[kTile], t[kTile];
   std::uint8_t mask[kTile];
+  double weight[kTile];
   double include[kTile]; // 0/1: a vector of lanes loads and compares it as doubles
   double skipped[kTile]; // 0/1
 };
@@ -143,6 +144,11 @@ public:
   }
 
   void update(const detail::Batch& batch, StreamHandle) override {
+    if (batch.has_weight()) { // checked before anything is folded: a bad batch changes nothing
+      double value = 0;
+      const std::int64_t bad = first_bad_weight(batch.weight, &value);
+      GPUEVAL_EXPECTS(bad < 0, detail::bad_weight_message(batch.index, bad, value));
+    }
     BatchJob job{batch,
                  batch.pred.is_contiguous(),
                  batch.target.is_contiguous(),
@@ -218,6 +224,9 @@ private:
     if (b.has_mask()) {
       stage_mask(b.mask, job.mask_contiguous, b.mask_cover, i0, n, s.mask + offset);
     }
+    if (b.has_weight()) {
+      stage_weight(b.weight, b.weight_cover, i0, n, s.weight + offset);
+    }
   }
 
   // Classifies the first n staged pairs. all_included: no mask and every value finite, so the
@@ -228,11 +237,12 @@ private:
     int first_bad;
   };
   Staged classify_tile(const BatchJob& job, Scratch& s, int n) const {
-    const bool masked = job.batch.has_mask();
-    if (!masked && s.finite) {
+    const bool masked = job.batch.has_mask(), weighted = job.batch.has_weight();
+    if (!masked && !weighted && s.finite) {
       return {true, -1};
     }
-    return {false, classify(s.p, s.t, masked ? s.mask : nullptr, n, policy_, s.include, s.skipped)};
+    return {false, classify(s.p, s.t, masked ? s.mask : nullptr, weighted ? s.weight : nullptr, n,
+                            policy_, s.include, s.skipped)};
   }
 
   // Folds `groups` groups of `count` staged pairs (group g at offset g * stride) into lanes

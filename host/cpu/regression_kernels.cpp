@@ -88,13 +88,13 @@ static_assert(kBlockLanes == 8, "v8d holds one block");
 // A block's runs as vectors: the compiler keeps these in registers across a whole tile, which it
 // will not do for the block's arrays in memory.
 struct VecRun {
-  v8d k, skipped, p0, t0, e0, s1p, s1t, s1e, s2p, s2t, s2e, spt, sum_abs_e, max_abs_e;
+  v8d k, w, skipped, p0, t0, e0, s1p, s1t, s1e, s2p, s2t, s2e, spt, sum_abs_e, max_abs_e;
   v8d min_t, max_t, sum_ape, sum_sape, sum_sle, n_sle_out_of_domain;
 };
 
 // clang-format off
 #define GPUEVAL_VEC_FIELDS(X)                                                                    \
-  X(k) X(skipped) X(p0) X(t0) X(e0) X(s1p) X(s1t) X(s1e) X(s2p) X(s2t) X(s2e) X(spt)           \
+  X(k) X(w) X(skipped) X(p0) X(t0) X(e0) X(s1p) X(s1t) X(s1e) X(s2p) X(s2t) X(s2e) X(spt)           \
   X(sum_abs_e) X(max_abs_e) X(min_t) X(max_t) X(sum_ape) X(sum_sape) X(sum_sle)                 \
   X(n_sle_out_of_domain)
 // clang-format on
@@ -155,7 +155,7 @@ GPUEVAL_FORCEINLINE void fold_block(LaneBlock& block, int width, int groups, int
         std::memcpy(&tv, t + g * stride, sizeof tv);
         std::memcpy(&inc, include + g * stride, sizeof inc);
         std::memcpy(&skip, skipped + g * stride, sizeof skip);
-        Ops::run_fold_masked(v, pv, tv, reinterpret_cast<v8i>(inc != 0.0));
+        Ops::run_fold_masked(v, pv, tv, reinterpret_cast<v8i>(inc != 0.0), inc);
         v.skipped += skip;
       }
       store_block(v, block);
@@ -169,7 +169,8 @@ GPUEVAL_FORCEINLINE void fold_block(LaneBlock& block, int width, int groups, int
       if constexpr (kFast) {
         Ops::run_fold_started(r, p[base + j], t[base + j]);
       } else {
-        Ops::template run_fold<true>(r, p[base + j], t[base + j], include[base + j] != 0.0);
+        Ops::template run_fold<true>(r, p[base + j], t[base + j], include[base + j] != 0.0,
+                                     include[base + j]);
         r.skipped += skipped[base + j];
       }
     }

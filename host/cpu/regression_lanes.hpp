@@ -12,7 +12,7 @@ namespace gpueval::cpu {
 inline constexpr int kBlockLanes = 8;
 
 struct alignas(64) LaneBlock {
-  double k[kBlockLanes], skipped[kBlockLanes];
+  double k[kBlockLanes], w[kBlockLanes], skipped[kBlockLanes];
   double p0[kBlockLanes], t0[kBlockLanes], e0[kBlockLanes];
   double s1p[kBlockLanes], s1t[kBlockLanes], s1e[kBlockLanes];
   double s2p[kBlockLanes], s2t[kBlockLanes], s2e[kBlockLanes], spt[kBlockLanes];
@@ -25,7 +25,7 @@ struct alignas(64) LaneBlock {
   void clear() {
     const ops::Run<kAllGroups> empty{};
     for (int j = 0; j < kBlockLanes; ++j) {
-      k[j] = skipped[j] = p0[j] = t0[j] = e0[j] = 0;
+      k[j] = w[j] = skipped[j] = p0[j] = t0[j] = e0[j] = 0;
       s1p[j] = s1t[j] = s1e[j] = s2p[j] = s2t[j] = s2e[j] = spt[j] = 0;
       sum_abs_e[j] = max_abs_e[j] = 0;
       min_t[j] = empty.min_t;
@@ -36,23 +36,27 @@ struct alignas(64) LaneBlock {
 };
 
 struct LaneRef {
-  double &k, &skipped, &p0, &t0, &e0, &s1p, &s1t, &s1e, &s2p, &s2t, &s2e, &spt;
+  double &k, &w, &skipped, &p0, &t0, &e0, &s1p, &s1t, &s1e, &s2p, &s2t, &s2e, &spt;
   double &sum_abs_e, &max_abs_e, &min_t, &max_t, &sum_ape, &sum_sape, &sum_sle,
       &n_sle_out_of_domain;
 };
 
 GPUEVAL_FORCEINLINE LaneRef lane_ref(LaneBlock& b, int j) {
-  return {b.k[j],     b.skipped[j], b.p0[j],        b.t0[j],        b.e0[j],
-          b.s1p[j],   b.s1t[j],     b.s1e[j],       b.s2p[j],       b.s2t[j],
-          b.s2e[j],   b.spt[j],     b.sum_abs_e[j], b.max_abs_e[j], b.min_t[j],
-          b.max_t[j], b.sum_ape[j], b.sum_sape[j],  b.sum_sle[j],   b.n_sle_out_of_domain[j]};
+  return {b.k[j],        b.w[j],         b.skipped[j],
+          b.p0[j],       b.t0[j],        b.e0[j],
+          b.s1p[j],      b.s1t[j],       b.s1e[j],
+          b.s2p[j],      b.s2t[j],       b.s2e[j],
+          b.spt[j],      b.sum_abs_e[j], b.max_abs_e[j],
+          b.min_t[j],    b.max_t[j],     b.sum_ape[j],
+          b.sum_sape[j], b.sum_sle[j],   b.n_sle_out_of_domain[j]};
 }
 
 // Fold `groups` groups of `count` pairs into lanes lane0 .. lane0 + count - 1 (lane0 a multiple
 // of kBlockLanes): pair g * stride + i goes to lane lane0 + i, groups in order.
 //
-// FoldGeneral: include[...] = 0 leaves the lane untouched and skipped[...] is added to its
-// skipped count; a lane's first included pair becomes its run's shift. finite_included: every
+// FoldGeneral: include[...] = 0 leaves the lane untouched, include[...] > 0 folds the pair with
+// that weight (1 for a mask), and skipped[...] is added to the lane's skipped count; a lane's
+// first included pair becomes its run's shift. finite_included: every
 // included value is finite (nan_policy skip or error), so whole vectors may fold at once.
 // FoldFast: every pair is included and finite; when `fresh` the first group starts every lane's
 // run (sets its shift), otherwise every lane's run must already hold a pair.

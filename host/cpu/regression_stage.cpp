@@ -1,5 +1,6 @@
 #include "cpu/regression_stage.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 #include "cpu/isa.hpp"
@@ -175,17 +176,55 @@ void stage_mask(const TensorView& mask, bool contiguous, std::int64_t cover, std
   }
 }
 
-int classify(const double* p, const double* t, const std::uint8_t* mask, int n, NanPolicy policy,
-             double* include, double* skipped) {
+void stage_weight(const TensorView& weight, std::int64_t cover, std::int64_t i0, int n,
+                  double* out) {
+  visit_dtype(weight.dtype, [&](auto d) {
+    constexpr DType D = decltype(d)::value;
+    std::int64_t m = i0 / cover;            // weight element of the first pair
+    std::int64_t left = cover - i0 % cover; // pairs it still covers
+    Cursor c(weight, m);
+    int done = 0;
+    while (done < n) {
+      const double w = load_as_double<D>(c.ptr());
+      const int len = static_cast<int>(std::min<std::int64_t>(n - done, left));
+      std::fill_n(out + done, len, w);
+      done += len;
+      left = cover;
+      if (done < n) {
+        c.advance(1);
+      }
+    }
+  });
+}
+
+std::int64_t first_bad_weight(const TensorView& weight, double* value) {
+  const std::int64_t total = weight.numel();
+  double tile[kTile];
+  for (std::int64_t i0 = 0; i0 < total; i0 += kTile) {
+    const int n = static_cast<int>(std::min<std::int64_t>(kTile, total - i0));
+    stage_weight(weight, 1, i0, n, tile);
+    for (int i = 0; i < n; ++i) {
+      if (!ops::is_weight(tile[i])) {
+        *value = tile[i];
+        return i0 + i;
+      }
+    }
+  }
+  return -1;
+}
+
+int classify(const double* p, const double* t, const std::uint8_t* mask, const double* weight,
+             int n, NanPolicy policy, double* include, double* skipped) {
   int first_bad = -1;
   for (int i = 0; i < n; ++i) {
-    const bool in_mask = mask == nullptr || mask[i] != 0;
+    // A weight of 0 leaves the pair out as a mask does.
+    const bool in_mask = (mask == nullptr || mask[i] != 0) && (weight == nullptr || weight[i] != 0);
     const bool finite = ops::is_finite(p[i]) && ops::is_finite(t[i]);
     if (in_mask && !finite && first_bad < 0) {
       first_bad = i;
     }
     const bool propagate = policy == NanPolicy::propagate;
-    include[i] = ops::included(in_mask, finite, propagate) ? 1.0 : 0.0;
+    include[i] = ops::included(in_mask, finite, propagate) ? (weight ? weight[i] : 1.0) : 0.0;
     skipped[i] = ops::skipped(in_mask, finite, propagate) ? 1.0 : 0.0;
   }
   return first_bad;

@@ -21,10 +21,20 @@ bool stage_values(const TensorView& v, bool contiguous, std::int64_t i0, int n, 
 void stage_mask(const TensorView& mask, bool contiguous, std::int64_t cover, std::int64_t i0, int n,
                 std::uint8_t* out);
 
-// Decides inclusion per pair: include = mask && (propagate || finite), skipped = mask && !finite
-// (skip and error policies). `mask` may be null (all included by the mask). Returns the index of
-// the first non-finite pair the mask includes, or -1.
-int classify(const double* p, const double* t, const std::uint8_t* mask, int n, NanPolicy policy,
-             double* include, double* skipped);
+// out[i] = the weight covering logical element i0 + i, as a double (any dtype, any strides; each
+// weight element covers `cover` consecutive elements, as a prefix mask does).
+void stage_weight(const TensorView& weight, std::int64_t cover, std::int64_t i0, int n,
+                  double* out);
+
+// The first element of `weight` that is not a weight (negative, NaN or infinite), its value in
+// *value; -1 when every one is.
+std::int64_t first_bad_weight(const TensorView& weight, double* value);
+
+// Decides inclusion per pair: include = the pair's weight (1 unweighted) when it is in the mask
+// with a nonzero weight and (propagate || finite), else 0; skipped = in the mask && !finite
+// (skip and error policies). `mask` and `weight` may be null. Returns the index of the first
+// non-finite pair the mask includes, or -1.
+int classify(const double* p, const double* t, const std::uint8_t* mask, const double* weight,
+             int n, NanPolicy policy, double* include, double* skipped);
 
 } // namespace gpueval::cpu

@@ -125,6 +125,7 @@ Report build_report(const RegressionSpec& spec, const KeyLayout& layout,
   const FullRecord all = tree_combine(channel_records.data(), channels);
   const ops::MetricValues flat = FullOps::finalize(all);
   report.count = all.n;
+  report.weight_sum = all.w;
   report.skipped_nonfinite = all.skipped_nonfinite;
 
   report.headline.resize(n_metrics);

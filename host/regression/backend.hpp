@@ -19,13 +19,16 @@ namespace gpueval::detail {
 struct Batch {
   TensorView pred;
   TensorView target;
-  TensorView mask; // data == nullptr: none
+  TensorView mask;   // data == nullptr: none
+  TensorView weight; // data == nullptr: none (every weight 1)
   std::int64_t rows = 0;
   std::int64_t keys = 0;
-  std::int64_t elements = 0;   // rows * keys
-  std::int64_t mask_cover = 1; // consecutive elements sharing one mask value
-  std::uint64_t index = 0;     // batches folded before this one
+  std::int64_t elements = 0;     // rows * keys
+  std::int64_t mask_cover = 1;   // consecutive elements sharing one mask value
+  std::int64_t weight_cover = 1; // consecutive elements sharing one weight
+  std::uint64_t index = 0;       // batches folded before this one
   bool has_mask() const { return mask.data != nullptr; }
+  bool has_weight() const { return weight.data != nullptr; }
 };
 
 // The regression family's backend (CPU, CUDA), behind RegressionEvaluator.
@@ -34,6 +37,12 @@ public:
   // Called once, before the first update or merge, when the key layout is known: allocate here.
   virtual void configure(const RegressionSpec& spec, const KeyLayout& layout) = 0;
   virtual void update(const Batch& batch, StreamHandle stream) = 0;
+  // The first pair whose weight is negative or not finite, as (batch, element of pred), for a
+  // backend that finds it on the device (CUDA); the CPU refuses such a batch in update().
+  virtual NonFiniteLocation bad_weight(StreamHandle stream) {
+    (void)stream;
+    return {};
+  }
   // Copies the epoch records (layout.keys of them) to the host; synchronises.
   virtual std::vector<FullRecord> records(StreamHandle stream) = 0;
   // Replaces the epoch state (merge computes the combined records on the host).
@@ -53,7 +62,11 @@ public:
 // by the spec or the first batch), and describes the batch. Throws InvalidArgument naming both
 // sides of any mismatch.
 Batch validate_batch(const TensorView& pred, const TensorView& target, const TensorView& mask,
-                     const std::vector<std::int64_t>& sample_shape, const KeyLayout& layout,
-                     Device device);
+                     const TensorView& weight, const std::vector<std::int64_t>& sample_shape,
+                     const KeyLayout& layout, Device device);
+
+// The error a negative or non-finite weight raises: batch `batch`, element `element` of the
+// weight tensor (C order) and its value, or element -1 when they are not known (the device).
+std::string bad_weight_message(std::uint64_t batch, std::int64_t element, double value);
 
 } // namespace gpueval::detail

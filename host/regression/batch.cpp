@@ -2,14 +2,47 @@
 // sample shape, and described for the backends.
 #include <string>
 
+#include "core/options.hpp"
 #include "gpueval/error.hpp"
 #include "regression/backend.hpp"
 
 namespace gpueval::detail {
 
+namespace {
+
+// A mask or weight of the tensor's shape or a prefix of it: how many consecutive elements share
+// one of its values.
+std::int64_t prefix_cover(const TensorView& v, const char* name, const TensorView& pred,
+                          std::int64_t elements) {
+  bool prefix = v.rank <= pred.rank;
+  for (int i = 0; prefix && i < v.rank; ++i) {
+    prefix = v.shape[i] == pred.shape[i];
+  }
+  GPUEVAL_EXPECTS(prefix, std::string(name) + " " + shape_string(v.shape, v.rank) +
+                              " does not fit pred " + shape_string(pred.shape, pred.rank) + ": a " +
+                              name + " has the tensor's shape or a prefix of it");
+  std::int64_t cover = 1;
+  for (int i = v.rank; i < pred.rank; ++i) {
+    cover *= pred.shape[i];
+  }
+  return elements == 0 ? 1 : cover;
+}
+
+} // namespace
+
+std::string bad_weight_message(std::uint64_t batch, std::int64_t element, double value) {
+  std::string where = "batch " + std::to_string(batch) + ": a weight";
+  if (element >= 0) {
+    where = "batch " + std::to_string(batch) + ", weight element " + std::to_string(element) +
+            " is " + option_text(value);
+  }
+  return where + ": a sample weight is finite and >= 0, masked or not (0 leaves the sample out, "
+                 "as a mask does)";
+}
+
 Batch validate_batch(const TensorView& pred, const TensorView& target, const TensorView& mask,
-                     const std::vector<std::int64_t>& sample_shape, const KeyLayout& layout,
-                     Device device) {
+                     const TensorView& weight, const std::vector<std::int64_t>& sample_shape,
+                     const KeyLayout& layout, Device device) {
   check_view(pred, "pred", device);
   check_view(target, "target", device);
   bool same_shape = pred.rank == target.rank;
@@ -39,21 +72,17 @@ Batch validate_batch(const TensorView& pred, const TensorView& target, const Ten
     GPUEVAL_EXPECTS(!dtype_is_float(mask.dtype),
                     "mask has dtype " + std::string(dtype_name(mask.dtype)) +
                         "; a mask is bool or an integer type (nonzero = include)");
-    bool prefix = mask.rank <= pred.rank;
-    for (int i = 0; prefix && i < mask.rank; ++i) {
-      prefix = mask.shape[i] == pred.shape[i];
-    }
-    GPUEVAL_EXPECTS(prefix, "mask " + shape_string(mask.shape, mask.rank) + " does not fit pred " +
-                                shape_string(pred.shape, pred.rank) +
-                                ": a mask has the tensor's shape or a prefix of it");
     b.mask = mask;
-    b.mask_cover = 1;
-    for (int i = mask.rank; i < pred.rank; ++i) {
-      b.mask_cover *= pred.shape[i];
-    }
-    if (b.elements == 0) {
-      b.mask_cover = 1;
-    }
+    b.mask_cover = prefix_cover(mask, "mask", pred, b.elements);
+  }
+  if (weight.data != nullptr || weight.rank > 0) {
+    check_view(weight, "weight", device);
+    GPUEVAL_EXPECTS(dtype_is_float(weight.dtype),
+                    "weight has dtype " + std::string(dtype_name(weight.dtype)) +
+                        "; a weight is a float type (a bool or integer tensor is a mask: pass it "
+                        "as mask=, or convert it with .float())");
+    b.weight = weight;
+    b.weight_cover = prefix_cover(weight, "weight", pred, b.elements);
   }
   return b;
 }

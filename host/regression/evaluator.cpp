@@ -41,19 +41,43 @@ RegressionEvaluator& RegressionEvaluator::operator=(RegressionEvaluator&&) noexc
 
 void RegressionEvaluator::update(const TensorView& pred, const TensorView& target,
                                  const TensorView& mask, StreamHandle stream) {
+  update(pred, target, mask, TensorView{}, stream);
+}
+
+void RegressionEvaluator::update(const TensorView& pred, const TensorView& target,
+                                 const TensorView& mask, const TensorView& weight,
+                                 StreamHandle stream) {
   detail::Backend& b = *backend_;
+  GPUEVAL_EXPECTS(weight.data == nullptr || b.spec.quantile_bits() == 0,
+                  "quantile metrics (median_ae, quantile_ae, ...) are not weighted: evaluate them "
+                  "in an evaluator that is given no weight=");
   if (!b.configured) {
     detail::skeleton::check_first_rank(pred, "pred");
     configure_once(b, std::vector<std::int64_t>(pred.shape + 1, pred.shape + pred.rank));
   }
   detail::Batch batch =
-      detail::validate_batch(pred, target, mask, b.sample_shape, b.layout, b.device());
+      detail::validate_batch(pred, target, mask, weight, b.sample_shape, b.layout, b.device());
   detail::skeleton::fold(b, batch, batch.elements == 0, stream);
 }
 
+namespace {
+
+// A weight the device found negative or non-finite: an error under every policy.
+void raise_if_bad_weight(detail::Backend& b, StreamHandle stream) {
+  const detail::NonFiniteLocation w = b.bad_weight(stream);
+  if (w.found()) {
+    throw InvalidArgument(detail::bad_weight_message(w.batch, -1, 0.0) +
+                          " (the weight of pred's element " + std::to_string(w.element) + ")");
+  }
+}
+
+} // namespace
+
 RegressionReport RegressionEvaluator::compute(StreamHandle stream) {
   detail::Backend& b = *backend_;
+  detail::skeleton::require_data(b);
   detail::skeleton::require_configured(b, "compute()", kUnknownInputs);
+  raise_if_bad_weight(b, stream);
   const detail::NonFiniteLocation where = b.first_bad(stream);
   std::vector<detail::FullRecord> records = b.records(stream);
   const auto keys = static_cast<std::uint64_t>(b.layout.keys);
@@ -81,6 +105,7 @@ void RegressionEvaluator::keep_until_done(std::shared_ptr<void> owner) {
 State RegressionEvaluator::state(StreamHandle stream) {
   detail::Backend& b = *backend_;
   detail::skeleton::require_configured(b, "state()", kUnknownInputs);
+  raise_if_bad_weight(b, stream);
   return detail::encode_state(
       b.spec, b.sample_shape, b.layout, b.batches, b.first_bad(stream), b.records(stream),
       b.spec.quantile_bits() > 0 ? b.sketch(stream) : std::vector<std::uint64_t>{});

@@ -94,6 +94,10 @@ std::string RegressionReport::to_json() const {
   out += ", \"quantile_alpha\": ";
   append_number(out, spec.quantile_alpha);
   out += "}, \"count\": " + std::to_string(count);
+  if (weight_sum != static_cast<double>(count)) { // weighted; unweighted reports read as before
+    out += ", \"weight_sum\": ";
+    append_number(out, weight_sum);
+  }
   out += ", \"skipped_nonfinite\": " + std::to_string(skipped_nonfinite);
   out += ", \"channels\": " + std::to_string(channels);
   out += ", \"metrics\": ";

@@ -12,8 +12,12 @@ namespace gpueval::detail {
 
 namespace {
 
-std::size_t record_bytes(unsigned groups) {
-  std::size_t n = 2 * 8 + 12 * 8;
+// A header bit beside the statistic groups: the records carry their weights' sums (a weighted
+// evaluation). Unweighted states leave it out and keep the layout they always had (w = n).
+constexpr std::uint32_t kWeightedRecords = 1u << 16;
+
+std::size_t record_bytes(unsigned groups, bool weighted) {
+  std::size_t n = 2 * 8 + 12 * 8 + (weighted ? 8 : 0);
   for (unsigned bit : {unsigned{kGroupRange}, unsigned{kGroupPct}, unsigned{kGroupLog}}) {
     n += (groups & bit) ? 16 : 0;
   }
@@ -27,9 +31,13 @@ State encode_state(const RegressionSpec& spec, const std::vector<std::int64_t>& 
                    const std::vector<FullRecord>& records,
                    const std::vector<std::uint64_t>& sketch) {
   const unsigned groups = spec.groups();
+  bool weighted = false;
+  for (const FullRecord& r : records) {
+    weighted = weighted || r.w != static_cast<double>(r.n);
+  }
   StateHeader h;
   h.family = kRegressionFamily;
-  h.groups = groups;
+  h.groups = groups | (weighted ? kWeightedRecords : 0);
   h.nan_policy = spec.nan_policy;
   h.has_channel_axis = spec.channel_axis.has_value();
   h.by_axis = layout.by_axis;
@@ -38,10 +46,13 @@ State encode_state(const RegressionSpec& spec, const std::vector<std::int64_t>& 
   h.batches = batches;
   h.first_nonfinite = where;
   std::vector<std::uint8_t> payload;
-  payload.reserve(records.size() * record_bytes(groups));
+  payload.reserve(records.size() * record_bytes(groups, weighted));
   StateWriter w(payload);
   for (const FullRecord& r : records) {
     w.u64(r.n);
+    if (weighted) {
+      w.f64(r.w);
+    }
     w.u64(r.skipped_nonfinite);
     for (double v : {r.ref_p, r.ref_t, r.ref_e, r.dmean_p, r.dmean_t, r.dmean_e, r.m2_p, r.m2_t,
                      r.m2_e, r.c_pt, r.sum_abs_e, r.max_abs_e}) {
@@ -83,7 +94,8 @@ DecodedState decode_state(const State& state) {
   const StateHeader& h = o.header;
   expect_family(h, kRegressionFamily, "regression");
   DecodedState d;
-  d.groups = h.groups;
+  const bool weighted = (h.groups & kWeightedRecords) != 0;
+  d.groups = h.groups & ~kWeightedRecords;
   if ((d.groups & ~static_cast<unsigned>(kKnownGroups)) != 0) {
     throw StateError("state blob has unknown statistic groups " + std::to_string(d.groups));
   }
@@ -98,7 +110,7 @@ DecodedState decode_state(const State& state) {
   d.batches = h.batches;
   d.first_nonfinite = h.first_nonfinite;
   const std::uint64_t keys = h.keys;
-  const std::size_t rb = record_bytes(d.groups);
+  const std::size_t rb = record_bytes(d.groups, weighted);
   const bool quantile = (d.groups & kGroupQuantile) != 0;
   if (keys == 0 || keys > static_cast<std::uint64_t>(kMaxKeys) ||
       (quantile ? o.payload_size < keys * rb + 24 : o.payload_size != keys * rb)) {
@@ -109,6 +121,11 @@ DecodedState decode_state(const State& state) {
   d.records.resize(keys);
   for (FullRecord& rec : d.records) {
     rec.n = r.u64();
+    rec.w = weighted ? r.f64() : static_cast<double>(rec.n);
+    if (!(rec.w >= 0) || (rec.w == 0) != (rec.n == 0)) {
+      throw StateError("state blob's record is inconsistent (weight sum " + std::to_string(rec.w) +
+                       " for " + std::to_string(rec.n) + " pairs)");
+    }
     rec.skipped_nonfinite = r.u64();
     for (double* v : {&rec.ref_p, &rec.ref_t, &rec.ref_e, &rec.dmean_p, &rec.dmean_t, &rec.dmean_e,
                       &rec.m2_p, &rec.m2_t, &rec.m2_e, &rec.c_pt, &rec.sum_abs_e, &rec.max_abs_e}) {

@@ -50,6 +50,11 @@ template <class S> void def_evaluator_methods(torch::class_<S>& c) {
   c.def("update",
         [](Self self, const torch::Tensor& pred, const torch::Tensor& target,
            const c10::optional<torch::Tensor>& mask) { self->ev.update(pred, target, mask); })
+      // TorchScript methods take no default arguments here: the weighted form has its own name.
+      .def("update_weighted",
+           [](Self self, const torch::Tensor& pred, const torch::Tensor& target,
+              const c10::optional<torch::Tensor>& mask,
+              const torch::Tensor& weight) { self->ev.update(pred, target, mask, weight); })
       .def("compute", [](Self self) { return self->ev.compute_dict(); })
       .def("compute_json", [](Self self) { return self->ev.compute().to_json(); })
       .def("reset", [](Self self) { self->ev.reset(); })

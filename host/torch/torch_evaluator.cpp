@@ -100,7 +100,8 @@ TorchMetrics::TorchMetrics(std::unique_ptr<AnyEvaluator> evaluator, torch::Devic
     : device_(device), evaluator_(std::move(evaluator)) {}
 
 void TorchMetrics::update(const torch::Tensor& pred, const torch::Tensor& target,
-                          const c10::optional<torch::Tensor>& mask) {
+                          const c10::optional<torch::Tensor>& mask,
+                          const c10::optional<torch::Tensor>& weight) {
   TORCH_CHECK(pred.defined() && target.defined(), "gpueval: pred and target must be defined");
   TORCH_CHECK(pred.device() == target.device(), "gpueval: pred is on ", pred.device(),
               " but target is on ", target.device());
@@ -120,25 +121,39 @@ void TorchMetrics::update(const torch::Tensor& pred, const torch::Tensor& target
                 "gpueval: mask has shape ", ms, ", which does not fit target ", ts,
                 ": a mask has the target's shape or a prefix of it");
   }
+  const bool weighted = weight.has_value() && weight->defined();
+  if (weighted) {
+    TORCH_CHECK(weight->device() == pred.device(), "gpueval: weight is on ", weight->device(),
+                " but pred is on ", pred.device());
+  }
   const TensorView p = view_of(pred, "pred");
   const TensorView t = view_of(target, "target");
   const TensorView m = mask.has_value() && mask->defined() ? view_of(*mask, "mask") : TensorView{};
+  const TensorView w = weighted ? view_of(*weight, "weight") : TensorView{};
+  // The engine checks the weight's dtype, shape and values (the family's rules, one message).
+  const auto update = [&](StreamHandle stream) {
+    if (weighted) {
+      evaluator_->update(p, t, m, w, stream);
+    } else {
+      evaluator_->update(p, t, m, stream);
+    }
+  };
   checked([&] {
 #ifdef GPUEVAL_TORCH_CUDA
     if (pred.is_cuda()) {
       const c10::cuda::CUDAGuard guard(pred.device());
-      evaluator_->update(p, t, m, at::cuda::getCurrentCUDAStream().stream());
+      update(at::cuda::getCurrentCUDAStream().stream());
       // The tensors stay referenced until the device has run the update (the caller may switch
       // streams before the caching allocator would otherwise see their memory as free).
       struct Inputs {
         torch::Tensor pred, target;
-        c10::optional<torch::Tensor> mask;
+        c10::optional<torch::Tensor> mask, weight;
       };
-      evaluator_->keep_until_done(std::make_shared<Inputs>(Inputs{pred, target, mask}));
+      evaluator_->keep_until_done(std::make_shared<Inputs>(Inputs{pred, target, mask, weight}));
       return;
     }
 #endif
-    evaluator_->update(p, t, m);
+    update(nullptr);
   });
 }
 

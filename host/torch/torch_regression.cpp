@@ -21,10 +21,11 @@ TorchEvaluator::TorchEvaluator(std::unique_ptr<RegressionEvaluator> evaluator, t
     : evaluator_(evaluator.get()), metrics_(std::move(evaluator), device) {}
 
 void TorchEvaluator::update(const torch::Tensor& pred, const torch::Tensor& target,
-                            const c10::optional<torch::Tensor>& mask) {
+                            const c10::optional<torch::Tensor>& mask,
+                            const c10::optional<torch::Tensor>& weight) {
   TORCH_CHECK(!pred.defined() || !target.defined() || pred.sizes() == target.sizes(),
               "gpueval: pred has shape ", pred.sizes(), " but target has shape ", target.sizes());
-  metrics_.update(pred, target, mask);
+  metrics_.update(pred, target, mask, weight);
 }
 
 Report TorchEvaluator::compute() {
@@ -55,6 +56,7 @@ TensorDict report_to_dict(const Report& r) {
   }
   d.insert("per_channel/count", counts(r.per_channel_count));
   d.insert("count", count(r.count));
+  d.insert("weight_sum", torch::tensor(r.weight_sum, torch::dtype(torch::kDouble)));
   d.insert("skipped_nonfinite", count(r.skipped_nonfinite));
   return d;
 }

@@ -201,8 +201,13 @@ public:
   // As Evaluator::update: any strides, no copy; CUDA enqueues on `stream` and never syncs.
   void update(const TensorView& pred, const TensorView& target, const TensorView& mask = {},
               StreamHandle stream = nullptr) override;
+  // Sample weights are not implemented for classification yet: a weight throws InvalidArgument
+  // (no weight: the unweighted update).
+  void update(const TensorView& pred, const TensorView& target, const TensorView& mask,
+              const TensorView& weight, StreamHandle stream = nullptr) override;
   // Throws NonFiniteError under nan_policy = error naming the first invalid sample's batch and
-  // element (the C-order index within the batch's targets).
+  // element (the C-order index within the batch's targets), and InvalidArgument when no batch
+  // was folded or merged since construction or reset() (docs/design.md, "No data").
   ClassificationReport compute(StreamHandle stream = nullptr);
   void reset(StreamHandle stream = nullptr) override;
   void keep_until_done(std::shared_ptr<void> owner) override;

@@ -79,6 +79,11 @@ public:
   // see keep_until_done for the inputs' lifetime.
   virtual void update(const TensorView& pred, const TensorView& target, const TensorView& mask = {},
                       StreamHandle stream = nullptr) = 0;
+  // The same with a weight per sample: a float tensor of the inputs' shape or a prefix of it,
+  // finite and >= 0 (data == nullptr: every weight 1). A mask is a 0/1 weight: both give the
+  // same bits. A family that does not weigh its samples throws InvalidArgument.
+  virtual void update(const TensorView& pred, const TensorView& target, const TensorView& mask,
+                      const TensorView& weight, StreamHandle stream = nullptr) = 0;
   virtual AnyReport compute_any(StreamHandle stream = nullptr) = 0;
   // Forgets every batch; keeps the spec, the device and the sample shape. CUDA: enqueued on
   // `stream`; later updates and reads on any stream wait for it on the device (no host

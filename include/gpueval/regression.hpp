@@ -134,7 +134,8 @@ struct RegressionReport final : FamilyReport {
   std::string to_json() const override;
 
   RegressionSpec spec;     // the spec that produced it (metrics in report order)
-  std::uint64_t count = 0; // pairs folded, all keys
+  std::uint64_t count = 0; // pairs folded, all keys (weighted: the pairs with a weight > 0)
+  double weight_sum = 0;   // their weights' sum: count when unweighted
   std::uint64_t skipped_nonfinite = 0;
   std::int64_t channels = 0;
 
@@ -216,9 +217,19 @@ public:
   // Not thread-safe: one evaluator, one caller at a time.
   void update(const TensorView& pred, const TensorView& target, const TensorView& mask = {},
               StreamHandle stream = nullptr) override;
+  // Weighted (docs/design.md, "Weights"): `weight` a float tensor of the inputs' shape or a
+  // prefix of it, finite and >= 0; every metric becomes its weighted form (scikit-learn's
+  // sample_weight), the count stays the pairs with a weight > 0 and weight_sum is added. A
+  // weight of 0 or 1 gives the same bits as the mask it equals. Negative or non-finite weights
+  // throw InvalidArgument naming the element (CPU: at update, before anything is folded; CUDA:
+  // at compute(), from a device flag). Quantile metrics are not weighted: InvalidArgument.
+  void update(const TensorView& pred, const TensorView& target, const TensorView& mask,
+              const TensorView& weight, StreamHandle stream = nullptr) override;
 
   // The epoch's metrics. The only synchronisation point. Throws NonFiniteError under
-  // nan_policy = error when a non-finite pair was seen, naming the first batch and element.
+  // nan_policy = error when a non-finite pair was seen, naming the first batch and element, and
+  // InvalidArgument when no batch was folded or merged since construction or reset() (an empty
+  // batch counts; docs/design.md, "No data").
   RegressionReport compute(StreamHandle stream = nullptr);
 
   // Forgets every batch; keeps the spec, the device and the sample shape (see AnyEvaluator).

@@ -124,12 +124,13 @@ nb::ndarray<nb::numpy, std::uint64_t> to_numpy(const std::vector<std::uint64_t>&
 }
 
 std::shared_ptr<void> keep_inputs(const Array& pred, const Array& target,
-                                  const std::optional<Array>& mask) {
+                                  const std::optional<Array>& mask,
+                                  const std::optional<Array>& weight) {
   struct Inputs {
     Array pred, target;
-    std::optional<Array> mask;
+    std::optional<Array> mask, weight;
   };
-  return std::make_shared<Inputs>(Inputs{pred, target, mask});
+  return std::make_shared<Inputs>(Inputs{pred, target, mask, weight});
 }
 
 } // namespace gpueval::python

@@ -46,7 +46,8 @@ private:
 // stream=) may reuse its memory as soon as its last reference goes. Dropping it takes the GIL
 // itself (nanobind releases arrays under a GIL guard).
 std::shared_ptr<void> keep_inputs(const Array& pred, const Array& target,
-                                  const std::optional<Array>& mask);
+                                  const std::optional<Array>& mask,
+                                  const std::optional<Array>& weight);
 
 // Owned numpy arrays of C++ results.
 nb::ndarray<nb::numpy, double> to_numpy(const std::vector<double>& values);

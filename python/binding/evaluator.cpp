@@ -47,14 +47,19 @@ public:
         cuda_(ev_->device().kind == DeviceKind::cuda) {}
 
   void update(const Array& pred, const Array& target, const std::optional<Array>& mask,
-              std::uintptr_t stream) {
+              const std::optional<Array>& weight, std::uintptr_t stream) {
     const TensorView p = view_of(pred, "pred");
     const TensorView t = view_of(target, "target");
     const TensorView m = mask ? view_of(*mask, "mask") : TensorView{};
+    const TensorView w = weight ? view_of(*weight, "weight") : TensorView{};
     // On CUDA the arrays stay referenced until the device has run the update.
-    std::shared_ptr<void> inputs = cuda_ ? keep_inputs(pred, target, mask) : nullptr;
+    std::shared_ptr<void> inputs = cuda_ ? keep_inputs(pred, target, mask, weight) : nullptr;
     const Locked lock(mu_);
-    ev_->update(p, t, m, stream_of(stream));
+    if (weight) {
+      ev_->update(p, t, m, w, stream_of(stream));
+    } else {
+      ev_->update(p, t, m, stream_of(stream));
+    }
     if (inputs) {
       ev_->keep_until_done(std::move(inputs));
     }
@@ -136,7 +141,7 @@ void bind_evaluator(nb::module_& m) {
       .def(nb::init<const std::string&, const Options&, const std::string&, int>(), nb::arg("task"),
            nb::arg("options"), nb::arg("device"), nb::arg("threads"))
       .def("update", &PyEvaluator::update, nb::arg("pred"), nb::arg("target"),
-           nb::arg("mask").none(), nb::arg("stream"))
+           nb::arg("mask").none(), nb::arg("weight").none(), nb::arg("stream"))
       .def("compute", &PyEvaluator::compute, nb::arg("stream"),
            nb::arg("device_label") = nb::none())
       .def("reset", &PyEvaluator::reset, nb::arg("stream"))

@@ -66,6 +66,7 @@ void bind_regression(nb::module_& m) {
                    })
       .def_ro("device", &Report::device)
       .def_ro("count", &Report::count)
+      .def_ro("weight_sum", &Report::weight_sum)
       .def_ro("skipped_nonfinite", &Report::skipped_nonfinite)
       .def_ro("channels", &Report::channels)
       .def_prop_ro(

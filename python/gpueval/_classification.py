@@ -114,9 +114,9 @@ class Classification(StreamingEvaluator):
             "task", "num_classes", "metrics", "scores", "pred", "threshold", "class_axis",
             "top_k", "ignore_index", "bins", "beta", "nan_policy", "invalid", "histogram_budget")}}
 
-    def update(self, pred: Any, target: Any, mask: Any = None,
+    def update(self, pred: Any, target: Any, mask: Any = None, weight: Any = None,
                stream: Any = None) -> "Classification":
-        return super().update(pred, target, mask, stream)  # type: ignore[return-value]
+        return super().update(pred, target, mask, weight, stream)  # type: ignore[return-value]
 
     update.__doc__ = StreamingEvaluator.update.__doc__
 
@@ -125,9 +125,9 @@ class Classification(StreamingEvaluator):
 
     compute.__doc__ = StreamingEvaluator.compute.__doc__
 
-    def __call__(self, pred: Any, target: Any, mask: Any = None,
+    def __call__(self, pred: Any, target: Any, mask: Any = None, weight: Any = None,
                  stream: Any = None) -> ClassificationReport:
-        return super().__call__(pred, target, mask, stream)
+        return super().__call__(pred, target, mask, weight, stream)
 
     __call__.__doc__ = StreamingEvaluator.__call__.__doc__
 

@@ -160,33 +160,40 @@ class StreamingEvaluator:
 
     # ---- the batch loop ------------------------------------------------------------------------
 
-    def _update_on(self, ev: Any, pred: Any, target: Any, mask: Any, stream: Any) -> None:
+    def _update_on(self, ev: Any, pred: Any, target: Any, mask: Any, weight: Any,
+                   stream: Any) -> None:
         if self._cuda_index < 0:
             handle = 0 if stream is None else _arrays.stream_handle(stream)  # checked, unused
             p = _arrays.host_array(pred)
             t = _arrays.host_array(target)
             m = None if mask is None else _arrays.host_array(mask)
+            w = None if weight is None else _arrays.host_array(weight)
         else:
             self._framework = _arrays.framework(pred)
             handle = self._stream(stream)
             p = _arrays.cuda_export(pred, handle)
             t = _arrays.cuda_export(target, handle)
             m = None if mask is None else _arrays.cuda_export(mask, handle)
+            w = None if weight is None else _arrays.cuda_export(weight, handle)
         try:
-            ev.update(p, t, m, handle)
+            ev.update(p, t, m, w, handle)
         except TypeError:
-            _arrays.explain_import_failure({"pred": pred, "target": target, "mask": mask})
+            _arrays.explain_import_failure({"pred": pred, "target": target, "mask": mask,
+                                            "weight": weight})
             raise
 
-    def update(self, pred: Any, target: Any, mask: Any = None,
+    def update(self, pred: Any, target: Any, mask: Any = None, weight: Any = None,
                stream: Any = None) -> "StreamingEvaluator":
         """Folds one batch in and returns ``self``.
 
         Arrays are read where they are, without a copy: numpy, PyTorch, CuPy, JAX, anything with
         ``__dlpack__`` or the buffer protocol, any dtype gpueval reads, any strides. ``mask``
         (optional) is bool or an integer type with the target's shape or a prefix of it;
-        nonzero means include (the opposite of numpy.ma). A tensor that requires grad is read
-        as it is: gpueval keeps no reference to it or its graph.
+        nonzero means include (the opposite of numpy.ma). ``weight`` (optional; where the family weighs samples) is a
+        float array of the same shapes as a mask, finite and >= 0: every metric becomes its
+        weighted form, as scikit-learn's ``sample_weight`` (a 0/1 weight gives exactly the mask's
+        numbers; a negative or non-finite weight raises ``ValueError`` naming it). A tensor that
+        requires grad is read as it is: gpueval keeps no reference to it or its graph.
 
         On a CUDA device the update is enqueued on ``stream`` (an integer handle, a
         ``torch.cuda.Stream`` or a CuPy stream; default: the arrays' framework's current stream
@@ -199,26 +206,28 @@ class StreamingEvaluator:
         """
         if not self._fixed:
             self._resolve(pred)
-        self._update_on(self._ev, pred, target, mask, stream)
+        self._update_on(self._ev, pred, target, mask, weight, stream)
         return self
 
-    def __call__(self, pred: Any, target: Any, mask: Any = None, stream: Any = None) -> Any:
+    def __call__(self, pred: Any, target: Any, mask: Any = None, weight: Any = None,
+                 stream: Any = None) -> Any:
         """Folds the batch in, like ``update``, and returns the report of this batch alone
         (TorchMetrics' ``forward``). Costs a second pass over the batch and a synchronisation."""
-        self.update(pred, target, mask, stream)
+        self.update(pred, target, mask, weight, stream)
         if self._batch_ev is None:
             device = "cpu" if self._cuda_index < 0 else f"cuda:{self._cuda_index}"
             self._batch_ev = self._new_core(device)
         self._batch_ev.reset(self._stream(stream))
-        self._update_on(self._batch_ev, pred, target, mask, stream)
+        self._update_on(self._batch_ev, pred, target, mask, weight, stream)
         return self._report(self._batch_ev, self._stream(stream), None)
 
     def compute(self, stream: Any = None, sync: Optional[bool] = None) -> Any:
         """The metrics of every batch since construction or ``reset()`` (and of merged states).
 
         The only synchronisation point. Raises :class:`NonFiniteError` under
-        ``nan_policy="error"`` when an invalid value was seen, and ``ValueError`` before any
-        batch when the inputs are unknown.
+        ``nan_policy="error"`` when an invalid value was seen, and ``ValueError`` when no batch
+        was folded or merged since construction or ``reset()`` (the same error both ways: a
+        report of nothing would pass for an epoch's metrics; a batch of zero rows is data).
 
         In a ``torch.distributed`` job with more than one rank, ``compute()`` returns the
         metrics of every rank's batches together, and is then a collective: **every rank must

@@ -83,8 +83,9 @@ class Regression(StreamingEvaluator):
                 "nan_policy": k["nan_policy"], "quantile_alpha": k["quantile_alpha"]}
 
     # The methods below are StreamingEvaluator's, with the regression report in their types.
-    def update(self, pred: Any, target: Any, mask: Any = None, stream: Any = None) -> "Regression":
-        return super().update(pred, target, mask, stream)  # type: ignore[return-value]
+    def update(self, pred: Any, target: Any, mask: Any = None, weight: Any = None,
+               stream: Any = None) -> "Regression":
+        return super().update(pred, target, mask, weight, stream)  # type: ignore[return-value]
 
     update.__doc__ = StreamingEvaluator.update.__doc__
 
@@ -93,8 +94,9 @@ class Regression(StreamingEvaluator):
 
     compute.__doc__ = StreamingEvaluator.compute.__doc__
 
-    def __call__(self, pred: Any, target: Any, mask: Any = None, stream: Any = None) -> Report:
-        return super().__call__(pred, target, mask, stream)
+    def __call__(self, pred: Any, target: Any, mask: Any = None, weight: Any = None,
+                 stream: Any = None) -> Report:
+        return super().__call__(pred, target, mask, weight, stream)
 
     __call__.__doc__ = StreamingEvaluator.__call__.__doc__
 

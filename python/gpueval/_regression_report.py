@@ -77,8 +77,8 @@ class Report(_MetricMapping):
             "quantile_sketch": None if core.quantile_bits == 0 else {
                 "relative_accuracy": core.quantile_accuracy,
                 "mantissa_bits": core.quantile_bits},
-            "count": core.count, "skipped_nonfinite": core.skipped_nonfinite,
-            "channels": core.channels, "elapsed_s": core.elapsed_s,
+            "count": core.count, "weight_sum": core.weight_sum,
+            "skipped_nonfinite": core.skipped_nonfinite, "channels": core.channels, "elapsed_s": core.elapsed_s,
             "bytes_read": core.bytes_read,
         }
         return r
@@ -129,6 +129,8 @@ class Report(_MetricMapping):
                                          "skipped_nonfinite", "channels", "elapsed_s",
                                          "bytes_read")}
             r._info["quantile_sketch"] = d.get("quantile_sketch")
+            # present only when the evaluation was weighted; otherwise the count
+            r._info["weight_sum"] = float(d.get("weight_sum", d["count"]))
         except (KeyError, TypeError, ValueError) as e:
             raise ValueError(f"malformed gpueval report: {type(e).__name__}: {e}") from None
         r._core = None
@@ -204,8 +206,13 @@ class Report(_MetricMapping):
 
     @property
     def count(self) -> int:
-        """Pairs folded, all keys."""
+        """Pairs folded, all keys (weighted: the pairs with a weight > 0)."""
         return int(self._info["count"])
+
+    @property
+    def weight_sum(self) -> float:
+        """The pairs' weights summed (``update(..., weight=)``): ``count`` when unweighted."""
+        return float(self._info["weight_sum"])
 
     @property
     def skipped_nonfinite(self) -> int:

@@ -285,7 +285,7 @@ def test_degenerate_cases():
     assert never_predicted["precision"] == 0.0 and never_predicted["recall"] == 0.0
     assert never_predicted["f1"] == skm.f1_score([0, 1, 0, 1], [0, 0, 0, 0], zero_division=0)
     empty = gpueval.Classification("binary", device="cpu", sample_shape=(3,), pred="scores")
-    r = empty.compute()
+    r = empty.update(np.zeros((0, 3), np.float32), np.zeros((0, 3), np.int64)).compute()
     assert r.count == 0 and math.isnan(r["accuracy"]) and math.isnan(r["log_loss"])
 
 

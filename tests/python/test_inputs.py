@@ -273,8 +273,11 @@ def test_nan_policies(pair):
 def test_compute_before_any_batch_says_why():
     ev = gpueval.Regression()
     msg = _error(ValueError, ev.compute)
-    assert "before any update" in msg
-    assert gpueval.Regression(sample_shape=(3,), device="cpu").compute().count == 0
+    assert "compute() with no data" in msg and "update()" in msg
+    # the same rule when the spec knows the shape; an empty batch is data
+    fixed = gpueval.Regression(sample_shape=(3,), device="cpu")
+    assert _error(ValueError, fixed.compute) == msg
+    assert fixed.update(np.ones((0, 3)), np.ones((0, 3))).compute().count == 0
 
 
 def test_cuda_without_a_usable_device_is_a_clear_error():

@@ -96,6 +96,7 @@ def test_errors_and_degenerate_inputs():
     with pytest.raises(ValueError, match="5000 channels exceed the sketch cap"):
         gpueval.Regression(metrics=QUANTILES, sample_shape=(5000,))
     ev = gpueval.Regression(metrics=QUANTILES, sample_shape=(2,), device="cpu")
+    ev.update(np.ones((0, 2)), np.ones((0, 2)))
     assert math.isnan(ev.compute()["median_absolute_error"])  # no pairs
     r = gpueval.Regression(metrics=QUANTILES, nan_policy="propagate", device="cpu").update(
         np.array([[1.0], [np.nan]]), np.zeros((2, 1))).compute()

@@ -102,7 +102,15 @@ def main():
         raise AssertionError("no error")
     except RuntimeError as e:
         assert "thresold" in str(e) and "threshold" in str(e), str(e)
-    print("torch script class: 8 checks passed")
+    # Sample weights: update_weighted (TorchScript methods take no defaults); a 0/1 weight is the
+    # mask, to the bit.
+    keep = torch.rand(12) > 0.3
+    masked = torch.classes.gpueval.Evaluator("default", "-1", None, "skip", "cpu", 1)
+    masked.update(p, t, keep)
+    weighted = torch.classes.gpueval.Evaluator("default", "-1", None, "skip", "cpu", 1)
+    weighted.update_weighted(p, t, None, keep.to(torch.float32))
+    assert weighted.compute_json() == masked.compute_json()
+    print("torch script class: 9 checks passed")
     return 0
 
 

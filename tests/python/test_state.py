@@ -121,7 +121,7 @@ def test_pickle_deepcopy_and_state_dict(data):
     assert empty.state_dict()["state"] is None
     restored = pickle.loads(pickle.dumps(empty))
     assert restored.batches == 0
-    with pytest.raises(ValueError, match="before any update"):
+    with pytest.raises(ValueError, match="compute\\(\\) with no data"):
         restored.compute()
 
 
@@ -158,7 +158,8 @@ def test_reset_forgets_batches_and_keeps_the_shape(data):
     ev = _fed(data)
     ev.reset()
     assert ev.batches == 0
-    assert ev.compute().count == 0
+    with pytest.raises(ValueError, match="compute\\(\\) with no data"):
+        ev.compute()
     with pytest.raises(ValueError, match="sample shape"):
         ev.update(np.ones((2, 5, 3), np.float32), np.ones((2, 5, 3), np.float32))
 
@@ -181,3 +182,28 @@ def test_results_do_not_depend_on_the_thread_count(data):
                .update(*big[2]).compute() for n in (1, 2, 5)]
     for r in reports[1:]:
         _values_close(r, reports[0], rel=0)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: gpueval.Regression(device="cpu"),
+    lambda: gpueval.Regression(device="cpu", sample_shape=(5, 3)),
+    lambda: gpueval.Classification("multiclass", num_classes=3, device="cpu"),
+])
+def test_compute_with_no_data_raises_the_same_fresh_or_after_reset(make):
+    # One rule (docs/design.md, "No data"): no batch since construction or reset() is an error,
+    # whatever the spec knows; an empty batch is data and reports NaN metrics over 0 samples.
+    fresh = make()
+    with pytest.raises(ValueError) as first:
+        fresh.compute()
+    assert "compute() with no data" in str(first.value)
+    is_reg = isinstance(fresh, gpueval.Regression)
+    p = np.ones((4, 5, 3), np.float32) if is_reg else np.full((4, 3), 1 / 3, np.float32)
+    t = np.ones((4, 5, 3), np.float32) if is_reg else np.zeros(4, np.int64)
+    fresh.update(p, t)
+    fresh.reset()
+    with pytest.raises(ValueError) as again:
+        fresh.compute()
+    assert str(again.value) == str(first.value)
+    fresh.update(p[:0], t[:0])
+    r = fresh.compute()
+    assert r.count == 0

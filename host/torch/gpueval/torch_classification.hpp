@@ -18,8 +18,9 @@ public:
   TorchClassificationEvaluator(ClassificationSpec spec, torch::Device device = torch::kCPU,
                                int threads = 0);
   void update(const torch::Tensor& pred, const torch::Tensor& target,
-              const c10::optional<torch::Tensor>& mask = c10::nullopt) {
-    metrics_.update(pred, target, mask);
+              const c10::optional<torch::Tensor>& mask = c10::nullopt,
+              const c10::optional<torch::Tensor>& weight = c10::nullopt) {
+    metrics_.update(pred, target, mask, weight);
   }
   ClassificationReport compute();
   // Metrics as 0-d float64 tensors under their report names; "per_class/<m>" ([C] float64),

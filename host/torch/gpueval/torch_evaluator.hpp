@@ -35,9 +35,11 @@ public:
   // pred and target on the evaluator's device, any strides; mask optional (bool/uint8, the
   // target's shape or a prefix of it). CUDA tensors: the device is guarded and the update is
   // enqueued on the current CUDA stream, so it orders with the trainer's kernels; the tensors
-  // stay referenced until the device has run it.
+  // stay referenced until the device has run it. weight optional (regression): a float tensor of
+  // the mask's shapes, finite and >= 0 (scikit-learn's sample_weight; see the family's update).
   void update(const torch::Tensor& pred, const torch::Tensor& target,
-              const c10::optional<torch::Tensor>& mask = c10::nullopt);
+              const c10::optional<torch::Tensor>& mask = c10::nullopt,
+              const c10::optional<torch::Tensor>& weight = c10::nullopt);
   AnyReport compute();
   TensorDict compute_dict();
   // On CUDA, enqueued on the current stream (later updates on any stream wait for it).

@@ -16,7 +16,8 @@ public:
 
   // pred and target: the same shape (see TorchMetrics::update).
   void update(const torch::Tensor& pred, const torch::Tensor& target,
-              const c10::optional<torch::Tensor>& mask = c10::nullopt);
+              const c10::optional<torch::Tensor>& mask = c10::nullopt,
+              const c10::optional<torch::Tensor>& weight = c10::nullopt);
   Report compute();
   // Headline values as 0-d float64 tensors under their metric names; "flat/<m>",
   // "per_channel/<m>" ([C] float64), "per_channel/count" ([C] int64), "by_axis/<m>",

@@ -17,4 +17,10 @@ GPUEVAL_HD constexpr bool skipped(bool in_mask, bool valid, bool propagate) {
   return in_mask && !valid && !propagate;
 }
 
+// A sample weight is finite and >= 0 (0 leaves the sample out, as a mask does); anything else is
+// an error under every policy, since no value of it means what the caller intended.
+GPUEVAL_HD constexpr bool is_weight(double w) {
+  return w >= 0.0 && w - w == 0.0;
+}
+
 } // namespace gpueval::ops

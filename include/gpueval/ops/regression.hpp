@@ -104,7 +104,8 @@ template <> struct Math<double> {
 };
 
 struct CoreStats {
-  std::uint64_t n = 0;                          // pairs folded
+  std::uint64_t n = 0;                          // pairs folded (with a weight > 0)
+  double w = 0;                                 // their weights' sum; n when unweighted
   std::uint64_t skipped_nonfinite = 0;          // pairs dropped by nan_policy = skip (not in n)
   double ref_p = 0, ref_t = 0, ref_e = 0;       // reference values: a pair of the data
   double dmean_p = 0, dmean_t = 0, dmean_e = 0; // mean - ref
@@ -156,6 +157,7 @@ struct MetricValues {
 // lanes and hand run_fold a proxy of references: the template only needs these member names.
 template <unsigned G> struct Run {
   double k = 0;                  // pairs folded
+  double w = 0;                  // their weights' sum (k when every weight is 1)
   double skipped = 0;            // pairs a backend dropped as non-finite; carried into the record
   double p0 = 0, t0 = 0, e0 = 0; // the shift: the run's first included pair
   double s1p = 0, s1t = 0, s1e = 0;
@@ -172,25 +174,32 @@ template <unsigned G> struct RegressionOps {
   using RunSums = Run<G>;
   static constexpr unsigned groups = G;
 
-  // Folds one pair into a run. The first included pair of a run (k == 0) becomes its shift.
-  // With kMayExclude, `include` = false leaves every sum unchanged (selects, not branches, so a
-  // SIMD loop or a warp stays converged); without it every pair is included.
+  // Folds one pair of weight `weight` (> 0, finite) into a run. The first included pair of a
+  // run (k == 0) becomes its shift. With kMayExclude, `include` = false leaves every sum
+  // unchanged (selects, not branches, so a SIMD loop or a warp stays converged); without it
+  // every pair is included with weight 1.
+  //
+  // Weights (docs/design.md, "Weights"): every sum of a run is a weighted sum and w the weights'
+  // sum. A weight of 1 multiplies exactly, so a 0/1 weight and the mask it equals give the same
+  // bits, and an unweighted fold the same bits as before weights existed.
   template <bool kMayExclude, class R>
-  GPUEVAL_HD GPUEVAL_FORCEINLINE static void run_fold(R& run, double p, double t, bool include) {
+  GPUEVAL_HD GPUEVAL_FORCEINLINE static void run_fold(R& run, double p, double t, bool include,
+                                                      double weight = 1.0) {
     if constexpr (!kMayExclude) {
       include = true;
     }
     take_shift(run, p, t, include);
-    accumulate<kMayExclude, false>(run, p, t, include);
+    accumulate<kMayExclude, false>(run, p, t, include, weight);
   }
 
   // run_fold for a vector of lanes with an include mask (V a SIMD vector, I its integer mask
-  // type, as a comparison yields), when every included value is finite: excluded lanes may
-  // hold anything, NaN included, since they are selected away before any sum.
+  // type, as a comparison yields) and per-lane weights, when every included value is finite:
+  // excluded lanes may hold anything, NaN included, since they are selected away before any sum.
   template <class R, class V, class I>
-  GPUEVAL_HD GPUEVAL_FORCEINLINE static void run_fold_masked(R& run, V p, V t, I include) {
+  GPUEVAL_HD GPUEVAL_FORCEINLINE static void run_fold_masked(R& run, V p, V t, I include,
+                                                             V weight) {
     take_shift(run, p, t, include);
-    accumulate<true, true>(run, p, t, include);
+    accumulate<true, true>(run, p, t, include, weight);
   }
 
   // The hot-loop form: the pair is included, p and t are finite, and the run already has its
@@ -199,7 +208,7 @@ template <unsigned G> struct RegressionOps {
   // caller adds the pairs to run.k itself (once for several pairs).
   template <bool kCount = true, class R, class V>
   GPUEVAL_HD GPUEVAL_FORCEINLINE static void run_fold_started(R& run, V p, V t) {
-    accumulate<false, true, kCount>(run, p, t, true);
+    accumulate<false, true, kCount>(run, p, t, true, Math<V>::splat(1.0));
   }
 
   // The first included pair of a run becomes its shift.
@@ -214,8 +223,9 @@ template <unsigned G> struct RegressionOps {
 
   // The sums of run_fold, relative to the run's shift. kFinite: no included value is NaN, so max
   // and min need not propagate one. I is bool for V = double, or V's comparison mask type.
+  // Without kMayExclude every weight is 1 (`weight` is not read).
   template <bool kMayExclude, bool kFinite, bool kCount = true, class R, class V, class I>
-  GPUEVAL_HD GPUEVAL_FORCEINLINE static void accumulate(R& run, V p, V t, I include) {
+  GPUEVAL_HD GPUEVAL_FORCEINLINE static void accumulate(R& run, V p, V t, I include, V weight) {
     using M = Math<V>;
     const V zero = M::splat(0.0);
     const V e = p - t;
@@ -223,23 +233,32 @@ template <unsigned G> struct RegressionOps {
     V dt = t - run.t0;
     V de = e - run.e0;
     V abs_e = M::abs(e);
+    // The weighted deviations: w * d when pairs may be excluded (and so weighted), d otherwise.
+    V wdp = dp, wdt = dt, wde = de, w_abs_e = abs_e;
     if constexpr (kMayExclude) {
       dp = M::select(include, dp, zero);
       dt = M::select(include, dt, zero);
       de = M::select(include, de, zero);
       abs_e = M::select(include, abs_e, zero);
+      const V w = M::select(include, weight, zero);
+      wdp = dp * w;
+      wdt = dt * w;
+      wde = de * w;
+      w_abs_e = abs_e * w;
       run.k += M::select(include, M::splat(1.0), zero);
+      run.w += w;
     } else if constexpr (kCount) {
       run.k += 1.0;
+      run.w += 1.0;
     }
-    run.s1p += dp;
-    run.s1t += dt;
-    run.s1e += de;
-    run.s2p = M::mul_add(dp, dp, run.s2p);
-    run.s2t = M::mul_add(dt, dt, run.s2t);
-    run.s2e = M::mul_add(de, de, run.s2e);
-    run.spt = M::mul_add(dp, dt, run.spt);
-    run.sum_abs_e += abs_e;
+    run.s1p += wdp;
+    run.s1t += wdt;
+    run.s1e += wde;
+    run.s2p = M::mul_add(wdp, dp, run.s2p);
+    run.s2t = M::mul_add(wdt, dt, run.s2t);
+    run.s2e = M::mul_add(wde, de, run.s2e);
+    run.spt = M::mul_add(wdp, dt, run.spt);
+    run.sum_abs_e += w_abs_e;
     if constexpr (kFinite) {
       run.max_abs_e = M::max(run.max_abs_e, abs_e);
     } else {
@@ -271,8 +290,8 @@ template <unsigned G> struct RegressionOps {
         sape = 2.0 * abs_e / nan_max(fabs(p) + fabs(t), kEps64);
       }
       if constexpr (kMayExclude) {
-        ape = M::select(include, ape, zero);
-        sape = M::select(include, sape, zero);
+        ape = M::select(include, ape * weight, zero);
+        sape = M::select(include, sape * weight, zero);
       }
       run.sum_ape += ape;
       run.sum_sape += sape;
@@ -295,7 +314,7 @@ template <unsigned G> struct RegressionOps {
       }
       if constexpr (kMayExclude) {
         run.n_sle_out_of_domain += M::select(M::both(include, out), one, zero);
-        run.sum_sle += M::select(M::both(include, M::negate(out)), d * d, zero);
+        run.sum_sle += M::select(M::both(include, M::negate(out)), d * d * weight, zero);
       } else {
         run.n_sle_out_of_domain += M::select(out, one, zero);
         run.sum_sle += M::select(M::negate(out), d * d, zero);
@@ -321,8 +340,9 @@ template <unsigned G> struct RegressionOps {
     if (run.k == 0.0) {
       return r;
     }
-    const double inv_k = 1.0 / run.k;
+    const double inv_k = 1.0 / run.w; // the weights' sum: k when unweighted
     r.n = static_cast<std::uint64_t>(run.k);
+    r.w = run.w;
     r.ref_p = run.p0;
     r.ref_t = run.t0;
     r.ref_e = run.e0;
@@ -350,8 +370,9 @@ template <unsigned G> struct RegressionOps {
     return r;
   }
 
-  // Chan, Golub and LeVeque's pairwise merge, on a's references. Counts enter as doubles: na*nb
-  // is never formed in integers, and f = nb/n is in [0, 1].
+  // Chan, Golub and LeVeque's pairwise merge, on a's references, with the weights' sums as the
+  // counts (West's weighted form; exactly the pair counts when unweighted, as doubles: na*nb is
+  // never formed in integers, and f = nb/n is in [0, 1]).
   GPUEVAL_HD static Record combine(const Record& a, const Record& b) {
     if (a.n == 0) {
       Record r = b;
@@ -365,9 +386,10 @@ template <unsigned G> struct RegressionOps {
     }
     Record r{};
     r.n = a.n + b.n;
+    r.w = a.w + b.w;
     r.skipped_nonfinite = a.skipped_nonfinite + b.skipped_nonfinite;
-    const double na = static_cast<double>(a.n);
-    const double f = static_cast<double>(b.n) / static_cast<double>(r.n);
+    const double na = a.w;
+    const double f = b.w / r.w;
     const double naf = na * f; // na * nb / n
     // mean_b - mean_a = (ref_b - ref_a) + (dmean_b - dmean_a): the first difference is exact for
     // nearby references, the second is of the spread's size.
@@ -409,8 +431,8 @@ template <unsigned G> struct RegressionOps {
     r = combine(r, run_to_record(run));
   }
 
-  // Every metric of docs/design.md's "Metrics (regression)" that the record's groups support.
-  // n = 0 gives NaN for every metric.
+  // Every metric of docs/design.md's "Metrics (regression)" that the record's groups support,
+  // weighted by the pairs' weights (n is their sum). n = 0 gives NaN for every metric.
   GPUEVAL_HD static MetricValues finalize(const Record& r) {
     MetricValues out;
     const double nan = quiet_nan();
@@ -420,7 +442,7 @@ template <unsigned G> struct RegressionOps {
     if (r.n == 0) {
       return out;
     }
-    const double n = static_cast<double>(r.n);
+    const double n = r.w;
     const double mean_p = r.mean_p(), mean_t = r.mean_t(), mean_e = r.mean_e();
     const double sse = r.m2_e + n * mean_e * mean_e; // sum of squared errors
     const double mse = sse / n;
