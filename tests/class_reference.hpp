@@ -148,6 +148,9 @@ inline ClassValues class_reference(const std::vector<ClassSample>& samples, std:
     }
   }
   out["balanced_accuracy"] = static_cast<double>(recall_sum / present);
+  // adjusted: chance (1 / classes present) scores 0, as scikit-learn's adjusted=True
+  out["balanced_accuracy_adjusted"] =
+      static_cast<double>((recall_sum / present - 1 / present) / (1 - 1 / present));
   for (const char* metric : kAveragedMetrics) {
     const std::string m = metric;
     if (binary) {

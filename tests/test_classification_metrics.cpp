@@ -12,17 +12,24 @@ namespace gpueval::classification {
 namespace {
 
 TEST(ClassificationMetrics, PerClassScoresFromCounts) {
-  const double tp = 3, fp = 1, fn = 2, tn = 4, beta2 = 4;
-  EXPECT_DOUBLE_EQ(precision_of(tp, fp, fn, tn, beta2), 0.75);
-  EXPECT_DOUBLE_EQ(recall_of(tp, fp, fn, tn, beta2), 0.6);
-  EXPECT_DOUBLE_EQ(f1_of(tp, fp, fn, tn, beta2), 6.0 / 9.0);
-  EXPECT_DOUBLE_EQ(fbeta_of(tp, fp, fn, tn, beta2), 15.0 / 24.0); // (1+b2) tp / (.. + b2 fn + fp)
-  EXPECT_DOUBLE_EQ(specificity_of(tp, fp, fn, tn, beta2), 0.8);
-  EXPECT_DOUBLE_EQ(jaccard_of(tp, fp, fn, tn, beta2), 0.5);
-  // A zero denominator gives 0, as scikit-learn's zero_division default.
-  EXPECT_EQ(precision_of(0, 0, 5, 1, 1), 0.0);
-  EXPECT_EQ(recall_of(0, 3, 0, 1, 1), 0.0);
-  EXPECT_EQ(specificity_of(2, 0, 1, 0, 1), 0.0);
+  const double tp = 3, fp = 1, fn = 2, tn = 4, beta2 = 4, zd = 0;
+  EXPECT_DOUBLE_EQ(precision_of(tp, fp, fn, tn, beta2, zd), 0.75);
+  EXPECT_DOUBLE_EQ(recall_of(tp, fp, fn, tn, beta2, zd), 0.6);
+  EXPECT_DOUBLE_EQ(f1_of(tp, fp, fn, tn, beta2, zd), 6.0 / 9.0);
+  EXPECT_DOUBLE_EQ(fbeta_of(tp, fp, fn, tn, beta2, zd), 15.0 / 24.0); // (1+b2) tp / (.. + fp)
+  EXPECT_DOUBLE_EQ(specificity_of(tp, fp, fn, tn, beta2, zd), 0.8);
+  EXPECT_DOUBLE_EQ(jaccard_of(tp, fp, fn, tn, beta2, zd), 0.5);
+  // A zero denominator gives zero_division: 0 (scikit-learn's default), 1 or NaN.
+  for (double z : {0.0, 1.0}) {
+    EXPECT_EQ(precision_of(0, 0, 5, 1, 1, z), z);
+    EXPECT_EQ(recall_of(0, 3, 0, 1, 1, z), z);
+    EXPECT_EQ(specificity_of(2, 0, 1, 0, 1, z), z);
+    EXPECT_EQ(f1_of(0, 0, 0, 4, 1, z), z);
+    EXPECT_EQ(jaccard_of(0, 0, 0, 4, 1, z), z);
+  }
+  EXPECT_TRUE(std::isnan(fbeta_of(0, 0, 0, 4, 4, std::nan(""))));
+  // A defined ratio ignores it: f1 with tp = 0 but fp > 0 is 0 whatever zero_division says.
+  EXPECT_EQ(f1_of(0, 2, 0, 1, 1, 1.0), 0.0);
   // The table maps each per-class metric to its formula.
   EXPECT_EQ(per_class_fn(ClassMetric::precision), &precision_of);
   EXPECT_EQ(per_class_fn(ClassMetric::recall), &recall_of);

@@ -81,21 +81,21 @@ DecodedClassState decode_class_state(const State& state);
 // ---- finalize (metrics.cpp)
 // -------------------------------------------------------------------------
 
-// num / den; zero division gives 0, as scikit-learn's default.
-double ratio(double num, double den);
+// num / den; a zero denominator gives `zero_division` (0, 1 or NaN; scikit-learn's default 0).
+double ratio(double num, double den, double zero_division = 0.0);
 
 struct ClassCounts {
   std::vector<double> tp, fp, fn, tn;
 };
 
-// Per-class scores from the counts (beta2 = beta^2 for fbeta).
-double precision_of(double tp, double fp, double fn, double tn, double beta2);
-double recall_of(double tp, double fp, double fn, double tn, double beta2);
-double f1_of(double tp, double fp, double fn, double tn, double beta2);
-double fbeta_of(double tp, double fp, double fn, double tn, double beta2);
-double specificity_of(double tp, double fp, double fn, double tn, double beta2);
-double jaccard_of(double tp, double fp, double fn, double tn, double beta2);
-using PerClassFn = double (*)(double, double, double, double, double);
+// Per-class scores from the counts (beta2 = beta^2 for fbeta; zd: the spec's zero_division).
+double precision_of(double tp, double fp, double fn, double tn, double beta2, double zd);
+double recall_of(double tp, double fp, double fn, double tn, double beta2, double zd);
+double f1_of(double tp, double fp, double fn, double tn, double beta2, double zd);
+double fbeta_of(double tp, double fp, double fn, double tn, double beta2, double zd);
+double specificity_of(double tp, double fp, double fn, double tn, double beta2, double zd);
+double jaccard_of(double tp, double fp, double fn, double tn, double beta2, double zd);
+using PerClassFn = double (*)(double, double, double, double, double, double);
 PerClassFn per_class_fn(ClassMetric m);
 
 // Cohen's kappa from the C x C confusion matrix (rows: targets), exact in integers until one
@@ -115,6 +115,9 @@ struct BinCounts {
 };
 // Class c's nonzero bins, ascending: its negatives' and positives' histograms side by side.
 std::vector<BinCounts> class_bins(const Sparse& h, const ops::HistLayout& hl, std::int64_t c);
+// Every class's bins pooled into one histogram (bins of the same key added): the one-vs-rest
+// decisions of all classes as one binary problem, scikit-learn's average="micro".
+std::vector<BinCounts> pooled_bins(const Sparse& h, const ops::HistLayout& hl);
 
 struct RankMetrics {
   double auroc, auroc_bound, ap, ap_bound, positives;

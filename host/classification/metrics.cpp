@@ -16,27 +16,27 @@ using namespace classification; // the family's internal functions (internal.hpp
 
 namespace classification {
 
-double ratio(double num, double den) {
-  return den > 0 ? num / den : 0.0; // zero division gives 0, as scikit-learn's default
+double ratio(double num, double den, double zero_division) {
+  return den > 0 ? num / den : zero_division;
 }
 
-double precision_of(double tp, double fp, double, double, double) {
-  return ratio(tp, tp + fp);
+double precision_of(double tp, double fp, double, double, double, double zd) {
+  return ratio(tp, tp + fp, zd);
 }
-double recall_of(double tp, double, double fn, double, double) {
-  return ratio(tp, tp + fn);
+double recall_of(double tp, double, double fn, double, double, double zd) {
+  return ratio(tp, tp + fn, zd);
 }
-double f1_of(double tp, double fp, double fn, double, double) {
-  return ratio(2 * tp, 2 * tp + fp + fn);
+double f1_of(double tp, double fp, double fn, double, double, double zd) {
+  return ratio(2 * tp, 2 * tp + fp + fn, zd);
 }
-double fbeta_of(double tp, double fp, double fn, double, double b2) {
-  return ratio((1 + b2) * tp, (1 + b2) * tp + b2 * fn + fp);
+double fbeta_of(double tp, double fp, double fn, double, double b2, double zd) {
+  return ratio((1 + b2) * tp, (1 + b2) * tp + b2 * fn + fp, zd);
 }
-double specificity_of(double, double fp, double, double tn, double) {
-  return ratio(tn, tn + fp);
+double specificity_of(double, double fp, double, double tn, double, double zd) {
+  return ratio(tn, tn + fp, zd);
 }
-double jaccard_of(double tp, double fp, double fn, double, double) {
-  return ratio(tp, tp + fp + fn);
+double jaccard_of(double tp, double fp, double fn, double, double, double zd) {
+  return ratio(tp, tp + fp + fn, zd);
 }
 
 PerClassFn per_class_fn(ClassMetric m) {
@@ -165,8 +165,9 @@ ClassificationReport build_class_report(const detail::ClassBackend& b,
       r.support.push_back(row);
     }
   }
-  // The classes averaged over: multiclass, those that occur in the targets or the predictions
-  // (scikit-learn's labels); multilabel, every label; binary, the positive class.
+  // The classes averaged over: the spec's labels; else multiclass, those that occur in the
+  // targets or the predictions (scikit-learn's default labels); multilabel, every label; binary,
+  // the positive class.
   std::vector<std::size_t> averaged;
   for (std::size_t i = 0; i < C; ++i) {
     const bool seen = k.tp[i] + k.fp[i] + k.fn[i] > 0;
@@ -174,6 +175,11 @@ ClassificationReport build_class_report(const detail::ClassBackend& b,
       averaged.push_back(i);
     }
   }
+  const bool given_labels = !spec.labels.empty();
+  if (given_labels) {
+    averaged.assign(spec.labels.begin(), spec.labels.end());
+  }
+  const double zd = spec.zero_division;
   const double beta2 = spec.beta * spec.beta;
   const bool undefined =
       r.count == 0 || (spec.nan_policy == NanPolicy::propagate && r.skipped_invalid > 0);
@@ -194,7 +200,7 @@ ClassificationReport build_class_report(const detail::ClassBackend& b,
       const PerClassFn f = per_class_fn(metric);
       std::vector<double> values(C);
       for (std::size_t i = 0; i < C; ++i) {
-        values[i] = f(k.tp[i], k.fp[i], k.fn[i], k.tn[i], beta2);
+        values[i] = f(k.tp[i], k.fp[i], k.fn[i], k.tn[i], beta2, zd);
       }
       r.per_class_names.push_back(name);
       r.per_class.push_back(undefined ? std::vector<double>(C, nan) : values);
@@ -202,17 +208,24 @@ ClassificationReport build_class_report(const detail::ClassBackend& b,
         put(name, values[1]);
         continue;
       }
-      double tp = 0, fp = 0, fn = 0, tn = 0, macro = 0, weighted = 0, weight = 0;
+      // NaN values (zero_division=nan) are left out of the macro and weighted averages, as
+      // scikit-learn's _nanaverage.
+      double tp = 0, fp = 0, fn = 0, tn = 0, macro = 0, weighted = 0, weight = 0, defined = 0,
+             support = 0;
       for (std::size_t i : averaged) {
         tp += k.tp[i];
         fp += k.fp[i];
         fn += k.fn[i];
         tn += k.tn[i];
-        macro += values[i];
-        weighted += values[i] * (k.tp[i] + k.fn[i]);
-        weight += k.tp[i] + k.fn[i];
+        support += k.tp[i] + k.fn[i];
+        if (!std::isnan(values[i])) {
+          macro += values[i];
+          defined += 1;
+          weighted += values[i] * (k.tp[i] + k.fn[i]);
+          weight += k.tp[i] + k.fn[i];
+        }
       }
-      if (spec.task == ClassTask::multiclass) { // micro over every class
+      if (spec.task == ClassTask::multiclass && !given_labels) { // micro over every class
         tp = fp = fn = tn = 0;
         for (std::size_t i = 0; i < C; ++i) {
           tp += k.tp[i];
@@ -221,9 +234,9 @@ ClassificationReport build_class_report(const detail::ClassBackend& b,
           tn += k.tn[i];
         }
       }
-      put(name + "_micro", f(tp, fp, fn, tn, beta2));
-      put(name + "_macro", averaged.empty() ? 0.0 : macro / static_cast<double>(averaged.size()));
-      put(name + "_weighted", ratio(weighted, weight));
+      put(name + "_micro", f(tp, fp, fn, tn, beta2, zd));
+      put(name + "_macro", averaged.empty() ? zd : (defined > 0 ? macro / defined : nan));
+      put(name + "_weighted", support == 0 ? zd : (weight > 0 ? weighted / weight : nan));
       continue;
     }
     if (metric == ClassMetric::auroc || metric == ClassMetric::average_precision) {
@@ -257,6 +270,12 @@ ClassificationReport build_class_report(const detail::ClassBackend& b,
       put(name + "_macro_bound", count > 0 ? sum_b / count : nan);
       put(name + "_weighted", weight > 0 ? wsum / weight : nan);
       put(name + "_weighted_bound", weight > 0 ? wsum_b / weight : nan);
+      // micro: every class's one-vs-rest decisions pooled in one histogram (scikit-learn's
+      // average="micro": y_true and y_score flattened).
+      const RankMetrics micro =
+          rank_metrics(pooled_bins(hist, b.params.hist), b.params.hist.exact());
+      put(name + "_micro", roc ? micro.auroc : micro.ap);
+      put(name + "_micro_bound", roc ? micro.auroc_bound : micro.ap_bound);
       continue;
     }
     switch (metric) {
@@ -283,7 +302,8 @@ ClassificationReport build_class_report(const detail::ClassBackend& b,
       put(name, ratio(static_cast<double>(w[static_cast<std::size_t>(l.subset_right)]),
                       static_cast<double>(w[static_cast<std::size_t>(l.subset_rows)])));
       break;
-    case ClassMetric::balanced_accuracy: {
+    case ClassMetric::balanced_accuracy:
+    case ClassMetric::balanced_accuracy_adjusted: {
       double sum = 0, present = 0;
       for (std::size_t i = 0; i < C; ++i) {
         if (k.tp[i] + k.fn[i] > 0) {
@@ -291,7 +311,13 @@ ClassificationReport build_class_report(const detail::ClassBackend& b,
           present += 1;
         }
       }
-      put(name, sum / present);
+      double score = sum / present;
+      if (metric == ClassMetric::balanced_accuracy_adjusted) {
+        // scikit-learn's adjusted=True: chance (1 / classes present) scores 0, perfect 1.
+        const double chance = 1.0 / present;
+        score = (score - chance) / (1.0 - chance);
+      }
+      put(name, score);
       break;
     }
     case ClassMetric::mcc:

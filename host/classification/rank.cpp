@@ -36,6 +36,26 @@ std::vector<BinCounts> class_bins(const Sparse& h, const ops::HistLayout& hl, st
   return out;
 }
 
+std::vector<BinCounts> pooled_bins(const Sparse& h, const ops::HistLayout& hl) {
+  std::vector<BinCounts> all;
+  for (std::int64_t c = 0; c < hl.classes; ++c) {
+    const std::vector<BinCounts> one = class_bins(h, hl, c);
+    all.insert(all.end(), one.begin(), one.end());
+  }
+  std::sort(all.begin(), all.end(),
+            [](const BinCounts& a, const BinCounts& b) { return a.bin < b.bin; });
+  std::vector<BinCounts> out;
+  for (const BinCounts& b : all) {
+    if (!out.empty() && out.back().bin == b.bin) {
+      out.back().neg += b.neg;
+      out.back().pos += b.pos;
+    } else {
+      out.push_back(b);
+    }
+  }
+  return out;
+}
+
 // AUROC with pairs in one bin as ties (half), and average precision with one threshold per bin,
 // as scikit-learn computes them on those scores. When every distinct score has its own bin
 // (`exact`) they are the exact values; otherwise the order inside a bin is unknown, and the

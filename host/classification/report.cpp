@@ -2,6 +2,7 @@
 #include "gpueval/classification.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <string>
 
 #include "classification/internal.hpp"
@@ -65,6 +66,18 @@ std::string ClassificationReport::to_json() const {
   out += ", \"bins\": " + std::to_string(spec.bins);
   out += ", \"beta\": ";
   append_number(out, spec.beta);
+  out += ", \"zero_division\": ";
+  out += std::isnan(spec.zero_division) ? "\"nan\"" : (spec.zero_division == 1.0 ? "1" : "0");
+  out += ", \"labels\": ";
+  if (spec.labels.empty()) {
+    out += "null";
+  } else {
+    out += "[";
+    for (std::size_t i = 0; i < spec.labels.size(); ++i) {
+      out += (i ? ", " : "") + std::to_string(spec.labels[i]);
+    }
+    out += "]";
+  }
   out += ", \"nan_policy\": ";
   append_string(out, nan_policy_name(spec.nan_policy));
   out += ", \"invalid\": ";

@@ -60,6 +60,9 @@ const ClassMetricInfo kClassMetrics[kNumClassMetrics] = {
      "area under the ROC curve (one-vs-rest), with auroc_bound; default for binary tasks"},
     {ClassMetric::average_precision, "average_precision", kAllTasks, true, false, false,
      "average precision (one-vs-rest), with average_precision_bound; default for binary tasks"},
+    {ClassMetric::balanced_accuracy_adjusted, "balanced_accuracy_adjusted", kBinary | kMulticlass,
+     false, false, true,
+     "balanced accuracy rescaled so that chance scores 0 (scikit-learn's adjusted=True)"},
 };
 
 std::string valid_class_metric_names() {
@@ -261,6 +264,20 @@ void ClassificationSpec::validate() const {
                       std::to_string(num_classes));
   GPUEVAL_EXPECTS(beta > 0 && std::isfinite(beta),
                   "beta must be positive, not " + std::to_string(beta));
+  GPUEVAL_EXPECTS(zero_division == 0.0 || zero_division == 1.0 || std::isnan(zero_division),
+                  "zero_division must be 0, 1 or nan, not " + std::to_string(zero_division));
+  GPUEVAL_EXPECTS(labels.empty() || task != ClassTask::binary,
+                  "labels chooses the classes of multiclass and multilabel averages; a binary "
+                  "task reports its positive class");
+  for (std::size_t i = 0; i < labels.size(); ++i) {
+    GPUEVAL_EXPECTS(labels[i] >= 0 && labels[i] < num_classes,
+                    "label " + std::to_string(labels[i]) + " is not a class index in [0, " +
+                        std::to_string(num_classes) + ")");
+    for (std::size_t j = 0; j < i; ++j) {
+      GPUEVAL_EXPECTS(labels[i] != labels[j],
+                      "label " + std::to_string(labels[i]) + " is listed twice in labels");
+    }
+  }
   for (ClassMetric m : metrics) {
     const ClassMetricInfo& info = class_metric_info(m);
     GPUEVAL_EXPECTS(has_task(info, task), "metric '" + std::string(info.name) +
@@ -289,6 +306,14 @@ const std::vector<OptionInfo>& ClassificationSpec::option_infos() {
       {"ignore_index", "targets equal to it are dropped", ""},
       {"bins", "calibration bins (ece, mce)", "15"},
       {"beta", "beta of fbeta", "1"},
+      {"zero_division",
+       "0, 1 or nan: a ratio whose denominator is 0 (precision, recall, F-scores, specificity, "
+       "jaccard); nan values are left out of the averages",
+       "0"},
+      {"labels",
+       "comma-separated class indices that the macro, weighted and micro averages take "
+       "(default: multiclass, the classes seen; multilabel, every label)",
+       ""},
       {"nan_policy", "a NaN or infinite value: skip, propagate or error", "skip"},
       {"invalid",
        "a finite value that cannot be what the spec says (a probability outside [0, 1], a "
@@ -328,6 +353,11 @@ ClassificationSpec ClassificationSpec::from_options(std::string_view task, const
   spec.ignore_index = o.integer("ignore_index", "none");
   spec.bins = static_cast<int>(o.integer("bins", std::int64_t{15}));
   spec.beta = o.real("beta", 1.0);
+  const std::string zd = o.text("zero_division", "0");
+  GPUEVAL_EXPECTS(zd == "0" || zd == "1" || zd == "nan" || zd == "0.0" || zd == "1.0",
+                  "zero_division must be 0, 1 or nan, not '" + zd + "'");
+  spec.zero_division = zd == "nan" ? std::numeric_limits<double>::quiet_NaN() : std::stod(zd);
+  spec.labels = o.shape("labels");
   spec.nan_policy = parse_nan_policy(o.text("nan_policy", "skip"));
   spec.invalid = parse_invalid_policy(o.text("invalid", "error"));
   spec.sample_shape = o.shape("sample_shape");

@@ -54,8 +54,9 @@ enum class ClassMetric : std::uint8_t {
   mce,
   auroc,
   average_precision,
+  balanced_accuracy_adjusted,
 };
-inline constexpr int kNumClassMetrics = 21;
+inline constexpr int kNumClassMetrics = 22;
 
 struct ClassMetricInfo {
   ClassMetric metric;
@@ -98,7 +99,15 @@ struct ClassificationSpec {
   std::optional<std::int64_t> ignore_index; // targets equal to it are dropped (and counted)
   int bins = 15;                            // calibration bins, equal width on [0, 1]
   double beta = 1.0;                        // fbeta
-  NanPolicy nan_policy = NanPolicy::skip;   // a NaN or infinite target, label or score
+  // The value of a ratio whose denominator is 0 (precision, recall, F-scores, specificity,
+  // jaccard; a weighted average over no support): 0, 1 or NaN, as scikit-learn's zero_division.
+  // NaN values are left out of the macro and weighted averages (scikit-learn's rule for NaN).
+  double zero_division = 0.0;
+  // multiclass and multilabel: the classes the averages take (scikit-learn's labels: a subset,
+  // or classes the data may not contain). Empty: multiclass, the classes in the targets or the
+  // predictions; multilabel, every label.
+  std::vector<std::int64_t> labels;
+  NanPolicy nan_policy = NanPolicy::skip; // a NaN or infinite target, label or score
   // A finite value that cannot be what the spec says: a probability outside [0, 1], a multiclass
   // probability row whose sum is off 1 by more than 1e-3 plus the dtype's epsilon, a target
   // or label outside the classes. Error (the default): compute() raises naming the first one.
@@ -122,7 +131,8 @@ struct ClassificationSpec {
   // The family's options for `task` (gpu-eval's flags, Python's keyword arguments, the
   // TorchScript class's arguments), parsed and validated once: metrics, num_classes, scores
   // (probabilities, logits), pred (auto, scores, labels), threshold, class_axis, top_k,
-  // ignore_index, bins, beta, nan_policy, invalid, sample_shape, score_dtype, histogram_budget.
+  // ignore_index, bins, beta, zero_division, labels, nan_policy, invalid, sample_shape,
+  // score_dtype, histogram_budget.
   // Throws
   // InvalidArgument naming the option.
   static ClassificationSpec from_options(std::string_view task, const Options& options);

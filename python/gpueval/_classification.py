@@ -37,6 +37,14 @@ class Classification(StreamingEvaluator):
         ignore_index: targets equal to it are dropped and counted.
         bins: calibration bins (equal width on [0, 1]) for ``ece`` and ``mce``.
         beta: the F-beta score's beta (``fbeta`` is reported by default when beta != 1).
+        zero_division: the value of a ratio whose denominator is 0 (precision, recall,
+            F-scores, specificity, jaccard, a weighted average over no support): ``0`` (the
+            default, as scikit-learn's ``"warn"``), ``1`` or ``"nan"`` (``float("nan")`` too);
+            NaN values are left out of the macro and weighted averages, as scikit-learn does.
+        labels: multiclass and multilabel: the class indices the macro, weighted and micro
+            averages take (scikit-learn's ``labels``: a subset, or classes the data may not
+            contain). Default: multiclass, the classes in the targets or the predictions;
+            multilabel, every label. The per-class values cover every class either way.
         histogram_budget: bytes the ``auroc`` / ``average_precision`` histograms may take (two
             per class; default 256 MiB): 16-bit scores use 16 bits per histogram and are exact,
             wider ones as many bits as fit, at most 24, with a reported bound on the error.
@@ -62,7 +70,8 @@ class Classification(StreamingEvaluator):
                  device: Any = "auto", threads: int = 0,
                  sample_shape: Optional[Sequence[int]] = None, process_group: Any = None,
                  histogram_budget: int = 256 << 20, invalid: str = "error",
-                 num_labels: Optional[int] = None) -> None:
+                 num_labels: Optional[int] = None, zero_division: Any = 0,
+                 labels: Optional[Sequence[int]] = None) -> None:
         tasks = _families.tasks_by_family()["classification"]
         if task not in tasks:
             raise ValueError(f"unknown classification task {task!r}; use {', '.join(tasks[:-1])} "
@@ -77,13 +86,22 @@ class Classification(StreamingEvaluator):
             num_classes = num_labels
         if sample_shape is not None:
             sample_shape = [int(d) for d in sample_shape]
+        zd = _zero_division_text(zero_division)
+        if labels is not None:
+            if isinstance(labels, (str, bytes)) or not hasattr(labels, "__iter__"):
+                raise ValueError(f"labels is a sequence of class indices, not {labels!r}")
+            labels = [int(x) for x in labels]
+            if any(x < 0 for x in labels):
+                raise ValueError(f"labels {labels} holds a negative class index")
+            labels = labels or None
         kwargs = dict(task=task, num_classes=0 if num_classes is None else int(num_classes),
                       metrics=metric_text(metrics), scores=scores, pred=pred,
                       threshold=float(threshold), class_axis=int(class_axis),
                       top_k=0 if top_k is None else int(top_k),
                       ignore_index=None if ignore_index is None else int(ignore_index),
                       bins=int(bins), beta=float(beta), nan_policy=nan_policy,
-                      invalid=invalid, histogram_budget=int(histogram_budget))
+                      invalid=invalid, histogram_budget=int(histogram_budget),
+                      zero_division=zd, labels=labels)
         self._setup(kwargs, device, threads, sample_shape, process_group)
         self._kwargs["num_classes"] = num_classes
         self._kwargs["top_k"] = top_k
@@ -102,7 +120,7 @@ class Classification(StreamingEvaluator):
         return {key: k[key] for key in (
             "num_classes", "metrics", "scores", "pred", "threshold", "class_axis", "top_k",
             "ignore_index", "bins", "beta", "nan_policy", "invalid", "sample_shape",
-            "histogram_budget")}
+            "histogram_budget", "zero_division", "labels")}
 
     def _report(self, core: Any, stream: int,
                 device_label: Optional[str]) -> ClassificationReport:
@@ -112,7 +130,8 @@ class Classification(StreamingEvaluator):
         k = self._core_kwargs()
         return {"family": "classification", **{key: k[key] for key in (
             "task", "num_classes", "metrics", "scores", "pred", "threshold", "class_axis",
-            "top_k", "ignore_index", "bins", "beta", "nan_policy", "invalid", "histogram_budget")}}
+            "top_k", "ignore_index", "bins", "beta", "nan_policy", "invalid", "histogram_budget",
+            "zero_division", "labels")}}
 
     def update(self, pred: Any, target: Any, mask: Any = None, weight: Any = None,
                stream: Any = None) -> "Classification":
@@ -153,6 +172,19 @@ class Classification(StreamingEvaluator):
         return (f"gpueval.Classification(task={k['task']!r}, num_classes={k['num_classes']}, "
                 f"metrics={k['metrics']!r}, scores={k['scores']!r}, top_k={k['top_k']}, "
                 f"invalid={k['invalid']!r}, device={self.device!r}, batches={self.batches})")
+
+
+def _zero_division_text(value: Any) -> str:
+    """zero_division as the engine reads it: "0", "1" or "nan"."""
+    if isinstance(value, str):
+        if value in ("0", "1", "nan"):
+            return value
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        if value != value:
+            return "nan"
+        if value in (0, 1):
+            return str(int(value))
+    raise ValueError(f"zero_division must be 0, 1 or 'nan' (scikit-learn's values), not {value!r}")
 
 
 _families.register(_families.FamilyParts("classification", Classification, ClassificationReport,

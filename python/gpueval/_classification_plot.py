@@ -13,7 +13,7 @@ KINDS = ("confusion_matrix", "calibration", "roc", "pr", "per_class")
 
 
 def classification(report: Any, kind: str = "auto", metric: Optional[str] = None,
-                   normalize: bool = False, ax: Any = None) -> Tuple[Any, Any]:
+                   normalize: Any = False, ax: Any = None) -> Tuple[Any, Any]:
     if kind == "auto":
         kind = "confusion_matrix" if report.confusion_matrix is not None else "per_class"
     if kind not in KINDS:
@@ -24,10 +24,10 @@ def classification(report: Any, kind: str = "auto", metric: Optional[str] = None
         if cm is None:
             raise ValueError("this report has no confusion matrix (multilabel reports have "
                              "per-label counts: plot 'per_class')")
-        shown = cm.astype(np.float64)
-        if normalize:
-            rows = shown.sum(axis=1, keepdims=True)
-            shown = np.divide(shown, rows, out=np.zeros_like(shown), where=rows > 0)
+        if normalize is True:
+            normalize = "true"
+        shown = (report.normalized_confusion_matrix(normalize) if normalize else
+                 cm.astype(np.float64))
         side = min(9.0, 2.5 + 0.45 * cm.shape[0])
         fig, ax = _axes(ax, (side + 1.0, side))
         image = ax.imshow(shown, cmap="Blues", interpolation="nearest")
@@ -42,7 +42,9 @@ def classification(report: Any, kind: str = "auto", metric: Optional[str] = None
             ax.set_yticks(range(cm.shape[0]))
         ax.set_xlabel("prediction")
         ax.set_ylabel("target")
-        ax.set_title("confusion matrix" + (" (rows normalised)" if normalize else ""))
+        ax.set_title("confusion matrix" + {"true": " (rows normalised)",
+                                           "pred": " (columns normalised)",
+                                           "all": " (normalised)"}.get(normalize or "", ""))
         return fig, ax
     if kind == "calibration":
         cal = report.calibration

@@ -87,6 +87,52 @@ class ClassificationReport(_MetricMapping):
         m = self._d["confusion_matrix"]
         return None if m is None else _frozen(m, np.int64)
 
+    def normalized_confusion_matrix(self, normalize: str = "true") -> Optional[np.ndarray]:
+        """The confusion matrix as float64 fractions, as scikit-learn's ``confusion_matrix(...,
+        normalize=)``: ``"true"`` divides each row by its targets, ``"pred"`` each column by its
+        predictions, ``"all"`` by every sample; an empty row or column gives 0. None for
+        multilabel."""
+        if normalize not in ("true", "pred", "all"):
+            raise ValueError(f"normalize must be 'true', 'pred' or 'all' (scikit-learn's "
+                             f"values), not {normalize!r}")
+        cm = self.confusion_matrix
+        if cm is None:
+            return None
+        m = cm.astype(np.float64)
+        total = (m.sum(axis=1, keepdims=True) if normalize == "true" else
+                 m.sum(axis=0, keepdims=True) if normalize == "pred" else m.sum())
+        out = np.divide(m, total, out=np.zeros_like(m), where=np.asarray(total) > 0)
+        out.flags.writeable = False
+        return out
+
+    def value(self, metric: str, average: Optional[str] = None) -> Any:
+        """A metric by scikit-learn's and TorchMetrics' ``average=``: ``r.value("f1",
+        average="macro")`` is ``r["f1_macro"]``; ``"micro"``, ``"weighted"`` likewise;
+        ``"binary"`` (or None on a binary task) the positive class's value ``r["f1"]``;
+        ``"none"`` the per-class array (scikit-learn's ``average=None`` is this method's
+        default only for per-class metrics of multiclass and multilabel tasks). Metrics that
+        are not averaged (accuracy, mcc, log_loss...) take no ``average``."""
+        per_class = self._d.get("per_class", {})
+        if average is None:
+            if metric in self:
+                return self[metric]
+            average = "none"
+        if average == "binary":
+            if self.task != "binary":
+                raise ValueError(f"average='binary' is for binary tasks; this one is "
+                                 f"{self.task!r}: use 'micro', 'macro', 'weighted' or 'none'")
+            return self[metric]
+        if average == "none":
+            if metric not in per_class:
+                raise KeyError(f"no per-class values of {metric!r}; this report has them for: "
+                               f"{', '.join(k for k in per_class if k != 'support')}")
+            return self.per_class[metric]
+        if average not in ("micro", "macro", "weighted"):
+            raise ValueError(f"average must be 'binary', 'micro', 'macro', 'weighted' or "
+                             f"'none', not {average!r} (average='samples' is not computed "
+                             "yet)")
+        return self[f"{metric}_{average}"]
+
     @property
     def calibration(self) -> Optional[Dict[str, Any]]:
         """Per equal-width bin on [0, 1]: count, mean confidence, accuracy (NaN when empty)."""
@@ -123,11 +169,12 @@ class ClassificationReport(_MetricMapping):
         c = self._d.get("pr")
         return None if c is None else {k: _floats(v) for k, v in c.items()}
 
-    def plot(self, kind: str = "auto", metric: Optional[str] = None, normalize: bool = False,
+    def plot(self, kind: str = "auto", metric: Optional[str] = None, normalize: Any = False,
              ax: Any = None) -> Tuple[Any, Any]:
         """A matplotlib figure of this report, ``(fig, ax)`` (needs ``gpueval[plot]``).
 
-        ``kind``: ``"confusion_matrix"`` (a heatmap; ``normalize=True`` divides each row by its
+        ``kind``: ``"confusion_matrix"`` (a heatmap; ``normalize`` as
+        :meth:`normalized_confusion_matrix`, ``True`` meaning ``"true"``: rows by their
         targets), ``"calibration"`` (the reliability diagram from the calibration bins),
         ``"roc"`` and ``"pr"`` (binary reports with auroc / average_precision),
         ``"per_class"`` (``metric`` per class, f1 by default), or ``"auto"`` (the confusion

@@ -1,0 +1,164 @@
+"""scikit-learn's parameters on the classification family, against scikit-learn itself, fed in
+uneven batches (empty ones included): zero_division, labels, adjusted balanced accuracy,
+micro-averaged AUROC and average precision, the normalised confusion matrix, and the average=
+accessor; bad values raise naming the fix."""
+
+import math
+
+import numpy as np
+import pytest
+from sklearn import metrics as skm
+
+import gpueval
+
+SIZES = (13, 0, 1, 40, 0, 26)
+
+
+def _fold(ev, pred, target):
+    start = 0
+    for size in SIZES:
+        ev.update(pred[start:start + size], target[start:start + size])
+        start += size
+    assert start == len(target)
+    return ev.compute()
+
+
+def _labels_data(rng, classes=5):
+    n = sum(SIZES)
+    # class 3 never occurs and class 4 is never predicted: zero denominators on both sides
+    y = rng.choice([0, 1, 2, 4], size=n)
+    p = np.where(rng.random(n) < 0.6, y, rng.choice([0, 1, 2, 3], size=n))
+    p[p == 4] = 0
+    return p.astype(np.int64), y.astype(np.int64)
+
+
+PER_CLASS = {"precision": skm.precision_score, "recall": skm.recall_score, "f1": skm.f1_score,
+             "jaccard": skm.jaccard_score}
+
+
+@pytest.mark.parametrize("zero_division", [0, 1])
+def test_zero_division_matches_scikit_learn(rng, zero_division):
+    p, y = _labels_data(rng)
+    r = _fold(gpueval.Classification("multiclass", num_classes=5, pred="labels",
+                                     metrics=list(PER_CLASS), zero_division=zero_division,
+                                     device="cpu"), p, y)
+    for name, fn in PER_CLASS.items():
+        want = fn(y, p, labels=range(5), average=None, zero_division=zero_division)
+        np.testing.assert_allclose(r.per_class[name], want, rtol=1e-15, err_msg=name)
+        for avg in ("macro", "weighted", "micro"):
+            want = fn(y, p, average=avg, zero_division=zero_division)
+            assert r[f"{name}_{avg}"] == pytest.approx(want, rel=1e-14), (name, avg)
+
+
+def test_zero_division_nan_is_left_out_of_the_averages(rng):
+    # y: classes 0 and 1; predictions 0, 1 and 2. Class 2 has tp + fn = 0: its recall is NaN and
+    # left out of the macro average (scikit-learn >= 1.3's rule for zero_division=np.nan).
+    y = np.array([0, 0, 1, 1, 1, 0])
+    p = np.array([0, 2, 1, 1, 0, 0])
+    r = gpueval.Classification("multiclass", num_classes=3, pred="labels", metrics="recall",
+                               zero_division="nan", device="cpu").update(p, y).compute()
+    assert math.isnan(r.per_class["recall"][2])
+    assert r["recall_macro"] == pytest.approx((2 / 3 + 2 / 3) / 2, rel=1e-15)
+    assert r["recall_weighted"] == pytest.approx(skm.recall_score(y, p, average="weighted"))
+    assert r.spec["zero_division"] == "nan"
+    nan_too = gpueval.Classification("multiclass", num_classes=3, pred="labels",
+                                     metrics="recall", zero_division=float("nan"), device="cpu")
+    assert nan_too.update(p, y).compute().to_json() == r.to_json()
+
+
+@pytest.mark.parametrize("labels", [[0, 2], [2, 0, 3], [1, 3, 4]])
+def test_labels_choose_the_averaged_classes(rng, labels):
+    p, y = _labels_data(rng)
+    r = _fold(gpueval.Classification("multiclass", num_classes=5, pred="labels",
+                                     metrics=list(PER_CLASS), labels=labels, device="cpu"), p, y)
+    for name, fn in PER_CLASS.items():
+        for avg in ("macro", "weighted", "micro"):
+            want = fn(y, p, labels=labels, average=avg, zero_division=0)
+            assert r[f"{name}_{avg}"] == pytest.approx(want, rel=1e-14), (name, avg, labels)
+    assert r.spec["labels"] == labels
+
+
+def test_labels_on_multilabel(rng):
+    n = sum(SIZES)
+    y = (rng.random((n, 4)) < 0.4).astype(np.int64)
+    p = (rng.random((n, 4)) < 0.5).astype(np.float32)
+    r = _fold(gpueval.Classification("multilabel", num_labels=4, metrics="f1,precision",
+                                     labels=[3, 1], device="cpu"), p, y)
+    for avg in ("macro", "weighted", "micro"):
+        assert r[f"f1_{avg}"] == pytest.approx(
+            skm.f1_score(y, p, labels=[3, 1], average=avg, zero_division=0), rel=1e-14)
+
+
+def test_balanced_accuracy_adjusted(rng):
+    p, y = _labels_data(rng)
+    r = _fold(gpueval.Classification("multiclass", num_classes=5, pred="labels",
+                                     metrics="balanced_accuracy,balanced_accuracy_adjusted",
+                                     device="cpu"), p, y)
+    assert r["balanced_accuracy"] == pytest.approx(skm.balanced_accuracy_score(y, p), rel=1e-14)
+    assert r["balanced_accuracy_adjusted"] == pytest.approx(
+        skm.balanced_accuracy_score(y, p, adjusted=True), rel=1e-13)
+    yb = (rng.random(80) < 0.3).astype(np.int64)
+    pb = (rng.random(80) < 0.5).astype(np.int64)
+    rb = gpueval.Classification("binary", pred="labels", metrics="balanced_accuracy_adjusted",
+                                device="cpu").update(pb, yb).compute()
+    assert rb["balanced_accuracy_adjusted"] == pytest.approx(
+        skm.balanced_accuracy_score(yb, pb, adjusted=True), rel=1e-13)
+
+
+def test_micro_auroc_and_average_precision(rng):
+    n = sum(SIZES)
+    # float16 scores: every distinct score has its own bin, so the values are exact
+    s = rng.dirichlet(np.ones(4), size=n).astype(np.float16)
+    y = np.array([rng.choice(4, p=row / row.sum()) for row in s.astype(np.float64)])
+    r = _fold(gpueval.Classification("multiclass", num_classes=4, metrics="auroc",
+                                     invalid="skip", device="cpu"), s, y)
+    assert r.skipped_invalid == 0
+    assert r["auroc_micro_bound"] == 0
+    # scikit-learn's multiclass "ovr" micro is the binarised targets' micro; its multiclass entry
+    # point refuses float16 rows, which sum to 1 only within float16's rounding
+    onehot = np.eye(4, dtype=np.int64)[y]
+    want = skm.roc_auc_score(onehot, s.astype(np.float64), average="micro")
+    assert r["auroc_micro"] == pytest.approx(want, rel=1e-14)
+    yl = (rng.random((n, 3)) < 0.4).astype(np.int64)
+    sl = rng.random((n, 3)).astype(np.float16)
+    rl = _fold(gpueval.Classification("multilabel", num_labels=3,
+                                      metrics="auroc,average_precision", device="cpu"), sl, yl)
+    sl64 = sl.astype(np.float64)
+    assert rl["auroc_micro"] == pytest.approx(skm.roc_auc_score(yl, sl64, average="micro"),
+                                              rel=1e-14)
+    assert rl["average_precision_micro"] == pytest.approx(
+        skm.average_precision_score(yl, sl64, average="micro"), rel=1e-14)
+
+
+@pytest.mark.parametrize("normalize", ["true", "pred", "all"])
+def test_normalized_confusion_matrix(rng, normalize):
+    p, y = _labels_data(rng)
+    r = _fold(gpueval.Classification("multiclass", num_classes=5, pred="labels", device="cpu"),
+              p, y)
+    want = skm.confusion_matrix(y, p, labels=range(5), normalize=normalize)
+    np.testing.assert_allclose(r.normalized_confusion_matrix(normalize), want, rtol=1e-15)
+
+
+def test_average_accessor(rng):
+    p, y = _labels_data(rng)
+    r = _fold(gpueval.Classification("multiclass", num_classes=5, pred="labels", device="cpu"),
+              p, y)
+    assert r.value("f1", average="macro") == r["f1_macro"]
+    np.testing.assert_array_equal(r.value("f1", average="none"), r.per_class["f1"])
+    np.testing.assert_array_equal(r.value("f1"), r.per_class["f1"])
+    assert r.value("accuracy") == r["accuracy"]
+    with pytest.raises(ValueError, match="average='binary' is for binary tasks"):
+        r.value("f1", average="binary")
+    with pytest.raises(ValueError, match="'samples' is not computed yet"):
+        r.value("f1", average="samples")
+
+
+def test_bad_values_name_the_fix():
+    with pytest.raises(ValueError, match="zero_division must be 0, 1 or 'nan'"):
+        gpueval.Classification("multiclass", num_classes=3, zero_division=2)
+    with pytest.raises(ValueError, match=r"label 7 is not a class index in \[0, 3\)"):
+        gpueval.Classification("multiclass", num_classes=3, labels=[0, 7])
+    with pytest.raises(ValueError, match="label 1 is listed twice"):
+        gpueval.Classification("multiclass", num_classes=3, labels=[1, 1])
+    with pytest.raises(ValueError, match="a binary task reports its positive class"):
+        gpueval.Classification("binary", labels=[1])
