@@ -242,7 +242,7 @@ TEST_F(Cli, BadInputGetsAMessageAndItsExitStatus) {
                  "--shard-index 2 is outside 0..1");
   expect_failure(sh(kBin + ok + " --threads -1"), 2, "--threads");
   expect_failure(sh(kBin + ok + " --by-axis x"), 2, "--by-axis 'x' is not an integer");
-  expect_failure(sh(kBin + ok + " --channel-axis 0"), 2, "is not supported");
+  expect_failure(sh(kBin + ok + " --channel-axis 0"), 2, "channel_axis 0 is the batch axis");
   expect_failure(sh(kBin + ok + " --nan-policy ignore"), 2, "skip, propagate or error");
   expect_failure(sh(kBin + ok + " --bogus"), 2, "bogus");
   expect_failure(sh(kBin + " --pred " + pred + " --target " + target + " --device gpu"), 2,

@@ -1,6 +1,7 @@
 // End-to-end through Evaluator on the CPU backend, against the long-double reference.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <optional>
@@ -9,6 +10,7 @@
 #include <vector>
 
 #include "batch_data.hpp"
+#include "error_of.hpp"
 #include "gpueval/error.hpp"
 #include "gpueval/regression.hpp"
 #include "reference.hpp"
@@ -678,6 +680,91 @@ TEST(Evaluator, FastAndGeneralPathsAgreeBitwise) {
     general.update(pv, tv, TensorView::contiguous(ones.data(), DType::u8, {rows}));
     EXPECT_EQ(fast.compute().to_json(), general.compute().to_json()) << "K=" << keys;
   }
+}
+
+// A channel axis that is not the last ([N, C, H, W] images): the same bits as a channel-last
+// evaluator over the transposed copy [N, H, W, C], with prefix masks that cover the channel axis
+// and breakdown axes on either side of it; the report names the axes as the spec did.
+TEST(Evaluator, ChannelAxisAnywhereEqualsItsTransposedCopy) {
+  const std::int64_t n = 6, c = 3, h = 5, w = 7;
+  const auto p = test::noise(static_cast<std::size_t>(n * c * h * w), 40, 31);
+  const auto t = test::noise(p.size(), 40, 32);
+  std::vector<float> pt(p.size()), tt(t.size()); // [N, H, W, C]
+  std::vector<std::uint8_t> m(static_cast<std::size_t>(n * c)), mt(p.size());
+  for (std::size_t i = 0; i < m.size(); ++i) {
+    m[i] = (i * 7) % 5 != 0;
+  }
+  for (std::int64_t a = 0; a < n; ++a) {
+    for (std::int64_t ch = 0; ch < c; ++ch) {
+      for (std::int64_t y = 0; y < h; ++y) {
+        for (std::int64_t x = 0; x < w; ++x) {
+          const auto from = static_cast<std::size_t>(((a * c + ch) * h + y) * w + x);
+          const auto to = static_cast<std::size_t>(((a * h + y) * w + x) * c + ch);
+          pt[to] = p[from];
+          tt[to] = t[from];
+          mt[to] = m[static_cast<std::size_t>(a * c + ch)];
+        }
+      }
+    }
+  }
+  struct Way {
+    std::optional<int> by, by_last; // the breakdown in [N, C, H, W] and in [N, H, W, C]
+  };
+  for (const Way& way : {Way{{}, {}}, Way{2, 1}, Way{-1, 2}}) {
+    for (bool masked : {false, true}) {
+      RegressionSpec moved;
+      moved.metrics = all_metrics();
+      moved.channel_axis = 1;
+      moved.by_axis = way.by;
+      RegressionSpec last = moved;
+      last.channel_axis = -1;
+      last.by_axis = way.by_last;
+      Evaluator a(moved, Device::cpu(2)), b(last, Device::cpu(2));
+      a.update(TensorView::contiguous(p.data(), DType::f32, {n, c, h, w}),
+               TensorView::contiguous(t.data(), DType::f32, {n, c, h, w}),
+               masked ? TensorView::contiguous(m.data(), DType::u8, {n, c}) : TensorView{});
+      b.update(TensorView::contiguous(pt.data(), DType::f32, {n, h, w, c}),
+               TensorView::contiguous(tt.data(), DType::f32, {n, h, w, c}),
+               masked ? TensorView::contiguous(mt.data(), DType::u8, {n, h, w, c}) : TensorView{});
+      const Report ra = a.compute(), rb = b.compute();
+      const std::string what = std::string(masked ? "masked" : "unmasked") + ", by_axis " +
+                               (way.by ? std::to_string(*way.by) : "none");
+      EXPECT_EQ(ra.channels, c) << what;
+      EXPECT_EQ(ra.per_channel, rb.per_channel) << what;
+      EXPECT_EQ(ra.flat, rb.flat) << what;
+      const auto same = [](const std::vector<std::vector<double>>& x,
+                           const std::vector<std::vector<double>>& y) { // NaN equals NaN
+        return x.size() == y.size() &&
+               std::equal(x.begin(), x.end(), y.begin(), [](const auto& u, const auto& v) {
+                 return u.size() == v.size() &&
+                        std::memcmp(u.data(), v.data(), u.size() * sizeof(double)) == 0;
+               });
+      };
+      EXPECT_TRUE(same(ra.by_axis, rb.by_axis)) << what;
+      EXPECT_EQ(ra.by_axis_index, way.by ? (*way.by < 0 ? *way.by + 4 : *way.by) : -1) << what;
+      // A state of the moved evaluator is the channel-last one's: it merges both ways.
+      Evaluator fresh(moved, Device::cpu(1));
+      fresh.merge(b.state());
+      EXPECT_EQ(fresh.compute().flat, ra.flat) << what;
+    }
+  }
+  RegressionSpec bad;
+  bad.channel_axis = 1;
+  bad.by_axis = 1;
+  EXPECT_NE(test::error_of<InvalidArgument>([&] {
+              Evaluator(bad, Device::cpu(1))
+                  .update(TensorView::contiguous(p.data(), DType::f32, {n, c, h, w}),
+                          TensorView::contiguous(t.data(), DType::f32, {n, c, h, w}));
+            }).find("is the channel axis"),
+            std::string::npos);
+  RegressionSpec outside;
+  outside.channel_axis = 4;
+  EXPECT_NE(test::error_of<InvalidArgument>([&] {
+              Evaluator(outside, Device::cpu(1))
+                  .update(TensorView::contiguous(p.data(), DType::f32, {n, c, h, w}),
+                          TensorView::contiguous(t.data(), DType::f32, {n, c, h, w}));
+            }).find("channel_axis 4 is not a sample axis of a rank-4 batch"),
+            std::string::npos);
 }
 
 // ---- state ------------------------------------------------------------------------------------

@@ -62,8 +62,12 @@ TEST(Spec, ValidateRejectsWithClearMessages) {
   s.metrics.clear();
   EXPECT_NE(error_of([&] { s.validate(); }).find("empty"), std::string::npos);
   s = RegressionSpec{};
-  s.channel_axis = 1;
-  EXPECT_NE(error_of([&] { s.validate(); }).find("channel axis 1 is not supported"),
+  s.channel_axis = 0;
+  EXPECT_NE(error_of([&] { s.validate(); }).find("channel_axis 0 is the batch axis"),
+            std::string::npos);
+  s.channel_axis = 3; // checked against the rank once the sample shape is known
+  s.sample_shape = {4, 5};
+  EXPECT_NE(error_of([&] { s.validate(); }).find("channel_axis 3 is not a sample axis"),
             std::string::npos);
   s = RegressionSpec{};
   s.by_axis = 0;

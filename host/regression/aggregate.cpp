@@ -112,7 +112,7 @@ Report build_report(const RegressionSpec& spec, const KeyLayout& layout,
   Report report;
   report.spec = spec;
   report.channels = channels;
-  report.by_axis_index = layout.by_axis;
+  report.by_axis_index = layout.report_by_axis;
 
   // Per channel: combine every key of channel c (keys c, c + C, c + 2C, ...).
   std::vector<FullRecord> channel_records(static_cast<std::size_t>(channels));

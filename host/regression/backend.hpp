@@ -12,6 +12,7 @@
 #include "gpueval/regression.hpp"
 #include "gpueval/tensor_view.hpp"
 #include "regression/aggregate.hpp"
+#include "regression/channel_axis.hpp"
 
 namespace gpueval::detail {
 
@@ -53,9 +54,11 @@ public:
   virtual std::vector<std::uint64_t> sketch(StreamHandle stream) = 0;
   virtual void load_sketch(const std::vector<std::uint64_t>& counts, StreamHandle stream) = 0;
 
-  // The family's bookkeeping (BackendBase has the engine's).
+  // The family's bookkeeping (BackendBase has the engine's). sample_shape and layout are in
+  // layout coordinates, the channel axis last; `move` maps the user's batches to them.
   RegressionSpec spec;
   KeyLayout layout;
+  ChannelMove move;
 };
 
 // Checks pred/target/mask against each other, the backend's device and the sample shape (fixed

@@ -17,8 +17,10 @@ namespace {
 constexpr const char* kUnknownInputs =
     "the sample shape is unknown; give one batch or set RegressionSpec::sample_shape";
 
+// `sample_shape` in the user's coordinates (the batches' own).
 void configure_once(detail::Backend& b, const std::vector<std::int64_t>& sample_shape) {
-  b.sample_shape = sample_shape;
+  b.move = detail::ChannelMove::of(b.spec, static_cast<int>(sample_shape.size()) + 1);
+  b.sample_shape = b.move.to_layout(sample_shape);
   b.layout = KeyLayout::from(b.spec, sample_shape);
   b.configure(b.spec, b.layout);
   b.configured = true;
@@ -55,8 +57,10 @@ void RegressionEvaluator::update(const TensorView& pred, const TensorView& targe
     detail::skeleton::check_first_rank(pred, "pred");
     configure_once(b, std::vector<std::int64_t>(pred.shape + 1, pred.shape + pred.rank));
   }
+  // The batch with the channel axis last (a view: strides permuted, nothing copied).
   detail::Batch batch =
-      detail::validate_batch(pred, target, mask, weight, b.sample_shape, b.layout, b.device());
+      detail::validate_batch(b.move.view(pred), b.move.view(target), b.move.cover(mask, pred),
+                             b.move.cover(weight, pred), b.sample_shape, b.layout, b.device());
   detail::skeleton::fold(b, batch, batch.elements == 0, stream);
 }
 
@@ -129,8 +133,9 @@ void RegressionEvaluator::merge(const State& other, StreamHandle stream) {
     mismatch("channel axis", d.has_channel_axis ? "-1" : "none",
              b.spec.channel_axis ? "-1" : "none");
   }
-  if (!b.configured) {
-    configure_once(b, d.sample_shape);
+  if (!b.configured) { // the state's sample shape is in layout coordinates
+    const auto move = detail::ChannelMove::of(b.spec, static_cast<int>(d.sample_shape.size()) + 1);
+    configure_once(b, move.to_user(d.sample_shape));
   }
   if (d.sample_shape != b.sample_shape) {
     mismatch("sample shape",
@@ -178,7 +183,8 @@ void RegressionEvaluator::check_shapes(const std::vector<std::int64_t>& pred,
                       " differ in shape");
   const std::vector<std::int64_t> sample(pred.begin() + 1, pred.end());
   const detail::Backend& b = *backend_;
-  const std::vector<std::int64_t>& fixed = b.configured ? b.sample_shape : b.spec.sample_shape;
+  const std::vector<std::int64_t> fixed =
+      b.configured ? b.move.to_user(b.sample_shape) : b.spec.sample_shape;
   GPUEVAL_EXPECTS(fixed.empty() || fixed == sample,
                   "batch " + p + " has sample shape " +
                       detail::shape_string(sample.data(), static_cast<int>(sample.size())) +

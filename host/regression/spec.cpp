@@ -8,6 +8,7 @@
 #include "gpueval/error.hpp"
 #include "gpueval/ops/quantile_sketch.hpp"
 #include "regression/backend.hpp"
+#include "regression/channel_axis.hpp"
 
 namespace gpueval {
 
@@ -25,9 +26,9 @@ void RegressionSpec::validate() const {
                               metrics[i]) == metrics.end(),
                     "metric '" + std::string(metric_name(metrics[i])) + "' is listed twice");
   }
-  GPUEVAL_EXPECTS(!channel_axis || *channel_axis == -1,
-                  "channel axis " + std::to_string(channel_axis.value_or(0)) +
-                      " is not supported: the channel axis is the last axis (-1) or none");
+  GPUEVAL_EXPECTS(!channel_axis || *channel_axis != 0,
+                  "channel_axis 0 is the batch axis; the channels are on a sample axis (1 for "
+                  "[N, C, H, W], -1 for the last) or none");
   GPUEVAL_EXPECTS(!by_axis || *by_axis != 0,
                   "by_axis 0 is the batch axis; a breakdown axis must be 1 or later");
   const double finest = ops::sketch::alpha(ops::sketch::kMaxBits);
@@ -80,9 +81,29 @@ KeyLayout KeyLayout::from(const RegressionSpec& spec,
     GPUEVAL_EXPECTS(d >= 0,
                     "sample shape " + shape_string(sample_shape) + " has a negative dimension");
   }
-  GPUEVAL_EXPECTS(!spec.channel_axis || *spec.channel_axis == -1,
-                  "channel axis " + std::to_string(spec.channel_axis.value_or(0)) +
-                      " is not supported: the channel axis is the last axis (-1) or none");
+  // A channel axis other than the last: the layout of the batch with that axis moved last
+  // (regression/channel_axis.hpp), the breakdown axis renumbered and reported as given.
+  const detail::ChannelMove move = detail::ChannelMove::of(spec, rank);
+  if (move.moves()) {
+    RegressionSpec last = spec;
+    last.channel_axis = -1;
+    int by = -1;
+    if (spec.by_axis) {
+      by = *spec.by_axis < 0 ? *spec.by_axis + rank : *spec.by_axis;
+      GPUEVAL_EXPECTS(by != move.axis,
+                      "by_axis " + std::to_string(*spec.by_axis) +
+                          " is the channel axis, whose values are already reported per channel; "
+                          "choose another axis or no channel axis");
+      GPUEVAL_EXPECTS(by >= 1 && by < rank,
+                      "by_axis " + std::to_string(*spec.by_axis) +
+                          " is outside the sample axes 1.." + std::to_string(rank - 1) +
+                          " of a batch [batch] + " + shape_string(sample_shape));
+      last.by_axis = move.to_layout_axis(by);
+    }
+    KeyLayout layout = from(last, move.to_layout(sample_shape));
+    layout.report_by_axis = by;
+    return layout;
+  }
   KeyLayout layout;
   // A rank-1 batch has no axis after the batch axis: one channel.
   const bool has_channel = spec.channel_axis.has_value() && sample_rank >= 1;
@@ -101,6 +122,7 @@ KeyLayout KeyLayout::from(const RegressionSpec& spec,
                         " is the channel axis, whose values are already reported per channel; "
                         "choose an earlier axis or no channel axis");
     layout.by_axis = axis;
+    layout.report_by_axis = axis;
     layout.by_length = sample_shape[static_cast<std::size_t>(axis - 1)];
     std::int64_t keys = 1;
     for (int i = axis - 1; i < sample_rank; ++i) {
@@ -139,7 +161,8 @@ namespace gpueval {
 const std::vector<OptionInfo>& RegressionSpec::option_infos() {
   static const std::vector<OptionInfo> infos = {
       {"metrics", "comma-separated metric names, 'default' or 'all'", "default"},
-      {"channel_axis", "-1 (the last axis holds channels) or none", "-1"},
+      {"channel_axis", "the axis that holds channels (-1: the last; 1 for [N, C, H, W]), or none",
+       "-1"},
       {"by_axis", "breakdown axis of the tensors (e.g. 1 for time in [batch, time, channel])", ""},
       {"nan_policy", "skip, propagate or error", "skip"},
       {"quantile_alpha", "relative accuracy of median_absolute_error, abs_error_q90, abs_error_q99",

@@ -69,8 +69,11 @@ inline constexpr std::int64_t kMaxSketchWords = std::int64_t{1} << 26;
 struct RegressionSpec {
   // Metrics to report, in report order. Default: every metric that is not opt-in.
   std::vector<Metric> metrics = default_metrics();
-  // -1 (the last axis is the channel axis) or std::nullopt (no channel axis: every value is one
-  // stream, K = 1 unless there is a breakdown). Other axes are rejected by validate().
+  // The axis of the batch tensor that holds channels (>= 1; negative counts from the end; -1 the
+  // last, 1 for [N, C, H, W] images), or std::nullopt (no channel axis: every value is one
+  // stream, K = 1 unless there is a breakdown). A channel axis other than the last is read
+  // through a view with that axis moved last (docs/design.md, "Channel axis"); its states are
+  // those of the channel-last layout.
   std::optional<int> channel_axis = -1;
   // An axis of the batch tensor (>= 1; negative counts from the end) whose index, together with
   // every later axis, becomes part of the key: [batch, time, channel] with by_axis = 1 gives
@@ -114,8 +117,11 @@ struct RegressionSpec {
 struct KeyLayout {
   std::int64_t keys = 1;
   std::int64_t channels = 1;
-  // The breakdown axis as an axis of the batch tensor (-1: none) and its length.
+  // The breakdown axis (-1: none) and its length. With a channel axis other than the last, keys
+  // are laid out with the channels last (docs/design.md, "Channel axis"): by_axis is then an
+  // axis of that layout, report_by_axis the axis the spec named.
   int by_axis = -1;
+  int report_by_axis = -1;
   std::int64_t by_length = 0;
 
   // Throws InvalidArgument when the spec does not fit the sample shape or keys > kMaxKeys.

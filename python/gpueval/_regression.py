@@ -20,8 +20,9 @@ class Regression(StreamingEvaluator):
     Args:
         metrics: ``"default"``, ``"all"``, a comma-separated string or a list of names
             (``gpueval.metric_names("all")`` lists them).
-        channel_axis: ``-1`` (the last axis holds channels, one record each) or ``None`` (every
-            value one stream).
+        channel_axis: the axis that holds channels, one record each (``-1``, the default: the
+            last; ``1`` for ``[N, C, H, W]`` images, read in place), or ``None`` (every value one
+            stream).
         by_axis: an axis of the batch tensor (``>= 1``) whose index becomes part of the key, for
             metrics by position (e.g. by forecast step in ``[batch, time, channel]``); ``None``
             for no breakdown.
