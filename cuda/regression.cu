@@ -704,8 +704,9 @@ public:
     device_.copy_in(epoch_.get(), raw.data(), raw.size(), stream);
     const unsigned long long pos =
         where.found() ? encode_position(where.batch, where.element) : ~0ull;
-    const unsigned long long flags[2] = {pos, ~0ull}; // a state holds no bad weight
-    device_.copy_in(first_bad_.get(), flags, sizeof flags, stream);
+    // Slot 0 only: a bad weight this evaluator has seen (slot 1) stays until compute() raises it
+    // or reset() clears it; a merge must not hide it.
+    device_.copy_in(first_bad_.get(), &pos, sizeof pos, stream);
   }
 
   // Enqueued on `stream`; later operations on other streams wait for it on the device.

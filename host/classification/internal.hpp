@@ -118,6 +118,9 @@ std::vector<BinCounts> class_bins(const Sparse& h, const ops::HistLayout& hl, st
 // Every class's bins pooled into one histogram (bins of the same key added): the one-vs-rest
 // decisions of all classes as one binary problem, scikit-learn's average="micro".
 std::vector<BinCounts> pooled_bins(const Sparse& h, const ops::HistLayout& hl);
+// The bins of the other class's point of view (pos_label=0): order reversed, positives and
+// negatives swapped, as ranking by the negated score.
+std::vector<BinCounts> flipped_bins(const std::vector<BinCounts>& bins);
 
 struct RankMetrics {
   double auroc, auroc_bound, ap, ap_bound, positives;

@@ -205,7 +205,7 @@ ClassificationReport build_class_report(const detail::ClassBackend& b,
       r.per_class_names.push_back(name);
       r.per_class.push_back(undefined ? std::vector<double>(C, nan) : values);
       if (spec.task == ClassTask::binary) {
-        put(name, values[1]);
+        put(name, values[static_cast<std::size_t>(spec.pos_label)]);
         continue;
       }
       // NaN values (zero_division=nan) are left out of the macro and weighted averages, as
@@ -258,6 +258,12 @@ ClassificationReport build_class_report(const detail::ClassBackend& b,
         }
       }
       if (spec.task == ClassTask::binary) {
+        if (spec.pos_label == 0) { // class 0 positive, ranked by the negated score
+          const RankMetrics m =
+              rank_metrics(flipped_bins(class_bins(hist, b.params.hist, 0)), b.params.hist.exact());
+          values[0] = roc ? m.auroc : m.ap;
+          bounds[0] = roc ? m.auroc_bound : m.ap_bound;
+        }
         put(name, values[0]);
         put(name + "_bound", bounds[0]);
         continue;
@@ -372,9 +378,9 @@ ClassificationReport build_class_report(const detail::ClassBackend& b,
     r.histogram_key = std::string(dtype_name(dtype_of(hl.format)));
     r.histogram_bits = hl.bits;
     r.histogram_exact = hl.exact();
-    if (spec.task == ClassTask::binary && !undefined) {
-      curves(class_bins(hist, hl, 0), hl, r);
-    }
+    if (spec.task == ClassTask::binary && !undefined && spec.pos_label == 1) {
+      curves(class_bins(hist, hl, 0), hl, r); // pos_label=0: no curves (their thresholds are
+    }                                         // scores of class 1)
   }
   if (l.bins > 0) {
     for (int bin = 0; bin < l.bins; ++bin) {

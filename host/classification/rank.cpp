@@ -56,6 +56,15 @@ std::vector<BinCounts> pooled_bins(const Sparse& h, const ops::HistLayout& hl) {
   return out;
 }
 
+std::vector<BinCounts> flipped_bins(const std::vector<BinCounts>& bins) {
+  std::vector<BinCounts> out;
+  out.reserve(bins.size());
+  for (auto it = bins.rbegin(); it != bins.rend(); ++it) {
+    out.push_back({~it->bin, it->pos, it->neg}); // descending keys, ascending order
+  }
+  return out;
+}
+
 // AUROC with pairs in one bin as ties (half), and average precision with one threshold per bin,
 // as scikit-learn computes them on those scores. When every distinct score has its own bin
 // (`exact`) they are the exact values; otherwise the order inside a bin is unknown, and the

@@ -68,6 +68,18 @@ std::string ClassificationReport::to_json() const {
   append_number(out, spec.beta);
   out += ", \"zero_division\": ";
   out += std::isnan(spec.zero_division) ? "\"nan\"" : (spec.zero_division == 1.0 ? "1" : "0");
+  out += ", \"pos_label\": " + std::to_string(spec.pos_label);
+  out += ", \"class_names\": ";
+  if (spec.class_names.empty()) {
+    out += "null";
+  } else {
+    out += "[";
+    for (std::size_t i = 0; i < spec.class_names.size(); ++i) {
+      out += i ? ", " : "";
+      append_string(out, spec.class_names[i]);
+    }
+    out += "]";
+  }
   out += ", \"labels\": ";
   if (spec.labels.empty()) {
     out += "null";

@@ -266,6 +266,27 @@ void ClassificationSpec::validate() const {
                   "beta must be positive, not " + std::to_string(beta));
   GPUEVAL_EXPECTS(zero_division == 0.0 || zero_division == 1.0 || std::isnan(zero_division),
                   "zero_division must be 0, 1 or nan, not " + std::to_string(zero_division));
+  GPUEVAL_EXPECTS(pos_label == 0 || pos_label == 1,
+                  "pos_label must be 0 or 1 (the positive class of a binary task), not " +
+                      std::to_string(pos_label));
+  GPUEVAL_EXPECTS(pos_label == 1 || task == ClassTask::binary,
+                  "pos_label applies to a binary task; a " + task_text +
+                      " task reports every class (per_class and the averages)");
+  if (!class_names.empty()) {
+    const std::int64_t classes = task == ClassTask::binary ? 2 : num_classes;
+    GPUEVAL_EXPECTS(static_cast<std::int64_t>(class_names.size()) == classes,
+                    std::to_string(class_names.size()) + " class_names for " +
+                        std::to_string(classes) +
+                        " classes; give one name per class, in index "
+                        "order");
+    for (std::size_t i = 0; i < class_names.size(); ++i) {
+      GPUEVAL_EXPECTS(!class_names[i].empty(), "class name " + std::to_string(i) + " is empty");
+      GPUEVAL_EXPECTS(
+          std::find(class_names.begin(), class_names.begin() + static_cast<std::ptrdiff_t>(i),
+                    class_names[i]) == class_names.begin() + static_cast<std::ptrdiff_t>(i),
+          "class name '" + class_names[i] + "' is given twice");
+    }
+  }
   GPUEVAL_EXPECTS(labels.empty() || task != ClassTask::binary,
                   "labels chooses the classes of multiclass and multilabel averages; a binary "
                   "task reports its positive class");
@@ -310,6 +331,8 @@ const std::vector<OptionInfo>& ClassificationSpec::option_infos() {
        "0, 1 or nan: a ratio whose denominator is 0 (precision, recall, F-scores, specificity, "
        "jaccard); nan values are left out of the averages",
        "0"},
+      {"pos_label", "binary: the positive class, 0 or 1", "1"},
+      {"class_names", "comma-separated names of the classes, in index order", ""},
       {"labels",
        "comma-separated class indices that the macro, weighted and micro averages take "
        "(default: multiclass, the classes seen; multilabel, every label)",
@@ -358,6 +381,18 @@ ClassificationSpec ClassificationSpec::from_options(std::string_view task, const
                   "zero_division must be 0, 1 or nan, not '" + zd + "'");
   spec.zero_division = zd == "nan" ? std::numeric_limits<double>::quiet_NaN() : std::stod(zd);
   spec.labels = o.shape("labels");
+  spec.pos_label = static_cast<int>(o.integer("pos_label", std::int64_t{1}));
+  if (const std::optional<std::string> names = o.text("class_names")) {
+    std::size_t start = 0;
+    while (true) {
+      const std::size_t comma = names->find(',', start);
+      spec.class_names.push_back(names->substr(start, comma - start));
+      if (comma == std::string::npos) {
+        break;
+      }
+      start = comma + 1;
+    }
+  }
   spec.nan_policy = parse_nan_policy(o.text("nan_policy", "skip"));
   spec.invalid = parse_invalid_policy(o.text("invalid", "error"));
   spec.sample_shape = o.shape("sample_shape");

@@ -132,6 +132,16 @@ Validated validate(const std::vector<ShardSource>& sources, const AnyEvaluator& 
       if (o.weight.has_value() != first->weight.has_value()) {
         throw InputError("some shards have weights and others do not");
       }
+      // The staging buffers are sized from the first shard's rows: every shard's mask and
+      // weight must have its sample shape and dtype too.
+      if (o.mask) {
+        check_sample(*o.mask, *first->mask);
+        check_dtype(*o.mask, *first->mask, "mask");
+      }
+      if (o.weight) {
+        check_sample(*o.weight, *first->weight);
+        check_dtype(*o.weight, *first->weight, "weight");
+      }
     }
     v.bytes.push_back(o.pred.info().bytes + o.target.info().bytes +
                       (o.mask ? o.mask->info().bytes : 0) +

@@ -146,7 +146,8 @@ public:
   void update(const detail::Batch& batch, StreamHandle) override {
     if (batch.has_weight()) { // checked before anything is folded: a bad batch changes nothing
       double value = 0;
-      const std::int64_t bad = first_bad_weight(batch.weight, &value);
+      const TensorView& given = batch.user_weight.data ? batch.user_weight : batch.weight;
+      const std::int64_t bad = first_bad_weight(given, &value);
       GPUEVAL_EXPECTS(bad < 0, detail::bad_weight_message(batch.index, bad, value));
     }
     BatchJob job{batch,

@@ -181,7 +181,7 @@ void stage_weight(const TensorView& weight, std::int64_t cover, std::int64_t i0,
   visit_dtype(weight.dtype, [&](auto d) {
     constexpr DType D = decltype(d)::value;
     std::int64_t m = i0 / cover;            // weight element of the first pair
-    std::int64_t left = cover - i0 % cover; // pairs it still covers
+    std::int64_t left = cover - i0 % cover; // pairs the first weight still covers
     Cursor c(weight, m);
     int done = 0;
     while (done < n) {

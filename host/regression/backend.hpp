@@ -20,8 +20,9 @@ namespace gpueval::detail {
 struct Batch {
   TensorView pred;
   TensorView target;
-  TensorView mask;   // data == nullptr: none
-  TensorView weight; // data == nullptr: none (every weight 1)
+  TensorView mask;        // data == nullptr: none
+  TensorView weight;      // data == nullptr: none (every weight 1)
+  TensorView user_weight; // the weight as the caller gave it (before a channel-axis move)
   std::int64_t rows = 0;
   std::int64_t keys = 0;
   std::int64_t elements = 0;     // rows * keys

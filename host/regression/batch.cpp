@@ -37,7 +37,7 @@ std::string bad_weight_message(std::uint64_t batch, std::int64_t element, double
             " is " + option_text(value);
   }
   return where + ": a sample weight is finite and >= 0, masked or not (0 leaves the sample out, "
-                 "as a mask does)";
+                 "as a mask does; float64 subnormals are refused)";
 }
 
 Batch validate_batch(const TensorView& pred, const TensorView& target, const TensorView& mask,

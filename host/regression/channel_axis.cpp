@@ -78,6 +78,36 @@ TensorView ChannelMove::cover(const TensorView& m, const TensorView& batch) cons
   return view(full);
 }
 
+std::uint64_t ChannelMove::to_user_element(std::uint64_t e,
+                                           const std::vector<std::int64_t>& layout_sample) const {
+  if (!moves() || layout_sample.empty()) {
+    return e;
+  }
+  std::uint64_t per_row = 1;
+  for (std::int64_t d : layout_sample) {
+    per_row *= static_cast<std::uint64_t>(d);
+  }
+  if (per_row == 0) {
+    return e;
+  }
+  std::uint64_t rest = e % per_row;
+  std::vector<std::uint64_t> index(layout_sample.size());
+  for (std::size_t i = layout_sample.size(); i-- > 0;) {
+    const auto d = static_cast<std::uint64_t>(layout_sample[i]);
+    index[i] = rest % d;
+    rest /= d;
+  }
+  // The layout's last index is the channel's: back to its place among the user's sample axes.
+  const std::vector<std::int64_t> user = to_user(layout_sample);
+  std::vector<std::uint64_t> user_index(index.begin(), index.end() - 1);
+  user_index.insert(user_index.begin() + (axis - 1), index.back());
+  std::uint64_t s = 0;
+  for (std::size_t i = 0; i < user.size(); ++i) {
+    s = s * static_cast<std::uint64_t>(user[i]) + user_index[i];
+  }
+  return e - e % per_row + s;
+}
+
 int ChannelMove::to_layout_axis(int a) const {
   return !moves() || a < axis ? a : a - 1;
 }

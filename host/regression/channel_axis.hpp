@@ -31,6 +31,10 @@ struct ChannelMove {
   // before the channel axis (it is then a prefix of the moved batch too), else broadcast to the
   // batch's shape (zero strides) and moved like it. `batch` is the user's pred.
   TensorView cover(const TensorView& m, const TensorView& batch) const;
+  // The C-order index in the user's batch of element `e` of the moved batch (whose sample shape
+  // is `layout_sample`): where errors found in layout order are named.
+  std::uint64_t to_user_element(std::uint64_t e,
+                                const std::vector<std::int64_t>& layout_sample) const;
   // A batch-tensor axis other than the channel axis, in layout coordinates, and back.
   int to_layout_axis(int axis) const;
   int to_user_axis(int axis) const;

@@ -61,6 +61,7 @@ void RegressionEvaluator::update(const TensorView& pred, const TensorView& targe
   detail::Batch batch =
       detail::validate_batch(b.move.view(pred), b.move.view(target), b.move.cover(mask, pred),
                              b.move.cover(weight, pred), b.sample_shape, b.layout, b.device());
+  batch.user_weight = weight; // a bad weight is named by its element as given
   detail::skeleton::fold(b, batch, batch.elements == 0, stream);
 }
 
@@ -71,7 +72,8 @@ void raise_if_bad_weight(detail::Backend& b, StreamHandle stream) {
   const detail::NonFiniteLocation w = b.bad_weight(stream);
   if (w.found()) {
     throw InvalidArgument(detail::bad_weight_message(w.batch, -1, 0.0) +
-                          " (the weight of pred's element " + std::to_string(w.element) + ")");
+                          " (the weight of pred's element " +
+                          std::to_string(b.move.to_user_element(w.element, b.sample_shape)) + ")");
   }
 }
 
@@ -82,7 +84,8 @@ RegressionReport RegressionEvaluator::compute(StreamHandle stream) {
   detail::skeleton::require_data(b);
   detail::skeleton::require_configured(b, "compute()", kUnknownInputs);
   raise_if_bad_weight(b, stream);
-  const detail::NonFiniteLocation where = b.first_bad(stream);
+  detail::NonFiniteLocation where = b.first_bad(stream);
+  where.element = b.move.to_user_element(where.element, b.sample_shape); // the user's C order
   std::vector<detail::FullRecord> records = b.records(stream);
   const auto keys = static_cast<std::uint64_t>(b.layout.keys);
   detail::skeleton::raise_if_error(

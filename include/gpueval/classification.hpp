@@ -103,6 +103,15 @@ struct ClassificationSpec {
   // jaccard; a weighted average over no support): 0, 1 or NaN, as scikit-learn's zero_division.
   // NaN values are left out of the macro and weighted averages (scikit-learn's rule for NaN).
   double zero_division = 0.0;
+  // binary: the positive class, 0 or 1 (scikit-learn's pos_label). The scores stay those of
+  // class 1: with 0, precision, recall, the F-scores, specificity and jaccard are class 0's and
+  // average precision ranks by the negated score (AUROC, accuracy, MCC and the proper scores do
+  // not change; the ROC and PR curves are left out).
+  int pos_label = 1;
+  // Names of the classes (labels, for multilabel), one per class in index order: they label the
+  // report's classes (JSON spec "class_names"; Python maps string targets and label
+  // predictions through them). Empty: none.
+  std::vector<std::string> class_names;
   // multiclass and multilabel: the classes the averages take (scikit-learn's labels: a subset,
   // or classes the data may not contain). Empty: multiclass, the classes in the targets or the
   // predictions; multilabel, every label.

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any, Dict, Optional, Sequence, Union
 
+import numpy as np
+
 from . import _classification_plot, _core, _families
 from ._classification_report import ClassificationReport
 from ._evaluator import StreamingEvaluator, metric_text, state_bytes
@@ -41,6 +43,15 @@ class Classification(StreamingEvaluator):
             F-scores, specificity, jaccard, a weighted average over no support): ``0`` (the
             default, as scikit-learn's ``"warn"``), ``1`` or ``"nan"`` (``float("nan")`` too);
             NaN values are left out of the macro and weighted averages, as scikit-learn does.
+        pos_label: binary: the positive class, ``0`` or ``1`` (the default). The scores stay
+            those of class 1; with ``0``, precision, recall, the F-scores, specificity and
+            jaccard are class 0's and ``average_precision`` ranks by the negated score (AUROC,
+            accuracy, MCC and the proper scores do not change; no ROC and PR curves).
+        class_names: one name per class (label, for multilabel), in index order. They name
+            the classes in the report (``r.class_names``, ``r.by_class(metric)``) and its plots,
+            and string targets and label predictions (numpy string or object arrays, lists of
+            str) are mapped to indices through them on the host (a CUDA evaluator takes
+            indices). ``num_classes`` defaults to their number.
         labels: multiclass and multilabel: the class indices the macro, weighted and micro
             averages take (scikit-learn's ``labels``: a subset, or classes the data may not
             contain). Default: multiclass, the classes in the targets or the predictions;
@@ -71,7 +82,8 @@ class Classification(StreamingEvaluator):
                  sample_shape: Optional[Sequence[int]] = None, process_group: Any = None,
                  histogram_budget: int = 256 << 20, invalid: str = "error",
                  num_labels: Optional[int] = None, zero_division: Any = 0,
-                 labels: Optional[Sequence[int]] = None) -> None:
+                 labels: Optional[Sequence[int]] = None, pos_label: int = 1,
+                 class_names: Optional[Sequence[str]] = None) -> None:
         tasks = _families.tasks_by_family()["classification"]
         if task not in tasks:
             raise ValueError(f"unknown classification task {task!r}; use {', '.join(tasks[:-1])} "
@@ -84,6 +96,14 @@ class Classification(StreamingEvaluator):
                 raise ValueError(f"num_labels={num_labels} and num_classes={num_classes} "
                                  "disagree; give one")
             num_classes = num_labels
+        names = None
+        if class_names is not None:
+            names = [str(n) for n in class_names]
+            if any("," in n for n in names):
+                raise ValueError("class names may not contain commas (the option's separator): "
+                                 f"{[n for n in names if ',' in n]}")
+            if num_classes is None and task != "binary":
+                num_classes = len(names)
         if sample_shape is not None:
             sample_shape = [int(d) for d in sample_shape]
         zd = _zero_division_text(zero_division)
@@ -101,10 +121,37 @@ class Classification(StreamingEvaluator):
                       ignore_index=None if ignore_index is None else int(ignore_index),
                       bins=int(bins), beta=float(beta), nan_policy=nan_policy,
                       invalid=invalid, histogram_budget=int(histogram_budget),
-                      zero_division=zd, labels=labels)
+                      zero_division=zd, labels=labels, pos_label=int(pos_label),
+                      class_names=None if names is None else ",".join(names))
         self._setup(kwargs, device, threads, sample_shape, process_group)
         self._kwargs["num_classes"] = num_classes
         self._kwargs["top_k"] = top_k
+        self._name_index = None if names is None else {n: i for i, n in enumerate(names)}
+
+    def _indices(self, values: Any, role: str) -> Any:
+        """String class names as int64 class indices (class_names); anything else as it is."""
+        if isinstance(values, (list, tuple)) and (
+                (values and isinstance(values[0], str)) or
+                (not values and self._name_index is not None)):
+            values = np.asarray(values, dtype=object)
+        kind = getattr(getattr(values, "dtype", None), "kind", None)
+        if not isinstance(values, np.ndarray) or kind not in ("U", "S", "O"):
+            return values
+        if self._name_index is None:
+            raise ValueError(f"{role} holds strings, but this evaluator has no class_names; give "
+                             "class_names=[...] (one per class, in index order) or class indices")
+        if self._cuda_index >= 0:
+            raise ValueError(f"{role} holds class names, which are mapped on the host; this "
+                             "evaluator runs on a CUDA device: pass class indices")
+        uniques, inverse = np.unique(values, return_inverse=True)
+        lookup = []
+        for u in uniques:
+            key = u.decode() if isinstance(u, bytes) else str(u)
+            if key not in self._name_index:
+                raise ValueError(f"{role} holds {key!r}, which is not in class_names "
+                                 f"{list(self._name_index)}")
+            lookup.append(self._name_index[key])
+        return np.asarray(lookup, dtype=np.int64)[inverse].reshape(values.shape)
 
     def _core_kwargs(self) -> Dict[str, Any]:
         k = dict(self._kwargs)
@@ -120,7 +167,7 @@ class Classification(StreamingEvaluator):
         return {key: k[key] for key in (
             "num_classes", "metrics", "scores", "pred", "threshold", "class_axis", "top_k",
             "ignore_index", "bins", "beta", "nan_policy", "invalid", "sample_shape",
-            "histogram_budget", "zero_division", "labels")}
+            "histogram_budget", "zero_division", "labels", "pos_label", "class_names")}
 
     def _report(self, core: Any, stream: int,
                 device_label: Optional[str]) -> ClassificationReport:
@@ -131,10 +178,11 @@ class Classification(StreamingEvaluator):
         return {"family": "classification", **{key: k[key] for key in (
             "task", "num_classes", "metrics", "scores", "pred", "threshold", "class_axis",
             "top_k", "ignore_index", "bins", "beta", "nan_policy", "invalid", "histogram_budget",
-            "zero_division", "labels")}}
+            "zero_division", "labels", "pos_label", "class_names")}}
 
     def update(self, pred: Any, target: Any, mask: Any = None, weight: Any = None,
                stream: Any = None) -> "Classification":
+        pred, target = self._indices(pred, "pred"), self._indices(target, "target")
         return super().update(pred, target, mask, weight, stream)  # type: ignore[return-value]
 
     update.__doc__ = StreamingEvaluator.update.__doc__
@@ -146,6 +194,7 @@ class Classification(StreamingEvaluator):
 
     def __call__(self, pred: Any, target: Any, mask: Any = None, weight: Any = None,
                  stream: Any = None) -> ClassificationReport:
+        pred, target = self._indices(pred, "pred"), self._indices(target, "target")
         return super().__call__(pred, target, mask, weight, stream)
 
     __call__.__doc__ = StreamingEvaluator.__call__.__doc__

@@ -40,6 +40,9 @@ def classification(report: Any, kind: str = "auto", metric: Optional[str] = None
                         color="white" if v > 0.6 * top else "black")
             ax.set_xticks(range(cm.shape[1]))
             ax.set_yticks(range(cm.shape[0]))
+            if report.class_names is not None:
+                ax.set_xticklabels(report.class_names, rotation=45, ha="right")
+                ax.set_yticklabels(report.class_names)
         ax.set_xlabel("prediction")
         ax.set_ylabel("target")
         ax.set_title("confusion matrix" + {"true": " (rows normalised)",
@@ -107,6 +110,8 @@ def classification(report: Any, kind: str = "auto", metric: Optional[str] = None
     ax.set_ylabel(name)
     if len(values) <= 40:
         ax.set_xticks(index)
+        if report.class_names is not None:
+            ax.set_xticklabels(report.class_names, rotation=45, ha="right")
     ax.set_title(f"{name} per {'label' if report.task == 'multilabel' else 'class'}")
     return fig, ax
 

@@ -87,6 +87,20 @@ class ClassificationReport(_MetricMapping):
         m = self._d["confusion_matrix"]
         return None if m is None else _frozen(m, np.int64)
 
+    @property
+    def class_names(self) -> Optional[Tuple[str, ...]]:
+        """The spec's class names (index order), or None."""
+        names = self._d["spec"].get("class_names")
+        return None if names is None else tuple(names)
+
+    def by_class(self, metric: str) -> Dict[Any, float]:
+        """A per-class metric keyed by class name (``class_names``) or index:
+        ``r.by_class("f1")["cat"]``."""
+        values = self.per_class[metric]
+        keys = self.class_names or tuple(range(len(values)))
+        return {k: (int(v) if values.dtype.kind in "iu" else float(v))
+                for k, v in zip(keys, values)}
+
     def normalized_confusion_matrix(self, normalize: str = "true") -> Optional[np.ndarray]:
         """The confusion matrix as float64 fractions, as scikit-learn's ``confusion_matrix(...,
         normalize=)``: ``"true"`` divides each row by its targets, ``"pred"`` each column by its

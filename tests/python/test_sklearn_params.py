@@ -162,3 +162,56 @@ def test_bad_values_name_the_fix():
         gpueval.Classification("multiclass", num_classes=3, labels=[1, 1])
     with pytest.raises(ValueError, match="a binary task reports its positive class"):
         gpueval.Classification("binary", labels=[1])
+
+
+def test_pos_label_zero(rng):
+    n = sum(SIZES)
+    y = (rng.random(n) < 0.35).astype(np.int64)
+    s = np.clip(y * 0.3 + rng.random(n) * 0.7, 0, 1).astype(np.float16)  # exact: 16-bit keys
+    names = "precision,recall,f1,jaccard,specificity,accuracy,auroc,average_precision"
+    r = _fold(gpueval.Classification("binary", metrics=names, pos_label=0, device="cpu"), s, y)
+    s64 = s.astype(np.float64)
+    p = (s64 > 0.5).astype(np.int64)
+    for name, fn in PER_CLASS.items():
+        assert r[name] == pytest.approx(fn(y, p, pos_label=0), rel=1e-14), name
+    assert r["specificity"] == pytest.approx(skm.recall_score(y, p, pos_label=1), rel=1e-14)
+    assert r["accuracy"] == pytest.approx(skm.accuracy_score(y, p), rel=1e-15)
+    assert r["auroc"] == pytest.approx(skm.roc_auc_score(1 - y, -s64), rel=1e-14)
+    assert r["average_precision"] == pytest.approx(
+        skm.average_precision_score(y, -s64, pos_label=0), rel=1e-14)
+    assert r.roc is None and r.spec["pos_label"] == 0
+    with pytest.raises(ValueError, match="pos_label must be 0 or 1"):
+        gpueval.Classification("binary", pos_label=2)
+    with pytest.raises(ValueError, match="pos_label applies to a binary task"):
+        gpueval.Classification("multiclass", num_classes=3, pos_label=0)
+
+
+def test_class_names_map_strings_and_name_the_report(rng):
+    names = ["cat", "dog", "bird"]
+    n = sum(SIZES)
+    y = rng.integers(0, 3, n)
+    p = np.where(rng.random(n) < 0.7, y, rng.integers(0, 3, n))
+    ys = np.array(names)[y]              # numpy str_ targets
+    ps = [names[i] for i in p]           # a list of str predictions
+    ev = gpueval.Classification("multiclass", class_names=names, pred="labels", device="cpu")
+    start = 0
+    for size in SIZES:
+        ev.update(ps[start:start + size], ys[start:start + size].astype(object))
+        start += size
+    r = ev.compute()
+    by_index = _fold(gpueval.Classification("multiclass", num_classes=3, pred="labels",
+                                            device="cpu"), p, y)
+    assert r["f1_macro"] == by_index["f1_macro"]
+    assert r.class_names == tuple(names)
+    assert r.by_class("recall")["dog"] == pytest.approx(
+        skm.recall_score(ys, np.array(ps), labels=["dog"], average=None)[0], rel=1e-15)
+    assert r.spec["class_names"] == names
+    with pytest.raises(ValueError, match="'cow', which is not in class_names"):
+        ev.update(["cow"], ["cat"])
+    with pytest.raises(ValueError, match="has no class_names"):
+        gpueval.Classification("multiclass", num_classes=3, device="cpu").update(
+            np.array(["cat"]), np.array(["dog"]))
+    with pytest.raises(ValueError, match="2 class_names for 3 classes"):
+        gpueval.Classification("multiclass", num_classes=3, class_names=["a", "b"])
+    with pytest.raises(ValueError, match="may not contain commas"):
+        gpueval.Classification("multiclass", class_names=["a,b", "c"])

@@ -17,10 +17,11 @@ GPUEVAL_HD constexpr bool skipped(bool in_mask, bool valid, bool propagate) {
   return in_mask && !valid && !propagate;
 }
 
-// A sample weight is finite and >= 0 (0 leaves the sample out, as a mask does); anything else is
-// an error under every policy, since no value of it means what the caller intended.
+// A sample weight is 0 (the sample left out, as a mask does) or a finite value >= the smallest
+// normal double; anything else is an error under every policy, since no value of it means what
+// the caller intended (a subnormal weight's reciprocal would overflow in the run's centring).
 GPUEVAL_HD constexpr bool is_weight(double w) {
-  return w >= 0.0 && w - w == 0.0;
+  return w == 0.0 || (w >= 2.2250738585072014e-308 && w - w == 0.0);
 }
 
 } // namespace gpueval::ops
