@@ -186,3 +186,40 @@ def test_gpu_eval_weight_files_give_the_packages_json(tmp_path, rng, cli):
     np.save(tmp_path / "w2.npy", np.ones(262, dtype=np.int64))
     run = subprocess.run(args, capture_output=True, text=True)
     assert run.returncode == 3 and "a weight is a float type" in run.stderr, run.stderr
+
+
+def test_gpu_eval_refuses_weights_that_differ_between_shards(tmp_path, rng, cli):
+    import subprocess
+
+    p, t, w = _data(rng)
+    for i, dtype in enumerate((np.float32, np.float16)):
+        np.save(tmp_path / f"p{i}.npy", p)
+        np.save(tmp_path / f"t{i}.npy", t)
+        np.save(tmp_path / f"w{i}.npy", w.astype(dtype))
+    files = lambda name: [str(tmp_path / f"{name}{i}.npy") for i in range(2)]  # noqa: E731
+    run = subprocess.run([cli, "--device", "cpu", "--no-progress", "--pred", *files("p"),
+                          "--target", *files("t"), "--weight", *files("w")],
+                         capture_output=True, text=True)
+    assert run.returncode == 3 and "every shard of a role has one dtype" in run.stderr, run.stderr
+
+
+def test_subnormal_weights_are_refused(rng):
+    p, t, w = _data(rng)
+    w = w.copy()
+    w[2] = 5e-320
+    with pytest.raises(ValueError, match="weight element 2 is .*subnormals are refused"):
+        gpueval.Regression(device="cpu").update(p, t, weight=w)
+
+
+def test_errors_name_the_element_in_the_callers_order_with_a_moved_channel_axis(rng):
+    t = rng.normal(size=(2, 3, 4, 5))
+    p = t.copy()
+    p[1, 2, 3, 4] = np.nan  # C-order element 1*60 + 2*20 + 3*5 + 4 = 119
+    ev = gpueval.Regression(channel_axis=1, nan_policy="error", device="cpu").update(p, t)
+    with pytest.raises(gpueval.NonFiniteError) as e:
+        ev.compute()
+    assert e.value.element == 119
+    w = np.ones((2, 3))
+    w[1, 1] = -1.0  # the weight's own element 4
+    with pytest.raises(ValueError, match="weight element 4 is -1"):
+        gpueval.Regression(channel_axis=1, device="cpu").update(t, t, weight=w)
