@@ -20,15 +20,15 @@ struct Variant {
   FoldGeneral (*general)(unsigned);
 };
 
-std::vector<LaneBlock> run(const Variant& v, unsigned groups, bool masked, const double* p,
-                           const double* t, const double* inc, const double* skip, int lanes,
-                           int count) {
+std::vector<LaneBlock> run(const Variant& v, unsigned groups, bool masked, bool weighted,
+                           const double* p, const double* t, const double* inc, const double* skip,
+                           int lanes, int count) {
   std::vector<LaneBlock> blocks(static_cast<std::size_t>((lanes + 7) / 8));
   for (LaneBlock& b : blocks) {
     b.clear();
   }
   if (masked) {
-    v.general(groups)(blocks.data(), 0, lanes, count, lanes, true, p, t, inc, skip);
+    v.general(groups)(blocks.data(), 0, lanes, count, lanes, true, weighted, p, t, inc, skip);
   } else {
     v.fast(groups)(blocks.data(), 0, lanes, count, lanes, true, p, t);
   }
@@ -63,18 +63,34 @@ TEST(Isa, EveryVariantGivesTheSameBits) {
       pf[i] = 2.0;
     }
   }
+  // Weights: the included lanes' 0/1 replaced by values over four decades.
+  std::vector<double> w = inc;
+  for (double& x : w) {
+    x = x == 0.0 ? 0.0 : std::ldexp(1.0 + static_cast<double>(rng() % 255), -4);
+  }
   for (unsigned groups = 0; groups < 8; ++groups) {
-    for (bool masked : {false, true}) {
-      const auto want = run(variants[0], groups, masked, masked ? p.data() : pf.data(), t.data(),
-                            inc.data(), skip.data(), lanes, count);
+    for (int mode = 0; mode < 3; ++mode) { // fast, masked, weighted
+      const bool masked = mode > 0, weighted = mode == 2;
+      const double* include = weighted ? w.data() : inc.data();
+      const auto want = run(variants[0], groups, masked, weighted, masked ? p.data() : pf.data(),
+                            t.data(), include, skip.data(), lanes, count);
       for (const Variant& v : variants) {
         if (!v.supported) {
           continue;
         }
-        const auto got = run(v, groups, masked, masked ? p.data() : pf.data(), t.data(), inc.data(),
-                             skip.data(), lanes, count);
+        const auto got = run(v, groups, masked, weighted, masked ? p.data() : pf.data(), t.data(),
+                             include, skip.data(), lanes, count);
         EXPECT_EQ(std::memcmp(got.data(), want.data(), want.size() * sizeof(LaneBlock)), 0)
-            << v.name << " groups " << groups << (masked ? " masked" : " fast");
+            << v.name << " groups " << groups
+            << (mode == 0   ? " fast"
+                : mode == 1 ? " masked"
+                            : " weighted");
+      }
+      if (mode == 1) { // the mask's 0/1 values given as weights: the same bits
+        const auto as_weights = run(variants[0], groups, true, true, p.data(), t.data(), inc.data(),
+                                    skip.data(), lanes, count);
+        EXPECT_EQ(std::memcmp(as_weights.data(), want.data(), want.size() * sizeof(LaneBlock)), 0)
+            << "groups " << groups;
       }
     }
   }

@@ -261,7 +261,7 @@ private:
       std::fill_n(s.skipped, n, 0.0);
     }
     job.fold_general(s.blocks.data(), 0, count, groups, stride, job.policy != NanPolicy::propagate,
-                     s.p, s.t, s.include, s.skipped);
+                     job.batch.has_weight(), s.p, s.t, s.include, s.skipped);
     s.started = true;
     for (int j = 0; j < count && s.started; ++j) {
       s.started = s.blocks[static_cast<std::size_t>(j / kBlockLanes)].k[j % kBlockLanes] > 0.0;

@@ -117,7 +117,7 @@ GPUEVAL_FORCEINLINE void store_block(const VecRun& v, LaneBlock& b) {
 // included and finite, and the runs have their shifts except, when `fresh`, in the first group.
 // Otherwise include/skipped select pairs; `finite_included` says every included value is finite
 // (nan_policy skip or error), which lets whole vectors fold with run_fold_masked.
-template <unsigned G, bool kFast, int kWidth>
+template <unsigned G, bool kFast, int kWidth, bool kWeighted = false>
 GPUEVAL_FORCEINLINE void fold_block(LaneBlock& block, int width, int groups, int stride, bool fresh,
                                     bool finite_included, const double* __restrict p,
                                     const double* __restrict t, const double* __restrict include,
@@ -155,7 +155,9 @@ GPUEVAL_FORCEINLINE void fold_block(LaneBlock& block, int width, int groups, int
         std::memcpy(&tv, t + g * stride, sizeof tv);
         std::memcpy(&inc, include + g * stride, sizeof inc);
         std::memcpy(&skip, skipped + g * stride, sizeof skip);
-        Ops::run_fold_masked(v, pv, tv, reinterpret_cast<v8i>(inc != 0.0), inc);
+        // Unweighted (a mask), every weight is the constant 1: no products by it in the loop.
+        Ops::run_fold_masked(v, pv, tv, reinterpret_cast<v8i>(inc != 0.0),
+                             kWeighted ? inc : ops::Math<v8d>::splat(1.0));
         v.skipped += skip;
       }
       store_block(v, block);
@@ -170,27 +172,27 @@ GPUEVAL_FORCEINLINE void fold_block(LaneBlock& block, int width, int groups, int
         Ops::run_fold_started(r, p[base + j], t[base + j]);
       } else {
         Ops::template run_fold<true>(r, p[base + j], t[base + j], include[base + j] != 0.0,
-                                     include[base + j]);
+                                     kWeighted ? include[base + j] : 1.0);
         r.skipped += skipped[base + j];
       }
     }
   }
 }
 
-template <unsigned G, bool kFast>
+template <unsigned G, bool kFast, bool kWeighted = false>
 GPUEVAL_FORCEINLINE void fold_impl(LaneBlock* blocks, int lane0, int count, int groups, int stride,
                                    bool fresh, bool finite_included, const double* p,
                                    const double* t, const double* include, const double* skipped) {
   LaneBlock* b = blocks + lane0 / kBlockLanes;
   int i = 0;
   for (; i + kBlockLanes <= count; i += kBlockLanes, ++b) {
-    fold_block<G, kFast, kBlockLanes>(*b, kBlockLanes, groups, stride, fresh, finite_included,
-                                      p + i, t + i, include + (kFast ? 0 : i),
-                                      skipped + (kFast ? 0 : i));
+    fold_block<G, kFast, kBlockLanes, kWeighted>(
+        *b, kBlockLanes, groups, stride, fresh, finite_included, p + i, t + i,
+        include + (kFast ? 0 : i), skipped + (kFast ? 0 : i));
   }
   if (i < count) { // a partial block: the same math, fewer lanes
-    fold_block<G, kFast, 0>(*b, count - i, groups, stride, fresh, finite_included, p + i, t + i,
-                            include + (kFast ? 0 : i), skipped + (kFast ? 0 : i));
+    fold_block<G, kFast, 0, kWeighted>(*b, count - i, groups, stride, fresh, finite_included, p + i,
+                                       t + i, include + (kFast ? 0 : i), skipped + (kFast ? 0 : i));
   }
 }
 
@@ -200,11 +202,17 @@ GPUEVAL_FORCEINLINE void fold_impl(LaneBlock* blocks, int lane0, int count, int 
                                               const double* t) {                                   \
     fold_impl<G, true>(blocks, lane0, count, groups, stride, fresh, true, p, t, nullptr, nullptr); \
   }                                                                                                \
-  __attribute__((flatten)) void fold_general_##G(                                                  \
-      LaneBlock* blocks, int lane0, int count, int groups, int stride, bool finite_included,       \
-      const double* p, const double* t, const double* include, const double* skipped) {            \
-    fold_impl<G, false>(blocks, lane0, count, groups, stride, false, finite_included, p, t,        \
-                        include, skipped);                                                         \
+  __attribute__((flatten)) void fold_general_##G(LaneBlock* blocks, int lane0, int count,          \
+                                                 int groups, int stride, bool finite_included,     \
+                                                 bool weighted, const double* p, const double* t,  \
+                                                 const double* include, const double* skipped) {   \
+    if (weighted) {                                                                                \
+      fold_impl<G, false, true>(blocks, lane0, count, groups, stride, false, finite_included, p,   \
+                                t, include, skipped);                                              \
+    } else {                                                                                       \
+      fold_impl<G, false, false>(blocks, lane0, count, groups, stride, false, finite_included, p,  \
+                                 t, include, skipped);                                             \
+    }                                                                                              \
   }
 
 GPUEVAL_FOLD(0)

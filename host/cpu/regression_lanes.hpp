@@ -54,17 +54,18 @@ GPUEVAL_FORCEINLINE LaneRef lane_ref(LaneBlock& b, int j) {
 // Fold `groups` groups of `count` pairs into lanes lane0 .. lane0 + count - 1 (lane0 a multiple
 // of kBlockLanes): pair g * stride + i goes to lane lane0 + i, groups in order.
 //
-// FoldGeneral: include[...] = 0 leaves the lane untouched, include[...] > 0 folds the pair with
-// that weight (1 for a mask), and skipped[...] is added to the lane's skipped count; a lane's
-// first included pair becomes its run's shift. finite_included: every
-// included value is finite (nan_policy skip or error), so whole vectors may fold at once.
+// FoldGeneral: include[...] = 0 leaves the lane untouched, include[...] > 0 folds the pair (with
+// that weight when `weighted`, else with weight 1: a mask's fold keeps the products by a weight
+// out of its loop), and skipped[...] is added to the lane's skipped count; a lane's first
+// included pair becomes its run's shift. finite_included: every included value is finite
+// (nan_policy skip or error), so whole vectors may fold at once.
 // FoldFast: every pair is included and finite; when `fresh` the first group starts every lane's
 // run (sets its shift), otherwise every lane's run must already hold a pair.
 //
 // Which instruction set runs is chosen at load time; every variant performs the same IEEE
 // operations in the same order per lane, so results do not depend on it.
 using FoldGeneral = void (*)(LaneBlock* blocks, int lane0, int count, int groups, int stride,
-                             bool finite_included, const double* p, const double* t,
+                             bool finite_included, bool weighted, const double* p, const double* t,
                              const double* include, const double* skipped);
 using FoldFast = void (*)(LaneBlock* blocks, int lane0, int count, int groups, int stride,
                           bool fresh, const double* p, const double* t);
