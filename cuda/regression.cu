@@ -182,11 +182,14 @@ fold_pair(const FoldArgs& a, ops::Run<G>& run, const typename Src::Item& it, boo
   const bool weighable = ops::is_weight(w);
   const bool counted = valid && Src::in_mask(it) && weighable && w != 0.0;
   const bool include = ops::included(counted, finite, a.policy == NanPolicy::propagate);
+  // The ops take a finite weight on every lane: a bad one (left out, raised at compute) as 0.
+  // For the unweighted sources w is the constant 1 and so is this.
+  const double w_finite = weighable ? w : 0.0;
   if (Src::kMayPropagate && a.policy == NanPolicy::propagate) {
-    ops::RegressionOps<G>::template run_fold<true>(run, p, t, include, w);
+    ops::RegressionOps<G>::template run_fold<true>(run, p, t, include, w_finite);
   } else {
     // Included pairs are finite: max and min need not propagate a NaN.
-    ops::RegressionOps<G>::run_fold_masked(run, p, t, include, w);
+    ops::RegressionOps<G>::run_fold_masked(run, p, t, include, w_finite);
   }
   const unsigned long long at = static_cast<unsigned long long>(e);
   bad_weight = (valid && !weighable && at < bad_weight) ? at : bad_weight; // masked or not

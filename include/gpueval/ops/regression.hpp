@@ -223,7 +223,8 @@ template <unsigned G> struct RegressionOps {
 
   // The sums of run_fold, relative to the run's shift. kFinite: no included value is NaN, so max
   // and min need not propagate one. I is bool for V = double, or V's comparison mask type.
-  // Without kMayExclude every weight is 1 (`weight` is not read).
+  // Without kMayExclude every weight is 1 (`weight` is not read); with it, `weight` is finite on
+  // every lane, excluded ones included.
   template <bool kMayExclude, bool kFinite, bool kCount = true, class R, class V, class I>
   GPUEVAL_HD GPUEVAL_FORCEINLINE static void accumulate(R& run, V p, V t, I include, V weight) {
     using M = Math<V>;
@@ -240,13 +241,15 @@ template <unsigned G> struct RegressionOps {
       dt = M::select(include, dt, zero);
       de = M::select(include, de, zero);
       abs_e = M::select(include, abs_e, zero);
-      const V w = M::select(include, weight, zero);
-      wdp = dp * w;
-      wdt = dt * w;
-      wde = de * w;
-      w_abs_e = abs_e * w;
+      // The deviations are already 0 on excluded lanes, so the products take the weight as it
+      // is: callers pass a finite weight on every lane (0 on excluded ones, or the constant 1,
+      // whose products the compiler drops: a mask's fold multiplies by nothing).
+      wdp = dp * weight;
+      wdt = dt * weight;
+      wde = de * weight;
+      w_abs_e = abs_e * weight;
       run.k += M::select(include, M::splat(1.0), zero);
-      run.w += w;
+      run.w += M::select(include, weight, zero);
     } else if constexpr (kCount) {
       run.k += 1.0;
       run.w += 1.0;
