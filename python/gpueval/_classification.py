@@ -201,12 +201,20 @@ class Classification(StreamingEvaluator):
 
     @classmethod
     def from_state(cls, state: Any, metrics: Union[None, str, Sequence[str]] = None,
-                   device: Any = "auto", threads: int = 0) -> "Classification":
+                   device: Any = "auto", threads: int = 0,
+                   **report_options: Any) -> "Classification":
         """An evaluator holding a saved state (``state()``, ``gpu-eval --save-state``), with the
-        spec the state was made with."""
+        spec the state was made with. The options that only shape the report and so are not in
+        a state can be given: ``beta``, ``zero_division``, ``labels``, ``pos_label``,
+        ``class_names``."""
+        allowed = {"beta", "zero_division", "labels", "pos_label", "class_names"}
+        unknown = sorted(set(report_options) - allowed)
+        if unknown:
+            raise TypeError(f"from_state() takes the report's options {sorted(allowed)}; the "
+                            f"state fixes the others, not {unknown}")
         blob = state_bytes(state)
         info = _core.inspect_classification_state(blob)
-        ev = cls(task=info["task"], num_classes=info["num_classes"],
+        ev = cls(**report_options, task=info["task"], num_classes=info["num_classes"],
                  metrics="default" if metrics is None else metrics, scores=info["scores"],
                  pred=info["pred"], threshold=info["threshold"], class_axis=info["class_axis"],
                  top_k=info["top_k"] or None, ignore_index=info["ignore_index"],

@@ -215,3 +215,17 @@ def test_class_names_map_strings_and_name_the_report(rng):
         gpueval.Classification("multiclass", num_classes=3, class_names=["a", "b"])
     with pytest.raises(ValueError, match="may not contain commas"):
         gpueval.Classification("multiclass", class_names=["a,b", "c"])
+
+
+def test_from_state_takes_the_report_options(rng):
+    p, y = _labels_data(rng)
+    ev = gpueval.Classification("multiclass", num_classes=5, pred="labels", device="cpu")
+    ev.update(p, y)
+    want = gpueval.Classification("multiclass", num_classes=5, pred="labels", zero_division=1,
+                                  labels=[0, 2], device="cpu").update(p, y).compute()
+    got = gpueval.Classification.from_state(ev.state(), zero_division=1, labels=[0, 2],
+                                            device="cpu").compute()
+    assert got["precision_macro"] == want["precision_macro"]
+    assert got.spec["labels"] == [0, 2]
+    with pytest.raises(TypeError, match="the state fixes the others"):
+        gpueval.Classification.from_state(ev.state(), top_k=2)
