@@ -73,22 +73,13 @@ std::string ClassificationReport::to_json() const {
   if (spec.class_names.empty()) {
     out += "null";
   } else {
-    out += "[";
-    for (std::size_t i = 0; i < spec.class_names.size(); ++i) {
-      out += i ? ", " : "";
-      append_string(out, spec.class_names[i]);
-    }
-    out += "]";
+    append_array(out, spec.class_names);
   }
   out += ", \"labels\": ";
   if (spec.labels.empty()) {
     out += "null";
   } else {
-    out += "[";
-    for (std::size_t i = 0; i < spec.labels.size(); ++i) {
-      out += (i ? ", " : "") + std::to_string(spec.labels[i]);
-    }
-    out += "]";
+    append_array(out, spec.labels);
   }
   out += ", \"nan_policy\": ";
   append_string(out, nan_policy_name(spec.nan_policy));

@@ -382,17 +382,7 @@ ClassificationSpec ClassificationSpec::from_options(std::string_view task, const
   spec.zero_division = zd == "nan" ? std::numeric_limits<double>::quiet_NaN() : std::stod(zd);
   spec.labels = o.shape("labels");
   spec.pos_label = static_cast<int>(o.integer("pos_label", std::int64_t{1}));
-  if (const std::optional<std::string> names = o.text("class_names")) {
-    std::size_t start = 0;
-    while (true) {
-      const std::size_t comma = names->find(',', start);
-      spec.class_names.push_back(names->substr(start, comma - start));
-      if (comma == std::string::npos) {
-        break;
-      }
-      start = comma + 1;
-    }
-  }
+  spec.class_names = o.names("class_names");
   spec.nan_policy = parse_nan_policy(o.text("nan_policy", "skip"));
   spec.invalid = parse_invalid_policy(o.text("invalid", "error"));
   spec.sample_shape = o.shape("sample_shape");

@@ -51,6 +51,8 @@ template <class T> void append_array(std::string& out, const std::vector<T>& val
     }
     if constexpr (std::is_floating_point_v<T>) {
       append_number(out, values[i]);
+    } else if constexpr (std::is_convertible_v<const T&, std::string_view>) {
+      append_string(out, values[i]);
     } else {
       out += std::to_string(values[i]);
     }

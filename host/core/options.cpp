@@ -127,6 +127,23 @@ std::vector<std::int64_t> OptionReader::shape(std::string_view name) const {
   return out;
 }
 
+std::vector<std::string> OptionReader::names(std::string_view name) const {
+  std::vector<std::string> out;
+  const auto it = options_.find(name);
+  if (it == options_.end()) {
+    return out;
+  }
+  const std::string& s = it->second;
+  for (std::size_t at = 0;;) {
+    const std::size_t comma = s.find(',', at);
+    out.push_back(s.substr(at, comma - at));
+    if (comma == std::string::npos) {
+      return out;
+    }
+    at = comma + 1;
+  }
+}
+
 std::string option_text(std::int64_t v) {
   return std::to_string(v);
 }

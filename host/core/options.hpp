@@ -30,6 +30,8 @@ public:
   bool boolean(std::string_view name, bool fallback) const;
   // "500,20" (also "[500, 20]" and "()" for an empty shape); absent: empty.
   std::vector<std::int64_t> shape(std::string_view name) const;
+  // "a,b,c": the text between commas, kept as given; absent: empty.
+  std::vector<std::string> names(std::string_view name) const;
 
   // Throws InvalidArgument for an option that is not one of `known`.
   void check_known() const;
