@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <optional>
 
 #include "cpu/isa.hpp"
 #include "cpu/load.hpp"
@@ -138,57 +137,63 @@ bool stage_values(const TensorView& v, bool contiguous, std::int64_t i0, int n, 
       v.dtype, [&](auto d) { return stage_typed<decltype(d)::value>(v, contiguous, i0, n, out); });
 }
 
-namespace {
-
-// The mask or weight elements of `v` that cover logical elements i0 .. i0 + n of the batch (each
-// covers `cover` consecutive ones): each(src, done, len) for the element at `src`, which covers
-// out[done, done + len). Contiguous views by pointer, others through a Cursor (any strides).
-template <class F>
-void for_each_cover(const TensorView& v, bool contiguous, std::int64_t cover, std::int64_t i0,
-                    int n, F each) {
-  const std::size_t item = dtype_size(v.dtype);
-  std::int64_t m = i0 / cover;            // the element covering the first pair
-  std::int64_t left = cover - i0 % cover; // pairs it still covers
-  const unsigned char* base = static_cast<const unsigned char*>(v.data);
-  std::optional<Cursor> c;
-  if (!contiguous) {
-    c.emplace(v, m);
-  }
-  for (int done = 0; done < n;) {
-    const unsigned char* src = contiguous ? base + static_cast<std::size_t>(m) * item : c->ptr();
-    const int len = static_cast<int>(std::min<std::int64_t>(n - done, left));
-    each(src, done, len);
-    done += len;
-    left = cover;
-    ++m;
-    if (!contiguous && done < n) {
-      c->advance(1);
-    }
-  }
-}
-
-} // namespace
-
 void stage_mask(const TensorView& mask, bool contiguous, std::int64_t cover, std::int64_t i0, int n,
                 std::uint8_t* out) {
   const std::size_t item = dtype_size(mask.dtype);
-  for_each_cover(mask, contiguous, cover, i0, n, [&](const unsigned char* src, int done, int len) {
+  std::int64_t m = i0 / cover;            // mask element of the first pair
+  std::int64_t left = cover - i0 % cover; // pairs it still covers
+  int done = 0;
+  if (contiguous) {
+    const unsigned char* base = static_cast<const unsigned char*>(mask.data);
+    while (done < n) {
+      const unsigned char* src = base + static_cast<std::size_t>(m) * item;
+      std::uint8_t nonzero = 0;
+      for (std::size_t b = 0; b < item; ++b) {
+        nonzero |= src[b];
+      }
+      const int len = static_cast<int>(std::min<std::int64_t>(n - done, left));
+      std::memset(out + done, nonzero ? 1 : 0, static_cast<std::size_t>(len));
+      done += len;
+      ++m;
+      left = cover;
+    }
+    return;
+  }
+  Cursor c(mask, m);
+  while (done < n) {
+    const unsigned char* src = c.ptr();
     std::uint8_t nonzero = 0;
     for (std::size_t b = 0; b < item; ++b) {
       nonzero |= src[b];
     }
+    const int len = static_cast<int>(std::min<std::int64_t>(n - done, left));
     std::memset(out + done, nonzero ? 1 : 0, static_cast<std::size_t>(len));
-  });
+    done += len;
+    left = cover;
+    if (done < n) {
+      c.advance(1);
+    }
+  }
 }
 
 void stage_weight(const TensorView& weight, std::int64_t cover, std::int64_t i0, int n,
                   double* out) {
   visit_dtype(weight.dtype, [&](auto d) {
     constexpr DType D = decltype(d)::value;
-    for_each_cover(weight, weight.is_contiguous(), cover, i0, n,
-                   [&](const unsigned char* src, int done, int len) {
-                     std::fill_n(out + done, len, load_as_double<D>(src));
-                   });
+    std::int64_t m = i0 / cover;            // weight element of the first pair
+    std::int64_t left = cover - i0 % cover; // pairs the first weight still covers
+    Cursor c(weight, m);
+    int done = 0;
+    while (done < n) {
+      const double w = load_as_double<D>(c.ptr());
+      const int len = static_cast<int>(std::min<std::int64_t>(n - done, left));
+      std::fill_n(out + done, len, w);
+      done += len;
+      left = cover;
+      if (done < n) {
+        c.advance(1);
+      }
+    }
   });
 }
 
