@@ -40,19 +40,35 @@ struct ClassArgs : BatchViews {
   std::int64_t pred_stride[kMaxRank] = {};
   std::int64_t mask_stride[kMaxRank] = {};
   std::int64_t element_stride[kMaxRank] = {};
+  std::int64_t weight_stride[kMaxRank] = {};
+  DeviceView weight;
+  bool has_weight = false;
   std::int64_t pred_class_stride = 0, target_class_stride = 0, mask_class_stride = 0,
                element_class_stride = 0;
   ops::ClassLayout layout;
   ops::ClassParams params;
   bool record_bad = false;
   std::uint64_t batch = 0;
-  unsigned long long* first_bad = nullptr;
+  unsigned long long* first_bad = nullptr;  // the first sample that raises
+  unsigned long long* bad_weight = nullptr; // the first sample whose weight is not one
   std::uint64_t* epoch = nullptr;
   std::uint64_t* hist = nullptr; // params.hist, when on
 };
 
-__device__ __forceinline__ void count(std::uint64_t* hist, std::int64_t index) {
-  atomicAdd(reinterpret_cast<unsigned long long*>(hist + index), 1ull);
+// A histogram bin += 1 sample: its count, or (a weighted record) its two-word weight sum at
+// 2 * index, added with carry.
+__device__ __forceinline__ void count(std::uint64_t* hist, std::int64_t index, bool weighted,
+                                      const ops::Weight& wt) {
+  if (!weighted) {
+    atomicAdd(reinterpret_cast<unsigned long long*>(hist + index), 1ull);
+    return;
+  }
+  auto* at = reinterpret_cast<unsigned long long*>(hist + 2 * index);
+  const unsigned long long old = atomicAdd(at, static_cast<unsigned long long>(wt.lo));
+  const unsigned long long carry = old + wt.lo < old ? 1ull : 0ull;
+  if (wt.hi + carry != 0) {
+    atomicAdd(at + 1, static_cast<unsigned long long>(wt.hi) + carry);
+  }
 }
 
 // Element `offset` (in elements, possibly negative) of a view.
@@ -108,18 +124,45 @@ __device__ __forceinline__ bool leads(unsigned peers) {
 // modulo 2^128) do not depend on the order of their terms, so the record is the CPU's, bit for
 // bit.
 
-// Word i += the number of lanes with `on`.
-__device__ __forceinline__ void add_count(const AtomicRecord& r, std::int64_t i, bool on) {
+// Fixed-point words i, i + 1 += the sum over the lanes with `on` of (lo, hi): a butterfly with
+// carries (a sum modulo 2^128), added once.
+__device__ __forceinline__ void add_fixed_sum(const AtomicRecord& r, std::int64_t i,
+                                              unsigned long long lo, unsigned long long hi,
+                                              bool on) {
+  lo = on ? lo : 0ull;
+  hi = on ? hi : 0ull;
+  for (int d = 16; d >= 1; d /= 2) {
+    const unsigned long long olo = __shfl_xor_sync(kFullWarp, lo, d);
+    const unsigned long long ohi = __shfl_xor_sync(kFullWarp, hi, d);
+    const unsigned long long sum = lo + olo;
+    hi = hi + ohi + (sum < lo ? 1ull : 0ull);
+    lo = sum;
+  }
+  if (lane_id() == 0 && (lo | hi) != 0) {
+    r.add_fixed(i, lo, hi);
+  }
+}
+
+// Word i += the number of lanes with `on`, and (a weighted record) its weight sum += their
+// weights.
+__device__ __forceinline__ void add_count(const AtomicRecord& r, const ops::ClassLayout& l,
+                                          std::int64_t i, bool on, const ops::Weight& wt) {
   const unsigned n = static_cast<unsigned>(__popc(__ballot_sync(kFullWarp, on)));
   if (lane_id() == 0) {
     r.add(i, n);
+  }
+  if (l.weighted) {
+    add_fixed_sum(r, l.weight_of(i), wt.lo, wt.hi, on);
   }
 }
 
 // Word `index` (which may differ per lane) += 1 for each lane with `on`, and word
 // `index + flag_offset` += 1 for each of those lanes with `flag` (when flag_offset >= 0): one
 // atomic per distinct index.
-__device__ __forceinline__ void add_at(const AtomicRecord& r, std::int64_t index, bool on,
+// A weighted record adds each lane's weight to the words' weight sums (one atomic pair per
+// lane: the indices differ).
+__device__ __forceinline__ void add_at(const AtomicRecord& r, const ops::ClassLayout& l,
+                                       std::int64_t index, bool on, const ops::Weight& wt,
                                        std::int64_t flag_offset = -1, bool flag = false) {
   const long long key = on ? static_cast<long long>(index) : -1 - static_cast<long long>(lane_id());
   const unsigned peers = __match_any_sync(kFullWarp, key);
@@ -128,6 +171,12 @@ __device__ __forceinline__ void add_at(const AtomicRecord& r, std::int64_t index
     r.add(index, static_cast<unsigned>(__popc(peers)));
     if (flag_offset >= 0) {
       r.add(index + flag_offset, static_cast<unsigned>(__popc(flagged)));
+    }
+  }
+  if (l.weighted && on) {
+    r.add_fixed(l.weight_of(index), wt.lo, wt.hi);
+    if (flag_offset >= 0 && flag) {
+      r.add_fixed(l.weight_of(index + flag_offset), wt.lo, wt.hi);
     }
   }
 }
@@ -141,30 +190,22 @@ __device__ __forceinline__ void add_term_sum(const AtomicRecord& r, std::int64_t
   if (on) {
     ops::add_term(w, x);
   }
-  unsigned long long lo = w[0], hi = w[1];
-  for (int d = 16; d >= 1; d /= 2) {
-    const unsigned long long olo = __shfl_xor_sync(kFullWarp, lo, d);
-    const unsigned long long ohi = __shfl_xor_sync(kFullWarp, hi, d);
-    const unsigned long long sum = lo + olo;
-    hi = hi + ohi + (sum < lo ? 1ull : 0ull);
-    lo = sum;
-  }
-  if (lane_id() == 0 && (lo | hi) != 0) {
-    r.add_fixed(i, lo, hi);
-  }
+  add_fixed_sum(r, i, w[0], w[1], on);
 }
 
-// A scored outcome's terms (ops::add_scored), aggregated over the warp.
+// A scored outcome's terms (ops::add_scored: each times the sample's weight), aggregated over
+// the warp.
 __device__ __forceinline__ void add_scored(const AtomicRecord& r, const ops::ClassLayout& l,
-                                           const ops::Outcome& o, bool scored) {
-  add_count(r, ops::ClassLayout::kTerms, scored);
-  add_term_sum(r, l.log_loss, o.log_loss, scored);
-  add_term_sum(r, l.brier, o.brier, scored);
+                                           const ops::Outcome& o, bool scored,
+                                           const ops::Weight& wt) {
+  add_count(r, l, ops::ClassLayout::kTerms, scored, wt);
+  add_term_sum(r, l.log_loss, o.log_loss * wt.value, scored);
+  add_term_sum(r, l.brier, o.brier * wt.value, scored);
   if (l.bins > 0) {
     const int b = scored ? ops::calibration_bin(o.confidence, l.bins) : 0;
-    add_at(r, l.calib_count + b, scored, l.calib_correct - l.calib_count, o.correct);
+    add_at(r, l, l.calib_count + b, scored, wt, l.calib_correct - l.calib_count, o.correct);
     if (scored) { // the bins differ between lanes: one fixed-point atomic pair per lane
-      r.add_term(l.calib_conf + 2 * b, o.confidence);
+      r.add_term(l.calib_conf + 2 * b, o.confidence * wt.value);
     }
   }
 }
@@ -178,9 +219,9 @@ __device__ __forceinline__ void record_invalid(const ClassArgs& a, std::int64_t 
   }
 }
 
-// Offsets of sample s in the targets, predictions, mask and the target's element index.
+// Offsets of sample s in the targets, predictions, mask, weight and the target's element index.
 struct SampleOffsets {
-  std::int64_t t = 0, p = 0, m = 0, e = 0;
+  std::int64_t t = 0, p = 0, m = 0, e = 0, w = 0;
 };
 __device__ __forceinline__ SampleOffsets offsets_of(const ClassArgs& a, std::int64_t s) {
   SampleOffsets o;
@@ -192,8 +233,27 @@ __device__ __forceinline__ SampleOffsets offsets_of(const ClassArgs& a, std::int
     o.p += i * a.pred_stride[d];
     o.m += i * a.mask_stride[d];
     o.e += i * a.element_stride[d];
+    o.w += i * a.weight_stride[d];
   }
   return o;
+}
+
+// Sample s's weight (1 without weights). A weight that is not one (ops::class_weight_ok) is
+// recorded, masked or not, and leaves the sample out; so does a weight of 0.
+__device__ __forceinline__ double sample_weight(const ClassArgs& a, const SampleOffsets& at,
+                                                bool valid) {
+  if (!a.has_weight || !valid) {
+    return 1.0;
+  }
+  const double w = value_at(a.weight, at.w);
+  if (!ops::class_weight_ok(w)) {
+    const std::uint64_t b =
+        a.batch < (std::uint64_t{1} << 24) ? a.batch : (std::uint64_t{1} << 24) - 1;
+    atomicMin(a.bad_weight, static_cast<unsigned long long>(
+                                encode_position(b, static_cast<std::uint64_t>(at.e))));
+    return 0.0;
+  }
+  return w;
 }
 
 // Sample s of a binary or multiclass batch, folded by a whole warp (`valid`: s is a sample of the
@@ -202,7 +262,9 @@ __device__ void fold_single(const ClassArgs& a, const AtomicRecord& r, std::int6
   const ops::ClassLayout& l = a.layout;
   const ops::ClassParams& prm = a.params;
   const SampleOffsets at = valid ? offsets_of(a, s) : SampleOffsets{};
-  const bool active = valid && (!a.has_mask || mask_on(a.mask, at.m));
+  const double weight = sample_weight(a, at, valid);
+  const ops::Weight wt = ops::weight_of(weight);
+  const bool active = valid && weight != 0.0 && (!a.has_mask || mask_on(a.mask, at.m));
   ops::Outcome o;
   o.kind = ops::Outcome::ignored;
   if (active) {
@@ -222,29 +284,30 @@ __device__ void fold_single(const ClassArgs& a, const AtomicRecord& r, std::int6
   const bool dropped =
       active && (o.kind == ops::Outcome::invalid || o.kind == ops::Outcome::nonfinite);
   const bool folded = active && o.kind == ops::Outcome::folded;
-  add_count(r, ops::ClassLayout::kInvalid, dropped);
-  add_count(r, ops::ClassLayout::kIgnored, active && o.kind == ops::Outcome::ignored);
+  add_count(r, l, ops::ClassLayout::kInvalid, dropped, wt);
+  add_count(r, l, ops::ClassLayout::kIgnored, active && o.kind == ops::Outcome::ignored, wt);
   if (dropped && ops::raises(o.kind, prm)) {
     record_invalid(a, at.e);
   }
-  add_count(r, ops::ClassLayout::kSamples, folded);
-  add_at(r, l.confusion + (folded ? o.target * l.classes + o.pred : 0), folded);
+  add_count(r, l, ops::ClassLayout::kSamples, folded, wt);
+  add_at(r, l, l.confusion + (folded ? o.target * l.classes + o.pred : 0), folded, wt);
   if (l.top_k) {
-    add_count(r, l.topk_hits, folded && o.top_k_hit);
+    add_count(r, l, l.topk_hits, folded && o.top_k_hit, wt);
   }
   const bool scored = folded && o.scored;
   if (l.scores) {
-    add_scored(r, l, o, scored);
+    add_scored(r, l, o, scored, wt);
   }
   if (a.hist != nullptr && scored) {
     if (prm.task == ClassTask::binary) {
-      count(a.hist, prm.hist.index(0, o.target == 1, value_at(a.pred, at.p)));
+      count(a.hist, prm.hist.index(0, o.target == 1, value_at(a.pred, at.p)), l.weighted, wt);
     } else {
       const std::int64_t stride = a.pred_class_stride;
       const std::int64_t p = at.p;
       const auto score = [&](std::int64_t k) { return value_at(a.pred, p + k * stride); };
       for (std::int64_t k = 0; k < l.classes; ++k) {
-        count(a.hist, prm.hist.index(k, o.target == k, ops::class_probability(score, k, o, prm)));
+        count(a.hist, prm.hist.index(k, o.target == k, ops::class_probability(score, k, o, prm)),
+              l.weighted, wt);
       }
     }
   }
@@ -257,8 +320,11 @@ __device__ void fold_multilabel(const ClassArgs& a, const AtomicRecord& r, std::
   const ops::ClassLayout& l = a.layout;
   const ops::ClassParams& prm = a.params;
   const SampleOffsets at = valid ? offsets_of(a, s) : SampleOffsets{};
+  const double weight = sample_weight(a, at, valid); // per sample: every label's
+  const ops::Weight wt = ops::weight_of(weight);
   const auto label_on = [&](std::int64_t k) {
-    return valid && (!a.has_mask || mask_on(a.mask, at.m + k * a.mask_class_stride));
+    return valid && weight != 0.0 &&
+           (!a.has_mask || mask_on(a.mask, at.m + k * a.mask_class_stride));
   };
   const auto outcome = [&](std::int64_t k) {
     return ops::sample_binary(value_at(a.pred, at.p + k * a.pred_class_stride), !a.pred_scores,
@@ -276,7 +342,7 @@ __device__ void fold_multilabel(const ClassArgs& a, const AtomicRecord& r, std::
       raise = raise || (bad && ops::raises(kind, prm));
     }
   }
-  add_count(r, ops::ClassLayout::kInvalid, !ok);
+  add_count(r, l, ops::ClassLayout::kInvalid, !ok, wt);
   if (raise) {
     record_invalid(a, at.e); // the sample's first label, as the CPU backend reports it
   }
@@ -290,23 +356,24 @@ __device__ void fold_multilabel(const ClassArgs& a, const AtomicRecord& r, std::
     if (on) {
       o = outcome(k);
     }
-    add_count(r, ops::ClassLayout::kIgnored, on && o.kind == ops::Outcome::ignored);
+    add_count(r, l, ops::ClassLayout::kIgnored, on && o.kind == ops::Outcome::ignored, wt);
     const bool folded = on && o.kind == ops::Outcome::folded;
     const bool y = o.target != 0, yhat = o.pred != 0;
-    add_at(r, (y ? (yhat ? l.tp : l.fn) : (yhat ? l.fp : l.tn)) + k, folded);
+    add_at(r, l, (y ? (yhat ? l.tp : l.fn) : (yhat ? l.fp : l.tn)) + k, folded, wt);
     const bool scored = folded && o.scored;
     if (l.scores) {
-      add_scored(r, l, o, scored);
+      add_scored(r, l, o, scored, wt);
     }
     if (a.hist != nullptr && scored) {
-      count(a.hist, prm.hist.index(k, y, value_at(a.pred, at.p + k * a.pred_class_stride)));
+      count(a.hist, prm.hist.index(k, y, value_at(a.pred, at.p + k * a.pred_class_stride)),
+            l.weighted, wt);
     }
     counted += folded ? 1 : 0;
     right = right && (!folded || y == yhat);
   }
-  add_count(r, ops::ClassLayout::kSamples, counted_sample);
-  add_count(r, l.subset_rows, counted_sample && counted > 0);
-  add_count(r, l.subset_right, counted_sample && counted > 0 && right);
+  add_count(r, l, ops::ClassLayout::kSamples, counted_sample, wt);
+  add_count(r, l, l.subset_rows, counted_sample && counted > 0, wt);
+  add_count(r, l, l.subset_right, counted_sample && counted > 0 && right, wt);
 }
 
 // Samples in grid-stride rounds of one sample per thread (every thread of a block makes the same
@@ -352,12 +419,15 @@ public:
     DeviceGuard guard(index_);
     words_ = l.words;
     policy_ = policy;
-    hist_size_ = p.hist.on ? p.hist.size() : 0;
+    // A weighted record's histograms hold a two-word weight sum per bin.
+    hist_size_ = p.hist.on ? p.hist.size() * (l.weighted ? 2 : 1) : 0;
     epoch_ = DeviceBuffer(index_, static_cast<std::size_t>(words_) * 8);
+    hist_ = DeviceBuffer();
     if (hist_size_ > 0) {
       hist_ = DeviceBuffer(index_, static_cast<std::size_t>(hist_size_) * 8);
     }
-    first_bad_ = DeviceBuffer(index_, sizeof(unsigned long long));
+    // Slot 0: the first sample that raises; slot 1: the first bad weight.
+    first_bad_ = DeviceBuffer(index_, 2 * sizeof(unsigned long long));
     configured_ = true;
     reset(nullptr);
     GPUEVAL_CUDA_TRY(cudaDeviceSynchronize());
@@ -377,6 +447,11 @@ public:
       a.pred_stride[d] = b.pred_stride[d];
       a.mask_stride[d] = b.mask_stride[d];
       a.element_stride[d] = b.element_stride[d];
+      a.weight_stride[d] = b.weight_stride[d];
+    }
+    a.has_weight = b.has_weight();
+    if (a.has_weight) {
+      a.weight = device_view(b.weight);
     }
     a.pred_class_stride = b.pred_class_stride;
     a.target_class_stride = b.target_class_stride;
@@ -388,6 +463,7 @@ public:
     a.record_bad = a.params.raise_nonfinite || a.params.raise_invalid;
     a.batch = b.index;
     a.first_bad = first_bad_.as<unsigned long long>();
+    a.bad_weight = a.first_bad + 1;
     a.epoch = epoch_.as<std::uint64_t>();
     a.hist = hist_ ? hist_.as<std::uint64_t>() : nullptr;
     const bool shared = words_ <= kSharedWords;
@@ -409,16 +485,8 @@ public:
     return out;
   }
 
-  detail::NonFiniteLocation first_bad(StreamHandle stream) override {
-    unsigned long long pos = 0;
-    device_.copy_out(&pos, first_bad_.get(), sizeof pos, stream);
-    detail::NonFiniteLocation where;
-    if (pos != ~0ull) {
-      where.batch = position_batch(pos);
-      where.element = position_element(pos);
-    }
-    return where;
-  }
+  detail::NonFiniteLocation first_bad(StreamHandle stream) override { return slot(0, stream); }
+  detail::NonFiniteLocation bad_weight(StreamHandle stream) override { return slot(1, stream); }
 
   void load(const std::vector<std::uint64_t>& w, detail::NonFiniteLocation where,
             StreamHandle stream) override {
@@ -437,7 +505,7 @@ public:
     const auto s = static_cast<cudaStream_t>(stream);
     device_.before(s);
     GPUEVAL_CUDA_TRY(cudaMemsetAsync(epoch_.get(), 0, static_cast<std::size_t>(words_) * 8, s));
-    GPUEVAL_CUDA_TRY(cudaMemsetAsync(first_bad_.get(), 0xff, sizeof(unsigned long long), s));
+    GPUEVAL_CUDA_TRY(cudaMemsetAsync(first_bad_.get(), 0xff, 2 * sizeof(unsigned long long), s));
     if (hist_) {
       GPUEVAL_CUDA_TRY(
           cudaMemsetAsync(hist_.get(), 0, static_cast<std::size_t>(hist_size_) * 8, s));
@@ -475,6 +543,18 @@ public:
   std::string describe() const override { return device_.describe(); }
 
 private:
+  // A position slot of first_bad_ (0: the first sample that raises, 1: the first bad weight).
+  detail::NonFiniteLocation slot(int i, StreamHandle stream) {
+    unsigned long long pos = 0;
+    device_.copy_out(&pos, first_bad_.as<unsigned long long>() + i, sizeof pos, stream);
+    detail::NonFiniteLocation where;
+    if (pos != ~0ull) {
+      where.batch = position_batch(pos);
+      where.element = position_element(pos);
+    }
+    return where;
+  }
+
   int index_;
   bool configured_ = false;
   std::int64_t words_ = 0;

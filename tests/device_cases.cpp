@@ -470,6 +470,7 @@ struct ClassCase {
   int mask; // 0: none; 1: the samples' shape; 2: the full shape of the scores' targets
   int class_axis = 1;
   std::int64_t extra = 0; // a trailing sample axis of this length (class axis not last)
+  int weight = 0;         // sample weights of rank `weight` (0: none)
 };
 
 // Scores with ties: a fifth of the samples have two equal highest scores (the lowest index wins).
@@ -557,13 +558,21 @@ void check_class_parity(const ClassCase& c, std::int64_t n, std::uint64_t seed,
     const std::vector<std::int64_t> ms = c.mask == 1 ? std::vector<std::int64_t>{n} : tshape;
     mp = place(random_mask(numel(ms), 0.8, seed + 3), {ms, {}, 0});
   }
+  Placed wp;
+  if (c.weight > 0) {
+    const std::vector<std::int64_t> ws(tshape.begin(), tshape.begin() + c.weight);
+    wp = place(random_weights(DType::f32, numel(ws), seed + 5), {ws, {}, 0});
+  }
   ClassificationEvaluator cpu(spec, Device::cpu(2));
   ClassificationEvaluator dut(spec, device_under_test().device());
-  cpu.update(pp.host, tp.host, c.mask > 0 ? mp.host : TensorView{});
-  dut.update(pp.device, tp.device, c.mask > 0 ? mp.device : TensorView{});
+  cpu.update(pp.host, tp.host, c.mask > 0 ? mp.host : TensorView{},
+             c.weight > 0 ? wp.host : TensorView{});
+  dut.update(pp.device, tp.device, c.mask > 0 ? mp.device : TensorView{},
+             c.weight > 0 ? wp.device : TensorView{});
   const std::string what = std::string(class_task_name(c.task)) +
                            " C=" + std::to_string(c.classes) + (c.logits ? " logits" : "") +
-                           (c.labels ? " labels" : "") + " mask " + std::to_string(c.mask);
+                           (c.labels ? " labels" : "") + " mask " + std::to_string(c.mask) +
+                           " weight rank " + std::to_string(c.weight);
   const ClassificationReport want = cpu.compute();
   ASSERT_GT(want.count, 0u) << what;
   EXPECT_EQ(values(dut.compute()), values(want)) << what;
@@ -588,6 +597,49 @@ TEST(DeviceParity, SmallClassificationEveryTask) {
   check_class_parity({ClassTask::multilabel, 5, true, false, 0}, 1000, 8);
   check_class_parity({ClassTask::multilabel, 5, false, false, 2}, 1000, 9);     // full-shape mask
   check_class_parity({ClassTask::multiclass, 6, false, false, 0}, 1000, 10, 1); // misaligned
+}
+
+TEST(DeviceParity, SmallClassificationWeights) {
+  GPUEVAL_REQUIRE_DEVICE_UNDER_TEST();
+  // Weighted records: every count's weight sum and the weighted terms, bitwise on both devices.
+  check_class_parity({ClassTask::binary, 2, false, false, 0, 1, 0, 1}, 1000, 21);
+  check_class_parity({ClassTask::binary, 2, true, false, 1, 1, 0, 1}, 1000, 22);
+  check_class_parity({ClassTask::multiclass, 10, false, false, 1, 1, 0, 1}, 2000, 23);
+  check_class_parity({ClassTask::multiclass, 10, true, false, 0, 1, 0, 1}, 2000, 24);
+  check_class_parity({ClassTask::multiclass, 7, false, true, 0, 1, 0, 1}, 2000, 25);
+  check_class_parity({ClassTask::multilabel, 5, false, false, 2, 1, 0, 1}, 1000, 26);
+  check_class_parity({ClassTask::multilabel, 5, true, false, 0, 1, 0, 1}, 1000, 27);
+  check_class_parity({ClassTask::multiclass, 5, true, false, 0, 1, 3, 2}, 500, 28); // [N, 3]
+  // A weighted batch after an unweighted one widens the record on both devices alike.
+  ClassificationSpec spec;
+  spec.task = ClassTask::binary;
+  spec.all_metrics = true;
+  TypedBuffer s(DType::f32, 64), t(DType::i64, 64);
+  for (std::size_t i = 0; i < 64; ++i) {
+    s.set(i, static_cast<double>((i * 37) % 64) / 64.0);
+    t.set(i, static_cast<double>((i * 11) % 3 == 0));
+  }
+  const Placed sp = place(s, {{64}, {}, 0}), tp = place(t, {{64}, {}, 0});
+  const Placed w = place(random_weights(DType::f64, 64, 29), {{64}, {}, 0});
+  ClassificationEvaluator cpu(spec, Device::cpu(1)), dut(spec, device_under_test().device());
+  cpu.update(sp.host, tp.host);
+  dut.update(sp.device, tp.device);
+  cpu.update(sp.host, tp.host, TensorView{}, w.host);
+  dut.update(sp.device, tp.device, TensorView{}, w.device);
+  EXPECT_EQ(values(dut.compute()), values(cpu.compute()));
+  EXPECT_EQ(dut.state().bytes, cpu.state().bytes);
+  // A bad weight: InvalidArgument naming it, at update (CPU) or at compute() (CUDA).
+  TypedBuffer bad = random_weights(DType::f32, 64, 30);
+  bad.set(9, -1.0);
+  const Placed bw = place(bad, {{64}, {}, 0});
+  ClassificationEvaluator fresh(spec, device_under_test().device());
+  try {
+    fresh.update(sp.device, tp.device, TensorView{}, bw.device);
+    (void)fresh.compute();
+    ADD_FAILURE() << "no error for a negative weight";
+  } catch (const InvalidArgument& e) {
+    EXPECT_NE(std::string(e.what()).find("below 2^32"), std::string::npos) << e.what();
+  }
 }
 
 TEST(DeviceParity, SmallClassificationClassAxisNotLast) {

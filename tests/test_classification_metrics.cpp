@@ -3,6 +3,7 @@
 // from a confusion matrix, against hand-computed and scikit-learn values.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -61,6 +62,79 @@ TEST(ClassificationMetrics, DegenerateMatrices) {
   EXPECT_DOUBLE_EQ(mcc_of({4, 0, 0, 4}, 2), 1.0);
   EXPECT_DOUBLE_EQ(mcc_of({0, 4, 4, 0}, 2), -1.0);
   EXPECT_DOUBLE_EQ(kappa({4, 0, 0, 4}, 2, 0), 1.0);
+}
+
+TEST(ClassificationMetrics, WeightedMatricesGiveTheCountsFormulas) {
+  // Whole weight sums are counts: the long-double formulas agree with the exact integer ones.
+  const std::vector<std::uint64_t> m = {5, 1, 0, 2, 7, 3, 1, 0, 9};
+  const std::vector<double> md(m.begin(), m.end());
+  for (int power : {0, 1, 2}) {
+    EXPECT_NEAR(kappa_weighted(md, 3, power), kappa(m, 3, power), 1e-15) << power;
+  }
+  EXPECT_NEAR(mcc_weighted(md, 3), mcc_of(m, 3), 1e-15);
+  // Scaling every weight changes nothing.
+  std::vector<double> scaled = md;
+  for (double& v : scaled) {
+    v *= 0.37;
+  }
+  EXPECT_NEAR(kappa_weighted(scaled, 3, 2), kappa(m, 3, 2), 1e-14);
+  EXPECT_NEAR(mcc_weighted(scaled, 3), mcc_of(m, 3), 1e-14);
+}
+
+TEST(ClassificationMetrics, WeightSumsAreFixedPointAndCarry) {
+  // A weight's whole part in hi, its fraction times 2^64 in lo: whole weights exactly.
+  const ops::Weight three = ops::weight_of(3.0), quarter = ops::weight_of(2.25);
+  EXPECT_EQ(three.hi, 3u);
+  EXPECT_EQ(three.lo, 0u);
+  EXPECT_EQ(quarter.hi, 2u);
+  EXPECT_EQ(quarter.lo, std::uint64_t{1} << 62);
+  EXPECT_EQ(ops::unit_weight().hi, 1u);
+  EXPECT_FALSE(ops::class_weight_ok(-0.5));
+  EXPECT_FALSE(ops::class_weight_ok(ops::kMaxWeight));
+  EXPECT_FALSE(ops::class_weight_ok(std::nan("")));
+  EXPECT_TRUE(ops::class_weight_ok(0.0));
+  // Histogram weight sums (lo at 2 bin, hi at 2 bin + 1) add with their carry, either order.
+  const std::uint64_t big = ~std::uint64_t{0} - 5;
+  const Sparse a = {{0, big}, {1, 2}, {6, 7}};
+  const Sparse b = {{0, 10}, {3, 1}, {7, 4}};
+  const Sparse want = {{0, 4}, {1, 3}, {3, 1}, {6, 7}, {7, 4}};
+  EXPECT_EQ(add_weight_sums(a, b), want);
+  EXPECT_EQ(add_weight_sums(b, a), want);
+  // Counts widened: each count the hi word of its bin's weight sum; values read back alike.
+  const Sparse counts = {{2, 5}, {9, 1}};
+  const Sparse wide = widen_histogram(counts);
+  EXPECT_EQ(wide, (Sparse{{5, 5}, {19, 1}}));
+  EXPECT_EQ(bin_values(wide, true), bin_values(counts, false));
+  const BinValues v = bin_values({{0, std::uint64_t{1} << 63}, {1, 2}}, true);
+  ASSERT_EQ(v.size(), 1u);
+  EXPECT_EQ(v[0].second, 2.5);
+}
+
+TEST(ClassificationMetrics, AveragePrecisionBoundHoldsForAnyOrderInsideABin) {
+  // One bin of 3 positives and 4 negatives under 2 positives above: the bin's true AP terms
+  // lie within the bound whichever order they came in.
+  const std::vector<BinCounts> bins = {{0, 4, 3}, {1, 0, 2}};
+  const RankMetrics r = rank_metrics(bins, false);
+  const double P = 5;
+  double lo = 1e300, hi = -1e300;
+  for (int order = 0; order < (1 << 7); ++order) {
+    if (__builtin_popcount(static_cast<unsigned>(order)) != 3) {
+      continue;
+    }
+    double tp = 2, fp = 0, ap = 2.0 / P; // the top bin's two positives at precision 1
+    for (int k = 0; k < 7; ++k) {
+      if (order & (1 << k)) {
+        tp += 1;
+        ap += (tp / (tp + fp)) / P;
+      } else {
+        fp += 1;
+      }
+    }
+    lo = std::min(lo, ap);
+    hi = std::max(hi, ap);
+  }
+  EXPECT_LE(r.ap - r.ap_bound, lo + 1e-15);
+  EXPECT_GE(r.ap + r.ap_bound, hi - 1e-15);
 }
 
 } // namespace

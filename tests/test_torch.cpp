@@ -211,6 +211,33 @@ TEST(Torch, ClassificationSameNumbersAsTheCoreApi) {
             std::string::npos);
 }
 
+// Classification weights through the adapter: the core API's numbers, weight sums in the dict.
+TEST(Torch, ClassificationWeightsAsTheCoreApi) {
+  torch::manual_seed(5);
+  ClassificationSpec spec;
+  spec.task = ClassTask::multiclass;
+  spec.num_classes = 4;
+  spec.scores = ScoreKind::logits;
+  const torch::Tensor logits = torch::randn({50, 4});
+  const torch::Tensor labels = torch::randint(0, 4, {50});
+  const torch::Tensor w = torch::rand({50}) * 2;
+  torch_adapter::TorchClassificationEvaluator ev(spec, torch::kCPU, 2);
+  ev.update(logits, labels, c10::nullopt, w);
+  ClassificationEvaluator core(spec, Device::cpu(1));
+  core.update(TensorView::contiguous(logits.data_ptr(), DType::f32, {50, 4}),
+              TensorView::contiguous(labels.data_ptr(), DType::i64, {50}), {},
+              TensorView::contiguous(w.data_ptr(), DType::f32, {50}));
+  ClassificationReport a = ev.compute(), b = core.compute();
+  a.device.clear();
+  b.device.clear();
+  EXPECT_EQ(a.to_json(), b.to_json());
+  ASSERT_TRUE(b.weighted);
+  const auto d = ev.compute_dict();
+  EXPECT_EQ(d.at("confusion_matrix").scalar_type(), torch::kDouble);
+  EXPECT_EQ(d.at("confusion_matrix").sum().item<double>(), b.weight_sum);
+  EXPECT_NEAR(d.at("weight_sum").item<double>(), w.to(torch::kDouble).sum().item<double>(), 1e-5);
+}
+
 // TorchMetrics: any family by task and options, the numbers of the family's own evaluator.
 TEST(Torch, AnyFamilyByTaskAndOptions) {
   torch::manual_seed(4);

@@ -21,6 +21,7 @@ namespace gpueval::detail {
 // for multilabel).
 struct ClassBatch {
   TensorView pred, target, mask; // mask.data == nullptr: none
+  TensorView weight;             // data == nullptr: none (every weight 1); per sample
   bool pred_scores = false;
   std::int64_t samples = 0;
   int axes = 0; // sample axes, C order
@@ -28,6 +29,7 @@ struct ClassBatch {
   std::int64_t target_stride[kMaxRank] = {}; // elements
   std::int64_t pred_stride[kMaxRank] = {};
   std::int64_t mask_stride[kMaxRank] = {};
+  std::int64_t weight_stride[kMaxRank] = {};  // 0 along axes the weight does not cover
   std::int64_t element_stride[kMaxRank] = {}; // of the target's C-order element index
   std::int64_t pred_class_stride = 0;
   std::int64_t target_class_stride = 0;  // multilabel
@@ -35,6 +37,7 @@ struct ClassBatch {
   std::int64_t element_class_stride = 0; // multilabel
   std::uint64_t index = 0;               // batches folded before this one
   bool has_mask() const { return mask.data != nullptr; }
+  bool has_weight() const { return weight.data != nullptr; }
 };
 
 // The classification family's backend (CPU, CUDA), behind ClassificationEvaluator.
@@ -43,6 +46,12 @@ public:
   // Once, before the first update or merge: allocate here.
   virtual void configure(const ops::ClassLayout& layout, const ops::ClassParams& params,
                          NanPolicy policy) = 0;
+  // The first sample whose weight is not one (ops::class_weight_ok), as (batch, target element),
+  // for a backend that finds it on the device (CUDA); the CPU refuses such a batch in update().
+  virtual NonFiniteLocation bad_weight(StreamHandle stream) {
+    (void)stream;
+    return {};
+  }
   virtual void update(const ClassBatch& batch, StreamHandle stream) = 0;
   // The epoch record (layout.words words); synchronises.
   virtual std::vector<std::uint64_t> words(StreamHandle stream) = 0;
@@ -50,7 +59,8 @@ public:
   virtual void load(const std::vector<std::uint64_t>& words, NonFiniteLocation where,
                     StreamHandle stream) = 0;
   // The AUROC / average precision histograms (params.hist), when on: the nonzero counts as
-  // (index, count), indices ascending; and their replacement. Both synchronise.
+  // (index, count), indices ascending (a weighted layout: the nonzero words of each bin's weight
+  // sum, lo at 2 * bin, hi at 2 * bin + 1); and their replacement. Both synchronise.
   using Sparse = std::vector<std::pair<std::uint64_t, std::uint64_t>>;
   virtual Sparse histogram(StreamHandle stream) = 0;
   virtual void load_histogram(const Sparse& counts, StreamHandle stream) = 0;
@@ -62,5 +72,11 @@ public:
   ops::ClassLayout layout;
   ops::ClassParams params;
 };
+
+// The error a weight that is not a classification weight (ops::class_weight_ok) raises: batch
+// `batch`, element `element` of the weight tensor (C order) and its value; element -1 when they
+// are not known (the device), `target_element` >= 0 then naming the sample.
+std::string bad_class_weight_message(std::uint64_t batch, std::int64_t element, double value,
+                                     std::int64_t target_element = -1);
 
 } // namespace gpueval::detail

@@ -1,6 +1,7 @@
 // A classification batch: shapes checked against the spec (the class axis), described as
 // samples with strides for the backends.
 #include "classification/internal.hpp"
+#include "core/options.hpp"
 
 #include <string>
 
@@ -81,7 +82,8 @@ bool detect_scores(const ClassificationSpec& spec, const TensorView& pred,
 }
 
 detail::ClassBatch describe_batch(const detail::ClassBackend& b, const TensorView& pred,
-                                  const TensorView& target, const TensorView& mask) {
+                                  const TensorView& target, const TensorView& mask,
+                                  const TensorView& weight) {
   const Device device = b.device();
   detail::check_view(pred, "pred", device);
   detail::check_view(target, "target", device);
@@ -109,13 +111,33 @@ detail::ClassBatch describe_batch(const detail::ClassBackend& b, const TensorVie
                                 shape_of(ts) + ": a mask has the target's shape or a prefix of it");
     cb.mask = mask;
   }
+  const bool multilabel = b.spec.task == ClassTask::multilabel;
+  if (weight.data != nullptr || weight.rank > 0) {
+    detail::check_view(weight, "weight", device);
+    GPUEVAL_EXPECTS(dtype_is_float(weight.dtype),
+                    "weight has dtype " + std::string(dtype_name(weight.dtype)) +
+                        "; a weight is a float type (a bool or integer tensor is a mask: pass it "
+                        "as mask=, or convert it with .float())");
+    bool prefix = weight.rank <= target.rank;
+    for (int i = 0; prefix && i < weight.rank; ++i) {
+      prefix = weight.shape[i] == target.shape[i];
+    }
+    GPUEVAL_EXPECTS(prefix, "weight " + shape_of(dims(weight)) + " does not fit target " +
+                                shape_of(ts) +
+                                ": a weight has the target's shape or a prefix of it");
+    GPUEVAL_EXPECTS(!multilabel || weight.rank <= a,
+                    "weight " + shape_of(dims(weight)) + " covers the label axis of target " +
+                        shape_of(ts) +
+                        ": multilabel weights are per sample (the target's shape up to the "
+                        "label axis), as scikit-learn's sample_weight");
+    cb.weight = weight;
+  }
   std::int64_t element = 1;
   std::int64_t element_stride[kMaxRank];
   for (int d = target.rank - 1; d >= 0; --d) {
     element_stride[d] = element;
     element *= target.shape[d];
   }
-  const bool multilabel = b.spec.task == ClassTask::multilabel;
   cb.samples = 1;
   for (int d = 0; d < target.rank; ++d) {
     const std::int64_t mstride = d < mask.rank && cb.has_mask() ? mask.strides[d] : 0;
@@ -132,6 +154,7 @@ detail::ClassBatch describe_batch(const detail::ClassBackend& b, const TensorVie
     cb.target_stride[cb.axes] = target.strides[d];
     cb.pred_stride[cb.axes] = pred.strides[pd];
     cb.mask_stride[cb.axes] = mstride;
+    cb.weight_stride[cb.axes] = d < weight.rank && cb.has_weight() ? weight.strides[d] : 0;
     cb.element_stride[cb.axes] = element_stride[d];
     cb.samples *= target.shape[d];
     ++cb.axes;
@@ -143,5 +166,22 @@ detail::ClassBatch describe_batch(const detail::ClassBackend& b, const TensorVie
 }
 
 } // namespace classification
+
+namespace detail {
+
+std::string bad_class_weight_message(std::uint64_t batch, std::int64_t element, double value,
+                                     std::int64_t target_element) {
+  std::string where = "batch " + std::to_string(batch);
+  if (element >= 0) {
+    where += ", weight element " + std::to_string(element) + " is " + option_text(value);
+  } else if (target_element >= 0) {
+    where += ", the weight of target element " + std::to_string(target_element);
+  }
+  return where + ": a classification sample weight is finite, >= 0 and below 2^32, masked or not "
+                 "(0 leaves the sample out, as a mask does; only the weights' ratios change the "
+                 "metrics, so scale large weights down)";
+}
+
+} // namespace detail
 
 } // namespace gpueval

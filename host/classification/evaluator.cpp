@@ -56,8 +56,8 @@ std::string bad_sample_message(const detail::ClassBackend& b, detail::NonFiniteL
   return out;
 }
 
-void configure(detail::ClassBackend& b, bool scores,
-               const std::vector<std::int64_t>& sample_shape) {
+void configure(detail::ClassBackend& b, bool scores, const std::vector<std::int64_t>& sample_shape,
+               bool weighted = false) {
   GPUEVAL_EXPECTS(scores || b.spec.top_k == 0,
                   "top_k " + std::to_string(b.spec.top_k) +
                       " needs scores, but the predictions are labels: give the scores ([N, C, "
@@ -66,7 +66,7 @@ void configure(detail::ClassBackend& b, bool scores,
   b.sample_shape = sample_shape;
   b.spec.metrics = resolve_metrics(b.spec, scores);
   b.layout = ops::ClassLayout::make(b.spec.task, b.spec.num_classes, scores, b.spec.top_k > 0,
-                                    b.spec.bins);
+                                    b.spec.bins, weighted);
   ops::ClassParams& p = b.params;
   p.task = b.spec.task;
   p.classes = b.layout.classes;
@@ -84,6 +84,33 @@ void configure(detail::ClassBackend& b, bool scores,
   p.raise_invalid = b.spec.invalid == InvalidPolicy::error;
   b.configure(b.layout, p, b.spec.nan_policy);
   b.configured = true;
+}
+
+// Makes the record weighted (a weighted batch or state after unweighted ones): the counts and
+// histograms so far widened, each of their samples weighing 1. Once per evaluator; on CUDA it
+// synchronises (a first batch with weights configures a weighted record directly).
+void widen(detail::ClassBackend& b, StreamHandle stream) {
+  const ops::ClassLayout narrow = b.layout;
+  const std::vector<std::uint64_t> w = b.words(stream);
+  const Sparse hist = b.params.hist.on ? b.histogram(stream) : Sparse{};
+  const detail::NonFiniteLocation where = b.first_bad(stream);
+  b.layout = ops::ClassLayout::make(narrow.task, narrow.classes, narrow.scores, narrow.top_k,
+                                    narrow.bins, true);
+  b.configure(b.layout, b.params, b.spec.nan_policy);
+  std::vector<std::uint64_t> wide(static_cast<std::size_t>(b.layout.words), 0);
+  ops::widen_record(w.data(), narrow, wide.data(), b.layout);
+  b.load(wide, where, stream);
+  if (b.params.hist.on) {
+    b.load_histogram(widen_histogram(hist), stream);
+  }
+}
+
+void raise_if_bad_weight(detail::ClassBackend& b, StreamHandle stream) {
+  const detail::NonFiniteLocation w = b.bad_weight(stream);
+  if (w.found()) {
+    throw InvalidArgument(
+        detail::bad_class_weight_message(w.batch, -1, 0.0, static_cast<std::int64_t>(w.element)));
+  }
 }
 
 } // namespace
@@ -112,17 +139,15 @@ ClassificationEvaluator&
 ClassificationEvaluator::operator=(ClassificationEvaluator&&) noexcept = default;
 
 void ClassificationEvaluator::update(const TensorView& pred, const TensorView& target,
-                                     const TensorView& mask, const TensorView& weight,
-                                     StreamHandle stream) {
-  GPUEVAL_EXPECTS(weight.data == nullptr && weight.rank == 0,
-                  "classification does not take sample weights yet: pass weight=None (a 0/1 "
-                  "weight is a mask: pass it as mask=)");
-  update(pred, target, mask, stream);
+                                     const TensorView& mask, StreamHandle stream) {
+  update(pred, target, mask, TensorView{}, stream);
 }
 
 void ClassificationEvaluator::update(const TensorView& pred, const TensorView& target,
-                                     const TensorView& mask, StreamHandle stream) {
+                                     const TensorView& mask, const TensorView& weight,
+                                     StreamHandle stream) {
   detail::ClassBackend& b = *backend_;
+  const bool weighted = weight.data != nullptr || weight.rank > 0;
   if (!b.configured) {
     detail::skeleton::check_first_rank(target, "target");
     const bool scores = detect_scores(b.spec, pred, target);
@@ -134,9 +159,12 @@ void ClassificationEvaluator::update(const TensorView& pred, const TensorView& t
     if (!b.spec.score_dtype) {
       b.spec.score_dtype = pred.dtype;
     }
-    configure(b, scores, sample);
+    configure(b, scores, sample, weighted);
   }
-  detail::ClassBatch batch = describe_batch(b, pred, target, mask);
+  detail::ClassBatch batch = describe_batch(b, pred, target, mask, weight);
+  if (weighted && !b.layout.weighted) {
+    widen(b, stream);
+  }
   if (b.params.hist.on) {
     // The histograms' keys are bits of one format: a batch must convert to it exactly.
     const ops::KeyFormat f = b.params.hist.format;
@@ -155,6 +183,7 @@ ClassificationReport ClassificationEvaluator::compute(StreamHandle stream) {
   detail::ClassBackend& b = *backend_;
   detail::skeleton::require_data(b);
   detail::skeleton::require_configured(b, "compute()", kUnknownInputs);
+  raise_if_bad_weight(b, stream);
   const detail::NonFiniteLocation where = b.first_bad(stream);
   const std::vector<std::uint64_t> w = b.words(stream);
   if (where.found()) { // the backends record only samples that raise under the policies
@@ -181,6 +210,7 @@ void ClassificationEvaluator::keep_until_done(std::shared_ptr<void> owner) {
 State ClassificationEvaluator::state(StreamHandle stream) {
   detail::ClassBackend& b = *backend_;
   detail::skeleton::require_configured(b, "state()", kUnknownInputs);
+  raise_if_bad_weight(b, stream);
   detail::StateHeader h;
   h.family = kClassificationFamily;
   h.nan_policy = b.spec.nan_policy;
@@ -231,7 +261,7 @@ void ClassificationEvaluator::merge(const State& other, StreamHandle stream) {
     if (f.hist.on && !b.spec.score_dtype) {
       b.spec.score_dtype = dtype_of(f.hist.format);
     }
-    configure(b, f.scores, d.header.sample_shape);
+    configure(b, f.scores, d.header.sample_shape, f.weighted);
   }
   const ClassStateFields mine = fields_of(b);
   if (f.scores != mine.scores) {
@@ -273,10 +303,25 @@ void ClassificationEvaluator::merge(const State& other, StreamHandle stream) {
       mismatch("histograms of", keys(f.hist), keys(mine.hist));
     }
   }
+  // A weighted state and an unweighted one: the unweighted side widened (each sample weighs 1).
+  if (f.weighted && !b.layout.weighted) {
+    widen(b, stream);
+  }
+  std::vector<std::uint64_t> theirs = d.words;
+  Sparse their_hist = d.hist;
+  if (b.layout.weighted && !f.weighted) {
+    const ops::ClassLayout narrow = ops::ClassLayout::make(
+        b.layout.task, b.layout.classes, b.layout.scores, b.layout.top_k, b.layout.bins, false);
+    theirs.assign(static_cast<std::size_t>(b.layout.words), 0);
+    ops::widen_record(d.words.data(), narrow, theirs.data(), b.layout);
+    their_hist = widen_histogram(d.hist);
+  }
   std::vector<std::uint64_t> w = b.words(stream);
-  ops::combine(w.data(), d.words.data(), b.layout);
+  ops::combine(w.data(), theirs.data(), b.layout);
   if (mine.hist.on) {
-    b.load_histogram(add_sparse(b.histogram(stream), d.hist), stream);
+    b.load_histogram(b.layout.weighted ? add_weight_sums(b.histogram(stream), their_hist)
+                                       : add_sparse(b.histogram(stream), their_hist),
+                     stream);
   }
   const detail::NonFiniteLocation where =
       detail::skeleton::earliest(b.first_bad(stream), d.header.first_nonfinite);

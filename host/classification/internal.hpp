@@ -29,7 +29,8 @@ bool detect_scores(const ClassificationSpec& spec, const TensorView& pred,
                    const TensorView& target);
 // The batch checked and described as samples with strides for the backends.
 detail::ClassBatch describe_batch(const detail::ClassBackend& b, const TensorView& pred,
-                                  const TensorView& target, const TensorView& mask);
+                                  const TensorView& target, const TensorView& mask,
+                                  const TensorView& weight);
 
 // ---- the spec (spec.cpp)
 // --------------------------------------------------------------------------
@@ -60,6 +61,7 @@ struct ClassStateFields {
   ops::HistLayout hist; // on, format, bits, classes (shift follows)
   // States made before the option existed dropped invalid samples: they read as skip.
   InvalidPolicy invalid = InvalidPolicy::skip;
+  bool weighted = false; // the record carries weight sums (absent in older states: no)
 };
 
 ClassStateFields fields_of(const detail::ClassBackend& b);
@@ -68,6 +70,14 @@ std::vector<std::uint8_t> encode_fields(const ClassStateFields& f);
 using Sparse = detail::ClassBackend::Sparse;
 // a + b, both sorted by index.
 Sparse add_sparse(const Sparse& a, const Sparse& b);
+// a + b for weighted histograms (each bin's weight sum two words, lo at 2 * bin and hi at
+// 2 * bin + 1): added with carry.
+Sparse add_weight_sums(const Sparse& a, const Sparse& b);
+// An unweighted histogram as a weighted one: each count the weight sum of its samples.
+Sparse widen_histogram(const Sparse& counts);
+// The histograms' values per bin (counts, or weight sums), ascending bins.
+using BinValues = std::vector<std::pair<std::uint64_t, double>>;
+BinValues bin_values(const Sparse& h, bool weighted);
 
 struct DecodedClassState {
   detail::StateHeader header;
@@ -103,6 +113,9 @@ PerClassFn per_class_fn(ClassMetric m);
 double kappa(const std::vector<std::uint64_t>& m, std::int64_t c, int power);
 // Matthews' correlation from the confusion matrix (scikit-learn's multiclass formula).
 double mcc_of(const std::vector<std::uint64_t>& m, std::int64_t c);
+// Both of a weighted confusion matrix (weight sums), in long double.
+double kappa_weighted(const std::vector<double>& m, std::int64_t c, int power);
+double mcc_weighted(const std::vector<double>& m, std::int64_t c);
 
 // The report of a record `w` (and the histograms' nonzero counts).
 ClassificationReport build_class_report(const detail::ClassBackend& b,
@@ -110,14 +123,16 @@ ClassificationReport build_class_report(const detail::ClassBackend& b,
 
 // ---- rank metrics (rank.cpp) ------------------------------------------------------------------
 
+// A bin's negatives and positives: counts, or (weighted) weight sums.
 struct BinCounts {
-  std::uint64_t bin, neg, pos;
+  std::uint64_t bin;
+  double neg, pos;
 };
 // Class c's nonzero bins, ascending: its negatives' and positives' histograms side by side.
-std::vector<BinCounts> class_bins(const Sparse& h, const ops::HistLayout& hl, std::int64_t c);
+std::vector<BinCounts> class_bins(const BinValues& h, const ops::HistLayout& hl, std::int64_t c);
 // Every class's bins pooled into one histogram (bins of the same key added): the one-vs-rest
 // decisions of all classes as one binary problem, scikit-learn's average="micro".
-std::vector<BinCounts> pooled_bins(const Sparse& h, const ops::HistLayout& hl);
+std::vector<BinCounts> pooled_bins(const BinValues& h, const ops::HistLayout& hl);
 // The bins of the other class's point of view (pos_label=0): order reversed, positives and
 // negatives swapped, as ranking by the negated score.
 std::vector<BinCounts> flipped_bins(const std::vector<BinCounts>& bins);
@@ -125,7 +140,8 @@ std::vector<BinCounts> flipped_bins(const std::vector<BinCounts>& bins);
 struct RankMetrics {
   double auroc, auroc_bound, ap, ap_bound, positives;
 };
-// AUROC (ties as half) and average precision, and the bounds on their error.
+// AUROC (ties as half) and average precision, and the bounds on their error (from counts or
+// weight sums alike).
 RankMetrics rank_metrics(const std::vector<BinCounts>& bins, bool exact);
 
 // ROC and PR curves of a binary task at every bin's threshold, at most kCurvePoints points.

@@ -117,6 +117,59 @@ double mcc_of(const std::vector<std::uint64_t>& m, std::int64_t c) {
       std::sqrt(static_cast<long double>(cov_ytyt) * static_cast<long double>(cov_ypyp)));
 }
 
+// kappa() and mcc_of() of a weighted confusion matrix (weight sums): the same formulas in long
+// double, as scikit-learn computes them with sample_weight in float64.
+double kappa_weighted(const std::vector<double>& m, std::int64_t c, int power) {
+  const auto C = static_cast<std::size_t>(c);
+  std::vector<long double> rows(C, 0), cols(C, 0);
+  long double n = 0;
+  for (std::size_t i = 0; i < C; ++i) {
+    for (std::size_t j = 0; j < C; ++j) {
+      rows[i] += m[i * C + j];
+      cols[j] += m[i * C + j];
+      n += m[i * C + j];
+    }
+  }
+  long double observed = 0, expected = 0;
+  for (std::size_t i = 0; i < C; ++i) {
+    for (std::size_t j = 0; j < C; ++j) {
+      const long double d =
+          i > j ? static_cast<long double>(i - j) : static_cast<long double>(j - i);
+      const long double w = power == 0 ? (i == j ? 0 : 1) : (power == 1 ? d : d * d);
+      observed += w * m[i * C + j];
+      expected += w * rows[i] * cols[j];
+    }
+  }
+  if (expected == 0) {
+    return std::numeric_limits<double>::quiet_NaN();
+  }
+  return static_cast<double>(1.0L - observed * n / expected);
+}
+
+double mcc_weighted(const std::vector<double>& m, std::int64_t c) {
+  const auto C = static_cast<std::size_t>(c);
+  long double n = 0, trace = 0, tk_pk = 0, pk2 = 0, tk2 = 0;
+  for (std::size_t i = 0; i < C; ++i) {
+    long double t = 0, p = 0;
+    for (std::size_t j = 0; j < C; ++j) {
+      t += m[i * C + j];
+      p += m[j * C + i];
+    }
+    n += t;
+    trace += m[i * C + i];
+    tk_pk += t * p;
+    pk2 += p * p;
+    tk2 += t * t;
+  }
+  const long double cov_ytyp = trace * n - tk_pk;
+  const long double cov_ypyp = n * n - pk2;
+  const long double cov_ytyt = n * n - tk2;
+  if (cov_ypyp == 0 || cov_ytyt == 0) {
+    return 0.0;
+  }
+  return static_cast<double>(cov_ytyp / std::sqrt(cov_ytyt * cov_ypyp));
+}
+
 ClassificationReport build_class_report(const detail::ClassBackend& b,
                                         const std::vector<std::uint64_t>& w, const Sparse& hist) {
   using L = ops::ClassLayout;
@@ -129,6 +182,14 @@ ClassificationReport build_class_report(const detail::ClassBackend& b,
   r.ignored = w[L::kIgnored];
   r.classes = l.classes;
   r.scores = b.pred_scores;
+  // A count word as the metrics read it: the count, or (weighted) its weight sum.
+  const auto at = [&](std::int64_t i) {
+    return l.weighted ? ops::weight_sum_value(&w[static_cast<std::size_t>(l.weight_of(i))])
+                      : static_cast<double>(w[static_cast<std::size_t>(i)]);
+  };
+  r.weighted = l.weighted;
+  r.weight_sum = at(L::kSamples);
+  ClassificationReport::WeightSums& ws = r.weight_sums;
   const std::int64_t c = l.classes;
   const auto C = static_cast<std::size_t>(c);
   ClassCounts k;
@@ -136,33 +197,55 @@ ClassificationReport build_class_report(const detail::ClassBackend& b,
   k.fp.assign(C, 0);
   k.fn.assign(C, 0);
   k.tn.assign(C, 0);
-  const double n = static_cast<double>(r.count);
+  const double n = r.weight_sum;
   if (spec.task == ClassTask::multilabel) {
     for (std::size_t i = 0; i < C; ++i) {
+      const auto ii = static_cast<std::int64_t>(i);
       r.tp.push_back(w[static_cast<std::size_t>(l.tp) + i]);
       r.fp.push_back(w[static_cast<std::size_t>(l.fp) + i]);
       r.fn.push_back(w[static_cast<std::size_t>(l.fn) + i]);
       r.tn.push_back(w[static_cast<std::size_t>(l.tn) + i]);
-      k.tp[i] = static_cast<double>(r.tp[i]);
-      k.fp[i] = static_cast<double>(r.fp[i]);
-      k.fn[i] = static_cast<double>(r.fn[i]);
-      k.tn[i] = static_cast<double>(r.tn[i]);
+      k.tp[i] = at(l.tp + ii);
+      k.fp[i] = at(l.fp + ii);
+      k.fn[i] = at(l.fn + ii);
+      k.tn[i] = at(l.tn + ii);
       r.support.push_back(r.tp[i] + r.fn[i]);
+    }
+    if (l.weighted) {
+      ws.tp = k.tp;
+      ws.fp = k.fp;
+      ws.fn = k.fn;
+      ws.tn = k.tn;
+      for (std::size_t i = 0; i < C; ++i) {
+        ws.support.push_back(k.tp[i] + k.fn[i]);
+      }
     }
   } else {
     r.confusion_matrix.assign(w.begin() + l.confusion, w.begin() + l.confusion + c * c);
-    const std::vector<std::uint64_t>& confusion = r.confusion_matrix;
+    std::vector<double> confusion(C * C);
+    for (std::size_t i = 0; i < C * C; ++i) {
+      confusion[i] = at(l.confusion + static_cast<std::int64_t>(i));
+    }
     for (std::size_t i = 0; i < C; ++i) {
-      std::uint64_t row = 0, col = 0;
+      std::uint64_t count_row = 0;
+      double row = 0, col = 0;
       for (std::size_t j = 0; j < C; ++j) {
+        count_row += r.confusion_matrix[i * C + j];
         row += confusion[i * C + j];
         col += confusion[j * C + i];
       }
-      k.tp[i] = static_cast<double>(confusion[i * C + i]);
-      k.fn[i] = static_cast<double>(row - confusion[i * C + i]);
-      k.fp[i] = static_cast<double>(col - confusion[i * C + i]);
-      k.tn[i] = static_cast<double>(r.count - row - col + confusion[i * C + i]);
-      r.support.push_back(row);
+      // Whole counts (unweighted) are exact in double: these are the integer identities.
+      k.tp[i] = confusion[i * C + i];
+      k.fn[i] = row - confusion[i * C + i];
+      k.fp[i] = col - confusion[i * C + i];
+      k.tn[i] = n - row - col + confusion[i * C + i];
+      r.support.push_back(count_row);
+      if (l.weighted) {
+        ws.support.push_back(row);
+      }
+    }
+    if (l.weighted) {
+      ws.confusion_matrix = std::move(confusion);
     }
   }
   // The classes averaged over: the spec's labels; else multiclass, those that occur in the
@@ -188,6 +271,7 @@ ClassificationReport build_class_report(const detail::ClassBackend& b,
     r.names.push_back(name);
     r.values.push_back(undefined ? nan : v);
   };
+  const BinValues hv = bin_values(hist, l.weighted);
   double counted = 0, right = 0; // multilabel: label decisions
   for (std::size_t i = 0; i < C; ++i) {
     counted += k.tp[i] + k.fp[i] + k.fn[i] + k.tn[i];
@@ -245,7 +329,7 @@ ClassificationReport build_class_report(const detail::ClassBackend& b,
       double sum = 0, sum_b = 0, count = 0, wsum = 0, wsum_b = 0, weight = 0;
       for (std::size_t i = 0; i < static_cast<std::size_t>(b.params.hist.classes); ++i) {
         const RankMetrics m = rank_metrics(
-            class_bins(hist, b.params.hist, static_cast<std::int64_t>(i)), b.params.hist.exact());
+            class_bins(hv, b.params.hist, static_cast<std::int64_t>(i)), b.params.hist.exact());
         values[i] = roc ? m.auroc : m.ap;
         bounds[i] = roc ? m.auroc_bound : m.ap_bound;
         if (!std::isnan(values[i])) { // classes where the metric is defined
@@ -260,7 +344,7 @@ ClassificationReport build_class_report(const detail::ClassBackend& b,
       if (spec.task == ClassTask::binary) {
         if (spec.pos_label == 0) { // class 0 positive, ranked by the negated score
           const RankMetrics m =
-              rank_metrics(flipped_bins(class_bins(hist, b.params.hist, 0)), b.params.hist.exact());
+              rank_metrics(flipped_bins(class_bins(hv, b.params.hist, 0)), b.params.hist.exact());
           values[0] = roc ? m.auroc : m.ap;
           bounds[0] = roc ? m.auroc_bound : m.ap_bound;
         }
@@ -278,8 +362,7 @@ ClassificationReport build_class_report(const detail::ClassBackend& b,
       put(name + "_weighted_bound", weight > 0 ? wsum_b / weight : nan);
       // micro: every class's one-vs-rest decisions pooled in one histogram (scikit-learn's
       // average="micro": y_true and y_score flattened).
-      const RankMetrics micro =
-          rank_metrics(pooled_bins(hist, b.params.hist), b.params.hist.exact());
+      const RankMetrics micro = rank_metrics(pooled_bins(hv, b.params.hist), b.params.hist.exact());
       put(name + "_micro", roc ? micro.auroc : micro.ap);
       put(name + "_micro_bound", roc ? micro.auroc_bound : micro.ap_bound);
       continue;
@@ -305,8 +388,7 @@ ClassificationReport build_class_report(const detail::ClassBackend& b,
       }
       break;
     case ClassMetric::subset_accuracy:
-      put(name, ratio(static_cast<double>(w[static_cast<std::size_t>(l.subset_right)]),
-                      static_cast<double>(w[static_cast<std::size_t>(l.subset_rows)])));
+      put(name, ratio(at(l.subset_right), at(l.subset_rows)));
       break;
     case ClassMetric::balanced_accuracy:
     case ClassMetric::balanced_accuracy_adjusted: {
@@ -327,43 +409,41 @@ ClassificationReport build_class_report(const detail::ClassBackend& b,
       break;
     }
     case ClassMetric::mcc:
-      put(name, mcc_of(r.confusion_matrix, c));
+      put(name, l.weighted ? mcc_weighted(ws.confusion_matrix, c) : mcc_of(r.confusion_matrix, c));
       break;
     case ClassMetric::cohen_kappa:
-      put(name, kappa(r.confusion_matrix, c, 0));
-      break;
     case ClassMetric::cohen_kappa_linear:
-      put(name, kappa(r.confusion_matrix, c, 1));
+    case ClassMetric::cohen_kappa_quadratic: {
+      const int power = metric == ClassMetric::cohen_kappa          ? 0
+                        : metric == ClassMetric::cohen_kappa_linear ? 1
+                                                                    : 2;
+      put(name, l.weighted ? kappa_weighted(ws.confusion_matrix, c, power)
+                           : kappa(r.confusion_matrix, c, power));
       break;
-    case ClassMetric::cohen_kappa_quadratic:
-      put(name, kappa(r.confusion_matrix, c, 2));
-      break;
+    }
     case ClassMetric::hamming_loss:
       put(name, ratio(counted - right, counted));
       break;
     case ClassMetric::top_k_accuracy:
-      put(name, static_cast<double>(w[static_cast<std::size_t>(l.topk_hits)]) / n);
+      put(name, at(l.topk_hits) / n);
       break;
     case ClassMetric::log_loss:
     case ClassMetric::brier: {
-      const std::int64_t at = metric == ClassMetric::log_loss ? l.log_loss : l.brier;
-      put(name,
-          ops::fixed_value(&w[static_cast<std::size_t>(at)]) / static_cast<double>(w[L::kTerms]));
+      const std::int64_t sum = metric == ClassMetric::log_loss ? l.log_loss : l.brier;
+      put(name, ops::fixed_value(&w[static_cast<std::size_t>(sum)]) / at(L::kTerms));
       break;
     }
     case ClassMetric::ece:
     case ClassMetric::mce: {
       double ece = 0, mce = 0;
       for (int bin = 0; bin < l.bins; ++bin) {
-        const double cnt = static_cast<double>(w[static_cast<std::size_t>(l.calib_count + bin)]);
+        const double cnt = at(l.calib_count + bin);
         if (cnt == 0) {
           continue;
         }
         const double conf = ops::fixed_value(&w[static_cast<std::size_t>(l.calib_conf + 2 * bin)]);
-        const double gap = std::fabs(
-            static_cast<double>(w[static_cast<std::size_t>(l.calib_correct + bin)]) / cnt -
-            conf / cnt);
-        ece += gap * cnt / static_cast<double>(w[L::kTerms]);
+        const double gap = std::fabs(at(l.calib_correct + bin) / cnt - conf / cnt);
+        ece += gap * cnt / at(L::kTerms);
         mce = std::max(mce, gap);
       }
       put(name, metric == ClassMetric::ece ? ece : mce);
@@ -379,19 +459,19 @@ ClassificationReport build_class_report(const detail::ClassBackend& b,
     r.histogram_bits = hl.bits;
     r.histogram_exact = hl.exact();
     if (spec.task == ClassTask::binary && !undefined && spec.pos_label == 1) {
-      curves(class_bins(hist, hl, 0), hl, r); // pos_label=0: no curves (their thresholds are
-    }                                         // scores of class 1)
+      curves(class_bins(hv, hl, 0), hl, r); // pos_label=0: no curves (their thresholds are
+    }                                       // scores of class 1)
   }
   if (l.bins > 0) {
     for (int bin = 0; bin < l.bins; ++bin) {
-      const std::uint64_t cnt = w[static_cast<std::size_t>(l.calib_count + bin)];
+      const double cnt = at(l.calib_count + bin);
       const double conf = ops::fixed_value(&w[static_cast<std::size_t>(l.calib_conf + 2 * bin)]);
-      r.calibration_count.push_back(cnt);
-      r.calibration_confidence.push_back(cnt ? conf / static_cast<double>(cnt) : nan);
-      r.calibration_accuracy.push_back(
-          cnt ? static_cast<double>(w[static_cast<std::size_t>(l.calib_correct + bin)]) /
-                    static_cast<double>(cnt)
-              : nan);
+      r.calibration_count.push_back(w[static_cast<std::size_t>(l.calib_count + bin)]);
+      if (l.weighted) {
+        ws.calibration_count.push_back(cnt);
+      }
+      r.calibration_confidence.push_back(cnt > 0 ? conf / cnt : nan);
+      r.calibration_accuracy.push_back(cnt > 0 ? at(l.calib_correct + bin) / cnt : nan);
     }
   }
   return r;

@@ -12,11 +12,31 @@ namespace gpueval {
 namespace classification {
 
 // Class c's nonzero bins, ascending: its negatives' and positives' histograms side by side.
-std::vector<BinCounts> class_bins(const Sparse& h, const ops::HistLayout& hl, std::int64_t c) {
+BinValues bin_values(const Sparse& h, bool weighted) {
+  BinValues out;
+  out.reserve(h.size());
+  if (!weighted) {
+    for (const auto& [index, n] : h) {
+      out.emplace_back(index, static_cast<double>(n));
+    }
+    return out;
+  }
+  for (std::size_t i = 0; i < h.size();) {
+    const std::uint64_t bin = h[i].first / 2;
+    std::uint64_t words[2] = {0, 0};
+    for (; i < h.size() && h[i].first / 2 == bin; ++i) {
+      words[h[i].first % 2] = h[i].second;
+    }
+    out.emplace_back(bin, ops::weight_sum_value(words));
+  }
+  return out;
+}
+
+std::vector<BinCounts> class_bins(const BinValues& h, const ops::HistLayout& hl, std::int64_t c) {
   const auto bins = static_cast<std::uint64_t>(hl.bins());
   const auto lo = static_cast<std::uint64_t>(c) * 2 * bins;
-  const auto lower = [](const Sparse& v, std::uint64_t x) {
-    return std::lower_bound(v.begin(), v.end(), std::make_pair(x, std::uint64_t{0}));
+  const auto lower = [](const BinValues& v, std::uint64_t x) {
+    return std::lower_bound(v.begin(), v.end(), std::make_pair(x, -1.0));
   };
   auto n = lower(h, lo), n_end = lower(h, lo + bins);
   auto p = n_end, p_end = lower(h, lo + 2 * bins);
@@ -36,7 +56,7 @@ std::vector<BinCounts> class_bins(const Sparse& h, const ops::HistLayout& hl, st
   return out;
 }
 
-std::vector<BinCounts> pooled_bins(const Sparse& h, const ops::HistLayout& hl) {
+std::vector<BinCounts> pooled_bins(const BinValues& h, const ops::HistLayout& hl) {
   std::vector<BinCounts> all;
   for (std::int64_t c = 0; c < hl.classes; ++c) {
     const std::vector<BinCounts> one = class_bins(h, hl, c);
@@ -99,8 +119,15 @@ RankMetrics rank_metrics(const std::vector<BinCounts>& bins, bool exact) {
       }
       const long double prec = tp / (tp + fp);
       ap += it->pos / P * prec;
-      // Each positive of the bin has a precision between these, whatever the order inside it.
-      const long double lo = (tp0 + 1) / (tp0 + fp0 + it->neg + 1);
+      // The bin's positives have an average precision between these, whatever the order inside
+      // it: at most the last one's with every positive first (hi); at least, with every negative
+      // first, the mean of (a + x) / (d + x) over their cumulated weight x in [0, pos] (the
+      // integral; each positive's precision is that curve at the end of its own weight, and the
+      // curve rises): 1 - (d - a) / pos * log(1 + pos / d). Counts and weight sums alike.
+      const long double a = tp0, d = tp0 + fp0 + it->neg;
+      const long double lo =
+          d == a ? 1.0L
+                 : 1.0L - (d - a) / it->pos * std::log1p(static_cast<long double>(it->pos) / d);
       const long double hi = tp / (tp0 + fp0 + it->pos);
       bound += it->pos / P * std::max(hi - prec, prec - lo);
     }

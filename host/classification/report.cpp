@@ -86,6 +86,10 @@ std::string ClassificationReport::to_json() const {
   out += ", \"invalid\": ";
   append_string(out, invalid_policy_name(spec.invalid));
   out += "}, \"count\": " + std::to_string(count);
+  if (weighted) { // unweighted reports read as before
+    out += ", \"weight_sum\": ";
+    append_number(out, weight_sum);
+  }
   out += ", \"skipped_invalid\": " + std::to_string(skipped_invalid);
   out += ", \"ignored\": " + std::to_string(ignored);
   out += ", \"classes\": " + std::to_string(classes);
@@ -96,8 +100,16 @@ std::string ClassificationReport::to_json() const {
     out += ": ";
     append_number(out, values[i]);
   }
+  // Weighted reports: weight sums in place of the counts (the metrics' inputs).
+  const auto counts = [&](const std::vector<std::uint64_t>& n, const std::vector<double>& sums) {
+    if (weighted) {
+      append_array(out, sums);
+    } else {
+      append_array(out, n);
+    }
+  };
   out += "}, \"per_class\": {\"support\": ";
-  append_array(out, support);
+  counts(support, weight_sums.support);
   for (std::size_t i = 0; i < per_class_names.size(); ++i) {
     out += ", ";
     append_string(out, per_class_names[i]);
@@ -106,13 +118,13 @@ std::string ClassificationReport::to_json() const {
   }
   if (!tp.empty()) {
     out += ", \"tp\": ";
-    append_array(out, tp);
+    counts(tp, weight_sums.tp);
     out += ", \"fp\": ";
-    append_array(out, fp);
+    counts(fp, weight_sums.fp);
     out += ", \"fn\": ";
-    append_array(out, fn);
+    counts(fn, weight_sums.fn);
     out += ", \"tn\": ";
-    append_array(out, tn);
+    counts(tn, weight_sums.tn);
   }
   out += "}, \"confusion_matrix\": ";
   if (confusion_matrix.empty()) {
@@ -121,8 +133,14 @@ std::string ClassificationReport::to_json() const {
     out += '[';
     for (std::int64_t i = 0; i < classes; ++i) {
       out += i ? ", " : "";
-      append_array(out, std::vector<std::uint64_t>(confusion_matrix.begin() + i * classes,
-                                                   confusion_matrix.begin() + (i + 1) * classes));
+      if (weighted) {
+        append_array(out,
+                     std::vector<double>(weight_sums.confusion_matrix.begin() + i * classes,
+                                         weight_sums.confusion_matrix.begin() + (i + 1) * classes));
+      } else {
+        append_array(out, std::vector<std::uint64_t>(confusion_matrix.begin() + i * classes,
+                                                     confusion_matrix.begin() + (i + 1) * classes));
+      }
     }
     out += ']';
   }
@@ -131,7 +149,7 @@ std::string ClassificationReport::to_json() const {
     out += "null";
   } else {
     out += "{\"bins\": " + std::to_string(calibration_count.size()) + ", \"count\": ";
-    append_array(out, calibration_count);
+    counts(calibration_count, weight_sums.calibration_count);
     out += ", \"confidence\": ";
     append_array(out, calibration_confidence);
     out += ", \"accuracy\": ";

@@ -2,6 +2,7 @@
 // options, histograms) and the record's words, written and read back; the spec it was made with.
 #include "classification/internal.hpp"
 
+#include <algorithm>
 #include <string>
 
 #include "core/state_blob.hpp"
@@ -27,6 +28,7 @@ ClassStateFields fields_of(const detail::ClassBackend& b) {
   f.class_axis = b.spec.class_axis;
   f.hist = b.params.hist;
   f.invalid = b.spec.invalid;
+  f.weighted = b.layout.weighted;
   return f;
 }
 
@@ -49,6 +51,9 @@ std::vector<std::uint8_t> encode_fields(const ClassStateFields& f) {
   // The invalid policy: 0 in states made before it existed (they skipped), then 1 + the policy.
   w.u8(static_cast<std::uint8_t>(1 + static_cast<int>(f.invalid)));
   w.u64(static_cast<std::uint64_t>(f.hist.classes));
+  if (f.weighted) { // unweighted states keep the layout they always had
+    w.u8(1);
+  }
   return out;
 }
 
@@ -67,6 +72,43 @@ Sparse add_sparse(const Sparse& a, const Sparse& b) {
       ++i;
       ++j;
     }
+  }
+  return out;
+}
+
+Sparse add_weight_sums(const Sparse& a, const Sparse& b) {
+  // Both as (bin, lo, hi), added with carry, then back to their nonzero words.
+  Sparse out;
+  out.reserve(a.size() + b.size());
+  std::size_t i = 0, j = 0;
+  const auto next_bin = [](const Sparse& v, std::size_t& k, std::uint64_t bin,
+                           std::uint64_t* words) {
+    for (; k < v.size() && v[k].first / 2 == bin; ++k) {
+      words[v[k].first % 2] = v[k].second;
+    }
+  };
+  while (i < a.size() || j < b.size()) {
+    const std::uint64_t ba = i < a.size() ? a[i].first / 2 : ~std::uint64_t{0};
+    const std::uint64_t bb = j < b.size() ? b[j].first / 2 : ~std::uint64_t{0};
+    const std::uint64_t bin = std::min(ba, bb);
+    std::uint64_t x[2] = {0, 0}, y[2] = {0, 0};
+    next_bin(a, i, bin, x);
+    next_bin(b, j, bin, y);
+    ops::add_fixed(x, y[0], y[1]);
+    for (int k = 0; k < 2; ++k) {
+      if (x[k] != 0) {
+        out.emplace_back(2 * bin + static_cast<std::uint64_t>(k), x[k]);
+      }
+    }
+  }
+  return out;
+}
+
+Sparse widen_histogram(const Sparse& counts) {
+  Sparse out;
+  out.reserve(counts.size());
+  for (const auto& [index, n] : counts) {
+    out.emplace_back(2 * index + 1, n); // a whole weight sum: hi = the count, lo = 0
   }
   return out;
 }
@@ -101,6 +143,13 @@ DecodedClassState decode_class_state(const State& state) {
   }
   f.invalid = invalid == 1 ? InvalidPolicy::error : InvalidPolicy::skip;
   f.hist.classes = static_cast<std::int64_t>(r.u64());
+  if (r.left() > 0) {
+    const std::uint8_t weighted = r.u8();
+    if (weighted != 1) {
+      throw StateError("state blob header is inconsistent (classification weights)");
+    }
+    f.weighted = true;
+  }
   if (r.left() != 0 || f.classes < 2 || f.classes > kMaxLabels || format > 3) {
     throw StateError("state blob header is inconsistent (classification fields)");
   }
@@ -114,7 +163,7 @@ DecodedClassState decode_class_state(const State& state) {
     f.hist.shift = width - f.hist.bits;
   }
   const ops::ClassLayout l =
-      ops::ClassLayout::make(f.task, f.classes, f.scores, f.top_k > 0, f.bins);
+      ops::ClassLayout::make(f.task, f.classes, f.scores, f.top_k > 0, f.bins, f.weighted);
   const auto record = static_cast<std::size_t>(l.words) * 8;
   if (o.header.keys != static_cast<std::uint64_t>(l.words) || o.payload_size < record) {
     throw StateError("state blob holds " + std::to_string(o.payload_size) + " bytes for " +
@@ -133,7 +182,8 @@ DecodedClassState decode_class_state(const State& state) {
                        " counts");
     }
     d.hist.reserve(static_cast<std::size_t>(n));
-    const auto size = static_cast<std::uint64_t>(f.hist.size());
+    // Weighted: two words per bin.
+    const auto size = static_cast<std::uint64_t>(f.hist.size()) * (f.weighted ? 2 : 1);
     for (std::uint64_t i = 0; i < n; ++i) {
       const std::uint64_t index = p.u64(), count = p.u64();
       if (index >= size || count == 0 || (!d.hist.empty() && index <= d.hist.back().first)) {

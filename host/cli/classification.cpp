@@ -16,11 +16,25 @@ namespace gpueval::cli {
 
 namespace {
 
+// A count of the report as the metrics read it: the count, or (weighted) its weight sum.
+std::string count_text(const ClassificationReport& r, const std::vector<std::uint64_t>& n,
+                       const std::vector<double>& sums, std::size_t i, bool shorten) {
+  if (!r.weighted) {
+    return std::to_string(n[i]);
+  }
+  return shorten ? short_number(sums[i]) : number(sums[i]);
+}
+
 std::string table(const ClassificationReport& r) {
   std::string out;
   out += fmt::format("gpu-eval {}: {} {} samples, {} classes, {} invalid skipped, {} ignored\n",
                      std::string(kVersion), r.count, class_task_name(r.spec.task), r.classes,
                      r.skipped_invalid, r.ignored);
+  if (r.weighted) {
+    out += fmt::format("weighted: weight sum {}; support, confusion matrix and calibration "
+                       "counts are weight sums\n",
+                       short_number(r.weight_sum));
+  }
   out += io_line(r) + "\n";
   out += fmt::format("{:<40} {:>18}\n", "metric", "value");
   for (std::size_t i = 0; i < r.names.size(); ++i) {
@@ -40,7 +54,8 @@ std::string table(const ClassificationReport& r) {
     out += '\n';
     for (std::int64_t c = 0; c < r.classes; ++c) {
       const auto cc = static_cast<std::size_t>(c);
-      out += fmt::format("{:>7} {:>12}", c, r.support[cc]);
+      out +=
+          fmt::format("{:>7} {:>12}", c, count_text(r, r.support, r.weight_sums.support, cc, true));
       for (const std::vector<double>& v : r.per_class) {
         out += fmt::format(" {:>12}", short_number(v[cc]));
       }
@@ -56,7 +71,8 @@ std::string table(const ClassificationReport& r) {
     for (std::int64_t i = 0; i < r.classes; ++i) {
       for (std::int64_t j = 0; j < r.classes; ++j) {
         out +=
-            fmt::format(" {:>10}", r.confusion_matrix[static_cast<std::size_t>(i * r.classes + j)]);
+            fmt::format(" {:>10}", count_text(r, r.confusion_matrix, r.weight_sums.confusion_matrix,
+                                              static_cast<std::size_t>(i * r.classes + j), true));
       }
       out += '\n';
     }
@@ -65,9 +81,10 @@ std::string table(const ClassificationReport& r) {
     out += "\ncalibration\n";
     out += fmt::format("{:>7} {:>12} {:>12} {:>12}\n", "bin", "count", "confidence", "accuracy");
     for (std::size_t b = 0; b < r.calibration_count.size(); ++b) {
-      out += fmt::format("{:>7} {:>12} {:>12} {:>12}\n", b, r.calibration_count[b],
-                         short_number(r.calibration_confidence[b]),
-                         short_number(r.calibration_accuracy[b]));
+      out += fmt::format(
+          "{:>7} {:>12} {:>12} {:>12}\n", b,
+          count_text(r, r.calibration_count, r.weight_sums.calibration_count, b, true),
+          short_number(r.calibration_confidence[b]), short_number(r.calibration_accuracy[b]));
     }
   }
   return out;
@@ -80,26 +97,30 @@ std::string table(const ClassificationReport& r) {
 // point, name fpr/tpr/threshold or recall/precision/threshold).
 std::string csv(const ClassificationReport& r) {
   std::string out = "scope,index,name,count,value\n";
+  // count: samples, or (weighted) their weight sum.
+  const std::string total = r.weighted ? number(r.weight_sum) : std::to_string(r.count);
   for (std::size_t i = 0; i < r.names.size(); ++i) {
-    out +=
-        "metrics,," + r.names[i] + "," + std::to_string(r.count) + "," + number(r.values[i]) + "\n";
+    out += "metrics,," + r.names[i] + "," + total + "," + number(r.values[i]) + "\n";
   }
   for (std::int64_t c = 0; c < r.classes; ++c) {
     const auto cc = static_cast<std::size_t>(c);
     for (std::size_t k = 0; k < r.per_class_names.size(); ++k) {
       out += "class," + std::to_string(c) + "," + r.per_class_names[k] + "," +
-             std::to_string(r.support[cc]) + "," + number(r.per_class[k][cc]) + "\n";
+             count_text(r, r.support, r.weight_sums.support, cc, false) + "," +
+             number(r.per_class[k][cc]) + "\n";
     }
   }
   for (std::int64_t i = 0; i < r.classes && !r.confusion_matrix.empty(); ++i) {
     for (std::int64_t j = 0; j < r.classes; ++j) {
       out += "confusion," + std::to_string(i) + ":" + std::to_string(j) + ",," +
-             std::to_string(r.confusion_matrix[static_cast<std::size_t>(i * r.classes + j)]) +
+             count_text(r, r.confusion_matrix, r.weight_sums.confusion_matrix,
+                        static_cast<std::size_t>(i * r.classes + j), false) +
              ",\n";
     }
   }
   for (std::size_t b = 0; b < r.calibration_count.size(); ++b) {
-    const std::string count = std::to_string(r.calibration_count[b]);
+    const std::string count =
+        count_text(r, r.calibration_count, r.weight_sums.calibration_count, b, false);
     out += "calibration," + std::to_string(b) + ",confidence," + count + "," +
            number(r.calibration_confidence[b]) + "\n";
     out += "calibration," + std::to_string(b) + ",accuracy," + count + "," +

@@ -17,7 +17,9 @@
 #include "cpu/backends.hpp"
 #include "cpu/classification_kernels.hpp"
 #include "cpu/load.hpp"
+#include "cpu/regression_stage.hpp"
 #include "cpu/thread_pool.hpp"
+#include "gpueval/error.hpp"
 
 namespace gpueval::cpu {
 
@@ -41,7 +43,7 @@ bool mask_on(const TensorView& m, std::int64_t offset) {
 struct SampleCursor {
   const detail::ClassBatch& b;
   std::int64_t idx[kMaxRank] = {};
-  std::int64_t t = 0, p = 0, m = 0, e = 0;
+  std::int64_t t = 0, p = 0, m = 0, e = 0, w = 0;
 
   SampleCursor(const detail::ClassBatch& batch, std::int64_t begin) : b(batch) {
     std::int64_t rest = begin;
@@ -52,6 +54,7 @@ struct SampleCursor {
       p += idx[d] * b.pred_stride[d];
       m += idx[d] * b.mask_stride[d];
       e += idx[d] * b.element_stride[d];
+      w += idx[d] * b.weight_stride[d];
     }
   }
   void next() {
@@ -61,6 +64,7 @@ struct SampleCursor {
       p += b.pred_stride[d];
       m += b.mask_stride[d];
       e += b.element_stride[d];
+      w += b.weight_stride[d];
       if (idx[d] < b.shape[d] || d == 0) {
         return;
       }
@@ -68,6 +72,7 @@ struct SampleCursor {
       p -= idx[d] * b.pred_stride[d];
       m -= idx[d] * b.mask_stride[d];
       e -= idx[d] * b.element_stride[d];
+      w -= idx[d] * b.weight_stride[d];
       idx[d] = 0;
     }
   }
@@ -91,14 +96,21 @@ int block_samples(std::int64_t values_per_sample) {
   return static_cast<int>(std::max<std::int64_t>(kClassLanes, n / kClassLanes * kClassLanes));
 }
 
-// Stages samples [begin, begin + n) of the batch: targets and mask flags (one per sample, or
-// per label for multilabel) and the target's element index.
+using LoadFn = double (*)(const unsigned char*);
+
+LoadFn loader(DType t) {
+  return visit_dtype(t, [](auto d) -> LoadFn { return load_as_double<decltype(d)::value>; });
+}
+
+// Stages samples [begin, begin + n) of the batch: targets and inclusions (one per sample, or
+// per label for multilabel: 1 or the sample's weight where the mask includes it, else 0) and the
+// target's element index.
 template <DType T>
 void stage_targets(const detail::ClassBatch& b, std::int64_t begin, int n, int stride,
                    std::int64_t labels, Stage& st) {
   const auto* base = static_cast<const unsigned char*>(b.target.data);
   const auto item = static_cast<std::int64_t>(dtype_size(T));
-  if (b.axes == 1 && labels == 1 && !b.has_mask()) { // [N] targets: a strided line
+  if (b.axes == 1 && labels == 1 && !b.has_mask() && !b.has_weight()) { // [N]: a strided line
     const std::int64_t ts = b.target_stride[0], es = b.element_stride[0];
     const unsigned char* t = base + begin * ts * item;
     for (int i = 0; i < n; ++i) {
@@ -108,13 +120,19 @@ void stage_targets(const detail::ClassBatch& b, std::int64_t begin, int n, int s
     }
     return;
   }
+  const LoadFn load_weight = b.has_weight() ? loader(b.weight.dtype) : nullptr;
+  const auto* weights = static_cast<const unsigned char*>(b.weight.data);
+  const auto weight_item =
+      b.has_weight() ? static_cast<std::int64_t>(dtype_size(b.weight.dtype)) : 0;
   SampleCursor c(b, begin);
   for (int i = 0; i < n; ++i, c.next()) {
     st.element[static_cast<std::size_t>(i)] = c.e;
+    const double weight = load_weight ? load_weight(weights + c.w * weight_item) : 1.0;
     for (std::int64_t k = 0; k < labels; ++k) {
       const auto at = static_cast<std::size_t>(k * stride + i);
       st.target[at] = load_as_double<T>(base + (c.t + k * b.target_class_stride) * item);
-      st.include[at] = !b.has_mask() || mask_on(b.mask, c.m + k * b.mask_class_stride) ? 1.0 : 0.0;
+      st.include[at] =
+          !b.has_mask() || mask_on(b.mask, c.m + k * b.mask_class_stride) ? weight : 0.0;
     }
   }
 }
@@ -195,7 +213,8 @@ public:
 
   void configure(const ops::ClassLayout& layout_in, const ops::ClassParams& params_in,
                  NanPolicy policy) override {
-    hist_size_ = params_in.hist.on ? params_in.hist.size() : 0;
+    // A weighted record's histograms hold a two-word weight sum per bin.
+    hist_size_ = params_in.hist.on ? params_in.hist.size() * (layout_in.weighted ? 2 : 1) : 0;
     clear_histogram();
     words_ = layout_in.words;
     policy_ = policy;
@@ -207,6 +226,11 @@ public:
   }
 
   void update(const detail::ClassBatch& batch, StreamHandle) override {
+    if (batch.has_weight()) { // checked before anything is folded: a bad batch changes nothing
+      double value = 0;
+      const std::int64_t bad = first_bad_weight(batch.weight, &value, ops::class_weight_ok);
+      GPUEVAL_EXPECTS(bad < 0, detail::bad_class_weight_message(batch.index, bad, value));
+    }
     ops::ClassParams p = params;
     p.clip_eps = dtype_epsilon(batch.pred.dtype); // log loss clips to [eps, 1 - eps]
     const bool multilabel = layout.task == ClassTask::multilabel;

@@ -216,17 +216,17 @@ GPUEVAL_FORCEINLINE void add_lane(const Lanes& g, int j, int sample, const L& l,
       ops::add_term(w + l.log_loss, g.loss[j]);
     }
     if (l.bins > 0) {
-      const auto b = static_cast<std::int64_t>(g.bin[j]);
+      const auto bin = static_cast<std::int64_t>(g.bin[j]);
       const bool correct = l.task == ops::ClassTask::binary ? t == 1 : t == y;
       const auto q = static_cast<std::uint64_t>(g.conf_q[j]);
       if (tally.local) {
-        tally.count[j & 3][b] += 1;
-        tally.correct[j & 3][b] += correct ? 1u : 0u;
-        tally.conf[j & 3][b] += q;
+        tally.count[j & 3][bin] += 1;
+        tally.correct[j & 3][bin] += correct ? 1u : 0u;
+        tally.conf[j & 3][bin] += q;
       } else {
-        w[l.calib_count + b] += 1;
-        w[l.calib_correct + b] += correct ? 1u : 0u;
-        ops::add_fixed(w + l.calib_conf + 2 * b, q, 0);
+        w[l.calib_count + bin] += 1;
+        w[l.calib_correct + bin] += correct ? 1u : 0u;
+        ops::add_fixed(w + l.calib_conf + 2 * bin, q, 0);
       }
     }
   }
@@ -507,8 +507,112 @@ void multilabel_block(const ClassBlock& b, const L& l, const ops::ClassParams& p
   }
 }
 
+// A weighted record: each sample through the scalar ops (ops::sample_* and ops::add with its
+// weight), which compute the same terms as the vector lanes above, bit for bit. Weights multiply
+// every term and count, so there is no block-level tally to share with the unweighted path.
+GPUEVAL_FORCEINLINE void count_weight(std::uint64_t* hist, std::int64_t index,
+                                      const ops::Weight& wt) {
+  std::uint64_t* at = hist + 2 * index;
+  const std::uint64_t old = __atomic_fetch_add(at, wt.lo, __ATOMIC_RELAXED);
+  const std::uint64_t carry = old + wt.lo < old ? 1u : 0u;
+  if (wt.hi + carry != 0) {
+    __atomic_fetch_add(at + 1, wt.hi + carry, __ATOMIC_RELAXED);
+  }
+}
+
+void weighted_block(const ClassBlock& b, const L& l, const ops::ClassParams& p, std::uint64_t* w,
+                    int* first_invalid) {
+  const bool scores = !b.labels;
+  for (int i = 0; i < b.n; ++i) {
+    if (l.task == ops::ClassTask::multilabel) {
+      // The sample's weight is every included label's (weights are per sample).
+      bool any = false, bad = false, raise = false;
+      double weight = 0;
+      for (std::int64_t k = 0; k < l.classes; ++k) {
+        const double in = b.include[k * b.stride + i];
+        if (in == 0.0) {
+          continue;
+        }
+        any = true;
+        weight = in;
+        const ops::Outcome o =
+            ops::sample_binary(b.score[k * b.stride + i], b.labels, b.target[k * b.stride + i], p);
+        const bool dropped = o.kind == ops::Outcome::invalid || o.kind == ops::Outcome::nonfinite;
+        bad = bad || dropped;
+        raise = raise || (dropped && ops::raises(o.kind, p));
+      }
+      if (!any) {
+        continue;
+      }
+      const ops::Weight wt = ops::weight_of(weight);
+      if (bad) {
+        ops::add_count(w, l, L::kInvalid, wt);
+        if (raise && i < *first_invalid) {
+          *first_invalid = i;
+        }
+        continue;
+      }
+      std::int64_t counted = 0;
+      bool right = true;
+      for (std::int64_t k = 0; k < l.classes; ++k) {
+        const std::int64_t at = k * b.stride + i;
+        if (b.include[at] == 0.0) {
+          continue;
+        }
+        const ops::Outcome o = ops::sample_binary(b.score[at], b.labels, b.target[at], p);
+        if (o.kind == ops::Outcome::ignored) {
+          ops::add_count(w, l, L::kIgnored, wt);
+          continue;
+        }
+        ops::add_label(w, l, k, o, wt);
+        if (b.hist != nullptr && scores) {
+          count_weight(b.hist, p.hist.index(k, o.target != 0, b.score[at]), wt);
+        }
+        ++counted;
+        right = right && o.target == o.pred;
+      }
+      ops::add_label_sample(w, l, counted, right, wt);
+      continue;
+    }
+    const double weight = b.include[i];
+    if (weight == 0.0) {
+      continue;
+    }
+    const ops::Weight wt = ops::weight_of(weight);
+    const double* s = b.score + i;
+    const auto score = [&](std::int64_t c) { return s[c * b.stride]; };
+    ops::Outcome o;
+    if (l.task == ops::ClassTask::binary) {
+      o = ops::sample_binary(s[0], b.labels, b.target[i], p);
+    } else if (scores) {
+      o = ops::sample_multiclass(score, b.target[i], p);
+    } else {
+      o = ops::sample_multiclass_label(s[0], b.target[i], p);
+    }
+    ops::add(w, l, o, wt);
+    if ((o.kind == ops::Outcome::invalid || o.kind == ops::Outcome::nonfinite) &&
+        ops::raises(o.kind, p) && i < *first_invalid) {
+      *first_invalid = i;
+    }
+    if (b.hist != nullptr && o.kind == ops::Outcome::folded && o.scored) {
+      if (l.task == ops::ClassTask::binary) {
+        count_weight(b.hist, p.hist.index(0, o.target == 1, s[0]), wt);
+      } else {
+        for (std::int64_t c = 0; c < l.classes; ++c) {
+          count_weight(b.hist,
+                       p.hist.index(c, o.target == c, ops::class_probability(score, c, o, p)), wt);
+        }
+      }
+    }
+  }
+}
+
 __attribute__((flatten)) void fold_block(const ClassBlock& b, const L& l, const ops::ClassParams& p,
                                          std::uint64_t* w, int* first_invalid) {
+  if (l.weighted) {
+    weighted_block(b, l, p, w, first_invalid);
+    return;
+  }
   switch (l.task) {
   case ops::ClassTask::binary:
     binary_block(b, l, p, w, first_invalid);

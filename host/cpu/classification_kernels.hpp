@@ -22,10 +22,12 @@ struct ClassBlock {
   double* score = nullptr;
   // binary, multiclass: target[i]; multilabel: target[c * stride + i].
   const double* target = nullptr;
-  // 1 where the mask includes the sample (multilabel: the label), 0 elsewhere and in padding.
+  // 1 where the mask includes the sample (multilabel: the label), 0 elsewhere and in padding; a
+  // weighted record (layout.weighted): the sample's weight where the mask includes it.
   const double* include = nullptr;
   // The AUROC / average precision histograms (params.hist), shared by every worker and counted
-  // with atomic integer increments; nullptr when not requested.
+  // with atomic integer increments; nullptr when not requested. A weighted record's histograms
+  // hold a weight sum per bin, two words (lo, hi) at 2 * index.
   std::uint64_t* hist = nullptr;
 };
 

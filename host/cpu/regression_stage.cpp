@@ -197,14 +197,14 @@ void stage_weight(const TensorView& weight, std::int64_t cover, std::int64_t i0,
   });
 }
 
-std::int64_t first_bad_weight(const TensorView& weight, double* value) {
+std::int64_t first_bad_weight(const TensorView& weight, double* value, bool (*ok)(double)) {
   const std::int64_t total = weight.numel();
   double tile[kTile];
   for (std::int64_t i0 = 0; i0 < total; i0 += kTile) {
     const int n = static_cast<int>(std::min<std::int64_t>(kTile, total - i0));
     stage_weight(weight, 1, i0, n, tile);
     for (int i = 0; i < n; ++i) {
-      if (!ops::is_weight(tile[i])) {
+      if (!ok(tile[i])) {
         *value = tile[i];
         return i0 + i;
       }

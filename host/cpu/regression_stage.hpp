@@ -4,6 +4,7 @@
 
 #include <cstdint>
 
+#include "gpueval/ops/inclusion.hpp"
 #include "gpueval/regression.hpp"
 #include "gpueval/tensor_view.hpp"
 
@@ -26,9 +27,10 @@ void stage_mask(const TensorView& mask, bool contiguous, std::int64_t cover, std
 void stage_weight(const TensorView& weight, std::int64_t cover, std::int64_t i0, int n,
                   double* out);
 
-// The first element of `weight` that is not a weight (negative, NaN or infinite), its value in
-// *value; -1 when every one is.
-std::int64_t first_bad_weight(const TensorView& weight, double* value);
+// The first element of `weight` that is not a weight (`ok` false: by default ops::is_weight,
+// negative, NaN, infinite or a subnormal), its value in *value; -1 when every one is.
+std::int64_t first_bad_weight(const TensorView& weight, double* value,
+                              bool (*ok)(double) = ops::is_weight);
 
 // Decides inclusion per pair: include = the pair's weight (1 unweighted) when it is in the mask
 // with a nonzero weight and (propagate || finite), else 0; skipped = in the mask && !finite

@@ -30,20 +30,27 @@ TensorDict report_to_dict(const ClassificationReport& r) {
   for (std::size_t i = 0; i < r.names.size(); ++i) {
     d.insert(r.names[i], scalar(r.values[i]));
   }
-  d.insert("per_class/support", counts(r.support));
+  // Weighted reports: the weight sums behind the metrics, as float64, in place of the counts.
+  const auto sums = [&](const std::vector<std::uint64_t>& n, const std::vector<double>& w) {
+    return r.weighted ? doubles(w) : counts(n);
+  };
+  d.insert("per_class/support", sums(r.support, r.weight_sums.support));
   for (std::size_t i = 0; i < r.per_class_names.size(); ++i) {
     d.insert("per_class/" + r.per_class_names[i], doubles(r.per_class[i]));
   }
   if (!r.confusion_matrix.empty()) {
-    d.insert("confusion_matrix", counts(r.confusion_matrix).reshape({r.classes, r.classes}));
+    d.insert(
+        "confusion_matrix",
+        sums(r.confusion_matrix, r.weight_sums.confusion_matrix).reshape({r.classes, r.classes}));
   }
   if (!r.calibration_count.empty()) {
-    d.insert("calibration/count", counts(r.calibration_count));
+    d.insert("calibration/count", sums(r.calibration_count, r.weight_sums.calibration_count));
     d.insert("calibration/confidence", doubles(r.calibration_confidence));
     d.insert("calibration/accuracy", doubles(r.calibration_accuracy));
   }
   d.insert("count", count(r.count));
   d.insert("skipped_invalid", count(r.skipped_invalid));
+  d.insert("weight_sum", torch::tensor(r.weight_sum, torch::dtype(torch::kDouble)));
   return d;
 }
 

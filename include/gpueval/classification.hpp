@@ -191,6 +191,15 @@ struct ClassificationReport final : FamilyReport {
   bool histogram_exact = false;
   std::vector<double> roc_fpr, roc_tpr, roc_threshold;
   std::vector<double> pr_precision, pr_recall, pr_threshold;
+  // Sample weights: the folded samples' weight sum (unweighted: count), and when `weighted` the
+  // weight sums behind the metrics in place of the counts above (count, support, ... stay the
+  // numbers of samples). The JSON writes these weight sums under the counts' names, and
+  // "weight_sum".
+  bool weighted = false;
+  double weight_sum = 0;
+  struct WeightSums {
+    std::vector<double> support, confusion_matrix, tp, fp, fn, tn, calibration_count;
+  } weight_sums;
 
   bool has(std::string_view name) const;
   // Throws InvalidArgument naming the reported metrics.
@@ -220,8 +229,10 @@ public:
   // As Evaluator::update: any strides, no copy; CUDA enqueues on `stream` and never syncs.
   void update(const TensorView& pred, const TensorView& target, const TensorView& mask = {},
               StreamHandle stream = nullptr) override;
-  // Sample weights are not implemented for classification yet: a weight throws InvalidArgument
-  // (no weight: the unweighted update).
+  // With sample weights (docs/design.md, "Sample weights"): one per sample, a float tensor of
+  // the target's shape or a prefix of it (multilabel: not covering the label axis), finite, >= 0
+  // and below 2^32; counts become exact fixed-point weight sums. A weight that is not one
+  // throws InvalidArgument here on the CPU and at compute() on CUDA.
   void update(const TensorView& pred, const TensorView& target, const TensorView& mask,
               const TensorView& weight, StreamHandle stream = nullptr) override;
   // Throws NonFiniteError under nan_policy = error naming the first invalid sample's batch and

@@ -30,6 +30,10 @@ class ClassificationReport(_MetricMapping):
     - ``r.calibration``: ``{"bins": B, "count": int64[B], "confidence": float64[B],
       "accuracy": float64[B]}`` for scores (binary and multiclass), else None.
 
+    With sample weights (``r.weighted``), the counts above are the weight sums the metrics come
+    from, as float64 (scikit-learn's ``confusion_matrix(..., sample_weight=w)``); ``r.count``
+    stays the number of samples and ``r.weight_sum`` is their weight.
+
     ``r.to_dict()`` is the JSON object ``gpu-eval --format json`` prints (schema
     ``gpueval.report/1``, with ``task`` set), ``Report``-style ``from_dict`` / ``from_json``
     read one back. NaN marks a value that is not defined (no samples, say).
@@ -76,16 +80,31 @@ class ClassificationReport(_MetricMapping):
         out: Dict[str, np.ndarray] = {}
         for name, values in self._d["per_class"].items():
             if name in ("support", "tp", "fp", "fn", "tn"):
-                out[name] = _frozen(values, np.int64)
+                out[name] = _frozen(values, self._count_dtype)
             else:
                 out[name] = _floats(values)
         return out
 
     @property
     def confusion_matrix(self) -> Optional[np.ndarray]:
-        """int64 [C, C], rows are targets and columns predictions; None for multilabel."""
+        """int64 [C, C] (weighted: float64 weight sums), rows are targets and columns
+        predictions; None for multilabel."""
         m = self._d["confusion_matrix"]
-        return None if m is None else _frozen(m, np.int64)
+        return None if m is None else _frozen(m, self._count_dtype)
+
+    @property
+    def weighted(self) -> bool:
+        """Whether sample weights were given: the counts are then weight sums."""
+        return "weight_sum" in self._d
+
+    @property
+    def weight_sum(self) -> float:
+        """The folded samples' weight sum (``count`` when unweighted)."""
+        return float(self._d.get("weight_sum", self._d["count"]))
+
+    @property
+    def _count_dtype(self) -> Any:
+        return np.float64 if self.weighted else np.int64
 
     @property
     def class_names(self) -> Optional[Tuple[str, ...]]:
@@ -153,7 +172,7 @@ class ClassificationReport(_MetricMapping):
         c = self._d["calibration"]
         if c is None:
             return None
-        return {"bins": int(c["bins"]), "count": _frozen(c["count"], np.int64),
+        return {"bins": int(c["bins"]), "count": _frozen(c["count"], self._count_dtype),
                 "confidence": _floats(c["confidence"]), "accuracy": _floats(c["accuracy"])}
 
     @property

@@ -146,9 +146,6 @@ def test_weights_refused_where_they_cannot_mean_what_the_caller_said(rng):
         ev.update(p, t, weight=w[:-1])
     with pytest.raises(ValueError, match="quantile metrics"):
         gpueval.Regression(metrics=["median_absolute_error"], device="cpu").update(p, t, weight=w)
-    c = gpueval.Classification("binary", device="cpu")
-    with pytest.raises(ValueError, match="classification does not take sample weights yet"):
-        c.update(np.array([0.2, 0.9]), np.array([0, 1]), weight=np.ones(2))
 
 
 def test_gpu_eval_weight_files_give_the_packages_json(tmp_path, rng, cli):

@@ -35,8 +35,8 @@ public:
   // pred and target on the evaluator's device, any strides; mask optional (bool/uint8, the
   // target's shape or a prefix of it). CUDA tensors: the device is guarded and the update is
   // enqueued on the current CUDA stream, so it orders with the trainer's kernels; the tensors
-  // stay referenced until the device has run it. weight optional (regression): a float tensor of
-  // the mask's shapes, finite and >= 0 (scikit-learn's sample_weight; see the family's update).
+  // stay referenced until the device has run it. weight optional: a float tensor of the mask's
+  // shapes, finite and >= 0 (scikit-learn's sample_weight; see the family's update).
   void update(const torch::Tensor& pred, const torch::Tensor& target,
               const c10::optional<torch::Tensor>& mask = c10::nullopt,
               const c10::optional<torch::Tensor>& weight = c10::nullopt);

@@ -166,13 +166,17 @@ GPUEVAL_HD inline double fixed_value(const std::uint64_t* words) {
 }
 
 // Where each statistic of a task's record lives, in 64-bit words. Counts first (plain integer
-// adds), then the fixed-point sums (pairs of words added with carry).
+// adds), then the fixed-point sums (pairs of words added with carry). A weighted record (sample
+// weights, docs/design.md "Sample weights") adds, after them, the weights' fixed-point sum of
+// every count: count word i's weight sum is the pair at weights + 2 i; its real-valued sums are
+// then sums of weight x term.
 struct ClassLayout {
   ClassTask task = ClassTask::binary;
   std::int64_t classes = 2; // binary: 2; multiclass: C; multilabel: L (labels)
   bool scores = false;      // the predictions are scores: log loss, Brier, calibration, top-k
   bool top_k = false;       // multiclass scores with k given
   int bins = 0;             // calibration bins (binary and multiclass scores), else 0
+  bool weighted = false;    // the record carries the weight sums of its counts
 
   // Counts.
   static constexpr std::int64_t kSamples = 0; // samples folded into the statistics
@@ -190,10 +194,11 @@ struct ClassLayout {
   std::int64_t fixed = 0; // first word of the fixed-point region
   std::int64_t log_loss = -1, brier = -1;
   std::int64_t calib_conf = -1; // bins pairs
+  std::int64_t weights = -1;    // weighted: `fixed` pairs, the weight sums of the counts
   std::int64_t words = 0;
 
   GPUEVAL_HD static ClassLayout make(ClassTask task, std::int64_t classes, bool scores, bool top_k,
-                                     int bins) {
+                                     int bins, bool weighted = false) {
     ClassLayout l;
     l.task = task;
     l.classes = task == ClassTask::binary ? 2 : classes;
@@ -231,9 +236,16 @@ struct ClassLayout {
       l.calib_conf = w;
       w += 2 * l.bins;
     }
+    l.weighted = weighted;
+    if (weighted) {
+      l.weights = w;
+      w += 2 * l.fixed;
+    }
     l.words = w;
     return l;
   }
+  // Where count word i's weight sum lives (weighted records).
+  GPUEVAL_HD std::int64_t weight_of(std::int64_t i) const { return weights + 2 * i; }
 };
 
 // into += from, word by word; the fixed-point region with carries.
@@ -244,6 +256,61 @@ GPUEVAL_HD inline void combine(std::uint64_t* into, const std::uint64_t* from,
   }
   for (std::int64_t i = l.fixed; i < l.words; i += 2) {
     add_fixed(into + i, from[i], from[i + 1]);
+  }
+}
+
+// ---- sample weights ------------------------------------------------------------------------
+
+// A sample's weight: its value (terms are multiplied by it) and its fixed-point value in units of
+// 2^-64: hi its whole part, lo its fraction times 2^64, truncated (whole weights exactly; any
+// weight in [2^-24, kMaxWeight) within 2^-40 relative). The weight sums of the counts add these
+// with carry, so they too are exact integer sums in any order. Unweighted folds use
+// unit_weight(): terms times 1.0 are the terms, bit for bit, and every weight sum is its count.
+inline constexpr double kMaxWeight = 4294967296.0; // 2^32: weight sums below 2^64 for 2^32 samples
+struct Weight {
+  double value = 1.0;
+  std::uint64_t lo = 0, hi = 1;
+};
+GPUEVAL_HD inline Weight weight_of(double value) {
+  Weight w;
+  w.value = value;
+  const double whole = floor(value);
+  w.hi = static_cast<std::uint64_t>(whole);
+  w.lo = static_cast<std::uint64_t>((value - whole) * 18446744073709551616.0);
+  return w;
+}
+GPUEVAL_HD inline Weight unit_weight() {
+  return Weight{};
+}
+// Whether a classification sample weight can be folded: finite, >= 0 and below kMaxWeight.
+GPUEVAL_HD inline bool class_weight_ok(double value) {
+  return value >= 0.0 && value < kMaxWeight;
+}
+// The value of a weight sum (two words: lo, hi).
+GPUEVAL_HD inline double weight_sum_value(const std::uint64_t* words) {
+  return static_cast<double>(words[1]) + static_cast<double>(words[0]) * 5.421010862427522e-20;
+}
+
+// Count word i += 1, and (weighted records) its weight sum += the sample's weight.
+GPUEVAL_HD inline void add_count(std::uint64_t* w, const ClassLayout& l, std::int64_t i,
+                                 const Weight& wt) {
+  w[i] += 1;
+  if (l.weighted) {
+    add_fixed(w + l.weight_of(i), wt.lo, wt.hi);
+  }
+}
+
+// The record of an unweighted layout `lf` as the weighted layout `lt` of the same task: every
+// count's weight sum is the count itself (each sample weighed 1), the real-valued sums as they
+// are (a term times 1.0 is the term).
+inline void widen_record(const std::uint64_t* from, const ClassLayout& lf, std::uint64_t* into,
+                         const ClassLayout& lt) {
+  for (std::int64_t i = 0; i < lf.words; ++i) {
+    into[i] = from[i];
+  }
+  for (std::int64_t i = 0; i < lt.fixed; ++i) {
+    into[lt.weight_of(i)] = 0;
+    into[lt.weight_of(i) + 1] = from[i];
   }
 }
 
@@ -564,53 +631,60 @@ GPUEVAL_HD inline double class_probability(Score score, std::int64_t c, const Ou
 }
 
 // The scored terms of an outcome: log loss and Brier (every scored task), calibration (binary and
-// multiclass).
-GPUEVAL_HD inline void add_scored(std::uint64_t* w, const ClassLayout& l, const Outcome& o) {
-  w[ClassLayout::kTerms] += 1;
-  add_term(w + l.log_loss, o.log_loss);
-  add_term(w + l.brier, o.brier);
+// multiclass), each term times the sample's weight.
+GPUEVAL_HD inline void add_scored(std::uint64_t* w, const ClassLayout& l, const Outcome& o,
+                                  const Weight& wt = unit_weight()) {
+  add_count(w, l, ClassLayout::kTerms, wt);
+  add_term(w + l.log_loss, o.log_loss * wt.value);
+  add_term(w + l.brier, o.brier * wt.value);
   if (l.bins > 0) {
     const int b = calibration_bin(o.confidence, l.bins);
-    w[l.calib_count + b] += 1;
-    w[l.calib_correct + b] += o.correct ? 1u : 0u;
-    add_term(w + l.calib_conf + 2 * b, o.confidence);
+    add_count(w, l, l.calib_count + b, wt);
+    if (o.correct) {
+      add_count(w, l, l.calib_correct + b, wt);
+    }
+    add_term(w + l.calib_conf + 2 * b, o.confidence * wt.value);
   }
 }
 
 // Folds a binary or multiclass outcome (folded, invalid or ignored) into a record.
-GPUEVAL_HD inline void add(std::uint64_t* w, const ClassLayout& l, const Outcome& o) {
+GPUEVAL_HD inline void add(std::uint64_t* w, const ClassLayout& l, const Outcome& o,
+                           const Weight& wt = unit_weight()) {
   if (o.kind != Outcome::folded) { // invalid and non-finite samples are counted together
-    w[o.kind == Outcome::ignored ? ClassLayout::kIgnored : ClassLayout::kInvalid] += 1;
+    add_count(w, l, o.kind == Outcome::ignored ? ClassLayout::kIgnored : ClassLayout::kInvalid, wt);
     return;
   }
-  w[ClassLayout::kSamples] += 1;
-  w[l.confusion + o.target * l.classes + o.pred] += 1;
-  if (l.top_k) {
-    w[l.topk_hits] += o.top_k_hit ? 1u : 0u;
+  add_count(w, l, ClassLayout::kSamples, wt);
+  add_count(w, l, l.confusion + o.target * l.classes + o.pred, wt);
+  if (l.top_k && o.top_k_hit) {
+    add_count(w, l, l.topk_hits, wt);
   }
   if (o.scored) {
-    add_scored(w, l, o);
+    add_scored(w, l, o, wt);
   }
 }
 
 // Folds one folded label of a multilabel sample (its outcome from sample_binary); the caller
 // counts ignored labels and closes the sample with add_label_sample.
 GPUEVAL_HD inline void add_label(std::uint64_t* w, const ClassLayout& l, std::int64_t label,
-                                 const Outcome& o) {
+                                 const Outcome& o, const Weight& wt = unit_weight()) {
   const bool y = o.target != 0, yhat = o.pred != 0;
-  w[(y ? (yhat ? l.tp : l.fn) : (yhat ? l.fp : l.tn)) + label] += 1;
+  add_count(w, l, (y ? (yhat ? l.tp : l.fn) : (yhat ? l.fp : l.tn)) + label, wt);
   if (o.scored) {
-    add_scored(w, l, o);
+    add_scored(w, l, o, wt);
   }
 }
 
 // Closes a multilabel sample: `counted` labels were folded, all of them right when `right`.
 GPUEVAL_HD inline void add_label_sample(std::uint64_t* w, const ClassLayout& l,
-                                        std::int64_t counted, bool right) {
-  w[ClassLayout::kSamples] += 1;
+                                        std::int64_t counted, bool right,
+                                        const Weight& wt = unit_weight()) {
+  add_count(w, l, ClassLayout::kSamples, wt);
   if (counted > 0) {
-    w[l.subset_rows] += 1;
-    w[l.subset_right] += right ? 1u : 0u;
+    add_count(w, l, l.subset_rows, wt);
+    if (right) {
+      add_count(w, l, l.subset_right, wt);
+    }
   }
 }
 
