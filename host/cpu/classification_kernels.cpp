@@ -104,6 +104,7 @@ struct Lanes {
   double target[8], pred[8]; // class index (or 0/1) and decision
   double score[8];           // binary: the score, for its histogram
   double loss[8], conf[8], higher[8], bin[8];
+  double brier[8]; // weighted records: the Brier term, for its weighted sum
   long conf_q[8];
 };
 
@@ -176,10 +177,68 @@ GPUEVAL_FORCEINLINE void count(std::uint64_t* hist, std::int64_t index) {
   __atomic_fetch_add(hist + index, std::uint64_t{1}, __ATOMIC_RELAXED);
 }
 
+// A histogram bin += a sample's weight: its two-word weight sum at 2 * index, with carry.
+GPUEVAL_FORCEINLINE void count_weight(std::uint64_t* hist, std::int64_t index,
+                                      const ops::Weight& wt) {
+  std::uint64_t* at = hist + 2 * index;
+  const std::uint64_t old = __atomic_fetch_add(at, wt.lo, __ATOMIC_RELAXED);
+  const std::uint64_t carry = old + wt.lo < old ? 1u : 0u;
+  if (wt.hi + carry != 0) {
+    __atomic_fetch_add(at + 1, wt.hi + carry, __ATOMIC_RELAXED);
+  }
+}
+
+// add_lane for a weighted record: ops::add's bookkeeping with the sample's weight (the staged
+// inclusion), each term times it. No block tally: every count carries its weight sum.
+void add_lane_weighted(const Lanes& g, int j, int sample, const L& l, const ops::ClassParams& p,
+                       bool scored, std::uint64_t* w, int* first_invalid, const ClassBlock& b) {
+  const ops::Weight wt = ops::weight_of(b.include[sample]);
+  if (g.ignored[j]) {
+    ops::add_count(w, l, L::kIgnored, wt);
+    return;
+  }
+  if (g.invalid[j]) {
+    ops::add_count(w, l, L::kInvalid, wt);
+    if (g.raises[j] && sample < *first_invalid) {
+      *first_invalid = sample;
+    }
+    return;
+  }
+  const auto t = static_cast<std::int64_t>(g.target[j]);
+  const auto y = static_cast<std::int64_t>(g.pred[j]);
+  ops::add_count(w, l, L::kSamples, wt);
+  ops::add_count(w, l, l.confusion + t * l.classes + y, wt);
+  if (b.hist != nullptr && scored) {
+    if (l.task == ops::ClassTask::binary) {
+      count_weight(b.hist, p.hist.index(0, t == 1, g.score[j]), wt);
+    } else {
+      const double* col = b.score + sample;
+      for (std::int64_t c = 0; c < l.classes; ++c) {
+        count_weight(b.hist, p.hist.index(c, t == c, col[c * b.stride]), wt);
+      }
+    }
+  }
+  if (l.top_k && g.higher[j] < static_cast<double>(p.top_k)) {
+    ops::add_count(w, l, l.topk_hits, wt);
+  }
+  if (scored) {
+    ops::Outcome o;
+    o.log_loss = g.loss[j];
+    o.brier = g.brier[j];
+    o.confidence = g.conf[j];
+    o.correct = l.task == ops::ClassTask::binary ? t == 1 : t == y;
+    ops::add_scored(w, l, o, wt);
+  }
+}
+
 GPUEVAL_FORCEINLINE void add_lane(const Lanes& g, int j, int sample, const L& l,
                                   const ops::ClassParams& p, bool scored, std::uint64_t* w,
                                   Tally& tally, int* first_invalid, const ClassBlock& b) {
   if (!g.in[j]) {
+    return;
+  }
+  if (l.weighted) {
+    add_lane_weighted(g, j, sample, l, p, scored, w, first_invalid, b);
     return;
   }
   if (g.ignored[j]) {
@@ -233,8 +292,13 @@ GPUEVAL_FORCEINLINE void add_lane(const Lanes& g, int j, int sample, const L& l,
 }
 
 // What every scored group stores for add_lane: the loss, and the confidence's bin and quantum.
-GPUEVAL_FORCEINLINE void store_scored(Lanes& g, V loss, V conf, int bins) {
+GPUEVAL_FORCEINLINE void store_scored(Lanes& g, V loss, V conf, V brier, const L& l) {
+  const int bins = l.bins;
   store(g.loss, loss);
+  if (l.weighted) {
+    store(g.conf, conf);
+    store(g.brier, brier);
+  }
   if (bins > 0) {
     store(g.bin, calibration_bin(conf, bins));
     const Mask q = quantize(conf);
@@ -309,8 +373,10 @@ void binary_block(const ClassBlock& b, const L& l, const ops::ClassParams& p, st
     } else {
       const BinaryTerms t = binary_terms(x, y, p);
       store(g.pred, M::select(t.prob > p.threshold, splat(1.0), splat(0.0)));
-      store_scored(g, t.loss, t.prob, l.bins);
-      sums.add(in & ~ign & ty & xv, t.loss, t.brier);
+      store_scored(g, t.loss, t.prob, t.brier, l);
+      if (!l.weighted) {
+        sums.add(in & ~ign & ty & xv, t.loss, t.brier);
+      }
     }
     const int lanes = b.n - i < kClassLanes ? b.n - i : kClassLanes;
     for (int j = 0; j < lanes; ++j) {
@@ -412,8 +478,10 @@ void multiclass_block(const ClassBlock& b, const L& l, const ops::ClassParams& p
       loss = -ops::det_log(clip(st, p.clip_eps));
       conf = best;
     }
-    store_scored(g, loss, conf, l.bins);
-    sums.add(in & ~ign & ty & ok, loss, brier);
+    store_scored(g, loss, conf, brier, l);
+    if (!l.weighted) {
+      sums.add(in & ~ign & ty & ok, loss, brier);
+    }
     for (int j = 0; j < lanes; ++j) {
       add_lane(g, j, i + j, l, p, true, w, tally, first_invalid, b);
     }
@@ -507,110 +575,66 @@ void multilabel_block(const ClassBlock& b, const L& l, const ops::ClassParams& p
   }
 }
 
-// A weighted record: each sample through the scalar ops (ops::sample_* and ops::add with its
-// weight), which compute the same terms as the vector lanes above, bit for bit. Weights multiply
-// every term and count, so there is no block-level tally to share with the unweighted path.
-GPUEVAL_FORCEINLINE void count_weight(std::uint64_t* hist, std::int64_t index,
-                                      const ops::Weight& wt) {
-  std::uint64_t* at = hist + 2 * index;
-  const std::uint64_t old = __atomic_fetch_add(at, wt.lo, __ATOMIC_RELAXED);
-  const std::uint64_t carry = old + wt.lo < old ? 1u : 0u;
-  if (wt.hi + carry != 0) {
-    __atomic_fetch_add(at + 1, wt.hi + carry, __ATOMIC_RELAXED);
-  }
-}
-
-void weighted_block(const ClassBlock& b, const L& l, const ops::ClassParams& p, std::uint64_t* w,
-                    int* first_invalid) {
+// A weighted multilabel record: each sample through the scalar ops (ops::sample_binary and
+// ops::add_label with its weight), which compute the same terms as the vector lanes, bit for bit.
+void weighted_multilabel_block(const ClassBlock& b, const L& l, const ops::ClassParams& p,
+                               std::uint64_t* w, int* first_invalid) {
   const bool scores = !b.labels;
   for (int i = 0; i < b.n; ++i) {
-    if (l.task == ops::ClassTask::multilabel) {
-      // The sample's weight is every included label's (weights are per sample).
-      bool any = false, bad = false, raise = false;
-      double weight = 0;
-      for (std::int64_t k = 0; k < l.classes; ++k) {
-        const double in = b.include[k * b.stride + i];
-        if (in == 0.0) {
-          continue;
-        }
-        any = true;
-        weight = in;
-        const ops::Outcome o =
-            ops::sample_binary(b.score[k * b.stride + i], b.labels, b.target[k * b.stride + i], p);
-        const bool dropped = o.kind == ops::Outcome::invalid || o.kind == ops::Outcome::nonfinite;
-        bad = bad || dropped;
-        raise = raise || (dropped && ops::raises(o.kind, p));
-      }
-      if (!any) {
+    // The sample's weight is every included label's (weights are per sample).
+    bool any = false, bad = false, raise = false;
+    double weight = 0;
+    for (std::int64_t k = 0; k < l.classes; ++k) {
+      const double in = b.include[k * b.stride + i];
+      if (in == 0.0) {
         continue;
       }
-      const ops::Weight wt = ops::weight_of(weight);
-      if (bad) {
-        ops::add_count(w, l, L::kInvalid, wt);
-        if (raise && i < *first_invalid) {
-          *first_invalid = i;
-        }
-        continue;
-      }
-      std::int64_t counted = 0;
-      bool right = true;
-      for (std::int64_t k = 0; k < l.classes; ++k) {
-        const std::int64_t at = k * b.stride + i;
-        if (b.include[at] == 0.0) {
-          continue;
-        }
-        const ops::Outcome o = ops::sample_binary(b.score[at], b.labels, b.target[at], p);
-        if (o.kind == ops::Outcome::ignored) {
-          ops::add_count(w, l, L::kIgnored, wt);
-          continue;
-        }
-        ops::add_label(w, l, k, o, wt);
-        if (b.hist != nullptr && scores) {
-          count_weight(b.hist, p.hist.index(k, o.target != 0, b.score[at]), wt);
-        }
-        ++counted;
-        right = right && o.target == o.pred;
-      }
-      ops::add_label_sample(w, l, counted, right, wt);
-      continue;
+      any = true;
+      weight = in;
+      const ops::Outcome o =
+          ops::sample_binary(b.score[k * b.stride + i], b.labels, b.target[k * b.stride + i], p);
+      const bool dropped = o.kind == ops::Outcome::invalid || o.kind == ops::Outcome::nonfinite;
+      bad = bad || dropped;
+      raise = raise || (dropped && ops::raises(o.kind, p));
     }
-    const double weight = b.include[i];
-    if (weight == 0.0) {
+    if (!any) {
       continue;
     }
     const ops::Weight wt = ops::weight_of(weight);
-    const double* s = b.score + i;
-    const auto score = [&](std::int64_t c) { return s[c * b.stride]; };
-    ops::Outcome o;
-    if (l.task == ops::ClassTask::binary) {
-      o = ops::sample_binary(s[0], b.labels, b.target[i], p);
-    } else if (scores) {
-      o = ops::sample_multiclass(score, b.target[i], p);
-    } else {
-      o = ops::sample_multiclass_label(s[0], b.target[i], p);
-    }
-    ops::add(w, l, o, wt);
-    if ((o.kind == ops::Outcome::invalid || o.kind == ops::Outcome::nonfinite) &&
-        ops::raises(o.kind, p) && i < *first_invalid) {
-      *first_invalid = i;
-    }
-    if (b.hist != nullptr && o.kind == ops::Outcome::folded && o.scored) {
-      if (l.task == ops::ClassTask::binary) {
-        count_weight(b.hist, p.hist.index(0, o.target == 1, s[0]), wt);
-      } else {
-        for (std::int64_t c = 0; c < l.classes; ++c) {
-          count_weight(b.hist,
-                       p.hist.index(c, o.target == c, ops::class_probability(score, c, o, p)), wt);
-        }
+    if (bad) {
+      ops::add_count(w, l, L::kInvalid, wt);
+      if (raise && i < *first_invalid) {
+        *first_invalid = i;
       }
+      continue;
     }
+    std::int64_t counted = 0;
+    bool right = true;
+    for (std::int64_t k = 0; k < l.classes; ++k) {
+      const std::int64_t at = k * b.stride + i;
+      if (b.include[at] == 0.0) {
+        continue;
+      }
+      const ops::Outcome o = ops::sample_binary(b.score[at], b.labels, b.target[at], p);
+      if (o.kind == ops::Outcome::ignored) {
+        ops::add_count(w, l, L::kIgnored, wt);
+        continue;
+      }
+      ops::add_label(w, l, k, o, wt);
+      if (b.hist != nullptr && scores) {
+        count_weight(b.hist, p.hist.index(k, o.target != 0, b.score[at]), wt);
+      }
+      ++counted;
+      right = right && o.target == o.pred;
+    }
+    ops::add_label_sample(w, l, counted, right, wt);
   }
 }
 
 __attribute__((flatten)) void fold_block(const ClassBlock& b, const L& l, const ops::ClassParams& p,
                                          std::uint64_t* w, int* first_invalid) {
-  if (l.weighted) {
-    weighted_block(b, l, p, w, first_invalid);
+  if (l.weighted && l.task == ops::ClassTask::multilabel) {
+    weighted_multilabel_block(b, l, p, w, first_invalid);
     return;
   }
   switch (l.task) {
