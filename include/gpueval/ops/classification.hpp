@@ -167,7 +167,7 @@ GPUEVAL_HD inline double fixed_value(const std::uint64_t* words) {
 
 // Where each statistic of a task's record lives, in 64-bit words. Counts first (plain integer
 // adds), then the fixed-point sums (pairs of words added with carry). A weighted record (sample
-// weights, docs/design.md "Sample weights") adds, after them, the weights' fixed-point sum of
+// weights, docs/design.md "Weights") adds, after them, the weights' fixed-point sum of
 // every count: count word i's weight sum is the pair at weights + 2 i; its real-valued sums are
 // then sums of weight x term.
 struct ClassLayout {
