@@ -69,6 +69,10 @@ class Classification(StreamingEvaluator):
             ``ValueError``, naming the first one and the fix, e.g. ``scores="logits"``) or
             ``"skip"`` (dropped and counted in ``skipped_invalid``).
         num_labels: TorchMetrics' name for ``num_classes`` of a multilabel task.
+        validate_args: TorchMetrics' switch: ``False`` is ``invalid="skip"`` (invalid values
+            are dropped and counted instead of raising), ``True`` is ``invalid="error"``.
+            Shapes, dtypes and devices are checked either way: a batch whose shape cannot be
+            what the spec says has no right number to give.
         device, threads, sample_shape, process_group: as for :class:`Regression`
             (``sample_shape`` is the targets' shape without the batch axis).
     """
@@ -80,10 +84,11 @@ class Classification(StreamingEvaluator):
                  bins: int = 15, beta: float = 1.0, nan_policy: str = "skip",
                  device: Any = "auto", threads: int = 0,
                  sample_shape: Optional[Sequence[int]] = None, process_group: Any = None,
-                 histogram_budget: int = 256 << 20, invalid: str = "error",
+                 histogram_budget: int = 256 << 20, invalid: Optional[str] = None,
                  num_labels: Optional[int] = None, zero_division: Any = 0,
                  labels: Optional[Sequence[int]] = None, pos_label: int = 1,
-                 class_names: Optional[Sequence[str]] = None) -> None:
+                 class_names: Optional[Sequence[str]] = None,
+                 validate_args: Optional[bool] = None) -> None:
         tasks = _families.tasks_by_family()["classification"]
         if task not in tasks:
             raise ValueError(f"unknown classification task {task!r}; use {', '.join(tasks[:-1])} "
@@ -96,6 +101,13 @@ class Classification(StreamingEvaluator):
                 raise ValueError(f"num_labels={num_labels} and num_classes={num_classes} "
                                  "disagree; give one")
             num_classes = num_labels
+        if validate_args is not None:
+            implied = "error" if validate_args else "skip"
+            if invalid is not None and invalid != implied:
+                raise ValueError(f"validate_args={validate_args} means invalid={implied!r}, but "
+                                 f"invalid={invalid!r} was given; give one of them")
+            invalid = implied
+        invalid = "error" if invalid is None else invalid
         names = None
         if class_names is not None:
             names = [str(n) for n in class_names]

@@ -229,3 +229,19 @@ def test_from_state_takes_the_report_options(rng):
     assert got.spec["labels"] == [0, 2]
     with pytest.raises(TypeError, match="the state fixes the others"):
         gpueval.Classification.from_state(ev.state(), top_k=2)
+
+
+def test_validate_args_is_torchmetrics_switch_for_invalid_values():
+    logits = np.array([-2.0, 0.3, 1.7, 0.9])
+    y = np.array([0, 1, 1, 0])
+    with pytest.raises(ValueError, match="scores='logits'"):
+        ev = gpueval.Classification("binary", validate_args=True, device="cpu")
+        ev.update(logits, y)
+        ev.compute()
+    ev = gpueval.Classification("binary", validate_args=False, device="cpu")
+    ev.update(logits, y)
+    r = ev.compute()
+    assert r.skipped_invalid == 2 and r.count == 2
+    assert r.spec["invalid"] == "skip"
+    with pytest.raises(ValueError, match="give one of them"):
+        gpueval.Classification("binary", validate_args=False, invalid="error")
