@@ -347,8 +347,7 @@ __device__ void fold_multilabel(const ClassArgs& a, const AtomicRecord& r, std::
     record_invalid(a, at.e); // the sample's first label, as the CPU backend reports it
   }
   const bool counted_sample = ok && any;
-  std::int64_t counted = 0;
-  bool right = true;
+  ops::LabelTally tally;
   for (std::int64_t k = 0; k < l.classes; ++k) { // the same trip count on every lane
     const bool on = counted_sample && label_on(k);
     ops::Outcome o;
@@ -368,12 +367,25 @@ __device__ void fold_multilabel(const ClassArgs& a, const AtomicRecord& r, std::
       count(a.hist, prm.hist.index(k, y, value_at(a.pred, at.p + k * a.pred_class_stride)),
             l.weighted, wt);
     }
-    counted += folded ? 1 : 0;
-    right = right && (!folded || y == yhat);
+    if (folded) {
+      tally.add(y, yhat);
+    }
   }
+  const bool rows = counted_sample && tally.counted > 0;
   add_count(r, l, ops::ClassLayout::kSamples, counted_sample, wt);
-  add_count(r, l, l.subset_rows, counted_sample && counted > 0, wt);
-  add_count(r, l, l.subset_right, counted_sample && counted > 0 && right, wt);
+  add_count(r, l, l.subset_rows, rows, wt);
+  add_count(r, l, l.subset_right, rows && tally.right, wt);
+  if (l.per_sample) { // the sample's own scores (ops::add_label_sample), across the warp
+    const ops::SampleScores sc =
+        ops::sample_scores(static_cast<double>(tally.tp), static_cast<double>(tally.fp),
+                           static_cast<double>(tally.fn), prm.beta2);
+    for (int k = 0; k < 3; ++k) {
+      add_count(r, l, l.sample_undefined + k, rows && sc.undefined[k], wt);
+    }
+    for (int k = 0; k < 5; ++k) {
+      add_term_sum(r, l.sample_sums + 2 * k, sc.value[k] * wt.value, rows);
+    }
+  }
 }
 
 // Samples in grid-stride rounds of one sample per thread (every thread of a block makes the same

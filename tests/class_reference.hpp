@@ -237,8 +237,11 @@ inline ClassValues label_reference(const std::vector<LabelSample>& samples, std:
   const auto L = static_cast<std::size_t>(labels);
   std::vector<long double> tp(L, 0), fp(L, 0), fn(L, 0), tn(L, 0);
   long double rows = 0, rows_right = 0, terms = 0, log_loss = 0, brier = 0;
+  // average="samples": each sample's own scores (0 on a zero denominator: zero_division 0).
+  long double sample_sum[5] = {0, 0, 0, 0, 0};
   for (const LabelSample& s : samples) {
     bool any = false, all_right = true;
+    long double stp = 0, sfp = 0, sfn = 0;
     for (std::size_t k = 0; k < L; ++k) {
       if (!s.counted[k]) {
         continue;
@@ -247,6 +250,9 @@ inline ClassValues label_reference(const std::vector<LabelSample>& samples, std:
       const int y = s.target[k];
       const int yhat = s.score[k] > threshold ? 1 : 0;
       (y ? (yhat ? tp : fn) : (yhat ? fp : tn))[k] += 1;
+      stp += y && yhat;
+      sfp += !y && yhat;
+      sfn += y && !yhat;
       all_right = all_right && y == yhat;
       const long double q = s.score[k];
       const long double c =
@@ -258,6 +264,12 @@ inline ClassValues label_reference(const std::vector<LabelSample>& samples, std:
     if (any) {
       rows += 1;
       rows_right += all_right ? 1 : 0;
+      const long double b2 = static_cast<long double>(beta) * beta;
+      sample_sum[0] += safe_ratio(stp, stp + sfp);
+      sample_sum[1] += safe_ratio(stp, stp + sfn);
+      sample_sum[2] += safe_ratio(2 * stp, 2 * stp + sfp + sfn);
+      sample_sum[3] += safe_ratio((1 + b2) * stp, (1 + b2) * stp + b2 * sfn + sfp);
+      sample_sum[4] += safe_ratio(stp, stp + sfp + sfn);
     }
   }
   ClassValues out;
@@ -274,6 +286,11 @@ inline ClassValues label_reference(const std::vector<LabelSample>& samples, std:
   out["accuracy"] = static_cast<double>(acc / counted_labels);
   out["subset_accuracy"] = static_cast<double>(safe_ratio(rows_right, rows));
   out["hamming_loss"] = static_cast<double>(safe_ratio(wrong, decisions));
+  const char* sample_names[5] = {"precision_samples", "recall_samples", "f1_samples",
+                                 "fbeta_samples", "jaccard_samples"};
+  for (int k = 0; k < 5; ++k) {
+    out[sample_names[k]] = static_cast<double>(safe_ratio(sample_sum[k], rows));
+  }
   for (const char* metric : kAveragedMetrics) {
     const std::string m = metric;
     long double macro = 0, weighted = 0, weight = 0, stp = 0, sfp = 0, sfn = 0, stn = 0;

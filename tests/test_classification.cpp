@@ -484,12 +484,15 @@ std::vector<std::uint64_t> scalar_fold(const KernelCase& k, const ops::ClassLayo
     const auto at = [&](std::int64_t c) { return static_cast<std::size_t>(c * stride + i); };
     if (k.task == ClassTask::multilabel) {
       // A bad (invalid or non-finite) label drops the sample; it raises when any bad label does.
+      // The sample's weight is its included labels' (a weighted record).
       bool any = false, bad = false, raises = false;
+      double weight = 1.0;
       for (std::int64_t c = 0; c < l.classes; ++c) {
         if (include[at(c)] == 0) {
           continue;
         }
         any = true;
+        weight = include[at(c)];
         const auto kind = ops::sample_binary(score[at(c)], k.labels, target[at(c)], p).kind;
         const bool dropped = kind == ops::Outcome::invalid || kind == ops::Outcome::nonfinite;
         bad = bad || dropped;
@@ -498,29 +501,28 @@ std::vector<std::uint64_t> scalar_fold(const KernelCase& k, const ops::ClassLayo
       if (!any) {
         continue;
       }
+      const ops::Weight wt = ops::weight_of(weight);
       if (bad) {
-        w[ops::ClassLayout::kInvalid] += 1;
+        ops::add_count(w.data(), l, ops::ClassLayout::kInvalid, wt);
         if (raises) {
           *first = std::min(*first, i);
         }
         continue;
       }
-      std::int64_t counted = 0;
-      bool right = true;
+      ops::LabelTally tally;
       for (std::int64_t c = 0; c < l.classes; ++c) {
         if (include[at(c)] == 0) {
           continue;
         }
         const ops::Outcome o = ops::sample_binary(score[at(c)], k.labels, target[at(c)], p);
         if (o.kind == ops::Outcome::ignored) {
-          w[ops::ClassLayout::kIgnored] += 1;
+          ops::add_count(w.data(), l, ops::ClassLayout::kIgnored, wt);
           continue;
         }
-        ops::add_label(w.data(), l, c, o);
-        ++counted;
-        right = right && (o.target != 0) == (o.pred != 0);
+        ops::add_label(w.data(), l, c, o, wt);
+        tally.add(o.target != 0, o.pred != 0);
       }
-      ops::add_label_sample(w.data(), l, counted, right);
+      ops::add_label_sample(w.data(), l, tally, p, wt);
       continue;
     }
     if (include[static_cast<std::size_t>(i)] == 0) {
@@ -537,7 +539,7 @@ std::vector<std::uint64_t> scalar_fold(const KernelCase& k, const ops::ClassLayo
       o = ops::sample_multiclass([&](std::int64_t c) { return score[at(c)]; },
                                  target[static_cast<std::size_t>(i)], p);
     }
-    ops::add(w.data(), l, o);
+    ops::add(w.data(), l, o, ops::weight_of(include[static_cast<std::size_t>(i)]));
     if (o.kind != ops::Outcome::folded && o.kind != ops::Outcome::ignored &&
         ops::raises(o.kind, p)) {
       *first = std::min(*first, i);
@@ -598,41 +600,54 @@ TEST(ClassificationKernels, EveryIsaEqualsTheScalarOps) {
     }
     score[3] = 0.0; // exact zeros and ties
     score[4] = 1.0;
-    const ops::ClassLayout l = ops::ClassLayout::make(k.task, k.classes, !k.labels, k.top_k, 15);
-    ops::ClassParams p;
-    p.task = k.task;
-    p.classes = l.classes;
-    p.logits = k.logits;
-    p.top_k = k.top_k ? 3 : 0;
-    p.has_ignore = true;
-    p.ignore_index = -100;
-    p.clip_eps = 1.1920928955078125e-7;
-    p.bins = l.bins;
-    // Which dropped samples raise (their first is recorded): each combination of the policies.
-    for (const int raise : {1, 2, 3}) {
-      p.raise_nonfinite = (raise & 1) != 0;
-      p.raise_invalid = (raise & 2) != 0;
-      int want_first = n;
-      const std::vector<std::uint64_t> want =
-          scalar_fold(k, l, p, n, stride, score, target, include, &want_first);
-      for (const auto& isa : isas) {
-        if (!isa.supported) {
-          continue;
+    for (const bool weighted : {false, true}) {
+      if (weighted) { // the staged inclusions become the samples' weights
+        for (int i = 0; i < n; ++i) {
+          const double wi = u(g) < 0.1 ? 0.0 : std::ldexp(std::floor(u(g) * 4096.0), -8) + 1e-3;
+          for (std::int64_t c = 0; c < tper; ++c) {
+            double& in = include[static_cast<std::size_t>(c * stride + i)];
+            in = in != 0.0 ? wi : 0.0;
+          }
         }
-        std::vector<double> scratch = score; // the kernels may overwrite staged scores
-        cpu::ClassBlock b;
-        b.n = n;
-        b.stride = stride;
-        b.labels = k.labels;
-        b.score = scratch.data();
-        b.target = target.data();
-        b.include = include.data();
-        std::vector<std::uint64_t> got(static_cast<std::size_t>(l.words), 0);
-        int first = n;
-        isa.fn(b, l, p, got.data(), &first);
-        EXPECT_EQ(got, want) << isa.name << " " << class_task_name(k.task) << " logits " << k.logits
-                             << " labels " << k.labels;
-        EXPECT_EQ(first, want_first) << isa.name << " raise " << raise;
+      }
+      const ops::ClassLayout l = ops::ClassLayout::make(k.task, k.classes, !k.labels, k.top_k, 15,
+                                                        weighted, k.task == ClassTask::multilabel);
+      ops::ClassParams p;
+      p.beta2 = 0.25;
+      p.task = k.task;
+      p.classes = l.classes;
+      p.logits = k.logits;
+      p.top_k = k.top_k ? 3 : 0;
+      p.has_ignore = true;
+      p.ignore_index = -100;
+      p.clip_eps = 1.1920928955078125e-7;
+      p.bins = l.bins;
+      // Which dropped samples raise (their first is recorded): each combination of the policies.
+      for (const int raise : {1, 2, 3}) {
+        p.raise_nonfinite = (raise & 1) != 0;
+        p.raise_invalid = (raise & 2) != 0;
+        int want_first = n;
+        const std::vector<std::uint64_t> want =
+            scalar_fold(k, l, p, n, stride, score, target, include, &want_first);
+        for (const auto& isa : isas) {
+          if (!isa.supported) {
+            continue;
+          }
+          std::vector<double> scratch = score; // the kernels may overwrite staged scores
+          cpu::ClassBlock b;
+          b.n = n;
+          b.stride = stride;
+          b.labels = k.labels;
+          b.score = scratch.data();
+          b.target = target.data();
+          b.include = include.data();
+          std::vector<std::uint64_t> got(static_cast<std::size_t>(l.words), 0);
+          int first = n;
+          isa.fn(b, l, p, got.data(), &first);
+          EXPECT_EQ(got, want) << isa.name << " " << class_task_name(k.task) << " logits "
+                               << k.logits << " labels " << k.labels << " weighted " << weighted;
+          EXPECT_EQ(first, want_first) << isa.name << " raise " << raise;
+        }
       }
     }
   }
@@ -769,7 +784,8 @@ void expect_reference(const ClassificationReport& r, const test::ClassValues& re
     ASSERT_NE(it, ref.end()) << what << ": no reference for " << name;
     // Label metrics are exact up to the last division; the proper scores carry the fixed point's
     // rounding (2^-41 per term) and the deterministic log.
-    const bool summed = name == "log_loss" || name == "brier" || name == "ece" || name == "mce";
+    const bool summed = name == "log_loss" || name == "brier" || name == "ece" || name == "mce" ||
+                        name.find("_samples") != std::string::npos;
     const double tol = summed ? 1e-11 : 1e-13;
     EXPECT_NEAR(r.values[i], it->second, tol * std::max(1.0, std::fabs(it->second)))
         << what << " " << name;

@@ -66,7 +66,7 @@ void configure(detail::ClassBackend& b, bool scores, const std::vector<std::int6
   b.sample_shape = sample_shape;
   b.spec.metrics = resolve_metrics(b.spec, scores);
   b.layout = ops::ClassLayout::make(b.spec.task, b.spec.num_classes, scores, b.spec.top_k > 0,
-                                    b.spec.bins, weighted);
+                                    b.spec.bins, weighted, wants_per_sample(b.spec));
   ops::ClassParams& p = b.params;
   p.task = b.spec.task;
   p.classes = b.layout.classes;
@@ -82,6 +82,7 @@ void configure(detail::ClassBackend& b, bool scores, const std::vector<std::int6
   p.sum_tolerance = 1e-3 + dtype_epsilon(b.spec.score_dtype.value_or(DType::f32));
   p.raise_nonfinite = b.spec.nan_policy == NanPolicy::error;
   p.raise_invalid = b.spec.invalid == InvalidPolicy::error;
+  p.beta2 = b.spec.beta * b.spec.beta; // the per-sample F-beta's, fixed in the record
   b.configure(b.layout, p, b.spec.nan_policy);
   b.configured = true;
 }
@@ -95,11 +96,9 @@ void widen(detail::ClassBackend& b, StreamHandle stream) {
   const Sparse hist = b.params.hist.on ? b.histogram(stream) : Sparse{};
   const detail::NonFiniteLocation where = b.first_bad(stream);
   b.layout = ops::ClassLayout::make(narrow.task, narrow.classes, narrow.scores, narrow.top_k,
-                                    narrow.bins, true);
+                                    narrow.bins, true, narrow.per_sample);
   b.configure(b.layout, b.params, b.spec.nan_policy);
-  std::vector<std::uint64_t> wide(static_cast<std::size_t>(b.layout.words), 0);
-  ops::widen_record(w.data(), narrow, wide.data(), b.layout);
-  b.load(wide, where, stream);
+  b.load(convert_record(w, narrow, b.layout), where, stream);
   if (b.params.hist.on) {
     b.load_histogram(widen_histogram(hist), stream);
   }
@@ -307,13 +306,23 @@ void ClassificationEvaluator::merge(const State& other, StreamHandle stream) {
   if (f.weighted && !b.layout.weighted) {
     widen(b, stream);
   }
-  std::vector<std::uint64_t> theirs = d.words;
+  // Per-sample sums (average="samples"): a state without them cannot give them; a state with
+  // them merges into an evaluator that does not report them with them dropped.
+  if (b.layout.per_sample) {
+    if (!f.per_sample) {
+      throw StateError("cannot merge: the state has no per-sample sums, this evaluator reports "
+                       "the average='samples' metrics (*_samples)");
+    }
+    if (f.sample_beta != b.spec.beta) {
+      mismatch("beta of fbeta_samples", std::to_string(f.sample_beta), std::to_string(b.spec.beta));
+    }
+  }
+  const ops::ClassLayout their_layout =
+      ops::ClassLayout::make(b.layout.task, b.layout.classes, b.layout.scores, b.layout.top_k,
+                             b.layout.bins, f.weighted, f.per_sample);
+  const std::vector<std::uint64_t> theirs = convert_record(d.words, their_layout, b.layout);
   Sparse their_hist = d.hist;
   if (b.layout.weighted && !f.weighted) {
-    const ops::ClassLayout narrow = ops::ClassLayout::make(
-        b.layout.task, b.layout.classes, b.layout.scores, b.layout.top_k, b.layout.bins, false);
-    theirs.assign(static_cast<std::size_t>(b.layout.words), 0);
-    ops::widen_record(d.words.data(), narrow, theirs.data(), b.layout);
     their_hist = widen_histogram(d.hist);
   }
   std::vector<std::uint64_t> w = b.words(stream);

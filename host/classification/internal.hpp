@@ -40,6 +40,8 @@ std::vector<ClassMetric> resolve_metrics(const ClassificationSpec& spec, bool sc
 // The dtype whose bits a key format is.
 DType dtype_of(ops::KeyFormat f);
 bool wants_histograms(const ClassificationSpec& spec);
+// Whether the spec's (resolved) metrics include an average="samples" one (multilabel).
+bool wants_per_sample(const ClassificationSpec& spec);
 // The histograms for the spec's (resolved) metrics and the predictions' dtype.
 ops::HistLayout histogram_layout(const ClassificationSpec& spec, bool scores);
 
@@ -61,8 +63,17 @@ struct ClassStateFields {
   ops::HistLayout hist; // on, format, bits, classes (shift follows)
   // States made before the option existed dropped invalid samples: they read as skip.
   InvalidPolicy invalid = InvalidPolicy::skip;
-  bool weighted = false; // the record carries weight sums (absent in older states: no)
+  // Trailing options, absent in older states (no): weight sums, per-sample sums and their beta.
+  bool weighted = false;
+  bool per_sample = false;
+  double sample_beta = 1.0;
 };
+
+// The record of layout `lf` as layout `lt` of the same task and inputs: every statistic both
+// have copied, a weighted `lt`'s weight sums from `lf`'s (or, unweighted, each count itself: its
+// samples weighing 1); statistics `lf` lacks are zero, those `lt` lacks dropped.
+std::vector<std::uint64_t> convert_record(const std::vector<std::uint64_t>& from,
+                                          const ops::ClassLayout& lf, const ops::ClassLayout& lt);
 
 ClassStateFields fields_of(const detail::ClassBackend& b);
 std::vector<std::uint8_t> encode_fields(const ClassStateFields& f);

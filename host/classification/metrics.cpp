@@ -367,6 +367,16 @@ ClassificationReport build_class_report(const detail::ClassBackend& b,
       put(name + "_micro_bound", roc ? micro.auroc_bound : micro.ap_bound);
       continue;
     }
+    if (l.per_sample && metric >= ClassMetric::precision_samples) {
+      // scikit-learn's average="samples": the mean over samples (weighted) of each sample's
+      // score; a zero denominator gives zero_division (NaN: the sample is left out).
+      const int k = static_cast<int>(metric) - static_cast<int>(ClassMetric::precision_samples);
+      const int undefined_word = k < 2 ? k : 2;
+      const double sum = ops::fixed_value(&w[static_cast<std::size_t>(l.sample_sums + 2 * k)]);
+      const double none = at(l.sample_undefined + undefined_word), rows = at(l.subset_rows);
+      put(name, std::isnan(zd) ? ratio(sum, rows - none, nan) : ratio(sum + zd * none, rows, nan));
+      continue;
+    }
     switch (metric) {
     case ClassMetric::accuracy:
       if (spec.task == ClassTask::multilabel) {

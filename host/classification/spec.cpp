@@ -63,6 +63,16 @@ const ClassMetricInfo kClassMetrics[kNumClassMetrics] = {
     {ClassMetric::balanced_accuracy_adjusted, "balanced_accuracy_adjusted", kBinary | kMulticlass,
      false, false, true,
      "balanced accuracy rescaled so that chance scores 0 (scikit-learn's adjusted=True)"},
+    {ClassMetric::precision_samples, "precision_samples", kMultilabel, false, false, true,
+     "mean over samples of each sample's tp / (tp + fp) (scikit-learn's average='samples')"},
+    {ClassMetric::recall_samples, "recall_samples", kMultilabel, false, false, true,
+     "mean over samples of each sample's tp / (tp + fn)"},
+    {ClassMetric::f1_samples, "f1_samples", kMultilabel, false, false, true,
+     "mean over samples of each sample's 2 tp / (2 tp + fp + fn)"},
+    {ClassMetric::fbeta_samples, "fbeta_samples", kMultilabel, false, false, true,
+     "mean over samples of each sample's F-beta (beta fixed in the state)"},
+    {ClassMetric::jaccard_samples, "jaccard_samples", kMultilabel, false, false, true,
+     "mean over samples of each sample's tp / (tp + fp + fn)"},
 };
 
 std::string valid_class_metric_names() {
@@ -125,6 +135,14 @@ bool wants_histograms(const ClassificationSpec& spec) {
              spec.metrics.end() ||
          std::find(spec.metrics.begin(), spec.metrics.end(), ClassMetric::average_precision) !=
              spec.metrics.end();
+}
+
+bool wants_per_sample(const ClassificationSpec& spec) {
+  return std::any_of(spec.metrics.begin(), spec.metrics.end(), [](ClassMetric m) {
+    return m == ClassMetric::precision_samples || m == ClassMetric::recall_samples ||
+           m == ClassMetric::f1_samples || m == ClassMetric::fbeta_samples ||
+           m == ClassMetric::jaccard_samples;
+  });
 }
 
 // The histograms for the spec's (resolved) metrics and the predictions' dtype: the key format

@@ -29,6 +29,8 @@ ClassStateFields fields_of(const detail::ClassBackend& b) {
   f.hist = b.params.hist;
   f.invalid = b.spec.invalid;
   f.weighted = b.layout.weighted;
+  f.per_sample = b.layout.per_sample;
+  f.sample_beta = b.spec.beta;
   return f;
 }
 
@@ -51,8 +53,70 @@ std::vector<std::uint8_t> encode_fields(const ClassStateFields& f) {
   // The invalid policy: 0 in states made before it existed (they skipped), then 1 + the policy.
   w.u8(static_cast<std::uint8_t>(1 + static_cast<int>(f.invalid)));
   w.u64(static_cast<std::uint64_t>(f.hist.classes));
-  if (f.weighted) { // unweighted states keep the layout they always had
-    w.u8(1);
+  // Options of later versions, as flags (bit 0 weighted, bit 1 per-sample sums and their beta):
+  // states without them keep the layout they always had.
+  const std::uint8_t flags = (f.weighted ? 1 : 0) | (f.per_sample ? 2 : 0);
+  if (flags != 0) {
+    w.u8(flags);
+    if (f.per_sample) {
+      w.f64(f.sample_beta);
+    }
+  }
+  return out;
+}
+
+namespace {
+
+// A record's statistics as (offset, words, is a count) runs, in a fixed order: what
+// convert_record matches between layouts.
+struct Run {
+  std::int64_t at, words;
+  bool count;
+};
+std::vector<Run> runs_of(const ops::ClassLayout& l) {
+  std::vector<Run> r;
+  r.push_back({0, 4, true});
+  if (l.task == ClassTask::multilabel) {
+    r.push_back({l.tp, 4 * l.classes, true});
+    r.push_back({l.subset_right, 2, true});
+  } else {
+    r.push_back({l.confusion, l.classes * l.classes, true});
+  }
+  r.push_back({l.sample_undefined, l.per_sample ? 3 : 0, true});
+  r.push_back({l.topk_hits, l.top_k ? 1 : 0, true});
+  r.push_back({l.calib_count, 2 * l.bins, true});
+  r.push_back({l.log_loss, l.scores ? 4 : 0, false});
+  r.push_back({l.calib_conf, 2 * l.bins, false});
+  r.push_back({l.sample_sums, l.per_sample ? 10 : 0, false});
+  return r;
+}
+
+} // namespace
+
+std::vector<std::uint64_t> convert_record(const std::vector<std::uint64_t>& from,
+                                          const ops::ClassLayout& lf, const ops::ClassLayout& lt) {
+  std::vector<std::uint64_t> out(static_cast<std::size_t>(lt.words), 0);
+  const std::vector<Run> a = runs_of(lf), b = runs_of(lt);
+  for (std::size_t k = 0; k < b.size(); ++k) {
+    if (a[k].words == 0 || b[k].words == 0) {
+      continue; // a statistic one side lacks
+    }
+    for (std::int64_t i = 0; i < b[k].words; ++i) {
+      const auto src = static_cast<std::size_t>(a[k].at + i);
+      const auto dst = static_cast<std::size_t>(b[k].at + i);
+      out[dst] = from[src];
+      if (b[k].count && lt.weighted) {
+        const auto w = static_cast<std::size_t>(lt.weight_of(b[k].at + i));
+        if (lf.weighted) {
+          const auto v = static_cast<std::size_t>(lf.weight_of(a[k].at + i));
+          out[w] = from[v];
+          out[w + 1] = from[v + 1];
+        } else { // each sample weighs 1: the weight sum is the count
+          out[w] = 0;
+          out[w + 1] = from[src];
+        }
+      }
+    }
   }
   return out;
 }
@@ -144,11 +208,16 @@ DecodedClassState decode_class_state(const State& state) {
   f.invalid = invalid == 1 ? InvalidPolicy::error : InvalidPolicy::skip;
   f.hist.classes = static_cast<std::int64_t>(r.u64());
   if (r.left() > 0) {
-    const std::uint8_t weighted = r.u8();
-    if (weighted != 1) {
-      throw StateError("state blob header is inconsistent (classification weights)");
+    const std::uint8_t flags = r.u8();
+    if (flags == 0 || flags > 3) {
+      throw StateError("state blob header is inconsistent (classification options " +
+                       std::to_string(flags) + ")");
     }
-    f.weighted = true;
+    f.weighted = (flags & 1) != 0;
+    f.per_sample = (flags & 2) != 0;
+    if (f.per_sample) {
+      f.sample_beta = r.f64();
+    }
   }
   if (r.left() != 0 || f.classes < 2 || f.classes > kMaxLabels || format > 3) {
     throw StateError("state blob header is inconsistent (classification fields)");
@@ -162,8 +231,12 @@ DecodedClassState decode_class_state(const State& state) {
     }
     f.hist.shift = width - f.hist.bits;
   }
-  const ops::ClassLayout l =
-      ops::ClassLayout::make(f.task, f.classes, f.scores, f.top_k > 0, f.bins, f.weighted);
+  if (f.per_sample && f.task != ClassTask::multilabel) {
+    throw StateError("state blob header is inconsistent (per-sample sums of a " +
+                     std::string(class_task_name(f.task)) + " task)");
+  }
+  const ops::ClassLayout l = ops::ClassLayout::make(f.task, f.classes, f.scores, f.top_k > 0,
+                                                    f.bins, f.weighted, f.per_sample);
   const auto record = static_cast<std::size_t>(l.words) * 8;
   if (o.header.keys != static_cast<std::uint64_t>(l.words) || o.payload_size < record) {
     throw StateError("state blob holds " + std::to_string(o.payload_size) + " bytes for " +
@@ -215,6 +288,9 @@ ClassificationSpec classification_spec_of(const State& state) {
     spec.ignore_index = d.fields.ignore_index;
   }
   spec.bins = d.fields.bins;
+  if (d.fields.per_sample) {
+    spec.beta = d.fields.sample_beta;
+  }
   spec.nan_policy = d.header.nan_policy;
   spec.invalid = d.fields.invalid;
   spec.sample_shape = d.header.sample_shape;

@@ -514,8 +514,7 @@ void multilabel_block(const ClassBlock& b, const L& l, const ops::ClassParams& p
     store_mask(sample_in, any_in);
     store_mask(sample_bad, bad);
     store_mask(sample_raises, raise);
-    std::int64_t counted[8] = {};
-    bool right[8] = {true, true, true, true, true, true, true, true};
+    ops::LabelTally tally[8];
     for (std::int64_t k = 0; k < labels; ++k) {
       const std::int64_t at = k * b.stride + i;
       const V x = load(b.score + at), y = load(b.target + at);
@@ -552,8 +551,7 @@ void multilabel_block(const ClassBlock& b, const L& l, const ops::ClassParams& p
             ops::add_term(w + l.log_loss, loss[j]);
           }
         }
-        ++counted[j];
-        right[j] = right[j] && yy == yhat;
+        tally[j].add(yy, yhat);
       }
     }
     for (int j = 0; j < lanes; ++j) {
@@ -567,7 +565,7 @@ void multilabel_block(const ClassBlock& b, const L& l, const ops::ClassParams& p
         }
         continue;
       }
-      ops::add_label_sample(w, l, counted[j], right[j]);
+      ops::add_label_sample(w, l, tally[j], p);
     }
   }
   if (!b.labels) {
@@ -608,8 +606,7 @@ void weighted_multilabel_block(const ClassBlock& b, const L& l, const ops::Class
       }
       continue;
     }
-    std::int64_t counted = 0;
-    bool right = true;
+    ops::LabelTally tally;
     for (std::int64_t k = 0; k < l.classes; ++k) {
       const std::int64_t at = k * b.stride + i;
       if (b.include[at] == 0.0) {
@@ -624,10 +621,9 @@ void weighted_multilabel_block(const ClassBlock& b, const L& l, const ops::Class
       if (b.hist != nullptr && scores) {
         count_weight(b.hist, p.hist.index(k, o.target != 0, b.score[at]), wt);
       }
-      ++counted;
-      right = right && o.target == o.pred;
+      tally.add(o.target != 0, o.pred != 0);
     }
-    ops::add_label_sample(w, l, counted, right, wt);
+    ops::add_label_sample(w, l, tally, p, wt);
   }
 }
 

@@ -55,8 +55,13 @@ enum class ClassMetric : std::uint8_t {
   auroc,
   average_precision,
   balanced_accuracy_adjusted,
+  precision_samples, // multilabel: scikit-learn's average="samples"
+  recall_samples,
+  f1_samples,
+  fbeta_samples,
+  jaccard_samples,
 };
-inline constexpr int kNumClassMetrics = 22;
+inline constexpr int kNumClassMetrics = 27;
 
 struct ClassMetricInfo {
   ClassMetric metric;

@@ -46,6 +46,7 @@ void bind_classification(nb::module_& m) {
         d["top_k"] = s.top_k;
         d["ignore_index"] = s.ignore_index;
         d["bins"] = s.bins;
+        d["beta"] = s.beta; // the state's per-sample F-beta's, else the default
         d["nan_policy"] = std::string(nan_policy_name(s.nan_policy));
         d["invalid"] = std::string(invalid_policy_name(s.invalid));
         d["sample_shape"] = s.sample_shape;

@@ -217,8 +217,8 @@ class Classification(StreamingEvaluator):
                    **report_options: Any) -> "Classification":
         """An evaluator holding a saved state (``state()``, ``gpu-eval --save-state``), with the
         spec the state was made with. The options that only shape the report and so are not in
-        a state can be given: ``beta``, ``zero_division``, ``labels``, ``pos_label``,
-        ``class_names``."""
+        a state can be given: ``beta`` (a state with ``fbeta_samples`` sums has its own, the
+        default here), ``zero_division``, ``labels``, ``pos_label``, ``class_names``."""
         allowed = {"beta", "zero_division", "labels", "pos_label", "class_names"}
         unknown = sorted(set(report_options) - allowed)
         if unknown:
@@ -226,6 +226,7 @@ class Classification(StreamingEvaluator):
                             f"state fixes the others, not {unknown}")
         blob = state_bytes(state)
         info = _core.inspect_classification_state(blob)
+        report_options.setdefault("beta", info["beta"])  # fbeta_samples' sums fix theirs
         ev = cls(**report_options, task=info["task"], num_classes=info["num_classes"],
                  metrics="default" if metrics is None else metrics, scores=info["scores"],
                  pred=info["pred"], threshold=info["threshold"], class_axis=info["class_axis"],

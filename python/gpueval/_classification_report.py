@@ -143,8 +143,10 @@ class ClassificationReport(_MetricMapping):
         average="macro")`` is ``r["f1_macro"]``; ``"micro"``, ``"weighted"`` likewise;
         ``"binary"`` (or None on a binary task) the positive class's value ``r["f1"]``;
         ``"none"`` the per-class array (scikit-learn's ``average=None`` is this method's
-        default only for per-class metrics of multiclass and multilabel tasks). Metrics that
-        are not averaged (accuracy, mcc, log_loss...) take no ``average``."""
+        default only for per-class metrics of multiclass and multilabel tasks); ``"samples"``
+        (multilabel) ``r["f1_samples"]``, reported when the evaluator was asked for it
+        (``metrics=[..., "f1_samples"]`` or ``"all"``). Metrics that are not averaged
+        (accuracy, mcc, log_loss...) take no ``average``."""
         per_class = self._d.get("per_class", {})
         if average is None:
             if metric in self:
@@ -160,10 +162,16 @@ class ClassificationReport(_MetricMapping):
                 raise KeyError(f"no per-class values of {metric!r}; this report has them for: "
                                f"{', '.join(k for k in per_class if k != 'support')}")
             return self.per_class[metric]
-        if average not in ("micro", "macro", "weighted"):
-            raise ValueError(f"average must be 'binary', 'micro', 'macro', 'weighted' or "
-                             f"'none', not {average!r} (average='samples' is not computed "
-                             "yet)")
+        if average == "samples":
+            if self.task != "multilabel":
+                raise ValueError(f"average='samples' is for multilabel tasks; this one is "
+                                 f"{self.task!r}")
+            if f"{metric}_samples" not in self:
+                raise KeyError(f"{metric}_samples is not in this report: ask the evaluator for "
+                               f"it (metrics=[..., {metric + '_samples'!r}] or 'all')")
+        elif average not in ("micro", "macro", "weighted"):
+            raise ValueError(f"average must be 'binary', 'micro', 'macro', 'weighted', "
+                             f"'samples' or 'none', not {average!r}")
         return self[f"{metric}_{average}"]
 
     @property

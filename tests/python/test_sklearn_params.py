@@ -149,7 +149,7 @@ def test_average_accessor(rng):
     assert r.value("accuracy") == r["accuracy"]
     with pytest.raises(ValueError, match="average='binary' is for binary tasks"):
         r.value("f1", average="binary")
-    with pytest.raises(ValueError, match="'samples' is not computed yet"):
+    with pytest.raises(ValueError, match="average='samples' is for multilabel tasks"):
         r.value("f1", average="samples")
 
 
@@ -245,3 +245,86 @@ def test_validate_args_is_torchmetrics_switch_for_invalid_values():
     assert r.spec["invalid"] == "skip"
     with pytest.raises(ValueError, match="give one of them"):
         gpueval.Classification("binary", validate_args=False, invalid="error")
+
+
+def _samples_case(rng):
+    n, labels = 800, 5
+    t = rng.integers(0, 2, (n, labels))
+    t[:40] = 0  # samples without positives: recall's and, with no predicted positive, F's 0/0
+    s = rng.random((n, labels))
+    s[:25] = 0.1
+    s[60:80] = 0.9  # predicted positives only
+    return t, s, (s > 0.5).astype(int)
+
+
+SAMPLES = ("precision", "recall", "f1", "fbeta", "jaccard")
+
+
+@pytest.mark.parametrize("zero_division", [0, 1])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_average_samples_matches_scikit_learn(rng, zero_division, weighted):
+    t, s, y = _samples_case(rng)
+    w = rng.random(len(t)) * 3 if weighted else None
+    ev = gpueval.Classification("multilabel", num_labels=5, beta=2.0,
+                                zero_division=zero_division, device="cpu", threads=2,
+                                metrics=[f"{m}_samples" for m in SAMPLES] + ["f1"])
+    for rows in (slice(0, 300), slice(300, 300), slice(300, None)):
+        ev.update(s[rows], t[rows], weight=None if w is None else w[rows])
+    r = ev.compute()
+    kw = dict(average="samples", zero_division=zero_division, sample_weight=w)
+    want = {"precision": skm.precision_score(t, y, **kw), "recall": skm.recall_score(t, y, **kw),
+            "f1": skm.f1_score(t, y, **kw), "fbeta": skm.fbeta_score(t, y, beta=2.0, **kw),
+            "jaccard": skm.jaccard_score(t, y, **kw)}
+    for m, v in want.items():
+        assert abs(r[f"{m}_samples"] - v) <= 1e-12 * abs(v), (m, r[f"{m}_samples"], v)
+        assert r.value(m, average="samples") == r[f"{m}_samples"]
+
+
+def test_average_samples_with_zero_division_nan_leaves_the_sample_out(rng):
+    t, s, y = _samples_case(rng)
+    ev = gpueval.Classification("multilabel", num_labels=5, zero_division="nan", device="cpu",
+                                metrics=[f"{m}_samples" for m in SAMPLES])
+    ev.update(s, t)
+    r = ev.compute()
+    tp = (t & y).sum(1)
+    fp = ((1 - t) & y).sum(1)
+    fn = (t & (1 - y)).sum(1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        want = {"precision": tp / (tp + fp), "recall": tp / (tp + fn),
+                "f1": 2 * tp / (2 * tp + fp + fn), "jaccard": tp / (tp + fp + fn)}
+    for m, v in want.items():  # scikit-learn >= 1.3's _nanaverage
+        assert np.isnan(v).any()
+        assert r[f"{m}_samples"] == pytest.approx(np.nanmean(v), rel=1e-12), m
+
+
+def test_average_samples_states(rng):
+    t, s, _ = _samples_case(rng)
+    metrics = ["f1_samples", "fbeta_samples", "f1"]
+    a = gpueval.Classification("multilabel", num_labels=5, metrics=metrics, beta=2.0,
+                               device="cpu")
+    a.update(s[:400], t[:400])
+    b = gpueval.Classification("multilabel", num_labels=5, metrics=metrics, beta=2.0,
+                               device="cpu")
+    b.update(s[400:], t[400:])
+    b.merge(a.state())
+    whole = gpueval.Classification("multilabel", num_labels=5, metrics=metrics, beta=2.0,
+                                   device="cpu")
+    whole.update(s, t)
+    assert dict(b.compute()) == dict(whole.compute())
+    # the sums keep their beta: from_state reports them; an evaluator without them drops them
+    assert dict(gpueval.Classification.from_state(b.state(), metrics=metrics).compute()) == \
+        dict(whole.compute())
+    plain = gpueval.Classification("multilabel", num_labels=5, metrics=["f1"], device="cpu")
+    plain.merge(b.state())
+    assert plain.compute()["f1_macro"] == whole.compute()["f1_macro"]
+    # a state without them cannot give them; another beta is another statistic
+    with pytest.raises(ValueError, match="no per-sample sums"):
+        a.merge(plain.state())
+    other = gpueval.Classification("multilabel", num_labels=5, metrics=metrics, beta=0.5,
+                                   device="cpu")
+    with pytest.raises(ValueError, match="beta"):
+        other.merge(a.state())
+    with pytest.raises(ValueError, match="average='samples' is for multilabel"):
+        r = gpueval.Classification("binary", device="cpu")
+        r.update(np.array([0.2, 0.8]), np.array([0, 1]))
+        r.compute().value("f1", average="samples")

@@ -177,6 +177,7 @@ struct ClassLayout {
   bool top_k = false;       // multiclass scores with k given
   int bins = 0;             // calibration bins (binary and multiclass scores), else 0
   bool weighted = false;    // the record carries the weight sums of its counts
+  bool per_sample = false;  // multilabel: the per-sample scores' sums (average="samples")
 
   // Counts.
   static constexpr std::int64_t kSamples = 0; // samples folded into the statistics
@@ -188,6 +189,9 @@ struct ClassLayout {
   std::int64_t tp = -1, fp = -1, fn = -1, tn = -1; // multilabel: one word per label each
   std::int64_t subset_right = -1; // multilabel: samples with every counted label right
   std::int64_t subset_rows = -1;  // multilabel: samples with at least one counted label
+  // per_sample: samples whose precision, recall, F / jaccard have a zero denominator (3 words),
+  // and the sums of the defined ones: precision, recall, F1, F-beta, jaccard (5 pairs).
+  std::int64_t sample_undefined = -1, sample_sums = -1;
   std::int64_t topk_hits = -1;
   std::int64_t calib_count = -1, calib_correct = -1; // bins words each
   // Fixed-point sums (two words each).
@@ -198,7 +202,7 @@ struct ClassLayout {
   std::int64_t words = 0;
 
   GPUEVAL_HD static ClassLayout make(ClassTask task, std::int64_t classes, bool scores, bool top_k,
-                                     int bins, bool weighted = false) {
+                                     int bins, bool weighted = false, bool per_sample = false) {
     ClassLayout l;
     l.task = task;
     l.classes = task == ClassTask::binary ? 2 : classes;
@@ -214,6 +218,11 @@ struct ClassLayout {
       w += 4 * l.classes;
       l.subset_right = w++;
       l.subset_rows = w++;
+      l.per_sample = per_sample;
+      if (per_sample) {
+        l.sample_undefined = w;
+        w += 3;
+      }
     } else {
       l.confusion = w;
       w += l.classes * l.classes;
@@ -235,6 +244,10 @@ struct ClassLayout {
     if (l.bins > 0) {
       l.calib_conf = w;
       w += 2 * l.bins;
+    }
+    if (l.per_sample) {
+      l.sample_sums = w;
+      w += 10;
     }
     l.weighted = weighted;
     if (weighted) {
@@ -297,20 +310,6 @@ GPUEVAL_HD inline void add_count(std::uint64_t* w, const ClassLayout& l, std::in
   w[i] += 1;
   if (l.weighted) {
     add_fixed(w + l.weight_of(i), wt.lo, wt.hi);
-  }
-}
-
-// The record of an unweighted layout `lf` as the weighted layout `lt` of the same task: every
-// count's weight sum is the count itself (each sample weighed 1), the real-valued sums as they
-// are (a term times 1.0 is the term).
-inline void widen_record(const std::uint64_t* from, const ClassLayout& lf, std::uint64_t* into,
-                         const ClassLayout& lt) {
-  for (std::int64_t i = 0; i < lf.words; ++i) {
-    into[i] = from[i];
-  }
-  for (std::int64_t i = 0; i < lt.fixed; ++i) {
-    into[lt.weight_of(i)] = 0;
-    into[lt.weight_of(i) + 1] = from[i];
   }
 }
 
@@ -412,6 +411,7 @@ struct ClassParams {
   HistLayout hist;     // AUROC and average precision histograms, when requested
   // Multiclass probabilities: a row whose sum is off 1 by more than this is invalid.
   double sum_tolerance = 1e-3;
+  double beta2 = 1.0; // beta^2 of the per-sample F-beta (layout.per_sample)
   // Which samples that cannot be folded stop compute() (docs/design.md, "Masks and invalid
   // values"): non-finite ones under nan_policy=error, invalid ones (a value outside what the
   // spec says it is) under invalid=error. The first of them is recorded.
@@ -675,15 +675,61 @@ GPUEVAL_HD inline void add_label(std::uint64_t* w, const ClassLayout& l, std::in
   }
 }
 
-// Closes a multilabel sample: `counted` labels were folded, all of them right when `right`.
-GPUEVAL_HD inline void add_label_sample(std::uint64_t* w, const ClassLayout& l,
-                                        std::int64_t counted, bool right,
-                                        const Weight& wt = unit_weight()) {
+// A multilabel sample's own scores from its label counts (scikit-learn's average="samples"):
+// precision, recall, F1, F-beta and jaccard, and which of them have a zero denominator
+// (precision: tp + fp = 0, recall: tp + fn = 0, the F-scores and jaccard: tp + fp + fn = 0).
+struct SampleScores {
+  double value[5];
+  bool undefined[3]; // precision, recall, F and jaccard
+};
+GPUEVAL_HD inline SampleScores sample_scores(double tp, double fp, double fn, double beta2) {
+  SampleScores s;
+  s.undefined[0] = tp + fp == 0.0;
+  s.undefined[1] = tp + fn == 0.0;
+  s.undefined[2] = tp + fp + fn == 0.0;
+  s.value[0] = s.undefined[0] ? 0.0 : tp / (tp + fp);
+  s.value[1] = s.undefined[1] ? 0.0 : tp / (tp + fn);
+  s.value[2] = s.undefined[2] ? 0.0 : (2.0 * tp) / (2.0 * tp + fp + fn);
+  s.value[3] = s.undefined[2] ? 0.0 : ((1.0 + beta2) * tp) / ((1.0 + beta2) * tp + beta2 * fn + fp);
+  s.value[4] = s.undefined[2] ? 0.0 : tp / (tp + fp + fn);
+  return s;
+}
+
+// The label counts of one multilabel sample, as its labels are folded.
+struct LabelTally {
+  std::int64_t counted = 0, tp = 0, fp = 0, fn = 0;
+  bool right = true;
+  GPUEVAL_HD void add(bool y, bool yhat) {
+    ++counted;
+    tp += y && yhat;
+    fp += !y && yhat;
+    fn += y && !yhat;
+    right = right && y == yhat;
+  }
+};
+
+// Closes a multilabel sample from its tally: counted, subset accuracy and (per_sample records)
+// its own scores, each times its weight.
+GPUEVAL_HD inline void add_label_sample(std::uint64_t* w, const ClassLayout& l, const LabelTally& t,
+                                        const ClassParams& p, const Weight& wt = unit_weight()) {
   add_count(w, l, ClassLayout::kSamples, wt);
-  if (counted > 0) {
-    add_count(w, l, l.subset_rows, wt);
-    if (right) {
-      add_count(w, l, l.subset_right, wt);
+  if (t.counted == 0) {
+    return;
+  }
+  add_count(w, l, l.subset_rows, wt);
+  if (t.right) {
+    add_count(w, l, l.subset_right, wt);
+  }
+  if (l.per_sample) {
+    const SampleScores s = sample_scores(static_cast<double>(t.tp), static_cast<double>(t.fp),
+                                         static_cast<double>(t.fn), p.beta2);
+    for (int k = 0; k < 3; ++k) {
+      if (s.undefined[k]) {
+        add_count(w, l, l.sample_undefined + k, wt);
+      }
+    }
+    for (int k = 0; k < 5; ++k) {
+      add_term(w + l.sample_sums + 2 * k, s.value[k] * wt.value);
     }
   }
 }
