@@ -306,7 +306,7 @@ __device__ void fold_single(const ClassArgs& a, const AtomicRecord& r, std::int6
       const std::int64_t p = at.p;
       const auto score = [&](std::int64_t k) { return value_at(a.pred, p + k * stride); };
       for (std::int64_t k = 0; k < l.classes; ++k) {
-        count(a.hist, prm.hist.index(k, o.target == k, ops::class_probability(score, k, o, prm)),
+        count(a.hist, prm.hist.class_index(k, o.target, ops::class_probability(score, k, o, prm)),
               l.weighted, wt);
       }
     }

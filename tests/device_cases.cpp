@@ -471,6 +471,7 @@ struct ClassCase {
   int class_axis = 1;
   std::int64_t extra = 0; // a trailing sample axis of this length (class axis not last)
   int weight = 0;         // sample weights of rank `weight` (0: none)
+  bool ovo = false;       // auroc_ovo too (by name only: not in "all")
 };
 
 // Scores with ties: a fifth of the samples have two equal highest scores (the lowest index wins).
@@ -546,6 +547,17 @@ void check_class_parity(const ClassCase& c, std::int64_t n, std::uint64_t seed,
   spec.task = c.task;
   spec.num_classes = c.classes;
   spec.all_metrics = true;
+  if (c.ovo) { // every metric "all" has, and the one-vs-one histograms
+    spec.all_metrics = false;
+    spec.pred = PredKind::scores;
+    spec.top_k = 2;
+    for (int m = 0; m < kNumClassMetrics; ++m) {
+      const ClassMetricInfo& info = class_metric_info(static_cast<ClassMetric>(m));
+      if ((info.tasks & (1u << static_cast<unsigned>(c.task))) != 0) {
+        spec.metrics.push_back(info.metric);
+      }
+    }
+  }
   spec.scores = c.logits ? ScoreKind::logits : ScoreKind::probabilities;
   spec.top_k = c.task == ClassTask::multiclass && !c.labels ? 2 : 0;
   spec.class_axis = c.class_axis;
@@ -640,6 +652,13 @@ TEST(DeviceParity, SmallClassificationWeights) {
   } catch (const InvalidArgument& e) {
     EXPECT_NE(std::string(e.what()).find("below 2^32"), std::string::npos) << e.what();
   }
+}
+
+TEST(DeviceParity, SmallClassificationOneVsOne) {
+  GPUEVAL_REQUIRE_DEVICE_UNDER_TEST();
+  // Histograms per (class, target): one-vs-one AUROC, and one-vs-rest summed from them.
+  check_class_parity({ClassTask::multiclass, 6, false, false, 1, 1, 0, 0, true}, 1500, 31);
+  check_class_parity({ClassTask::multiclass, 6, true, false, 0, 1, 0, 1, true}, 1500, 32);
 }
 
 TEST(DeviceParity, SmallClassificationClassAxisNotLast) {

@@ -294,10 +294,11 @@ void ClassificationEvaluator::merge(const State& other, StreamHandle stream) {
       throw StateError("cannot merge: the state has no auroc/average_precision histograms, "
                        "this evaluator reports them");
     }
-    if (f.hist.format != mine.hist.format || f.hist.bits != mine.hist.bits) {
+    if (f.hist.format != mine.hist.format || f.hist.bits != mine.hist.bits ||
+        f.hist.per_target != mine.hist.per_target) {
       const auto keys = [](const ops::HistLayout& h) {
         return std::string(dtype_name(dtype_of(h.format))) + " keys of " + std::to_string(h.bits) +
-               " bits";
+               " bits" + (h.per_target ? ", one-vs-one (auroc_ovo)" : "");
       };
       mismatch("histograms of", keys(f.hist), keys(mine.hist));
     }

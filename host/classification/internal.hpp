@@ -141,6 +141,10 @@ struct BinCounts {
 };
 // Class c's nonzero bins, ascending: its negatives' and positives' histograms side by side.
 std::vector<BinCounts> class_bins(const BinValues& h, const ops::HistLayout& hl, std::int64_t c);
+// One-vs-one histograms (hl.per_target): class c's score over the samples of target c
+// (positives) and of target t (negatives), Hand and Till's A(c | t).
+std::vector<BinCounts> pair_bins(const BinValues& h, const ops::HistLayout& hl, std::int64_t c,
+                                 std::int64_t t);
 // Every class's bins pooled into one histogram (bins of the same key added): the one-vs-rest
 // decisions of all classes as one binary problem, scikit-learn's average="micro".
 std::vector<BinCounts> pooled_bins(const BinValues& h, const ops::HistLayout& hl);

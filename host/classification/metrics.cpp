@@ -323,6 +323,46 @@ ClassificationReport build_class_report(const detail::ClassBackend& b,
       put(name + "_weighted", support == 0 ? zd : (weight > 0 ? weighted / weight : nan));
       continue;
     }
+    if (metric == ClassMetric::auroc_ovo) {
+      // Hand and Till's M, scikit-learn's multi_class="ovo": over each pair of classes present
+      // in the targets, the mean of A(a | b) and A(b | a), each the AUROC of one class's score
+      // between the samples of the two; the mean over pairs, and _weighted by the pairs'
+      // prevalence (their samples' share).
+      const ops::HistLayout& hl = b.params.hist;
+      std::vector<std::int64_t> present;
+      std::vector<double> positives(C, 0);
+      for (std::int64_t i = 0; i < c; ++i) {
+        for (const BinCounts& bin : class_bins(hv, hl, i)) {
+          positives[static_cast<std::size_t>(i)] += bin.pos;
+        }
+        if (positives[static_cast<std::size_t>(i)] > 0) {
+          present.push_back(i);
+        }
+      }
+      double sum = 0, sum_b = 0, pairs = 0, wsum = 0, wsum_b = 0, weight = 0;
+      for (std::size_t x = 0; x < present.size(); ++x) {
+        for (std::size_t y = x + 1; y < present.size(); ++y) {
+          const std::int64_t a = present[x], bb = present[y];
+          const RankMetrics ab = rank_metrics(pair_bins(hv, hl, a, bb), hl.exact());
+          const RankMetrics ba = rank_metrics(pair_bins(hv, hl, bb, a), hl.exact());
+          const double v = 0.5 * (ab.auroc + ba.auroc);
+          const double bound = 0.5 * (ab.auroc_bound + ba.auroc_bound);
+          const double prevalence =
+              positives[static_cast<std::size_t>(a)] + positives[static_cast<std::size_t>(bb)];
+          sum += v;
+          sum_b += bound;
+          pairs += 1;
+          wsum += prevalence * v;
+          wsum_b += prevalence * bound;
+          weight += prevalence;
+        }
+      }
+      put(name, pairs > 0 ? sum / pairs : nan);
+      put(name + "_bound", pairs > 0 ? sum_b / pairs : nan);
+      put(name + "_weighted", weight > 0 ? wsum / weight : nan);
+      put(name + "_weighted_bound", weight > 0 ? wsum_b / weight : nan);
+      continue;
+    }
     if (metric == ClassMetric::auroc || metric == ClassMetric::average_precision) {
       const bool roc = metric == ClassMetric::auroc;
       std::vector<double> values(C, nan), bounds(C, nan);

@@ -32,18 +32,48 @@ BinValues bin_values(const Sparse& h, bool weighted) {
   return out;
 }
 
-std::vector<BinCounts> class_bins(const BinValues& h, const ops::HistLayout& hl, std::int64_t c) {
+namespace {
+
+// Histogram g of class c (bins relative to its start), ascending.
+BinValues histogram_of(const BinValues& h, const ops::HistLayout& hl, std::int64_t c,
+                       std::int64_t g) {
   const auto bins = static_cast<std::uint64_t>(hl.bins());
-  const auto lo = static_cast<std::uint64_t>(c) * 2 * bins;
-  const auto lower = [](const BinValues& v, std::uint64_t x) {
-    return std::lower_bound(v.begin(), v.end(), std::make_pair(x, -1.0));
+  const std::uint64_t lo = static_cast<std::uint64_t>(c * hl.groups() + g) * bins;
+  const auto lower = [&](std::uint64_t x) {
+    return std::lower_bound(h.begin(), h.end(), std::make_pair(x, -1.0));
   };
-  auto n = lower(h, lo), n_end = lower(h, lo + bins);
-  auto p = n_end, p_end = lower(h, lo + 2 * bins);
+  BinValues out;
+  for (auto it = lower(lo), end = lower(lo + bins); it != end; ++it) {
+    out.emplace_back(it->first - lo, it->second);
+  }
+  return out;
+}
+
+// Histograms added bin by bin.
+BinValues sum_of(const std::vector<BinValues>& parts) {
+  BinValues all;
+  for (const BinValues& p : parts) {
+    all.insert(all.end(), p.begin(), p.end());
+  }
+  std::sort(all.begin(), all.end());
+  BinValues out;
+  for (const auto& [bin, v] : all) {
+    if (!out.empty() && out.back().first == bin) {
+      out.back().second += v;
+    } else {
+      out.emplace_back(bin, v);
+    }
+  }
+  return out;
+}
+
+// Negatives' and positives' histograms side by side.
+std::vector<BinCounts> side_by_side(const BinValues& neg, const BinValues& pos) {
   std::vector<BinCounts> out;
-  while (n != n_end || p != p_end) {
-    const std::uint64_t nb = n != n_end ? n->first - lo : ~std::uint64_t{0};
-    const std::uint64_t pb = p != p_end ? p->first - lo - bins : ~std::uint64_t{0};
+  auto n = neg.begin(), p = pos.begin();
+  while (n != neg.end() || p != pos.end()) {
+    const std::uint64_t nb = n != neg.end() ? n->first : ~std::uint64_t{0};
+    const std::uint64_t pb = p != pos.end() ? p->first : ~std::uint64_t{0};
     BinCounts b{std::min(nb, pb), 0, 0};
     if (nb == b.bin) {
       b.neg = (n++)->second;
@@ -54,6 +84,27 @@ std::vector<BinCounts> class_bins(const BinValues& h, const ops::HistLayout& hl,
     out.push_back(b);
   }
   return out;
+}
+
+} // namespace
+
+std::vector<BinCounts> class_bins(const BinValues& h, const ops::HistLayout& hl, std::int64_t c) {
+  if (!hl.per_target) {
+    return side_by_side(histogram_of(h, hl, c, 0), histogram_of(h, hl, c, 1));
+  }
+  // One-vs-one histograms: class c's negatives are the samples of every other target.
+  std::vector<BinValues> others;
+  for (std::int64_t t = 0; t < hl.classes; ++t) {
+    if (t != c) {
+      others.push_back(histogram_of(h, hl, c, t));
+    }
+  }
+  return side_by_side(sum_of(others), histogram_of(h, hl, c, c));
+}
+
+std::vector<BinCounts> pair_bins(const BinValues& h, const ops::HistLayout& hl, std::int64_t c,
+                                 std::int64_t t) {
+  return side_by_side(histogram_of(h, hl, c, t), histogram_of(h, hl, c, c));
 }
 
 std::vector<BinCounts> pooled_bins(const BinValues& h, const ops::HistLayout& hl) {

@@ -73,6 +73,9 @@ const ClassMetricInfo kClassMetrics[kNumClassMetrics] = {
      "mean over samples of each sample's F-beta (beta fixed in the state)"},
     {ClassMetric::jaccard_samples, "jaccard_samples", kMultilabel, false, false, true,
      "mean over samples of each sample's tp / (tp + fp + fn)"},
+    {ClassMetric::auroc_ovo, "auroc_ovo", kMulticlass, true, false, true,
+     "one-vs-one AUROC (Hand and Till): the mean over class pairs, and _weighted by the pairs' "
+     "prevalence, with their bounds; C histograms per class, so by name only (not in 'all')"},
 };
 
 std::string valid_class_metric_names() {
@@ -104,7 +107,9 @@ std::vector<ClassMetric> resolve_metrics(const ClassificationSpec& spec, bool sc
           (scores || !m.needs_scores) &&
           (m.metric != ClassMetric::top_k_accuracy || spec.top_k > 0) &&
           (spec.all_metrics || m.metric != ClassMetric::fbeta || spec.beta != 1.0) &&
-          (spec.all_metrics || !histogram || spec.task == ClassTask::binary);
+          (spec.all_metrics || !histogram || spec.task == ClassTask::binary) &&
+          // C histograms per class: by name only, never in "all"
+          m.metric != ClassMetric::auroc_ovo;
       if (wanted) {
         out.push_back(m.metric);
       }
@@ -134,6 +139,8 @@ bool wants_histograms(const ClassificationSpec& spec) {
   return std::find(spec.metrics.begin(), spec.metrics.end(), ClassMetric::auroc) !=
              spec.metrics.end() ||
          std::find(spec.metrics.begin(), spec.metrics.end(), ClassMetric::average_precision) !=
+             spec.metrics.end() ||
+         std::find(spec.metrics.begin(), spec.metrics.end(), ClassMetric::auroc_ovo) !=
              spec.metrics.end();
 }
 
@@ -157,6 +164,9 @@ ops::HistLayout histogram_layout(const ClassificationSpec& spec, bool scores) {
                   "batch (ClassificationSpec::score_dtype)");
   h.on = true;
   h.classes = spec.task == ClassTask::binary ? 1 : spec.num_classes;
+  h.per_target = spec.task == ClassTask::multiclass &&
+                 std::find(spec.metrics.begin(), spec.metrics.end(), ClassMetric::auroc_ovo) !=
+                     spec.metrics.end();
   const DType d = *spec.score_dtype;
   // 16-bit scores key on their own bits: every distinct score its own bin, exact. Wider ones
   // (and multiclass softmax probabilities, computed in double) key on their value rounded to
@@ -171,9 +181,10 @@ ops::HistLayout histogram_layout(const ClassificationSpec& spec, bool scores) {
   if (width == 16) {
     h.bits = 16;
   } else {
-    // Two histograms of 8-byte counts per class within the budget, at most 24 bits.
-    const double per =
-        static_cast<double>(spec.histogram_budget) / (16.0 * static_cast<double>(h.classes));
+    // Two (one-vs-one: C) histograms of 8-byte counts per class within the budget, at most 24
+    // bits.
+    const double per = static_cast<double>(spec.histogram_budget) /
+                       (8.0 * static_cast<double>(h.classes * h.groups()));
     h.bits = std::min(24, static_cast<int>(std::floor(std::log2(std::max(per, 1.0)))));
     GPUEVAL_EXPECTS(h.bits >= 8, "histogram_budget " + std::to_string(spec.histogram_budget) +
                                      " bytes leaves fewer than 8 bits per histogram for " +
@@ -181,10 +192,11 @@ ops::HistLayout histogram_layout(const ClassificationSpec& spec, bool scores) {
                                      " classes; raise it for auroc and average_precision");
   }
   const std::int64_t bytes = h.size() * 8;
-  GPUEVAL_EXPECTS(width > 16 || bytes <= std::max<std::int64_t>(spec.histogram_budget, 1 << 21),
-                  "auroc and average_precision over 16-bit scores need " +
-                      std::to_string(bytes >> 20) + " MiB of histograms for " +
-                      std::to_string(h.classes) + " classes; raise histogram_budget");
+  GPUEVAL_EXPECTS(
+      width > 16 || bytes <= std::max<std::int64_t>(spec.histogram_budget, 1 << 21),
+      "auroc and average_precision over 16-bit scores need " + std::to_string(bytes >> 20) +
+          " MiB of histograms for " + std::to_string(h.classes) + " classes" +
+          (h.per_target ? " (auroc_ovo: one per class pair)" : "") + "; raise histogram_budget");
   h.shift = width - h.bits;
   return h;
 }

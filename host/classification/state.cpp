@@ -53,9 +53,10 @@ std::vector<std::uint8_t> encode_fields(const ClassStateFields& f) {
   // The invalid policy: 0 in states made before it existed (they skipped), then 1 + the policy.
   w.u8(static_cast<std::uint8_t>(1 + static_cast<int>(f.invalid)));
   w.u64(static_cast<std::uint64_t>(f.hist.classes));
-  // Options of later versions, as flags (bit 0 weighted, bit 1 per-sample sums and their beta):
-  // states without them keep the layout they always had.
-  const std::uint8_t flags = (f.weighted ? 1 : 0) | (f.per_sample ? 2 : 0);
+  // Options of later versions, as flags (bit 0 weighted, bit 1 per-sample sums and their beta,
+  // bit 2 one-vs-one histograms): states without them keep the layout they always had.
+  const std::uint8_t flags =
+      (f.weighted ? 1 : 0) | (f.per_sample ? 2 : 0) | (f.hist.on && f.hist.per_target ? 4 : 0);
   if (flags != 0) {
     w.u8(flags);
     if (f.per_sample) {
@@ -209,12 +210,16 @@ DecodedClassState decode_class_state(const State& state) {
   f.hist.classes = static_cast<std::int64_t>(r.u64());
   if (r.left() > 0) {
     const std::uint8_t flags = r.u8();
-    if (flags == 0 || flags > 3) {
+    if (flags == 0 || flags > 7) {
       throw StateError("state blob header is inconsistent (classification options " +
                        std::to_string(flags) + ")");
     }
     f.weighted = (flags & 1) != 0;
     f.per_sample = (flags & 2) != 0;
+    f.hist.per_target = (flags & 4) != 0;
+    if (f.hist.per_target && !f.hist.on) {
+      throw StateError("state blob header is inconsistent (one-vs-one flag without histograms)");
+    }
     if (f.per_sample) {
       f.sample_beta = r.f64();
     }
@@ -226,7 +231,8 @@ DecodedClassState decode_class_state(const State& state) {
   if (f.hist.on) {
     const int width = ops::key_width(f.hist.format);
     if (f.hist.bits < 1 || f.hist.bits > 24 || f.hist.bits > width ||
-        f.hist.classes != (f.task == ClassTask::binary ? 1 : f.classes)) {
+        f.hist.classes != (f.task == ClassTask::binary ? 1 : f.classes) ||
+        (f.hist.per_target && f.task != ClassTask::multiclass)) {
       throw StateError("state blob header is inconsistent (histograms)");
     }
     f.hist.shift = width - f.hist.bits;
@@ -298,7 +304,7 @@ ClassificationSpec classification_spec_of(const State& state) {
   if (h.on) {
     // The histograms the state was made with: its key format, and a budget of its bits.
     spec.score_dtype = dtype_of(h.format);
-    spec.histogram_budget = (std::int64_t{16} << h.bits) * h.classes;
+    spec.histogram_budget = (std::int64_t{8} << h.bits) * h.classes * h.groups();
   }
   return spec;
 }

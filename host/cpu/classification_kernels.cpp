@@ -214,7 +214,7 @@ void add_lane_weighted(const Lanes& g, int j, int sample, const L& l, const ops:
     } else {
       const double* col = b.score + sample;
       for (std::int64_t c = 0; c < l.classes; ++c) {
-        count_weight(b.hist, p.hist.index(c, t == c, col[c * b.stride]), wt);
+        count_weight(b.hist, p.hist.class_index(c, t, col[c * b.stride]), wt);
       }
     }
   }
@@ -262,7 +262,7 @@ GPUEVAL_FORCEINLINE void add_lane(const Lanes& g, int j, int sample, const L& l,
     } else {
       const double* col = b.score + sample; // the staged probabilities of this sample
       for (std::int64_t c = 0; c < l.classes; ++c) {
-        count(b.hist, p.hist.index(c, t == c, col[c * b.stride]));
+        count(b.hist, p.hist.class_index(c, t, col[c * b.stride]));
       }
     }
   }

@@ -60,8 +60,9 @@ enum class ClassMetric : std::uint8_t {
   f1_samples,
   fbeta_samples,
   jaccard_samples,
+  auroc_ovo, // multiclass one-vs-one AUROC (Hand and Till); by name only, not in "all"
 };
-inline constexpr int kNumClassMetrics = 27;
+inline constexpr int kNumClassMetrics = 28;
 
 struct ClassMetricInfo {
   ClassMetric metric;

@@ -328,3 +328,56 @@ def test_average_samples_states(rng):
         r = gpueval.Classification("binary", device="cpu")
         r.update(np.array([0.2, 0.8]), np.array([0, 1]))
         r.compute().value("f1", average="samples")
+
+
+def _ovo_case(rng, n=1500, classes=4):
+    # probabilities in 64ths: rows sum to exactly 1 in float16 and float64 (scikit-learn checks
+    # the sums), with many ties
+    t = rng.integers(0, classes, n)
+    logits = rng.normal(size=(n, classes)) + 1.2 * np.eye(classes)[t]
+    p = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    k = np.floor(p * 64).astype(int)
+    k[np.arange(n), k.argmax(1)] += 64 - k.sum(1)
+    return (k / 64).astype(np.float16), t
+
+
+def test_one_vs_one_auroc_matches_scikit_learn(rng):
+    p, t = _ovo_case(rng)
+    ev = gpueval.Classification("multiclass", num_classes=4, metrics=["auroc_ovo", "auroc"],
+                                device="cpu", threads=2)
+    for rows in (slice(0, 500), slice(500, 500), slice(500, None)):
+        ev.update(p[rows], t[rows])
+    r = ev.compute()
+    pd = p.astype(np.float64)
+    assert r["auroc_ovo"] == pytest.approx(skm.roc_auc_score(t, pd, multi_class="ovo"),
+                                           rel=1e-14, abs=0)
+    assert r["auroc_ovo_weighted"] == pytest.approx(
+        skm.roc_auc_score(t, pd, multi_class="ovo", average="weighted"), rel=1e-14, abs=0)
+    assert r["auroc_ovo_bound"] == 0 and r["auroc_ovo_weighted_bound"] == 0
+    # the one-vs-rest values come from the same histograms, unchanged
+    assert r["auroc_macro"] == pytest.approx(skm.roc_auc_score(t, pd, multi_class="ovr"),
+                                             rel=1e-14, abs=0)
+    # float32 scores: within the reported bound
+    p32 = pd.astype(np.float32) + np.float32(1e-7) * rng.random(pd.shape).astype(np.float32)
+    ev32 = gpueval.Classification("multiclass", num_classes=4, metrics=["auroc_ovo"],
+                                  invalid="skip", device="cpu")
+    ev32.update(p32, t)
+    r32 = ev32.compute()
+    want = skm.roc_auc_score(t, p32.astype(np.float64) / p32.astype(np.float64).sum(1)[:, None],
+                             multi_class="ovo")
+    assert abs(r32["auroc_ovo"] - want) <= r32["auroc_ovo_bound"] + 1e-6
+
+
+def test_one_vs_one_histograms_merge_and_refuse_the_other_layout(rng):
+    p, t = _ovo_case(rng)
+    make = lambda metrics: gpueval.Classification(  # noqa: E731
+        "multiclass", num_classes=4, metrics=metrics, device="cpu")
+    a, b, whole = make(["auroc_ovo"]), make(["auroc_ovo"]), make(["auroc_ovo"])
+    a.update(p[:700], t[:700])
+    b.update(p[700:], t[700:])
+    whole.update(p, t)
+    a.merge(b.state())
+    assert dict(a.compute()) == dict(whole.compute())
+    ovr = make(["auroc"])
+    with pytest.raises(ValueError, match="one-vs-one"):
+        ovr.merge(a.state())

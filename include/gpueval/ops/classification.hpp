@@ -380,17 +380,31 @@ GPUEVAL_HD inline double key_value(std::uint64_t key, KeyFormat f) {
 }
 
 // Two count histograms (negatives, positives) per class over the top `bits` bits of the key:
-// counts[(c * 2 + positive) * bins + bin]. Integer counts: they merge exactly.
+// counts[(c * 2 + positive) * bins + bin]. Integer counts: they merge exactly. Multiclass
+// one-vs-one AUROC (`per_target`) splits each class's score by the sample's target instead:
+// counts[(c * classes + t) * bins + bin], C histograms per class, from which the one-vs-rest
+// ones are sums.
 struct HistLayout {
   bool on = false;
   KeyFormat format = KeyFormat::f32;
   int bits = 0;  // bins per histogram: 2^bits
   int shift = 0; // key_width - bits
   std::int64_t classes = 0;
+  bool per_target = false;
   GPUEVAL_HD std::int64_t bins() const { return std::int64_t{1} << bits; }
-  GPUEVAL_HD std::int64_t size() const { return classes * 2 * bins(); }
+  // Histograms per class.
+  GPUEVAL_HD std::int64_t groups() const { return per_target ? classes : 2; }
+  GPUEVAL_HD std::int64_t size() const { return classes * groups() * bins(); }
   GPUEVAL_HD std::int64_t index(std::int64_t c, bool positive, double score) const {
     return (c * 2 + (positive ? 1 : 0)) * bins() +
+           static_cast<std::int64_t>(score_key(score, format) >> shift);
+  }
+  // A multiclass sample of target t: its class-c score's bin in either layout.
+  GPUEVAL_HD std::int64_t class_index(std::int64_t c, std::int64_t t, double score) const {
+    if (!per_target) {
+      return index(c, t == c, score);
+    }
+    return (c * classes + t) * bins() +
            static_cast<std::int64_t>(score_key(score, format) >> shift);
   }
   // The exact case: every distinct score has its own bin.
