@@ -58,6 +58,13 @@ public:
   // Replaces the epoch record.
   virtual void load(const std::vector<std::uint64_t>& words, NonFiniteLocation where,
                     StreamHandle stream) = 0;
+  // The values of the first sample that raises (first_bad()), as "target 3, scores [...]", for
+  // a backend that kept them (the CPU reads them from the batch while it is folded); "" when not
+  // known (CUDA, a merged state).
+  virtual std::string first_bad_values(StreamHandle stream) {
+    (void)stream;
+    return {};
+  }
   // The AUROC / average precision histograms (params.hist), when on: the nonzero counts as
   // (index, count), indices ascending (a weighted layout: the nonzero words of each bin's weight
   // sum, lo at 2 * bin, hi at 2 * bin + 1); and their replacement. Both synchronise.

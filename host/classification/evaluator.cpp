@@ -21,13 +21,15 @@ namespace {
 constexpr const char* kUnknownInputs =
     "the inputs are unknown; give one batch, or set ClassificationSpec::sample_shape and pred";
 
-// What compute() says of the first sample that raises: where, what it may be (the record keeps
-// no value), and the fixes.
-std::string bad_sample_message(const detail::ClassBackend& b, detail::NonFiniteLocation where) {
+// What compute() says of the first sample that raises: where, its values when the backend kept
+// them (the CPU), what it may be, and the fixes.
+std::string bad_sample_message(const detail::ClassBackend& b, detail::NonFiniteLocation where,
+                               const std::string& values) {
   const ClassificationSpec& s = b.spec;
   const ops::ClassParams& p = b.params;
   std::string out = "batch " + std::to_string(where.batch) + ", target element " +
-                    std::to_string(where.element) + ": ";
+                    std::to_string(where.element) +
+                    (values.empty() ? std::string() : " (" + values + ")") + ": ";
   if (p.raise_nonfinite && !p.raise_invalid) {
     return out + "a NaN or infinite target, label or score (nan_policy='error'; nan_policy='skip' "
                  "drops and counts them)";
@@ -186,7 +188,8 @@ ClassificationReport ClassificationEvaluator::compute(StreamHandle stream) {
   const detail::NonFiniteLocation where = b.first_bad(stream);
   const std::vector<std::uint64_t> w = b.words(stream);
   if (where.found()) { // the backends record only samples that raise under the policies
-    throw NonFiniteError(bad_sample_message(b, where), where.batch, where.element);
+    const std::string values = b.first_bad_values(stream);
+    throw NonFiniteError(bad_sample_message(b, where, values), where.batch, where.element);
   }
   ClassificationReport r =
       build_class_report(b, w, b.params.hist.on ? b.histogram(stream) : Sparse{});

@@ -149,8 +149,9 @@ std::string option_text(std::int64_t v) {
 }
 
 std::string option_text(double v) {
+  // The shortest text that reads back as the same double (0.1, not 0.10000000000000001).
   char buf[32];
-  const auto res = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::general, 17);
+  const auto res = std::to_chars(buf, buf + sizeof buf, v);
   return std::string(buf, res.ptr);
 }
 

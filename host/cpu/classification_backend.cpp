@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "classification/backend.hpp"
+#include "core/options.hpp"
 #include "core/registry.hpp"
 #include "cpu/backends.hpp"
 #include "cpu/classification_kernels.hpp"
@@ -196,6 +197,33 @@ void stage_scores(const detail::ClassBatch& b, std::int64_t begin, int n, int st
 
 using StageFn = void (*)(const detail::ClassBatch&, std::int64_t, int, int, std::int64_t, Stage&);
 
+// Sample s of a batch as the error of its first bad sample names it: the target (multilabel:
+// the targets) and the predictions, at most kShown values each.
+std::string describe_sample(const detail::ClassBatch& b, std::int64_t s, std::int64_t values,
+                            std::int64_t labels) {
+  static constexpr std::int64_t kShown = 8;
+  const SampleCursor c(b, s);
+  const LoadFn load_t = loader(b.target.dtype), load_p = loader(b.pred.dtype);
+  const auto* t = static_cast<const unsigned char*>(b.target.data);
+  const auto* p = static_cast<const unsigned char*>(b.pred.data);
+  const auto ti = static_cast<std::int64_t>(dtype_size(b.target.dtype));
+  const auto pi = static_cast<std::int64_t>(dtype_size(b.pred.dtype));
+  const auto list = [](std::int64_t n, const auto& at) {
+    std::string out = n > 1 ? "[" : "";
+    for (std::int64_t k = 0; k < std::min(n, kShown); ++k) {
+      out += (k ? ", " : "") + detail::option_text(at(k));
+    }
+    return out + (n > kShown ? ", ...]" : n > 1 ? "]" : "");
+  };
+  std::string out = (labels > 1 ? "targets " : "target ") + list(labels, [&](std::int64_t k) {
+                      return load_t(t + (c.t + k * b.target_class_stride) * ti);
+                    });
+  out += b.pred_scores ? (values > 1 ? ", scores " : ", score ") : ", label ";
+  return out + list(values, [&](std::int64_t k) {
+           return load_p(p + (c.p + k * b.pred_class_stride) * pi);
+         });
+}
+
 StageFn target_stager(DType t) {
   return visit_dtype(t, [](auto d) -> StageFn { return stage_targets<decltype(d)::value>; });
 }
@@ -222,6 +250,8 @@ public:
     slots_.assign(static_cast<std::size_t>(threads_),
                   std::vector<std::uint64_t>(static_cast<std::size_t>(words_), 0));
     bad_.assign(static_cast<std::size_t>(threads_), detail::NonFiniteLocation{});
+    bad_values_.assign(static_cast<std::size_t>(threads_), std::string());
+    loaded_values_.clear();
     stages_.assign(static_cast<std::size_t>(threads_), Stage{});
   }
 
@@ -291,6 +321,8 @@ public:
           detail::NonFiniteLocation& bad = bad_[static_cast<std::size_t>(slot)];
           if (here.before(bad)) {
             bad = here;
+            bad_values_[static_cast<std::size_t>(slot)] =
+                describe_sample(batch, begin + first, values, labels);
           }
         }
       }
@@ -315,13 +347,32 @@ public:
     return first;
   }
 
+  std::string first_bad_values(StreamHandle) override {
+    detail::NonFiniteLocation first = loaded_bad_;
+    std::string values = loaded_values_;
+    for (std::size_t i = 0; i < bad_.size(); ++i) {
+      if (bad_[i].before(first)) {
+        first = bad_[i];
+        values = bad_values_[i];
+      }
+    }
+    return values;
+  }
+
   void load(const std::vector<std::uint64_t>& w, detail::NonFiniteLocation where,
             StreamHandle) override {
     base_ = w;
     for (std::vector<std::uint64_t>& s : slots_) {
       std::fill(s.begin(), s.end(), 0);
     }
+    // A location loaded from a state (or a merge) keeps the values this backend saw, when it is
+    // the one they belong to.
+    const detail::NonFiniteLocation mine = first_bad(nullptr);
+    loaded_values_ = where.found() && where.batch == mine.batch && where.element == mine.element
+                         ? first_bad_values(nullptr)
+                         : std::string();
     std::fill(bad_.begin(), bad_.end(), detail::NonFiniteLocation{});
+    std::fill(bad_values_.begin(), bad_values_.end(), std::string());
     loaded_bad_ = where;
   }
 
@@ -360,6 +411,8 @@ private:
   std::vector<detail::NonFiniteLocation> bad_;    // per worker
   std::vector<Stage> stages_;                     // per worker
   detail::NonFiniteLocation loaded_bad_;
+  std::vector<std::string> bad_values_; // per worker: its first bad sample's values
+  std::string loaded_values_;
   // The histograms: one table for every worker (atomic increments). calloc'd, so that its pages
   // stay untouched, and off the resident set, until a score lands in them; a reset allocates a
   // fresh table rather than writing zeros over hundreds of MiB.

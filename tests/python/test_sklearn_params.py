@@ -381,3 +381,25 @@ def test_one_vs_one_histograms_merge_and_refuse_the_other_layout(rng):
     ovr = make(["auroc"])
     with pytest.raises(ValueError, match="one-vs-one"):
         ovr.merge(a.state())
+
+
+def test_invalid_values_are_named_with_the_sample_on_the_cpu():
+    cases = [
+        ("binary", {}, np.array([0.2, 1.7, 0.4]), np.array([0, 1, 1]),
+         "target element 1 (target 1, score 1.7)", "scores='logits'"),
+        ("multiclass", {"num_classes": 3}, np.array([[0.2, 0.3, 0.5], [0.1, 0.1, 0.8]]),
+         np.array([0, 3]), "target element 1 (target 3, scores [0.1, 0.1, 0.8])",
+         "ignore_index="),
+        ("multiclass", {"num_classes": 3}, np.array([[0.2, 0.3, 0.6]]), np.array([0]),
+         "target element 0 (target 0, scores [0.2, 0.3, 0.6])", "each row sums to 1"),
+        ("multilabel", {"num_labels": 2}, np.array([[0.2, 0.3], [0.1, 0.8]]),
+         np.array([[0, 1], [1, 2]]), "target element 2 (targets [1, 2], scores [0.1, 0.8])",
+         "targets are 0 or 1"),
+    ]
+    for task, kw, p, t, where, fix in cases:
+        ev = gpueval.Classification(task, device="cpu", threads=2, **kw)
+        ev.update(p[:0], t[:0])
+        ev.update(p, t)
+        with pytest.raises(ValueError) as e:
+            ev.compute()
+        assert "batch 1, " + where in str(e.value) and fix in str(e.value), str(e.value)
