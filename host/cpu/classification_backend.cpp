@@ -313,6 +313,7 @@ public:
         cb.target = st.target.data();
         cb.include = st.include.data();
         cb.hist = hist_.get();
+        cb.touched = touched_.get();
         int first = n;
         fold(cb, layout, p, w, &first);
         if (record_bad && first < n) {
@@ -382,10 +383,19 @@ public:
   }
 
   Sparse histogram(StreamHandle) override {
+    // Only the touched groups: after one batch of a binary evaluator that is a few thousand
+    // groups of the 2^24-bin table, not 256 MiB of (mostly unmapped) zeros.
     Sparse out;
-    for (std::int64_t i = 0; i < hist_size_; ++i) {
-      if (hist_[i] != 0) {
-        out.emplace_back(static_cast<std::uint64_t>(i), hist_[i]);
+    const std::int64_t groups = group_count();
+    for (std::int64_t g = 0; g < groups; ++g) {
+      if (touched_[g] == 0) {
+        continue;
+      }
+      const std::int64_t end = std::min(hist_size_, (g + 1) << kHistGroupShift);
+      for (std::int64_t i = g << kHistGroupShift; i < end; ++i) {
+        if (hist_[i] != 0) {
+          out.emplace_back(static_cast<std::uint64_t>(i), hist_[i]);
+        }
       }
     }
     return out;
@@ -395,6 +405,7 @@ public:
     clear_histogram();
     for (const auto& [index, n] : counts) {
       hist_[static_cast<std::int64_t>(index)] = n;
+      touched_[static_cast<std::int64_t>(index) >> kHistGroupShift] = 1;
     }
   }
 
@@ -419,15 +430,26 @@ private:
   struct Free {
     void operator()(std::uint64_t* p) const { std::free(p); }
   };
+  struct FreeBytes {
+    void operator()(std::uint8_t* p) const { std::free(p); }
+  };
   std::unique_ptr<std::uint64_t[], Free> hist_;
+  std::unique_ptr<std::uint8_t[], FreeBytes> touched_; // a byte per group of words
   std::int64_t hist_size_ = 0;
+
+  std::int64_t group_count() const {
+    return (hist_size_ + (std::int64_t{1} << kHistGroupShift) - 1) >> kHistGroupShift;
+  }
 
   void clear_histogram() {
     hist_.reset();
+    touched_.reset();
     if (hist_size_ > 0) {
       hist_.reset(static_cast<std::uint64_t*>(
           std::calloc(static_cast<std::size_t>(hist_size_), sizeof(std::uint64_t))));
-      if (!hist_) {
+      touched_.reset(static_cast<std::uint8_t*>(
+          std::calloc(static_cast<std::size_t>(group_count()), sizeof(std::uint8_t))));
+      if (!hist_ || !touched_) {
         throw std::bad_alloc();
       }
     }

@@ -173,14 +173,22 @@ struct Tally {
 
 // The fold of one scored, ignored or invalid sample's lane into the record: ops::add's
 // bookkeeping, with the terms already computed.
-GPUEVAL_FORCEINLINE void count(std::uint64_t* hist, std::int64_t index) {
-  __atomic_fetch_add(hist + index, std::uint64_t{1}, __ATOMIC_RELAXED);
+// A histogram bin += 1; its group of kHistGroup words is marked touched (a plain store of 1 that
+// every writer makes alike), so that reading the histograms back skips untouched groups.
+GPUEVAL_FORCEINLINE void mark(const ClassBlock& b, std::int64_t word) {
+  __atomic_store_n(b.touched + (word >> kHistGroupShift), std::uint8_t{1}, __ATOMIC_RELAXED);
+}
+
+GPUEVAL_FORCEINLINE void count(const ClassBlock& b, std::int64_t index) {
+  __atomic_fetch_add(b.hist + index, std::uint64_t{1}, __ATOMIC_RELAXED);
+  mark(b, index);
 }
 
 // A histogram bin += a sample's weight: its two-word weight sum at 2 * index, with carry.
-GPUEVAL_FORCEINLINE void count_weight(std::uint64_t* hist, std::int64_t index,
+GPUEVAL_FORCEINLINE void count_weight(const ClassBlock& b, std::int64_t index,
                                       const ops::Weight& wt) {
-  std::uint64_t* at = hist + 2 * index;
+  std::uint64_t* at = b.hist + 2 * index;
+  mark(b, 2 * index);
   const std::uint64_t old = __atomic_fetch_add(at, wt.lo, __ATOMIC_RELAXED);
   const std::uint64_t carry = old + wt.lo < old ? 1u : 0u;
   if (wt.hi + carry != 0) {
@@ -210,11 +218,11 @@ void add_lane_weighted(const Lanes& g, int j, int sample, const L& l, const ops:
   ops::add_count(w, l, l.confusion + t * l.classes + y, wt);
   if (b.hist != nullptr && scored) {
     if (l.task == ops::ClassTask::binary) {
-      count_weight(b.hist, p.hist.index(0, t == 1, g.score[j]), wt);
+      count_weight(b, p.hist.index(0, t == 1, g.score[j]), wt);
     } else {
       const double* col = b.score + sample;
       for (std::int64_t c = 0; c < l.classes; ++c) {
-        count_weight(b.hist, p.hist.class_index(c, t, col[c * b.stride]), wt);
+        count_weight(b, p.hist.class_index(c, t, col[c * b.stride]), wt);
       }
     }
   }
@@ -258,11 +266,11 @@ GPUEVAL_FORCEINLINE void add_lane(const Lanes& g, int j, int sample, const L& l,
   w[l.confusion + t * l.classes + y] += 1;
   if (b.hist != nullptr && scored) { // one-vs-rest: each class's probability in its histograms
     if (l.task == ops::ClassTask::binary) {
-      count(b.hist, p.hist.index(0, t == 1, g.score[j]));
+      count(b, p.hist.index(0, t == 1, g.score[j]));
     } else {
       const double* col = b.score + sample; // the staged probabilities of this sample
       for (std::int64_t c = 0; c < l.classes; ++c) {
-        count(b.hist, p.hist.class_index(c, t, col[c * b.stride]));
+        count(b, p.hist.class_index(c, t, col[c * b.stride]));
       }
     }
   }
@@ -543,7 +551,7 @@ void multilabel_block(const ClassBlock& b, const L& l, const ops::ClassParams& p
         const bool yy = yl[j] != 0.0, yhat = dec[j] != 0.0;
         w[(yy ? (yhat ? l.tp : l.fn) : (yhat ? l.fp : l.tn)) + k] += 1;
         if (b.hist != nullptr && !b.labels) {
-          count(b.hist, p.hist.index(k, yy, b.score[at + j]));
+          count(b, p.hist.index(k, yy, b.score[at + j]));
         }
         if (!b.labels) { // the sums are TermSums'
           w[L::kTerms] += 1;
@@ -619,7 +627,7 @@ void weighted_multilabel_block(const ClassBlock& b, const L& l, const ops::Class
       }
       ops::add_label(w, l, k, o, wt);
       if (b.hist != nullptr && scores) {
-        count_weight(b.hist, p.hist.index(k, o.target != 0, b.score[at]), wt);
+        count_weight(b, p.hist.index(k, o.target != 0, b.score[at]), wt);
       }
       tally.add(o.target != 0, o.pred != 0);
     }

@@ -12,6 +12,8 @@
 namespace gpueval::cpu {
 
 inline constexpr int kClassLanes = 8;
+// The histograms' words in groups of 2^kHistGroupShift, each with a `touched` byte.
+inline constexpr int kHistGroupShift = 6;
 
 struct ClassBlock {
   int n = 0;           // samples; lanes past n are padding (include 0)
@@ -29,6 +31,9 @@ struct ClassBlock {
   // with atomic integer increments; nullptr when not requested. A weighted record's histograms
   // hold a weight sum per bin, two words (lo, hi) at 2 * index.
   std::uint64_t* hist = nullptr;
+  // One byte per group of 2^kHistGroupShift histogram words: set (to 1) when a word of the group
+  // is added to, so that reading the histograms back scans only those groups.
+  std::uint8_t* touched = nullptr;
 };
 
 // Folds a block into `w`; *first_invalid becomes the smallest invalid sample index of the block
