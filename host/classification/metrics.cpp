@@ -272,6 +272,16 @@ ClassificationReport build_class_report(const detail::ClassBackend& b,
     r.values.push_back(undefined ? nan : v);
   };
   const BinValues hv = bin_values(hist, l.weighted);
+  // Each class's one-vs-rest rank metrics, computed once for AUROC and average precision both.
+  std::vector<RankMetrics> ranks;
+  const auto class_rank = [&](std::int64_t i) -> const RankMetrics& {
+    if (ranks.empty()) {
+      for (std::int64_t k = 0; k < b.params.hist.classes; ++k) {
+        ranks.push_back(rank_metrics(class_bins(hv, b.params.hist, k), b.params.hist.exact()));
+      }
+    }
+    return ranks[static_cast<std::size_t>(i)];
+  };
   double counted = 0, right = 0; // multilabel: label decisions
   for (std::size_t i = 0; i < C; ++i) {
     counted += k.tp[i] + k.fp[i] + k.fn[i] + k.tn[i];
@@ -368,8 +378,7 @@ ClassificationReport build_class_report(const detail::ClassBackend& b,
       std::vector<double> values(C, nan), bounds(C, nan);
       double sum = 0, sum_b = 0, count = 0, wsum = 0, wsum_b = 0, weight = 0;
       for (std::size_t i = 0; i < static_cast<std::size_t>(b.params.hist.classes); ++i) {
-        const RankMetrics m = rank_metrics(
-            class_bins(hv, b.params.hist, static_cast<std::int64_t>(i)), b.params.hist.exact());
+        const RankMetrics& m = class_rank(static_cast<std::int64_t>(i));
         values[i] = roc ? m.auroc : m.ap;
         bounds[i] = roc ? m.auroc_bound : m.ap_bound;
         if (!std::isnan(values[i])) { // classes where the metric is defined

@@ -175,12 +175,15 @@ RankMetrics rank_metrics(const std::vector<BinCounts>& bins, bool exact) {
       // first, the mean of (a + x) / (d + x) over their cumulated weight x in [0, pos] (the
       // integral; each positive's precision is that curve at the end of its own weight, and the
       // curve rises): 1 - (d - a) / pos * log(1 + pos / d). Counts and weight sums alike.
-      const long double a = tp0, d = tp0 + fp0 + it->neg;
-      const long double lo =
-          d == a ? 1.0L
-                 : 1.0L - (d - a) / it->pos * std::log1p(static_cast<long double>(it->pos) / d);
-      const long double hi = tp / (tp0 + fp0 + it->pos);
-      bound += it->pos / P * std::max(hi - prec, prec - lo);
+      if (exact) {
+        continue; // every distinct score has its own bin: no bound to compute
+      }
+      // (a bound: double precision is plenty, and log1p in double is several times faster)
+      const double a = static_cast<double>(tp0), d = static_cast<double>(tp0 + fp0 + it->neg);
+      const double lo = d == a ? 1.0 : 1.0 - (d - a) / it->pos * std::log1p(it->pos / d);
+      const double hi = static_cast<double>(tp / (tp0 + fp0 + it->pos));
+      bound +=
+          it->pos / P * std::max(hi - static_cast<double>(prec), static_cast<double>(prec) - lo);
     }
     r.ap = static_cast<double>(ap);
     r.ap_bound = exact ? 0.0 : static_cast<double>(bound);
