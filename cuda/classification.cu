@@ -290,7 +290,17 @@ __device__ void fold_single(const ClassArgs& a, const AtomicRecord& r, std::int6
     record_invalid(a, at.e);
   }
   add_count(r, l, ops::ClassLayout::kSamples, folded, wt);
-  add_at(r, l, l.confusion + (folded ? o.target * l.classes + o.pred : 0), folded, wt);
+  if (l.confusion >= 0) {
+    add_at(r, l, l.confusion + (folded ? o.target * l.classes + o.pred : 0), folded, wt);
+  } else { // ops::add_decision without the confusion matrix, across the warp
+    const bool right = folded && o.target == o.pred;
+    add_at(r, l, l.marginals + o.target, folded, wt);
+    add_at(r, l, l.marginals + l.classes + o.pred, folded, wt);
+    add_at(r, l, l.marginals + 2 * l.classes + o.target, right, wt);
+    const double d = static_cast<double>(o.target > o.pred ? o.target - o.pred : o.pred - o.target);
+    add_term_sum(r, l.class_distance, d * wt.value, folded && !right);
+    add_term_sum(r, l.class_distance + 2, d * d * wt.value, folded && !right);
+  }
   if (l.top_k) {
     add_count(r, l, l.topk_hits, folded && o.top_k_hit, wt);
   }

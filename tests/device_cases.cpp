@@ -472,6 +472,7 @@ struct ClassCase {
   std::int64_t extra = 0; // a trailing sample axis of this length (class axis not last)
   int weight = 0;         // sample weights of rank `weight` (0: none)
   bool ovo = false;       // auroc_ovo too (by name only: not in "all")
+  bool no_matrix = false; // per-class counts instead of the confusion matrix
 };
 
 // Scores with ties: a fifth of the samples have two equal highest scores (the lowest index wins).
@@ -560,6 +561,9 @@ void check_class_parity(const ClassCase& c, std::int64_t n, std::uint64_t seed,
   }
   spec.scores = c.logits ? ScoreKind::logits : ScoreKind::probabilities;
   spec.top_k = c.task == ClassTask::multiclass && !c.labels ? 2 : 0;
+  if (c.no_matrix) {
+    spec.confusion_matrix = false;
+  }
   spec.class_axis = c.class_axis;
   spec.nan_policy = NanPolicy::skip;
   spec.invalid = InvalidPolicy::skip; // the planted invalid values are counted on both devices
@@ -659,6 +663,15 @@ TEST(DeviceParity, SmallClassificationOneVsOne) {
   // Histograms per (class, target): one-vs-one AUROC, and one-vs-rest summed from them.
   check_class_parity({ClassTask::multiclass, 6, false, false, 1, 1, 0, 0, true}, 1500, 31);
   check_class_parity({ClassTask::multiclass, 6, true, false, 0, 1, 0, 1, true}, 1500, 32);
+}
+
+TEST(DeviceParity, SmallClassificationWithoutTheConfusionMatrix) {
+  GPUEVAL_REQUIRE_DEVICE_UNDER_TEST();
+  // Per-class counts and class-distance sums: any C, the same bits on both devices.
+  check_class_parity({ClassTask::multiclass, 10, false, false, 1, 1, 0, 0, false, true}, 2000, 41);
+  check_class_parity({ClassTask::multiclass, 10, true, false, 0, 1, 0, 1, false, true}, 2000, 42);
+  check_class_parity({ClassTask::multiclass, 3000, false, true, 0, 1, 0, 0, false, true}, 4000, 43);
+  check_class_parity({ClassTask::multiclass, 3000, true, false, 0, 1, 0, 0, false, true}, 300, 44);
 }
 
 TEST(DeviceParity, SmallClassificationClassAxisNotLast) {

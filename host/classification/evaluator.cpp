@@ -67,8 +67,9 @@ void configure(detail::ClassBackend& b, bool scores, const std::vector<std::int6
   b.pred_scores = scores;
   b.sample_shape = sample_shape;
   b.spec.metrics = resolve_metrics(b.spec, scores);
-  b.layout = ops::ClassLayout::make(b.spec.task, b.spec.num_classes, scores, b.spec.top_k > 0,
-                                    b.spec.bins, weighted, wants_per_sample(b.spec));
+  b.layout =
+      ops::ClassLayout::make(b.spec.task, b.spec.num_classes, scores, b.spec.top_k > 0, b.spec.bins,
+                             weighted, wants_per_sample(b.spec), has_confusion_matrix(b.spec));
   ops::ClassParams& p = b.params;
   p.task = b.spec.task;
   p.classes = b.layout.classes;
@@ -98,7 +99,7 @@ void widen(detail::ClassBackend& b, StreamHandle stream) {
   const Sparse hist = b.params.hist.on ? b.histogram(stream) : Sparse{};
   const detail::NonFiniteLocation where = b.first_bad(stream);
   b.layout = ops::ClassLayout::make(narrow.task, narrow.classes, narrow.scores, narrow.top_k,
-                                    narrow.bins, true, narrow.per_sample);
+                                    narrow.bins, true, narrow.per_sample, narrow.confusion >= 0);
   b.configure(b.layout, b.params, b.spec.nan_policy);
   b.load(convert_record(w, narrow, b.layout), where, stream);
   if (b.params.hist.on) {
@@ -321,9 +322,13 @@ void ClassificationEvaluator::merge(const State& other, StreamHandle stream) {
       mismatch("beta of fbeta_samples", std::to_string(f.sample_beta), std::to_string(b.spec.beta));
     }
   }
+  if (f.confusion != (b.layout.confusion >= 0 || b.layout.task == ClassTask::multilabel)) {
+    mismatch("confusion_matrix", f.confusion ? "on" : "off",
+             b.layout.confusion >= 0 ? "on" : "off");
+  }
   const ops::ClassLayout their_layout =
       ops::ClassLayout::make(b.layout.task, b.layout.classes, b.layout.scores, b.layout.top_k,
-                             b.layout.bins, f.weighted, f.per_sample);
+                             b.layout.bins, f.weighted, f.per_sample, f.confusion);
   const std::vector<std::uint64_t> theirs = convert_record(d.words, their_layout, b.layout);
   Sparse their_hist = d.hist;
   if (b.layout.weighted && !f.weighted) {

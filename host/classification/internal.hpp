@@ -40,6 +40,9 @@ std::vector<ClassMetric> resolve_metrics(const ClassificationSpec& spec, bool sc
 // The dtype whose bits a key format is.
 DType dtype_of(ops::KeyFormat f);
 bool wants_histograms(const ClassificationSpec& spec);
+// Whether a binary or multiclass record holds the confusion matrix (the spec's choice, or while
+// C <= kMaxClasses).
+bool has_confusion_matrix(const ClassificationSpec& spec);
 // Whether the spec's (resolved) metrics include an average="samples" one (multilabel).
 bool wants_per_sample(const ClassificationSpec& spec);
 // The histograms for the spec's (resolved) metrics and the predictions' dtype.
@@ -67,6 +70,7 @@ struct ClassStateFields {
   bool weighted = false;
   bool per_sample = false;
   double sample_beta = 1.0;
+  bool confusion = true; // multiclass without the confusion matrix: false
 };
 
 // The record of layout `lf` as layout `lt` of the same task and inputs: every statistic both
@@ -127,6 +131,11 @@ double mcc_of(const std::vector<std::uint64_t>& m, std::int64_t c);
 // Both of a weighted confusion matrix (weight sums), in long double.
 double kappa_weighted(const std::vector<double>& m, std::int64_t c, int power);
 double mcc_weighted(const std::vector<double>& m, std::int64_t c);
+// Both of a record without the confusion matrix (layout.marginals): from the per-class
+// targets, predictions and right ones and the class-distance sums, exact in 128-bit integers
+// when unweighted. The weighted linear and quadratic kappas are NaN (they need the matrix).
+double marginal_mcc(const std::vector<std::uint64_t>& w, const ops::ClassLayout& l);
+double marginal_kappa(const std::vector<std::uint64_t>& w, const ops::ClassLayout& l, int power);
 
 // The report of a record `w` (and the histograms' nonzero counts).
 ClassificationReport build_class_report(const detail::ClassBackend& b,

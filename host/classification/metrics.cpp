@@ -170,6 +170,143 @@ double mcc_weighted(const std::vector<double>& m, std::int64_t c) {
   return static_cast<double>(cov_ytyp / std::sqrt(cov_ytyt * cov_ypyp));
 }
 
+namespace {
+
+__extension__ typedef unsigned __int128 U128;
+__extension__ typedef __int128 I128;
+
+// A record without the confusion matrix: class i's targets, predictions and right ones, as
+// 128-bit integers (unweighted) or long doubles (weight sums).
+struct Marginals {
+  std::vector<long double> t, y;
+  long double n = 0, trace = 0;
+  std::vector<U128> ti, yi; // unweighted: exact
+  U128 ni = 0, tracei = 0;
+};
+Marginals marginals_of(const std::vector<std::uint64_t>& w, const ops::ClassLayout& l) {
+  Marginals m;
+  const std::int64_t c = l.classes;
+  for (std::int64_t i = 0; i < c; ++i) {
+    const auto word = [&](std::int64_t k) {
+      return l.weighted ? static_cast<long double>(
+                              ops::weight_sum_value(&w[static_cast<std::size_t>(l.weight_of(k))]))
+                        : static_cast<long double>(w[static_cast<std::size_t>(k)]);
+    };
+    m.t.push_back(word(l.marginals + i));
+    m.y.push_back(word(l.marginals + c + i));
+    m.trace += word(l.marginals + 2 * c + i);
+    m.n += m.t.back();
+    if (!l.weighted) {
+      m.ti.push_back(w[static_cast<std::size_t>(l.marginals + i)]);
+      m.yi.push_back(w[static_cast<std::size_t>(l.marginals + c + i)]);
+      m.tracei += w[static_cast<std::size_t>(l.marginals + 2 * c + i)];
+      m.ni += m.ti.back();
+    }
+  }
+  return m;
+}
+
+// A fixed-point sum of whole numbers (the class distances of an unweighted record) exactly.
+U128 whole_sum(const std::uint64_t* words) {
+  return ((static_cast<U128>(words[1]) << 64) | words[0]) >> 40;
+}
+
+} // namespace
+
+double marginal_mcc(const std::vector<std::uint64_t>& w, const ops::ClassLayout& l) {
+  const Marginals m = marginals_of(w, l);
+  if (!l.weighted) { // mcc_of's formula, exact in 128-bit integers: marginals and the trace
+    I128 tk_pk = 0, pk2 = 0, tk2 = 0;
+    for (std::size_t i = 0; i < m.ti.size(); ++i) {
+      tk_pk += static_cast<I128>(m.ti[i] * m.yi[i]);
+      pk2 += static_cast<I128>(m.yi[i] * m.yi[i]);
+      tk2 += static_cast<I128>(m.ti[i] * m.ti[i]);
+    }
+    const I128 n = static_cast<I128>(m.ni), trace = static_cast<I128>(m.tracei);
+    const I128 cov_ytyp = trace * n - tk_pk, cov_ypyp = n * n - pk2, cov_ytyt = n * n - tk2;
+    if (cov_ypyp == 0 || cov_ytyt == 0) {
+      return 0.0;
+    }
+    return static_cast<double>(
+        static_cast<long double>(cov_ytyp) /
+        std::sqrt(static_cast<long double>(cov_ytyt) * static_cast<long double>(cov_ypyp)));
+  }
+  long double tk_pk = 0, pk2 = 0, tk2 = 0;
+  for (std::size_t i = 0; i < m.t.size(); ++i) {
+    tk_pk += m.t[i] * m.y[i];
+    pk2 += m.y[i] * m.y[i];
+    tk2 += m.t[i] * m.t[i];
+  }
+  const long double cov_ytyp = m.trace * m.n - tk_pk, cov_ypyp = m.n * m.n - pk2,
+                    cov_ytyt = m.n * m.n - tk2;
+  if (cov_ypyp == 0 || cov_ytyt == 0) {
+    return 0.0;
+  }
+  return static_cast<double>(cov_ytyp / std::sqrt(cov_ytyt * cov_ypyp));
+}
+
+double marginal_kappa(const std::vector<std::uint64_t>& w, const ops::ClassLayout& l, int power) {
+  const Marginals m = marginals_of(w, l);
+  const auto C = static_cast<std::size_t>(l.classes);
+  if (l.weighted) {
+    // The class distances' weighted sums can exceed their fixed point's range (weight x (t - p)^2
+    // up to 2^68): the weighted linear and quadratic kappas need the confusion matrix, and are
+    // NaN without it (documented; confusion_matrix='on' gives them).
+    if (power != 0) {
+      return std::numeric_limits<double>::quiet_NaN();
+    }
+    long double diag = 0;
+    for (std::size_t i = 0; i < C; ++i) {
+      diag += m.t[i] * m.y[i];
+    }
+    const long double expected = m.n * m.n - diag;
+    return expected == 0 ? std::numeric_limits<double>::quiet_NaN()
+                         : static_cast<double>(1.0L - m.n * (m.n - m.trace) / expected);
+  }
+  // kappa() of the matrix, from what the record holds: observed disagreement n - trace,
+  // sum |t - p| or sum (t - p)^2; the expected one sum_ij w_ij t_i p_j from the marginals in O(C)
+  // (prefix sums), exact in 128-bit integers.
+  U128 observed = 0, expected = 0;
+  if (power == 0) {
+    U128 diag = 0;
+    for (std::size_t i = 0; i < C; ++i) {
+      diag += m.ti[i] * m.yi[i];
+    }
+    observed = m.ni - m.tracei;
+    expected = m.ni * m.ni - diag;
+  } else if (power == 1) {
+    observed = whole_sum(&w[static_cast<std::size_t>(l.class_distance)]);
+    // sum_i t_i (sum_{j<i} (i - j) p_j + sum_{j>i} (j - i) p_j)
+    U128 below = 0, below_j = 0, total = 0, total_j = 0;
+    for (std::size_t j = 0; j < C; ++j) {
+      total += m.yi[j];
+      total_j += m.yi[j] * j;
+    }
+    for (std::size_t i = 0; i < C; ++i) {
+      const U128 above = total - below - m.yi[i], above_j = total_j - below_j - m.yi[i] * i;
+      expected += m.ti[i] * ((below * i - below_j) + (above_j - above * i));
+      below += m.yi[i];
+      below_j += m.yi[i] * i;
+    }
+  } else {
+    observed = whole_sum(&w[static_cast<std::size_t>(l.class_distance + 2)]);
+    // sum_ij (i - j)^2 t_i p_j = P sum i^2 t_i + T sum j^2 p_j - 2 (sum i t_i)(sum j p_j)
+    U128 t1 = 0, t2 = 0, y1 = 0, y2 = 0;
+    for (std::size_t i = 0; i < C; ++i) {
+      t1 += m.ti[i] * i;
+      t2 += m.ti[i] * i * i;
+      y1 += m.yi[i] * i;
+      y2 += m.yi[i] * i * i;
+    }
+    expected = m.ni * y2 + m.ni * t2 - 2 * t1 * y1; // T = P = n
+  }
+  if (expected == 0) {
+    return std::numeric_limits<double>::quiet_NaN();
+  }
+  return static_cast<double>(1.0L - static_cast<long double>(observed * m.ni) /
+                                        static_cast<long double>(expected));
+}
+
 ClassificationReport build_class_report(const detail::ClassBackend& b,
                                         const std::vector<std::uint64_t>& w, const Sparse& hist) {
   using L = ops::ClassLayout;
@@ -218,6 +355,21 @@ ClassificationReport build_class_report(const detail::ClassBackend& b,
       ws.tn = k.tn;
       for (std::size_t i = 0; i < C; ++i) {
         ws.support.push_back(k.tp[i] + k.fn[i]);
+      }
+    }
+  } else if (l.marginals >= 0) {
+    // No confusion matrix: per class the targets, the predictions and the right ones.
+    for (std::size_t i = 0; i < C; ++i) {
+      const auto ii = static_cast<std::int64_t>(i);
+      const double t = at(l.marginals + ii), y = at(l.marginals + c + ii);
+      const double right = at(l.marginals + 2 * c + ii);
+      k.tp[i] = right;
+      k.fn[i] = t - right;
+      k.fp[i] = y - right;
+      k.tn[i] = n - t - y + right;
+      r.support.push_back(w[static_cast<std::size_t>(l.marginals + ii)]);
+      if (l.weighted) {
+        ws.support.push_back(t);
       }
     }
   } else {
@@ -468,7 +620,9 @@ ClassificationReport build_class_report(const detail::ClassBackend& b,
       break;
     }
     case ClassMetric::mcc:
-      put(name, l.weighted ? mcc_weighted(ws.confusion_matrix, c) : mcc_of(r.confusion_matrix, c));
+      put(name, l.marginals >= 0 ? marginal_mcc(w, l)
+                : l.weighted     ? mcc_weighted(ws.confusion_matrix, c)
+                                 : mcc_of(r.confusion_matrix, c));
       break;
     case ClassMetric::cohen_kappa:
     case ClassMetric::cohen_kappa_linear:
@@ -476,8 +630,9 @@ ClassificationReport build_class_report(const detail::ClassBackend& b,
       const int power = metric == ClassMetric::cohen_kappa          ? 0
                         : metric == ClassMetric::cohen_kappa_linear ? 1
                                                                     : 2;
-      put(name, l.weighted ? kappa_weighted(ws.confusion_matrix, c, power)
-                           : kappa(r.confusion_matrix, c, power));
+      put(name, l.marginals >= 0 ? marginal_kappa(w, l, power)
+                : l.weighted     ? kappa_weighted(ws.confusion_matrix, c, power)
+                                 : kappa(r.confusion_matrix, c, power));
       break;
     }
     case ClassMetric::hamming_loss:

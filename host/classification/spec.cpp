@@ -144,6 +144,11 @@ bool wants_histograms(const ClassificationSpec& spec) {
              spec.metrics.end();
 }
 
+bool has_confusion_matrix(const ClassificationSpec& spec) {
+  return spec.task == ClassTask::binary ||
+         spec.confusion_matrix.value_or(spec.num_classes <= kMaxClasses);
+}
+
 bool wants_per_sample(const ClassificationSpec& spec) {
   return std::any_of(spec.metrics.begin(), spec.metrics.end(), [](ClassMetric m) {
     return m == ClassMetric::precision_samples || m == ClassMetric::recall_samples ||
@@ -277,10 +282,16 @@ void ClassificationSpec::validate() const {
     GPUEVAL_EXPECTS(num_classes == 0 || num_classes == 2,
                     "a binary task has 2 classes, not num_classes " + std::to_string(num_classes));
   } else {
-    const std::int64_t limit = task == ClassTask::multiclass ? kMaxClasses : kMaxLabels;
+    const std::int64_t limit = task == ClassTask::multiclass ? kMaxMulticlass : kMaxLabels;
     GPUEVAL_EXPECTS(num_classes >= 2 && num_classes <= limit,
                     "a " + task_text + " task needs num_classes between 2 and " +
                         std::to_string(limit) + ", not " + std::to_string(num_classes));
+    GPUEVAL_EXPECTS(!confusion_matrix.value_or(false) || num_classes <= kMaxMatrixClasses,
+                    "confusion_matrix='on' for " + std::to_string(num_classes) +
+                        " classes would take " +
+                        std::to_string((num_classes * num_classes * 8) >> 20) +
+                        " MiB a record; at most " + std::to_string(kMaxMatrixClasses) +
+                        " classes (per-class counts give every other metric: leave it 'auto')");
   }
   GPUEVAL_EXPECTS(threshold >= 0.0 && threshold <= 1.0,
                   "threshold " + std::to_string(threshold) + " is not a probability in [0, 1]");
@@ -376,6 +387,10 @@ const std::vector<OptionInfo>& ClassificationSpec::option_infos() {
       {"score_dtype", "the predictions' dtype, which keys the auroc histograms", "", false},
       {"histogram_budget", "bytes the auroc and average_precision histograms may take",
        "268435456"},
+      {"confusion_matrix",
+       "auto, on or off: whether the record holds the C x C confusion matrix (auto: while C <= "
+       "1024; off: per-class counts, 3 C words, every other metric the same)",
+       "auto"},
   };
   return infos;
 }
@@ -425,6 +440,12 @@ ClassificationSpec ClassificationSpec::from_options(std::string_view task, const
     spec.score_dtype = dt;
   }
   spec.histogram_budget = o.integer("histogram_budget", spec.histogram_budget);
+  const std::string matrix = o.text("confusion_matrix", "auto");
+  GPUEVAL_EXPECTS(matrix == "auto" || matrix == "on" || matrix == "off",
+                  "confusion_matrix must be 'auto', 'on' or 'off', not '" + matrix + "'");
+  if (matrix != "auto") {
+    spec.confusion_matrix = matrix == "on";
+  }
   GPUEVAL_EXPECTS(spec.histogram_budget > 0, "histogram_budget must be a positive number of bytes");
   spec.validate();
   return spec;

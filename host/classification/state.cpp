@@ -30,6 +30,7 @@ ClassStateFields fields_of(const detail::ClassBackend& b) {
   f.invalid = b.spec.invalid;
   f.weighted = b.layout.weighted;
   f.per_sample = b.layout.per_sample;
+  f.confusion = b.layout.marginals < 0;
   f.sample_beta = b.spec.beta;
   return f;
 }
@@ -55,8 +56,8 @@ std::vector<std::uint8_t> encode_fields(const ClassStateFields& f) {
   w.u64(static_cast<std::uint64_t>(f.hist.classes));
   // Options of later versions, as flags (bit 0 weighted, bit 1 per-sample sums and their beta,
   // bit 2 one-vs-one histograms): states without them keep the layout they always had.
-  const std::uint8_t flags =
-      (f.weighted ? 1 : 0) | (f.per_sample ? 2 : 0) | (f.hist.on && f.hist.per_target ? 4 : 0);
+  const std::uint8_t flags = (f.weighted ? 1 : 0) | (f.per_sample ? 2 : 0) |
+                             (f.hist.on && f.hist.per_target ? 4 : 0) | (f.confusion ? 0 : 8);
   if (flags != 0) {
     w.u8(flags);
     if (f.per_sample) {
@@ -80,8 +81,10 @@ std::vector<Run> runs_of(const ops::ClassLayout& l) {
   if (l.task == ClassTask::multilabel) {
     r.push_back({l.tp, 4 * l.classes, true});
     r.push_back({l.subset_right, 2, true});
-  } else {
+  } else if (l.confusion >= 0) {
     r.push_back({l.confusion, l.classes * l.classes, true});
+  } else {
+    r.push_back({l.marginals, 3 * l.classes, true});
   }
   r.push_back({l.sample_undefined, l.per_sample ? 3 : 0, true});
   r.push_back({l.topk_hits, l.top_k ? 1 : 0, true});
@@ -89,6 +92,7 @@ std::vector<Run> runs_of(const ops::ClassLayout& l) {
   r.push_back({l.log_loss, l.scores ? 4 : 0, false});
   r.push_back({l.calib_conf, 2 * l.bins, false});
   r.push_back({l.sample_sums, l.per_sample ? 10 : 0, false});
+  r.push_back({l.class_distance, l.marginals >= 0 ? 4 : 0, false});
   return r;
 }
 
@@ -210,13 +214,14 @@ DecodedClassState decode_class_state(const State& state) {
   f.hist.classes = static_cast<std::int64_t>(r.u64());
   if (r.left() > 0) {
     const std::uint8_t flags = r.u8();
-    if (flags == 0 || flags > 7) {
+    if (flags == 0 || flags > 15) {
       throw StateError("state blob header is inconsistent (classification options " +
                        std::to_string(flags) + ")");
     }
     f.weighted = (flags & 1) != 0;
     f.per_sample = (flags & 2) != 0;
     f.hist.per_target = (flags & 4) != 0;
+    f.confusion = (flags & 8) == 0;
     if (f.hist.per_target && !f.hist.on) {
       throw StateError("state blob header is inconsistent (one-vs-one flag without histograms)");
     }
@@ -241,8 +246,12 @@ DecodedClassState decode_class_state(const State& state) {
     throw StateError("state blob header is inconsistent (per-sample sums of a " +
                      std::string(class_task_name(f.task)) + " task)");
   }
+  if (!f.confusion && f.task != ClassTask::multiclass) {
+    throw StateError("state blob header is inconsistent (per-class counts of a " +
+                     std::string(class_task_name(f.task)) + " task)");
+  }
   const ops::ClassLayout l = ops::ClassLayout::make(f.task, f.classes, f.scores, f.top_k > 0,
-                                                    f.bins, f.weighted, f.per_sample);
+                                                    f.bins, f.weighted, f.per_sample, f.confusion);
   const auto record = static_cast<std::size_t>(l.words) * 8;
   if (o.header.keys != static_cast<std::uint64_t>(l.words) || o.payload_size < record) {
     throw StateError("state blob holds " + std::to_string(o.payload_size) + " bytes for " +
@@ -294,6 +303,9 @@ ClassificationSpec classification_spec_of(const State& state) {
     spec.ignore_index = d.fields.ignore_index;
   }
   spec.bins = d.fields.bins;
+  if (spec.task == ClassTask::multiclass) {
+    spec.confusion_matrix = d.fields.confusion;
+  }
   if (d.fields.per_sample) {
     spec.beta = d.fields.sample_beta;
   }

@@ -215,7 +215,7 @@ void add_lane_weighted(const Lanes& g, int j, int sample, const L& l, const ops:
   const auto t = static_cast<std::int64_t>(g.target[j]);
   const auto y = static_cast<std::int64_t>(g.pred[j]);
   ops::add_count(w, l, L::kSamples, wt);
-  ops::add_count(w, l, l.confusion + t * l.classes + y, wt);
+  ops::add_decision(w, l, t, y, wt);
   if (b.hist != nullptr && scored) {
     if (l.task == ops::ClassTask::binary) {
       count_weight(b, p.hist.index(0, t == 1, g.score[j]), wt);
@@ -263,7 +263,11 @@ GPUEVAL_FORCEINLINE void add_lane(const Lanes& g, int j, int sample, const L& l,
   const auto t = static_cast<std::int64_t>(g.target[j]);
   const auto y = static_cast<std::int64_t>(g.pred[j]);
   tally.samples += 1;
-  w[l.confusion + t * l.classes + y] += 1;
+  if (l.confusion >= 0) {
+    w[l.confusion + t * l.classes + y] += 1;
+  } else {
+    ops::add_decision(w, l, t, y, ops::unit_weight());
+  }
   if (b.hist != nullptr && scored) { // one-vs-rest: each class's probability in its histograms
     if (l.task == ops::ClassTask::binary) {
       count(b, p.hist.index(0, t == 1, g.score[j]));

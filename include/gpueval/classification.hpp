@@ -132,6 +132,11 @@ struct ClassificationSpec {
   // auroc, average_precision: the memory their histograms may take (two per class). 16-bit
   // scores always use 16 bits (exact); 32- and 64-bit scores as many bits as fit, at most 24.
   std::int64_t histogram_budget = std::int64_t{256} << 20;
+  // Binary and multiclass: whether the record holds the C x C confusion matrix. Empty: while
+  // num_classes <= kMaxClasses. Without it the record holds per class the targets, predictions
+  // and right predictions (3 C words) and every metric but the matrix itself comes from them
+  // exactly (MCC, the kappas: marginals, trace and class-distance sums); with it, C^2 words.
+  std::optional<bool> confusion_matrix;
   // The predictions' dtype, which fixes the histograms' key format. Empty: the first update's,
   // or float32 when sample_shape and pred make the evaluator ready before any batch (every
   // float converts to float32 exactly; 16-bit scores then lose their exact 16-bit bins).
@@ -154,9 +159,14 @@ struct ClassificationSpec {
   static const std::vector<OptionInfo>& option_infos();
 };
 
-// Most classes a multiclass state may have: its confusion matrix (C x C counts) stays within
-// 2^20 words.
+// Most classes whose confusion matrix a record holds by default (C x C counts, 2^20 words);
+// more classes take the per-class counts (ClassificationSpec::confusion_matrix).
 inline constexpr std::int64_t kMaxClasses = 1024;
+// Most classes a confusion matrix may have when asked for (2^26 words, 512 MiB a record).
+inline constexpr std::int64_t kMaxMatrixClasses = 8192;
+// Most classes of a multiclass task (per-class counts: 3 words a class), and labels of a
+// multilabel one.
+inline constexpr std::int64_t kMaxMulticlass = std::int64_t{1} << 18;
 // Most labels a multilabel state may have (four counts per label).
 inline constexpr std::int64_t kMaxLabels = std::int64_t{1} << 18;
 

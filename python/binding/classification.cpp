@@ -51,6 +51,11 @@ void bind_classification(nb::module_& m) {
         d["invalid"] = std::string(invalid_policy_name(s.invalid));
         d["sample_shape"] = s.sample_shape;
         d["histogram_budget"] = s.histogram_budget;
+        if (s.confusion_matrix) {
+          d["confusion_matrix"] = *s.confusion_matrix;
+        } else {
+          d["confusion_matrix"] = nb::none();
+        }
         return d;
       },
       nb::arg("state"), "The spec a classification state was made with.");

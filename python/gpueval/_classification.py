@@ -69,6 +69,10 @@ class Classification(StreamingEvaluator):
             ``ValueError``, naming the first one and the fix, e.g. ``scores="logits"``) or
             ``"skip"`` (dropped and counted in ``skipped_invalid``).
         num_labels: TorchMetrics' name for ``num_classes`` of a multilabel task.
+        confusion_matrix: binary and multiclass: whether the record holds the C x C confusion
+            matrix (``r.confusion_matrix``); ``None`` (the default) while C <= 1024. Without it
+            the record holds three counts per class, up to 2^18 classes, and every other metric
+            is the same, bit for bit (weighted linear and quadratic kappas need the matrix).
         validate_args: TorchMetrics' switch: ``False`` is ``invalid="skip"`` (invalid values
             are dropped and counted instead of raising), ``True`` is ``invalid="error"``.
             Shapes, dtypes and devices are checked either way: a batch whose shape cannot be
@@ -88,7 +92,8 @@ class Classification(StreamingEvaluator):
                  num_labels: Optional[int] = None, zero_division: Any = 0,
                  labels: Optional[Sequence[int]] = None, pos_label: int = 1,
                  class_names: Optional[Sequence[str]] = None,
-                 validate_args: Optional[bool] = None) -> None:
+                 validate_args: Optional[bool] = None,
+                 confusion_matrix: Optional[bool] = None) -> None:
         tasks = _families.tasks_by_family()["classification"]
         if task not in tasks:
             raise ValueError(f"unknown classification task {task!r}; use {', '.join(tasks[:-1])} "
@@ -134,7 +139,9 @@ class Classification(StreamingEvaluator):
                       bins=int(bins), beta=float(beta), nan_policy=nan_policy,
                       invalid=invalid, histogram_budget=int(histogram_budget),
                       zero_division=zd, labels=labels, pos_label=int(pos_label),
-                      class_names=None if names is None else ",".join(names))
+                      class_names=None if names is None else ",".join(names),
+                      confusion_matrix="auto" if confusion_matrix is None else
+                      ("on" if confusion_matrix else "off"))
         self._setup(kwargs, device, threads, sample_shape, process_group)
         self._kwargs["num_classes"] = num_classes
         self._kwargs["top_k"] = top_k
@@ -179,7 +186,8 @@ class Classification(StreamingEvaluator):
         return {key: k[key] for key in (
             "num_classes", "metrics", "scores", "pred", "threshold", "class_axis", "top_k",
             "ignore_index", "bins", "beta", "nan_policy", "invalid", "sample_shape",
-            "histogram_budget", "zero_division", "labels", "pos_label", "class_names")}
+            "histogram_budget", "zero_division", "labels", "pos_label", "class_names",
+            "confusion_matrix")}
 
     def _report(self, core: Any, stream: int,
                 device_label: Optional[str]) -> ClassificationReport:
@@ -190,6 +198,7 @@ class Classification(StreamingEvaluator):
         return {"family": "classification", **{key: k[key] for key in (
             "task", "num_classes", "metrics", "scores", "pred", "threshold", "class_axis",
             "top_k", "ignore_index", "bins", "beta", "nan_policy", "invalid", "histogram_budget",
+            "confusion_matrix",
             "zero_division", "labels", "pos_label", "class_names")}}
 
     def update(self, pred: Any, target: Any, mask: Any = None, weight: Any = None,
@@ -234,7 +243,8 @@ class Classification(StreamingEvaluator):
                  bins=info["bins"], nan_policy=info["nan_policy"], invalid=info["invalid"],
                  device=device,
                  threads=threads, sample_shape=info["sample_shape"] or None,
-                 histogram_budget=info["histogram_budget"])
+                 histogram_budget=info["histogram_budget"],
+                 confusion_matrix=info["confusion_matrix"])
         return ev.merge(blob)  # type: ignore[return-value]
 
     def __repr__(self) -> str:

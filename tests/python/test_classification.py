@@ -422,8 +422,10 @@ def test_states_merge_exactly_and_pickle(rng):
 
 def test_bad_specs_and_inputs():
     for kw, expect in [
-        (dict(task="multiclass"), "needs num_classes between 2 and 1024"),
-        (dict(task="multiclass", num_classes=2000), "between 2 and 1024"),
+        (dict(task="multiclass"), "needs num_classes between 2 and 262144"),
+        (dict(task="multiclass", num_classes=300000), "between 2 and 262144"),
+        (dict(task="multiclass", num_classes=10000, confusion_matrix=True),
+         "would take 762 MiB a record; at most 8192 classes"),
         (dict(task="ternary"), "unknown classification task"),
         (dict(task="binary", top_k=2), "top_k applies to multiclass"),
         (dict(task="binary", threshold=1.5), "is not a probability"),

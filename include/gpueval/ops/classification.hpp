@@ -186,6 +186,10 @@ struct ClassLayout {
                                               // multilabel)
   static constexpr std::int64_t kTerms = 3;   // terms of the log loss and Brier sums
   std::int64_t confusion = -1; // binary/multiclass: C x C, row = target, column = prediction
+  // Without the confusion matrix (multiclass, any C): per class the targets, the predictions and
+  // the right predictions (3 x C words, from `marginals`), and, among the real-valued sums, the
+  // sums of |t - p| and (t - p)^2 for the weighted kappas (`class_distance`, two pairs).
+  std::int64_t marginals = -1, class_distance = -1;
   std::int64_t tp = -1, fp = -1, fn = -1, tn = -1; // multilabel: one word per label each
   std::int64_t subset_right = -1; // multilabel: samples with every counted label right
   std::int64_t subset_rows = -1;  // multilabel: samples with at least one counted label
@@ -202,7 +206,8 @@ struct ClassLayout {
   std::int64_t words = 0;
 
   GPUEVAL_HD static ClassLayout make(ClassTask task, std::int64_t classes, bool scores, bool top_k,
-                                     int bins, bool weighted = false, bool per_sample = false) {
+                                     int bins, bool weighted = false, bool per_sample = false,
+                                     bool confusion = true) {
     ClassLayout l;
     l.task = task;
     l.classes = task == ClassTask::binary ? 2 : classes;
@@ -223,9 +228,12 @@ struct ClassLayout {
         l.sample_undefined = w;
         w += 3;
       }
-    } else {
+    } else if (confusion || task == ClassTask::binary) {
       l.confusion = w;
       w += l.classes * l.classes;
+    } else {
+      l.marginals = w;
+      w += 3 * l.classes;
     }
     if (l.top_k) {
       l.topk_hits = w++;
@@ -248,6 +256,10 @@ struct ClassLayout {
     if (l.per_sample) {
       l.sample_sums = w;
       w += 10;
+    }
+    if (l.marginals >= 0) {
+      l.class_distance = w;
+      w += 4;
     }
     l.weighted = weighted;
     if (weighted) {
@@ -661,6 +673,25 @@ GPUEVAL_HD inline void add_scored(std::uint64_t* w, const ClassLayout& l, const 
   }
 }
 
+// A folded binary or multiclass sample's target t and prediction y: its confusion cell, or (no
+// confusion matrix) its class counts and its class distance |t - y|, (t - y)^2, times its weight.
+GPUEVAL_HD inline void add_decision(std::uint64_t* w, const ClassLayout& l, std::int64_t t,
+                                    std::int64_t y, const Weight& wt) {
+  if (l.confusion >= 0) {
+    add_count(w, l, l.confusion + t * l.classes + y, wt);
+    return;
+  }
+  add_count(w, l, l.marginals + t, wt);
+  add_count(w, l, l.marginals + l.classes + y, wt);
+  if (t == y) {
+    add_count(w, l, l.marginals + 2 * l.classes + t, wt);
+    return;
+  }
+  const double d = static_cast<double>(t > y ? t - y : y - t);
+  add_term(w + l.class_distance, d * wt.value);
+  add_term(w + l.class_distance + 2, d * d * wt.value);
+}
+
 // Folds a binary or multiclass outcome (folded, invalid or ignored) into a record.
 GPUEVAL_HD inline void add(std::uint64_t* w, const ClassLayout& l, const Outcome& o,
                            const Weight& wt = unit_weight()) {
@@ -669,7 +700,7 @@ GPUEVAL_HD inline void add(std::uint64_t* w, const ClassLayout& l, const Outcome
     return;
   }
   add_count(w, l, ClassLayout::kSamples, wt);
-  add_count(w, l, l.confusion + o.target * l.classes + o.pred, wt);
+  add_decision(w, l, o.target, o.pred, wt);
   if (l.top_k && o.top_k_hit) {
     add_count(w, l, l.topk_hits, wt);
   }
