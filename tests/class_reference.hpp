@@ -206,6 +206,9 @@ inline ClassValues class_reference(const std::vector<ClassSample>& samples, std:
       out["top_k_accuracy"] = static_cast<double>(topk / n);
     }
     out["log_loss"] = static_cast<double>(log_loss / n);
+    out["nll"] = out["log_loss"];
+    out["perplexity"] = static_cast<double>(std::exp(log_loss / n));
+    out["bits_per_token"] = static_cast<double>(log_loss / n / std::log(2.0L));
     out["brier"] = static_cast<double>(brier / n);
     long double ece = 0, mce = 0;
     for (std::size_t b = 0; b < bin_n.size(); ++b) {

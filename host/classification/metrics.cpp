@@ -641,6 +641,17 @@ ClassificationReport build_class_report(const detail::ClassBackend& b,
     case ClassMetric::top_k_accuracy:
       put(name, at(l.topk_hits) / n);
       break;
+    case ClassMetric::nll:
+    case ClassMetric::perplexity:
+    case ClassMetric::bits_per_token: {
+      // The language-model names of the log loss: over counted tokens (ignore_index drops
+      // padding), one log-sum-exp a token, the exact fixed-point sum.
+      const double nll = ops::fixed_value(&w[static_cast<std::size_t>(l.log_loss)]) / at(L::kTerms);
+      put(name, metric == ClassMetric::nll          ? nll
+                : metric == ClassMetric::perplexity ? std::exp(nll)
+                                                    : nll / 0.69314718055994530942);
+      break;
+    }
     case ClassMetric::log_loss:
     case ClassMetric::brier: {
       const std::int64_t sum = metric == ClassMetric::log_loss ? l.log_loss : l.brier;

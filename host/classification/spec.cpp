@@ -76,6 +76,12 @@ const ClassMetricInfo kClassMetrics[kNumClassMetrics] = {
     {ClassMetric::auroc_ovo, "auroc_ovo", kMulticlass, true, false, true,
      "one-vs-one AUROC (Hand and Till): the mean over class pairs, and _weighted by the pairs' "
      "prevalence, with their bounds; C histograms per class, so by name only (not in 'all')"},
+    {ClassMetric::nll, "nll", kMulticlass, true, false, true,
+     "mean negative log-likelihood of the targets (log_loss; nats per token)"},
+    {ClassMetric::perplexity, "perplexity", kMulticlass, true, false, true,
+     "exp(nll): a language model's perplexity over the counted tokens"},
+    {ClassMetric::bits_per_token, "bits_per_token", kMulticlass, true, false, true,
+     "nll / ln 2"},
 };
 
 std::string valid_class_metric_names() {

@@ -61,8 +61,11 @@ enum class ClassMetric : std::uint8_t {
   fbeta_samples,
   jaccard_samples,
   auroc_ovo, // multiclass one-vs-one AUROC (Hand and Till); by name only, not in "all"
+  nll,       // language models: the mean negative log-likelihood (log_loss's value)
+  perplexity,
+  bits_per_token,
 };
-inline constexpr int kNumClassMetrics = 28;
+inline constexpr int kNumClassMetrics = 31;
 
 struct ClassMetricInfo {
   ClassMetric metric;

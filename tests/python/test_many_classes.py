@@ -93,22 +93,29 @@ def test_fifty_thousand_classes_match_scikit_learn(rng):
 
 def test_language_model_vocabulary_logits(rng):
     import math
-    vocab, n = 32_000, 512
-    logits = rng.normal(size=(n, vocab)).astype(np.float32)
-    t = rng.integers(0, vocab, n)
-    t[::9] = -100  # padding
+    vocab, batch, seq = 32_000, 4, 128
+    logits = rng.normal(size=(batch, seq, vocab)).astype(np.float32)  # [B, T, V]
+    t = rng.integers(0, vocab, (batch, seq))
+    t[:, -9:] = -100  # padding
     ev = gpueval.Classification("multiclass", num_classes=vocab, scores="logits", top_k=5,
-                                ignore_index=-100, device="cpu", threads=2,
-                                metrics=["accuracy", "log_loss", "top_k_accuracy", "ece"])
-    ev.update(logits, t)
+                                class_axis=-1, ignore_index=-100, device="cpu", threads=2,
+                                metrics=["accuracy", "log_loss", "nll", "perplexity",
+                                         "bits_per_token", "top_k_accuracy", "ece"])
+    ev.update(logits[:1], t[:1])
+    ev.update(logits[1:], t[1:])
     r = ev.compute()
-    keep = t != -100
-    x = logits[keep].astype(np.float64)
+    keep = (t != -100).reshape(-1)
+    x = logits.reshape(-1, vocab)[keep].astype(np.longdouble)
+    y = t.reshape(-1)[keep]
     m = x.max(1)
-    nll = (m + np.log(np.exp(x - m[:, None]).sum(1)) - x[np.arange(keep.sum()), t[keep]]).mean()
-    assert r["log_loss"] == pytest.approx(nll, rel=1e-12)
-    assert r["accuracy"] == (x.argmax(1) == t[keep]).mean()
-    assert r.count == keep.sum() and r.ignored == n - keep.sum()
+    nll = (m + np.log(np.exp(x - m[:, None]).sum(1)) - x[np.arange(len(y)), y]).mean()
+    assert r["nll"] == r["log_loss"] == pytest.approx(float(nll), rel=1e-12)
+    assert r["perplexity"] == pytest.approx(float(np.exp(nll)), rel=1e-12)
+    assert r["bits_per_token"] == pytest.approx(float(nll / np.log(np.longdouble(2))), rel=1e-12)
+    assert r["accuracy"] == (x.argmax(1) == y).mean()
+    top5 = (np.argsort(-x.astype(np.float64), 1)[:, :5] == y[:, None]).any(1).mean()
+    assert r["top_k_accuracy"] == top5
+    assert r.count == keep.sum() and r.ignored == (~keep).sum()
     assert math.isfinite(r["ece"])
 
 
