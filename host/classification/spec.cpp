@@ -80,8 +80,7 @@ const ClassMetricInfo kClassMetrics[kNumClassMetrics] = {
      "mean negative log-likelihood of the targets (log_loss; nats per token)"},
     {ClassMetric::perplexity, "perplexity", kMulticlass, true, false, true,
      "exp(nll): a language model's perplexity over the counted tokens"},
-    {ClassMetric::bits_per_token, "bits_per_token", kMulticlass, true, false, true,
-     "nll / ln 2"},
+    {ClassMetric::bits_per_token, "bits_per_token", kMulticlass, true, false, true, "nll / ln 2"},
 };
 
 std::string valid_class_metric_names() {
