@@ -15,11 +15,13 @@
 #include "cuda/backend_device.hpp"
 #include "cuda/backends.hpp"
 #include "cuda/cuda_check.hpp"
+#include "cuda/cuda_events.hpp"
 #include "cuda/device_buffer.hpp"
 #include "cuda/device_guard.hpp"
 #include "cuda/device_view.cuh"
 #include "cuda/index_math.hpp"
 #include "cuda/launch.cuh"
+#include "gpueval/error.hpp"
 #include "gpueval/ops/classification.hpp"
 
 namespace gpueval::cuda {
@@ -96,9 +98,12 @@ struct AtomicRecord {
   }
   __device__ __forceinline__ void add_fixed(std::int64_t i, std::uint64_t lo,
                                             std::uint64_t hi) const {
-    const unsigned long long old = atomicAdd(reinterpret_cast<unsigned long long*>(w + i),
-                                             static_cast<unsigned long long>(lo));
-    const std::uint64_t carry = (old + lo < old) ? 1u : 0u;
+    std::uint64_t carry = 0;
+    if (lo != 0) { // whole weights have none: one atomic
+      const unsigned long long old = atomicAdd(reinterpret_cast<unsigned long long*>(w + i),
+                                               static_cast<unsigned long long>(lo));
+      carry = (old + lo < old) ? 1u : 0u;
+    }
     add(i + 1, hi + carry);
   }
   // ops::add_term with atomics: the same rounding of the term.
@@ -129,6 +134,9 @@ __device__ __forceinline__ bool leads(unsigned peers) {
 __device__ __forceinline__ void add_fixed_sum(const AtomicRecord& r, std::int64_t i,
                                               unsigned long long lo, unsigned long long hi,
                                               bool on) {
+  if (__ballot_sync(kFullWarp, on) == 0) {
+    return; // the same answer on every lane: the warp skips the butterfly together
+  }
   lo = on ? lo : 0ull;
   hi = on ? hi : 0ull;
   for (int d = 16; d >= 1; d /= 2) {
@@ -439,17 +447,24 @@ public:
 
   void configure(const ops::ClassLayout& l, const ops::ClassParams& p, NanPolicy policy) override {
     DeviceGuard guard(index_);
-    words_ = l.words;
-    policy_ = policy;
+    // Everything allocated before anything is replaced: a failed allocation (a second configure,
+    // when a weighted batch widens the record) leaves the backend as it was.
     // A weighted record's histograms hold a two-word weight sum per bin.
-    hist_size_ = p.hist.on ? p.hist.size() * (l.weighted ? 2 : 1) : 0;
-    epoch_ = DeviceBuffer(index_, static_cast<std::size_t>(words_) * 8);
-    hist_ = DeviceBuffer();
-    if (hist_size_ > 0) {
-      hist_ = DeviceBuffer(index_, static_cast<std::size_t>(hist_size_) * 8);
+    const std::int64_t hist_size = p.hist.on ? p.hist.size() * (l.weighted ? 2 : 1) : 0;
+    DeviceBuffer epoch(index_, static_cast<std::size_t>(l.words) * 8);
+    DeviceBuffer hist;
+    if (hist_size > 0) {
+      hist = DeviceBuffer(index_, static_cast<std::size_t>(hist_size) * 8);
     }
     // Slot 0: the first sample that raises; slot 1: the first bad weight.
-    first_bad_ = DeviceBuffer(index_, 2 * sizeof(unsigned long long));
+    DeviceBuffer first_bad(index_, 2 * sizeof(unsigned long long));
+    GPUEVAL_CUDA_TRY(cudaDeviceSynchronize()); // earlier work on the old buffers has run
+    words_ = l.words;
+    policy_ = policy;
+    hist_size_ = hist_size;
+    epoch_ = std::move(epoch);
+    hist_ = std::move(hist);
+    first_bad_ = std::move(first_bad);
     configured_ = true;
     reset(nullptr);
     GPUEVAL_CUDA_TRY(cudaDeviceSynchronize());
@@ -493,6 +508,7 @@ public:
     const int blocks = static_cast<int>(wanted < kClassMaxBlocks ? wanted : kClassMaxBlocks);
     const std::size_t smem = shared ? static_cast<std::size_t>(words_) * 8 : 0;
     const auto s = static_cast<cudaStream_t>(stream);
+    captured_ = captured_ || CudaEvents{}.capturing(s);
     device_.before(s);
     GPUEVAL_LAUNCH(class_kernel, blocks, kClassThreads, smem, s, a, shared);
     device_.wrote(s);
@@ -500,6 +516,15 @@ public:
   }
 
   void hold(std::shared_ptr<void> owner) override { device_.hold(std::move(owner)); }
+
+  // Widening reallocates the record: a captured graph would keep the old buffers' addresses.
+  void check_reconfigure(StreamHandle stream) override {
+    GPUEVAL_EXPECTS(!captured_ && !CudaEvents{}.capturing(static_cast<cudaStream_t>(stream)),
+                    "a weighted batch after unweighted ones widens this evaluator's record, "
+                    "which reallocates it, and an update of it was (or is being) captured in a "
+                    "CUDA graph: give the first batch, before any capture, its weights (ones "
+                    "where there are none), so that the record is weighted from the start");
+  }
 
   std::vector<std::uint64_t> words(StreamHandle stream) override {
     std::vector<std::uint64_t> out(static_cast<std::size_t>(words_));
@@ -579,6 +604,7 @@ private:
 
   int index_;
   bool configured_ = false;
+  bool captured_ = false; // an update was enqueued during a stream capture
   std::int64_t words_ = 0;
   NanPolicy policy_ = NanPolicy::skip;
   std::int64_t hist_size_ = 0;

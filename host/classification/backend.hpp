@@ -46,6 +46,9 @@ public:
   // Once, before the first update or merge: allocate here.
   virtual void configure(const ops::ClassLayout& layout, const ops::ClassParams& params,
                          NanPolicy policy) = 0;
+  // Before a second configure() (a weighted batch widening the record): throws InvalidArgument
+  // when the backend cannot reallocate its record now (CUDA: an update was captured in a graph).
+  virtual void check_reconfigure(StreamHandle stream) { (void)stream; }
   // The first sample whose weight is not one (ops::class_weight_ok), as (batch, target element),
   // for a backend that finds it on the device (CUDA); the CPU refuses such a batch in update().
   virtual NonFiniteLocation bad_weight(StreamHandle stream) {

@@ -94,13 +94,16 @@ void configure(detail::ClassBackend& b, bool scores, const std::vector<std::int6
 // histograms so far widened, each of their samples weighing 1. Once per evaluator; on CUDA it
 // synchronises (a first batch with weights configures a weighted record directly).
 void widen(detail::ClassBackend& b, StreamHandle stream) {
+  b.check_reconfigure(stream);
   const ops::ClassLayout narrow = b.layout;
   const std::vector<std::uint64_t> w = b.words(stream);
   const Sparse hist = b.params.hist.on ? b.histogram(stream) : Sparse{};
   const detail::NonFiniteLocation where = b.first_bad(stream);
-  b.layout = ops::ClassLayout::make(narrow.task, narrow.classes, narrow.scores, narrow.top_k,
-                                    narrow.bins, true, narrow.per_sample, narrow.confusion >= 0);
-  b.configure(b.layout, b.params, b.spec.nan_policy);
+  const ops::ClassLayout wide =
+      ops::ClassLayout::make(narrow.task, narrow.classes, narrow.scores, narrow.top_k, narrow.bins,
+                             true, narrow.per_sample, narrow.confusion >= 0);
+  b.configure(wide, b.params, b.spec.nan_policy); // on failure, the backend is as it was
+  b.layout = wide;
   b.load(convert_record(w, narrow, b.layout), where, stream);
   if (b.params.hist.on) {
     b.load_histogram(widen_histogram(hist), stream);

@@ -2,6 +2,7 @@
 // its evaluators (from options, fitted to the first input, or from a state).
 #include "classification/family.hpp"
 
+#include "classification/internal.hpp"
 #include "core/registry.hpp"
 #include "gpueval/classification.hpp"
 
@@ -33,10 +34,11 @@ void register_family() {
     }
     return std::make_unique<ClassificationEvaluator>(std::move(spec), device);
   };
-  f.from_state = [](const State& state, std::string_view metrics,
-                    Device device) -> std::unique_ptr<AnyEvaluator> {
+  f.from_state = [](const State& state, std::string_view metrics, Device device,
+                    const Options& report_options) -> std::unique_ptr<AnyEvaluator> {
     ClassificationSpec spec = classification_spec_of(state);
     spec.set_metrics(metrics.empty() ? "default" : metrics);
+    apply_report_options(spec, report_options);
     if (spec.sample_shape.empty()) {
       spec.pred = PredKind::auto_detect; // configured by the merge
     }

@@ -33,6 +33,9 @@ detail::ClassBatch describe_batch(const detail::ClassBackend& b, const TensorVie
                                   const TensorView& weight);
 
 // ---- the spec (spec.cpp)
+// The options that shape the report but not the state (beta, zero_division, labels, pos_label,
+// class_names), onto a spec; InvalidArgument naming any other option (a state fixes it).
+void apply_report_options(ClassificationSpec& spec, const Options& options);
 // --------------------------------------------------------------------------
 
 // The spec's metrics for these inputs: named ones checked, or the default set.

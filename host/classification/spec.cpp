@@ -361,6 +361,37 @@ void ClassificationSpec::validate() const {
                   "scores=logits needs score predictions, not labels");
 }
 
+namespace classification {
+
+void read_report_options(const detail::OptionReader& o, ClassificationSpec& spec) {
+  spec.beta = o.real("beta", spec.beta);
+  const std::string zd = o.text("zero_division", "0");
+  GPUEVAL_EXPECTS(zd == "0" || zd == "1" || zd == "nan" || zd == "0.0" || zd == "1.0",
+                  "zero_division must be 0, 1 or nan, not '" + zd + "'");
+  spec.zero_division = zd == "nan" ? std::numeric_limits<double>::quiet_NaN() : std::stod(zd);
+  spec.labels = o.shape("labels");
+  spec.pos_label = static_cast<int>(o.integer("pos_label", std::int64_t{1}));
+  spec.class_names = o.names("class_names");
+}
+
+void apply_report_options(ClassificationSpec& spec, const Options& options) {
+  const std::vector<OptionInfo>& infos = ClassificationSpec::option_infos();
+  for (const auto& [name, value] : options) {
+    (void)value;
+    const bool report = std::any_of(infos.begin(), infos.end(), [&](const OptionInfo& i) {
+      return i.name == name && i.report_only;
+    });
+    GPUEVAL_EXPECTS(report, "option '" + name +
+                                "' is fixed by the state; a merged report takes only beta, "
+                                "zero_division, labels, pos_label and class_names");
+  }
+  const detail::OptionReader o(options, "classification", ClassificationSpec::option_infos());
+  read_report_options(o, spec);
+  spec.validate();
+}
+
+} // namespace classification
+
 const std::vector<OptionInfo>& ClassificationSpec::option_infos() {
   static const std::vector<OptionInfo> infos = {
       {"metrics", "comma-separated metric names, 'default' or 'all'", "default"},
@@ -372,17 +403,17 @@ const std::vector<OptionInfo>& ClassificationSpec::option_infos() {
       {"top_k", "multiclass scores: also top_k_accuracy", ""},
       {"ignore_index", "targets equal to it are dropped", ""},
       {"bins", "calibration bins (ece, mce)", "15"},
-      {"beta", "beta of fbeta", "1"},
+      {"beta", "beta of fbeta", "1", true, true},
       {"zero_division",
        "0, 1 or nan: a ratio whose denominator is 0 (precision, recall, F-scores, specificity, "
        "jaccard); nan values are left out of the averages",
-       "0"},
-      {"pos_label", "binary: the positive class, 0 or 1", "1"},
-      {"class_names", "comma-separated names of the classes, in index order", ""},
+       "0", true, true},
+      {"pos_label", "binary: the positive class, 0 or 1", "1", true, true},
+      {"class_names", "comma-separated names of the classes, in index order", "", true, true},
       {"labels",
        "comma-separated class indices that the macro, weighted and micro averages take "
        "(default: multiclass, the classes seen; multilabel, every label)",
-       ""},
+       "", true, true},
       {"nan_policy", "a NaN or infinite value: skip, propagate or error", "skip"},
       {"invalid",
        "a finite value that cannot be what the spec says (a probability outside [0, 1], a "
@@ -425,14 +456,7 @@ ClassificationSpec ClassificationSpec::from_options(std::string_view task, const
   spec.top_k = static_cast<int>(o.integer("top_k", std::int64_t{0}));
   spec.ignore_index = o.integer("ignore_index", "none");
   spec.bins = static_cast<int>(o.integer("bins", std::int64_t{15}));
-  spec.beta = o.real("beta", 1.0);
-  const std::string zd = o.text("zero_division", "0");
-  GPUEVAL_EXPECTS(zd == "0" || zd == "1" || zd == "nan" || zd == "0.0" || zd == "1.0",
-                  "zero_division must be 0, 1 or nan, not '" + zd + "'");
-  spec.zero_division = zd == "nan" ? std::numeric_limits<double>::quiet_NaN() : std::stod(zd);
-  spec.labels = o.shape("labels");
-  spec.pos_label = static_cast<int>(o.integer("pos_label", std::int64_t{1}));
-  spec.class_names = o.names("class_names");
+  classification::read_report_options(o, spec);
   spec.nan_policy = parse_nan_policy(o.text("nan_policy", "skip"));
   spec.invalid = parse_invalid_policy(o.text("invalid", "error"));
   spec.sample_shape = o.shape("sample_shape");

@@ -3,6 +3,7 @@
 #include <cxxopts.hpp>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <iterator>
@@ -25,11 +26,43 @@ that is truncated or corrupt is refused with exit status 3, naming the file. Sta
 the order given, so the same files in the same order give the same report, bit for bit (the
 merged report's elapsed_s and bytes_read are 0: the evaluations' own reports have them).
 --metrics defaults to the default set plus the opt-in metrics whose statistics the states hold.
+The options that shape a report but not its state (the flags above after --save-state) can be
+given here; every other option is the states'.
 )";
 
 // Flags of `merge` that take a value; everything else that is not a flag is a state file (taken
 // out before cxxopts parses, which would split paths on commas).
 const char* const kValueFlags[] = {"--metrics", "--format", "--output", "--save-state"};
+
+// The families' report-only options (OptionInfo::report_only) as merge's flags: option name,
+// the families that have it, their help. Every one takes a value.
+struct ReportOption {
+  std::string name, help;
+};
+std::vector<ReportOption> report_options() {
+  std::vector<ReportOption> out;
+  for (const FamilyDescription& f : families()) {
+    for (const OptionInfo& o : f.options) {
+      if (!o.report_only) {
+        continue;
+      }
+      auto it = std::find_if(out.begin(), out.end(),
+                             [&](const ReportOption& r) { return r.name == o.name; });
+      if (it == out.end()) {
+        out.push_back({o.name, f.name + ": " + o.help});
+      } else {
+        it->help = f.name + ", " + it->help;
+      }
+    }
+  }
+  return out;
+}
+
+std::string flag_of(const std::string& option) {
+  std::string flag = option;
+  std::replace(flag.begin(), flag.end(), '_', '-');
+  return flag;
+}
 
 State read_state(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -47,6 +80,7 @@ State read_state(const std::string& path) {
 } // namespace
 
 int merge_main(int argc, char** argv) {
+  const std::vector<ReportOption> reports = report_options();
   std::vector<std::string> files;
   std::vector<std::string> rest{argv[0]};
   for (int i = 1; i < argc; ++i) {
@@ -56,10 +90,13 @@ int merge_main(int argc, char** argv) {
       continue;
     }
     rest.push_back(a);
-    for (const char* flag : kValueFlags) {
-      if (a == flag && i + 1 < argc) {
-        rest.push_back(argv[++i]);
-      }
+    bool takes_value =
+        std::find(std::begin(kValueFlags), std::end(kValueFlags), a) != std::end(kValueFlags);
+    for (const ReportOption& r : reports) {
+      takes_value = takes_value || a == "--" + flag_of(r.name);
+    }
+    if (takes_value && i + 1 < argc) {
+      rest.push_back(argv[++i]);
     }
   }
   cxxopts::Options options("gpu-eval merge", "The report of several saved evaluation states "
@@ -74,6 +111,9 @@ int merge_main(int argc, char** argv) {
       ("save-state", "write the merged state to FILE", cxxopts::value<std::string>())
       ("h,help", "this help");
   // clang-format on
+  for (const ReportOption& r : reports) {
+    options.add_options()(flag_of(r.name), r.help, cxxopts::value<std::string>());
+  }
   std::vector<char*> args_v;
   for (std::string& s : rest) {
     args_v.push_back(s.data());
@@ -98,6 +138,12 @@ int merge_main(int argc, char** argv) {
     throw UsageError("--format none writes no report: give --save-state FILE");
   }
   const std::string metrics = args.count("metrics") ? args["metrics"].as<std::string>() : "";
+  Options given;
+  for (const ReportOption& r : reports) {
+    if (args.count(flag_of(r.name))) {
+      given[r.name] = args[flag_of(r.name)].as<std::string>();
+    }
+  }
 
   std::vector<State> states;
   for (const std::string& f : files) {
@@ -106,7 +152,7 @@ int merge_main(int argc, char** argv) {
   // The first state says the family and the spec; every other must merge into it.
   std::unique_ptr<AnyEvaluator> ev;
   try {
-    ev = evaluator_for_state(states.front(), metrics, Device::cpu(1));
+    ev = evaluator_for_state(states.front(), metrics, Device::cpu(1), given);
   } catch (const StateError& e) {
     throw InputError(files.front() + ": " + e.what());
   } catch (const InvalidArgument& e) {

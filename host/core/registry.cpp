@@ -175,8 +175,9 @@ Family state_family(const State& state) {
 }
 
 std::unique_ptr<AnyEvaluator> evaluator_for_state(const State& state, std::string_view metrics,
-                                                  Device device) {
-  return detail::family_entry_of_tag(state_family(state)).from_state(state, metrics, device);
+                                                  Device device, const Options& report_options) {
+  return detail::family_entry_of_tag(state_family(state))
+      .from_state(state, metrics, device, report_options);
 }
 
 } // namespace gpueval

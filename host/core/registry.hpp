@@ -34,9 +34,10 @@ struct FamilyEntry {
   std::function<std::unique_ptr<AnyEvaluator>(std::string_view task, const Options& options,
                                               Device device, const InputShapes* first)>
       make;
-  // An evaluator that merges `state` (its spec, with `metrics`; see evaluator_for_state).
+  // An evaluator that merges `state` (its spec, with `metrics` and the options that shape only
+  // the report; see evaluator_for_state).
   std::function<std::unique_ptr<AnyEvaluator>(const State& state, std::string_view metrics,
-                                              Device device)>
+                                              Device device, const Options& report_options)>
       from_state;
 };
 

@@ -498,7 +498,9 @@ void multiclass_block(const ClassBlock& b, const L& l, const ops::ClassParams& p
       add_lane(g, j, i + j, l, p, true, w, tally, first_invalid, b);
     }
   }
-  sums.flush(l, w);
+  if (!b.labels) { // label predictions have no log-loss or Brier words to flush into
+    sums.flush(l, w);
+  }
   tally.flush(l, w);
 }
 

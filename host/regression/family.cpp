@@ -3,6 +3,7 @@
 #include "regression/family.hpp"
 
 #include "core/registry.hpp"
+#include "gpueval/error.hpp"
 #include "gpueval/regression.hpp"
 
 namespace gpueval::regression {
@@ -19,8 +20,13 @@ void register_family() {
     }
     return std::make_unique<RegressionEvaluator>(std::move(spec), device);
   };
-  f.from_state = [](const State& state, std::string_view metrics,
-                    Device device) -> std::unique_ptr<AnyEvaluator> {
+  f.from_state = [](const State& state, std::string_view metrics, Device device,
+                    const Options& report_options) -> std::unique_ptr<AnyEvaluator> {
+    GPUEVAL_EXPECTS(report_options.empty(),
+                    "option '" +
+                        (report_options.empty() ? std::string() : report_options.begin()->first) +
+                        "' is not a regression report option: a regression state fixes its spec "
+                        "(--metrics chooses the reported metrics)");
     const std::vector<Metric> named =
         metrics.empty() ? std::vector<Metric>{} : parse_metric_list(metrics);
     return std::make_unique<RegressionEvaluator>(inspect_state(state).spec(named), device);

@@ -124,6 +124,9 @@ struct OptionInfo {
   // Whether gpu-eval takes it as a flag; false for what a reader of files knows from their
   // headers (the sample shape, the dtypes).
   bool flag = true;
+  // Whether it shapes only the report, not the state: states that differ in it merge, and
+  // `gpu-eval merge` and evaluator_for_state take it.
+  bool report_only = false;
 };
 
 // What a family tells every front end about itself.
@@ -148,11 +151,14 @@ std::unique_ptr<AnyEvaluator> make_evaluator(std::string_view task, const Option
 
 // An evaluator that merges `state`, with the spec the state was made with and `metrics`
 // ("default", "all" or comma-separated names of its family; empty: the default set, plus the
-// metrics the state's statistics serve), on `device`. Throws StateError for a state that is
-// truncated, corrupt, of another version or of an unknown family, and InvalidArgument for
-// metrics the state cannot give. The state is not merged yet.
+// metrics the state's statistics serve), on `device`, with `report_options`: options of the
+// family marked report_only (they shape the report, not the state). Throws StateError for a
+// state that is truncated, corrupt, of another version or of an unknown family, and
+// InvalidArgument for metrics the state cannot give or an option it fixes. The state is not
+// merged yet.
 std::unique_ptr<AnyEvaluator> evaluator_for_state(const State& state, std::string_view metrics,
-                                                  Device device);
+                                                  Device device,
+                                                  const Options& report_options = {});
 
 // The family tag of a state blob (checks its magic, version and checksum like merge()).
 Family state_family(const State& state);

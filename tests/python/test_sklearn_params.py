@@ -403,3 +403,29 @@ def test_invalid_values_are_named_with_the_sample_on_the_cpu():
         with pytest.raises(ValueError) as e:
             ev.compute()
         assert "batch 1, " + where in str(e.value) and fix in str(e.value), str(e.value)
+
+
+def test_gpu_eval_merge_takes_the_report_options(tmp_path, rng, cli):
+    import json
+    import subprocess
+    t = rng.integers(0, 4, 300)
+    y = np.where(rng.random(300) < 0.5, t, rng.integers(0, 4, 300))
+    y[y == 3] = 2  # class 3 never predicted: its precision is 0/0
+    ev = gpueval.Classification("multiclass", num_classes=4, device="cpu")
+    ev.update(y, t)
+    (tmp_path / "a.state").write_bytes(ev.state())
+    run = subprocess.run([cli, "merge", str(tmp_path / "a.state"), "--zero-division", "1",
+                          "--labels", "0,1,3", "--format", "json"],
+                         capture_output=True, text=True, check=True)
+    got = json.loads(run.stdout)["metrics"]
+    want = gpueval.Classification.from_state(ev.state(), zero_division=1,
+                                             labels=[0, 1, 3]).compute()
+    assert got["precision_macro"] == want["precision_macro"]
+    assert got["precision_macro"] != ev.compute()["precision_macro"]
+    # an option the state fixes is refused, naming it
+    reg = gpueval.Regression(device="cpu")
+    reg.update(rng.normal(size=(10, 2)), rng.normal(size=(10, 2)))
+    (tmp_path / "r.state").write_bytes(reg.state())
+    bad = subprocess.run([cli, "merge", str(tmp_path / "r.state"), "--zero-division", "1"],
+                         capture_output=True, text=True)
+    assert bad.returncode != 0 and "not a regression report option" in bad.stderr, bad.stderr
