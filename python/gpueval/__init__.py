@@ -42,7 +42,9 @@ __all__ = [
 def metric_names(which: str = "default", family: str = "regression") -> List[str]:
     """Metric names in report order: ``"default"``, ``"all"`` or ``"opt-in"``, of the
     ``"regression"`` or ``"classification"`` family (classification's default set also depends
-    on the task and inputs: see Classification)."""
+    on the task and inputs: see Classification). ``"all"`` lists every name; an evaluator's
+    ``metrics="all"`` leaves out the metrics asked for by name only (``auroc_ovo``, whose
+    histograms grow with the square of the classes)."""
     table = _families.named(family).metric_table()
     if which == "all":
         return [name for name, _, _ in table]
