@@ -56,59 +56,25 @@ PerClassFn per_class_fn(ClassMetric m) {
   }
 }
 
-// Cohen's kappa from the confusion matrix, in exact integer arithmetic until one final
-// division: kappa = 1 - n * sum w_ij M_ij / sum w_ij row_i col_j, with w = 1 off the diagonal
-// (power 0), |i - j| (1) or (i - j)^2 (2). Both sums fit 128 bits for any count a state holds
-// (C <= 1024, n < 2^40 per class pair).
-double kappa(const std::vector<std::uint64_t>& m, std::int64_t c, int power) {
-  __extension__ typedef unsigned __int128 U;
-  const auto C = static_cast<std::size_t>(c);
-  std::vector<U> rows(C, 0), cols(C, 0);
-  U n = 0;
-  for (std::size_t i = 0; i < C; ++i) {
-    for (std::size_t j = 0; j < C; ++j) {
-      rows[i] += m[i * C + j];
-      cols[j] += m[i * C + j];
-      n += m[i * C + j];
-    }
-  }
-  U observed = 0, expected = 0;
-  for (std::size_t i = 0; i < C; ++i) {
-    for (std::size_t j = 0; j < C; ++j) {
-      const U d = i > j ? i - j : j - i;
-      const U w = power == 0 ? (i == j ? 0 : 1) : (power == 1 ? d : d * d);
-      observed += w * m[i * C + j];
-      expected += w * rows[i] * cols[j];
-    }
-  }
-  if (expected == 0) {
-    return std::numeric_limits<double>::quiet_NaN();
-  }
-  return static_cast<double>(1.0L - static_cast<long double>(observed * n) /
-                                        static_cast<long double>(expected));
-}
+namespace {
 
-// Matthews' correlation from the confusion matrix (scikit-learn's multiclass formula), its
-// covariances exact in 128-bit integers: 0 when a variance is 0.
-double mcc_of(const std::vector<std::uint64_t>& m, std::int64_t c) {
-  __extension__ typedef __int128 I;
-  const auto C = static_cast<std::size_t>(c);
-  I n = 0, trace = 0, tk_pk = 0, pk2 = 0, tk2 = 0;
-  for (std::size_t i = 0; i < C; ++i) {
-    I t = 0, p = 0;
-    for (std::size_t j = 0; j < C; ++j) {
-      t += m[i * C + j];
-      p += m[j * C + i];
-    }
-    n += t;
-    trace += m[i * C + i];
-    tk_pk += t * p;
-    pk2 += p * p;
-    tk2 += t * t;
+__extension__ typedef unsigned __int128 U128;
+__extension__ typedef __int128 I128;
+
+// Each formula below serves counts (exact, in 128-bit integers) and weight sums (long double,
+// as scikit-learn computes them with sample_weight in float64) alike: A is the accumulator.
+
+// Matthews' correlation from the marginals (targets t_k and predictions y_k per class) and the
+// trace: scikit-learn's multiclass formula; 0 when a variance is 0.
+template <class A> double mcc_from(const std::vector<A>& t, const std::vector<A>& y, A trace) {
+  A n = 0, tk_pk = 0, pk2 = 0, tk2 = 0;
+  for (std::size_t k = 0; k < t.size(); ++k) {
+    n += t[k];
+    tk_pk += t[k] * y[k];
+    pk2 += y[k] * y[k];
+    tk2 += t[k] * t[k];
   }
-  const I cov_ytyp = trace * n - tk_pk;
-  const I cov_ypyp = n * n - pk2;
-  const I cov_ytyt = n * n - tk2;
+  const A cov_ytyp = trace * n - tk_pk, cov_ypyp = n * n - pk2, cov_ytyt = n * n - tk2;
   if (cov_ypyp == 0 || cov_ytyt == 0) {
     return 0.0;
   }
@@ -117,137 +83,147 @@ double mcc_of(const std::vector<std::uint64_t>& m, std::int64_t c) {
       std::sqrt(static_cast<long double>(cov_ytyt) * static_cast<long double>(cov_ypyp)));
 }
 
-// kappa() and mcc_of() of a weighted confusion matrix (weight sums): the same formulas in long
-// double, as scikit-learn computes them with sample_weight in float64.
-double kappa_weighted(const std::vector<double>& m, std::int64_t c, int power) {
-  const auto C = static_cast<std::size_t>(c);
-  std::vector<long double> rows(C, 0), cols(C, 0);
-  long double n = 0;
+// Cohen's kappa's expected disagreement sum_ij w_ij t_i y_j from the marginals in O(C), with
+// w = 1 off the diagonal (power 0), |i - j| (1) or (i - j)^2 (2).
+template <class A>
+A expected_disagreement(const std::vector<A>& t, const std::vector<A>& y, int power) {
+  const std::size_t C = t.size();
+  A n = 0, diag = 0, total_j = 0;
   for (std::size_t i = 0; i < C; ++i) {
-    for (std::size_t j = 0; j < C; ++j) {
-      rows[i] += m[i * C + j];
-      cols[j] += m[i * C + j];
-      n += m[i * C + j];
-    }
+    n += t[i];
+    diag += t[i] * y[i];
+    total_j += y[i] * static_cast<A>(i);
   }
-  long double observed = 0, expected = 0;
+  if (power == 0) {
+    return n * n - diag;
+  }
+  if (power == 1) { // sum_i t_i (sum_{j<i} (i - j) y_j + sum_{j>i} (j - i) y_j), prefix sums
+    A expected = 0, below = 0, below_j = 0;
+    for (std::size_t i = 0; i < C; ++i) {
+      const A ia = static_cast<A>(i);
+      const A above = n - below - y[i], above_j = total_j - below_j - y[i] * ia;
+      expected += t[i] * ((below * ia - below_j) + (above_j - above * ia));
+      below += y[i];
+      below_j += y[i] * ia;
+    }
+    return expected;
+  }
+  // sum_ij (i - j)^2 t_i y_j = n sum i^2 y_i + n sum i^2 t_i - 2 (sum i t_i)(sum j y_j)
+  A t1 = 0, t2 = 0, y2 = 0;
   for (std::size_t i = 0; i < C; ++i) {
-    for (std::size_t j = 0; j < C; ++j) {
-      const long double d =
-          i > j ? static_cast<long double>(i - j) : static_cast<long double>(j - i);
-      const long double w = power == 0 ? (i == j ? 0 : 1) : (power == 1 ? d : d * d);
-      observed += w * m[i * C + j];
-      expected += w * rows[i] * cols[j];
-    }
+    const A ia = static_cast<A>(i);
+    t1 += t[i] * ia;
+    t2 += t[i] * ia * ia;
+    y2 += y[i] * ia * ia;
   }
+  return n * y2 + n * t2 - 2 * t1 * total_j;
+}
+
+// kappa = 1 - n * observed / expected, one final division.
+template <class A> double kappa_from(A observed, A n, A expected) {
   if (expected == 0) {
     return std::numeric_limits<double>::quiet_NaN();
   }
-  return static_cast<double>(1.0L - observed * n / expected);
+  return static_cast<double>(1.0L - static_cast<long double>(observed * n) /
+                                        static_cast<long double>(expected));
 }
 
-double mcc_weighted(const std::vector<double>& m, std::int64_t c) {
-  const auto C = static_cast<std::size_t>(c);
-  long double n = 0, trace = 0, tk_pk = 0, pk2 = 0, tk2 = 0;
-  for (std::size_t i = 0; i < C; ++i) {
-    long double t = 0, p = 0;
-    for (std::size_t j = 0; j < C; ++j) {
-      t += m[i * C + j];
-      p += m[j * C + i];
+// A confusion matrix's marginals (rows: targets, columns: predictions) and trace.
+template <class A, class Cell> struct MatrixMarginals {
+  std::vector<A> t, y;
+  A n = 0, trace = 0;
+  MatrixMarginals(const std::vector<Cell>& m, std::int64_t c)
+      : t(static_cast<std::size_t>(c), 0), y(static_cast<std::size_t>(c), 0) {
+    const auto C = static_cast<std::size_t>(c);
+    for (std::size_t i = 0; i < C; ++i) {
+      for (std::size_t j = 0; j < C; ++j) {
+        t[i] += static_cast<A>(m[i * C + j]);
+        y[j] += static_cast<A>(m[i * C + j]);
+      }
+      trace += static_cast<A>(m[i * C + i]);
     }
-    n += t;
-    trace += m[i * C + i];
-    tk_pk += t * p;
-    pk2 += p * p;
-    tk2 += t * t;
+    for (const A v : t) {
+      n += v;
+    }
   }
-  const long double cov_ytyp = trace * n - tk_pk;
-  const long double cov_ypyp = n * n - pk2;
-  const long double cov_ytyt = n * n - tk2;
-  if (cov_ypyp == 0 || cov_ytyt == 0) {
-    return 0.0;
+};
+
+// Kappa of a confusion matrix: the observed disagreement from its cells.
+template <class A, class Cell>
+double matrix_kappa(const std::vector<Cell>& m, std::int64_t c, int power) {
+  const MatrixMarginals<A, Cell> mm(m, c);
+  const auto C = static_cast<std::size_t>(c);
+  A observed = 0;
+  for (std::size_t i = 0; i < C; ++i) {
+    for (std::size_t j = 0; j < C; ++j) {
+      const A d = static_cast<A>(i > j ? i - j : j - i);
+      const A w = power == 0 ? (i == j ? 0 : 1) : (power == 1 ? d : d * d);
+      observed += w * static_cast<A>(m[i * C + j]);
+    }
   }
-  return static_cast<double>(cov_ytyp / std::sqrt(cov_ytyt * cov_ypyp));
+  return kappa_from(observed, mm.n, expected_disagreement(mm.t, mm.y, power));
 }
-
-namespace {
-
-__extension__ typedef unsigned __int128 U128;
-__extension__ typedef __int128 I128;
 
 // A record without the confusion matrix: class i's targets, predictions and right ones, as
-// 128-bit integers (unweighted) or long doubles (weight sums).
-struct Marginals {
-  std::vector<long double> t, y;
-  long double n = 0, trace = 0;
-  std::vector<U128> ti, yi; // unweighted: exact
-  U128 ni = 0, tracei = 0;
-};
-Marginals marginals_of(const std::vector<std::uint64_t>& w, const ops::ClassLayout& l) {
-  Marginals m;
-  const std::int64_t c = l.classes;
-  for (std::int64_t i = 0; i < c; ++i) {
+// counts (A = U128) or weight sums (A = long double).
+template <class A> struct RecordMarginals {
+  std::vector<A> t, y;
+  A n = 0, trace = 0;
+  RecordMarginals(const std::vector<std::uint64_t>& w, const ops::ClassLayout& l) {
+    const std::int64_t c = l.classes;
     const auto word = [&](std::int64_t k) {
-      return l.weighted ? static_cast<long double>(
-                              ops::weight_sum_value(&w[static_cast<std::size_t>(l.weight_of(k))]))
-                        : static_cast<long double>(w[static_cast<std::size_t>(k)]);
+      return l.weighted ? static_cast<A>(static_cast<long double>(
+                              ops::weight_sum_value(&w[static_cast<std::size_t>(l.weight_of(k))])))
+                        : static_cast<A>(w[static_cast<std::size_t>(k)]);
     };
-    m.t.push_back(word(l.marginals + i));
-    m.y.push_back(word(l.marginals + c + i));
-    m.trace += word(l.marginals + 2 * c + i);
-    m.n += m.t.back();
-    if (!l.weighted) {
-      m.ti.push_back(w[static_cast<std::size_t>(l.marginals + i)]);
-      m.yi.push_back(w[static_cast<std::size_t>(l.marginals + c + i)]);
-      m.tracei += w[static_cast<std::size_t>(l.marginals + 2 * c + i)];
-      m.ni += m.ti.back();
+    for (std::int64_t i = 0; i < c; ++i) {
+      t.push_back(word(l.marginals + i));
+      y.push_back(word(l.marginals + c + i));
+      trace += word(l.marginals + 2 * c + i);
+      n += t.back();
     }
   }
-  return m;
-}
+};
 
 // A fixed-point sum of whole numbers (the class distances of an unweighted record) exactly.
 U128 whole_sum(const std::uint64_t* words) {
   return ((static_cast<U128>(words[1]) << 64) | words[0]) >> 40;
 }
 
+template <class A> std::vector<I128> signed_of(const std::vector<A>& v) {
+  return std::vector<I128>(v.begin(), v.end());
+}
+
 } // namespace
 
+double kappa(const std::vector<std::uint64_t>& m, std::int64_t c, int power) {
+  return matrix_kappa<U128>(m, c, power);
+}
+
+double mcc_of(const std::vector<std::uint64_t>& m, std::int64_t c) {
+  const MatrixMarginals<I128, std::uint64_t> mm(m, c);
+  return mcc_from(mm.t, mm.y, mm.trace);
+}
+
+double kappa_weighted(const std::vector<double>& m, std::int64_t c, int power) {
+  return matrix_kappa<long double>(m, c, power);
+}
+
+double mcc_weighted(const std::vector<double>& m, std::int64_t c) {
+  const MatrixMarginals<long double, double> mm(m, c);
+  return mcc_from(mm.t, mm.y, mm.trace);
+}
+
 double marginal_mcc(const std::vector<std::uint64_t>& w, const ops::ClassLayout& l) {
-  const Marginals m = marginals_of(w, l);
-  if (!l.weighted) { // mcc_of's formula, exact in 128-bit integers: marginals and the trace
-    I128 tk_pk = 0, pk2 = 0, tk2 = 0;
-    for (std::size_t i = 0; i < m.ti.size(); ++i) {
-      tk_pk += static_cast<I128>(m.ti[i] * m.yi[i]);
-      pk2 += static_cast<I128>(m.yi[i] * m.yi[i]);
-      tk2 += static_cast<I128>(m.ti[i] * m.ti[i]);
-    }
-    const I128 n = static_cast<I128>(m.ni), trace = static_cast<I128>(m.tracei);
-    const I128 cov_ytyp = trace * n - tk_pk, cov_ypyp = n * n - pk2, cov_ytyt = n * n - tk2;
-    if (cov_ypyp == 0 || cov_ytyt == 0) {
-      return 0.0;
-    }
-    return static_cast<double>(
-        static_cast<long double>(cov_ytyp) /
-        std::sqrt(static_cast<long double>(cov_ytyt) * static_cast<long double>(cov_ypyp)));
+  if (l.weighted) {
+    const RecordMarginals<long double> m(w, l);
+    return mcc_from(m.t, m.y, m.trace);
   }
-  long double tk_pk = 0, pk2 = 0, tk2 = 0;
-  for (std::size_t i = 0; i < m.t.size(); ++i) {
-    tk_pk += m.t[i] * m.y[i];
-    pk2 += m.y[i] * m.y[i];
-    tk2 += m.t[i] * m.t[i];
-  }
-  const long double cov_ytyp = m.trace * m.n - tk_pk, cov_ypyp = m.n * m.n - pk2,
-                    cov_ytyt = m.n * m.n - tk2;
-  if (cov_ypyp == 0 || cov_ytyt == 0) {
-    return 0.0;
-  }
-  return static_cast<double>(cov_ytyp / std::sqrt(cov_ytyt * cov_ypyp));
+  const RecordMarginals<U128> m(w, l);
+  return mcc_from(signed_of(m.t), signed_of(m.y), static_cast<I128>(m.trace));
 }
 
 double marginal_kappa(const std::vector<std::uint64_t>& w, const ops::ClassLayout& l, int power) {
-  const Marginals m = marginals_of(w, l);
-  const auto C = static_cast<std::size_t>(l.classes);
   if (l.weighted) {
     // The class distances' weighted sums can exceed their fixed point's range (weight x (t - p)^2
     // up to 2^68): the weighted linear and quadratic kappas need the confusion matrix, and are
@@ -255,56 +231,16 @@ double marginal_kappa(const std::vector<std::uint64_t>& w, const ops::ClassLayou
     if (power != 0) {
       return std::numeric_limits<double>::quiet_NaN();
     }
-    long double diag = 0;
-    for (std::size_t i = 0; i < C; ++i) {
-      diag += m.t[i] * m.y[i];
-    }
-    const long double expected = m.n * m.n - diag;
-    return expected == 0 ? std::numeric_limits<double>::quiet_NaN()
-                         : static_cast<double>(1.0L - m.n * (m.n - m.trace) / expected);
+    const RecordMarginals<long double> m(w, l);
+    return kappa_from(m.n - m.trace, m.n, expected_disagreement(m.t, m.y, 0));
   }
-  // kappa() of the matrix, from what the record holds: observed disagreement n - trace,
-  // sum |t - p| or sum (t - p)^2; the expected one sum_ij w_ij t_i p_j from the marginals in O(C)
-  // (prefix sums), exact in 128-bit integers.
-  U128 observed = 0, expected = 0;
-  if (power == 0) {
-    U128 diag = 0;
-    for (std::size_t i = 0; i < C; ++i) {
-      diag += m.ti[i] * m.yi[i];
-    }
-    observed = m.ni - m.tracei;
-    expected = m.ni * m.ni - diag;
-  } else if (power == 1) {
-    observed = whole_sum(&w[static_cast<std::size_t>(l.class_distance)]);
-    // sum_i t_i (sum_{j<i} (i - j) p_j + sum_{j>i} (j - i) p_j)
-    U128 below = 0, below_j = 0, total = 0, total_j = 0;
-    for (std::size_t j = 0; j < C; ++j) {
-      total += m.yi[j];
-      total_j += m.yi[j] * j;
-    }
-    for (std::size_t i = 0; i < C; ++i) {
-      const U128 above = total - below - m.yi[i], above_j = total_j - below_j - m.yi[i] * i;
-      expected += m.ti[i] * ((below * i - below_j) + (above_j - above * i));
-      below += m.yi[i];
-      below_j += m.yi[i] * i;
-    }
-  } else {
-    observed = whole_sum(&w[static_cast<std::size_t>(l.class_distance + 2)]);
-    // sum_ij (i - j)^2 t_i p_j = P sum i^2 t_i + T sum j^2 p_j - 2 (sum i t_i)(sum j p_j)
-    U128 t1 = 0, t2 = 0, y1 = 0, y2 = 0;
-    for (std::size_t i = 0; i < C; ++i) {
-      t1 += m.ti[i] * i;
-      t2 += m.ti[i] * i * i;
-      y1 += m.yi[i] * i;
-      y2 += m.yi[i] * i * i;
-    }
-    expected = m.ni * y2 + m.ni * t2 - 2 * t1 * y1; // T = P = n
-  }
-  if (expected == 0) {
-    return std::numeric_limits<double>::quiet_NaN();
-  }
-  return static_cast<double>(1.0L - static_cast<long double>(observed * m.ni) /
-                                        static_cast<long double>(expected));
+  // kappa() of the matrix from what the record holds: the observed disagreement n - trace,
+  // sum |t - p| or sum (t - p)^2 (the record's class-distance sums), exact in 128-bit integers.
+  const RecordMarginals<U128> m(w, l);
+  const U128 observed =
+      power == 0 ? m.n - m.trace
+                 : whole_sum(&w[static_cast<std::size_t>(l.class_distance + (power == 1 ? 0 : 2))]);
+  return kappa_from(observed, m.n, expected_disagreement(m.t, m.y, power));
 }
 
 ClassificationReport build_class_report(const detail::ClassBackend& b,
