@@ -1,6 +1,7 @@
 #include "cuda/backend_device.hpp"
 
 #include "cuda/cuda_check.hpp"
+#include "cuda/index_math.hpp"
 
 namespace gpueval::cuda {
 
@@ -17,6 +18,18 @@ std::string BackendDevice::describe() const {
 void BackendDevice::updated(cudaStream_t stream) {
   last_stream_ = stream;
   unheld_update_ = true;
+}
+
+detail::NonFiniteLocation BackendDevice::read_position(const unsigned long long* slot,
+                                                       StreamHandle stream) {
+  unsigned long long pos = 0;
+  copy_out(&pos, slot, sizeof pos, stream);
+  detail::NonFiniteLocation where;
+  if (pos != ~0ull) {
+    where.batch = position_batch(pos);
+    where.element = position_element(pos);
+  }
+  return where;
 }
 
 void BackendDevice::hold(std::shared_ptr<void> owner) {

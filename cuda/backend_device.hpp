@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 
+#include "core/common.hpp"
 #include "cuda/cuda_events.hpp"
 #include "cuda/device_guard.hpp"
 #include "gpueval/device.hpp"
@@ -43,6 +44,9 @@ public:
   }
   // After a device-wide synchronisation (configure): nothing is pending.
   void settled() { order_.settled(); }
+  // The position (encode_position) a kernel recorded with atomicMin in the device word `slot`,
+  // after every earlier write; all ones: none. Synchronises.
+  detail::NonFiniteLocation read_position(const unsigned long long* slot, StreamHandle stream);
 
 private:
   void copy(void* to, const void* from, std::size_t bytes, cudaMemcpyKind kind,

@@ -592,14 +592,7 @@ public:
 private:
   // A position slot of first_bad_ (0: the first sample that raises, 1: the first bad weight).
   detail::NonFiniteLocation slot(int i, StreamHandle stream) {
-    unsigned long long pos = 0;
-    device_.copy_out(&pos, first_bad_.as<unsigned long long>() + i, sizeof pos, stream);
-    detail::NonFiniteLocation where;
-    if (pos != ~0ull) {
-      where.batch = position_batch(pos);
-      where.element = position_element(pos);
-    }
-    return where;
+    return device_.read_position(first_bad_.as<unsigned long long>() + i, stream);
   }
 
   int index_;

@@ -735,14 +735,7 @@ public:
 private:
   // Flag `slot` of first_bad_ (0: the first non-finite pair, 1: the first bad weight).
   detail::NonFiniteLocation read_flag(int slot, StreamHandle stream) {
-    unsigned long long pos = 0;
-    device_.copy_out(&pos, first_bad_.as<unsigned long long>() + slot, sizeof pos, stream);
-    detail::NonFiniteLocation where;
-    if (pos != ~0ull) {
-      where.batch = position_batch(pos);
-      where.element = position_element(pos);
-    }
-    return where;
+    return device_.read_position(first_bad_.as<unsigned long long>() + slot, stream);
   }
 
   int index_;
