@@ -101,6 +101,9 @@ Evaluation evaluate(const EvalOptions& options, const Machine& machine = Machine
 // `gpu-eval merge STATE...`; returns the exit status.
 int merge_main(int argc, char** argv);
 
+// The flag of a family option: "--num-classes" for "num_classes".
+std::string flag_of(const std::string& option);
+
 // Writes bytes to `path` through a temporary file renamed into place, so that a reader (or a
 // scheduler's retry) never sees half a state. Throws io::ReadError naming the file.
 void write_file_atomically(const std::string& path, const std::vector<std::uint8_t>& bytes);

@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <mutex>
@@ -146,6 +147,12 @@ void write_synth_shard(const SynthRequest& request, int k, const SynthTensor& pr
     tensors.push_back({"mask", mask.dtype, mask.shape, mask.data});
   }
   io::write_safetensors(out + "/shard_" + id + ".safetensors", tensors);
+}
+
+std::string flag_of(const std::string& option) {
+  std::string flag = "--" + option;
+  std::replace(flag.begin(), flag.end(), '_', '-');
+  return flag;
 }
 
 } // namespace gpueval::cli

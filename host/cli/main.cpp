@@ -74,12 +74,6 @@ Split split_multi_flags(int argc, char** argv) {
   return out;
 }
 
-std::string flag_of(const std::string& option) {
-  std::string flag = "--" + option;
-  std::replace(flag.begin(), flag.end(), '_', '-');
-  return flag;
-}
-
 std::string join_or(const std::vector<std::string>& words) {
   std::string out;
   for (std::size_t i = 0; i < words.size(); ++i) {

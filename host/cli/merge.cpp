@@ -58,12 +58,6 @@ std::vector<ReportOption> report_options() {
   return out;
 }
 
-std::string flag_of(const std::string& option) {
-  std::string flag = option;
-  std::replace(flag.begin(), flag.end(), '_', '-');
-  return flag;
-}
-
 State read_state(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
@@ -93,7 +87,7 @@ int merge_main(int argc, char** argv) {
     bool takes_value =
         std::find(std::begin(kValueFlags), std::end(kValueFlags), a) != std::end(kValueFlags);
     for (const ReportOption& r : reports) {
-      takes_value = takes_value || a == "--" + flag_of(r.name);
+      takes_value = takes_value || a == flag_of(r.name);
     }
     if (takes_value && i + 1 < argc) {
       rest.push_back(argv[++i]);
@@ -112,7 +106,7 @@ int merge_main(int argc, char** argv) {
       ("h,help", "this help");
   // clang-format on
   for (const ReportOption& r : reports) {
-    options.add_options()(flag_of(r.name), r.help, cxxopts::value<std::string>());
+    options.add_options()(flag_of(r.name).substr(2), r.help, cxxopts::value<std::string>());
   }
   std::vector<char*> args_v;
   for (std::string& s : rest) {
@@ -140,8 +134,8 @@ int merge_main(int argc, char** argv) {
   const std::string metrics = args.count("metrics") ? args["metrics"].as<std::string>() : "";
   Options given;
   for (const ReportOption& r : reports) {
-    if (args.count(flag_of(r.name))) {
-      given[r.name] = args[flag_of(r.name)].as<std::string>();
+    if (args.count(flag_of(r.name).substr(2))) {
+      given[r.name] = args[flag_of(r.name).substr(2)].as<std::string>();
     }
   }
 

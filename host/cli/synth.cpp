@@ -18,14 +18,6 @@ namespace gpueval::cli {
 
 namespace {
 
-std::string flag_of(const std::string& name) {
-  std::string flag = "--" + name;
-  for (char& c : flag) {
-    c = c == '_' ? '-' : c;
-  }
-  return flag;
-}
-
 // Every family's tasks, for help texts: "a, b or c".
 std::string task_list() {
   std::vector<std::string> tasks;
