@@ -11,28 +11,19 @@ import pytest
 from sklearn import metrics as skm
 
 import gpueval
+from weighted_batches import fold, rel, spread_weights
 
 SIZES = (37, 0, 1, 400, 62, 0, 500)  # uneven batches, empty ones included
 N = sum(SIZES)
 C = 5
 
 
-def _weights(rng, n=N):
-    # a tenth of weights 0, the rest spread over four decades
-    return np.where(rng.random(n) < 0.1, 0.0, 10.0 ** rng.uniform(-2, 2, size=n))
+def _weights(rng):
+    return spread_weights(rng, N)
 
 
-def _fold(ev, p, t, w, sizes=SIZES, **kw):
-    start = 0
-    for size in sizes:
-        ev.update(p[start:start + size], t[start:start + size],
-                  weight=None if w is None else w[start:start + size], **kw)
-        start += size
-    return ev.compute()
-
-
-def _rel(got, want):
-    return abs(got - want) / max(abs(want), 1e-300)
+def _fold(ev, p, t, w, **kw):
+    return fold(ev, p, t, w, SIZES, **kw)
 
 
 def _same(a, b):
@@ -83,7 +74,7 @@ def test_binary_matches_scikit_learn(rng):
         "auroc": skm.roc_auc_score(t, sd, sample_weight=w),
         "average_precision": skm.average_precision_score(t, sd, sample_weight=w),
     }
-    worst = {k: _rel(r[k], v) for k, v in want.items()}
+    worst = {k: rel(r[k], v) for k, v in want.items()}
     # counts: the weights' fixed-point sums (2^-64) against float64 sums; the real-valued sums'
     # terms rounded to 2^-40
     assert all(v < 1e-12 for v in worst.values()), {k: v for k, v in worst.items() if v >= 1e-12}
@@ -120,7 +111,7 @@ def test_multiclass_matches_scikit_learn(rng):
             want[f"{name}_{avg}"] = fn(t, y, average=avg, sample_weight=w)
         np.testing.assert_allclose(r.per_class[name], fn(t, y, average=None, sample_weight=w),
                                    rtol=1e-13)
-    worst = {k: _rel(r[k], v) for k, v in want.items()}
+    worst = {k: rel(r[k], v) for k, v in want.items()}
     assert all(v < 1e-12 for v in worst.values()), {k: v for k, v in worst.items() if v >= 1e-12}
     np.testing.assert_allclose(r.per_class["support"],
                                np.bincount(t, weights=w, minlength=C), rtol=1e-14)
@@ -145,7 +136,7 @@ def test_multilabel_matches_scikit_learn(rng):
         want[f"auroc_{avg}"] = skm.roc_auc_score(t, sd, average=avg, sample_weight=w)
         want[f"average_precision_{avg}"] = skm.average_precision_score(
             t, sd, average=avg, sample_weight=w)
-    worst = {k: _rel(r[k], v) for k, v in want.items()}
+    worst = {k: rel(r[k], v) for k, v in want.items()}
     assert all(v < 1e-12 for v in worst.values()), {k: v for k, v in worst.items() if v >= 1e-12}
 
 

@@ -9,6 +9,7 @@ import pytest
 from sklearn import metrics as skm
 
 import gpueval
+from weighted_batches import fold, rel, spread_weights
 
 SIZES = (37, 0, 1, 200, 62, 0, 5)  # uneven batches, empty ones included
 
@@ -17,22 +18,11 @@ def _data(rng, offset=0.0, channels=3):
     n = sum(SIZES)
     t = offset + rng.normal(size=(n, channels)) * np.array([1.0, 3.0, 0.5])[:channels]
     p = t + rng.normal(scale=0.4, size=t.shape)
-    # a tenth of weights 0, the rest spread over four decades
-    w = np.where(rng.random(n) < 0.1, 0.0, 10.0 ** rng.uniform(-2, 2, size=n))
-    return p, t, w
+    return p, t, spread_weights(rng, n)
 
 
 def _fold(ev, p, t, w, **kw):
-    start = 0
-    for size in SIZES:
-        ev.update(p[start:start + size], t[start:start + size],
-                  weight=None if w is None else w[start:start + size], **kw)
-        start += size
-    return ev.compute()
-
-
-def _rel(got, want):
-    return abs(got - want) / max(abs(want), 1e-300)
+    return fold(ev, p, t, w, SIZES, **kw)
 
 
 # gpueval name -> scikit-learn (multioutput uniform average, as gpueval's headline)
@@ -58,18 +48,18 @@ def test_weighted_metrics_match_scikit_learn(rng, offset, dtype):
     worst = {}
     for name, fn in SKLEARN.items():
         want = fn(t, p, wd)
-        worst[name] = _rel(r[name], want)
+        worst[name] = rel(r[name], want)
         assert worst[name] < 1e-11, (name, r[name], want)
     assert r.count == 3 * int(np.count_nonzero(wd))
     assert r.weight_sum == pytest.approx(3 * wd.sum(), rel=1e-15)
     # bias: the weighted mean error; max_error: over the pairs of weight > 0
     keep = wd > 0
-    assert _rel(r["bias"], np.mean([np.average((p - t)[:, c], weights=wd)
+    assert rel(r["bias"], np.mean([np.average((p - t)[:, c], weights=wd)
                                     for c in range(3)])) < 1e-11
     assert r["max_error"] == np.max(np.abs(p - t)[keep])
     # the variance-weighted r2, as multioutput="variance_weighted"
     want = skm.r2_score(t, p, sample_weight=wd, multioutput="variance_weighted")
-    assert _rel(r.variance_weighted["r2"], want) < 1e-11
+    assert rel(r.variance_weighted["r2"], want) < 1e-11
 
 
 def test_msle_and_the_flattened_headline_match_scikit_learn(rng):
@@ -77,8 +67,8 @@ def test_msle_and_the_flattened_headline_match_scikit_learn(rng):
     p, t = np.abs(p[:, 0]), np.abs(t[:, 0])
     r = _fold(gpueval.Regression(metrics=["msle", "mse", "r2"], channel_axis=None,
                                  device="cpu"), p, t, w)
-    assert _rel(r["msle"], skm.mean_squared_log_error(t, p, sample_weight=w)) < 1e-11
-    assert _rel(r["r2"], skm.r2_score(t, p, sample_weight=w)) < 1e-11
+    assert rel(r["msle"], skm.mean_squared_log_error(t, p, sample_weight=w)) < 1e-11
+    assert rel(r["r2"], skm.r2_score(t, p, sample_weight=w)) < 1e-11
 
 
 def test_weights_of_the_tensors_shape(rng):
@@ -88,7 +78,7 @@ def test_weights_of_the_tensors_shape(rng):
     r = _fold(gpueval.Regression(metrics=["mse", "r2"], device="cpu"), p, t, w)
     for c in range(3):
         want = skm.r2_score(t[:, c], p[:, c], sample_weight=w[:, c])
-        assert _rel(r.per_channel["r2"][c], want) < 1e-11
+        assert rel(r.per_channel["r2"][c], want) < 1e-11
 
 
 def test_zero_one_weights_are_the_mask_to_the_bit(rng):
@@ -116,7 +106,7 @@ def test_torch_weights_and_the_weighted_json(rng):
     ev = gpueval.Regression(metrics=["mse"], device="cpu")
     ev.update(torch.from_numpy(p), torch.from_numpy(t), weight=torch.from_numpy(w))
     r = ev.compute()
-    assert _rel(r["mse"], skm.mean_squared_error(t, p, sample_weight=w)) < 1e-12
+    assert rel(r["mse"], skm.mean_squared_error(t, p, sample_weight=w)) < 1e-12
     d = json.loads(r.to_json())
     assert d["weight_sum"] == pytest.approx(3 * w.sum(), rel=1e-15)
     assert gpueval.Report.from_json(r.to_json()).weight_sum == r.weight_sum
