@@ -298,6 +298,18 @@ __device__ void fold_single(const ClassArgs& a, const AtomicRecord& r, std::int6
     record_invalid(a, at.e);
   }
   add_count(r, l, ops::ClassLayout::kSamples, folded, wt);
+  if (l.positions > 0) { // by_axis (ops::add_position): the index differs between lanes
+    const std::int64_t n = l.positions;
+    const std::int64_t pos = folded ? l.position_of(s) : 0;
+    add_at(r, l, l.axis_counts + pos, folded, wt, n, o.target == o.pred);
+    if (l.top_k) {
+      add_at(r, l, l.axis_counts + 2 * n + pos, folded && o.top_k_hit, wt);
+    }
+    if (folded && o.scored) {
+      r.add_term(l.axis_sums + 2 * pos, o.log_loss * wt.value);
+      r.add_term(l.axis_sums + 2 * (n + pos), o.brier * wt.value);
+    }
+  }
   if (l.confusion >= 0) {
     add_at(r, l, l.confusion + (folded ? o.target * l.classes + o.pred : 0), folded, wt);
   } else { // ops::add_decision without the confusion matrix, across the warp

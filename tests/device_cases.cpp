@@ -473,6 +473,7 @@ struct ClassCase {
   int weight = 0;         // sample weights of rank `weight` (0: none)
   bool ovo = false;       // auroc_ovo too (by name only: not in "all")
   bool no_matrix = false; // per-class counts instead of the confusion matrix
+  int by_axis = 0;        // a breakdown axis of the targets (0: none)
 };
 
 // Scores with ties: a fifth of the samples have two equal highest scores (the lowest index wins).
@@ -565,6 +566,9 @@ void check_class_parity(const ClassCase& c, std::int64_t n, std::uint64_t seed,
     spec.confusion_matrix = false;
   }
   spec.class_axis = c.class_axis;
+  if (c.by_axis != 0) {
+    spec.by_axis = c.by_axis;
+  }
   spec.nan_policy = NanPolicy::skip;
   spec.invalid = InvalidPolicy::skip; // the planted invalid values are counted on both devices
   const Placed pp = place(pred, {pshape, {}, 0}, misalign);
@@ -679,6 +683,17 @@ TEST(DeviceParity, SmallClassificationClassAxisNotLast) {
   // Scores [N, C, 3], targets [N, 3]: the class axis is 1 and not the last.
   check_class_parity({ClassTask::multiclass, 5, true, false, 0, 1, 3}, 500, 11);
   check_class_parity({ClassTask::multiclass, 5, false, false, 1, 1, 3}, 500, 12);
+}
+
+TEST(DeviceParity, SmallClassificationByAxis) {
+  GPUEVAL_REQUIRE_DEVICE_UNDER_TEST();
+  // Per index of a breakdown axis ([N, 7] targets): each sample's counts and terms at its index,
+  // the same bits on both devices; weighted, without the matrix, binary and labels too.
+  using T = ClassTask;
+  check_class_parity({T::multiclass, 5, true, false, 0, 1, 7, 0, false, false, 1}, 400, 51);
+  check_class_parity({T::multiclass, 5, false, false, 1, 1, 7, 1, false, true, -1}, 400, 52);
+  check_class_parity({T::binary, 2, true, false, 0, 1, 9, 2, false, false, 1}, 300, 53);
+  check_class_parity({T::multiclass, 7, false, true, 0, 1, 5, 0, false, false, 1}, 300, 54);
 }
 
 TEST(DeviceParity, SmallClassificationNanPolicyErrorNamesTheFirstInvalidSample) {

@@ -391,8 +391,10 @@ TEST_F(Cli, ClassificationEqualsTheLibraryAndMergesExactly) {
                  "unknown task 'trinary'; the tasks are regression, binary, multiclass");
   expect_failure(sh(kBin + files + " --num-classes 6"), 2, "--num-classes applies to");
   expect_failure(sh(kBin + files + " --task multiclass"), 2, "needs num_classes between 2");
-  expect_failure(sh(kBin + files + " --task multiclass --num-classes 6 --by-axis 1"), 2,
-                 "--by-axis applies to --task regression");
+  expect_failure(sh(kBin + files + " --task multilabel --num-classes 6 --by-axis 1"), 2,
+                 "by_axis breaks binary and multiclass samples down");
+  expect_failure(sh(kBin + files + " --task multiclass --num-classes 6 --by-axis 1 --metrics f1"),
+                 2, "the metrics name none of them");
   expect_failure(sh(kBin + files + " --task multiclass --num-classes 7"), 3,
                  "the class axis 1 has 6 entries, not num_classes 7");
   expect_failure(sh(kBin + files + " --task binary --metrics top_k_accuracy"), 2,

@@ -183,6 +183,7 @@ TEST(Torch, ClassificationSameNumbersAsTheCoreApi) {
   spec.num_classes = 5;
   spec.top_k = 2;
   spec.scores = ScoreKind::logits;
+  spec.by_axis = 1; // the transposed view's axis 1: positions from strided samples
   const torch::Tensor logits = torch::randn({64, 5, 3, 2});
   const torch::Tensor labels = torch::randint(0, 5, {64, 3, 2});
   torch_adapter::TorchClassificationEvaluator ev(spec, torch::kCPU, 2);
@@ -200,6 +201,9 @@ TEST(Torch, ClassificationSameNumbersAsTheCoreApi) {
   EXPECT_EQ(d.at("confusion_matrix").sizes(), (std::vector<std::int64_t>{5, 5}));
   EXPECT_EQ(d.at("accuracy").item<double>(), b.value("accuracy"));
   EXPECT_EQ(d.at("per_class/f1").numel(), 5);
+  EXPECT_EQ(d.at("by_axis/count").sizes(), (std::vector<std::int64_t>{2}));
+  EXPECT_EQ(d.at("by_axis/top_k_accuracy")[1].item<double>(),
+            b.by_axis_values("top_k_accuracy")[1]);
   // States as uint8 tensors merge exactly.
   torch_adapter::TorchClassificationEvaluator twice(spec, torch::kCPU, 1);
   twice.merge(ev.state());

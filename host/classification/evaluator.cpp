@@ -58,6 +58,13 @@ std::string bad_sample_message(const detail::ClassBackend& b, detail::NonFiniteL
   return out;
 }
 
+// Layout `l` with other weight sums, per-sample sums or confusion matrix; the same breakdown.
+ops::ClassLayout relayout(const ops::ClassLayout& l, bool weighted, bool per_sample,
+                          bool confusion) {
+  return ops::ClassLayout::make(l.task, l.classes, l.scores, l.top_k, l.bins, weighted, per_sample,
+                                confusion, l.positions, l.position_step);
+}
+
 void configure(detail::ClassBackend& b, bool scores, const std::vector<std::int64_t>& sample_shape,
                bool weighted = false) {
   GPUEVAL_EXPECTS(scores || b.spec.top_k == 0,
@@ -67,9 +74,14 @@ void configure(detail::ClassBackend& b, bool scores, const std::vector<std::int6
   b.pred_scores = scores;
   b.sample_shape = sample_shape;
   b.spec.metrics = resolve_metrics(b.spec, scores);
-  b.layout =
-      ops::ClassLayout::make(b.spec.task, b.spec.num_classes, scores, b.spec.top_k > 0, b.spec.bins,
-                             weighted, wants_per_sample(b.spec), has_confusion_matrix(b.spec));
+  GPUEVAL_EXPECTS(!b.spec.by_axis ||
+                      std::any_of(b.spec.metrics.begin(), b.spec.metrics.end(), by_axis_metric),
+                  "by_axis reports accuracy, top_k_accuracy and the losses per index; none of "
+                  "them is among this evaluator's metrics");
+  const AxisBreakdown by = axis_breakdown(b.spec, sample_shape);
+  b.layout = ops::ClassLayout::make(b.spec.task, b.spec.num_classes, scores, b.spec.top_k > 0,
+                                    b.spec.bins, weighted, wants_per_sample(b.spec),
+                                    has_confusion_matrix(b.spec), by.positions, by.step);
   ops::ClassParams& p = b.params;
   p.task = b.spec.task;
   p.classes = b.layout.classes;
@@ -99,9 +111,7 @@ void widen(detail::ClassBackend& b, StreamHandle stream) {
   const std::vector<std::uint64_t> w = b.words(stream);
   const Sparse hist = b.params.hist.on ? b.histogram(stream) : Sparse{};
   const detail::NonFiniteLocation where = b.first_bad(stream);
-  const ops::ClassLayout wide =
-      ops::ClassLayout::make(narrow.task, narrow.classes, narrow.scores, narrow.top_k, narrow.bins,
-                             true, narrow.per_sample, narrow.confusion >= 0);
+  const ops::ClassLayout wide = relayout(narrow, true, narrow.per_sample, narrow.confusion >= 0);
   b.configure(wide, b.params, b.spec.nan_policy); // on failure, the backend is as it was
   b.layout = wide;
   b.load(convert_record(w, narrow, b.layout), where, stream);
@@ -329,9 +339,11 @@ void ClassificationEvaluator::merge(const State& other, StreamHandle stream) {
     mismatch("confusion_matrix", f.confusion ? "on" : "off",
              b.layout.confusion >= 0 ? "on" : "off");
   }
-  const ops::ClassLayout their_layout =
-      ops::ClassLayout::make(b.layout.task, b.layout.classes, b.layout.scores, b.layout.top_k,
-                             b.layout.bins, f.weighted, f.per_sample, f.confusion);
+  if (f.by_axis != mine.by_axis) {
+    const auto axis = [](int a) { return a < 0 ? std::string("none") : std::to_string(a); };
+    mismatch("by_axis", axis(f.by_axis), axis(mine.by_axis));
+  }
+  const ops::ClassLayout their_layout = relayout(b.layout, f.weighted, f.per_sample, f.confusion);
   const std::vector<std::uint64_t> theirs = convert_record(d.words, their_layout, b.layout);
   Sparse their_hist = d.hist;
   if (b.layout.weighted && !f.weighted) {

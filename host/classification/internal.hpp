@@ -43,6 +43,15 @@ std::vector<ClassMetric> resolve_metrics(const ClassificationSpec& spec, bool sc
 // The dtype whose bits a key format is.
 DType dtype_of(ops::KeyFormat f);
 bool wants_histograms(const ClassificationSpec& spec);
+// by_axis: the breakdown axis of the targets (normalised; -1: none), its indices and the samples
+// one index spans (the sample axes after it).
+struct AxisBreakdown {
+  int axis = -1;
+  std::int64_t positions = 0, step = 1;
+};
+inline constexpr std::int64_t kMaxPositions = std::int64_t{1} << 20;
+AxisBreakdown axis_breakdown(const ClassificationSpec& spec,
+                             const std::vector<std::int64_t>& sample_shape);
 // Whether a binary or multiclass record holds the confusion matrix (the spec's choice, or while
 // C <= kMaxClasses).
 bool has_confusion_matrix(const ClassificationSpec& spec);
@@ -74,6 +83,7 @@ struct ClassStateFields {
   bool per_sample = false;
   double sample_beta = 1.0;
   bool confusion = true; // multiclass without the confusion matrix: false
+  int by_axis = -1;      // the breakdown axis of the targets, normalised; -1: none
 };
 
 // The record of layout `lf` as layout `lt` of the same task and inputs: every statistic both

@@ -243,6 +243,73 @@ double marginal_kappa(const std::vector<std::uint64_t>& w, const ops::ClassLayou
   return kappa_from(observed, m.n, expected_disagreement(m.t, m.y, power));
 }
 
+namespace {
+
+// The per-sample metrics (by_axis_metric) of samples of weight n (their count): `right` of them
+// right, `topk` top-k hits, and the log-loss and Brier sums over `terms` scored terms. The
+// headline and every index of a breakdown take them from here.
+double sample_metric(ClassMetric m, double n, double right, double topk, double terms, double loss,
+                     double brier) {
+  switch (m) {
+  case ClassMetric::accuracy:
+    return right / n;
+  case ClassMetric::top_k_accuracy:
+    return topk / n;
+  case ClassMetric::log_loss:
+  case ClassMetric::nll: // the language-model name of the log loss: nats per counted token
+    return loss / terms;
+  case ClassMetric::perplexity:
+    return std::exp(loss / terms);
+  case ClassMetric::bits_per_token:
+    return loss / terms / 0.69314718055994530942;
+  case ClassMetric::brier:
+    return brier / terms;
+  default:
+    return std::numeric_limits<double>::quiet_NaN();
+  }
+}
+
+// by_axis: per index of the breakdown axis, its samples and the per-sample metrics among the
+// reported ones.
+void add_breakdown(const detail::ClassBackend& b, const std::vector<std::uint64_t>& w,
+                   ClassificationReport& r) {
+  const ops::ClassLayout& l = b.layout;
+  const std::int64_t positions = l.positions;
+  const auto at = [&](std::int64_t i) {
+    return l.weighted ? ops::weight_sum_value(&w[static_cast<std::size_t>(l.weight_of(i))])
+                      : static_cast<double>(w[static_cast<std::size_t>(i)]);
+  };
+  const auto sum = [&](std::int64_t pair) {
+    return l.axis_sums >= 0 ? ops::fixed_value(&w[static_cast<std::size_t>(l.axis_sums + 2 * pair)])
+                            : 0.0;
+  };
+  r.by_axis_index = axis_breakdown(b.spec, b.sample_shape).axis;
+  for (std::int64_t p = 0; p < positions; ++p) {
+    r.by_axis_count.push_back(w[static_cast<std::size_t>(l.axis_counts + p)]);
+    if (l.weighted) {
+      r.by_axis_weight.push_back(at(l.axis_counts + p));
+    }
+  }
+  for (ClassMetric m : b.spec.metrics) {
+    if (!by_axis_metric(m)) {
+      continue;
+    }
+    std::vector<double> values(static_cast<std::size_t>(positions));
+    for (std::int64_t p = 0; p < positions; ++p) {
+      const double n = at(l.axis_counts + p);
+      const double topk = l.top_k ? at(l.axis_counts + 2 * positions + p) : 0.0;
+      values[static_cast<std::size_t>(p)] =
+          n > 0 ? sample_metric(m, n, at(l.axis_counts + positions + p), topk, n, sum(p),
+                                sum(positions + p))
+                : std::numeric_limits<double>::quiet_NaN();
+    }
+    r.by_axis_names.emplace_back(class_metric_info(m).name);
+    r.by_axis.push_back(std::move(values));
+  }
+}
+
+} // namespace
+
 ClassificationReport build_class_report(const detail::ClassBackend& b,
                                         const std::vector<std::uint64_t>& w, const Sparse& hist) {
   using L = ops::ClassLayout;
@@ -575,25 +642,15 @@ ClassificationReport build_class_report(const detail::ClassBackend& b,
       put(name, ratio(counted - right, counted));
       break;
     case ClassMetric::top_k_accuracy:
-      put(name, at(l.topk_hits) / n);
-      break;
-    case ClassMetric::nll:
+    case ClassMetric::nll: // over counted tokens (ignore_index drops padding)
     case ClassMetric::perplexity:
-    case ClassMetric::bits_per_token: {
-      // The language-model names of the log loss: over counted tokens (ignore_index drops
-      // padding), one log-sum-exp a token, the exact fixed-point sum.
-      const double nll = ops::fixed_value(&w[static_cast<std::size_t>(l.log_loss)]) / at(L::kTerms);
-      put(name, metric == ClassMetric::nll          ? nll
-                : metric == ClassMetric::perplexity ? std::exp(nll)
-                                                    : nll / 0.69314718055994530942);
-      break;
-    }
+    case ClassMetric::bits_per_token:
     case ClassMetric::log_loss:
-    case ClassMetric::brier: {
-      const std::int64_t sum = metric == ClassMetric::log_loss ? l.log_loss : l.brier;
-      put(name, ops::fixed_value(&w[static_cast<std::size_t>(sum)]) / at(L::kTerms));
+    case ClassMetric::brier:
+      put(name, sample_metric(metric, n, 0, l.top_k ? at(l.topk_hits) : 0, at(L::kTerms),
+                              ops::fixed_value(&w[static_cast<std::size_t>(l.log_loss)]),
+                              ops::fixed_value(&w[static_cast<std::size_t>(l.brier)])));
       break;
-    }
     case ClassMetric::ece:
     case ClassMetric::mce: {
       double ece = 0, mce = 0;
@@ -622,6 +679,9 @@ ClassificationReport build_class_report(const detail::ClassBackend& b,
     if (spec.task == ClassTask::binary && !undefined && spec.pos_label == 1) {
       curves(class_bins(hv, hl, 0), hl, r); // pos_label=0: no curves (their thresholds are
     }                                       // scores of class 1)
+  }
+  if (l.positions > 0) {
+    add_breakdown(b, w, r);
   }
   if (l.bins > 0) {
     for (int bin = 0; bin < l.bins; ++bin) {

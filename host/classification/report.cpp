@@ -38,6 +38,20 @@ const std::vector<double>& ClassificationReport::per_class_values(std::string_vi
   return per_class[static_cast<std::size_t>(it - per_class_names.begin())];
 }
 
+const std::vector<double>& ClassificationReport::by_axis_values(std::string_view name) const {
+  GPUEVAL_EXPECTS(by_axis_index >= 0, "this report has no breakdown axis (by_axis)");
+  const auto it = std::find(by_axis_names.begin(), by_axis_names.end(), name);
+  if (it == by_axis_names.end()) {
+    std::string all;
+    for (const std::string& n : by_axis_names) {
+      all += (all.empty() ? "" : ", ") + n;
+    }
+    throw InvalidArgument("'" + std::string(name) +
+                          "' has no by_axis values; this report has: " + all);
+  }
+  return by_axis[static_cast<std::size_t>(it - by_axis_names.begin())];
+}
+
 std::string ClassificationReport::to_json() const {
   using detail::append_array;
   using detail::append_number;
@@ -85,6 +99,8 @@ std::string ClassificationReport::to_json() const {
   append_string(out, nan_policy_name(spec.nan_policy));
   out += ", \"invalid\": ";
   append_string(out, invalid_policy_name(spec.invalid));
+  out += ", \"by_axis\": ";
+  out += by_axis_index >= 0 ? std::to_string(by_axis_index) : "null";
   out += "}, \"count\": " + std::to_string(count);
   if (weighted) { // unweighted reports read as before
     out += ", \"weight_sum\": ";
@@ -184,6 +200,20 @@ std::string ClassificationReport::to_json() const {
   };
   curve("roc", "fpr", roc_fpr, "tpr", roc_tpr, roc_threshold);
   curve("pr", "recall", pr_recall, "precision", pr_precision, pr_threshold);
+  out += ", \"by_axis\": ";
+  if (by_axis_index < 0) {
+    out += "null";
+  } else {
+    out += "{\"axis\": " + std::to_string(by_axis_index) + ", \"count\": ";
+    counts(by_axis_count, by_axis_weight);
+    for (std::size_t i = 0; i < by_axis_names.size(); ++i) {
+      out += ", ";
+      append_string(out, by_axis_names[i]);
+      out += ": ";
+      append_array(out, by_axis[i]);
+    }
+    out += '}';
+  }
   out += ", \"elapsed_s\": ";
   append_number(out, elapsed_s);
   out += ", \"bytes_read\": " + std::to_string(bytes_read) + "}";

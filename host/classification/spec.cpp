@@ -140,6 +140,27 @@ DType dtype_of(ops::KeyFormat f) {
                                      : DType::f64;
 }
 
+// The breakdown axis of targets of `rank` axes (normalised), its length and the samples one of
+// its steps spans, from the spec and the sample shape; InvalidArgument naming the axis.
+AxisBreakdown axis_breakdown(const ClassificationSpec& spec,
+                             const std::vector<std::int64_t>& sample_shape) {
+  AxisBreakdown out;
+  if (!spec.by_axis) {
+    return out;
+  }
+  const int rank = static_cast<int>(sample_shape.size()) + 1;
+  out.axis = normalise_axis(*spec.by_axis, rank, "by_axis");
+  out.positions = sample_shape[static_cast<std::size_t>(out.axis - 1)];
+  for (std::size_t d = static_cast<std::size_t>(out.axis); d < sample_shape.size(); ++d) {
+    out.step *= sample_shape[d];
+  }
+  GPUEVAL_EXPECTS(out.positions >= 1 && out.positions <= kMaxPositions,
+                  "by_axis " + std::to_string(*spec.by_axis) + " has " +
+                      std::to_string(out.positions) + " indices; a breakdown has 1 to " +
+                      std::to_string(kMaxPositions));
+  return out;
+}
+
 bool wants_histograms(const ClassificationSpec& spec) {
   return std::find(spec.metrics.begin(), spec.metrics.end(), ClassMetric::auroc) !=
              spec.metrics.end() ||
@@ -359,6 +380,22 @@ void ClassificationSpec::validate() const {
   }
   GPUEVAL_EXPECTS(pred != PredKind::labels || scores == ScoreKind::probabilities,
                   "scores=logits needs score predictions, not labels");
+  if (by_axis) {
+    GPUEVAL_EXPECTS(*by_axis != 0, "by_axis 0 is the batch axis; a breakdown axis is 1 or later "
+                                   "(e.g. 1 for the positions of [batch, time] tokens)");
+    GPUEVAL_EXPECTS(task != ClassTask::multilabel,
+                    "by_axis breaks binary and multiclass samples down by an axis; a multilabel "
+                    "task's label axis is its per_class section");
+    const bool any = metrics.empty() || std::any_of(metrics.begin(), metrics.end(), by_axis_metric);
+    GPUEVAL_EXPECTS(any, "by_axis reports accuracy, top_k_accuracy, log_loss, nll, perplexity, "
+                         "bits_per_token and brier per index; the metrics name none of them");
+  }
+}
+
+bool by_axis_metric(ClassMetric m) {
+  return m == ClassMetric::accuracy || m == ClassMetric::top_k_accuracy ||
+         m == ClassMetric::log_loss || m == ClassMetric::nll || m == ClassMetric::perplexity ||
+         m == ClassMetric::bits_per_token || m == ClassMetric::brier;
 }
 
 namespace classification {
@@ -427,6 +464,10 @@ const std::vector<OptionInfo>& ClassificationSpec::option_infos() {
        "auto, on or off: whether the record holds the C x C confusion matrix (auto: while C <= "
        "1024; off: per-class counts, 3 C words, every other metric the same)",
        "auto"},
+      {"by_axis",
+       "binary and multiclass: a breakdown axis of the targets (e.g. 1 for the position of "
+       "[batch, time] tokens): accuracy, top_k_accuracy and the losses per index",
+       ""},
   };
   return infos;
 }
@@ -456,6 +497,9 @@ ClassificationSpec ClassificationSpec::from_options(std::string_view task, const
   spec.top_k = static_cast<int>(o.integer("top_k", std::int64_t{0}));
   spec.ignore_index = o.integer("ignore_index", "none");
   spec.bins = static_cast<int>(o.integer("bins", std::int64_t{15}));
+  if (const std::optional<std::int64_t> by = o.integer("by_axis", "none")) {
+    spec.by_axis = static_cast<int>(*by);
+  }
   classification::read_report_options(o, spec);
   spec.nan_policy = parse_nan_policy(o.text("nan_policy", "skip"));
   spec.invalid = parse_invalid_policy(o.text("invalid", "error"));

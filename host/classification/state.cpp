@@ -32,6 +32,7 @@ ClassStateFields fields_of(const detail::ClassBackend& b) {
   f.per_sample = b.layout.per_sample;
   f.confusion = b.layout.marginals < 0;
   f.sample_beta = b.spec.beta;
+  f.by_axis = b.layout.positions > 0 ? axis_breakdown(b.spec, b.sample_shape).axis : -1;
   return f;
 }
 
@@ -55,13 +56,18 @@ std::vector<std::uint8_t> encode_fields(const ClassStateFields& f) {
   w.u8(static_cast<std::uint8_t>(1 + static_cast<int>(f.invalid)));
   w.u64(static_cast<std::uint64_t>(f.hist.classes));
   // Options of later versions, as flags (bit 0 weighted, bit 1 per-sample sums and their beta,
-  // bit 2 one-vs-one histograms): states without them keep the layout they always had.
+  // bit 2 one-vs-one histograms, bit 3 per-class counts for the confusion matrix, bit 4 a
+  // breakdown axis and its index): states without them keep the layout they always had.
   const std::uint8_t flags = (f.weighted ? 1 : 0) | (f.per_sample ? 2 : 0) |
-                             (f.hist.on && f.hist.per_target ? 4 : 0) | (f.confusion ? 0 : 8);
+                             (f.hist.on && f.hist.per_target ? 4 : 0) | (f.confusion ? 0 : 8) |
+                             (f.by_axis >= 0 ? 16 : 0);
   if (flags != 0) {
     w.u8(flags);
     if (f.per_sample) {
       w.f64(f.sample_beta);
+    }
+    if (f.by_axis >= 0) {
+      w.u32(static_cast<std::uint32_t>(f.by_axis));
     }
   }
   return out;
@@ -93,6 +99,8 @@ std::vector<Run> runs_of(const ops::ClassLayout& l) {
   r.push_back({l.calib_conf, 2 * l.bins, false});
   r.push_back({l.sample_sums, l.per_sample ? 10 : 0, false});
   r.push_back({l.class_distance, l.marginals >= 0 ? 4 : 0, false});
+  r.push_back({l.axis_counts, l.axis_count_runs() * l.positions, true});
+  r.push_back({l.axis_sums, l.axis_sums >= 0 ? 4 * l.positions : 0, false});
   return r;
 }
 
@@ -214,7 +222,7 @@ DecodedClassState decode_class_state(const State& state) {
   f.hist.classes = static_cast<std::int64_t>(r.u64());
   if (r.left() > 0) {
     const std::uint8_t flags = r.u8();
-    if (flags == 0 || flags > 15) {
+    if (flags == 0 || flags > 31) {
       throw StateError("state blob header is inconsistent (classification options " +
                        std::to_string(flags) + ")");
     }
@@ -227,6 +235,14 @@ DecodedClassState decode_class_state(const State& state) {
     }
     if (f.per_sample) {
       f.sample_beta = r.f64();
+    }
+    if ((flags & 16) != 0) {
+      const std::uint32_t axis = r.u32();
+      if (axis < 1 || axis > d.header.sample_shape.size() || f.task == ClassTask::multilabel) {
+        throw StateError("state blob header is inconsistent (by_axis " + std::to_string(axis) +
+                         " of sample shape " + shape_of(d.header.sample_shape) + ")");
+      }
+      f.by_axis = static_cast<int>(axis);
     }
   }
   if (r.left() != 0 || f.classes < 2 || f.classes > kMaxLabels || format > 3) {
@@ -250,8 +266,14 @@ DecodedClassState decode_class_state(const State& state) {
     throw StateError("state blob header is inconsistent (per-class counts of a " +
                      std::string(class_task_name(f.task)) + " task)");
   }
-  const ops::ClassLayout l = ops::ClassLayout::make(f.task, f.classes, f.scores, f.top_k > 0,
-                                                    f.bins, f.weighted, f.per_sample, f.confusion);
+  ClassificationSpec axis_spec;
+  if (f.by_axis >= 0) {
+    axis_spec.by_axis = f.by_axis;
+  }
+  const AxisBreakdown by = axis_breakdown(axis_spec, d.header.sample_shape);
+  const ops::ClassLayout l =
+      ops::ClassLayout::make(f.task, f.classes, f.scores, f.top_k > 0, f.bins, f.weighted,
+                             f.per_sample, f.confusion, by.positions, by.step);
   const auto record = static_cast<std::size_t>(l.words) * 8;
   if (o.header.keys != static_cast<std::uint64_t>(l.words) || o.payload_size < record) {
     throw StateError("state blob holds " + std::to_string(o.payload_size) + " bytes for " +
@@ -308,6 +330,9 @@ ClassificationSpec classification_spec_of(const State& state) {
   }
   if (d.fields.per_sample) {
     spec.beta = d.fields.sample_beta;
+  }
+  if (d.fields.by_axis >= 0) {
+    spec.by_axis = d.fields.by_axis;
   }
   spec.nan_policy = d.header.nan_policy;
   spec.invalid = d.fields.invalid;

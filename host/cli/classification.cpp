@@ -87,14 +87,31 @@ std::string table(const ClassificationReport& r) {
           short_number(r.calibration_confidence[b]), short_number(r.calibration_accuracy[b]));
     }
   }
+  if (r.by_axis_index >= 0) {
+    out += fmt::format("\nby axis {}\n{:>7} {:>12}", r.by_axis_index, "index",
+                       r.weighted ? "weight" : "count");
+    for (const std::string& n : r.by_axis_names) {
+      out += fmt::format(" {:>12}", n.substr(0, 12));
+    }
+    out += '\n';
+    for (std::size_t j = 0; j < r.by_axis_count.size(); ++j) {
+      out +=
+          fmt::format("{:>7} {:>12}", j, count_text(r, r.by_axis_count, r.by_axis_weight, j, true));
+      for (const std::vector<double>& v : r.by_axis) {
+        out += fmt::format(" {:>12}", short_number(v[j]));
+      }
+      out += '\n';
+    }
+  }
   return out;
 }
 
 // scope,index,count,value: one row per metric (scope metrics, index the metric name), per class
 // and metric (scope class), per confusion-matrix cell (scope confusion, index "target:pred"), per
 // calibration bin (scope calibration, name confidence or accuracy), the histograms' key bits
-// (scope histogram) and per point of the binary ROC and PR curves (scope roc or pr, index the
-// point, name fpr/tpr/threshold or recall/precision/threshold).
+// (scope histogram), per point of the binary ROC and PR curves (scope roc or pr, index the
+// point, name fpr/tpr/threshold or recall/precision/threshold) and per index of the breakdown
+// axis and metric (scope by_axis).
 std::string csv(const ClassificationReport& r) {
   std::string out = "scope,index,name,count,value\n";
   // count: samples, or (weighted) their weight sum.
@@ -141,6 +158,13 @@ std::string csv(const ClassificationReport& r) {
   };
   curve("roc", "fpr", r.roc_fpr, "tpr", r.roc_tpr, r.roc_threshold);
   curve("pr", "recall", r.pr_recall, "precision", r.pr_precision, r.pr_threshold);
+  for (std::size_t j = 0; j < r.by_axis_count.size(); ++j) {
+    const std::string count = count_text(r, r.by_axis_count, r.by_axis_weight, j, false);
+    for (std::size_t k = 0; k < r.by_axis_names.size(); ++k) {
+      out += "by_axis," + std::to_string(j) + "," + r.by_axis_names[k] + "," + count + "," +
+             number(r.by_axis[k][j]) + "\n";
+    }
+  }
   return out;
 }
 

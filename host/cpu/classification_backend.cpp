@@ -314,6 +314,7 @@ public:
         cb.include = st.include.data();
         cb.hist = hist_.get();
         cb.touched = touched_.get();
+        cb.first = begin;
         int first = n;
         fold(cb, layout, p, w, &first);
         if (record_bad && first < n) {

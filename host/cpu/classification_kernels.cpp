@@ -229,13 +229,37 @@ void add_lane_weighted(const Lanes& g, int j, int sample, const L& l, const ops:
   if (l.top_k && g.higher[j] < static_cast<double>(p.top_k)) {
     ops::add_count(w, l, l.topk_hits, wt);
   }
+  ops::Outcome o;
+  o.target = t;
+  o.pred = y;
+  o.scored = scored;
+  o.top_k_hit = l.top_k && g.higher[j] < static_cast<double>(p.top_k);
   if (scored) {
-    ops::Outcome o;
     o.log_loss = g.loss[j];
     o.brier = g.brier[j];
     o.confidence = g.conf[j];
     o.correct = l.task == ops::ClassTask::binary ? t == 1 : t == y;
     ops::add_scored(w, l, o, wt);
+  }
+  if (l.positions > 0) {
+    ops::add_position(w, l, l.position_of(b.first + sample), o, wt);
+  }
+}
+
+// by_axis: an unweighted folded sample at its index of the breakdown axis (ops::add_position;
+// the Brier term is recomputed only here, where an unweighted lane did not store it).
+void add_lane_position(const Lanes& g, int j, int sample, const L& l, const ops::ClassParams& p,
+                       bool scored, std::uint64_t* w, const ClassBlock& b) {
+  const std::int64_t n = l.positions;
+  const std::int64_t pos = l.position_of(b.first + sample);
+  w[l.axis_counts + pos] += 1;
+  w[l.axis_counts + n + pos] += g.target[j] == g.pred[j] ? 1u : 0u;
+  if (l.top_k) {
+    w[l.axis_counts + 2 * n + pos] += g.higher[j] < static_cast<double>(p.top_k) ? 1u : 0u;
+  }
+  if (scored) {
+    ops::add_term(w + l.axis_sums + 2 * pos, g.loss[j]);
+    ops::add_term(w + l.axis_sums + 2 * (n + pos), g.brier[j]);
   }
 }
 
@@ -281,6 +305,9 @@ GPUEVAL_FORCEINLINE void add_lane(const Lanes& g, int j, int sample, const L& l,
   if (l.top_k) {
     w[l.topk_hits] += g.higher[j] < static_cast<double>(p.top_k) ? 1u : 0u;
   }
+  if (l.positions > 0) {
+    add_lane_position(g, j, sample, l, p, scored, w, b);
+  }
   if (scored) { // the log loss and Brier sums are TermSums'
     tally.terms += 1;
     if (!(g.loss[j] < ops::kQuantizeLimit)) {
@@ -307,7 +334,7 @@ GPUEVAL_FORCEINLINE void add_lane(const Lanes& g, int j, int sample, const L& l,
 GPUEVAL_FORCEINLINE void store_scored(Lanes& g, V loss, V conf, V brier, const L& l) {
   const int bins = l.bins;
   store(g.loss, loss);
-  if (l.weighted) {
+  if (l.weighted || l.positions > 0) {
     store(g.conf, conf);
     store(g.brier, brier);
   }

@@ -34,6 +34,8 @@ struct ClassBlock {
   // One byte per group of 2^kHistGroupShift histogram words: set (to 1) when a word of the group
   // is added to, so that reading the histograms back scans only those groups.
   std::uint8_t* touched = nullptr;
+  // The block's first sample's index within its batch (by_axis records: layout.position_of).
+  std::int64_t first = 0;
 };
 
 // Folds a block into `w`; *first_invalid becomes the smallest invalid sample index of the block

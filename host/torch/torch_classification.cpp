@@ -48,6 +48,12 @@ TensorDict report_to_dict(const ClassificationReport& r) {
     d.insert("calibration/confidence", doubles(r.calibration_confidence));
     d.insert("calibration/accuracy", doubles(r.calibration_accuracy));
   }
+  if (r.by_axis_index >= 0) { // per index of the breakdown axis
+    d.insert("by_axis/count", sums(r.by_axis_count, r.by_axis_weight));
+    for (std::size_t i = 0; i < r.by_axis_names.size(); ++i) {
+      d.insert("by_axis/" + r.by_axis_names[i], doubles(r.by_axis[i]));
+    }
+  }
   d.insert("count", count(r.count));
   d.insert("skipped_invalid", count(r.skipped_invalid));
   d.insert("weight_sum", torch::tensor(r.weight_sum, torch::dtype(torch::kDouble)));

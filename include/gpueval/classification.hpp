@@ -140,6 +140,12 @@ struct ClassificationSpec {
   // and right predictions (3 C words) and every metric but the matrix itself comes from them
   // exactly (MCC, the kappas: marginals, trace and class-distance sums); with it, C^2 words.
   std::optional<bool> confusion_matrix;
+  // Binary and multiclass: a breakdown axis of the targets (1 or later; negative counts from the
+  // end), e.g. 1 for the sequence position of [batch, time] tokens. The report then has, per
+  // index of that axis, the samples folded and the per-sample metrics among the reported ones
+  // (by_axis_metric): accuracy, top_k_accuracy, log_loss, nll, perplexity, bits_per_token and
+  // brier. Costs 2 or 3 count words and (scores) 4 words per index.
+  std::optional<int> by_axis;
   // The predictions' dtype, which fixes the histograms' key format. Empty: the first update's,
   // or float32 when sample_shape and pred make the evaluator ready before any batch (every
   // float converts to float32 exactly; 16-bit scores then lose their exact 16-bit bins).
@@ -172,6 +178,9 @@ inline constexpr std::int64_t kMaxMatrixClasses = 8192;
 inline constexpr std::int64_t kMaxMulticlass = std::int64_t{1} << 18;
 // Most labels a multilabel state may have (four counts per label).
 inline constexpr std::int64_t kMaxLabels = std::int64_t{1} << 18;
+
+// Whether `m` is one of the per-sample metrics a by_axis breakdown reports.
+bool by_axis_metric(ClassMetric m);
 
 struct ClassificationReport final : FamilyReport {
   Family family() const override { return kClassificationFamily; }
@@ -220,7 +229,18 @@ struct ClassificationReport final : FamilyReport {
     std::vector<double> support, confusion_matrix, tp, fp, fn, tn, calibration_count;
   } weight_sums;
 
+  // by_axis: the breakdown axis of the targets (-1: none), the samples folded at each of its
+  // indices (weighted: by_axis_weight, their weight sums), and by_axis_names[i]'s value at each
+  // index in by_axis[i] (NaN at an index with no sample).
+  int by_axis_index = -1;
+  std::vector<std::uint64_t> by_axis_count;
+  std::vector<double> by_axis_weight;
+  std::vector<std::string> by_axis_names;
+  std::vector<std::vector<double>> by_axis;
+
   bool has(std::string_view name) const;
+  // Throws InvalidArgument without a breakdown or naming the metrics it has.
+  const std::vector<double>& by_axis_values(std::string_view name) const;
   // Throws InvalidArgument naming the reported metrics.
   double value(std::string_view name) const;
   const std::vector<double>& per_class_values(std::string_view name) const;

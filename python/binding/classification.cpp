@@ -51,6 +51,11 @@ void bind_classification(nb::module_& m) {
         d["invalid"] = std::string(invalid_policy_name(s.invalid));
         d["sample_shape"] = s.sample_shape;
         d["histogram_budget"] = s.histogram_budget;
+        if (s.by_axis) {
+          d["by_axis"] = *s.by_axis;
+        } else {
+          d["by_axis"] = nb::none();
+        }
         if (s.confusion_matrix) {
           d["confusion_matrix"] = *s.confusion_matrix;
         } else {

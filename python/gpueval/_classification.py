@@ -73,6 +73,12 @@ class Classification(StreamingEvaluator):
             matrix (``r.confusion_matrix``); ``None`` (the default) while C <= 1024. Without it
             the record holds three counts per class, up to 2^18 classes, and every other metric
             is the same, bit for bit (weighted linear and quadratic kappas need the matrix).
+        by_axis: binary and multiclass: a breakdown axis of the targets (1 or later, negative
+            from the end), e.g. ``1`` for the positions of ``[batch, time]`` tokens. The report's
+            ``r.by_axis`` then holds, per index of that axis, the samples counted and the
+            per-sample metrics among the reported ones (``accuracy``, ``top_k_accuracy``,
+            ``log_loss``, ``nll``, ``perplexity``, ``bits_per_token``, ``brier``): loss and
+            accuracy by sequence position. ``r.plot("by_axis")`` draws them.
         validate_args: TorchMetrics' switch: ``False`` is ``invalid="skip"`` (invalid values
             are dropped and counted instead of raising), ``True`` is ``invalid="error"``.
             Shapes, dtypes and devices are checked either way: a batch whose shape cannot be
@@ -93,7 +99,8 @@ class Classification(StreamingEvaluator):
                  labels: Optional[Sequence[int]] = None, pos_label: int = 1,
                  class_names: Optional[Sequence[str]] = None,
                  validate_args: Optional[bool] = None,
-                 confusion_matrix: Optional[bool] = None) -> None:
+                 confusion_matrix: Optional[bool] = None,
+                 by_axis: Optional[int] = None) -> None:
         tasks = _families.tasks_by_family()["classification"]
         if task not in tasks:
             raise ValueError(f"unknown classification task {task!r}; use {', '.join(tasks[:-1])} "
@@ -141,7 +148,8 @@ class Classification(StreamingEvaluator):
                       zero_division=zd, labels=labels, pos_label=int(pos_label),
                       class_names=None if names is None else ",".join(names),
                       confusion_matrix="auto" if confusion_matrix is None else
-                      ("on" if confusion_matrix else "off"))
+                      ("on" if confusion_matrix else "off"),
+                      by_axis=None if by_axis is None else int(by_axis))
         self._setup(kwargs, device, threads, sample_shape, process_group)
         self._kwargs["num_classes"] = num_classes
         self._kwargs["top_k"] = top_k
@@ -187,7 +195,7 @@ class Classification(StreamingEvaluator):
             "num_classes", "metrics", "scores", "pred", "threshold", "class_axis", "top_k",
             "ignore_index", "bins", "beta", "nan_policy", "invalid", "sample_shape",
             "histogram_budget", "zero_division", "labels", "pos_label", "class_names",
-            "confusion_matrix")}
+            "confusion_matrix", "by_axis")}
 
     def _report(self, core: Any, stream: int,
                 device_label: Optional[str]) -> ClassificationReport:
@@ -198,7 +206,7 @@ class Classification(StreamingEvaluator):
         return {"family": "classification", **{key: k[key] for key in (
             "task", "num_classes", "metrics", "scores", "pred", "threshold", "class_axis",
             "top_k", "ignore_index", "bins", "beta", "nan_policy", "invalid", "histogram_budget",
-            "confusion_matrix",
+            "confusion_matrix", "by_axis",
             "zero_division", "labels", "pos_label", "class_names")}}
 
     def update(self, pred: Any, target: Any, mask: Any = None, weight: Any = None,
@@ -244,7 +252,7 @@ class Classification(StreamingEvaluator):
                  device=device,
                  threads=threads, sample_shape=info["sample_shape"] or None,
                  histogram_budget=info["histogram_budget"],
-                 confusion_matrix=info["confusion_matrix"])
+                 confusion_matrix=info["confusion_matrix"], by_axis=info["by_axis"])
         return ev.merge(blob)  # type: ignore[return-value]
 
     def __repr__(self) -> str:

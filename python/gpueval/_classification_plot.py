@@ -9,7 +9,7 @@ import numpy as np
 
 from ._plot_common import _axes, _integer_ticks, _pick, pyplot
 
-KINDS = ("confusion_matrix", "calibration", "roc", "pr", "per_class")
+KINDS = ("confusion_matrix", "calibration", "roc", "pr", "per_class", "by_axis")
 
 
 def classification(report: Any, kind: str = "auto", metric: Optional[str] = None,
@@ -97,6 +97,8 @@ def classification(report: Any, kind: str = "auto", metric: Optional[str] = None
         if ax.get_legend_handles_labels()[0]:
             ax.legend(loc="lower right" if kind == "roc" else "lower left", fontsize="small")
         return fig, ax
+    if kind == "by_axis":
+        return _by_axis(report, metric, ax)
     per = report.per_class
     names = [n for n in per if n != "support" and not n.endswith("_bound")]
     if not names:
@@ -113,6 +115,25 @@ def classification(report: Any, kind: str = "auto", metric: Optional[str] = None
         if report.class_names is not None:
             ax.set_xticklabels(report.class_names, rotation=45, ha="right")
     ax.set_title(f"{name} per {'label' if report.task == 'multilabel' else 'class'}")
+    return fig, ax
+
+
+def _by_axis(report: Any, metric: Optional[str], ax: Any) -> Tuple[Any, Any]:
+    """A per-sample metric against the index of the breakdown axis: loss or accuracy by
+    sequence position, the long-context curve."""
+    by = report.by_axis
+    if by is None:
+        raise ValueError("this report has no breakdown: evaluate with by_axis= to plot a metric "
+                         "against it")
+    names = [n for n in by if n not in ("axis", "count")]
+    name = _pick(names, metric, ("perplexity", "nll", "log_loss", "accuracy"))
+    curve = by[name]
+    fig, ax = _axes(ax, (7.0, 3.4))
+    ax.plot(np.arange(len(curve)), curve, color="#4c78a8", linewidth=1.6)
+    _integer_ticks(ax.xaxis)
+    ax.set_xlabel(f"index along axis {by['axis']}")
+    ax.set_ylabel(name)
+    ax.set_title(f"{name} by index of axis {by['axis']}")
     return fig, ax
 
 
@@ -138,6 +159,9 @@ def page_figures(r: Any, metric: Optional[str]) -> List[Tuple[Any, str]]:
     if r.task != "binary":
         fig, _ = classification(r, "per_class", metric=metric)
         out.append((fig, "per class"))
+    if r.by_axis is not None:
+        fig, _ = classification(r, "by_axis")
+        out.append((fig, f"by index of axis {r.by_axis['axis']}"))
     return out
 
 

@@ -30,6 +30,10 @@ class ClassificationReport(_MetricMapping):
     - ``r.calibration``: ``{"bins": B, "count": int64[B], "confidence": float64[B],
       "accuracy": float64[B]}`` for scores (binary and multiclass), else None.
 
+    - ``r.by_axis``: with a breakdown axis (``by_axis=``), ``{"axis": a, "count": int64[L],
+      "accuracy": float64[L], "perplexity": float64[L], ...}``, each metric per index of the
+      axis (NaN where no sample was counted), else None.
+
     With sample weights (``r.weighted``), the counts above are the weight sums the metrics come
     from, as float64 (scikit-learn's ``confusion_matrix(..., sample_weight=w)``); ``r.count``
     stays the number of samples and ``r.weight_sum`` is their weight.
@@ -82,6 +86,20 @@ class ClassificationReport(_MetricMapping):
             if name in ("support", "tp", "fp", "fn", "tn"):
                 out[name] = _frozen(values, self._count_dtype)
             else:
+                out[name] = _floats(values)
+        return out
+
+    @property
+    def by_axis(self) -> Optional[Dict[str, Any]]:
+        """``{"axis": a, "count": int64[L] (weighted: float64 weight sums), metric: float64[L],
+        ...}`` per index of the breakdown axis; None without one (``by_axis=``)."""
+        ba = self._d.get("by_axis")
+        if ba is None:
+            return None
+        out: Dict[str, Any] = {"axis": int(ba["axis"]),
+                               "count": _frozen(ba["count"], self._count_dtype)}
+        for name, values in ba.items():
+            if name not in ("axis", "count"):
                 out[name] = _floats(values)
         return out
 

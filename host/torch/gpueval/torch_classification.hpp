@@ -25,7 +25,8 @@ public:
   ClassificationReport compute();
   // Metrics as 0-d float64 tensors under their report names; "per_class/<m>" ([C] float64),
   // "per_class/support" ([C] int64), "confusion_matrix" ([C, C] int64), "calibration/count",
-  // "calibration/confidence", "calibration/accuracy", "count", "skipped_invalid".
+  // "calibration/confidence", "calibration/accuracy", with spec.by_axis "by_axis/count" ([L]
+  // int64) and "by_axis/<m>" ([L] float64), "count", "skipped_invalid".
   TensorDict compute_dict();
   void reset() { metrics_.reset(); }
   torch::Tensor state() { return metrics_.state(); }

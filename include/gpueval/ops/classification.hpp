@@ -198,6 +198,14 @@ struct ClassLayout {
   std::int64_t sample_undefined = -1, sample_sums = -1;
   std::int64_t topk_hits = -1;
   std::int64_t calib_count = -1, calib_correct = -1; // bins words each
+  // by_axis (binary and multiclass): per index of the breakdown axis (`positions` of them) the
+  // folded samples, the right ones (prediction = target) and, with top_k, the top-k hits, each a
+  // run of `positions` count words from `axis_counts`; with scores, the log-loss and Brier sums,
+  // each a run of `positions` pairs from `axis_sums`. A sample's index along the axis is
+  // position_of(its index within the batch): the batch axis is outermost, `position_step`
+  // samples apart (the sample axes after the breakdown axis).
+  std::int64_t positions = 0, position_step = 1;
+  std::int64_t axis_counts = -1, axis_sums = -1;
   // Fixed-point sums (two words each).
   std::int64_t fixed = 0; // first word of the fixed-point region
   std::int64_t log_loss = -1, brier = -1;
@@ -207,7 +215,8 @@ struct ClassLayout {
 
   GPUEVAL_HD static ClassLayout make(ClassTask task, std::int64_t classes, bool scores, bool top_k,
                                      int bins, bool weighted = false, bool per_sample = false,
-                                     bool confusion = true) {
+                                     bool confusion = true, std::int64_t positions = 0,
+                                     std::int64_t position_step = 1) {
     ClassLayout l;
     l.task = task;
     l.classes = task == ClassTask::binary ? 2 : classes;
@@ -243,6 +252,12 @@ struct ClassLayout {
       l.calib_correct = w + l.bins;
       w += 2 * l.bins;
     }
+    if (positions > 0 && task != ClassTask::multilabel) {
+      l.positions = positions;
+      l.position_step = position_step;
+      l.axis_counts = w;
+      w += l.axis_count_runs() * positions;
+    }
     l.fixed = w;
     if (scores) {
       l.log_loss = w;
@@ -261,6 +276,10 @@ struct ClassLayout {
       l.class_distance = w;
       w += 4;
     }
+    if (l.positions > 0 && scores) {
+      l.axis_sums = w;
+      w += 4 * l.positions;
+    }
     l.weighted = weighted;
     if (weighted) {
       l.weights = w;
@@ -271,6 +290,11 @@ struct ClassLayout {
   }
   // Where count word i's weight sum lives (weighted records).
   GPUEVAL_HD std::int64_t weight_of(std::int64_t i) const { return weights + 2 * i; }
+  // by_axis: the count runs per index (samples, right, top-k hits) and a batch's sample s's index.
+  GPUEVAL_HD std::int64_t axis_count_runs() const { return top_k ? 3 : 2; }
+  GPUEVAL_HD std::int64_t position_of(std::int64_t s) const {
+    return (s / position_step) % positions;
+  }
 };
 
 // into += from, word by word; the fixed-point region with carries.
@@ -692,9 +716,29 @@ GPUEVAL_HD inline void add_decision(std::uint64_t* w, const ClassLayout& l, std:
   add_term(w + l.class_distance + 2, d * d * wt.value);
 }
 
-// Folds a binary or multiclass outcome (folded, invalid or ignored) into a record.
+// by_axis: a folded binary or multiclass sample at index `pos` of the breakdown axis: counted,
+// right (prediction = target) or not, a top-k hit or not, and its log-loss and Brier terms
+// (scored), each times its weight.
+GPUEVAL_HD inline void add_position(std::uint64_t* w, const ClassLayout& l, std::int64_t pos,
+                                    const Outcome& o, const Weight& wt) {
+  const std::int64_t n = l.positions;
+  add_count(w, l, l.axis_counts + pos, wt);
+  if (o.target == o.pred) {
+    add_count(w, l, l.axis_counts + n + pos, wt);
+  }
+  if (l.top_k && o.top_k_hit) {
+    add_count(w, l, l.axis_counts + 2 * n + pos, wt);
+  }
+  if (o.scored) {
+    add_term(w + l.axis_sums + 2 * pos, o.log_loss * wt.value);
+    add_term(w + l.axis_sums + 2 * (n + pos), o.brier * wt.value);
+  }
+}
+
+// Folds a binary or multiclass outcome (folded, invalid or ignored) into a record; by_axis
+// records take the sample's index within its batch.
 GPUEVAL_HD inline void add(std::uint64_t* w, const ClassLayout& l, const Outcome& o,
-                           const Weight& wt = unit_weight()) {
+                           const Weight& wt = unit_weight(), std::int64_t sample = 0) {
   if (o.kind != Outcome::folded) { // invalid and non-finite samples are counted together
     add_count(w, l, o.kind == Outcome::ignored ? ClassLayout::kIgnored : ClassLayout::kInvalid, wt);
     return;
@@ -706,6 +750,9 @@ GPUEVAL_HD inline void add(std::uint64_t* w, const ClassLayout& l, const Outcome
   }
   if (o.scored) {
     add_scored(w, l, o, wt);
+  }
+  if (l.positions > 0) {
+    add_position(w, l, l.position_of(sample), o, wt);
   }
 }
 
