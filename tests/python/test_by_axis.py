@@ -4,6 +4,8 @@ accuracy by sequence position), against float64 / long-double references."""
 import json
 import os
 import subprocess
+import sys
+import types
 
 import numpy as np
 import pytest
@@ -187,3 +189,35 @@ def test_cli_by_axis_matches_python(rng, tmp_path):
                                 ignore_index=-100, by_axis=1,
                                 metrics=["accuracy", "nll", "perplexity"])(logits, t)
     assert cli == py.to_dict()["by_axis"]
+
+
+def test_trainer_hook_streams_batches_and_shifts(rng):
+    # transformers.Trainer(batch_eval_metrics=True) calls compute_metrics per batch with
+    # EvalPrediction(predictions=logits [B, T, V], label_ids=[B, T]) and compute_result on the
+    # last: the epoch's metrics over the shifted (next-token) pairs, then a fresh epoch.
+    from gpueval.huggingface import TokenMetrics
+    logits, t = _lm(rng, batch=6, seq=16, vocab=80)
+    hook = TokenMetrics(80, top_k=5, by_axis=1, device="cpu")
+    for epoch in range(2):
+        for k, (a, b) in enumerate([(0, 2), (2, 5), (5, 6)]):
+            out = hook(types.SimpleNamespace(predictions=(logits[a:b], None), label_ids=t[a:b]),
+                       compute_result=k == 2)
+            assert (out == {}) == (k < 2)
+        want = gpueval.Classification("multiclass", num_classes=80, scores="logits",
+                                      class_axis=-1, ignore_index=-100, top_k=5, by_axis=1,
+                                      metrics=list(out), device="cpu")(logits[:, :-1], t[:, 1:])
+        assert out == {name: want[name] for name in out}
+        assert set(out) == {"perplexity", "nll", "bits_per_token", "accuracy",
+                            "top_k_accuracy", "ece"}
+        assert hook.last_report.by_axis["count"].shape == (15,)
+    nll = _reference_nll(logits[:, :-1], t[:, 1:])
+    assert out["nll"] == pytest.approx(float(nll[t[:, 1:] != -100].mean()), rel=1e-12)
+
+
+def test_language_model_example_runs():
+    pytest.importorskip("transformers")
+    example = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "python",
+                           "language_model.py")
+    out = subprocess.run([sys.executable, example, "--batches", "2", "--vocab", "500"],
+                         check=True, capture_output=True, text=True).stdout
+    assert "eval_perplexity" in out

@@ -1,0 +1,70 @@
+"""Hugging Face ``transformers.Trainer``'s ``compute_metrics`` for language models, streamed.
+
+    from gpueval.huggingface import TokenMetrics
+    args = TrainingArguments(..., batch_eval_metrics=True)
+    trainer = Trainer(model, args, eval_dataset=..., compute_metrics=TokenMetrics(vocab_size))
+    trainer.evaluate()   # {"eval_perplexity": ..., "eval_accuracy": ..., ...}
+
+With ``batch_eval_metrics=True`` the Trainer hands ``compute_metrics`` each evaluation batch's
+logits and labels (as tensors, on the model's device) and asks for the result after the last
+one (``compute_result=True``), instead of concatenating every batch's logits on the host
+([batches x B, T, V] float32: gigabytes for a real vocabulary). ``TokenMetrics`` folds each batch
+into a gpueval evaluator (one log-sum-exp a token, exact fixed-point sums, nothing kept) and
+returns the epoch's metrics at the end. It imports nothing from ``transformers``: any caller
+that passes an object with ``predictions`` and ``label_ids`` works.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Optional, Sequence
+
+from ._classification import Classification
+from ._classification_report import ClassificationReport
+
+DEFAULT_METRICS = ("perplexity", "nll", "bits_per_token", "accuracy", "top_k_accuracy", "ece")
+
+
+class TokenMetrics:
+    """``compute_metrics`` for ``Trainer(..., args=TrainingArguments(batch_eval_metrics=True))``.
+
+    Args:
+        vocab_size: the logits' last axis (``model.config.vocab_size``).
+        metrics: gpueval classification metric names (``top_k_accuracy`` needs ``top_k``).
+        top_k: k of ``top_k_accuracy`` (None: leave it out).
+        shift: causal language models: position t's logits predict token t + 1, so the logits
+            drop their last position and the labels their first (what the model's own loss
+            does). False for masked language models and token classifiers.
+        ignore_index: labels equal to it are not counted (-100: the Trainer's padding).
+        by_axis: None, or 1 for the metrics by token position (``last_report.by_axis``).
+        device, threads: the evaluator's (``"auto"``: the logits' device).
+
+    After each evaluation, ``last_report`` holds the full :class:`ClassificationReport`
+    (calibration bins, counts, the breakdown) and the next evaluation starts from zero.
+    """
+
+    def __init__(self, vocab_size: int, metrics: Sequence[str] = DEFAULT_METRICS,
+                 top_k: Optional[int] = 5, shift: bool = True, ignore_index: int = -100,
+                 by_axis: Optional[int] = None, device: Any = "auto", threads: int = 0) -> None:
+        names = [m for m in metrics if top_k is not None or m != "top_k_accuracy"]
+        self._spec = dict(task="multiclass", num_classes=int(vocab_size), scores="logits",
+                          class_axis=-1, ignore_index=int(ignore_index), top_k=top_k,
+                          metrics=names, by_axis=by_axis, device=device, threads=threads)
+        self._names = names
+        self._shift = bool(shift)
+        self._ev: Optional[Classification] = None
+        self.last_report: Optional[ClassificationReport] = None
+
+    def __call__(self, eval_pred: Any, compute_result: bool = True) -> Dict[str, float]:
+        logits, labels = eval_pred.predictions, eval_pred.label_ids
+        if isinstance(logits, (tuple, list)):  # (logits, past_key_values, ...)
+            logits = logits[0]
+        if self._shift:
+            logits, labels = logits[:, :-1], labels[:, 1:]
+        if self._ev is None:
+            self._ev = Classification(**self._spec)
+        self._ev.update(logits, labels)
+        if not compute_result:
+            return {}
+        report, self._ev = self._ev.compute(), None
+        self.last_report = report
+        return {name: float(report[name]) for name in report.metric_names}
