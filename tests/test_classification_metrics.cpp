@@ -104,10 +104,25 @@ TEST(ClassificationMetrics, WeightSumsAreFixedPointAndCarry) {
   const Sparse counts = {{2, 5}, {9, 1}};
   const Sparse wide = widen_histogram(counts);
   EXPECT_EQ(wide, (Sparse{{5, 5}, {19, 1}}));
-  EXPECT_EQ(bin_values(wide, true), bin_values(counts, false));
-  const BinValues v = bin_values({{0, std::uint64_t{1} << 63}, {1, 2}}, true);
+  ops::HistLayout hl; // one binary class, two histograms of 2^3 bins
+  hl.on = true;
+  hl.bits = 3;
+  hl.classes = 1;
+  const auto same = [](const std::vector<BinCounts>& x, const std::vector<BinCounts>& y) {
+    ASSERT_EQ(x.size(), y.size());
+    for (std::size_t i = 0; i < x.size(); ++i) {
+      EXPECT_EQ(x[i].bin, y[i].bin);
+      EXPECT_EQ(x[i].neg, y[i].neg);
+      EXPECT_EQ(x[i].pos, y[i].pos);
+    }
+  };
+  same(class_bins(Histograms{wide, true}, hl, 0), class_bins(Histograms{counts, false}, hl, 0));
+  const Sparse half = {{0, std::uint64_t{1} << 63}, {1, 2}, {17, 1}}; // bin 0: 2.5; bin 8: 1
+  const std::vector<BinCounts> v = class_bins(Histograms{half, true}, hl, 0);
   ASSERT_EQ(v.size(), 1u);
-  EXPECT_EQ(v[0].second, 2.5);
+  EXPECT_EQ(v[0].bin, 0u);
+  EXPECT_EQ(v[0].neg, 2.5);
+  EXPECT_EQ(v[0].pos, 1.0);
 }
 
 TEST(ClassificationMetrics, AveragePrecisionBoundHoldsForAnyOrderInsideABin) {

@@ -10,7 +10,7 @@ downloaded: the model is a small GPT-2 with a random initialisation, the data sy
 Part 1 is the plain loop: one evaluator, updated with each batch's logits [B, T, V] (read in
 place, class_axis=-1) and its next-token labels (padding -100), then compute(). Part 2 is the
 same through transformers.Trainer with batch_eval_metrics=True and gpueval's compute_metrics
-hook (gpueval.huggingface.TokenMetrics): the Trainer keeps no logits. Both are checked against
+hook (gpueval.TokenMetrics): the Trainer keeps no logits. Both are checked against
 the model's own loss (float32 cross-entropy, token-weighted over the batches).
 """
 
@@ -21,7 +21,6 @@ import torch
 import transformers
 
 import gpueval
-from gpueval.huggingface import TokenMetrics
 
 
 def batches(args, vocab):
@@ -92,7 +91,7 @@ class TokenDataset(torch.utils.data.Dataset):
 
 
 def with_trainer(args, model, vocab, plain):
-    metrics = TokenMetrics(vocab, top_k=5, device="cpu")
+    metrics = gpueval.TokenMetrics(vocab, top_k=5, device="cpu")
     training = transformers.TrainingArguments(
         output_dir=args.output_dir, per_device_eval_batch_size=args.batch,
         batch_eval_metrics=True, report_to=[], use_cpu=True, disable_tqdm=True)
@@ -100,7 +99,7 @@ def with_trainer(args, model, vocab, plain):
                                    eval_dataset=TokenDataset(args, vocab),
                                    compute_metrics=metrics)
     m = trainer.evaluate()
-    print(f"Trainer(batch_eval_metrics=True, compute_metrics=TokenMetrics(...)): "
+    print(f"Trainer(batch_eval_metrics=True, compute_metrics=gpueval.TokenMetrics(...)): "
           f"eval_perplexity {m['eval_perplexity']:.4f}, eval_accuracy {m['eval_accuracy']:.4f},"
           f" eval_loss {m['eval_loss']:.4f}")
     assert m["eval_perplexity"] == plain["perplexity"]  # the same tokens, the same bits

@@ -103,9 +103,8 @@ Sparse add_sparse(const Sparse& a, const Sparse& b);
 Sparse add_weight_sums(const Sparse& a, const Sparse& b);
 // An unweighted histogram as a weighted one: each count the weight sum of its samples.
 Sparse widen_histogram(const Sparse& counts);
-// The histograms' values per bin (counts, or weight sums), ascending bins.
+// Values per bin (counts, or weight sums), ascending bins.
 using BinValues = std::vector<std::pair<std::uint64_t, double>>;
-BinValues bin_values(const Sparse& h, bool weighted);
 
 struct DecodedClassState {
   detail::StateHeader header;
@@ -156,20 +155,26 @@ ClassificationReport build_class_report(const detail::ClassBackend& b,
 
 // ---- rank metrics (rank.cpp) ------------------------------------------------------------------
 
+// The histograms' nonzero words (CpuClassBackend::histogram(), a state's), as the rank metrics
+// read them: counts, or (weighted) two words a bin.
+struct Histograms {
+  const Sparse& words;
+  bool weighted;
+};
 // A bin's negatives and positives: counts, or (weighted) weight sums.
 struct BinCounts {
   std::uint64_t bin;
   double neg, pos;
 };
 // Class c's nonzero bins, ascending: its negatives' and positives' histograms side by side.
-std::vector<BinCounts> class_bins(const BinValues& h, const ops::HistLayout& hl, std::int64_t c);
+std::vector<BinCounts> class_bins(const Histograms& h, const ops::HistLayout& hl, std::int64_t c);
 // One-vs-one histograms (hl.per_target): class c's score over the samples of target c
 // (positives) and of target t (negatives), Hand and Till's A(c | t).
-std::vector<BinCounts> pair_bins(const BinValues& h, const ops::HistLayout& hl, std::int64_t c,
+std::vector<BinCounts> pair_bins(const Histograms& h, const ops::HistLayout& hl, std::int64_t c,
                                  std::int64_t t);
 // Every class's bins pooled into one histogram (bins of the same key added): the one-vs-rest
 // decisions of all classes as one binary problem, scikit-learn's average="micro".
-std::vector<BinCounts> pooled_bins(const BinValues& h, const ops::HistLayout& hl);
+std::vector<BinCounts> pooled_bins(const Histograms& h, const ops::HistLayout& hl);
 // The bins of the other class's point of view (pos_label=0): order reversed, positives and
 // negatives swapped, as ranking by the negated score.
 std::vector<BinCounts> flipped_bins(const std::vector<BinCounts>& bins);

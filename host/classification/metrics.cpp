@@ -426,13 +426,19 @@ ClassificationReport build_class_report(const detail::ClassBackend& b,
     r.names.push_back(name);
     r.values.push_back(undefined ? nan : v);
   };
-  const BinValues hv = bin_values(hist, l.weighted);
-  // Each class's one-vs-rest rank metrics, computed once for AUROC and average precision both.
+  const Histograms hv{hist, l.weighted};
+  // Each class's one-vs-rest rank metrics, computed once for AUROC and average precision both;
+  // a binary task's bins kept for its curves.
   std::vector<RankMetrics> ranks;
+  std::vector<BinCounts> binary_bins;
   const auto class_rank = [&](std::int64_t i) -> const RankMetrics& {
     if (ranks.empty()) {
       for (std::int64_t k = 0; k < b.params.hist.classes; ++k) {
-        ranks.push_back(rank_metrics(class_bins(hv, b.params.hist, k), b.params.hist.exact()));
+        std::vector<BinCounts> bins = class_bins(hv, b.params.hist, k);
+        ranks.push_back(rank_metrics(bins, b.params.hist.exact()));
+        if (spec.task == ClassTask::binary) {
+          binary_bins = std::move(bins);
+        }
       }
     }
     return ranks[static_cast<std::size_t>(i)];
@@ -677,8 +683,12 @@ ClassificationReport build_class_report(const detail::ClassBackend& b,
     r.histogram_bits = hl.bits;
     r.histogram_exact = hl.exact();
     if (spec.task == ClassTask::binary && !undefined && spec.pos_label == 1) {
-      curves(class_bins(hv, hl, 0), hl, r); // pos_label=0: no curves (their thresholds are
-    }                                       // scores of class 1)
+      // pos_label=0: no curves (their thresholds are scores of class 1)
+      if (ranks.empty()) {
+        binary_bins = class_bins(hv, hl, 0);
+      }
+      curves(binary_bins, hl, r);
+    }
   }
   if (l.positions > 0) {
     add_breakdown(b, w, r);

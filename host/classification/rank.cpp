@@ -11,40 +11,68 @@ namespace gpueval {
 
 namespace classification {
 
-// Class c's nonzero bins, ascending: its negatives' and positives' histograms side by side.
-BinValues bin_values(const Sparse& h, bool weighted) {
-  BinValues out;
-  out.reserve(h.size());
-  if (!weighted) {
-    for (const auto& [index, n] : h) {
-      out.emplace_back(index, static_cast<double>(n));
-    }
-    return out;
-  }
-  for (std::size_t i = 0; i < h.size();) {
-    const std::uint64_t bin = h[i].first / 2;
-    std::uint64_t words[2] = {0, 0};
-    for (; i < h.size() && h[i].first / 2 == bin; ++i) {
-      words[h[i].first % 2] = h[i].second;
-    }
-    out.emplace_back(bin, ops::weight_sum_value(words));
-  }
-  return out;
-}
-
 namespace {
 
-// Histogram g of class c (bins relative to its start), ascending.
-BinValues histogram_of(const BinValues& h, const ops::HistLayout& hl, std::int64_t c,
+// Histogram g of class c read bin by bin, ascending (bins relative to its start), from the
+// nonzero words: a count, or (weighted) a bin's lo and hi words as one weight sum. No copy.
+class BinCursor {
+public:
+  BinCursor(const Histograms& h, const ops::HistLayout& hl, std::int64_t c, std::int64_t g)
+      : h_(h), per_bin_(h.weighted ? 2 : 1) {
+    const auto bins = static_cast<std::uint64_t>(hl.bins());
+    first_ = static_cast<std::uint64_t>(c * hl.groups() + g) * bins;
+    const auto lower = [&](std::uint64_t bin) {
+      return static_cast<std::size_t>(
+          std::lower_bound(h.words.begin(), h.words.end(),
+                           std::make_pair(bin * per_bin_, std::uint64_t{0})) -
+          h.words.begin());
+    };
+    at_ = lower(first_);
+    end_ = lower(first_ + bins);
+    read();
+  }
+  bool done() const { return at_ == end_; }
+  std::uint64_t bin() const { return bin_; }
+  double value() const { return value_; }
+  void next() {
+    at_ = after_;
+    read();
+  }
+  std::size_t left() const { return end_ - at_; }
+
+private:
+  void read() {
+    if (at_ == end_) {
+      return;
+    }
+    const std::uint64_t bin = h_.words[at_].first / per_bin_;
+    bin_ = bin - first_;
+    if (per_bin_ == 1) {
+      value_ = static_cast<double>(h_.words[at_].second);
+      after_ = at_ + 1;
+      return;
+    }
+    std::uint64_t words[2] = {0, 0};
+    for (after_ = at_; after_ < end_ && h_.words[after_].first / 2 == bin; ++after_) {
+      words[h_.words[after_].first % 2] = h_.words[after_].second;
+    }
+    value_ = ops::weight_sum_value(words);
+  }
+
+  const Histograms& h_;
+  std::uint64_t per_bin_, first_ = 0, bin_ = 0;
+  std::size_t at_ = 0, end_ = 0, after_ = 0;
+  double value_ = 0;
+};
+
+// Histogram g of class c as (bin, value) pairs.
+BinValues histogram_of(const Histograms& h, const ops::HistLayout& hl, std::int64_t c,
                        std::int64_t g) {
-  const auto bins = static_cast<std::uint64_t>(hl.bins());
-  const std::uint64_t lo = static_cast<std::uint64_t>(c * hl.groups() + g) * bins;
-  const auto lower = [&](std::uint64_t x) {
-    return std::lower_bound(h.begin(), h.end(), std::make_pair(x, -1.0));
-  };
+  BinCursor it(h, hl, c, g);
   BinValues out;
-  for (auto it = lower(lo), end = lower(lo + bins); it != end; ++it) {
-    out.emplace_back(it->first - lo, it->second);
+  out.reserve(it.left());
+  for (; !it.done(); it.next()) {
+    out.emplace_back(it.bin(), it.value());
   }
   return out;
 }
@@ -68,29 +96,46 @@ BinValues sum_of(const std::vector<BinValues>& parts) {
 }
 
 // Negatives' and positives' histograms side by side.
-std::vector<BinCounts> side_by_side(const BinValues& neg, const BinValues& pos) {
+template <class Neg, class Pos> std::vector<BinCounts> side_by_side(Neg n, Pos p) {
   std::vector<BinCounts> out;
-  auto n = neg.begin(), p = pos.begin();
-  while (n != neg.end() || p != pos.end()) {
-    const std::uint64_t nb = n != neg.end() ? n->first : ~std::uint64_t{0};
-    const std::uint64_t pb = p != pos.end() ? p->first : ~std::uint64_t{0};
+  out.reserve(n.left() + p.left());
+  while (!n.done() || !p.done()) {
+    const std::uint64_t nb = !n.done() ? n.bin() : ~std::uint64_t{0};
+    const std::uint64_t pb = !p.done() ? p.bin() : ~std::uint64_t{0};
     BinCounts b{std::min(nb, pb), 0, 0};
     if (nb == b.bin) {
-      b.neg = (n++)->second;
+      b.neg = n.value();
+      n.next();
     }
     if (pb == b.bin) {
-      b.pos = (p++)->second;
+      b.pos = p.value();
+      p.next();
     }
     out.push_back(b);
   }
   return out;
 }
 
+// BinValues read as a BinCursor.
+class ValuesCursor {
+public:
+  explicit ValuesCursor(const BinValues& v) : v_(v) {}
+  bool done() const { return at_ == v_.size(); }
+  std::uint64_t bin() const { return v_[at_].first; }
+  double value() const { return v_[at_].second; }
+  void next() { ++at_; }
+  std::size_t left() const { return v_.size() - at_; }
+
+private:
+  const BinValues& v_;
+  std::size_t at_ = 0;
+};
+
 } // namespace
 
-std::vector<BinCounts> class_bins(const BinValues& h, const ops::HistLayout& hl, std::int64_t c) {
+std::vector<BinCounts> class_bins(const Histograms& h, const ops::HistLayout& hl, std::int64_t c) {
   if (!hl.per_target) {
-    return side_by_side(histogram_of(h, hl, c, 0), histogram_of(h, hl, c, 1));
+    return side_by_side(BinCursor(h, hl, c, 0), BinCursor(h, hl, c, 1));
   }
   // One-vs-one histograms: class c's negatives are the samples of every other target.
   std::vector<BinValues> others;
@@ -99,15 +144,16 @@ std::vector<BinCounts> class_bins(const BinValues& h, const ops::HistLayout& hl,
       others.push_back(histogram_of(h, hl, c, t));
     }
   }
-  return side_by_side(sum_of(others), histogram_of(h, hl, c, c));
+  const BinValues negatives = sum_of(others);
+  return side_by_side(ValuesCursor(negatives), BinCursor(h, hl, c, c));
 }
 
-std::vector<BinCounts> pair_bins(const BinValues& h, const ops::HistLayout& hl, std::int64_t c,
+std::vector<BinCounts> pair_bins(const Histograms& h, const ops::HistLayout& hl, std::int64_t c,
                                  std::int64_t t) {
-  return side_by_side(histogram_of(h, hl, c, t), histogram_of(h, hl, c, c));
+  return side_by_side(BinCursor(h, hl, c, t), BinCursor(h, hl, c, c));
 }
 
-std::vector<BinCounts> pooled_bins(const BinValues& h, const ops::HistLayout& hl) {
+std::vector<BinCounts> pooled_bins(const Histograms& h, const ops::HistLayout& hl) {
   std::vector<BinCounts> all;
   for (std::int64_t c = 0; c < hl.classes; ++c) {
     const std::vector<BinCounts> one = class_bins(h, hl, c);

@@ -387,6 +387,7 @@ public:
     // Only the touched groups: after one batch of a binary evaluator that is a few thousand
     // groups of the 2^24-bin table, not 256 MiB of (mostly unmapped) zeros.
     Sparse out;
+    out.reserve(histogram_entries_); // the last read's size: no regrowth as the data settles
     const std::int64_t groups = group_count();
     for (std::int64_t g = 0; g < groups; ++g) {
       if (touched_[g] == 0) {
@@ -399,6 +400,7 @@ public:
         }
       }
     }
+    histogram_entries_ = out.size();
     return out;
   }
 
@@ -415,6 +417,7 @@ public:
 
 private:
   int threads_ = 1;
+  std::size_t histogram_entries_ = 0; // nonzero words at the last histogram()
   std::unique_ptr<ThreadPool> pool_;
   std::int64_t words_ = 0;
   NanPolicy policy_ = NanPolicy::skip;

@@ -15,6 +15,7 @@ from typing import List
 
 from . import _core, _families
 from ._classification import Classification
+from ._classification_hf import TokenMetrics
 from ._classification_report import ClassificationReport
 from ._core import CudaError, NonFiniteError, StateError
 from ._regression import Regression
@@ -30,6 +31,7 @@ __all__ = [
     "Regression",
     "Report",
     "StateError",
+    "TokenMetrics",
     "cuda_built",
     "from_state",
     "inspect_state",

@@ -1,8 +1,8 @@
 """Hugging Face ``transformers.Trainer``'s ``compute_metrics`` for language models, streamed.
 
-    from gpueval.huggingface import TokenMetrics
     args = TrainingArguments(..., batch_eval_metrics=True)
-    trainer = Trainer(model, args, eval_dataset=..., compute_metrics=TokenMetrics(vocab_size))
+    trainer = Trainer(model, args, eval_dataset=...,
+                      compute_metrics=gpueval.TokenMetrics(vocab_size))
     trainer.evaluate()   # {"eval_perplexity": ..., "eval_accuracy": ..., ...}
 
 With ``batch_eval_metrics=True`` the Trainer hands ``compute_metrics`` each evaluation batch's

@@ -52,6 +52,12 @@ class ClassificationReport(_MetricMapping):
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "ClassificationReport":
         """A report from the JSON object ``gpu-eval --format json`` and ``to_dict()`` write."""
+        return cls._of(d, copy.deepcopy)
+
+    @classmethod
+    def _of(cls, d: Mapping[str, Any], keep: Any) -> "ClassificationReport":
+        """from_dict, keeping ``keep(dict(d))``: a copy of a caller's dict, or a freshly parsed
+        one as it is."""
         if not isinstance(d, Mapping):
             raise TypeError(f"a report is a dict (the JSON object), not {type(d).__qualname__}")
         if d.get("schema") != SCHEMA:
@@ -69,12 +75,12 @@ class ClassificationReport(_MetricMapping):
                 d[key]
         except (KeyError, TypeError) as e:
             raise ValueError(f"malformed gpueval report: {type(e).__name__}: {e}") from None
-        r._d = copy.deepcopy(dict(d))
+        r._d = keep(dict(d))
         return r
 
     @classmethod
     def from_json(cls, text: str) -> "ClassificationReport":
-        return cls.from_dict(json.loads(text))
+        return cls._of(json.loads(text), lambda d: d)  # nobody else holds the parsed dict
 
     # ---- sections (the mapping itself is _MetricMapping's) ----------------------------------
 

@@ -195,9 +195,8 @@ def test_trainer_hook_streams_batches_and_shifts(rng):
     # transformers.Trainer(batch_eval_metrics=True) calls compute_metrics per batch with
     # EvalPrediction(predictions=logits [B, T, V], label_ids=[B, T]) and compute_result on the
     # last: the epoch's metrics over the shifted (next-token) pairs, then a fresh epoch.
-    from gpueval.huggingface import TokenMetrics
     logits, t = _lm(rng, batch=6, seq=16, vocab=80)
-    hook = TokenMetrics(80, top_k=5, by_axis=1, device="cpu")
+    hook = gpueval.TokenMetrics(80, top_k=5, by_axis=1, device="cpu")
     for epoch in range(2):
         for k, (a, b) in enumerate([(0, 2), (2, 5), (5, 6)]):
             out = hook(types.SimpleNamespace(predictions=(logits[a:b], None), label_ids=t[a:b]),
