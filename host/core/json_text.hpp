@@ -1,5 +1,5 @@
-// The pieces every family's JSON report is written with: numbers with 17 significant digits
-// (they round-trip), non-finite values as null, escaped strings, arrays.
+// The pieces every family's JSON report is written with: numbers in the shortest digits that
+// read back as the same double, non-finite values as null, escaped strings, arrays.
 #pragma once
 
 #include <charconv>

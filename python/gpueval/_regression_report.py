@@ -262,7 +262,7 @@ class Report(_MetricMapping):
         return copy.deepcopy(self._dict)
 
     def to_json(self, indent: Optional[int] = None) -> str:
-        """The report as JSON text (17 significant digits: every value round-trips)."""
+        """The report as JSON text (every value round-trips)."""
         if self._core is not None and indent is None:
             return self._core.to_json()
         return json.dumps(self.to_dict(), indent=indent)
