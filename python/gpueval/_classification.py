@@ -199,7 +199,7 @@ class Classification(StreamingEvaluator):
 
     def _report(self, core: Any, stream: int,
                 device_label: Optional[str]) -> ClassificationReport:
-        return ClassificationReport.from_json(core.compute(stream, device_label))
+        return ClassificationReport._from_engine(*core.compute(stream, device_label))
 
     def _spec_for_ranks(self) -> Dict[str, Any]:
         k = self._core_kwargs()

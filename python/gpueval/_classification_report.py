@@ -82,6 +82,17 @@ class ClassificationReport(_MetricMapping):
     def from_json(cls, text: str) -> "ClassificationReport":
         return cls._of(json.loads(text), lambda d: d)  # nobody else holds the parsed dict
 
+    @classmethod
+    def _from_engine(cls, text: str, curves: Mapping[str, np.ndarray]) -> "ClassificationReport":
+        """The engine's report: its JSON without the curves, and the curves as float64 arrays
+        (kept as they are; to_dict() writes them as lists)."""
+        d = json.loads(text)
+        for curve, x, y in (("roc", "fpr", "tpr"), ("pr", "recall", "precision")):
+            if f"{curve}_{x}" in curves:
+                d[curve] = {x: curves[f"{curve}_{x}"], y: curves[f"{curve}_{y}"],
+                            "threshold": curves[f"{curve}_threshold"]}
+        return cls._of(d, lambda kept: kept)
+
     # ---- sections (the mapping itself is _MetricMapping's) ----------------------------------
 
     @property
@@ -286,10 +297,15 @@ class ClassificationReport(_MetricMapping):
 
     def to_dict(self) -> Dict[str, Any]:
         """The JSON object of schema ``gpueval.report/1``."""
-        return copy.deepcopy(self._d)
+        d = copy.deepcopy(self._d)
+        for curve in ("roc", "pr"):  # arrays from the engine, as the JSON's lists
+            if d.get(curve) is not None:
+                d[curve] = {k: [float(x) if np.isfinite(x) else None for x in np.asarray(v)]
+                            for k, v in d[curve].items()}
+        return d
 
     def to_json(self, indent: Optional[int] = None) -> str:
-        return json.dumps(self._d, indent=indent)
+        return json.dumps(self.to_dict(), indent=indent)
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{n}={v:.6g}" for n, v in zip(self._names, self._headline))
