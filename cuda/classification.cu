@@ -55,12 +55,27 @@ struct ClassArgs : BatchViews {
   unsigned long long* bad_weight = nullptr; // the first sample whose weight is not one
   std::uint64_t* epoch = nullptr;
   std::uint64_t* hist = nullptr; // params.hist, when on
+  std::uint32_t* keys = nullptr; // params.hist.keyed(): each bin's shared key
 };
 
 // A histogram bin += 1 sample: its count, or (a weighted record) its two-word weight sum at
-// 2 * index, added with carry.
-__device__ __forceinline__ void count(std::uint64_t* hist, std::int64_t index, bool weighted,
-                                      const ops::Weight& wt) {
+// 2 * index, added with carry; keyed histograms merge the score's key into the bin's
+// (ops::merge_key, by compare-and-swap, as the CPU does).
+__device__ __forceinline__ void count(const ClassArgs& a, std::int64_t index, double score,
+                                      bool weighted, const ops::Weight& wt) {
+  if (a.keys != nullptr) {
+    unsigned* k = reinterpret_cast<unsigned*>(a.keys + index);
+    const unsigned key = a.params.hist.key_of(score);
+    unsigned old = *reinterpret_cast<volatile unsigned*>(k);
+    while (old != key && old != ops::kMixedKey) {
+      const unsigned seen = atomicCAS(k, old, ops::merge_key(old, key));
+      if (seen == old) {
+        break;
+      }
+      old = seen;
+    }
+  }
+  std::uint64_t* hist = a.hist;
   if (!weighted) {
     atomicAdd(reinterpret_cast<unsigned long long*>(hist + index), 1ull);
     return;
@@ -330,14 +345,15 @@ __device__ void fold_single(const ClassArgs& a, const AtomicRecord& r, std::int6
   }
   if (a.hist != nullptr && scored) {
     if (prm.task == ClassTask::binary) {
-      count(a.hist, prm.hist.index(0, o.target == 1, value_at(a.pred, at.p)), l.weighted, wt);
+      const double x = value_at(a.pred, at.p);
+      count(a, prm.hist.index(0, o.target == 1, x), x, l.weighted, wt);
     } else {
       const std::int64_t stride = a.pred_class_stride;
       const std::int64_t p = at.p;
       const auto score = [&](std::int64_t k) { return value_at(a.pred, p + k * stride); };
       for (std::int64_t k = 0; k < l.classes; ++k) {
-        count(a.hist, prm.hist.class_index(k, o.target, ops::class_probability(score, k, o, prm)),
-              l.weighted, wt);
+        const double q = ops::class_probability(score, k, o, prm);
+        count(a, prm.hist.class_index(k, o.target, q), q, l.weighted, wt);
       }
     }
   }
@@ -394,8 +410,8 @@ __device__ void fold_multilabel(const ClassArgs& a, const AtomicRecord& r, std::
       add_scored(r, l, o, scored, wt);
     }
     if (a.hist != nullptr && scored) {
-      count(a.hist, prm.hist.index(k, y, value_at(a.pred, at.p + k * a.pred_class_stride)),
-            l.weighted, wt);
+      const double x = value_at(a.pred, at.p + k * a.pred_class_stride);
+      count(a, prm.hist.index(k, y, x), x, l.weighted, wt);
     }
     if (folded) {
       tally.add(y, yhat);
@@ -464,9 +480,13 @@ public:
     // A weighted record's histograms hold a two-word weight sum per bin.
     const std::int64_t hist_size = p.hist.on ? p.hist.size() * (l.weighted ? 2 : 1) : 0;
     DeviceBuffer epoch(index_, static_cast<std::size_t>(l.words) * 8);
-    DeviceBuffer hist;
+    DeviceBuffer hist, keys;
     if (hist_size > 0) {
       hist = DeviceBuffer(index_, static_cast<std::size_t>(hist_size) * 8);
+    }
+    const std::int64_t key_bins = p.hist.keyed() ? p.hist.size() : 0;
+    if (key_bins > 0) {
+      keys = DeviceBuffer(index_, static_cast<std::size_t>(key_bins) * 4);
     }
     // Slot 0: the first sample that raises; slot 1: the first bad weight.
     DeviceBuffer first_bad(index_, 2 * sizeof(unsigned long long));
@@ -474,8 +494,11 @@ public:
     words_ = l.words;
     policy_ = policy;
     hist_size_ = hist_size;
+    key_bins_ = key_bins;
+    words_per_bin_ = l.weighted ? 2 : 1;
     epoch_ = std::move(epoch);
     hist_ = std::move(hist);
+    keys_ = std::move(keys);
     first_bad_ = std::move(first_bad);
     configured_ = true;
     reset(nullptr);
@@ -515,6 +538,7 @@ public:
     a.bad_weight = a.first_bad + 1;
     a.epoch = epoch_.as<std::uint64_t>();
     a.hist = hist_ ? hist_.as<std::uint64_t>() : nullptr;
+    a.keys = keys_ ? keys_.as<std::uint32_t>() : nullptr;
     const bool shared = words_ <= kSharedWords;
     const std::int64_t wanted = (b.samples + kClassThreads - 1) / kClassThreads;
     const int blocks = static_cast<int>(wanted < kClassMaxBlocks ? wanted : kClassMaxBlocks);
@@ -569,6 +593,9 @@ public:
       GPUEVAL_CUDA_TRY(
           cudaMemsetAsync(hist_.get(), 0, static_cast<std::size_t>(hist_size_) * 8, s));
     }
+    if (keys_) {
+      GPUEVAL_CUDA_TRY(cudaMemsetAsync(keys_.get(), 0, static_cast<std::size_t>(key_bins_) * 4, s));
+    }
     device_.wrote(s);
   }
 
@@ -598,6 +625,31 @@ public:
     device_.copy_in(hist_.get(), dense.data(), dense.size() * 8, stream);
   }
 
+  Keys histogram_keys(const Sparse& words, StreamHandle stream) override {
+    Keys out;
+    if (!keys_) {
+      return out;
+    }
+    std::vector<std::uint32_t> dense(static_cast<std::size_t>(key_bins_));
+    device_.copy_out(dense.data(), keys_.get(), dense.size() * 4, stream);
+    out.reserve(words.size());
+    for (const auto& word : words) {
+      out.push_back(dense[static_cast<std::size_t>(word.first / words_per_bin_)]);
+    }
+    return out;
+  }
+
+  void load_histogram_keys(const Sparse& words, const Keys& keys, StreamHandle stream) override {
+    if (!keys_) {
+      return;
+    }
+    std::vector<std::uint32_t> dense(static_cast<std::size_t>(key_bins_), 0);
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      dense[static_cast<std::size_t>(words[i].first / words_per_bin_)] = keys[i];
+    }
+    device_.copy_in(keys_.get(), dense.data(), dense.size() * 4, stream);
+  }
+
   Device device() const override { return device_.device(); }
   std::string describe() const override { return device_.describe(); }
 
@@ -612,8 +664,9 @@ private:
   bool captured_ = false; // an update was enqueued during a stream capture
   std::int64_t words_ = 0;
   NanPolicy policy_ = NanPolicy::skip;
-  std::int64_t hist_size_ = 0;
-  DeviceBuffer epoch_, first_bad_, hist_;
+  std::int64_t hist_size_ = 0, key_bins_ = 0;
+  std::uint64_t words_per_bin_ = 1;
+  DeviceBuffer epoch_, first_bad_, hist_, keys_;
   // Last: destroyed first, so that every enqueued use of the buffers has run before they go.
   BackendDevice device_;
 };

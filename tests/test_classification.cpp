@@ -336,17 +336,46 @@ TEST(ClassificationHistograms, HandComputedTiesAndCurves) {
     const ClassificationReport r = ev.compute();
     EXPECT_EQ(r.value("auroc"), 6.0 / 8.0);
     EXPECT_DOUBLE_EQ(r.value("average_precision"), 0.5 * 1.0 + 0.25 * 0.75 + 0.25 * 4.0 / 6.0);
-    EXPECT_EQ(r.value("average_precision_bound") > 0, !f16);
     EXPECT_EQ(r.histogram_key, f16 ? "float16" : "float32");
     EXPECT_EQ(r.histogram_exact, f16);
-    // float32 keys are not exact: a bin's pairs could be in either order, 2 pairs of 8 share
-    // a bin, the bound is half that fraction.
-    EXPECT_EQ(r.value("auroc_bound"), f16 ? 0.0 : 0.5 * 2.0 / 8.0);
+    // float32 keys are not exact, but each bin here holds one score: its pairs are true ties,
+    // counted exactly, and the bounds are 0.
+    EXPECT_EQ(r.value("average_precision_bound"), 0.0);
+    EXPECT_EQ(r.value("auroc_bound"), 0.0);
     EXPECT_EQ(r.roc_threshold, (std::vector<double>{INFINITY, 0.75, 0.5, 0.25}));
     EXPECT_EQ(r.roc_tpr, (std::vector<double>{0, 0.5, 0.75, 1}));
     EXPECT_EQ(r.roc_fpr, (std::vector<double>{0, 0, 0.5, 1}));
     EXPECT_EQ(r.pr_precision, (std::vector<double>{1, 0.75, 4.0 / 6.0}));
   }
+}
+
+TEST(ClassificationHistograms, OnlyBinsOfSeveralScoresAddToTheBound) {
+  // 0.5 and the next float32 share a bin of the 24-bit keys: a positive at the larger and a
+  // negative at 0.5 are ordered, but the bin cannot say so; the pair at 0.75 is a true tie.
+  const float up = std::nextafter(0.5f, 1.0f);
+  const std::vector<float> s = {up, 0.5f, 0.75f, 0.75f};
+  const std::vector<std::int64_t> t = {1, 0, 1, 0};
+  const auto report = [&](std::size_t from, std::size_t to) {
+    ClassificationEvaluator ev(binary_rank_spec(), Device::cpu(1));
+    ev.update(TensorView::contiguous(s.data() + from, DType::f32, {std::int64_t(to - from)}),
+              TensorView::contiguous(t.data() + from, DType::i64, {std::int64_t(to - from)}));
+    return ev;
+  };
+  ClassificationEvaluator all = report(0, 4);
+  const ClassificationReport r = all.compute();
+  // Pairs: (up, 0.5) right, (up, 0.75) wrong, (0.75, 0.5) right, (0.75, 0.75) tie: 2.5 / 4,
+  // as the bins see it (the 0.5 bin's pair counts as a tie: 2 / 4); its bound covers the 0.5.
+  EXPECT_EQ(r.value("auroc"), 2.0 / 4.0);
+  EXPECT_EQ(r.value("auroc_bound"), 0.5 * 1.0 / 4.0);
+  // Split and merged, the keys merge too: the same report.
+  ClassificationEvaluator a = report(0, 1), b = report(1, 4);
+  a.merge(b.state());
+  const ClassificationReport m = a.compute();
+  EXPECT_EQ(m.value("auroc_bound"), r.value("auroc_bound"));
+  EXPECT_EQ(m.value("average_precision_bound"), r.value("average_precision_bound"));
+  EXPECT_GT(m.value("average_precision_bound"), 0.0);
+  // The 0.75 bin's curve threshold is its score; the mixed bin's the lowest it can hold.
+  EXPECT_EQ(r.roc_threshold, (std::vector<double>{INFINITY, 0.75, 0.5}));
 }
 
 TEST(ClassificationHistograms, BitwiseTheSameForAnyThreadCountAndBatchSplit) {
@@ -376,10 +405,10 @@ TEST(ClassificationHistograms, BitwiseTheSameForAnyThreadCountAndBatchSplit) {
 }
 
 TEST(ClassificationHistograms, CorruptSparseHistogramsAreRefused) {
-  const std::vector<float> s = {0.1f, 0.7f, 0.3f};
+  const std::vector<std::uint16_t> s = {0x2E66, 0x399A, 0x34CD}; // float16 0.1, 0.7, 0.3: no keys
   const std::vector<std::int64_t> t = {0, 1, 0};
   ClassificationEvaluator ev(binary_rank_spec(), Device::cpu(1));
-  ev.update(TensorView::contiguous(s.data(), DType::f32, {3}),
+  ev.update(TensorView::contiguous(s.data(), DType::f16, {3}),
             TensorView::contiguous(t.data(), DType::i64, {3}));
   const State good = ev.state();
   const detail::OpenedState o = detail::open_state(good);
@@ -402,6 +431,31 @@ TEST(ClassificationHistograms, CorruptSparseHistogramsAreRefused) {
   EXPECT_NE(error_of<StateError>([&] { ev.merge(reseal(short_by_one)); }).find("truncated"),
             std::string::npos);
   ev.merge(good); // the evaluator is unchanged by the refused merges
+  EXPECT_EQ(ev.compute().count, 6u);
+}
+
+TEST(ClassificationHistograms, CorruptHistogramKeysAreRefused) {
+  const std::vector<float> s = {0.1f, 0.7f, 0.3f};
+  const std::vector<std::int64_t> t = {0, 1, 0};
+  ClassificationEvaluator ev(binary_rank_spec(), Device::cpu(1));
+  ev.update(TensorView::contiguous(s.data(), DType::f32, {3}),
+            TensorView::contiguous(t.data(), DType::i64, {3}));
+  const State good = ev.state();
+  const detail::OpenedState o = detail::open_state(good);
+  const std::vector<std::uint8_t> payload(o.payload, o.payload + o.payload_size);
+  // The payload ends with the keys: one u32 per histogram word (three here).
+  const std::size_t keys = payload.size() - 3 * 4;
+  const auto reseal = [&](std::vector<std::uint8_t> p) { return detail::seal_state(o.header, p); };
+  std::vector<std::uint8_t> zero = payload; // a key of 0 on a nonzero bin
+  std::fill(zero.begin() + static_cast<std::ptrdiff_t>(keys + 4),
+            zero.begin() + static_cast<std::ptrdiff_t>(keys + 8), std::uint8_t{0});
+  EXPECT_NE(error_of<StateError>([&] { ev.merge(reseal(zero)); }).find("keys are inconsistent"),
+            std::string::npos);
+  std::vector<std::uint8_t> short_by_one = payload;
+  short_by_one.resize(payload.size() - 4);
+  EXPECT_NE(error_of<StateError>([&] { ev.merge(reseal(short_by_one)); }).find("truncated"),
+            std::string::npos);
+  ev.merge(good);
   EXPECT_EQ(ev.compute().count, 6u);
 }
 

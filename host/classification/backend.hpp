@@ -74,6 +74,12 @@ public:
   using Sparse = std::vector<std::pair<std::uint64_t, std::uint64_t>>;
   virtual Sparse histogram(StreamHandle stream) = 0;
   virtual void load_histogram(const Sparse& counts, StreamHandle stream) = 0;
+  // Keyed histograms (params.hist.keyed()): the shared key (ops::merge_key) of the bin of each
+  // of `words` (histogram()'s nonzero words), aligned with them; and their replacement, after
+  // load_histogram(words). Both synchronise; empty when not keyed.
+  using Keys = std::vector<std::uint32_t>;
+  virtual Keys histogram_keys(const Sparse& words, StreamHandle stream) = 0;
+  virtual void load_histogram_keys(const Sparse& words, const Keys& keys, StreamHandle stream) = 0;
 
   // The family's bookkeeping (BackendBase has the engine's; sample_shape is the targets' shape
   // without the batch axis).

@@ -110,13 +110,16 @@ void widen(detail::ClassBackend& b, StreamHandle stream) {
   const ops::ClassLayout narrow = b.layout;
   const std::vector<std::uint64_t> w = b.words(stream);
   const Sparse hist = b.params.hist.on ? b.histogram(stream) : Sparse{};
+  const Keys keys = b.params.hist.keyed() ? b.histogram_keys(hist, stream) : Keys{};
   const detail::NonFiniteLocation where = b.first_bad(stream);
   const ops::ClassLayout wide = relayout(narrow, true, narrow.per_sample, narrow.confusion >= 0);
   b.configure(wide, b.params, b.spec.nan_policy); // on failure, the backend is as it was
   b.layout = wide;
   b.load(convert_record(w, narrow, b.layout), where, stream);
   if (b.params.hist.on) {
-    b.load_histogram(widen_histogram(hist), stream);
+    const Sparse wide = widen_histogram(hist); // one word a bin still: the keys stay aligned
+    b.load_histogram(wide, stream);
+    b.load_histogram_keys(wide, keys, stream);
   }
 }
 
@@ -205,8 +208,9 @@ ClassificationReport ClassificationEvaluator::compute(StreamHandle stream) {
     const std::string values = b.first_bad_values(stream);
     throw NonFiniteError(bad_sample_message(b, where, values), where.batch, where.element);
   }
-  ClassificationReport r =
-      build_class_report(b, w, b.params.hist.on ? b.histogram(stream) : Sparse{});
+  const Sparse hist = b.params.hist.on ? b.histogram(stream) : Sparse{};
+  ClassificationReport r = build_class_report(
+      b, w, hist, b.params.hist.keyed() ? b.histogram_keys(hist, stream) : Keys{});
   r.device = b.describe();
   return r;
 }
@@ -248,6 +252,11 @@ State ClassificationEvaluator::state(StreamHandle stream) {
     for (const auto& [index, count] : hist) {
       out.u64(index);
       out.u64(count);
+    }
+    if (b.params.hist.keyed()) { // each word's bin's shared key (fields: options bit 5)
+      for (const std::uint32_t key : b.histogram_keys(hist, stream)) {
+        out.u32(key);
+      }
     }
   }
   return detail::seal_state(h, payload);
@@ -352,9 +361,19 @@ void ClassificationEvaluator::merge(const State& other, StreamHandle stream) {
   std::vector<std::uint64_t> w = b.words(stream);
   ops::combine(w.data(), theirs.data(), b.layout);
   if (mine.hist.on) {
-    b.load_histogram(b.layout.weighted ? add_weight_sums(b.histogram(stream), their_hist)
-                                       : add_sparse(b.histogram(stream), their_hist),
-                     stream);
+    const Sparse own = b.histogram(stream);
+    const Keys own_keys = mine.hist.keyed() ? b.histogram_keys(own, stream) : Keys{};
+    const Sparse sum =
+        b.layout.weighted ? add_weight_sums(own, their_hist) : add_sparse(own, their_hist);
+    b.load_histogram(sum, stream);
+    if (mine.hist.keyed()) {
+      // A state that kept no keys (older, float64 or logit scores): every bin of it mixed.
+      // their_hist is d.hist, or widened word for word: the keys stay aligned.
+      const Keys theirs = f.hist.keyed() ? d.keys : Keys(their_hist.size(), ops::kMixedKey);
+      const std::uint64_t per_bin = b.layout.weighted ? 2 : 1;
+      b.load_histogram_keys(sum, merge_keys(sum, per_bin, own, own_keys, their_hist, theirs),
+                            stream);
+    }
   }
   const detail::NonFiniteLocation where =
       detail::skeleton::earliest(b.first_bad(stream), d.header.first_nonfinite);

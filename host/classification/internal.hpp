@@ -103,6 +103,11 @@ Sparse add_sparse(const Sparse& a, const Sparse& b);
 Sparse add_weight_sums(const Sparse& a, const Sparse& b);
 // An unweighted histogram as a weighted one: each count the weight sum of its samples.
 Sparse widen_histogram(const Sparse& counts);
+using Keys = detail::ClassBackend::Keys;
+// The keys of `sum` (the nonzero words of a + b, added) from a's and b's (aligned with their
+// words): each bin's keys merged (ops::merge_key). per_bin: words a bin (weighted: 2).
+Keys merge_keys(const Sparse& sum, std::uint64_t per_bin, const Sparse& a, const Keys& ka,
+                const Sparse& b, const Keys& kb);
 // Values per bin (counts, or weight sums), ascending bins.
 using BinValues = std::vector<std::pair<std::uint64_t, double>>;
 
@@ -111,6 +116,7 @@ struct DecodedClassState {
   ClassStateFields fields;
   std::vector<std::uint64_t> words;
   Sparse hist; // nonzero histogram counts, indices ascending
+  Keys keys;   // keyed histograms (fields.hist.keys): aligned with hist
 };
 // Throws StateError naming what is wrong (another family, inconsistent fields, truncation).
 DecodedClassState decode_class_state(const State& state);
@@ -151,7 +157,8 @@ double marginal_kappa(const std::vector<std::uint64_t>& w, const ops::ClassLayou
 
 // The report of a record `w` (and the histograms' nonzero counts).
 ClassificationReport build_class_report(const detail::ClassBackend& b,
-                                        const std::vector<std::uint64_t>& w, const Sparse& hist);
+                                        const std::vector<std::uint64_t>& w, const Sparse& hist,
+                                        const Keys& keys);
 
 // ---- rank metrics (rank.cpp) ------------------------------------------------------------------
 
@@ -160,11 +167,16 @@ ClassificationReport build_class_report(const detail::ClassBackend& b,
 struct Histograms {
   const Sparse& words;
   bool weighted;
+  // Keyed histograms: the shared key (ops::merge_key) of each word's bin, aligned with
+  // `words`; nullptr when not kept (every bin then counts as mixed).
+  const Keys* keys = nullptr;
 };
-// A bin's negatives and positives: counts, or (weighted) weight sums.
+// A bin's negatives and positives: counts, or (weighted) weight sums; and the key its samples
+// share (ops::kMixedKey: unknown or several scores).
 struct BinCounts {
   std::uint64_t bin;
   double neg, pos;
+  std::uint32_t key = ops::kMixedKey;
 };
 // Class c's nonzero bins, ascending: its negatives' and positives' histograms side by side.
 std::vector<BinCounts> class_bins(const Histograms& h, const ops::HistLayout& hl, std::int64_t c);

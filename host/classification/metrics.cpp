@@ -311,7 +311,8 @@ void add_breakdown(const detail::ClassBackend& b, const std::vector<std::uint64_
 } // namespace
 
 ClassificationReport build_class_report(const detail::ClassBackend& b,
-                                        const std::vector<std::uint64_t>& w, const Sparse& hist) {
+                                        const std::vector<std::uint64_t>& w, const Sparse& hist,
+                                        const Keys& keys) {
   using L = ops::ClassLayout;
   const ops::ClassLayout& l = b.layout;
   const ClassificationSpec& spec = b.spec;
@@ -426,7 +427,7 @@ ClassificationReport build_class_report(const detail::ClassBackend& b,
     r.names.push_back(name);
     r.values.push_back(undefined ? nan : v);
   };
-  const Histograms hv{hist, l.weighted};
+  const Histograms hv{hist, l.weighted, b.params.hist.keyed() ? &keys : nullptr};
   // Each class's one-vs-rest rank metrics, computed once for AUROC and average precision both;
   // a binary task's bins kept for its curves.
   std::vector<RankMetrics> ranks;

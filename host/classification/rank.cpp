@@ -34,6 +34,8 @@ public:
   bool done() const { return at_ == end_; }
   std::uint64_t bin() const { return bin_; }
   double value() const { return value_; }
+  // The bin's shared key: kMixedKey when the keys were not kept.
+  std::uint32_t key() const { return h_.keys == nullptr ? ops::kMixedKey : (*h_.keys)[at_]; }
   void next() {
     at_ = after_;
     read();
@@ -102,13 +104,15 @@ template <class Neg, class Pos> std::vector<BinCounts> side_by_side(Neg n, Pos p
   while (!n.done() || !p.done()) {
     const std::uint64_t nb = !n.done() ? n.bin() : ~std::uint64_t{0};
     const std::uint64_t pb = !p.done() ? p.bin() : ~std::uint64_t{0};
-    BinCounts b{std::min(nb, pb), 0, 0};
+    BinCounts b{std::min(nb, pb), 0, 0, 0};
     if (nb == b.bin) {
       b.neg = n.value();
+      b.key = n.key();
       n.next();
     }
     if (pb == b.bin) {
       b.pos = p.value();
+      b.key = ops::merge_key(b.key, p.key());
       p.next();
     }
     out.push_back(b);
@@ -123,6 +127,7 @@ public:
   bool done() const { return at_ == v_.size(); }
   std::uint64_t bin() const { return v_[at_].first; }
   double value() const { return v_[at_].second; }
+  std::uint32_t key() const { return ops::kMixedKey; } // sums of histograms keep no keys
   void next() { ++at_; }
   std::size_t left() const { return v_.size() - at_; }
 
@@ -166,6 +171,7 @@ std::vector<BinCounts> pooled_bins(const Histograms& h, const ops::HistLayout& h
     if (!out.empty() && out.back().bin == b.bin) {
       out.back().neg += b.neg;
       out.back().pos += b.pos;
+      out.back().key = ops::merge_key(out.back().key, b.key);
     } else {
       out.push_back(b);
     }
@@ -177,7 +183,7 @@ std::vector<BinCounts> flipped_bins(const std::vector<BinCounts>& bins) {
   std::vector<BinCounts> out;
   out.reserve(bins.size());
   for (auto it = bins.rbegin(); it != bins.rend(); ++it) {
-    out.push_back({~it->bin, it->pos, it->neg}); // descending keys, ascending order
+    out.push_back({~it->bin, it->pos, it->neg, it->key}); // descending keys, ascending order
   }
   return out;
 }
@@ -186,53 +192,95 @@ std::vector<BinCounts> flipped_bins(const std::vector<BinCounts>& bins) {
 // as scikit-learn computes them on those scores. When every distinct score has its own bin
 // (`exact`) they are the exact values; otherwise the order inside a bin is unknown, and the
 // bounds say how far the true values can be: AUROC by half the fraction of positive-negative
-// pairs that share a bin, average precision by each bin's range of possible precisions.
+// pairs that share a bin, average precision by each bin's range of possible precisions. A bin
+// whose samples share one score (its key) is a true tie, counted exactly: no bound.
+namespace {
+
+__extension__ typedef unsigned __int128 U128;
+
+// A sum of doubles with Neumaier's compensation: within an ulp or two of the exact sum of any
+// number of terms, at a few additions a term.
+struct CompensatedSum {
+  double sum = 0, carry = 0;
+  void add(double x) {
+    const double t = sum + x;
+    carry += std::fabs(sum) >= std::fabs(x) ? (sum - t) + x : (x - t) + sum;
+    sum = t;
+  }
+  double value() const { return sum + carry; }
+};
+
+} // namespace
+
 RankMetrics rank_metrics(const std::vector<BinCounts>& bins, bool exact) {
   const double nan = std::numeric_limits<double>::quiet_NaN();
-  long double P = 0, N = 0;
+  // Counts (whole numbers below 2^53) sum exactly in doubles and give AUROC's sums exactly in
+  // 128-bit integers; weight sums take long double.
+  double P = 0, N = 0;
+  bool whole = true;
   for (const BinCounts& b : bins) {
     P += b.pos;
     N += b.neg;
+    whole = whole && b.pos == std::floor(b.pos) && b.neg == std::floor(b.neg);
   }
-  RankMetrics r{nan, nan, nan, nan, static_cast<double>(P)};
+  whole = whole && P + N < 9007199254740992.0;
+  RankMetrics r{nan, nan, nan, nan, P};
   if (P > 0 && N > 0) {
-    long double below = 0, area = 0, ties = 0;
-    for (const BinCounts& b : bins) {
-      area += static_cast<long double>(b.pos) * (below + 0.5L * b.neg);
-      ties += static_cast<long double>(b.pos) * b.neg;
-      below += b.neg;
+    const long double pairs = static_cast<long double>(P) * N;
+    if (whole) { // 2 x area and the mixed bins' pairs, exactly
+      U128 area2 = 0, ties = 0;
+      std::uint64_t below = 0;
+      for (const BinCounts& b : bins) {
+        const auto pos = static_cast<std::uint64_t>(b.pos), neg = static_cast<std::uint64_t>(b.neg);
+        area2 += static_cast<U128>(pos) * (2 * below + neg);
+        if (b.key == ops::kMixedKey) {
+          ties += static_cast<U128>(pos) * neg;
+        }
+        below += neg;
+      }
+      r.auroc = static_cast<double>(static_cast<long double>(area2) / (2 * pairs));
+      r.auroc_bound =
+          exact ? 0.0 : static_cast<double>(static_cast<long double>(ties) / (2 * pairs));
+    } else {
+      long double below = 0, area = 0, ties = 0;
+      for (const BinCounts& b : bins) {
+        area += static_cast<long double>(b.pos) * (below + 0.5L * b.neg);
+        if (b.key == ops::kMixedKey) {
+          ties += static_cast<long double>(b.pos) * b.neg;
+        }
+        below += b.neg;
+      }
+      r.auroc = static_cast<double>(area / pairs);
+      r.auroc_bound = exact ? 0.0 : static_cast<double>(0.5L * ties / pairs);
     }
-    r.auroc = static_cast<double>(area / (P * N));
-    r.auroc_bound = exact ? 0.0 : static_cast<double>(0.5L * ties / (P * N));
   }
   if (P > 0) {
-    long double tp = 0, fp = 0, ap = 0, bound = 0;
+    double tp = 0, fp = 0;
+    CompensatedSum ap, bound; // of pos x precision, and of each bin's bound term
     for (auto it = bins.rbegin(); it != bins.rend(); ++it) {
-      const long double tp0 = tp, fp0 = fp;
+      const double tp0 = tp, fp0 = fp;
       tp += it->pos;
       fp += it->neg;
       if (it->pos == 0) {
         continue;
       }
-      const long double prec = tp / (tp + fp);
-      ap += it->pos / P * prec;
+      const double prec = tp / (tp + fp);
+      ap.add(it->pos * prec);
       // The bin's positives have an average precision between these, whatever the order inside
       // it: at most the last one's with every positive first (hi); at least, with every negative
       // first, the mean of (a + x) / (d + x) over their cumulated weight x in [0, pos] (the
       // integral; each positive's precision is that curve at the end of its own weight, and the
       // curve rises): 1 - (d - a) / pos * log(1 + pos / d). Counts and weight sums alike.
-      if (exact) {
-        continue; // every distinct score has its own bin: no bound to compute
+      if (exact || it->key != ops::kMixedKey) {
+        continue; // every distinct score has its own bin, or this bin one score: no bound
       }
-      // (a bound: double precision is plenty, and log1p in double is several times faster)
-      const double a = static_cast<double>(tp0), d = static_cast<double>(tp0 + fp0 + it->neg);
+      const double a = tp0, d = tp0 + fp0 + it->neg;
       const double lo = d == a ? 1.0 : 1.0 - (d - a) / it->pos * std::log1p(it->pos / d);
-      const double hi = static_cast<double>(tp / (tp0 + fp0 + it->pos));
-      bound +=
-          it->pos / P * std::max(hi - static_cast<double>(prec), static_cast<double>(prec) - lo);
+      const double hi = tp / (tp0 + fp0 + it->pos);
+      bound.add(it->pos * std::max(hi - prec, prec - lo));
     }
-    r.ap = static_cast<double>(ap);
-    r.ap_bound = exact ? 0.0 : static_cast<double>(bound);
+    r.ap = ap.value() / P;
+    r.ap_bound = exact ? 0.0 : bound.value() / P;
   }
   return r;
 }
@@ -266,7 +314,10 @@ void curves(const std::vector<BinCounts>& bins, const ops::HistLayout& hl,
       continue;
     }
     ++next;
-    const double threshold = ops::key_value(b.bin << hl.shift, hl.format);
+    // A bin of one score: that score; else the lowest a score of the bin can be.
+    const double threshold = b.key != ops::kMixedKey && b.key != 0
+                                 ? ops::key_value(b.key - 1, hl.format)
+                                 : ops::key_value(b.bin << hl.shift, hl.format);
     r.roc_fpr.push_back(N > 0 ? fp / N : std::numeric_limits<double>::quiet_NaN());
     r.roc_tpr.push_back(P > 0 ? tp / P : std::numeric_limits<double>::quiet_NaN());
     r.roc_threshold.push_back(threshold);

@@ -229,6 +229,9 @@ ops::HistLayout histogram_layout(const ClassificationSpec& spec, bool scores) {
           " MiB of histograms for " + std::to_string(h.classes) + " classes" +
           (h.per_target ? " (auroc_ovo: one per class pair)" : "") + "; raise histogram_budget");
   h.shift = width - h.bits;
+  // Scores as given (not softmax probabilities computed in double) keyed inexactly: each bin
+  // notes the key its samples share, so that bins of one score add nothing to the bounds.
+  h.keys = h.shift > 0 && h.format == ops::KeyFormat::f32 && !computed;
   return h;
 }
 

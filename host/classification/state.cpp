@@ -57,10 +57,11 @@ std::vector<std::uint8_t> encode_fields(const ClassStateFields& f) {
   w.u64(static_cast<std::uint64_t>(f.hist.classes));
   // Options of later versions, as flags (bit 0 weighted, bit 1 per-sample sums and their beta,
   // bit 2 one-vs-one histograms, bit 3 per-class counts for the confusion matrix, bit 4 a
-  // breakdown axis and its index): states without them keep the layout they always had.
+  // breakdown axis and its index, bit 5 the histograms' shared keys after their counts):
+  // states without them keep the layout they always had.
   const std::uint8_t flags = (f.weighted ? 1 : 0) | (f.per_sample ? 2 : 0) |
                              (f.hist.on && f.hist.per_target ? 4 : 0) | (f.confusion ? 0 : 8) |
-                             (f.by_axis >= 0 ? 16 : 0);
+                             (f.by_axis >= 0 ? 16 : 0) | (f.hist.keyed() ? 32 : 0);
   if (flags != 0) {
     w.u8(flags);
     if (f.per_sample) {
@@ -181,6 +182,26 @@ Sparse add_weight_sums(const Sparse& a, const Sparse& b) {
   return out;
 }
 
+Keys merge_keys(const Sparse& sum, std::uint64_t per_bin, const Sparse& a, const Keys& ka,
+                const Sparse& b, const Keys& kb) {
+  Keys out;
+  out.reserve(sum.size());
+  std::size_t i = 0, j = 0;
+  for (const auto& word : sum) {
+    const std::uint64_t bin = word.first / per_bin;
+    while (i < a.size() && a[i].first / per_bin < bin) {
+      ++i;
+    }
+    while (j < b.size() && b[j].first / per_bin < bin) {
+      ++j;
+    }
+    const std::uint32_t x = i < a.size() && a[i].first / per_bin == bin ? ka[i] : 0;
+    const std::uint32_t y = j < b.size() && b[j].first / per_bin == bin ? kb[j] : 0;
+    out.push_back(ops::merge_key(x, y));
+  }
+  return out;
+}
+
 Sparse widen_histogram(const Sparse& counts) {
   Sparse out;
   out.reserve(counts.size());
@@ -222,13 +243,14 @@ DecodedClassState decode_class_state(const State& state) {
   f.hist.classes = static_cast<std::int64_t>(r.u64());
   if (r.left() > 0) {
     const std::uint8_t flags = r.u8();
-    if (flags == 0 || flags > 31) {
+    if (flags == 0 || flags > 63) {
       throw StateError("state blob header is inconsistent (classification options " +
                        std::to_string(flags) + ")");
     }
     f.weighted = (flags & 1) != 0;
     f.per_sample = (flags & 2) != 0;
     f.hist.per_target = (flags & 4) != 0;
+    f.hist.keys = (flags & 32) != 0;
     f.confusion = (flags & 8) == 0;
     if (f.hist.per_target && !f.hist.on) {
       throw StateError("state blob header is inconsistent (one-vs-one flag without histograms)");
@@ -257,6 +279,9 @@ DecodedClassState decode_class_state(const State& state) {
       throw StateError("state blob header is inconsistent (histograms)");
     }
     f.hist.shift = width - f.hist.bits;
+  }
+  if (f.hist.keys && (!f.hist.on || f.hist.shift == 0 || f.hist.format != ops::KeyFormat::f32)) {
+    throw StateError("state blob header is inconsistent (keys of histograms that keep none)");
   }
   if (f.per_sample && f.task != ClassTask::multilabel) {
     throw StateError("state blob header is inconsistent (per-sample sums of a " +
@@ -301,6 +326,23 @@ DecodedClassState decode_class_state(const State& state) {
                          std::to_string(index) + ")");
       }
       d.hist.emplace_back(index, count);
+    }
+    // Keyed histograms: the shared key of each word's bin, aligned with the words (a weighted
+    // bin's two words carry the same key). Older states kept none: every bin mixed.
+    if (f.hist.keyed()) {
+      if (n > p.left() / 4) {
+        throw StateError("state blob is truncated: its histograms need " + std::to_string(n) +
+                         " keys");
+      }
+      d.keys.resize(static_cast<std::size_t>(n));
+      for (std::size_t i = 0; i < d.keys.size(); ++i) {
+        d.keys[i] = p.u32();
+        const bool same_bin = f.weighted && i > 0 && d.hist[i].first / 2 == d.hist[i - 1].first / 2;
+        if (d.keys[i] == 0 || (same_bin && d.keys[i] != d.keys[i - 1])) {
+          throw StateError("state blob's histogram keys are inconsistent (word " +
+                           std::to_string(d.hist[i].first) + ")");
+        }
+      }
     }
   }
   if (p.left() != 0) {

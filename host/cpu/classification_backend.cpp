@@ -243,7 +243,9 @@ public:
                  NanPolicy policy) override {
     // A weighted record's histograms hold a two-word weight sum per bin.
     hist_size_ = params_in.hist.on ? params_in.hist.size() * (layout_in.weighted ? 2 : 1) : 0;
-    clear_histogram();
+    key_bins_ = params_in.hist.keyed() ? params_in.hist.size() : 0;
+    words_per_bin_ = layout_in.weighted ? 2 : 1;
+    clear_histogram(false); // new sizes: new tables
     words_ = layout_in.words;
     policy_ = policy;
     base_.assign(static_cast<std::size_t>(words_), 0);
@@ -314,6 +316,8 @@ public:
         cb.include = st.include.data();
         cb.hist = hist_.get();
         cb.touched = touched_.get();
+        cb.touched_super = touched_super_.get();
+        cb.keys = keys_.get();
         cb.first = begin;
         int first = n;
         fold(cb, layout, p, w, &first);
@@ -388,18 +392,14 @@ public:
     // groups of the 2^24-bin table, not 256 MiB of (mostly unmapped) zeros.
     Sparse out;
     out.reserve(histogram_entries_); // the last read's size: no regrowth as the data settles
-    const std::int64_t groups = group_count();
-    for (std::int64_t g = 0; g < groups; ++g) {
-      if (touched_[g] == 0) {
-        continue;
-      }
+    for_each_touched_group([&](std::int64_t g) {
       const std::int64_t end = std::min(hist_size_, (g + 1) << kHistGroupShift);
       for (std::int64_t i = g << kHistGroupShift; i < end; ++i) {
         if (hist_[i] != 0) {
           out.emplace_back(static_cast<std::uint64_t>(i), hist_[i]);
         }
       }
-    }
+    });
     histogram_entries_ = out.size();
     return out;
   }
@@ -409,6 +409,25 @@ public:
     for (const auto& [index, n] : counts) {
       hist_[static_cast<std::int64_t>(index)] = n;
       touched_[static_cast<std::int64_t>(index) >> kHistGroupShift] = 1;
+      touched_super_[static_cast<std::int64_t>(index) >> kHistSuperShift] = 1;
+    }
+  }
+
+  Keys histogram_keys(const Sparse& words, StreamHandle) override {
+    Keys out;
+    if (!keys_) {
+      return out;
+    }
+    out.reserve(words.size());
+    for (const auto& word : words) {
+      out.push_back(keys_[static_cast<std::int64_t>(word.first) / words_per_bin_]);
+    }
+    return out;
+  }
+
+  void load_histogram_keys(const Sparse& words, const Keys& keys, StreamHandle) override {
+    for (std::size_t i = 0; i < keys.size() && keys_; ++i) {
+      keys_[static_cast<std::int64_t>(words[i].first) / words_per_bin_] = keys[i];
     }
   }
 
@@ -438,22 +457,88 @@ private:
     void operator()(std::uint8_t* p) const { std::free(p); }
   };
   std::unique_ptr<std::uint64_t[], Free> hist_;
-  std::unique_ptr<std::uint8_t[], FreeBytes> touched_; // a byte per group of words
-  std::int64_t hist_size_ = 0;
+  std::unique_ptr<std::uint8_t[], FreeBytes> touched_;       // a byte per group of words
+  std::unique_ptr<std::uint8_t[], FreeBytes> touched_super_; // a byte per 2^12 words
+  struct FreeKeys {
+    void operator()(std::uint32_t* p) const { std::free(p); }
+  };
+  std::unique_ptr<std::uint32_t[], FreeKeys> keys_; // keyed histograms: a shared key per bin
+  std::int64_t hist_size_ = 0, key_bins_ = 0, words_per_bin_ = 1;
+
+  // Calls f(g) for each touched group g, ascending.
+  template <class F> void for_each_touched_group(F f) const {
+    constexpr std::int64_t kPerSuper = std::int64_t{1} << (kHistSuperShift - kHistGroupShift);
+    const std::int64_t groups = group_count(), supers = super_count();
+    for (std::int64_t u = 0; u < supers; ++u) {
+      if (touched_super_[u] == 0) {
+        continue;
+      }
+      const std::int64_t end = std::min(groups, (u + 1) * kPerSuper);
+      for (std::int64_t g = u * kPerSuper; g < end; ++g) {
+        if (touched_[g] != 0) {
+          f(g);
+        }
+      }
+    }
+  }
+
+  // Zeroes the touched groups in place when they are few (an evaluator reset every step, as
+  // ev() resets its batch evaluator): the pages stay mapped, so the next batch does not fault
+  // them in again. Many touched: false, and the caller allocates fresh zeroed tables.
+  bool clear_touched_groups() {
+    const std::int64_t supers = super_count();
+    std::int64_t touched = 0;
+    for (std::int64_t u = 0; u < supers; ++u) {
+      touched += touched_super_[u];
+    }
+    if (touched > std::max<std::int64_t>(supers / 16, 64)) {
+      return false;
+    }
+    constexpr std::int64_t kGroup = std::int64_t{1} << kHistGroupShift;
+    for_each_touched_group([&](std::int64_t g) {
+      touched_[g] = 0;
+      const std::int64_t first = g * kGroup, end = std::min(hist_size_, first + kGroup);
+      std::fill(hist_.get() + first, hist_.get() + end, std::uint64_t{0});
+      if (keys_) {
+        std::fill(keys_.get() + first / words_per_bin_,
+                  keys_.get() + std::min(key_bins_, end / words_per_bin_), std::uint32_t{0});
+      }
+    });
+    std::fill(touched_super_.get(), touched_super_.get() + supers, std::uint8_t{0});
+    return true;
+  }
+
+  std::int64_t super_count() const {
+    return (hist_size_ + (std::int64_t{1} << kHistSuperShift) - 1) >> kHistSuperShift;
+  }
 
   std::int64_t group_count() const {
     return (hist_size_ + (std::int64_t{1} << kHistGroupShift) - 1) >> kHistGroupShift;
   }
 
-  void clear_histogram() {
+  void clear_histogram(bool reuse = true) {
+    if (reuse && hist_ && clear_touched_groups()) {
+      return;
+    }
     hist_.reset();
     touched_.reset();
+    touched_super_.reset();
+    keys_.reset();
     if (hist_size_ > 0) {
       hist_.reset(static_cast<std::uint64_t*>(
           std::calloc(static_cast<std::size_t>(hist_size_), sizeof(std::uint64_t))));
       touched_.reset(static_cast<std::uint8_t*>(
           std::calloc(static_cast<std::size_t>(group_count()), sizeof(std::uint8_t))));
-      if (!hist_ || !touched_) {
+      touched_super_.reset(static_cast<std::uint8_t*>(
+          std::calloc(static_cast<std::size_t>(super_count()), sizeof(std::uint8_t))));
+      if (!hist_ || !touched_ || !touched_super_) {
+        throw std::bad_alloc();
+      }
+    }
+    if (key_bins_ > 0) {
+      keys_.reset(static_cast<std::uint32_t*>(
+          std::calloc(static_cast<std::size_t>(key_bins_), sizeof(std::uint32_t))));
+      if (!keys_) {
         throw std::bad_alloc();
       }
     }

@@ -177,16 +177,36 @@ struct Tally {
 // every writer makes alike), so that reading the histograms back skips untouched groups.
 GPUEVAL_FORCEINLINE void mark(const ClassBlock& b, std::int64_t word) {
   __atomic_store_n(b.touched + (word >> kHistGroupShift), std::uint8_t{1}, __ATOMIC_RELAXED);
+  __atomic_store_n(b.touched_super + (word >> kHistSuperShift), std::uint8_t{1}, __ATOMIC_RELAXED);
 }
 
-GPUEVAL_FORCEINLINE void count(const ClassBlock& b, std::int64_t index) {
+// Inexact histograms: bin `index`'s shared key merged with this score's (ops::merge_key), by
+// compare-and-swap; a bin already mixed, or holding this key, is only read.
+GPUEVAL_FORCEINLINE void note_key(const ClassBlock& b, const ops::HistLayout& h, std::int64_t index,
+                                  double score) {
+  if (b.keys == nullptr) {
+    return;
+  }
+  std::uint32_t* at = b.keys + index;
+  const std::uint32_t key = h.key_of(score);
+  std::uint32_t old = __atomic_load_n(at, __ATOMIC_RELAXED);
+  while (old != key && old != ops::kMixedKey &&
+         !__atomic_compare_exchange_n(at, &old, ops::merge_key(old, key), false, __ATOMIC_RELAXED,
+                                      __ATOMIC_RELAXED)) {
+  }
+}
+
+GPUEVAL_FORCEINLINE void count(const ClassBlock& b, const ops::HistLayout& h, std::int64_t index,
+                               double score) {
   __atomic_fetch_add(b.hist + index, std::uint64_t{1}, __ATOMIC_RELAXED);
   mark(b, index);
+  note_key(b, h, index, score);
 }
 
 // A histogram bin += a sample's weight: its two-word weight sum at 2 * index, with carry.
-GPUEVAL_FORCEINLINE void count_weight(const ClassBlock& b, std::int64_t index,
-                                      const ops::Weight& wt) {
+GPUEVAL_FORCEINLINE void count_weight(const ClassBlock& b, const ops::HistLayout& h,
+                                      std::int64_t index, double score, const ops::Weight& wt) {
+  note_key(b, h, index, score);
   std::uint64_t* at = b.hist + 2 * index;
   mark(b, 2 * index);
   const std::uint64_t old = __atomic_fetch_add(at, wt.lo, __ATOMIC_RELAXED);
@@ -218,11 +238,12 @@ void add_lane_weighted(const Lanes& g, int j, int sample, const L& l, const ops:
   ops::add_decision(w, l, t, y, wt);
   if (b.hist != nullptr && scored) {
     if (l.task == ops::ClassTask::binary) {
-      count_weight(b, p.hist.index(0, t == 1, g.score[j]), wt);
+      count_weight(b, p.hist, p.hist.index(0, t == 1, g.score[j]), g.score[j], wt);
     } else {
       const double* col = b.score + sample;
       for (std::int64_t c = 0; c < l.classes; ++c) {
-        count_weight(b, p.hist.class_index(c, t, col[c * b.stride]), wt);
+        const double q = col[c * b.stride];
+        count_weight(b, p.hist, p.hist.class_index(c, t, q), q, wt);
       }
     }
   }
@@ -294,11 +315,12 @@ GPUEVAL_FORCEINLINE void add_lane(const Lanes& g, int j, int sample, const L& l,
   }
   if (b.hist != nullptr && scored) { // one-vs-rest: each class's probability in its histograms
     if (l.task == ops::ClassTask::binary) {
-      count(b, p.hist.index(0, t == 1, g.score[j]));
+      count(b, p.hist, p.hist.index(0, t == 1, g.score[j]), g.score[j]);
     } else {
       const double* col = b.score + sample; // the staged probabilities of this sample
       for (std::int64_t c = 0; c < l.classes; ++c) {
-        count(b, p.hist.class_index(c, t, col[c * b.stride]));
+        const double q = col[c * b.stride];
+        count(b, p.hist, p.hist.class_index(c, t, q), q);
       }
     }
   }
@@ -584,7 +606,7 @@ void multilabel_block(const ClassBlock& b, const L& l, const ops::ClassParams& p
         const bool yy = yl[j] != 0.0, yhat = dec[j] != 0.0;
         w[(yy ? (yhat ? l.tp : l.fn) : (yhat ? l.fp : l.tn)) + k] += 1;
         if (b.hist != nullptr && !b.labels) {
-          count(b, p.hist.index(k, yy, b.score[at + j]));
+          count(b, p.hist, p.hist.index(k, yy, b.score[at + j]), b.score[at + j]);
         }
         if (!b.labels) { // the sums are TermSums'
           w[L::kTerms] += 1;
@@ -660,7 +682,7 @@ void weighted_multilabel_block(const ClassBlock& b, const L& l, const ops::Class
       }
       ops::add_label(w, l, k, o, wt);
       if (b.hist != nullptr && scores) {
-        count_weight(b, p.hist.index(k, o.target != 0, b.score[at]), wt);
+        count_weight(b, p.hist, p.hist.index(k, o.target != 0, b.score[at]), b.score[at], wt);
       }
       tally.add(o.target != 0, o.pred != 0);
     }

@@ -12,8 +12,11 @@
 namespace gpueval::cpu {
 
 inline constexpr int kClassLanes = 8;
-// The histograms' words in groups of 2^kHistGroupShift, each with a `touched` byte.
-inline constexpr int kHistGroupShift = 6;
+// The histograms' words in groups of 2^kHistGroupShift, each with a `touched` byte, and those
+// bytes in turn summarised a byte per 2^kHistSuperShift words: reading back or clearing a few
+// thousand touched bins scans a few KiB of summary and their groups, not the whole table.
+inline constexpr int kHistGroupShift = 4;
+inline constexpr int kHistSuperShift = 12;
 
 struct ClassBlock {
   int n = 0;           // samples; lanes past n are padding (include 0)
@@ -34,6 +37,10 @@ struct ClassBlock {
   // One byte per group of 2^kHistGroupShift histogram words: set (to 1) when a word of the group
   // is added to, so that reading the histograms back scans only those groups.
   std::uint8_t* touched = nullptr;
+  std::uint8_t* touched_super = nullptr; // a byte per 2^kHistSuperShift words, alike
+  // Inexact histograms (params.hist.keyed()): per bin the key its samples share
+  // (ops::merge_key), updated with atomic compare-and-swap; nullptr otherwise.
+  std::uint32_t* keys = nullptr;
   // The block's first sample's index within its batch (by_axis records: layout.position_of).
   std::int64_t first = 0;
 };

@@ -216,3 +216,42 @@ def test_histogram_errors(rng):
             np.zeros((2, 1000), np.float32), np.zeros(2, np.int64))
     with pytest.raises(ValueError, match="histogram_budget must be a positive"):
         gpueval.Classification("binary", histogram_budget=0)
+
+
+def test_bins_of_one_score_add_nothing_to_the_bound(rng):
+    # Scores on a grid of 0.05 (float32): many ties, each distinct score alone in its bin of the
+    # 24-bit keys. The ties are counted exactly, so the values are scikit-learn's and the bounds
+    # are 0, for every task, weighted or not, and after a merge.
+    n = 6000
+    grid = (rng.integers(0, 21, n) * 0.05).astype(np.float32)
+    t = (rng.random(n) < grid).astype(np.int64)
+    w = rng.random(n) * 2
+    for weight in (None, w):
+        ev = gpueval.Classification("binary", device="cpu", metrics=["auroc",
+                                                                     "average_precision"])
+        ev.update(grid[:2500], t[:2500], weight=None if weight is None else weight[:2500])
+        other = gpueval.Classification("binary", device="cpu",
+                                       metrics=["auroc", "average_precision"])
+        other.update(grid[2500:], t[2500:], weight=None if weight is None else weight[2500:])
+        ev.merge(other.state())
+        r = ev.compute()
+        assert r["auroc_bound"] == 0 and r["average_precision_bound"] == 0
+        assert r["auroc"] == pytest.approx(skm.roc_auc_score(t, grid, sample_weight=weight),
+                                           abs=1e-14)
+        assert r["average_precision"] == pytest.approx(
+            skm.average_precision_score(t, grid, sample_weight=weight), abs=1e-14)
+    # Multiclass probabilities on the grid: one-vs-rest, every class exact.
+    c = 4
+    p = rng.integers(1, 6, (n, c)).astype(np.float64)
+    p = (p / p.sum(1, keepdims=True)).astype(np.float32)
+    y = rng.integers(0, c, n)
+    r = gpueval.Classification("multiclass", num_classes=c, device="cpu",
+                               metrics=["auroc", "average_precision"])(p, y)
+    assert r["auroc_macro_bound"] == 0 and r["average_precision_macro_bound"] == 0
+    assert r["auroc_macro"] == pytest.approx(
+        skm.roc_auc_score(y, p.astype(np.float64), multi_class="ovr"), abs=1e-12)
+    # float64 scores: equal float32 keys need not be equal scores, so their bins stay mixed.
+    s64 = np.clip(grid.astype(np.float64) + 1e-12 * rng.random(n), 0, 1)
+    r64 = gpueval.Classification("binary", device="cpu", metrics=["auroc"])(s64, t)
+    assert r64["auroc_bound"] > 0
+    assert abs(r64["auroc"] - skm.roc_auc_score(t, s64)) <= r64["auroc_bound"]

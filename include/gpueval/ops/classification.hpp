@@ -427,6 +427,9 @@ struct HistLayout {
   int shift = 0; // key_width - bits
   std::int64_t classes = 0;
   bool per_target = false;
+  // Inexact float32 keys of scores given as they are (not computed, as multiclass logits'
+  // probabilities): each bin also notes the one key its samples share (keyed()).
+  bool keys = false;
   GPUEVAL_HD std::int64_t bins() const { return std::int64_t{1} << bits; }
   // Histograms per class.
   GPUEVAL_HD std::int64_t groups() const { return per_target ? classes : 2; }
@@ -445,7 +448,24 @@ struct HistLayout {
   }
   // The exact case: every distinct score has its own bin.
   GPUEVAL_HD bool exact() const { return shift == 0; }
+  // Inexact float32 histograms note per bin the one key its samples share (key_of), so that a
+  // bin of equal scores, a tie the metrics already count exactly, adds nothing to the bounds. A
+  // score that float32 does not hold exactly (a float64 between two float32 values) notes
+  // kMixedKey: equal keys would not mean equal scores.
+  GPUEVAL_HD bool keyed() const { return on && keys; }
+  GPUEVAL_HD std::uint32_t key_of(double score) const {
+    const bool exact = static_cast<double>(static_cast<float>(score)) == score;
+    return exact ? static_cast<std::uint32_t>(score_key(score, format)) + 1 : 0xffffffffu;
+  }
 };
+
+// A bin's shared key: 0 while empty, key + 1 while its samples share one float32 key (finite
+// scores' keys stay below 0xff800001), kMixedKey once two differ. Merging is order-free, so a
+// state's keys are the same bits however the samples were split.
+inline constexpr std::uint32_t kMixedKey = 0xffffffffu;
+GPUEVAL_HD inline std::uint32_t merge_key(std::uint32_t a, std::uint32_t b) {
+  return a == 0 ? b : (b == 0 || a == b) ? a : kMixedKey;
+}
 
 // What turns scores into decisions and terms. Plain data, passed to kernels by value.
 struct ClassParams {
