@@ -317,6 +317,7 @@ public:
         cb.hist = hist_.get();
         cb.touched = touched_.get();
         cb.touched_super = touched_super_.get();
+        cb.shared = tasks > 1;
         cb.keys = keys_.get();
         cb.first = begin;
         int first = n;

@@ -189,6 +189,10 @@ GPUEVAL_FORCEINLINE void note_key(const ClassBlock& b, const ops::HistLayout& h,
   }
   std::uint32_t* at = b.keys + index;
   const std::uint32_t key = h.key_of(score);
+  if (!b.shared) {
+    *at = ops::merge_key(*at, key);
+    return;
+  }
   std::uint32_t old = __atomic_load_n(at, __ATOMIC_RELAXED);
   while (old != key && old != ops::kMixedKey &&
          !__atomic_compare_exchange_n(at, &old, ops::merge_key(old, key), false, __ATOMIC_RELAXED,
@@ -198,7 +202,11 @@ GPUEVAL_FORCEINLINE void note_key(const ClassBlock& b, const ops::HistLayout& h,
 
 GPUEVAL_FORCEINLINE void count(const ClassBlock& b, const ops::HistLayout& h, std::int64_t index,
                                double score) {
-  __atomic_fetch_add(b.hist + index, std::uint64_t{1}, __ATOMIC_RELAXED);
+  if (b.shared) {
+    __atomic_fetch_add(b.hist + index, std::uint64_t{1}, __ATOMIC_RELAXED);
+  } else {
+    b.hist[index] += 1;
+  }
   mark(b, index);
   note_key(b, h, index, score);
 }

@@ -41,6 +41,9 @@ struct ClassBlock {
   // Inexact histograms (params.hist.keyed()): per bin the key its samples share
   // (ops::merge_key), updated with atomic compare-and-swap; nullptr otherwise.
   std::uint32_t* keys = nullptr;
+  // Whether other workers fold into the same histograms now (the batch has several tasks):
+  // atomic read-modify-writes then, plain ones when this worker is alone.
+  bool shared = true;
   // The block's first sample's index within its batch (by_axis records: layout.position_of).
   std::int64_t first = 0;
 };
