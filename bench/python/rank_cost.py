@@ -5,6 +5,7 @@ batch, report it alone), compute() after 10^6 scores, state(), and the resident 
 histograms take, for float32 scores (24-bit keys, inexact: bounds) and float16 (exact).
 
     PYTHONPATH=build/python python3 bench/python/rank_cost.py [--batch 8192] [--threads 2]
+        [--device cpu]
 
 Each time is the median of --repeat calls, all in one run. Memory is the growth of the
 process's resident set from before the evaluator was made (the histograms are calloc'd: only
@@ -45,7 +46,7 @@ def median_ms(f, repeat):
 def run(args, dtype):
     rng = np.random.default_rng(0)
     before = rss_mib()
-    ev = gpueval.Classification("binary", device="cpu", threads=args.threads)
+    ev = gpueval.Classification("binary", device=args.device, threads=args.threads)
     steps = list(batches(rng, args.steps, args.batch, dtype))
     k = iter(range(len(steps)))
     # The per-step call, as a training loop logs batch metrics: each on a new batch.
@@ -76,6 +77,7 @@ def main():
     p.add_argument("--total", type=int, default=10**6, help="scores before compute()")
     p.add_argument("--repeat", type=int, default=15)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--device", default="cpu", help="cpu, or cuda[:N] (memory: the host's)")
     args = p.parse_args()
     rows = [run(args, np.float32), run(args, np.float16)]
     print(f"Binary auroc + average_precision, batches of {args.batch} scores, {args.threads} "
