@@ -1,6 +1,7 @@
 """Classification at any number of classes: records of per-class counts instead of the C x C
 confusion matrix (the default beyond 1,024 classes, confusion_matrix=False below), the same
-metrics bit for bit where both exist, scikit-learn's values at C = 50,000, and states."""
+metrics bit for bit where both exist and scikit-learn's values at C = 2, 7, 10, 1,000 and
+50,000, and states."""
 
 import numpy as np
 import pytest
@@ -24,18 +25,30 @@ def _same(a, b):
         assert a[k] == b[k] or (np.isnan(a[k]) and np.isnan(b[k])), (k, a[k], b[k])
 
 
+@pytest.mark.parametrize("classes", [2, 7, 10, 1000])
 @pytest.mark.parametrize("weighted", [False, True])
-def test_per_class_counts_give_the_matrix_metrics_to_the_bit(rng, weighted):
-    p, t = _probabilities(rng, 3000, 7)
+def test_per_class_counts_give_the_matrix_metrics_to_the_bit(rng, weighted, classes):
+    p, t = _probabilities(rng, 3000, classes)
     w = rng.random(3000) * 3 if weighted else None
     reports = []
     for matrix in (True, False):
-        ev = gpueval.Classification("multiclass", num_classes=7, metrics=METRICS, top_k=2,
+        ev = gpueval.Classification("multiclass", num_classes=classes, metrics=METRICS, top_k=2,
                                     confusion_matrix=matrix, device="cpu", threads=2)
         for rows in (slice(0, 1000), slice(1000, 1000), slice(1000, None)):
             ev.update(p[rows], t[rows], weight=None if w is None else w[rows])
         reports.append(ev.compute())
     with_matrix, without = reports
+    # scikit-learn's values on the same samples (labels: every class, as the records hold).
+    y, labels = p.argmax(1), np.arange(classes)
+    want = {"accuracy": skm.accuracy_score(t, y, sample_weight=w),
+            "f1_macro": skm.f1_score(t, y, average="macro", labels=np.unique(np.r_[t, y]),
+                                     sample_weight=w, zero_division=0),
+            "mcc": skm.matthews_corrcoef(t, y, sample_weight=w),
+            "cohen_kappa": skm.cohen_kappa_score(t, y, labels=labels, sample_weight=w),
+            "log_loss": skm.log_loss(t, p, labels=labels, sample_weight=w)}
+    for k, v in want.items():
+        for r in reports:
+            assert r[k] == pytest.approx(v, rel=1e-9, abs=1e-12), (k, classes)
     if weighted:  # the weighted distance kappas need the matrix: NaN without it
         for k in ("cohen_kappa_linear", "cohen_kappa_quadratic"):
             assert np.isnan(without[k]) and not np.isnan(with_matrix[k])
@@ -46,7 +59,8 @@ def test_per_class_counts_give_the_matrix_metrics_to_the_bit(rng, weighted):
             assert without[k] == pytest.approx(with_matrix[k], rel=1e-14, abs=1e-15), k
     else:
         _same(with_matrix, without)
-    assert without.confusion_matrix is None and with_matrix.confusion_matrix.shape == (7, 7)
+    assert without.confusion_matrix is None
+    assert with_matrix.confusion_matrix.shape == (classes, classes)
     # weighted: the matrix's rows summed in double against one exact weight sum per class
     np.testing.assert_allclose(with_matrix.per_class["support"], without.per_class["support"],
                                rtol=1e-14 if weighted else 0)
