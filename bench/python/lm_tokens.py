@@ -6,7 +6,8 @@
 Logits [B, T, V] in bfloat16 (as a model in bf16 emits them), targets [B, T] with a tenth -100
 (padding). gpueval: one evaluator (perplexity, nll, accuracy, top-5, ECE) updated with the batch
 read in place, class_axis=-1. PyTorch: torch.nn.functional.cross_entropy (which upcasts to
-float32), an argmax and a top-5, the usual evaluation loop's work. Reference: the NLL in float64.
+float32), an argmax and a top-5, the usual evaluation loop's work. TorchMetrics' Perplexity
+(when torchmetrics is importable): its update and compute. Reference: the NLL in float64.
 Each side's time is the best of --repeat runs; peak memory is each side's growth of the resident
 set over the logits already held (the process's peak, measured in a fresh child per side).
 Prints a Markdown table. bfloat16 logits tie often: gpueval's top-k counts a target when fewer
@@ -74,6 +75,14 @@ def run_side(args):
             top5 = (flat[keep].topk(5, 1).indices == t[keep, None]).any(1).double().mean()
             out = {"nll": nll.item(), "perplexity": float(torch.exp(nll.double())),
                    "accuracy": acc.item(), "top_k_accuracy": top5.item()}
+        elif args.side == "torchmetrics":
+            torch.set_num_threads(args.threads)
+            from torchmetrics.text import Perplexity
+            m = Perplexity(ignore_index=-100)
+            m.update(logits, target)  # a softmax over [B * T, V] in the logits' dtype
+            ppl = float(m.compute())
+            out = {"nll": float(np.log(ppl)), "perplexity": ppl, "accuracy": float("nan"),
+                   "top_k_accuracy": float("nan")}
         else:  # float64 reference
             flat, t = logits.reshape(-1, args.vocab).double(), target.reshape(-1)
             keep = t != -100
@@ -94,13 +103,19 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--side", choices=["gpueval", "torch", "reference"])
+    ap.add_argument("--side", choices=["gpueval", "torch", "torchmetrics", "reference"])
     args = ap.parse_args()
     if args.side:
         run_side(args)
         return
     rows = {}
-    for side in ("reference", "gpueval", "torch"):
+    sides = ["gpueval", "torch"]
+    try:
+        import torchmetrics  # noqa: F401
+        sides.append("torchmetrics")
+    except ImportError:
+        pass
+    for side in ["reference"] + sides:
         cmd = [sys.executable, os.path.abspath(__file__), "--side", side] + \
             [f"--{k}={getattr(args, k)}" for k in ("batch", "seq", "vocab", "threads", "repeat",
                                                    "seed")]
@@ -113,7 +128,7 @@ def main():
     print("| side | seconds | peak MiB over the logits | perplexity | rel. error of nll | "
           "accuracy | top-5 |")
     print("|---|---|---|---|---|---|---|")
-    for side in ("gpueval", "torch"):
+    for side in sides:
         r = rows[side]
         print(f"| {side} | {r['seconds']:.3f} | {r['peak_mib']:.0f} | {r['perplexity']:.6f} | "
               f"{abs(r['nll'] - ref['nll']) / ref['nll']:.1e} | {r['accuracy']:.6f} | "
