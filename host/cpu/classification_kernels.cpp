@@ -521,20 +521,27 @@ void multiclass_block(const ClassBlock& b, const L& l, const ops::ClassParams& p
     }
     V brier = splat(0.0), loss, conf;
     if (p.logits) {
-      // exp(s_c - best) once per class: kept in the staged scores (scratch) for the Brier terms.
+      // exp(s_c - best) once per class, and ops::sample_multiclass's Brier term from the sums
+      // of the other classes' e_c and e_c^2 (no division a class); the softmax itself only for
+      // the histograms, kept in the staged scores (scratch).
       double* e = b.score + i;
-      V sum = splat(0.0);
+      V sum = splat(0.0), rest = splat(0.0), rest2 = splat(0.0);
       for (std::int64_t c = 0; c < classes; ++c) {
         const V ec = ops::det_exp(load(s + c * b.stride) - best);
-        std::memcpy(e + c * b.stride, &ec, sizeof ec);
+        if (b.hist != nullptr) {
+          std::memcpy(e + c * b.stride, &ec, sizeof ec);
+        }
         sum = sum + ec;
+        const Mask other = yt != static_cast<double>(c);
+        rest = rest + M::select(other, ec, splat(0.0));
+        rest2 = rest2 + M::select(other, ec * ec, splat(0.0));
       }
-      for (std::int64_t c = 0; c < classes; ++c) {
-        const V one = M::select(yt == static_cast<double>(c), splat(1.0), splat(0.0));
-        const V q = load(e + c * b.stride) / sum; // the softmax: kept for the histograms
-        std::memcpy(e + c * b.stride, &q, sizeof q);
-        const V d = q - one;
-        brier = brier + d * d;
+      brier = (rest2 + rest * rest) / (sum * sum);
+      if (b.hist != nullptr) {
+        for (std::int64_t c = 0; c < classes; ++c) {
+          const V q = load(e + c * b.stride) / sum;
+          std::memcpy(e + c * b.stride, &q, sizeof q);
+        }
       }
       loss = best + ops::det_log(sum) - st;
       conf = 1.0 / sum;

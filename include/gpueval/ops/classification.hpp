@@ -645,17 +645,22 @@ GPUEVAL_HD inline Outcome sample_multiclass(Score score, double target, const Cl
   // Sums in class order (the vector path sums the same terms in the same order per lane).
   double brier = 0;
   if (p.logits) {
-    double sum = 0;
+    // One exponential a class, no division: with e_c = exp(s_c - best), S their sum and R the
+    // other classes' (c != target) sum, the Brier term sum_c (p_c - [c = t])^2 is
+    // (sum_{c != t} e_c^2 + R^2) / S^2 (as 1 - p_t = R / S), without cancellation.
+    double sum = 0, rest = 0, rest2 = 0;
     for (std::int64_t c = 0; c < p.classes; ++c) {
-      sum = sum + det_exp(score(c) - best);
+      const double e = det_exp(score(c) - best);
+      sum = sum + e;
+      if (c != o.target) {
+        rest = rest + e;
+        rest2 = rest2 + e * e;
+      }
     }
     o.log_loss = best + det_log(sum) - st;
     o.max_score = best;
     o.exp_sum = sum;
-    for (std::int64_t c = 0; c < p.classes; ++c) { // p_c = exp(s_c - best) / sum
-      const double d = det_exp(score(c) - best) / sum - (c == o.target ? 1.0 : 0.0);
-      brier = brier + d * d;
-    }
+    brier = (rest2 + rest * rest) / (sum * sum);
     o.confidence = 1.0 / sum;
   } else {
     for (std::int64_t c = 0; c < p.classes; ++c) {
