@@ -610,7 +610,10 @@ TEST(ClassificationKernels, EveryIsaEqualsTheScalarOps) {
                               {ClassTask::multiclass, 7, true, false, true},
                               {ClassTask::multiclass, 5, false, true, false},
                               {ClassTask::multilabel, 4, false, false, false},
-                              {ClassTask::multilabel, 4, true, false, false}};
+                              {ClassTask::multilabel, 4, true, false, false},
+                              // beyond the kernel's 64 labels of counts on the stack
+                              {ClassTask::multilabel, 70, false, false, false},
+                              {ClassTask::multilabel, 70, false, true, false}};
   const struct {
     const char* name;
     bool supported;

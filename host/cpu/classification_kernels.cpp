@@ -11,6 +11,7 @@
 // done lane by lane.
 #include <cstdint>
 #include <cstring>
+#include <vector>
 
 #include "cpu/classification_kernels.hpp"
 
@@ -568,10 +569,59 @@ void multiclass_block(const ClassBlock& b, const L& l, const ops::ClassParams& p
   tally.flush(l, w);
 }
 
+// A block's label counts, a vector of lanes per label and count: kept for up to kLabelCounts
+// labels on the stack, in a per-thread buffer beyond.
+struct LabelCounts {
+  Mask tp{}, fp{}, fn{}, tn{};
+};
+class BlockLabelCounts {
+public:
+  explicit BlockLabelCounts(std::int64_t labels) : labels_(labels) {
+    if (labels > kLabelCounts) {
+      thread_local std::vector<LabelCounts> heap;
+      heap.assign(static_cast<std::size_t>(labels), LabelCounts{});
+      data_ = heap.data();
+    } else {
+      for (std::int64_t k = 0; k < labels; ++k) {
+        local_[k] = LabelCounts{};
+      }
+      data_ = local_;
+    }
+  }
+  LabelCounts& at(std::int64_t k) { return data_[k]; }
+  // Adds every label's counts to the record (tp, fp, fn, tn words per label).
+  void flush(const L& l, std::uint64_t* w) const {
+    for (std::int64_t k = 0; k < labels_; ++k) {
+      const LabelCounts& c = data_[k];
+      w[l.tp + k] += lane_sum(c.tp);
+      w[l.fp + k] += lane_sum(c.fp);
+      w[l.fn + k] += lane_sum(c.fn);
+      w[l.tn + k] += lane_sum(c.tn);
+    }
+  }
+  static std::uint64_t lane_sum(Mask m) {
+    long a[8];
+    std::memcpy(a, &m, sizeof a);
+    std::uint64_t out = 0;
+    for (int j = 0; j < 8; ++j) {
+      out += static_cast<std::uint64_t>(a[j]);
+    }
+    return out;
+  }
+
+private:
+  static constexpr std::int64_t kLabelCounts = 64;
+  std::int64_t labels_;
+  LabelCounts local_[kLabelCounts];
+  LabelCounts* data_ = nullptr;
+};
+
 void multilabel_block(const ClassBlock& b, const L& l, const ops::ClassParams& p, std::uint64_t* w,
                       int* first_invalid) {
   const std::int64_t labels = l.classes;
   TermSums sums;
+  BlockLabelCounts counts(labels);
+  Mask ignored{}, terms{};
   for (int i = 0; i < b.n; i += kClassLanes) {
     const int lanes = b.n - i < kClassLanes ? b.n - i : kClassLanes;
     // First every label: a sample with one invalid (unmasked, not ignored) label is dropped.
@@ -592,45 +642,78 @@ void multilabel_block(const ClassBlock& b, const L& l, const ops::ClassParams& p
     store_mask(sample_in, any_in);
     store_mask(sample_bad, bad);
     store_mask(sample_raises, raise);
-    ops::LabelTally tally[8];
+    // Per label, the lanes' decisions as masks: the label counts of a block are accumulated in
+    // vectors (a lane's all-ones mask subtracted adds 1) and added to the record once per block;
+    // each sample's own tally too, lane by lane. Integer counts: the same record as one lane at
+    // a time.
+    const Mask live = any_in & ~bad;
+    Mask t_counted{}, t_tp{}, t_fp{}, t_fn{}, t_wrong{};
     for (std::int64_t k = 0; k < labels; ++k) {
       const std::int64_t at = k * b.stride + i;
       const V x = load(b.score + at), y = load(b.target + at);
-      long in[8], ign[8];
-      store_mask(in, load(b.include + at) != 0.0);
-      store_mask(ign, ignored_of(y, p));
-      double yl[8], dec[8], loss[8];
-      store(yl, y);
+      const Mask here = (load(b.include + at) != 0.0) & live;
+      const Mask ign = ignored_of(y, p);
+      const Mask counted = here & ~ign;
+      const Mask yy = y != 0.0;
+      Mask yhat;
+      V loss{};
       if (b.labels) {
-        store(dec, M::select(x != 0.0, splat(1.0), splat(0.0)));
+        yhat = x != 0.0;
       } else {
         const BinaryTerms t = binary_terms(x, y, p);
-        store(dec, M::select(t.prob > p.threshold, splat(1.0), splat(0.0)));
-        store(loss, t.loss);
-        const Mask in_v = load(b.include + at) != 0.0;
-        sums.add(in_v & any_in & ~bad & ~ignored_of(y, p), t.loss, t.brier);
+        yhat = t.prob > p.threshold;
+        loss = t.loss;
+        sums.add(counted, t.loss, t.brier);
       }
-      for (int j = 0; j < lanes; ++j) {
-        if (!in[j] || !sample_in[j] || sample_bad[j]) {
-          continue;
-        }
-        if (ign[j]) {
-          w[L::kIgnored] += 1;
-          continue;
-        }
-        const bool yy = yl[j] != 0.0, yhat = dec[j] != 0.0;
-        w[(yy ? (yhat ? l.tp : l.fn) : (yhat ? l.fp : l.tn)) + k] += 1;
-        if (b.hist != nullptr && !b.labels) {
-          count(b, p.hist, p.hist.index(k, yy, b.score[at + j]), b.score[at + j]);
-        }
-        if (!b.labels) { // the sums are TermSums'
-          w[L::kTerms] += 1;
-          if (!(loss[j] < ops::kQuantizeLimit)) {
-            ops::add_term(w + l.log_loss, loss[j]);
+      const Mask tp = counted & yy & yhat, fn = counted & yy & ~yhat;
+      const Mask fp = counted & ~yy & yhat;
+      LabelCounts& c = counts.at(k);
+      c.tp -= tp;
+      c.fn -= fn;
+      c.fp -= fp;
+      c.tn -= counted & ~yy & ~yhat;
+      ignored -= here & ign;
+      t_counted -= counted;
+      t_tp -= tp;
+      t_fp -= fp;
+      t_fn -= fn;
+      t_wrong |= counted & (yy ^ yhat);
+      if (!b.labels) {
+        terms -= counted;
+        long big[8]; // log losses of 4096 or more: one by one, through ops::add_term
+        store_mask(big, counted & ~(loss < ops::kQuantizeLimit));
+        double lv[8];
+        store(lv, loss);
+        for (int j = 0; j < kClassLanes; ++j) {
+          if (big[j]) {
+            ops::add_term(w + l.log_loss, lv[j]);
           }
         }
-        tally[j].add(yy, yhat);
       }
+      if (b.hist != nullptr && !b.labels) {
+        long on[8], pos[8];
+        store_mask(on, counted);
+        store_mask(pos, yy);
+        for (int j = 0; j < lanes; ++j) {
+          if (on[j]) {
+            count(b, p.hist, p.hist.index(k, pos[j] != 0, b.score[at + j]), b.score[at + j]);
+          }
+        }
+      }
+    }
+    long tc[8], ttp[8], tfp[8], tfn[8], twrong[8];
+    store_mask(tc, t_counted);
+    store_mask(ttp, t_tp);
+    store_mask(tfp, t_fp);
+    store_mask(tfn, t_fn);
+    store_mask(twrong, t_wrong);
+    ops::LabelTally tally[8];
+    for (int j = 0; j < kClassLanes; ++j) {
+      tally[j].counted = tc[j];
+      tally[j].tp = ttp[j];
+      tally[j].fp = tfp[j];
+      tally[j].fn = tfn[j];
+      tally[j].right = twrong[j] == 0;
     }
     for (int j = 0; j < lanes; ++j) {
       if (!sample_in[j]) {
@@ -646,6 +729,9 @@ void multilabel_block(const ClassBlock& b, const L& l, const ops::ClassParams& p
       ops::add_label_sample(w, l, tally[j], p);
     }
   }
+  counts.flush(l, w);
+  w[L::kIgnored] += BlockLabelCounts::lane_sum(ignored);
+  w[L::kTerms] += BlockLabelCounts::lane_sum(terms);
   if (!b.labels) {
     sums.flush(l, w);
   }
