@@ -63,10 +63,12 @@ struct ClassArgs : BatchViews {
 // (ops::merge_key, by compare-and-swap, as the CPU does).
 __device__ __forceinline__ void count(const ClassArgs& a, std::int64_t index, double score,
                                       bool weighted, const ops::Weight& wt) {
-  if (a.keys != nullptr) {
+  // A weight below 2^-64 adds no word: it notes no key either (the CPU's count_weight alike).
+  const bool adds = !weighted || (wt.lo | wt.hi) != 0;
+  if (a.keys != nullptr && adds) {
     unsigned* k = reinterpret_cast<unsigned*>(a.keys + index);
     const unsigned key = a.params.hist.key_of(score);
-    unsigned old = *reinterpret_cast<volatile unsigned*>(k);
+    unsigned old = *k; // a stale read only costs a retry: the CAS compares
     while (old != key && old != ops::kMixedKey) {
       const unsigned seen = atomicCAS(k, old, ops::merge_key(old, key));
       if (seen == old) {
@@ -627,7 +629,7 @@ public:
 
   Keys histogram_keys(const Sparse& words, StreamHandle stream) override {
     Keys out;
-    if (!keys_) {
+    if (!keys_ || words.empty()) {
       return out;
     }
     std::vector<std::uint32_t> dense(static_cast<std::size_t>(key_bins_));
@@ -643,6 +645,7 @@ public:
     if (!keys_) {
       return;
     }
+    GPUEVAL_EXPECTS(keys.size() == words.size(), "histogram keys do not match their words");
     std::vector<std::uint32_t> dense(static_cast<std::size_t>(key_bins_), 0);
     for (std::size_t i = 0; i < keys.size(); ++i) {
       dense[static_cast<std::size_t>(words[i].first / words_per_bin_)] = keys[i];

@@ -696,6 +696,44 @@ TEST(DeviceParity, SmallClassificationByAxis) {
   check_class_parity({T::multiclass, 7, false, true, 0, 1, 5, 0, false, false, 1}, 300, 54);
 }
 
+TEST(DeviceParity, SmallClassificationByAxisStepsLargeRecordsAndKeys) {
+  GPUEVAL_REQUIRE_DEVICE_UNDER_TEST();
+  // Binary scores by axis 1 of [N, 7, 3] (each index spans 3 samples of a row), of [3, 2500]
+  // (a record too large for a CUDA block's shared memory), and float64 scores on a grid with
+  // some between float32 values (their bins' keys mixed): records, histograms and keys bitwise
+  // the same on both devices.
+  struct Shape {
+    std::vector<std::int64_t> shape;
+    DType dtype;
+  };
+  const Shape shapes[] = {{{50, 7, 3}, DType::f32}, {{3, 2500}, DType::f32}, {{40, 9}, DType::f64}};
+  std::mt19937_64 g(61);
+  std::uniform_real_distribution<double> u;
+  for (const Shape& c : shapes) {
+    const std::int64_t n = numel(c.shape);
+    TypedBuffer s(c.dtype, static_cast<std::size_t>(n)), t(DType::i64, static_cast<std::size_t>(n));
+    for (std::size_t i = 0; i < s.size(); ++i) {
+      const double grid = std::floor(u(g) * 20.0) * 0.05; // ties
+      s.set(i, c.dtype == DType::f64 && i % 3 == 0 ? grid + 1e-12 : grid);
+      t.set(i, u(g) < grid ? 1.0 : 0.0);
+    }
+    ClassificationSpec spec;
+    spec.task = ClassTask::binary;
+    spec.all_metrics = true;
+    spec.by_axis = 1;
+    const Placed sp = place(s, {c.shape, {}, 0}), tp = place(t, {c.shape, {}, 0});
+    ClassificationEvaluator cpu(spec, Device::cpu(2)), dut(spec, device_under_test().device());
+    cpu.update(sp.host, tp.host);
+    dut.update(sp.device, tp.device);
+    const std::string what =
+        "shape " + std::to_string(c.shape.size()) + " axes, " + std::string(dtype_name(c.dtype));
+    const ClassificationReport want = cpu.compute();
+    ASSERT_EQ(want.by_axis_count.size(), static_cast<std::size_t>(c.shape[1])) << what;
+    EXPECT_EQ(values(dut.compute()), values(want)) << what;
+    EXPECT_EQ(dut.state().bytes, cpu.state().bytes) << what;
+  }
+}
+
 TEST(DeviceParity, SmallClassificationNanPolicyErrorNamesTheFirstInvalidSample) {
   GPUEVAL_REQUIRE_DEVICE_UNDER_TEST();
   ClassificationSpec spec;

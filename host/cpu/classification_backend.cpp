@@ -427,6 +427,8 @@ public:
   }
 
   void load_histogram_keys(const Sparse& words, const Keys& keys, StreamHandle) override {
+    GPUEVAL_EXPECTS(!keys_ || keys.size() == words.size(),
+                    "histogram keys do not match their words");
     for (std::size_t i = 0; i < keys.size() && keys_; ++i) {
       keys_[static_cast<std::int64_t>(words[i].first) / words_per_bin_] = keys[i];
     }

@@ -215,6 +215,9 @@ GPUEVAL_FORCEINLINE void count(const ClassBlock& b, const ops::HistLayout& h, st
 // A histogram bin += a sample's weight: its two-word weight sum at 2 * index, with carry.
 GPUEVAL_FORCEINLINE void count_weight(const ClassBlock& b, const ops::HistLayout& h,
                                       std::int64_t index, double score, const ops::Weight& wt) {
+  if ((wt.lo | wt.hi) == 0) {
+    return; // a weight below 2^-64 adds no word, and so notes no key
+  }
   note_key(b, h, index, score);
   std::uint64_t* at = b.hist + 2 * index;
   mark(b, 2 * index);

@@ -132,8 +132,11 @@ struct ClassificationSpec {
   InvalidPolicy invalid = InvalidPolicy::error;
   // The targets' shape without the batch axis. Empty: taken from the first update.
   std::vector<std::int64_t> sample_shape;
-  // auroc, average_precision: the memory their histograms may take (two per class). 16-bit
-  // scores always use 16 bits (exact); 32- and 64-bit scores as many bits as fit, at most 24.
+  // auroc, average_precision: the memory their histograms' counts may take (two per class).
+  // 16-bit scores always use 16 bits (exact); 32- and 64-bit scores as many bits as fit, at most
+  // 24, and keep beside the counts a 4-byte shared key a bin (half as much again; a weighted
+  // record's two-word sums double the counts). Tables are calloc'd on the CPU: only the pages
+  // scores land in are resident.
   std::int64_t histogram_budget = std::int64_t{256} << 20;
   // Binary and multiclass: whether the record holds the C x C confusion matrix. Empty: while
   // num_classes <= kMaxClasses. Without it the record holds per class the targets, predictions
