@@ -452,6 +452,18 @@ void binary_block(const ClassBlock& b, const L& l, const ops::ClassParams& p, st
       }
     }
     const int lanes = b.n - i < kClassLanes ? b.n - i : kClassLanes;
+    if (b.hist != nullptr && !b.labels) {
+      // The lanes' histogram words (and keys) requested together before any is updated: the
+      // table is larger than the caches, and an atomic update waits for its line, so eight
+      // misses in flight at once instead of one after another.
+      for (int j = 0; j < lanes; ++j) {
+        const std::int64_t index = p.hist.index(0, g.target[j] == 1.0, g.score[j]);
+        __builtin_prefetch(b.hist + (l.weighted ? 2 * index : index), 1);
+        if (b.keys != nullptr) {
+          __builtin_prefetch(b.keys + index, 1);
+        }
+      }
+    }
     for (int j = 0; j < lanes; ++j) {
       add_lane(g, j, i + j, l, p, !b.labels, w, tally, first_invalid, b);
     }
