@@ -174,11 +174,19 @@ struct Tally {
 
 // The fold of one scored, ignored or invalid sample's lane into the record: ops::add's
 // bookkeeping, with the terms already computed.
-// A histogram bin += 1; its group of kHistGroup words is marked touched (a plain store of 1 that
-// every writer makes alike), so that reading the histograms back skips untouched groups.
+// A histogram word added to: its group (and the group's summary byte) marked touched, a store of
+// 1 that every writer makes alike, so that reading the histograms back skips untouched groups.
 GPUEVAL_FORCEINLINE void mark(const ClassBlock& b, std::int64_t word) {
-  __atomic_store_n(b.touched + (word >> kHistGroupShift), std::uint8_t{1}, __ATOMIC_RELAXED);
-  __atomic_store_n(b.touched_super + (word >> kHistSuperShift), std::uint8_t{1}, __ATOMIC_RELAXED);
+  // Read before written: a byte already set is left alone, so that workers counting into the
+  // same groups share those lines instead of taking them from each other at every count.
+  std::uint8_t* group = b.touched + (word >> kHistGroupShift);
+  if (__atomic_load_n(group, __ATOMIC_RELAXED) == 0) {
+    __atomic_store_n(group, std::uint8_t{1}, __ATOMIC_RELAXED);
+  }
+  std::uint8_t* super = b.touched_super + (word >> kHistSuperShift);
+  if (__atomic_load_n(super, __ATOMIC_RELAXED) == 0) {
+    __atomic_store_n(super, std::uint8_t{1}, __ATOMIC_RELAXED);
+  }
 }
 
 // Inexact histograms: bin `index`'s shared key merged with this score's (ops::merge_key), by
