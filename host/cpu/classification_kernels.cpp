@@ -536,13 +536,10 @@ void multiclass_block(const ClassBlock& b, const L& l, const ops::ClassParams& p
     }
     const V st = load(st_lanes);
     const V yt = load(g.target);
-    if (l.top_k) {
-      V higher = splat(0.0);
-      for (std::int64_t c = 0; c < classes; ++c) {
-        higher += M::select(load(s + c * b.stride) > st, splat(1.0), splat(0.0));
-      }
-      store(g.higher, higher);
-    }
+    // The classes scoring strictly above the target's (top-k hits), counted in the same pass
+    // over the staged scores as the terms below: a row of a vocabulary's scores is read once
+    // more, not twice.
+    V higher = splat(0.0);
     V brier = splat(0.0), loss, conf;
     if (p.logits) {
       // exp(s_c - best) once per class, and ops::sample_multiclass's Brier term from the sums
@@ -551,7 +548,11 @@ void multiclass_block(const ClassBlock& b, const L& l, const ops::ClassParams& p
       double* e = b.score + i;
       V sum = splat(0.0), rest = splat(0.0), rest2 = splat(0.0);
       for (std::int64_t c = 0; c < classes; ++c) {
-        const V ec = ops::det_exp(load(s + c * b.stride) - best);
+        const V v = load(s + c * b.stride);
+        if (l.top_k) {
+          higher += M::select(v > st, splat(1.0), splat(0.0));
+        }
+        const V ec = ops::det_exp(v - best);
         if (b.hist != nullptr) {
           std::memcpy(e + c * b.stride, &ec, sizeof ec);
         }
@@ -571,12 +572,19 @@ void multiclass_block(const ClassBlock& b, const L& l, const ops::ClassParams& p
       conf = 1.0 / sum;
     } else {
       for (std::int64_t c = 0; c < classes; ++c) {
+        const V v = load(s + c * b.stride);
+        if (l.top_k) {
+          higher += M::select(v > st, splat(1.0), splat(0.0));
+        }
         const V one = M::select(yt == static_cast<double>(c), splat(1.0), splat(0.0));
-        const V d = load(s + c * b.stride) - one;
+        const V d = v - one;
         brier = brier + d * d;
       }
       loss = -ops::det_log(clip(st, p.clip_eps));
       conf = best;
+    }
+    if (l.top_k) {
+      store(g.higher, higher);
     }
     store_scored(g, loss, conf, brier, l);
     if (!l.weighted) {
