@@ -156,11 +156,13 @@ def page_figures(r: Any, metric: Optional[str]) -> List[Tuple[Any, str]]:
         if (r.roc if kind == "roc" else r.pr) is not None:
             fig, _ = classification(r, kind)
             out.append((fig, "ROC curve" if kind == "roc" else "precision-recall curve"))
-    if r.task != "binary":
-        fig, _ = classification(r, "per_class", metric=metric)
+    per_class = [n for n in r.per_class if n != "support" and not n.endswith("_bound")]
+    if r.task != "binary" and per_class and r.classes <= 100:  # a vocabulary: no bar chart
+        fig, _ = classification(r, "per_class", metric=metric if metric in per_class else None)
         out.append((fig, "per class"))
     if r.by_axis is not None:
-        fig, _ = classification(r, "by_axis")
+        shown = metric if metric in r.by_axis else None
+        fig, _ = classification(r, "by_axis", metric=shown)
         out.append((fig, f"by index of axis {r.by_axis['axis']}"))
     return out
 

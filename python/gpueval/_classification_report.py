@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 from typing import Any, Dict, Mapping, Optional, Tuple
 
 import numpy as np
@@ -13,6 +14,14 @@ from ._report import SCHEMA, _frozen, _MetricMapping
 from ._report import _json_floats as _floats
 
 TASKS = ("binary", "multiclass", "multilabel")
+
+
+def _json_list(values: Any) -> Any:
+    """A curve as the JSON's list: the engine's float64 array (non-finite values as None), or a
+    list read from JSON as it is."""
+    if isinstance(values, np.ndarray):
+        return [x if math.isfinite(x) else None for x in values.tolist()]
+    return list(values)
 
 
 class ClassificationReport(_MetricMapping):
@@ -252,7 +261,8 @@ class ClassificationReport(_MetricMapping):
         ``kind``: ``"confusion_matrix"`` (a heatmap; ``normalize`` as
         :meth:`normalized_confusion_matrix`, ``True`` meaning ``"true"``: rows by their
         targets), ``"calibration"`` (the reliability diagram from the calibration bins),
-        ``"roc"`` and ``"pr"`` (binary reports with auroc / average_precision),
+        ``"roc"`` and ``"pr"`` (binary reports with auroc / average_precision), ``"by_axis"``
+        (``metric`` per index of the breakdown axis, with ``by_axis=``),
         ``"per_class"`` (``metric`` per class, f1 by default), or ``"auto"`` (the confusion
         matrix where there is one). ``ax``: draw into these axes."""
         from ._classification_plot import classification
@@ -300,8 +310,7 @@ class ClassificationReport(_MetricMapping):
         d = copy.deepcopy(self._d)
         for curve in ("roc", "pr"):  # arrays from the engine, as the JSON's lists
             if d.get(curve) is not None:
-                d[curve] = {k: [float(x) if np.isfinite(x) else None for x in np.asarray(v)]
-                            for k, v in d[curve].items()}
+                d[curve] = {k: _json_list(v) for k, v in d[curve].items()}
         return d
 
     def to_json(self, indent: Optional[int] = None) -> str:

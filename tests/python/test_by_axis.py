@@ -220,3 +220,53 @@ def test_language_model_example_runs():
     out = subprocess.run([sys.executable, example, "--batches", "2", "--vocab", "500"],
                          check=True, capture_output=True, text=True).stdout
     assert "eval_perplexity" in out
+
+
+def test_trainer_hook_any_length_failures_and_tuples(rng):
+    # Dynamic padding: batches of different lengths mix without a breakdown (each read as
+    # [B * T, V]); an evaluation that raised leaves nothing behind; the logits are found among
+    # a model's outputs by their shape; a misspelt metric fails at construction.
+    logits, t = _lm(rng, batch=4, seq=12, vocab=60)
+    short, ts = _lm(rng, batch=3, seq=7, vocab=60)
+    hook = gpueval.TokenMetrics(60, top_k=5, device="cpu")
+    hook(types.SimpleNamespace(predictions=logits, label_ids=t), compute_result=False)
+    aux = np.zeros(3)
+    out = hook(types.SimpleNamespace(predictions=(aux, short), label_ids=ts), compute_result=True)
+    x = np.concatenate([logits[:, :-1].reshape(-1, 60), short[:, :-1].reshape(-1, 60)])
+    y = np.concatenate([t[:, 1:].reshape(-1), ts[:, 1:].reshape(-1)])
+    keep = y != -100
+    want = _reference_nll(x[keep][None], y[keep][None])[0].mean()
+    assert out["nll"] == pytest.approx(float(want), rel=1e-12)
+    assert hook.last_report.count == keep.sum()
+    bad = t.copy()
+    bad[0, 3] = 99  # outside the vocabulary: compute() raises
+    with pytest.raises(ValueError):
+        hook(types.SimpleNamespace(predictions=logits, label_ids=bad), compute_result=True)
+    again = hook(types.SimpleNamespace(predictions=short, label_ids=ts), compute_result=True)
+    assert hook.last_report.count == (ts[:, 1:] != -100).sum()  # nothing of the failed one
+    assert set(again) == set(out)
+    with pytest.raises(ValueError, match="perplexty"):
+        gpueval.TokenMetrics(60, metrics=["perplexty"])
+
+
+def test_binary_curves_round_trip_through_json_pickle_and_the_page(rng, tmp_path):
+    import copy
+    import pickle
+    p = rng.random(500)
+    t = (rng.random(500) < p).astype(np.int64)
+    r = gpueval.Classification("binary", device="cpu")(p, t)
+    for back in (gpueval.load_report(r.to_json()), pickle.loads(pickle.dumps(r)),
+                 copy.deepcopy(r), gpueval.ClassificationReport.from_dict(r.to_dict())):
+        assert back.to_dict() == r.to_dict()
+        assert json.loads(back.to_json()) == json.loads(r.to_json())
+        np.testing.assert_array_equal(back.roc["threshold"], r.roc["threshold"])
+    assert r.to_dict()["roc"]["threshold"][0] is None  # +inf, as the JSON writes it
+    pytest.importorskip("matplotlib")
+    from gpueval import report as page
+    (tmp_path / "run.json").write_text(gpueval.load_report(r.to_json()).to_json())
+    assert page.main([str(tmp_path / "run.json"), "-o", str(tmp_path / "page.html")]) in (0, None)
+    lm = gpueval.Classification("multiclass", num_classes=40, scores="logits", class_axis=-1,
+                                by_axis=1, metrics=["perplexity", "accuracy"], device="cpu")(
+        rng.normal(size=(3, 6, 40)), rng.integers(0, 40, (3, 6)))
+    (tmp_path / "lm.json").write_text(lm.to_json())  # no per-class metrics: no bar chart
+    assert page.main([str(tmp_path / "lm.json"), "-o", str(tmp_path / "lm.html")]) in (0, None)
