@@ -270,3 +270,22 @@ def test_binary_curves_round_trip_through_json_pickle_and_the_page(rng, tmp_path
         rng.normal(size=(3, 6, 40)), rng.integers(0, 40, (3, 6)))
     (tmp_path / "lm.json").write_text(lm.to_json())  # no per-class metrics: no bar chart
     assert page.main([str(tmp_path / "lm.json"), "-o", str(tmp_path / "lm.html")]) in (0, None)
+
+
+@pytest.mark.skipif("GPUEVAL_CLI" not in os.environ, reason="needs the gpu-eval binary")
+def test_cli_merges_breakdown_states(rng, tmp_path):
+    # States saved by two Python evaluators merge in gpu-eval into the breakdown of both.
+    logits, t = _lm(rng, batch=6, seq=8, vocab=30)
+    make = lambda: gpueval.Classification(  # noqa: E731
+        "multiclass", num_classes=30, scores="logits", class_axis=-1, ignore_index=-100,
+        by_axis=1, metrics=["accuracy", "nll"], device="cpu")
+    a, b, whole = make(), make(), make()
+    a.update(logits[:2], t[:2])
+    b.update(logits[2:], t[2:])
+    whole.update(logits, t)
+    (tmp_path / "a.state").write_bytes(bytes(a.state()))
+    (tmp_path / "b.state").write_bytes(bytes(b.state()))
+    out = subprocess.run([os.environ["GPUEVAL_CLI"], "merge", str(tmp_path / "a.state"),
+                          str(tmp_path / "b.state"), "--metrics", "accuracy,nll", "--format",
+                          "json"], check=True, capture_output=True, text=True).stdout
+    assert json.loads(out)["by_axis"] == whole.compute().to_dict()["by_axis"]
