@@ -459,6 +459,43 @@ TEST(ClassificationHistograms, CorruptHistogramKeysAreRefused) {
   EXPECT_EQ(ev.compute().count, 6u);
 }
 
+TEST(ClassificationStates, RecordsOfFewClassesSeenTravelAsTheirNonzeroWords) {
+  // 2^18 classes, a few samples: the record (3 words a class) is written as its nonzero words,
+  // a few hundred bytes instead of 6 MiB, and reads back to the same record.
+  ClassificationSpec spec;
+  spec.task = ClassTask::multiclass;
+  spec.num_classes = kMaxMulticlass;
+  spec.set_metrics("accuracy,f1");
+  const std::vector<std::int64_t> pred = {5, 7, 7, 200000}, target = {5, 7, 9, 200000};
+  const auto fill = [&](ClassificationEvaluator& ev, std::size_t from, std::size_t to) {
+    const auto rows = static_cast<std::int64_t>(to - from);
+    ev.update(TensorView::contiguous(pred.data() + from, DType::i64, {rows}),
+              TensorView::contiguous(target.data() + from, DType::i64, {rows}));
+  };
+  ClassificationEvaluator whole(spec, Device::cpu(1)), a(spec, Device::cpu(1)),
+      b(spec, Device::cpu(1));
+  fill(whole, 0, 4);
+  fill(a, 0, 2);
+  fill(b, 2, 4);
+  const State s = b.state();
+  EXPECT_LT(s.bytes.size(), 4096u);
+  a.merge(s);
+  EXPECT_EQ(a.compute().to_json(), whole.compute().to_json());
+  // A corrupt pair list is refused, naming the record.
+  const detail::OpenedState o = detail::open_state(s);
+  std::vector<std::uint8_t> payload(o.payload, o.payload + o.payload_size);
+  std::vector<std::uint8_t> far = payload; // the first pair's index past the record
+  const std::uint64_t huge = ~std::uint64_t{0} >> 1;
+  std::memcpy(far.data() + 8, &huge, 8);
+  EXPECT_NE(error_of<StateError>([&] {
+              a.merge(detail::seal_state(o.header, far));
+            }).find("record is inconsistent"),
+            std::string::npos);
+  std::vector<std::uint8_t> cut = payload;
+  cut.resize(16);
+  EXPECT_THROW(a.merge(detail::seal_state(o.header, cut)), StateError);
+}
+
 TEST(ClassificationHistograms, ReadyBeforeAnyBatchKeysFloat32) {
   ClassificationSpec spec = binary_rank_spec();
   spec.pred = PredKind::scores;

@@ -238,13 +238,30 @@ State ClassificationEvaluator::state(StreamHandle stream) {
   h.keys = static_cast<std::uint64_t>(b.layout.words);
   h.batches = b.batches;
   h.first_nonfinite = b.first_bad(stream);
-  h.extra = encode_fields(fields_of(b));
   const std::vector<std::uint64_t> w = b.words(stream);
+  ClassStateFields fields = fields_of(b);
+  fields.sparse_record = sparse_record(w); // a record of many classes that saw few
+  h.extra = encode_fields(fields);
   std::vector<std::uint8_t> payload;
-  payload.reserve(w.size() * 8);
   detail::StateWriter out(payload);
-  for (std::uint64_t v : w) {
-    out.u64(v);
+  if (fields.sparse_record) {
+    std::vector<std::size_t> nonzero;
+    for (std::size_t i = 0; i < w.size(); ++i) {
+      if (w[i] != 0) {
+        nonzero.push_back(i);
+      }
+    }
+    payload.reserve(8 + nonzero.size() * 16);
+    out.u64(nonzero.size());
+    for (const std::size_t i : nonzero) {
+      out.u64(i);
+      out.u64(w[i]);
+    }
+  } else {
+    payload.reserve(w.size() * 8);
+    for (std::uint64_t v : w) {
+      out.u64(v);
+    }
   }
   if (b.params.hist.on) {
     const Sparse hist = b.histogram(stream);

@@ -84,7 +84,13 @@ struct ClassStateFields {
   double sample_beta = 1.0;
   bool confusion = true; // multiclass without the confusion matrix: false
   int by_axis = -1;      // the breakdown axis of the targets, normalised; -1: none
+  // The record written as its nonzero words (a record of many classes that saw few): set by
+  // state() when that is smaller, read from the options' bit 6.
+  bool sparse_record = false;
 };
+// Whether a record of these words is written as its nonzero words (fewer than a third nonzero:
+// 16 bytes each against 8 a word).
+bool sparse_record(const std::vector<std::uint64_t>& words);
 
 // The record of layout `lf` as layout `lt` of the same task and inputs: every statistic both
 // have copied, a weighted `lt`'s weight sums from `lf`'s (or, unweighted, each count itself: its

@@ -14,6 +14,12 @@ using namespace classification; // the family's internal functions (internal.hpp
 
 namespace classification {
 
+bool sparse_record(const std::vector<std::uint64_t>& words) {
+  const auto nonzero = static_cast<std::size_t>(
+      std::count_if(words.begin(), words.end(), [](std::uint64_t w) { return w != 0; }));
+  return 3 * nonzero < words.size();
+}
+
 ClassStateFields fields_of(const detail::ClassBackend& b) {
   ClassStateFields f;
   f.task = b.spec.task;
@@ -57,11 +63,13 @@ std::vector<std::uint8_t> encode_fields(const ClassStateFields& f) {
   w.u64(static_cast<std::uint64_t>(f.hist.classes));
   // Options of later versions, as flags (bit 0 weighted, bit 1 per-sample sums and their beta,
   // bit 2 one-vs-one histograms, bit 3 per-class counts for the confusion matrix, bit 4 a
-  // breakdown axis and its index, bit 5 the histograms' shared keys after their counts):
+  // breakdown axis and its index, bit 5 the histograms' shared keys after their counts, bit 6
+  // the record as (index, word) pairs of its nonzero words):
   // states without them keep the layout they always had.
   const std::uint8_t flags = (f.weighted ? 1 : 0) | (f.per_sample ? 2 : 0) |
                              (f.hist.on && f.hist.per_target ? 4 : 0) | (f.confusion ? 0 : 8) |
-                             (f.by_axis >= 0 ? 16 : 0) | (f.hist.keyed() ? 32 : 0);
+                             (f.by_axis >= 0 ? 16 : 0) | (f.hist.keyed() ? 32 : 0) |
+                             (f.sparse_record ? 64 : 0);
   if (flags != 0) {
     w.u8(flags);
     if (f.per_sample) {
@@ -243,7 +251,7 @@ DecodedClassState decode_class_state(const State& state) {
   f.hist.classes = static_cast<std::int64_t>(r.u64());
   if (r.left() > 0) {
     const std::uint8_t flags = r.u8();
-    if (flags == 0 || flags > 63) {
+    if (flags == 0 || flags > 127) {
       throw StateError("state blob header is inconsistent (classification options " +
                        std::to_string(flags) + ")");
     }
@@ -251,6 +259,7 @@ DecodedClassState decode_class_state(const State& state) {
     f.per_sample = (flags & 2) != 0;
     f.hist.per_target = (flags & 4) != 0;
     f.hist.keys = (flags & 32) != 0;
+    f.sparse_record = (flags & 64) != 0;
     f.confusion = (flags & 8) == 0;
     if (f.hist.per_target && !f.hist.on) {
       throw StateError("state blob header is inconsistent (one-vs-one flag without histograms)");
@@ -299,15 +308,32 @@ DecodedClassState decode_class_state(const State& state) {
   const ops::ClassLayout l =
       ops::ClassLayout::make(f.task, f.classes, f.scores, f.top_k > 0, f.bins, f.weighted,
                              f.per_sample, f.confusion, by.positions, by.step);
-  const auto record = static_cast<std::size_t>(l.words) * 8;
+  const auto record = f.sparse_record ? std::size_t{8} : static_cast<std::size_t>(l.words) * 8;
   if (o.header.keys != static_cast<std::uint64_t>(l.words) || o.payload_size < record) {
     throw StateError("state blob holds " + std::to_string(o.payload_size) + " bytes for " +
                      std::to_string(l.words) + " words of its record");
   }
   detail::StateReader p(o.payload, o.payload_size);
-  d.words.resize(static_cast<std::size_t>(l.words));
-  for (std::uint64_t& w : d.words) {
-    w = p.u64();
+  d.words.assign(static_cast<std::size_t>(l.words), 0);
+  if (f.sparse_record) { // the nonzero words: their number, then (index, word), ascending
+    const std::uint64_t n = p.u64();
+    if (n > p.left() / 16) {
+      throw StateError("state blob is truncated: its record needs " + std::to_string(n) + " words");
+    }
+    std::uint64_t last = 0;
+    for (std::uint64_t i = 0; i < n; ++i) {
+      const std::uint64_t index = p.u64(), value = p.u64();
+      if (index >= d.words.size() || value == 0 || (i > 0 && index <= last)) {
+        throw StateError("state blob's record is inconsistent (word " + std::to_string(index) +
+                         ")");
+      }
+      d.words[static_cast<std::size_t>(index)] = value;
+      last = index;
+    }
+  } else {
+    for (std::uint64_t& w : d.words) {
+      w = p.u64();
+    }
   }
   // Histograms: the number of nonzero counts, then (index, count) pairs, indices ascending.
   if (f.hist.on) {
