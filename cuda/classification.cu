@@ -5,9 +5,13 @@
 // are integers and fixed-point sums (ops/classification.hpp), so the order in which blocks and
 // threads add them does not change a bit: the epoch is the CPU backend's, exactly, on any GPU.
 // No host synchronisation and no allocation in update().
+#include <cub/block/block_reduce.cuh>
+#include <cub/block/block_scan.cuh>
+
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "classification/backend.hpp"
@@ -436,6 +440,59 @@ __device__ void fold_multilabel(const ClassArgs& a, const AtomicRecord& r, std::
   }
 }
 
+// Reading the histograms back: their nonzero words compacted on the device, in index order, so
+// that a read copies what the data filled, not the whole table. Tiles of kCompactTile words, a
+// block each; thread t reads words t, t + kCompactThreads, ... of its tile (coalesced).
+inline constexpr int kCompactThreads = 256;
+inline constexpr int kCompactRows = 16;
+inline constexpr std::int64_t kCompactTile = std::int64_t{kCompactThreads} * kCompactRows;
+
+// tile_counts[tile] = the tile's nonzero words.
+__global__ void __launch_bounds__(kCompactThreads)
+    count_nonzero_kernel(const std::uint64_t* hist, std::int64_t n, unsigned* tile_counts) {
+  using Reduce = cub::BlockReduce<unsigned, kCompactThreads>;
+  __shared__ typename Reduce::TempStorage temp;
+  const std::int64_t tile = static_cast<std::int64_t>(blockIdx.x) * kCompactTile;
+  unsigned c = 0;
+  for (int k = 0; k < kCompactRows; ++k) {
+    const std::int64_t i = tile + std::int64_t{k} * kCompactThreads + threadIdx.x;
+    c += i < n && hist[i] != 0 ? 1u : 0u;
+  }
+  const unsigned total = Reduce(temp).Sum(c);
+  if (threadIdx.x == 0) {
+    tile_counts[blockIdx.x] = total;
+  }
+}
+
+// Each tile's nonzero words, ascending, from offsets[tile] (the exclusive sum of the counts): the
+// word's index, its value and (keyed histograms) its bin's shared key.
+__global__ void __launch_bounds__(kCompactThreads)
+    compact_kernel(const std::uint64_t* hist, std::int64_t n, const unsigned long long* offsets,
+                   const std::uint32_t* keys, std::int64_t words_per_bin,
+                   unsigned long long* out_index, unsigned long long* out_value,
+                   std::uint32_t* out_key) {
+  using Scan = cub::BlockScan<unsigned, kCompactThreads>;
+  __shared__ typename Scan::TempStorage temp;
+  const std::int64_t tile = static_cast<std::int64_t>(blockIdx.x) * kCompactTile;
+  unsigned long long base = offsets[blockIdx.x];
+  for (int k = 0; k < kCompactRows; ++k) { // rows in order: the output stays ascending
+    const std::int64_t i = tile + std::int64_t{k} * kCompactThreads + threadIdx.x;
+    const std::uint64_t v = i < n ? hist[i] : 0;
+    unsigned rank = 0, total = 0;
+    Scan(temp).ExclusiveSum(v != 0 ? 1u : 0u, rank, total);
+    if (v != 0) {
+      const unsigned long long at = base + rank;
+      out_index[at] = static_cast<unsigned long long>(i);
+      out_value[at] = v;
+      if (keys != nullptr) {
+        out_key[at] = keys[i / words_per_bin];
+      }
+    }
+    base += total;
+    __syncthreads(); // the scan's storage is reused by the next row
+  }
+}
+
 // Samples in grid-stride rounds of one sample per thread (every thread of a block makes the same
 // number of rounds, so that warps stay converged for their aggregated additions); a block's
 // counts in shared memory when `shared`, then added to the epoch.
@@ -510,6 +567,7 @@ public:
 
   void update(const detail::ClassBatch& b, StreamHandle stream) override {
     DeviceGuard guard(index_);
+    read_words_.clear(); // the histograms change: the last read's keys are stale
     ClassArgs a;
     static_cast<BatchViews&>(a) = batch_views(b.pred, b.target, b.mask);
     a.pred_scores = b.pred_scores;
@@ -586,6 +644,7 @@ public:
     if (!configured_) {
       return;
     }
+    read_words_.clear();
     DeviceGuard guard(index_);
     const auto s = static_cast<cudaStream_t>(stream);
     device_.before(s);
@@ -601,22 +660,62 @@ public:
     device_.wrote(s);
   }
 
+  // The nonzero words, compacted on the device (count_nonzero_kernel, then compact_kernel at
+  // each tile's offset) and copied back: a read costs the table's one pass on the device and
+  // the data's words over the link. Their bins' keys come along, for histogram_keys().
   Sparse histogram(StreamHandle stream) override {
     Sparse out;
+    read_keys_.clear();
+    read_words_.clear();
     if (!hist_) {
       return out;
     }
-    std::vector<std::uint64_t> dense(static_cast<std::size_t>(hist_size_));
-    device_.copy_out(dense.data(), hist_.get(), dense.size() * 8, stream);
-    for (std::size_t i = 0; i < dense.size(); ++i) {
-      if (dense[i] != 0) {
-        out.emplace_back(i, dense[i]);
-      }
+    DeviceGuard guard(index_);
+    const auto s = static_cast<cudaStream_t>(stream);
+    const auto tiles = static_cast<int>((hist_size_ + kCompactTile - 1) / kCompactTile);
+    DeviceBuffer counts(index_, static_cast<std::size_t>(tiles) * sizeof(unsigned));
+    device_.before(s); // after every update that wrote the histograms, on any stream
+    GPUEVAL_LAUNCH(count_nonzero_kernel, tiles, kCompactThreads, 0, s, hist_.as<std::uint64_t>(),
+                   hist_size_, counts.as<unsigned>());
+    std::vector<unsigned> tile_counts(static_cast<std::size_t>(tiles));
+    device_.copy_out(tile_counts.data(), counts.get(), tile_counts.size() * sizeof(unsigned),
+                     stream);
+    std::vector<unsigned long long> offsets(tile_counts.size());
+    unsigned long long total = 0;
+    for (std::size_t t = 0; t < tile_counts.size(); ++t) {
+      offsets[t] = total;
+      total += tile_counts[t];
+    }
+    if (total == 0) {
+      return out;
+    }
+    DeviceBuffer offsets_d(index_, offsets.size() * sizeof(unsigned long long));
+    DeviceBuffer index_d(index_, total * 8), value_d(index_, total * 8),
+        key_d(index_, keys_ ? total * 4 : 1);
+    device_.copy_in(offsets_d.get(), offsets.data(), offsets.size() * sizeof(unsigned long long),
+                    stream);
+    GPUEVAL_LAUNCH(compact_kernel, tiles, kCompactThreads, 0, s, hist_.as<std::uint64_t>(),
+                   hist_size_, offsets_d.as<unsigned long long>(),
+                   keys_ ? keys_.as<std::uint32_t>() : nullptr,
+                   static_cast<std::int64_t>(words_per_bin_), index_d.as<unsigned long long>(),
+                   value_d.as<unsigned long long>(), key_d.as<std::uint32_t>());
+    std::vector<unsigned long long> index(total), value(total);
+    device_.copy_out(index.data(), index_d.get(), total * 8, stream);
+    device_.copy_out(value.data(), value_d.get(), total * 8, stream);
+    out.reserve(total);
+    for (std::size_t i = 0; i < index.size(); ++i) {
+      out.emplace_back(index[i], value[i]);
+    }
+    if (keys_) {
+      read_keys_.resize(total);
+      device_.copy_out(read_keys_.data(), key_d.get(), total * 4, stream);
+      read_words_ = out;
     }
     return out;
   }
 
   void load_histogram(const Sparse& counts, StreamHandle stream) override {
+    read_words_.clear();
     if (!hist_) {
       return;
     }
@@ -632,6 +731,10 @@ public:
     if (!keys_ || words.empty()) {
       return out;
     }
+    if (words == read_words_) { // the last read's words: their keys came along (once)
+      read_words_.clear();
+      return std::move(read_keys_);
+    }
     std::vector<std::uint32_t> dense(static_cast<std::size_t>(key_bins_));
     device_.copy_out(dense.data(), keys_.get(), dense.size() * 4, stream);
     out.reserve(words.size());
@@ -642,6 +745,7 @@ public:
   }
 
   void load_histogram_keys(const Sparse& words, const Keys& keys, StreamHandle stream) override {
+    read_words_.clear();
     if (!keys_) {
       return;
     }
@@ -669,6 +773,8 @@ private:
   NanPolicy policy_ = NanPolicy::skip;
   std::int64_t hist_size_ = 0, key_bins_ = 0;
   std::uint64_t words_per_bin_ = 1;
+  Sparse read_words_; // histogram()'s last words (keyed histograms), and their bins' keys
+  Keys read_keys_;
   DeviceBuffer epoch_, first_bad_, hist_, keys_;
   // Last: destroyed first, so that every enqueued use of the buffers has run before they go.
   BackendDevice device_;
