@@ -269,16 +269,19 @@ double sample_metric(ClassMetric m, double n, double right, double topk, double 
   }
 }
 
+// Count word i of a record as the metrics read it: the count, or (weighted) its weight sum.
+double count_value(const std::vector<std::uint64_t>& w, const ops::ClassLayout& l, std::int64_t i) {
+  return l.weighted ? ops::weight_sum_value(&w[static_cast<std::size_t>(l.weight_of(i))])
+                    : static_cast<double>(w[static_cast<std::size_t>(i)]);
+}
+
 // by_axis: per index of the breakdown axis, its samples and the per-sample metrics among the
 // reported ones.
 void add_breakdown(const detail::ClassBackend& b, const std::vector<std::uint64_t>& w,
                    ClassificationReport& r) {
   const ops::ClassLayout& l = b.layout;
   const std::int64_t positions = l.positions;
-  const auto at = [&](std::int64_t i) {
-    return l.weighted ? ops::weight_sum_value(&w[static_cast<std::size_t>(l.weight_of(i))])
-                      : static_cast<double>(w[static_cast<std::size_t>(i)]);
-  };
+  const auto at = [&](std::int64_t i) { return count_value(w, l, i); };
   const auto sum = [&](std::int64_t pair) {
     return l.axis_sums >= 0 ? ops::fixed_value(&w[static_cast<std::size_t>(l.axis_sums + 2 * pair)])
                             : 0.0;
@@ -323,11 +326,7 @@ ClassificationReport build_class_report(const detail::ClassBackend& b,
   r.ignored = w[L::kIgnored];
   r.classes = l.classes;
   r.scores = b.pred_scores;
-  // A count word as the metrics read it: the count, or (weighted) its weight sum.
-  const auto at = [&](std::int64_t i) {
-    return l.weighted ? ops::weight_sum_value(&w[static_cast<std::size_t>(l.weight_of(i))])
-                      : static_cast<double>(w[static_cast<std::size_t>(i)]);
-  };
+  const auto at = [&](std::int64_t i) { return count_value(w, l, i); };
   r.weighted = l.weighted;
   r.weight_sum = at(L::kSamples);
   ClassificationReport::WeightSums& ws = r.weight_sums;
@@ -434,8 +433,8 @@ ClassificationReport build_class_report(const detail::ClassBackend& b,
   std::vector<BinCounts> binary_bins;
   const auto class_rank = [&](std::int64_t i) -> const RankMetrics& {
     if (ranks.empty()) {
-      for (std::int64_t k = 0; k < b.params.hist.classes; ++k) {
-        std::vector<BinCounts> bins = class_bins(hv, b.params.hist, k);
+      for (std::int64_t cls = 0; cls < b.params.hist.classes; ++cls) {
+        std::vector<BinCounts> bins = class_bins(hv, b.params.hist, cls);
         ranks.push_back(rank_metrics(bins, b.params.hist.exact()));
         if (spec.task == ClassTask::binary) {
           binary_bins = std::move(bins);

@@ -14,6 +14,19 @@ namespace gpueval {
 
 using namespace classification; // the family's internal functions (internal.hpp)
 
+namespace {
+
+// "a, b, c": the names a lookup error lists.
+std::string listed(const std::vector<std::string>& names) {
+  std::string out;
+  for (const std::string& n : names) {
+    out += (out.empty() ? "" : ", ") + n;
+  }
+  return out;
+}
+
+} // namespace
+
 bool ClassificationReport::has(std::string_view name) const {
   return std::find(names.begin(), names.end(), name) != names.end();
 }
@@ -21,12 +34,8 @@ bool ClassificationReport::has(std::string_view name) const {
 double ClassificationReport::value(std::string_view name) const {
   const auto it = std::find(names.begin(), names.end(), name);
   if (it == names.end()) {
-    std::string all;
-    for (const std::string& n : names) {
-      all += (all.empty() ? "" : ", ") + n;
-    }
     throw InvalidArgument("metric '" + std::string(name) +
-                          "' is not in this report; it has: " + all);
+                          "' is not in this report; it has: " + listed(names));
   }
   return values[static_cast<std::size_t>(it - names.begin())];
 }
@@ -42,12 +51,8 @@ const std::vector<double>& ClassificationReport::by_axis_values(std::string_view
   GPUEVAL_EXPECTS(by_axis_index >= 0, "this report has no breakdown axis (by_axis)");
   const auto it = std::find(by_axis_names.begin(), by_axis_names.end(), name);
   if (it == by_axis_names.end()) {
-    std::string all;
-    for (const std::string& n : by_axis_names) {
-      all += (all.empty() ? "" : ", ") + n;
-    }
     throw InvalidArgument("'" + std::string(name) +
-                          "' has no by_axis values; this report has: " + all);
+                          "' has no by_axis values; this report has: " + listed(by_axis_names));
   }
   return by_axis[static_cast<std::size_t>(it - by_axis_names.begin())];
 }

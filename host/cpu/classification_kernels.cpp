@@ -105,7 +105,7 @@ struct Lanes {
   double target[8], pred[8]; // class index (or 0/1) and decision
   double score[8];           // binary: the score, for its histogram
   double loss[8], conf[8], higher[8], bin[8];
-  double brier[8]; // weighted records: the Brier term, for its weighted sum
+  double brier[8]; // weighted records and breakdowns: the Brier term (lane_outcome)
   long conf_q[8];
 };
 
@@ -238,6 +238,23 @@ GPUEVAL_FORCEINLINE void count_weight(const ClassBlock& b, const ops::HistLayout
 
 // add_lane for a weighted record: ops::add's bookkeeping with the sample's weight (the staged
 // inclusion), each term times it. No block tally: every count carries its weight sum.
+// A folded lane's outcome as ops::add folds it: its decision, top-k hit and (scored) terms.
+ops::Outcome lane_outcome(const Lanes& g, int j, const L& l, const ops::ClassParams& p,
+                          bool scored) {
+  ops::Outcome o;
+  o.target = static_cast<std::int64_t>(g.target[j]);
+  o.pred = static_cast<std::int64_t>(g.pred[j]);
+  o.scored = scored;
+  o.top_k_hit = l.top_k && g.higher[j] < static_cast<double>(p.top_k);
+  if (scored) {
+    o.log_loss = g.loss[j];
+    o.brier = g.brier[j];
+    o.confidence = g.conf[j];
+    o.correct = l.task == ops::ClassTask::binary ? o.target == 1 : o.target == o.pred;
+  }
+  return o;
+}
+
 void add_lane_weighted(const Lanes& g, int j, int sample, const L& l, const ops::ClassParams& p,
                        bool scored, std::uint64_t* w, int* first_invalid, const ClassBlock& b) {
   const ops::Weight wt = ops::weight_of(b.include[sample]);
@@ -252,10 +269,10 @@ void add_lane_weighted(const Lanes& g, int j, int sample, const L& l, const ops:
     }
     return;
   }
-  const auto t = static_cast<std::int64_t>(g.target[j]);
-  const auto y = static_cast<std::int64_t>(g.pred[j]);
+  const ops::Outcome o = lane_outcome(g, j, l, p, scored);
+  const std::int64_t t = o.target;
   ops::add_count(w, l, L::kSamples, wt);
-  ops::add_decision(w, l, t, y, wt);
+  ops::add_decision(w, l, t, o.pred, wt);
   if (b.hist != nullptr && scored) {
     if (l.task == ops::ClassTask::binary) {
       count_weight(b, p.hist, p.hist.index(0, t == 1, g.score[j]), g.score[j], wt);
@@ -267,40 +284,14 @@ void add_lane_weighted(const Lanes& g, int j, int sample, const L& l, const ops:
       }
     }
   }
-  if (l.top_k && g.higher[j] < static_cast<double>(p.top_k)) {
+  if (o.top_k_hit) {
     ops::add_count(w, l, l.topk_hits, wt);
   }
-  ops::Outcome o;
-  o.target = t;
-  o.pred = y;
-  o.scored = scored;
-  o.top_k_hit = l.top_k && g.higher[j] < static_cast<double>(p.top_k);
   if (scored) {
-    o.log_loss = g.loss[j];
-    o.brier = g.brier[j];
-    o.confidence = g.conf[j];
-    o.correct = l.task == ops::ClassTask::binary ? t == 1 : t == y;
     ops::add_scored(w, l, o, wt);
   }
   if (l.positions > 0) {
     ops::add_position(w, l, l.position_of(b.first + sample), o, wt);
-  }
-}
-
-// by_axis: an unweighted folded sample at its index of the breakdown axis (ops::add_position;
-// the Brier term is recomputed only here, where an unweighted lane did not store it).
-void add_lane_position(const Lanes& g, int j, int sample, const L& l, const ops::ClassParams& p,
-                       bool scored, std::uint64_t* w, const ClassBlock& b) {
-  const std::int64_t n = l.positions;
-  const std::int64_t pos = l.position_of(b.first + sample);
-  w[l.axis_counts + pos] += 1;
-  w[l.axis_counts + n + pos] += g.target[j] == g.pred[j] ? 1u : 0u;
-  if (l.top_k) {
-    w[l.axis_counts + 2 * n + pos] += g.higher[j] < static_cast<double>(p.top_k) ? 1u : 0u;
-  }
-  if (scored) {
-    ops::add_term(w + l.axis_sums + 2 * pos, g.loss[j]);
-    ops::add_term(w + l.axis_sums + 2 * (n + pos), g.brier[j]);
   }
 }
 
@@ -348,7 +339,8 @@ GPUEVAL_FORCEINLINE void add_lane(const Lanes& g, int j, int sample, const L& l,
     w[l.topk_hits] += g.higher[j] < static_cast<double>(p.top_k) ? 1u : 0u;
   }
   if (l.positions > 0) {
-    add_lane_position(g, j, sample, l, p, scored, w, b);
+    ops::add_position(w, l, l.position_of(b.first + sample), lane_outcome(g, j, l, p, scored),
+                      ops::unit_weight());
   }
   if (scored) { // the log loss and Brier sums are TermSums'
     tally.terms += 1;
