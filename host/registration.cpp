@@ -4,6 +4,7 @@
 #include "classification/family.hpp"
 #include "core/registry.hpp"
 #include "cpu/backends.hpp"
+#include "geometry/family.hpp"
 #include "regression/family.hpp"
 #ifdef GPUEVAL_WITH_CUDA
 #include "cuda/backends.hpp"
@@ -14,8 +15,10 @@ namespace gpueval::detail {
 void register_builtins() {
   regression::register_family();
   classification::register_family();
+  geometry::register_family();
   cpu::register_regression_backend();
   cpu::register_classification_backend();
+  cpu::register_geometry_backend();
 #ifdef GPUEVAL_WITH_CUDA
   cuda::register_layer();
   cuda::register_regression_backend();

@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "gpueval/geometry.hpp"
 #include "gpueval/regression.hpp"
 #include "gpueval/torch_evaluator.hpp"
 
@@ -267,6 +268,24 @@ TEST(Torch, AnyFamilyByTaskAndOptions) {
               torch_adapter::TorchMetrics bad("multiclass", {{"num_classes", "5"}, {"k", "2"}});
             }).find("'k' is not an option of classification"),
             std::string::npos);
+}
+
+TEST(Torch, GeometryDictPerJoint) {
+  torch::manual_seed(3);
+  const torch::Tensor t = torch::randn({25, 17, 3}, torch::kFloat64);
+  const torch::Tensor p = 1.1 * t + 0.1 * torch::randn({25, 17, 3}, torch::kFloat64);
+  GeometrySpec spec;
+  spec.key_axis = 1;
+  torch_adapter::TorchGeometryEvaluator ev(spec, torch::kCPU, 2);
+  ev.update(p.transpose(0, 1).contiguous().transpose(0, 1), t); // strided: read in place
+  const auto d = ev.compute_dict();
+  EXPECT_NEAR(d.at("mpjpe").item<double>(), (p - t).norm(2, -1).mean().item<double>(), 1e-13);
+  EXPECT_EQ(d.at("per_key/pa_mpjpe").size(0), 17);
+  EXPECT_EQ(d.at("per_key/count").dtype(), torch::kInt64);
+  EXPECT_EQ(d.at("pck_curve/pck").size(0), 31);
+  torch_adapter::TorchGeometryEvaluator other(spec, torch::kCPU, 1);
+  other.merge(ev.state());
+  EXPECT_EQ(other.compute_dict().at("pa_mpjpe").item<double>(), d.at("pa_mpjpe").item<double>());
 }
 
 } // namespace

@@ -6,10 +6,12 @@ namespace gpueval::cli {
 
 void register_regression_cli();
 void register_classification_cli();
+void register_geometry_cli();
 
 void register_cli_builtins() {
   register_regression_cli();
   register_classification_cli();
+  register_geometry_cli();
 }
 
 } // namespace gpueval::cli

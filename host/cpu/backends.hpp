@@ -6,5 +6,6 @@ namespace gpueval::cpu {
 
 void register_regression_backend();
 void register_classification_backend();
+void register_geometry_backend();
 
 } // namespace gpueval::cpu

@@ -4,10 +4,12 @@ namespace gpueval::torch_adapter {
 
 void register_regression_dict();
 void register_classification_dict();
+void register_geometry_dict();
 
 void register_builtin_dicts() {
   register_regression_dict();
   register_classification_dict();
+  register_geometry_dict();
 }
 
 } // namespace gpueval::torch_adapter

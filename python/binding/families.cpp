@@ -6,10 +6,12 @@ namespace gpueval::python {
 
 void bind_regression(nb::module_& m);
 void bind_classification(nb::module_& m);
+void bind_geometry(nb::module_& m);
 
 void bind_families(nb::module_& m) {
   bind_regression(m);
   bind_classification(m);
+  bind_geometry(m);
 }
 
 } // namespace gpueval::python

@@ -18,6 +18,8 @@ from ._classification import Classification
 from ._classification_hf import TokenMetrics
 from ._classification_report import ClassificationReport
 from ._core import CudaError, NonFiniteError, StateError
+from ._geometry import Geometry
+from ._geometry_report import GeometryReport
 from ._regression import Regression
 from ._regression_report import Report
 
@@ -27,6 +29,8 @@ __all__ = [
     "Classification",
     "ClassificationReport",
     "CudaError",
+    "Geometry",
+    "GeometryReport",
     "NonFiniteError",
     "Regression",
     "Report",
@@ -43,7 +47,7 @@ __all__ = [
 
 def metric_names(which: str = "default", family: str = "regression") -> List[str]:
     """Metric names in report order: ``"default"``, ``"all"`` or ``"opt-in"``, of the
-    ``"regression"`` or ``"classification"`` family (classification's default set also depends
+    ``"regression"``, ``"classification"`` or ``"geometry"`` family (classification's default set also depends
     on the task and inputs: see Classification). ``"all"`` lists every name; an evaluator's
     ``metrics="all"`` leaves out the metrics asked for by name only (``auroc_ovo``, whose
     histograms grow with the square of the classes)."""
@@ -70,8 +74,8 @@ def inspect_state(state: bytes) -> dict:
 
 
 def from_state(state: bytes, metrics=None, device="auto", threads: int = 0):
-    """An evaluator of the family a state was made with (Regression or Classification),
-    holding it."""
+    """An evaluator of the family a state was made with (Regression, Classification or
+    Geometry), holding it."""
     blob = bytes(state)
     return _families.named(_core.state_family(blob)).evaluator.from_state(
         blob, metrics=metrics, device=device, threads=threads)

@@ -110,7 +110,22 @@ def main():
     weighted = torch.classes.gpueval.Evaluator("default", "-1", None, "skip", "cpu", 1)
     weighted.update_weighted(p, t, None, keep.to(torch.float32))
     assert weighted.compute_json() == masked.compute_json()
-    print("torch script class: 9 checks passed")
+    # The geometry class: poses [N, J, 3] per joint, the same numbers as the Python package's
+    # engine (gpu-eval's JSON through Metrics), visibility masks of [N, J].
+    t3 = torch.randn(20, 17, 3, dtype=torch.float64)
+    p3 = 1.1 * t3 + 0.1 * torch.randn(20, 17, 3, dtype=torch.float64)
+    visible = torch.rand(20, 17) > 0.2
+    geo = torch.classes.gpueval.Geometry("default", -1, 1, "0.1,0.5", "skip", "cpu", 2)
+    geo.update(p3, t3, visible)
+    gm = geo.compute()
+    assert gm["per_key/mpjpe"].shape == (17,) and "pa_mpjpe" in gm and "pck@0.5" in gm
+    any_geo = torch.classes.gpueval.Metrics(
+        "geometry", {"key_axis": "1", "pck_thresholds": "0.1,0.5"}, "cpu", 1)
+    any_geo.update(p3, t3, visible)
+    assert json.loads(any_geo.compute_json())["metrics"] == json.loads(geo.compute_json())["metrics"]
+    e = (p3 - t3).norm(dim=-1)[visible]
+    assert math.isclose(float(gm["mpjpe"]), float(e.mean()), rel_tol=1e-12)
+    print("torch script class: 10 checks passed")
     return 0
 
 

@@ -5,7 +5,8 @@
 //   auto metrics = ev.compute_dict();   // {"accuracy": 0-d, "per_class/f1": [C], ...}
 //
 // TorchMetrics is any family, by task and options (gpueval/family.hpp); each family also has its
-// typed evaluator (TorchEvaluator for regression, TorchClassificationEvaluator), included below.
+// typed evaluator (TorchEvaluator for regression, TorchClassificationEvaluator,
+// TorchGeometryEvaluator), included below.
 // Inputs are checked with TORCH_CHECK (c10::Error naming both sides of a mismatch). CPU tensors
 // go to the CPU backend; a CPU tensor given to a CUDA evaluator, or the reverse, is an error.
 #pragma once
@@ -66,4 +67,5 @@ void register_report_dict(Family family, std::function<TensorDict(const AnyRepor
 
 // Each family's typed evaluator.
 #include "gpueval/torch_classification.hpp"
+#include "gpueval/torch_geometry.hpp"
 #include "gpueval/torch_regression.hpp"

@@ -1,0 +1,302 @@
+// The geometry family's CPU backend. A batch's rows are cut into tasks of whole rows; a row's
+// vectors are read once (any dtype, any strides), its sample's alignments computed from the
+// vectors it includes, and each vector's terms folded into its key's record in the worker's
+// slot. The records are exact sums (ops/geometry.hpp), so the slots add into the epoch in any
+// order and the epoch is bitwise the same for every thread count and batch split.
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/registry.hpp"
+#include "cpu/backends.hpp"
+#include "cpu/load.hpp"
+#include "cpu/thread_pool.hpp"
+#include "geometry/backend.hpp"
+#include "gpueval/error.hpp"
+
+namespace gpueval::cpu {
+
+namespace {
+
+constexpr std::int64_t kTaskVectors = 1 << 14; // vectors a task folds, at least one row
+
+double load_any(const TensorView& v, std::int64_t offset) {
+  const auto* p = static_cast<const unsigned char*>(v.data) +
+                  offset * static_cast<std::int64_t>(dtype_size(v.dtype));
+  switch (v.dtype) {
+  case DType::f16:
+    return load_as_double<DType::f16>(p);
+  case DType::bf16:
+    return load_as_double<DType::bf16>(p);
+  case DType::f32:
+    return load_as_double<DType::f32>(p);
+  case DType::f64:
+    return load_as_double<DType::f64>(p);
+  case DType::i8:
+    return load_as_double<DType::i8>(p);
+  case DType::i16:
+    return load_as_double<DType::i16>(p);
+  case DType::i32:
+    return load_as_double<DType::i32>(p);
+  case DType::i64:
+    return load_as_double<DType::i64>(p);
+  default:
+    return load_as_double<DType::u8>(p);
+  }
+}
+
+// Per vector of a row (C order over the axes but the batch and vector axes): its element offsets
+// in pred, target, mask and weight, and its key.
+struct VectorMap {
+  std::vector<std::int64_t> pred, target, mask, weight;
+  std::vector<std::int32_t> key;
+};
+
+// The first non-finite vector a worker met in a batch (its index over the batch's vectors).
+struct FirstBad {
+  std::int64_t vector = -1;
+  bool found() const { return vector >= 0; }
+};
+
+struct Slot {
+  std::vector<std::uint64_t> records; // keys x layout.words
+  std::vector<double> p, t;           // the row's included vectors, D each
+  std::vector<std::int64_t> index;    // their vector index in the row
+  std::vector<double> weight;
+  FirstBad first;
+};
+
+class CpuGeoBackend final : public detail::GeoBackend {
+public:
+  explicit CpuGeoBackend(int threads) {
+    threads_ = ThreadPool::threads_for(threads);
+    pool_ = std::make_unique<ThreadPool>(threads_);
+  }
+
+  void configure() override {
+    const auto size = static_cast<std::size_t>(info.keys * layout.words);
+    epoch_.assign(size, 0);
+    slots_.clear();
+    for (int i = 0; i < threads_; ++i) {
+      auto s = std::make_unique<Slot>();
+      s->records.assign(size, 0);
+      slots_.push_back(std::move(s));
+    }
+  }
+
+  void update(const detail::GeoBatch& b, StreamHandle) override {
+    const VectorMap map = vector_map(b);
+    if (b.has_weight()) { // checked before anything is folded: a bad batch changes nothing
+      check_weights(b, map);
+    }
+    const std::int64_t per_task = std::max<std::int64_t>(1, kTaskVectors / info.vectors);
+    const std::int64_t tasks = (b.rows + per_task - 1) / per_task;
+    for (auto& s : slots_) {
+      s->first = {};
+    }
+    pool_->run(tasks, [&](std::int64_t task, int slot) {
+      Slot& s = *slots_[static_cast<std::size_t>(slot)];
+      const std::int64_t r1 = std::min(b.rows, (task + 1) * per_task);
+      for (std::int64_t r = task * per_task; r < r1; ++r) {
+        fold_row(b, map, r, s);
+      }
+    });
+    for (auto& s : slots_) {
+      for (std::int64_t k = 0; k < info.keys; ++k) {
+        const std::size_t at = static_cast<std::size_t>(k * layout.words);
+        ops::combine(epoch_.data() + at, s->records.data() + at, layout);
+      }
+      std::fill(s->records.begin(), s->records.end(), 0);
+      if (s->first.found()) {
+        note_bad(b.index, s->first.vector);
+      }
+    }
+  }
+
+  std::vector<std::uint64_t> words(StreamHandle) override { return epoch_; }
+
+  void load(const std::vector<std::uint64_t>& words, detail::NonFiniteLocation where,
+            StreamHandle) override {
+    epoch_ = words;
+    first_bad_ = where;
+  }
+
+  void reset(StreamHandle) override {
+    std::fill(epoch_.begin(), epoch_.end(), 0);
+    first_bad_ = {};
+  }
+
+  detail::NonFiniteLocation first_bad(StreamHandle) override { return first_bad_; }
+  Device device() const override { return Device::cpu(threads_); }
+  std::string describe() const override { return device().describe(); }
+
+private:
+  VectorMap vector_map(const detail::GeoBatch& b) const {
+    VectorMap m;
+    const int rank = b.pred.rank;
+    const auto n = static_cast<std::size_t>(info.vectors);
+    m.pred.resize(n);
+    m.target.resize(n);
+    m.mask.resize(b.has_mask() ? n : 0);
+    m.weight.resize(b.has_weight() ? n : 0);
+    m.key.resize(n);
+    std::int64_t coord[kMaxRank] = {};
+    for (std::size_t j = 0; j < n; ++j) {
+      std::int64_t op = 0, ot = 0, om = 0, ow = 0;
+      int vi = 1; // the axis of the vector-less views (mask, weight)
+      for (int a = 1; a < rank; ++a) {
+        if (a == info.vector_axis) {
+          continue;
+        }
+        op += coord[a] * b.pred.strides[a];
+        ot += coord[a] * b.target.strides[a];
+        if (b.has_mask()) {
+          om += coord[a] * b.mask.strides[vi];
+        }
+        if (b.has_weight()) {
+          ow += coord[a] * b.weight.strides[vi];
+        }
+        ++vi;
+      }
+      m.pred[j] = op;
+      m.target[j] = ot;
+      if (b.has_mask()) {
+        m.mask[j] = om;
+      }
+      if (b.has_weight()) {
+        m.weight[j] = ow;
+      }
+      m.key[j] = info.key_axis > 0 ? static_cast<std::int32_t>(coord[info.key_axis]) : 0;
+      for (int a = rank - 1; a >= 1; --a) { // the next vector, C order
+        if (a == info.vector_axis) {
+          continue;
+        }
+        if (++coord[a] < b.pred.shape[a]) {
+          break;
+        }
+        coord[a] = 0;
+      }
+    }
+    return m;
+  }
+
+  void check_weights(const detail::GeoBatch& b, const VectorMap& map) const {
+    for (std::int64_t r = 0; r < b.rows; ++r) {
+      for (std::size_t j = 0; j < map.weight.size(); ++j) {
+        const double w = load_any(b.weight, r * b.weight.strides[0] + map.weight[j]);
+        if (!(std::isfinite(w) && w >= 0)) {
+          throw InvalidArgument(detail::bad_geo_weight_message(
+              b.index, r * info.vectors + static_cast<std::int64_t>(j), w));
+        }
+      }
+    }
+  }
+
+  void fold_row(const detail::GeoBatch& b, const VectorMap& map, std::int64_t r, Slot& s) const {
+    const auto d = static_cast<int>(info.dims);
+    const std::int64_t pv = b.pred.strides[info.vector_axis];
+    const std::int64_t tv = b.target.strides[info.vector_axis];
+    const std::int64_t p0 = r * b.pred.strides[0], t0 = r * b.target.strides[0];
+    const auto words = static_cast<std::size_t>(layout.words);
+    s.p.clear();
+    s.t.clear();
+    s.index.clear();
+    s.weight.clear();
+    const bool keep_nonfinite = spec.nan_policy == NanPolicy::propagate;
+    for (std::size_t j = 0; j < map.pred.size(); ++j) {
+      if (b.has_mask() && load_any(b.mask, r * b.mask.strides[0] + map.mask[j]) == 0) {
+        continue;
+      }
+      const double w =
+          b.has_weight() ? load_any(b.weight, r * b.weight.strides[0] + map.weight[j]) : 1.0;
+      if (!(w > 0)) {
+        continue;
+      }
+      bool finite = true;
+      const std::size_t at = s.p.size();
+      for (int i = 0; i < d; ++i) {
+        const double p = load_any(b.pred, p0 + map.pred[j] + i * pv);
+        const double t = load_any(b.target, t0 + map.target[j] + i * tv);
+        finite = finite && std::isfinite(p) && std::isfinite(t);
+        s.p.push_back(p);
+        s.t.push_back(t);
+      }
+      if (!finite) {
+        s.p.resize(at);
+        s.t.resize(at);
+        const std::int64_t vector = r * info.vectors + static_cast<std::int64_t>(j);
+        if (!s.first.found() || vector < s.first.vector) {
+          s.first.vector = vector;
+        }
+        std::uint64_t* rec = s.records.data() + static_cast<std::size_t>(map.key[j]) * words;
+        rec[keep_nonfinite ? ops::GeoLayout::kNonfinite : ops::GeoLayout::kSkipped] += 1;
+        continue;
+      }
+      s.index.push_back(static_cast<std::int64_t>(j));
+      s.weight.push_back(w);
+    }
+    const int n = static_cast<int>(s.index.size());
+    if (n == 0) {
+      return;
+    }
+    ops::Alignment procrustes;
+    double scale = 0;
+    const bool pa = needs(GeoMetric::pa_mpjpe), na = needs(GeoMetric::n_mpjpe);
+    if (pa) {
+      procrustes = ops::align_procrustes(s.p.data(), s.t.data(), n, d);
+    }
+    if (na) {
+      scale = ops::align_scale(s.p.data(), s.t.data(), n, d);
+    }
+    const ops::GeoParams params = this->params();
+    double aligned[ops::kMaxAlignDim];
+    for (int v = 0; v < n; ++v) {
+      const double* p = s.p.data() + static_cast<std::size_t>(v) * d;
+      const double* t = s.t.data() + static_cast<std::size_t>(v) * d;
+      ops::VectorTerms terms;
+      terms.squared = ops::squared_distance(p, t, d);
+      terms.error = std::sqrt(terms.squared);
+      terms.target_norm = std::sqrt(ops::squared_norm(t, d));
+      terms.weight = s.weight[static_cast<std::size_t>(v)];
+      if (pa) {
+        procrustes.apply(p, aligned);
+        terms.procrustes = std::sqrt(ops::squared_distance(aligned, t, d));
+      }
+      if (na) {
+        double e2 = 0;
+        for (int i = 0; i < d; ++i) {
+          const double x = scale * p[i] - t[i];
+          e2 = e2 + x * x;
+        }
+        terms.scaled = std::sqrt(e2);
+      }
+      const auto key = static_cast<std::size_t>(
+          map.key[static_cast<std::size_t>(s.index[static_cast<std::size_t>(v)])]);
+      ops::add_vector(s.records.data() + key * words, layout, params, terms);
+    }
+  }
+
+  void note_bad(std::uint64_t batch, std::int64_t vector) {
+    const detail::NonFiniteLocation here{batch, static_cast<std::uint64_t>(vector)};
+    if (!first_bad_.found() || here.before(first_bad_)) {
+      first_bad_ = here;
+    }
+  }
+
+  int threads_ = 1;
+  std::unique_ptr<ThreadPool> pool_;
+  std::vector<std::unique_ptr<Slot>> slots_;
+  std::vector<std::uint64_t> epoch_;
+  detail::NonFiniteLocation first_bad_;
+};
+
+} // namespace
+
+void register_geometry_backend() {
+  detail::register_backend(typeid(detail::GeoBackend), DeviceKind::cpu,
+                           [](Device d) -> void* { return new CpuGeoBackend(d.threads); });
+}
+
+} // namespace gpueval::cpu

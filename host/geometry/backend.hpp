@@ -1,0 +1,90 @@
+// The geometry family's backend interface, and what a batch is for its backends.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/common.hpp"
+#include "core/skeleton.hpp"
+#include "gpueval/geometry.hpp"
+#include "gpueval/ops/geometry.hpp"
+#include "gpueval/tensor_view.hpp"
+
+namespace gpueval::detail {
+
+// A batch that passed validate_geo_batch. mask and weight are views of the vector-less shape
+// (pred's without the vector axis): a mask or weight given as a prefix of it is broadcast over
+// the rest with zero strides, so a backend reads both at a vector's coordinates.
+struct GeoBatch {
+  TensorView pred;
+  TensorView target;
+  TensorView mask;   // data == nullptr: none
+  TensorView weight; // data == nullptr: none (every weight 1)
+  TensorView user_weight;
+  std::int64_t rows = 0;
+  std::uint64_t index = 0; // batches folded before this one
+  bool has_mask() const { return mask.data != nullptr; }
+  bool has_weight() const { return weight.data != nullptr; }
+};
+
+// The geometry family's backend (CPU; CUDA to come), behind GeometryEvaluator.
+class GeoBackend : public BackendBase {
+public:
+  // Called once, before the first update or merge, with the fields below set: allocate here.
+  virtual void configure() = 0;
+  virtual void update(const GeoBatch& batch, StreamHandle stream) = 0;
+  // The epoch's records: info.keys records of layout.words words, key-major.
+  virtual std::vector<std::uint64_t> words(StreamHandle stream) = 0;
+  // Replaces the epoch state (a merge adds the records on the host).
+  virtual void load(const std::vector<std::uint64_t>& words, NonFiniteLocation where,
+                    StreamHandle stream) = 0;
+
+  GeometrySpec spec;
+  GeoLayoutInfo info;
+  std::vector<GeoMetric> metrics; // resolved for info.dims
+  ops::GeoLayout layout;
+  std::vector<double> pck; // the thresholds, for ops::GeoParams
+  ops::GeoParams params() const {
+    ops::GeoParams p;
+    p.pck = pck.data();
+    p.auc_step = spec.auc_max / (spec.auc_steps - 1);
+    p.outlier_abs = spec.outlier_abs;
+    p.outlier_rel = spec.outlier_rel;
+    return p;
+  }
+  bool needs(GeoMetric m) const {
+    for (GeoMetric x : metrics) {
+      if (x == m) {
+        return true;
+      }
+    }
+    return false;
+  }
+};
+
+// Checks pred/target/mask/weight against each other, the device and the sample shape.
+GeoBatch validate_geo_batch(const TensorView& pred, const TensorView& target,
+                            const TensorView& mask, const TensorView& weight,
+                            const std::vector<std::int64_t>& sample_shape,
+                            const GeoLayoutInfo& info, Device device);
+
+// The error a negative or non-finite weight raises: batch `batch`, the weight of vector `vector`
+// (over the batch's vectors, C order) and its value.
+std::string bad_geo_weight_message(std::uint64_t batch, std::int64_t vector, double value);
+
+// The report from the epoch's records (host/geometry/metrics.cpp).
+GeometryReport build_geo_report(const GeoBackend& b, const std::vector<std::uint64_t>& words);
+
+// The state's payload and back (host/geometry/state.cpp).
+State encode_geo_state(const GeoBackend& b, const std::vector<std::uint64_t>& words,
+                       NonFiniteLocation where);
+struct DecodedGeoState {
+  GeometrySpec spec; // with the sample shape and the resolved metrics
+  std::uint64_t batches = 0;
+  NonFiniteLocation first_nonfinite;
+  std::vector<std::uint64_t> words;
+};
+DecodedGeoState decode_geo_state(const State& state);
+
+} // namespace gpueval::detail

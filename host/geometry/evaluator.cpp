@@ -1,0 +1,156 @@
+// GeometryEvaluator: the engine's skeleton (core/skeleton.hpp) over the geometry family's
+// backend: the layout, batch validation, state, merge and report.
+#include <string>
+
+#include "core/registry.hpp"
+#include "geometry/backend.hpp"
+#include "gpueval/error.hpp"
+#include "gpueval/geometry.hpp"
+
+namespace gpueval {
+
+namespace {
+
+constexpr const char* kUnknownInputs =
+    "the sample shape is unknown; give one batch or set GeometrySpec::sample_shape";
+
+void configure_once(detail::GeoBackend& b, const std::vector<std::int64_t>& sample_shape) {
+  b.info = GeoLayoutInfo::from(b.spec, sample_shape);
+  b.sample_shape = sample_shape;
+  b.metrics = b.spec.resolved_metrics(b.info.dims);
+  b.pck = b.spec.pck_thresholds;
+  b.layout = ops::GeoLayout::make(static_cast<int>(b.pck.size()), b.spec.auc_steps);
+  b.configure();
+  b.configured = true;
+}
+
+std::string vector_text(const detail::GeoBackend& b, detail::NonFiniteLocation where) {
+  const auto per_row = static_cast<std::uint64_t>(b.info.vectors);
+  return "batch " + std::to_string(where.batch) + " at vector " + std::to_string(where.element) +
+         " (row " + std::to_string(where.element / per_row) + ", vector " +
+         std::to_string(where.element % per_row) + " of the row)";
+}
+
+} // namespace
+
+GeometryEvaluator::GeometryEvaluator(GeometrySpec spec, Device device) {
+  spec.validate();
+  backend_ = detail::make_backend_for<detail::GeoBackend>(device, "geometry");
+  backend_->spec = std::move(spec);
+  if (!backend_->spec.sample_shape.empty()) {
+    configure_once(*backend_, backend_->spec.sample_shape);
+  }
+}
+
+GeometryEvaluator::~GeometryEvaluator() = default;
+GeometryEvaluator::GeometryEvaluator(GeometryEvaluator&&) noexcept = default;
+GeometryEvaluator& GeometryEvaluator::operator=(GeometryEvaluator&&) noexcept = default;
+
+void GeometryEvaluator::update(const TensorView& pred, const TensorView& target,
+                               const TensorView& mask, StreamHandle stream) {
+  update(pred, target, mask, TensorView{}, stream);
+}
+
+void GeometryEvaluator::update(const TensorView& pred, const TensorView& target,
+                               const TensorView& mask, const TensorView& weight,
+                               StreamHandle stream) {
+  detail::GeoBackend& b = *backend_;
+  if (!b.configured) {
+    detail::skeleton::check_first_rank(pred, "pred");
+    configure_once(b, std::vector<std::int64_t>(pred.shape + 1, pred.shape + pred.rank));
+  }
+  detail::GeoBatch batch =
+      detail::validate_geo_batch(pred, target, mask, weight, b.sample_shape, b.info, b.device());
+  detail::skeleton::fold(b, batch, batch.rows == 0 || b.info.vectors == 0, stream);
+}
+
+GeometryReport GeometryEvaluator::compute(StreamHandle stream) {
+  detail::GeoBackend& b = *backend_;
+  detail::skeleton::require_data(b);
+  detail::skeleton::require_configured(b, "compute()", kUnknownInputs);
+  const detail::NonFiniteLocation where = b.first_bad(stream);
+  detail::skeleton::raise_if_error(b.spec.nan_policy, where,
+                                   "non-finite prediction or target in " + vector_text(b, where));
+  GeometryReport report = detail::build_geo_report(b, b.words(stream));
+  report.device = b.describe();
+  return report;
+}
+
+void GeometryEvaluator::reset(StreamHandle stream) {
+  detail::skeleton::reset(*backend_, stream);
+}
+
+void GeometryEvaluator::keep_until_done(std::shared_ptr<void> owner) {
+  backend_->hold(std::move(owner));
+}
+
+State GeometryEvaluator::state(StreamHandle stream) {
+  detail::GeoBackend& b = *backend_;
+  detail::skeleton::require_configured(b, "state()", kUnknownInputs);
+  return detail::encode_geo_state(b, b.words(stream), b.first_bad(stream));
+}
+
+void GeometryEvaluator::merge(const State& other, StreamHandle stream) {
+  detail::GeoBackend& b = *backend_;
+  detail::DecodedGeoState d = detail::decode_geo_state(other);
+  if (!b.configured) {
+    configure_once(b, d.spec.sample_shape);
+  }
+  const Options theirs = d.spec.to_options();
+  GeometrySpec mine_spec = b.spec;
+  mine_spec.metrics = b.metrics;
+  mine_spec.sample_shape = b.sample_shape;
+  const Options ours = mine_spec.to_options();
+  for (const auto& [name, value] : ours) {
+    const auto it = theirs.find(name);
+    const std::string other_value = it == theirs.end() ? "none" : it->second;
+    if (other_value != value) {
+      detail::skeleton::mismatch(name, other_value, value);
+    }
+  }
+  std::vector<std::uint64_t> mine = b.words(stream);
+  GPUEVAL_EXPECTS(mine.size() == d.words.size(),
+                  "cannot merge: the state's records differ in size");
+  for (std::size_t k = 0; k < mine.size(); k += static_cast<std::size_t>(b.layout.words)) {
+    ops::combine(mine.data() + k, d.words.data() + k, b.layout);
+  }
+  b.load(mine, detail::skeleton::earliest(b.first_bad(stream), d.first_nonfinite), stream);
+  b.batches += d.batches;
+}
+
+const GeometrySpec& GeometryEvaluator::spec() const {
+  return backend_->spec;
+}
+
+Device GeometryEvaluator::device() const {
+  return backend_->device();
+}
+
+std::uint64_t GeometryEvaluator::batches() const {
+  return backend_->batches;
+}
+
+AnyReport GeometryEvaluator::compute_any(StreamHandle stream) {
+  return AnyReport(compute(stream));
+}
+
+void GeometryEvaluator::check_shapes(const std::vector<std::int64_t>& pred,
+                                     const std::vector<std::int64_t>& target) const {
+  const std::string p = detail::shape_string(pred.data(), static_cast<int>(pred.size()));
+  GPUEVAL_EXPECTS(!pred.empty(), "pred " + p + " has no batch axis");
+  GPUEVAL_EXPECTS(pred == target,
+                  "pred " + p + " and target " +
+                      detail::shape_string(target.data(), static_cast<int>(target.size())) +
+                      " differ in shape");
+  const std::vector<std::int64_t> sample(pred.begin() + 1, pred.end());
+  const detail::GeoBackend& b = *backend_;
+  const std::vector<std::int64_t> fixed = b.configured ? b.sample_shape : b.spec.sample_shape;
+  GPUEVAL_EXPECTS(fixed.empty() || fixed == sample,
+                  "batch " + p + " has sample shape " +
+                      detail::shape_string(sample.data(), static_cast<int>(sample.size())) +
+                      ", but this evaluator's is " +
+                      detail::shape_string(fixed.data(), static_cast<int>(fixed.size())));
+  (void)GeoLayoutInfo::from(b.spec, sample);
+}
+
+} // namespace gpueval

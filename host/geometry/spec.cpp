@@ -1,0 +1,221 @@
+// The geometry family's metric table, spec validation, key layout and options.
+#include <cmath>
+#include <string>
+
+#include "core/options.hpp"
+#include "gpueval/error.hpp"
+#include "gpueval/geometry.hpp"
+
+namespace gpueval {
+
+const std::vector<GeoMetricInfo>& geo_metric_table() {
+  static const std::vector<GeoMetricInfo> table = {
+      {GeoMetric::mpjpe, "mpjpe", "mean error |p - t| (aliases epe, ade)"},
+      {GeoMetric::rmse_vec, "rmse_vec", "sqrt of the mean squared error"},
+      {GeoMetric::pa_mpjpe, "pa_mpjpe",
+       "mean error after each sample's similarity alignment (Procrustes; vectors of <= 3 "
+       "components)"},
+      {GeoMetric::n_mpjpe, "n_mpjpe", "mean error after each sample's scale alignment"},
+      {GeoMetric::pck, "pck", "fraction of errors under each of pck_thresholds (pck@T)"},
+      {GeoMetric::auc_pck, "auc_pck", "mean of the PCK curve at auc_steps thresholds 0..auc_max"},
+      {GeoMetric::px1, "px1", "fraction of errors under 1"},
+      {GeoMetric::px3, "px3", "fraction of errors under 3"},
+      {GeoMetric::px5, "px5", "fraction of errors under 5"},
+      {GeoMetric::outlier_rate, "outlier_rate",
+       "fraction of errors over outlier_abs and over outlier_rel |t| (KITTI Fl-all)"},
+  };
+  return table;
+}
+
+std::string_view geo_metric_name(GeoMetric m) {
+  return geo_metric_table()[static_cast<std::size_t>(m)].name;
+}
+
+GeoMetric parse_geo_metric(std::string_view name) {
+  if (name == "epe" || name == "ade") {
+    return GeoMetric::mpjpe;
+  }
+  std::string names;
+  for (const GeoMetricInfo& info : geo_metric_table()) {
+    if (info.name == name) {
+      return info.metric;
+    }
+    names += (names.empty() ? "" : ", ") + std::string(info.name);
+  }
+  throw InvalidArgument("unknown geometry metric '" + std::string(name) + "': one of " + names +
+                        " (epe and ade are mpjpe)");
+}
+
+namespace {
+
+int normalise_axis(int axis, int rank, const char* name) {
+  const int a = axis < 0 ? axis + rank : axis;
+  GPUEVAL_EXPECTS(a >= 1 && a < rank, std::string(name) + " " + std::to_string(axis) +
+                                          " is not an axis after the batch axis of a tensor of "
+                                          "rank " +
+                                          std::to_string(rank));
+  return a;
+}
+
+} // namespace
+
+void GeometrySpec::validate() const {
+  for (std::size_t i = 0; i < metrics.size(); ++i) {
+    for (std::size_t j = 0; j < i; ++j) {
+      GPUEVAL_EXPECTS(metrics[i] != metrics[j],
+                      "metric '" + std::string(geo_metric_name(metrics[i])) + "' is listed twice");
+    }
+    GPUEVAL_EXPECTS(metrics[i] != GeoMetric::pck || !pck_thresholds.empty(),
+                    "pck needs pck_thresholds (e.g. pck_thresholds=150 for 3DPCK in mm)");
+  }
+  GPUEVAL_EXPECTS(pck_thresholds.size() <= static_cast<std::size_t>(kMaxPckThresholds),
+                  "at most " + std::to_string(kMaxPckThresholds) + " pck_thresholds");
+  for (std::size_t i = 0; i < pck_thresholds.size(); ++i) {
+    GPUEVAL_EXPECTS(std::isfinite(pck_thresholds[i]) && pck_thresholds[i] > 0 &&
+                        (i == 0 || pck_thresholds[i] > pck_thresholds[i - 1]),
+                    "pck_thresholds must be finite, positive and increasing");
+  }
+  GPUEVAL_EXPECTS(std::isfinite(auc_max) && auc_max > 0, "auc_max must be finite and positive");
+  GPUEVAL_EXPECTS(auc_steps >= 2 && auc_steps <= kMaxAucSteps,
+                  "auc_steps must be 2 to " + std::to_string(kMaxAucSteps));
+  GPUEVAL_EXPECTS(std::isfinite(outlier_abs) && outlier_abs >= 0 && std::isfinite(outlier_rel) &&
+                      outlier_rel >= 0,
+                  "outlier_abs and outlier_rel must be finite and >= 0");
+  if (!sample_shape.empty()) {
+    (void)GeoLayoutInfo::from(*this, sample_shape);
+  }
+}
+
+std::vector<GeoMetric> GeometrySpec::resolved_metrics(std::int64_t dims) const {
+  if (!metrics.empty()) {
+    return metrics;
+  }
+  std::vector<GeoMetric> out = {GeoMetric::mpjpe, GeoMetric::rmse_vec};
+  if (dims <= kMaxProcrustesDims) {
+    out.push_back(GeoMetric::pa_mpjpe);
+  }
+  out.push_back(GeoMetric::n_mpjpe);
+  if (!pck_thresholds.empty()) {
+    out.push_back(GeoMetric::pck);
+  }
+  for (GeoMetric m : {GeoMetric::auc_pck, GeoMetric::px1, GeoMetric::px3, GeoMetric::px5,
+                      GeoMetric::outlier_rate}) {
+    out.push_back(m);
+  }
+  return out;
+}
+
+GeoLayoutInfo GeoLayoutInfo::from(const GeometrySpec& spec,
+                                  const std::vector<std::int64_t>& sample) {
+  const int rank = static_cast<int>(sample.size()) + 1;
+  GPUEVAL_EXPECTS(rank >= 2, "a geometry batch is [batch, ..., vector]: rank 2 or more");
+  GeoLayoutInfo l;
+  l.vector_axis = normalise_axis(spec.vector_axis, rank, "vector_axis");
+  l.dims = sample[static_cast<std::size_t>(l.vector_axis - 1)];
+  GPUEVAL_EXPECTS(l.dims >= 1, "the vector axis has length 0");
+  l.vectors = 1;
+  for (int a = 1; a < rank; ++a) {
+    if (a != l.vector_axis) {
+      l.vectors *= sample[static_cast<std::size_t>(a - 1)];
+    }
+  }
+  if (spec.key_axis) {
+    l.key_axis = normalise_axis(*spec.key_axis, rank, "key_axis");
+    GPUEVAL_EXPECTS(l.key_axis != l.vector_axis,
+                    "key_axis and vector_axis are both axis " + std::to_string(l.key_axis));
+    l.keys = sample[static_cast<std::size_t>(l.key_axis - 1)];
+    GPUEVAL_EXPECTS(l.keys >= 1 && l.keys <= kMaxGeoKeys, "key_axis has " + std::to_string(l.keys) +
+                                                              " keys; 1 to " +
+                                                              std::to_string(kMaxGeoKeys));
+  }
+  for (GeoMetric m : spec.resolved_metrics(l.dims)) {
+    GPUEVAL_EXPECTS(m != GeoMetric::pa_mpjpe || l.dims <= kMaxProcrustesDims,
+                    "pa_mpjpe aligns vectors of at most " + std::to_string(kMaxProcrustesDims) +
+                        " components; these have " + std::to_string(l.dims) +
+                        " (name the metrics without pa_mpjpe, or check vector_axis)");
+  }
+  return l;
+}
+
+const std::vector<OptionInfo>& GeometrySpec::option_infos() {
+  static const std::vector<OptionInfo> infos = {
+      {"metrics", "comma-separated metric names, or 'default' (every metric the inputs support)",
+       "default"},
+      {"vector_axis", "the axis that holds a vector's components (-1: the last; 1 for flow)", "-1"},
+      {"key_axis", "an axis whose index has its own metrics (the joint axis), or none", ""},
+      {"pck_thresholds", "comma-separated PCK thresholds (pck@T each)", ""},
+      {"auc_max", "auc_pck: the largest threshold of the PCK curve", "150"},
+      {"auc_steps", "auc_pck: thresholds on the curve, 0 to auc_max", "31"},
+      {"outlier_abs", "outlier_rate: an error counts over this and over outlier_rel |t|", "3"},
+      {"outlier_rel", "outlier_rate: relative to the target vector's length", "0.05"},
+      {"nan_policy", "skip, propagate or error", "skip"},
+      {"sample_shape", "the shape of one sample (a batch without its first axis)", "", false},
+  };
+  return infos;
+}
+
+GeometrySpec GeometrySpec::from_options(const Options& options) {
+  const detail::OptionReader o(options, "geometry", option_infos());
+  o.check_known();
+  GeometrySpec spec;
+  const std::string metrics = o.text("metrics", "default");
+  if (metrics != "default") {
+    for (const std::string& name : o.names("metrics")) {
+      GPUEVAL_EXPECTS(!name.empty(), "metrics has an empty name");
+      spec.metrics.push_back(parse_geo_metric(name));
+    }
+  }
+  spec.vector_axis = static_cast<int>(o.integer("vector_axis", -1));
+  if (const std::optional<std::int64_t> k = o.integer("key_axis", "none")) {
+    spec.key_axis = static_cast<int>(*k);
+  }
+  for (const std::string& t : o.names("pck_thresholds")) {
+    std::size_t used = 0;
+    double v = 0;
+    try {
+      v = std::stod(t, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    GPUEVAL_EXPECTS(used == t.size() && !t.empty(),
+                    "pck_thresholds takes comma-separated numbers, not '" + t + "'");
+    spec.pck_thresholds.push_back(v);
+  }
+  spec.auc_max = o.real("auc_max", 150);
+  spec.auc_steps = static_cast<int>(o.integer("auc_steps", 31));
+  spec.outlier_abs = o.real("outlier_abs", 3.0);
+  spec.outlier_rel = o.real("outlier_rel", 0.05);
+  spec.nan_policy = parse_nan_policy(o.text("nan_policy", "skip"));
+  spec.sample_shape = o.shape("sample_shape");
+  spec.validate();
+  return spec;
+}
+
+Options GeometrySpec::to_options() const {
+  Options o;
+  std::string names;
+  for (GeoMetric m : metrics) {
+    names += (names.empty() ? "" : ",") + std::string(geo_metric_name(m));
+  }
+  o["metrics"] = names.empty() ? "default" : names;
+  o["vector_axis"] = detail::option_text(std::int64_t{vector_axis});
+  o["key_axis"] = key_axis ? detail::option_text(std::int64_t{*key_axis}) : "none";
+  std::string thresholds;
+  for (double t : pck_thresholds) {
+    thresholds += (thresholds.empty() ? "" : ",") + detail::option_text(t);
+  }
+  if (!thresholds.empty()) {
+    o["pck_thresholds"] = thresholds;
+  }
+  o["auc_max"] = detail::option_text(auc_max);
+  o["auc_steps"] = detail::option_text(std::int64_t{auc_steps});
+  o["outlier_abs"] = detail::option_text(outlier_abs);
+  o["outlier_rel"] = detail::option_text(outlier_rel);
+  o["nan_policy"] = std::string(nan_policy_name(nan_policy));
+  if (!sample_shape.empty()) {
+    o["sample_shape"] = detail::option_text(sample_shape);
+  }
+  return o;
+}
+
+} // namespace gpueval

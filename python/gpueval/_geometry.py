@@ -1,0 +1,139 @@
+"""gpueval.Geometry: errors of vectors (pose joints, optical flow, trajectories) over an epoch,
+streamed one batch at a time."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Dict, List, Optional, Sequence, Union
+
+from . import _core, _families, _geometry_plot
+from ._evaluator import StreamingEvaluator, metric_text, state_bytes
+from ._geometry_report import GeometryReport
+
+
+def _thresholds(values: Union[None, float, Sequence[float]]) -> Optional[List[float]]:
+    """pck_thresholds as a list of floats (None: none)."""
+    if values is None:
+        return None
+    if isinstance(values, (int, float)):
+        values = [values]
+    out = [float(v) for v in values]
+    for v in out:
+        if not math.isfinite(v):
+            raise ValueError(f"pck_thresholds must be finite, not {v}")
+    return out or None
+
+
+class Geometry(StreamingEvaluator):
+    """Exact errors of vectors over an epoch, streamed one batch at a time: pose estimation
+    (MPJPE, PA-MPJPE, N-MPJPE, PCK and its AUC), optical flow (EPE, 1/3/5-pixel accuracy,
+    KITTI's outlier rate) and trajectories (ADE). Each vector's error is ``|p - t|`` along
+    ``vector_axis``; every statistic is an exact sum, so the report is the same bits for any
+    batch split, thread count or merge order.
+
+    Args:
+        metrics: ``"default"`` (every metric the inputs support: ``pa_mpjpe`` for vectors of
+            2 or 3 components, ``pck@T`` when ``pck_thresholds`` are given), a comma-separated
+            string or a list of names (``gpueval.metric_names("all", "geometry")``).
+        vector_axis: the axis of a vector's components (``-1``: ``[N, J, 3]`` poses; ``1``:
+            ``[N, 2, H, W]`` flow, read in place).
+        key_axis: an axis whose index has its own metrics (the joint axis ``1`` of
+            ``[N, J, 3]``: ``r.per_key["mpjpe"]`` is the error by joint), or ``None``.
+        pck_thresholds: thresholds of ``pck`` (reported as ``pck@T``), e.g. ``[150]`` for 3DPCK
+            in millimetres.
+        auc_max, auc_steps: ``auc_pck`` is the mean of the PCK curve at ``auc_steps``
+            thresholds from 0 to ``auc_max`` (150 mm in 31 steps, Mehta et al. 2017).
+        outlier_abs, outlier_rel: ``outlier_rate`` counts errors over both ``outlier_abs`` and
+            ``outlier_rel`` times the target vector's length (KITTI 2015's 3 px and 5%).
+        nan_policy: ``"skip"`` (leave out and count vectors with a NaN or infinite component),
+            ``"propagate"`` (their keys' metrics are NaN) or ``"error"``.
+        device, threads, sample_shape, process_group: as for :class:`Regression`.
+
+    ``pa_mpjpe`` and ``n_mpjpe`` align each sample (a batch row: all its vectors) to its target
+    before the errors are taken, as VideoPose3D's ``p_mpjpe`` and ``n_mpjpe``: the similarity
+    transform of least squares (scale, rotation without reflection, translation), or the scale
+    alone. Masked vectors (``mask`` or ``weight`` 0) are left out of the alignment too.
+    """
+
+    def __init__(self, metrics: Union[str, Sequence[str]] = "default", vector_axis: int = -1,
+                 key_axis: Optional[int] = None,
+                 pck_thresholds: Union[None, float, Sequence[float]] = None, auc_max: float = 150.0,
+                 auc_steps: int = 31, outlier_abs: float = 3.0, outlier_rel: float = 0.05,
+                 nan_policy: str = "skip", device: Any = "auto", threads: int = 0,
+                 sample_shape: Optional[Sequence[int]] = None, process_group: Any = None) -> None:
+        if sample_shape is not None:
+            sample_shape = [int(d) for d in sample_shape]
+        kwargs = dict(metrics=metric_text(metrics), vector_axis=int(vector_axis),
+                      key_axis=None if key_axis is None else int(key_axis),
+                      pck_thresholds=_thresholds(pck_thresholds), auc_max=float(auc_max),
+                      auc_steps=int(auc_steps), outlier_abs=float(outlier_abs),
+                      outlier_rel=float(outlier_rel), nan_policy=nan_policy)
+        self._setup(kwargs, device, threads, sample_shape, process_group)
+
+    def _task(self) -> str:
+        return "geometry"
+
+    def _options(self) -> Dict[str, Any]:
+        k = self._kwargs
+        return {"metrics": k["metrics"], "vector_axis": k["vector_axis"],
+                "key_axis": "none" if k["key_axis"] is None else k["key_axis"],
+                "pck_thresholds": (None if k["pck_thresholds"] is None else
+                                   ",".join(repr(v) for v in k["pck_thresholds"])),
+                "auc_max": k["auc_max"],
+                "auc_steps": k["auc_steps"], "outlier_abs": k["outlier_abs"],
+                "outlier_rel": k["outlier_rel"], "nan_policy": k["nan_policy"],
+                "sample_shape": k["sample_shape"]}
+
+    def _report(self, core: Any, stream: int, device_label: Optional[str]) -> GeometryReport:
+        return GeometryReport.from_json(core.compute(stream, device_label))
+
+    def _spec_for_ranks(self) -> Dict[str, Any]:
+        return {"family": "geometry",
+                **{k: v for k, v in self._kwargs.items()
+                   if k not in ("device", "threads", "sample_shape")}}
+
+    def update(self, pred: Any, target: Any, mask: Any = None, weight: Any = None,
+               stream: Any = None) -> "Geometry":
+        """Folds one batch: ``pred`` and ``target`` of one shape with the vector axis;
+        ``mask`` (visibility, nonzero = include) and ``weight`` of that shape without the
+        vector axis, or a prefix of it (``[N]``: whole samples)."""
+        return super().update(pred, target, mask, weight, stream)  # type: ignore[return-value]
+
+    def compute(self, stream: Any = None, sync: Optional[bool] = None) -> GeometryReport:
+        return super().compute(stream, sync)
+
+    compute.__doc__ = StreamingEvaluator.compute.__doc__
+
+    def __call__(self, pred: Any, target: Any, mask: Any = None, weight: Any = None,
+                 stream: Any = None) -> GeometryReport:
+        return super().__call__(pred, target, mask, weight, stream)
+
+    __call__.__doc__ = StreamingEvaluator.__call__.__doc__
+
+    @classmethod
+    def from_state(cls, state: Any, metrics: Union[None, str, Sequence[str]] = None,
+                   device: Any = "auto", threads: int = 0) -> "Geometry":
+        """An evaluator holding a saved state (``state()``, ``gpu-eval --save-state``), with the
+        spec the state was made with (a geometry state reports the metrics it was made with)."""
+        blob = state_bytes(state)
+        info = _core.inspect_geometry_state(blob)
+        if metrics is not None and metric_text(metrics) not in ("default",
+                                                                ",".join(info["metrics"])):
+            raise ValueError(f"a geometry state reports the metrics it was made with "
+                             f"({', '.join(info['metrics'])}), not {metrics!r}")
+        ev = cls(metrics=info["metrics"], vector_axis=info["vector_axis"],
+                 key_axis=info["key_axis"], pck_thresholds=info["pck_thresholds"] or None,
+                 auc_max=info["auc_max"], auc_steps=info["auc_steps"],
+                 outlier_abs=info["outlier_abs"], outlier_rel=info["outlier_rel"],
+                 nan_policy=info["nan_policy"], device=device, threads=threads,
+                 sample_shape=info["sample_shape"] or None)
+        return ev.merge(blob)  # type: ignore[return-value]
+
+    def __repr__(self) -> str:
+        k = self._kwargs
+        return (f"gpueval.Geometry(metrics={k['metrics']!r}, vector_axis={k['vector_axis']}, "
+                f"key_axis={k['key_axis']}, device={self.device!r}, batches={self.batches})")
+
+
+_families.register(_families.FamilyParts("geometry", Geometry, GeometryReport, _geometry_plot,
+                                         _core.geometry_metric_table))
