@@ -13,6 +13,7 @@ namespace gpueval::cuda {
 void register_layer();
 void register_regression_backend();
 void register_classification_backend();
+void register_geometry_backend();
 
 // gpu-eval's pinned staging ring on device `index` (cuda/staging.cpp).
 std::unique_ptr<detail::DeviceStaging> make_staging(int index, int slots, int buffers,

@@ -23,6 +23,7 @@ void register_builtins() {
   cuda::register_layer();
   cuda::register_regression_backend();
   cuda::register_classification_backend();
+  cuda::register_geometry_backend();
 #endif
 }
 

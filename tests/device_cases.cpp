@@ -15,6 +15,7 @@
 #include "device_cases.hpp"
 #include "gpueval/classification.hpp"
 #include "gpueval/error.hpp"
+#include "gpueval/geometry.hpp"
 #include "gpueval/regression.hpp"
 #include "reference.hpp"
 
@@ -783,6 +784,156 @@ TEST(DeviceParity, LargeClassificationRecordsAndManySamples) {
   // 1000 classes: the record (1M words) does not fit shared memory on a GPU.
   check_class_parity({ClassTask::multiclass, 1000, true, false, 0}, 3000, 13);
   check_class_parity({ClassTask::binary, 2, false, false, 1}, 1000000, 14);
+}
+
+// ---- geometry ------------------------------------------------------------------------------
+
+// Poses, flow or any vectors: `shape` with the vector axis at spec.vector_axis, a 0/1 mask and
+// a weight of the vector-less shape (each optional), a few non-finite vectors; the device's
+// state against the CPU's, bit for bit, over `batches` batches.
+struct GeoCase {
+  std::vector<std::int64_t> shape;
+  DType dtype;
+  bool mask, weight;
+  int nonfinite; // vectors with a NaN
+  std::size_t misalign = 0;
+};
+
+void check_geo_parity(const GeometrySpec& spec, const GeoCase& c, int batches, std::uint64_t seed) {
+  std::mt19937_64 g(seed);
+  std::normal_distribution<double> z;
+  const std::int64_t n = numel(c.shape);
+  const int rank = static_cast<int>(c.shape.size());
+  const int vaxis = spec.vector_axis < 0 ? spec.vector_axis + rank : spec.vector_axis;
+  std::vector<std::int64_t> vshape;
+  for (int a = 0; a < rank; ++a) {
+    if (a != vaxis) {
+      vshape.push_back(c.shape[static_cast<std::size_t>(a)]);
+    }
+  }
+  const std::int64_t vectors = numel(vshape);
+  GeometryEvaluator cpu(spec, Device::cpu(2)), dut(spec, device_under_test().device());
+  for (int k = 0; k < batches; ++k) {
+    TypedBuffer p(c.dtype, static_cast<std::size_t>(n), c.misalign),
+        t(c.dtype, static_cast<std::size_t>(n), c.misalign);
+    for (std::size_t i = 0; i < p.size(); ++i) {
+      const double tv = 3 * z(g);
+      t.set(i, tv);
+      p.set(i, 1.05 * tv + 0.3 + 0.4 * z(g));
+    }
+    for (int b = 0; b < c.nonfinite; ++b) {
+      p.set(static_cast<std::size_t>(g() % static_cast<std::uint64_t>(n)), NAN);
+    }
+    TypedBuffer m(DType::u8, static_cast<std::size_t>(vectors)),
+        w(DType::f32, static_cast<std::size_t>(vectors));
+    for (std::size_t i = 0; i < m.size(); ++i) {
+      m.set(i, g() % 5 != 0 ? 1.0 : 0.0);
+      w.set(i, g() % 4 == 0 ? 0.0 : 0.25 * static_cast<double>(g() % 9));
+    }
+    const Placed pp = place(p, {c.shape, {}, 0}, c.misalign),
+                 tp = place(t, {c.shape, {}, 0}, c.misalign);
+    const Placed mp = place(m, {vshape, {}, 0}), wp = place(w, {vshape, {}, 0});
+    cpu.update(pp.host, tp.host, c.mask ? mp.host : TensorView{},
+               c.weight ? wp.host : TensorView{});
+    dut.update(pp.device, tp.device, c.mask ? mp.device : TensorView{},
+               c.weight ? wp.device : TensorView{});
+    device_under_test().synchronize();
+  }
+  EXPECT_EQ(dut.state().bytes, cpu.state().bytes);
+  const GeometryReport a = dut.compute(), b = cpu.compute();
+  EXPECT_EQ(a.names, b.names);
+  EXPECT_EQ(a.count, b.count);
+  // Bit for bit, NaN (a key with a non-finite vector under propagate) included.
+  ASSERT_EQ(a.per_key.size(), b.per_key.size());
+  for (std::size_t i = 0; i < a.per_key.size(); ++i) {
+    ASSERT_EQ(a.per_key[i].size(), b.per_key[i].size());
+    EXPECT_EQ(std::memcmp(a.per_key[i].data(), b.per_key[i].data(), a.per_key[i].size() * 8), 0)
+        << a.names[i];
+  }
+}
+
+TEST(DeviceParity, SmallGeometryEveryPath) {
+  GPUEVAL_REQUIRE_DEVICE_UNDER_TEST();
+  GeometrySpec poses;
+  poses.key_axis = 1;
+  poses.pck_thresholds = {1.0, 4.0};
+  // Poses per joint: masks, weights, non-finite vectors skipped, the alignments on.
+  check_geo_parity(poses, {{300, 17, 3}, DType::f32, true, true, 3}, 3, 71);
+  poses.nan_policy = NanPolicy::propagate;
+  check_geo_parity(poses, {{64, 17, 3}, DType::f64, true, false, 2}, 2, 72);
+  // 2-D vectors, float16 misaligned; flow with the vector axis 1 and a validity mask.
+  GeometrySpec plane;
+  check_geo_parity(plane, {{50, 9, 2}, DType::f16, false, true, 0, 2}, 2, 73);
+  GeometrySpec flow;
+  flow.vector_axis = 1;
+  flow.metrics = {GeoMetric::mpjpe, GeoMetric::px1, GeoMetric::px3, GeoMetric::outlier_rate};
+  check_geo_parity(flow, {{2, 2, 40, 50}, DType::bf16, true, false, 1}, 2, 74);
+  // 400 keys: records past a block's shared memory, added to the epoch directly.
+  GeometrySpec many;
+  many.key_axis = 1;
+  check_geo_parity(many, {{6, 400, 3}, DType::f32, false, true, 1}, 2, 75);
+}
+
+TEST(DeviceParity, SmallGeometryErrorsNameTheVector) {
+  GPUEVAL_REQUIRE_DEVICE_UNDER_TEST();
+  GeometrySpec spec;
+  spec.nan_policy = NanPolicy::error;
+  TypedBuffer p(DType::f32, 60), t(DType::f32, 60), w(DType::f32, 20);
+  for (std::size_t i = 0; i < 60; ++i) {
+    p.set(i, static_cast<double>(i));
+    t.set(i, 0.5 * static_cast<double>(i));
+  }
+  for (std::size_t i = 0; i < 20; ++i) {
+    w.set(i, 1.0);
+  }
+  p.set(3 * 13 + 1, NAN); // row 2, vector 3: vector 13 of the batch
+  const Placed pp = place(p, {{4, 5, 3}, {}, 0}), tp = place(t, {{4, 5, 3}, {}, 0});
+  GeometryEvaluator dut(spec, device_under_test().device());
+  dut.update(pp.device, tp.device);
+  try {
+    (void)dut.compute();
+    FAIL() << "no error";
+  } catch (const NonFiniteError& e) {
+    EXPECT_EQ(e.element, 13u);
+  }
+  w.set(7, -1.0);
+  const Placed wp = place(w, {{4, 5}, {}, 0});
+  GeometryEvaluator weighted(GeometrySpec{}, device_under_test().device());
+  bool raised = false;
+  try {
+    weighted.update(pp.device, tp.device, TensorView{}, wp.device);
+    (void)weighted.compute(); // the CPU raises at update, CUDA at compute
+  } catch (const InvalidArgument& e) {
+    raised = std::string(e.what()).find("the weight of vector 7") != std::string::npos;
+  }
+  EXPECT_TRUE(raised);
+  // Under a mask that leaves the vector out, the bad weight still raises (every weight is
+  // checked), and a merge into the evaluator does not hide it.
+  TypedBuffer m(DType::u8, 20);
+  for (std::size_t i = 0; i < 20; ++i) {
+    m.set(i, i == 7 ? 0.0 : 1.0);
+  }
+  const Placed mp = place(m, {{4, 5}, {}, 0});
+  GeometryEvaluator masked(GeometrySpec{}, device_under_test().device());
+  GeometryEvaluator other(GeometrySpec{}, Device::cpu(1));
+  other.update(pp.host, tp.host);
+  raised = false;
+  try {
+    masked.update(pp.device, tp.device, mp.device, wp.device);
+    masked.merge(other.state());
+    (void)masked.compute();
+  } catch (const InvalidArgument& e) {
+    raised = std::string(e.what()).find("the weight of vector 7") != std::string::npos;
+  }
+  EXPECT_TRUE(raised);
+}
+
+TEST(DeviceParity, LargeGeometryRowsPastOneAlignmentChunk) {
+  GPUEVAL_REQUIRE_DEVICE_UNDER_TEST();
+  // 70,000 rows: the CUDA backend aligns them in two chunks of its scratch.
+  GeometrySpec spec;
+  spec.metrics = {GeoMetric::pa_mpjpe, GeoMetric::n_mpjpe, GeoMetric::mpjpe};
+  check_geo_parity(spec, {{70000, 4, 2}, DType::f32, false, false, 0}, 1, 76);
 }
 
 } // namespace

@@ -62,6 +62,39 @@ TEST(GeometryOps, ExactSumsAreExactAndOrderFree) {
   EXPECT_NEAR(ops::exact_value(s.data()), 1e12 + 1.0, 1e-4);
 }
 
+TEST(GeometryOps, OverflowsAreCountedInAnyOrder) {
+  // Sums past 2^96 and terms past 2^95: counted in the overflow word, the same words in any
+  // order, read as infinity (never a wrapped, plausible value).
+  std::vector<double> terms = {std::ldexp(1.0, 94),
+                               std::ldexp(1.5, 94),
+                               1.0,
+                               std::ldexp(1.0, 93),
+                               1e30,
+                               3.5,
+                               std::ldexp(1.75, 94),
+                               0.25};
+  auto sum = [](const std::vector<double>& v) {
+    std::vector<std::uint64_t> s(ops::kExactWords, 0);
+    for (double x : v) {
+      ops::exact_add(s.data(), x);
+    }
+    return s;
+  };
+  const auto forward = sum(terms);
+  std::vector<double> reversed(terms.rbegin(), terms.rend());
+  EXPECT_EQ(sum(reversed), forward);
+  EXPECT_EQ(ops::exact_value(forward.data()), INFINITY);
+  // Without the oversized term, the sum passes 2^96 by carries alone.
+  terms.erase(terms.begin() + 4);
+  const auto carried = sum(terms);
+  EXPECT_EQ(carried[ops::kExactValueWords], 1u);
+  EXPECT_EQ(ops::exact_value(carried.data()), INFINITY);
+  // Merged from halves: the same words.
+  auto a = sum({terms.begin(), terms.begin() + 3}), b = sum({terms.begin() + 3, terms.end()});
+  ops::exact_merge(a.data(), b.data());
+  EXPECT_EQ(a, carried);
+}
+
 // Rotates 3-vectors by a rotation built from an axis and an angle.
 std::vector<double> transform(const std::vector<double>& t, double scale, const double shift[3],
                               double angle) {

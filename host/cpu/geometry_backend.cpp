@@ -52,7 +52,18 @@ double load_any(const TensorView& v, std::int64_t offset) {
 struct VectorMap {
   std::vector<std::int64_t> pred, target, mask, weight;
   std::vector<std::int32_t> key;
+  std::vector<std::int64_t> strides; // of the batch it was made for: the next reuses it if equal
 };
+
+// What a vector map depends on: every tensor's strides (and which are given).
+std::vector<std::int64_t> map_key(const detail::GeoBatch& b) {
+  std::vector<std::int64_t> k;
+  for (const TensorView* v : {&b.pred, &b.target, &b.mask, &b.weight}) {
+    k.push_back(v->data != nullptr ? v->rank : -1);
+    k.insert(k.end(), v->strides, v->strides + (v->data != nullptr ? v->rank : 0));
+  }
+  return k;
+}
 
 // The first non-finite vector a worker met in a batch (its index over the batch's vectors).
 struct FirstBad {
@@ -60,8 +71,25 @@ struct FirstBad {
   bool found() const { return vector >= 0; }
 };
 
+// add_vector's words for one worker: a term of exactly 1 (an unweighted vector's weight, its
+// px, PCK and AUC counts) is counted, and the counts enter the exact sums once per batch (a sum
+// of n ones is n, exactly: the same bits as n exact additions of 1).
+struct TallyWords {
+  std::uint64_t* w;
+  std::uint64_t* ones;
+  void count(int i) const { w[i] += 1; }
+  void add(std::int64_t at, double x) const {
+    if (x == 1.0) {
+      ones[at] += 1;
+    } else {
+      ops::exact_add(w + at, x);
+    }
+  }
+};
+
 struct Slot {
   std::vector<std::uint64_t> records; // keys x layout.words
+  std::vector<std::uint64_t> ones;    // TallyWords' counts, at their sums' first words
   std::vector<double> p, t;           // the row's included vectors, D each
   std::vector<std::int64_t> index;    // their vector index in the row
   std::vector<double> weight;
@@ -82,12 +110,18 @@ public:
     for (int i = 0; i < threads_; ++i) {
       auto s = std::make_unique<Slot>();
       s->records.assign(size, 0);
+      s->ones.assign(size, 0);
       slots_.push_back(std::move(s));
     }
   }
 
   void update(const detail::GeoBatch& b, StreamHandle) override {
-    const VectorMap map = vector_map(b);
+    std::vector<std::int64_t> key = map_key(b);
+    if (key != map_.strides) { // batches of one layout share one map
+      map_ = vector_map(b);
+      map_.strides = std::move(key);
+    }
+    const VectorMap& map = map_;
     if (b.has_weight()) { // checked before anything is folded: a bad batch changes nothing
       check_weights(b, map);
     }
@@ -104,6 +138,12 @@ public:
       }
     });
     for (auto& s : slots_) {
+      for (std::size_t i = 0; i < s->ones.size(); ++i) {
+        if (s->ones[i] != 0) {
+          ops::exact_add(s->records.data() + i, static_cast<double>(s->ones[i]));
+          s->ones[i] = 0;
+        }
+      }
       for (std::int64_t k = 0; k < info.keys; ++k) {
         const std::size_t at = static_cast<std::size_t>(k * layout.words);
         ops::combine(epoch_.data() + at, s->records.data() + at, layout);
@@ -241,40 +281,18 @@ private:
     if (n == 0) {
       return;
     }
-    ops::Alignment procrustes;
-    double scale = 0;
+    const ops::PackedVectors sample{s.p.data(), s.t.data(), n, d};
     const bool pa = needs(GeoMetric::pa_mpjpe), na = needs(GeoMetric::n_mpjpe);
-    if (pa) {
-      procrustes = ops::align_procrustes(s.p.data(), s.t.data(), n, d);
-    }
-    if (na) {
-      scale = ops::align_scale(s.p.data(), s.t.data(), n, d);
-    }
+    const ops::Alignment procrustes = pa ? ops::align_procrustes(sample, d) : ops::Alignment{};
+    const double scale = na ? ops::align_scale(sample, d) : 0.0;
     const ops::GeoParams params = this->params();
-    double aligned[ops::kMaxAlignDim];
     for (int v = 0; v < n; ++v) {
-      const double* p = s.p.data() + static_cast<std::size_t>(v) * d;
-      const double* t = s.t.data() + static_cast<std::size_t>(v) * d;
-      ops::VectorTerms terms;
-      terms.squared = ops::squared_distance(p, t, d);
-      terms.error = std::sqrt(terms.squared);
-      terms.target_norm = std::sqrt(ops::squared_norm(t, d));
-      terms.weight = s.weight[static_cast<std::size_t>(v)];
-      if (pa) {
-        procrustes.apply(p, aligned);
-        terms.procrustes = std::sqrt(ops::squared_distance(aligned, t, d));
-      }
-      if (na) {
-        double e2 = 0;
-        for (int i = 0; i < d; ++i) {
-          const double x = scale * p[i] - t[i];
-          e2 = e2 + x * x;
-        }
-        terms.scaled = std::sqrt(e2);
-      }
-      const auto key = static_cast<std::size_t>(
-          map.key[static_cast<std::size_t>(s.index[static_cast<std::size_t>(v)])]);
-      ops::add_vector(s.records.data() + key * words, layout, params, terms);
+      const auto at = static_cast<std::size_t>(v);
+      const ops::VectorTerms terms = ops::vector_terms(
+          sample, v, d, s.weight[at], pa ? &procrustes : nullptr, na ? &scale : nullptr);
+      const auto key = static_cast<std::size_t>(map.key[static_cast<std::size_t>(s.index[at])]);
+      ops::add_vector(TallyWords{s.records.data() + key * words, s.ones.data() + key * words},
+                      layout, params, terms);
     }
   }
 
@@ -289,6 +307,7 @@ private:
   std::unique_ptr<ThreadPool> pool_;
   std::vector<std::unique_ptr<Slot>> slots_;
   std::vector<std::uint64_t> epoch_;
+  VectorMap map_;
   detail::NonFiniteLocation first_bad_;
 };
 

@@ -34,6 +34,12 @@ public:
   // Called once, before the first update or merge, with the fields below set: allocate here.
   virtual void configure() = 0;
   virtual void update(const GeoBatch& batch, StreamHandle stream) = 0;
+  // The first vector whose weight is negative or not finite, as (batch, vector), for a backend
+  // that finds it on the device (CUDA); the CPU refuses such a batch in update().
+  virtual NonFiniteLocation bad_weight(StreamHandle stream) {
+    (void)stream;
+    return {};
+  }
   // The epoch's records: info.keys records of layout.words words, key-major.
   virtual std::vector<std::uint64_t> words(StreamHandle stream) = 0;
   // Replaces the epoch state (a merge adds the records on the host).
@@ -62,6 +68,18 @@ public:
     return false;
   }
 };
+
+// The record's layout for these metrics: the PCK thresholds' sums only with pck, the AUC grid only
+// with auc_pck.
+inline ops::GeoLayout geo_layout(const GeometrySpec& spec, const std::vector<GeoMetric>& metrics) {
+  bool pck = false, auc = false;
+  for (GeoMetric m : metrics) {
+    pck = pck || m == GeoMetric::pck;
+    auc = auc || m == GeoMetric::auc_pck;
+  }
+  return ops::GeoLayout::make(pck ? static_cast<int>(spec.pck_thresholds.size()) : 0,
+                              auc ? spec.auc_steps : 0);
+}
 
 // Checks pred/target/mask/weight against each other, the device and the sample shape.
 GeoBatch validate_geo_batch(const TensorView& pred, const TensorView& target,

@@ -2,6 +2,7 @@
 // sample shape; a mask or weight of the vector-less shape's prefix broadcast to all of it.
 #include <string>
 
+#include "core/options.hpp"
 #include "geometry/backend.hpp"
 #include "gpueval/error.hpp"
 
@@ -40,9 +41,11 @@ TensorView over_vectors(const TensorView& v, const char* name, const TensorView&
 } // namespace
 
 std::string bad_geo_weight_message(std::uint64_t batch, std::int64_t vector, double value) {
+  // NaN: the device found it (it records where, not the value).
+  const std::string is =
+      value == value ? " is " + option_text(value) : " is negative or not finite";
   return "batch " + std::to_string(batch) + ": the weight of vector " + std::to_string(vector) +
-         " is " + std::to_string(value) +
-         "; a weight is finite and >= 0 (0 leaves the vector out, as a mask does)";
+         is + "; a weight is finite and >= 0 (0 leaves the vector out, as a mask does)";
 }
 
 GeoBatch validate_geo_batch(const TensorView& pred, const TensorView& target,

@@ -1,5 +1,6 @@
 // GeometryEvaluator: the engine's skeleton (core/skeleton.hpp) over the geometry family's
 // backend: the layout, batch validation, state, merge and report.
+#include <limits>
 #include <string>
 
 #include "core/registry.hpp"
@@ -19,7 +20,7 @@ void configure_once(detail::GeoBackend& b, const std::vector<std::int64_t>& samp
   b.sample_shape = sample_shape;
   b.metrics = b.spec.resolved_metrics(b.info.dims);
   b.pck = b.spec.pck_thresholds;
-  b.layout = ops::GeoLayout::make(static_cast<int>(b.pck.size()), b.spec.auc_steps);
+  b.layout = detail::geo_layout(b.spec, b.metrics);
   b.configure();
   b.configured = true;
 }
@@ -29,6 +30,15 @@ std::string vector_text(const detail::GeoBackend& b, detail::NonFiniteLocation w
   return "batch " + std::to_string(where.batch) + " at vector " + std::to_string(where.element) +
          " (row " + std::to_string(where.element / per_row) + ", vector " +
          std::to_string(where.element % per_row) + " of the row)";
+}
+
+// A weight the device found negative or non-finite: an error under every policy.
+void raise_if_bad_weight(detail::GeoBackend& b, StreamHandle stream) {
+  const detail::NonFiniteLocation w = b.bad_weight(stream);
+  if (w.found()) {
+    throw InvalidArgument(detail::bad_geo_weight_message(
+        w.batch, static_cast<std::int64_t>(w.element), std::numeric_limits<double>::quiet_NaN()));
+  }
 }
 
 } // namespace
@@ -68,6 +78,7 @@ GeometryReport GeometryEvaluator::compute(StreamHandle stream) {
   detail::GeoBackend& b = *backend_;
   detail::skeleton::require_data(b);
   detail::skeleton::require_configured(b, "compute()", kUnknownInputs);
+  raise_if_bad_weight(b, stream);
   const detail::NonFiniteLocation where = b.first_bad(stream);
   detail::skeleton::raise_if_error(b.spec.nan_policy, where,
                                    "non-finite prediction or target in " + vector_text(b, where));
@@ -87,6 +98,7 @@ void GeometryEvaluator::keep_until_done(std::shared_ptr<void> owner) {
 State GeometryEvaluator::state(StreamHandle stream) {
   detail::GeoBackend& b = *backend_;
   detail::skeleton::require_configured(b, "state()", kUnknownInputs);
+  raise_if_bad_weight(b, stream);
   return detail::encode_geo_state(b, b.words(stream), b.first_bad(stream));
 }
 

@@ -74,8 +74,7 @@ DecodedGeoState decode_geo_state(const State& state) {
     throw StateError(std::string("geometry state's spec is inconsistent: ") + e.what());
   }
   const GeoLayoutInfo info = GeoLayoutInfo::from(d.spec, d.spec.sample_shape);
-  const ops::GeoLayout layout =
-      ops::GeoLayout::make(static_cast<int>(d.spec.pck_thresholds.size()), d.spec.auc_steps);
+  const ops::GeoLayout layout = geo_layout(d.spec, d.spec.metrics);
   const std::uint64_t words = static_cast<std::uint64_t>(info.keys * layout.words);
   if (h.keys != static_cast<std::uint64_t>(info.keys) || o.payload_size != words * 8) {
     throw StateError("geometry state holds " + std::to_string(o.payload_size) +

@@ -12,7 +12,7 @@
 //                                  gives bitwise the same record.
 //   finalize (host/geometry)       metrics from a record, in double.
 //
-// Every real statistic is an exact sum (ExactSum below): each term (always >= 0: an error, its
+// Every real statistic is an exact sum (exact_add below): each term (always >= 0: an error, its
 // square, a weight) enters a 192-bit fixed-point integer with unit 2^-96 exactly when it is at
 // least 2^-43, rounded to 2^-96 below that, so the sum is independent of the order of its terms
 // and the mean of any number of terms is as exact as its terms (docs/design.md, "Geometry").
@@ -31,12 +31,26 @@ namespace gpueval::ops {
 
 // ---- exact sums --------------------------------------------------------------------------------
 
-inline constexpr int kExactWords = 3; // 192 bits, unit 2^-96: terms up to 2^95
+// An exact sum is four words: a 192-bit integer in units of 2^-96 (words 0-2, low first) and the
+// count of the integer's overflows (word 3): carries out of word 2 (a sum past 2^96) and terms
+// of 2^95 or more, each counted once. Both are integer additions in any order, so the four
+// words do not depend on the order of the terms; a sum with word 3 set reads as infinity.
+inline constexpr int kExactWords = 4;
+inline constexpr int kExactValueWords = 3;
 
-// Adds x (>= 0 and finite; anything else is the caller's to exclude) into the exact sum at s.
-GPUEVAL_HD inline void exact_add(std::uint64_t* s, double x) {
+// A term of an exact sum as the integer it adds: `lo` at word `word`, `hi` at the word above
+// (`zero`: nothing to add; `saturate`: 2^95 or more, counted as an overflow).
+struct ExactTerm {
+  int word = 0;
+  std::uint64_t lo = 0, hi = 0;
+  bool zero = true, saturate = false;
+};
+
+// x (>= 0 and finite; anything else is the caller's to exclude) as the integer it adds.
+GPUEVAL_HD inline ExactTerm exact_term(double x) {
+  ExactTerm t;
   if (!(x > 0)) {
-    return;
+    return t;
   }
   std::uint64_t bits;
   memcpy(&bits, &x, sizeof bits);
@@ -50,45 +64,67 @@ GPUEVAL_HD inline void exact_add(std::uint64_t* s, double x) {
   int shift = exponent - 1075 + 96; // the position of m's lowest bit, in units of 2^-96
   if (shift < 0) {
     if (shift < -60) {
-      return; // below 2^-150: under the rounding of every other term
+      return t; // below 2^-150: under the rounding of every other term
     }
     m = (m + (std::uint64_t{1} << (-shift - 1))) >> -shift; // to nearest, ties up
     shift = 0;
   }
-  if (shift > 192 - 54) { // 2^95 or more: saturate (every metric of the key becomes huge)
-    s[0] = s[1] = ~std::uint64_t{0};
-    s[2] = ~std::uint64_t{0} >> 1;
+  t.zero = m == 0;
+  if (shift > 192 - 54) { // 2^95 or more
+    t.saturate = true;
+    t.zero = false;
+    return t;
+  }
+  t.word = shift >> 6;
+  const int r = shift & 63;
+  t.lo = m << r;
+  t.hi = r == 0 ? 0 : m >> (64 - r); // m < 2^54: zero when word is 2
+  return t;
+}
+
+// Adds x (>= 0 and finite) into the exact sum at s.
+GPUEVAL_HD inline void exact_add(std::uint64_t* s, double x) {
+  const ExactTerm t = exact_term(x);
+  if (t.zero) {
     return;
   }
-  const int q = shift >> 6, r = shift & 63;
-  const std::uint64_t lo = m << r;
-  const std::uint64_t hi = r == 0 ? 0 : m >> (64 - r);
+  if (t.saturate) {
+    s[kExactValueWords] += 1;
+    return;
+  }
   std::uint64_t carry = 0;
-  for (int i = q; i < kExactWords; ++i) {
-    const std::uint64_t add = i == q ? lo : (i == q + 1 ? hi : 0);
+  int i = t.word;
+  for (; i < kExactValueWords; ++i) {
+    const std::uint64_t add = i == t.word ? t.lo : (i == t.word + 1 ? t.hi : 0);
     const std::uint64_t v = s[i] + add;
     const std::uint64_t c1 = v < add ? 1u : 0u;
     s[i] = v + carry;
     carry = c1 | (s[i] < v ? 1u : 0u);
-    if (carry == 0 && i > q) {
-      break;
+    if (carry == 0 && i > t.word) {
+      return;
     }
   }
+  s[kExactValueWords] += carry;
 }
 
-// into += from, for exact sums of kExactWords words.
+// into += from, for exact sums.
 GPUEVAL_HD inline void exact_merge(std::uint64_t* into, const std::uint64_t* from) {
   std::uint64_t carry = 0;
-  for (int i = 0; i < kExactWords; ++i) {
+  for (int i = 0; i < kExactValueWords; ++i) {
     const std::uint64_t v = into[i] + from[i];
     const std::uint64_t c1 = v < from[i] ? 1u : 0u;
     into[i] = v + carry;
     carry = c1 | (into[i] < v ? 1u : 0u);
   }
+  into[kExactValueWords] += from[kExactValueWords] + carry;
 }
 
-// The value of an exact sum (the host's finalize; rounding once per word).
+// The value of an exact sum (the host's finalize; rounding once per word); infinity after an
+// overflow.
 inline double exact_value(const std::uint64_t* s) {
+  if (s[kExactValueWords] != 0) {
+    return static_cast<double>(INFINITY);
+  }
   const long double v = static_cast<long double>(s[2]) * 4294967296.0L +
                         static_cast<long double>(s[1]) * (1.0L / 4294967296.0L) +
                         static_cast<long double>(s[0]) * 1.2621774483536188887e-29L; // 2^-96
@@ -251,22 +287,65 @@ GPUEVAL_HD inline double determinant(const double m[kMaxAlignDim][kMaxAlignDim],
          m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0]);
 }
 
+// The vectors of a sample as the alignments read them: `count()` candidates, `included(k)`
+// whether the sample includes candidate k, `load(k, i, p, t)` component i of its prediction
+// and target. Included vectors are read in index order (twice for Procrustes: the means, then
+// the centred sums), so every backend sums in the same order. PackedVectors: the included
+// vectors alone, row-major (the CPU's staged sample).
+struct PackedVectors {
+  const double* p;
+  const double* t;
+  int n, d;
+  GPUEVAL_HD std::int64_t count() const { return n; }
+  GPUEVAL_HD bool included(std::int64_t) const { return true; }
+  GPUEVAL_HD void load(std::int64_t k, int i, double& pv, double& tv) const {
+    pv = p[k * d + i];
+    tv = t[k * d + i];
+  }
+};
+
+// Vector k of `src` (d <= kMaxAlignDim components) into p and t; false when not included.
+template <class Src>
+GPUEVAL_HD bool load_vector(const Src& src, std::int64_t k, int d, double* p, double* t) {
+  if (!src.included(k)) {
+    return false;
+  }
+  for (int i = 0; i < d; ++i) {
+    src.load(k, i, p[i], t[i]);
+  }
+  return true;
+}
+
 // The similarity transform (scale, rotation with determinant +1, translation) that best aligns
-// the n predicted vectors p to the targets t in least squares (Umeyama 1991), as VideoPose3D's
-// p_mpjpe computes it: centred, h = t0^T p0 over the unit-norm clouds, r = v u^T with the
-// column of the smallest singular value flipped when det(r) < 0, scale = trace(s) |t0| / |p0|.
-// p and t hold n vectors of d (<= 3) components, row-major. A cloud that is one point (|p0| = 0
-// or |t0| = 0) aligns with scale 0: every prediction maps to the targets' centroid, the least-
-// squares optimum.
-GPUEVAL_HD inline Alignment align_procrustes(const double* p, const double* t, int n, int d) {
+// the sample's predicted vectors to its targets in least squares (Umeyama 1991), as
+// VideoPose3D's p_mpjpe computes it: centred, h = t0^T p0 over the unit-norm clouds, r = v u^T
+// with the column of the smallest singular value flipped when det(r) < 0, scale = trace(s)
+// |t0| / |p0|. Vectors of d (<= 3) components. A cloud that is one point (|p0| = 0 or
+// |t0| = 0) aligns with scale 0: every prediction maps to the targets' centroid, the least-
+// squares optimum. No included vector: scale 0 onto the origin (nothing is folded).
+template <class Src> GPUEVAL_HD Alignment align_procrustes(const Src& src, int d) {
   Alignment al;
   al.d = d;
   double mp[kMaxAlignDim] = {}, mt[kMaxAlignDim] = {};
-  for (int k = 0; k < n; ++k) {
-    for (int i = 0; i < d; ++i) {
-      mp[i] = mp[i] + p[k * d + i];
-      mt[i] = mt[i] + t[k * d + i];
+  double x[kMaxAlignDim], y[kMaxAlignDim];
+  int n = 0;
+  for (std::int64_t k = 0; k < src.count(); ++k) {
+    if (!load_vector(src, k, d, y, x)) {
+      continue;
     }
+    ++n;
+    for (int i = 0; i < d; ++i) {
+      mp[i] = mp[i] + y[i];
+      mt[i] = mt[i] + x[i];
+    }
+  }
+  for (int a = 0; a < d; ++a) {
+    for (int b = 0; b < d; ++b) {
+      al.r[a][b] = a == b ? 1.0 : 0.0;
+    }
+  }
+  if (n == 0) {
+    return al;
   }
   for (int i = 0; i < d; ++i) {
     mp[i] = mp[i] / n;
@@ -274,11 +353,13 @@ GPUEVAL_HD inline Alignment align_procrustes(const double* p, const double* t, i
   }
   double np2 = 0, nt2 = 0;
   double h[kMaxAlignDim][kMaxAlignDim] = {};
-  for (int k = 0; k < n; ++k) {
-    double x[kMaxAlignDim], y[kMaxAlignDim];
+  for (std::int64_t k = 0; k < src.count(); ++k) {
+    if (!load_vector(src, k, d, y, x)) {
+      continue;
+    }
     for (int i = 0; i < d; ++i) {
-      x[i] = t[k * d + i] - mt[i];
-      y[i] = p[k * d + i] - mp[i];
+      x[i] = x[i] - mt[i];
+      y[i] = y[i] - mp[i];
     }
     nt2 = nt2 + squared_norm(x, d);
     np2 = np2 + squared_norm(y, d);
@@ -289,11 +370,6 @@ GPUEVAL_HD inline Alignment align_procrustes(const double* p, const double* t, i
     }
   }
   const double norm_p = sqrt(np2), norm_t = sqrt(nt2);
-  for (int a = 0; a < d; ++a) {
-    for (int b = 0; b < d; ++b) {
-      al.r[a][b] = a == b ? 1.0 : 0.0;
-    }
-  }
   if (norm_p == 0 || norm_t == 0) {
     al.scale = 0;
     for (int i = 0; i < d; ++i) {
@@ -311,14 +387,13 @@ GPUEVAL_HD inline Alignment align_procrustes(const double* p, const double* t, i
   // h = u diag(s) v^T: numpy's svd(H) = U S Vt has U = u and Vt^T = v, so r = V U^T = v u^T.
   for (int a = 0; a < d; ++a) {
     for (int b = 0; b < d; ++b) {
-      double x = 0;
+      double z = 0;
       for (int k = 0; k < d; ++k) {
-        x = x + v[a][k] * u[b][k];
+        z = z + v[a][k] * u[b][k];
       }
-      al.r[a][b] = x;
+      al.r[a][b] = z;
     }
   }
-  double trace = 0;
   if (determinant(al.r, d) < 0) {
     int smallest = 0;
     for (int k = 1; k < d; ++k) {
@@ -330,37 +405,54 @@ GPUEVAL_HD inline Alignment align_procrustes(const double* p, const double* t, i
     s[smallest] = -s[smallest];
     for (int a = 0; a < d; ++a) {
       for (int b = 0; b < d; ++b) {
-        double x = 0;
+        double z = 0;
         for (int k = 0; k < d; ++k) {
-          x = x + v[a][k] * u[b][k];
+          z = z + v[a][k] * u[b][k];
         }
-        al.r[a][b] = x;
+        al.r[a][b] = z;
       }
     }
   }
+  double trace = 0;
   for (int k = 0; k < d; ++k) {
     trace = trace + s[k];
   }
   al.scale = trace * norm_t / norm_p;
   for (int j = 0; j < d; ++j) {
-    double x = 0;
+    double z = 0;
     for (int i = 0; i < d; ++i) {
-      x = x + mp[i] * al.r[i][j];
+      z = z + mp[i] * al.r[i][j];
     }
-    al.shift[j] = mt[j] - al.scale * x;
+    al.shift[j] = mt[j] - al.scale * z;
   }
   return al;
 }
 
 // The scale-only alignment of n_mpjpe (Rhodin et al. 2018; VideoPose3D's n_mpjpe): scale =
-// sum(p . t) / sum(p . p) over the sample's vectors, not centred. All-zero predictions: 0.
-GPUEVAL_HD inline double align_scale(const double* p, const double* t, int n, int d) {
+// sum(p . t) / sum(p . p) over the sample's included vectors, not centred. All-zero
+// predictions: 0. Vectors of any length (read one component at a time).
+template <class Src> GPUEVAL_HD double align_scale(const Src& src, int d) {
   double pt = 0, pp = 0;
-  for (int k = 0; k < n * d; ++k) {
-    pt = pt + p[k] * t[k];
-    pp = pp + p[k] * p[k];
+  for (std::int64_t k = 0; k < src.count(); ++k) {
+    if (!src.included(k)) {
+      continue;
+    }
+    for (int i = 0; i < d; ++i) {
+      double p, t;
+      src.load(k, i, p, t);
+      pt = pt + p * t;
+      pp = pp + p * p;
+    }
   }
   return pp > 0 ? pt / pp : 0.0;
+}
+
+// The same for packed arrays of n vectors.
+GPUEVAL_HD inline Alignment align_procrustes(const double* p, const double* t, int n, int d) {
+  return align_procrustes(PackedVectors{p, t, n, d}, d);
+}
+GPUEVAL_HD inline double align_scale(const double* p, const double* t, int n, int d) {
+  return align_scale(PackedVectors{p, t, n, d}, d);
 }
 
 // ---- the record --------------------------------------------------------------------------------
@@ -412,6 +504,40 @@ struct VectorTerms {
   double weight = 1;
 };
 
+// Included vector k of `src` as the record's terms: e^2 summed over the d components in order,
+// e, |t|, and with the sample's alignments (pa: Procrustes, d <= kMaxAlignDim; scale: n_mpjpe's)
+// the aligned errors. Every backend computes a vector's terms here.
+template <class Src>
+GPUEVAL_HD VectorTerms vector_terms(const Src& src, std::int64_t k, int d, double weight,
+                                    const Alignment* pa, const double* scale) {
+  VectorTerms v;
+  double tt = 0, scaled = 0;
+  for (int i = 0; i < d; ++i) {
+    double p, t;
+    src.load(k, i, p, t);
+    const double x = p - t;
+    v.squared = v.squared + x * x;
+    tt = tt + t * t;
+    if (scale != nullptr) {
+      const double y = *scale * p - t;
+      scaled = scaled + y * y;
+    }
+  }
+  v.error = sqrt(v.squared);
+  v.target_norm = sqrt(tt);
+  v.scaled = scale != nullptr ? sqrt(scaled) : 0.0;
+  v.weight = weight;
+  if (pa != nullptr) {
+    double p[kMaxAlignDim], t[kMaxAlignDim], aligned[kMaxAlignDim];
+    for (int i = 0; i < d; ++i) {
+      src.load(k, i, p[i], t[i]);
+    }
+    pa->apply(p, aligned);
+    v.procrustes = sqrt(squared_distance(aligned, t, d));
+  }
+  return v;
+}
+
 // The AUC grid bin of an error: the first b with e < b * step, or `steps` when none.
 GPUEVAL_HD inline int auc_bin(double e, double step, int steps) {
   if (!(e < (steps - 1) * step)) {
@@ -428,36 +554,51 @@ GPUEVAL_HD inline int auc_bin(double e, double step, int steps) {
   return b;
 }
 
-// Folds one finite vector into its key's record.
-GPUEVAL_HD inline void add_vector(std::uint64_t* w, const GeoLayout& l, const GeoParams& p,
-                                  const VectorTerms& v) {
+// A record's words as add_vector writes them: `count(i)` adds 1 to count word i, `add(at, x)`
+// adds x to the exact sum at word `at`. PlainWords: one writer (a CPU worker's own records);
+// the CUDA kernels pass atomic ones.
+struct PlainWords {
+  std::uint64_t* w;
+  GPUEVAL_HD void count(int i) const { w[i] += 1; }
+  GPUEVAL_HD void add(std::int64_t at, double x) const { exact_add(w + at, x); }
+};
+
+// Folds one finite vector into its key's record: which sums each term enters.
+template <class Words>
+GPUEVAL_HD void add_vector(const Words& w, const GeoLayout& l, const GeoParams& p,
+                           const VectorTerms& v) {
   const double wt = v.weight;
-  w[GeoLayout::kCount] += 1;
-  exact_add(w + l.sum(GeoLayout::weight), wt);
-  exact_add(w + l.sum(GeoLayout::error), wt * v.error);
-  exact_add(w + l.sum(GeoLayout::squared), wt * v.squared);
-  exact_add(w + l.sum(GeoLayout::procrustes), wt * v.procrustes);
-  exact_add(w + l.sum(GeoLayout::scaled), wt * v.scaled);
+  w.count(GeoLayout::kCount);
+  w.add(l.sum(GeoLayout::weight), wt);
+  w.add(l.sum(GeoLayout::error), wt * v.error);
+  w.add(l.sum(GeoLayout::squared), wt * v.squared);
+  w.add(l.sum(GeoLayout::procrustes), wt * v.procrustes);
+  w.add(l.sum(GeoLayout::scaled), wt * v.scaled);
   if (v.error < 1.0) {
-    exact_add(w + l.sum(GeoLayout::px1), wt);
+    w.add(l.sum(GeoLayout::px1), wt);
   }
   if (v.error < 3.0) {
-    exact_add(w + l.sum(GeoLayout::px3), wt);
+    w.add(l.sum(GeoLayout::px3), wt);
   }
   if (v.error < 5.0) {
-    exact_add(w + l.sum(GeoLayout::px5), wt);
+    w.add(l.sum(GeoLayout::px5), wt);
   }
   if (v.error > p.outlier_abs && v.error > p.outlier_rel * v.target_norm) {
-    exact_add(w + l.sum(GeoLayout::outlier), wt);
+    w.add(l.sum(GeoLayout::outlier), wt);
   }
   for (int i = 0; i < l.pck; ++i) {
     if (v.error < p.pck[i]) {
-      exact_add(w + l.pck_sum(i), wt);
+      w.add(l.pck_sum(i), wt);
     }
   }
   if (l.auc_steps > 0) {
-    exact_add(w + l.auc_sum(auc_bin(v.error, p.auc_step, l.auc_steps)), wt);
+    w.add(l.auc_sum(auc_bin(v.error, p.auc_step, l.auc_steps)), wt);
   }
+}
+
+GPUEVAL_HD inline void add_vector(std::uint64_t* w, const GeoLayout& l, const GeoParams& p,
+                                  const VectorTerms& v) {
+  add_vector(PlainWords{w}, l, p, v);
 }
 
 // into += from, a record of `l`.

@@ -1,0 +1,424 @@
+// The geometry family's CUDA backend. A batch is folded in chunks of at most kAlignRows rows, each
+// by up to two kernels on the caller's stream:
+//   geo_align_kernel  (only with pa_mpjpe or n_mpjpe) a thread per row: the row's alignments
+//                     (ops::align_procrustes, ops::align_scale) from its included vectors, read
+//                     in index order as the CPU reads them, into a scratch slot per row;
+//   geo_fold_kernel   a thread per vector (grid-stride): its terms (ops::vector_terms) folded
+//                     into the block's records in shared memory (global memory when the records
+//                     do not fit), then added into the epoch's with atomics.
+// Every statistic is an exact sum or a count (ops/geometry.hpp): integer additions, so the
+// atomics' order does not matter and the epoch is bitwise the CPU's for the same batches. Nothing
+// is allocated after configure(); no host synchronisation in update().
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/registry.hpp"
+#include "cuda/backend_device.hpp"
+#include "cuda/backends.hpp"
+#include "cuda/cuda_check.hpp"
+#include "cuda/device_buffer.hpp"
+#include "cuda/device_guard.hpp"
+#include "cuda/device_view.cuh"
+#include "cuda/index_math.hpp"
+#include "cuda/launch.cuh"
+#include "geometry/backend.hpp"
+#include "gpueval/ops/geometry.hpp"
+
+namespace gpueval::cuda {
+
+namespace {
+
+constexpr int kGeoThreads = 256;
+constexpr int kGeoMaxBlocks = 132 * 8;
+constexpr std::int64_t kAlignRows = 1 << 16;     // rows a chunk aligns: its scratch slots
+constexpr std::int64_t kSharedBytes = 48 * 1024; // records a block keeps in shared memory
+
+// A row's alignments (the scratch slot geo_align_kernel writes and geo_fold_kernel reads).
+struct RowAlign {
+  ops::Alignment procrustes;
+  double scale;
+};
+
+// A batch as the kernels read it: the vector axis and the row (batch) axis apart, the other
+// axes (a row's vectors, C order) with their byte strides in each tensor; mask and weight are
+// views of the vector-less shape (validate_geo_batch), so they have no vector-axis stride.
+struct GeoArgs {
+  DeviceView pred, target, mask, weight;
+  bool has_mask = false, has_weight = false;
+  int d = 0;        // components of a vector
+  int axes = 0;     // a row's vector axes
+  int key_pos = -1; // which of them is the key axis
+  std::int64_t shape[kMaxRank] = {};
+  std::int64_t ps[kMaxRank] = {}, ts[kMaxRank] = {}, ms[kMaxRank] = {}, ws[kMaxRank] = {};
+  std::int64_t p_row = 0, t_row = 0, m_row = 0, w_row = 0; // the batch axis' byte strides
+  std::int64_t p_vec = 0, t_vec = 0;                       // the vector axis'
+  std::int64_t vectors = 0;                                // a row's vectors
+  std::int64_t row0 = 0, rows = 0;                         // the chunk
+  bool pa = false, na = false;
+  bool keep_nonfinite = false; // nan_policy propagate
+  ops::GeoLayout layout;
+  ops::GeoParams params;
+  double pck[kMaxPckThresholds] = {};
+  std::int64_t keys = 1;
+  std::uint64_t batch = 0;
+  unsigned long long* epoch = nullptr;     // keys x layout.words
+  unsigned long long* first_bad = nullptr; // [0]: first non-finite vector, [1]: first bad weight
+  RowAlign* align = nullptr;               // a slot per row of the chunk
+};
+
+// Where vector j of row `row` lives: byte offsets into each tensor, and its key.
+struct VectorAt {
+  std::int64_t p, t, m, w;
+  int key;
+};
+
+__device__ VectorAt vector_at(const GeoArgs& a, std::int64_t row, std::int64_t j) {
+  VectorAt v{row * a.p_row, row * a.t_row, row * a.m_row, row * a.w_row, 0};
+  for (int x = a.axes - 1; x >= 0; --x) {
+    const std::int64_t c = j % a.shape[x];
+    j /= a.shape[x];
+    v.p += c * a.ps[x];
+    v.t += c * a.ts[x];
+    v.m += c * a.ms[x];
+    v.w += c * a.ws[x];
+    if (x == a.key_pos) {
+      v.key = static_cast<int>(c);
+    }
+  }
+  return v;
+}
+
+__device__ bool mask_keeps(const GeoArgs& a, const VectorAt& at) {
+  if (!a.has_mask) {
+    return true;
+  }
+  const unsigned char* p = a.mask.data + at.m;
+  unsigned char any = 0;
+  for (int k = 0; k < a.mask.itemsize; ++k) {
+    any |= p[k];
+  }
+  return any != 0;
+}
+
+__device__ double weight_of(const GeoArgs& a, const VectorAt& at) {
+  return a.has_weight ? load_at(a.weight, a.weight.data + at.w) : 1.0;
+}
+
+__device__ bool finite_vector(const GeoArgs& a, const VectorAt& at) {
+  bool finite = true;
+  for (int i = 0; i < a.d; ++i) {
+    finite = finite && isfinite(load_at(a.pred, a.pred.data + at.p + i * a.p_vec)) &&
+             isfinite(load_at(a.target, a.target.data + at.t + i * a.t_vec));
+  }
+  return finite;
+}
+
+// One row's vectors as the alignments read them (ops::PackedVectors' interface): included are
+// the vectors the mask keeps, of weight > 0, finite.
+struct RowVectors {
+  const GeoArgs& a;
+  std::int64_t row;
+  __device__ std::int64_t count() const { return a.vectors; }
+  __device__ bool included(std::int64_t j) const {
+    const VectorAt at = vector_at(a, row, j);
+    return mask_keeps(a, at) && weight_of(a, at) > 0 && finite_vector(a, at);
+  }
+  __device__ void load(std::int64_t j, int i, double& p, double& t) const {
+    const VectorAt at = vector_at(a, row, j);
+    p = load_at(a.pred, a.pred.data + at.p + i * a.p_vec);
+    t = load_at(a.target, a.target.data + at.t + i * a.t_vec);
+  }
+};
+
+// One vector at known offsets (k is ignored: the source holds one vector).
+struct OneVector {
+  const GeoArgs& a;
+  VectorAt at;
+  __device__ void load(std::int64_t, int i, double& p, double& t) const {
+    p = load_at(a.pred, a.pred.data + at.p + i * a.p_vec);
+    t = load_at(a.target, a.target.data + at.t + i * a.t_vec);
+  }
+};
+
+__global__ void geo_align_kernel(GeoArgs a) {
+  const std::int64_t r = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x;
+  if (r >= a.rows) {
+    return;
+  }
+  const RowVectors src{a, a.row0 + r};
+  RowAlign out;
+  out.procrustes = a.pa ? ops::align_procrustes(src, a.d) : ops::Alignment{};
+  out.scale = a.na ? ops::align_scale(src, a.d) : 0.0;
+  a.align[r] = out;
+}
+
+// An exact sum's term added with atomics: the integer's words, each carry added to the word
+// above, a carry out of the value words (or a term past the range) counted in the overflow word:
+// integer additions in any order, the same four words as exact_add's.
+__device__ void atomic_exact_add(unsigned long long* s, double x) {
+  const ops::ExactTerm t = ops::exact_term(x);
+  if (t.zero) {
+    return;
+  }
+  if (t.saturate) {
+    atomicAdd(s + ops::kExactValueWords, 1ull);
+    return;
+  }
+  unsigned long long add = t.lo;
+  for (int i = t.word; i < ops::kExactValueWords; ++i) {
+    if (i == t.word + 1) {
+      add += t.hi; // hi < 2^54 and add <= 1 here: no overflow
+    }
+    if (add == 0) {
+      if (i >= t.word + 1) {
+        return;
+      }
+      continue;
+    }
+    const unsigned long long old = atomicAdd(s + i, add);
+    add = old + add < old ? 1ull : 0ull; // the carry into the next word
+  }
+  if (add != 0) {
+    atomicAdd(s + ops::kExactValueWords, add);
+  }
+}
+
+// An exact sum added into another with atomics.
+__device__ void atomic_exact_merge(unsigned long long* into, const unsigned long long* from) {
+  unsigned long long carry = 0;
+  for (int i = 0; i < ops::kExactValueWords; ++i) {
+    const unsigned long long add = from[i] + carry;
+    carry = add < carry ? 1ull : 0ull; // from[i] = 2^64 - 1 with a carry in
+    if (add != 0) {
+      const unsigned long long old = atomicAdd(into + i, add);
+      carry += old + add < old ? 1ull : 0ull;
+    }
+  }
+  if (from[ops::kExactValueWords] + carry != 0) {
+    atomicAdd(into + ops::kExactValueWords, from[ops::kExactValueWords] + carry);
+  }
+}
+
+// add_vector's words, by atomics (shared or global memory).
+struct AtomicWords {
+  unsigned long long* w;
+  __device__ void count(int i) const { atomicAdd(w + i, 1ull); }
+  __device__ void add(std::int64_t at, double x) const { atomic_exact_add(w + at, x); }
+};
+
+__global__ void geo_fold_kernel(GeoArgs a, bool shared) {
+  extern __shared__ unsigned long long block_words[];
+  const std::int64_t words = a.layout.words * a.keys;
+  unsigned long long* rec = shared ? block_words : a.epoch;
+  if (shared) {
+    for (std::int64_t i = threadIdx.x; i < words; i += blockDim.x) {
+      block_words[i] = 0;
+    }
+    __syncthreads();
+  }
+  ops::GeoParams params = a.params;
+  params.pck = a.pck;
+  const std::int64_t total = a.rows * a.vectors;
+  for (std::int64_t v = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; v < total;
+       v += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+    const std::int64_t r = v / a.vectors, j = v % a.vectors;
+    const std::int64_t row = a.row0 + r;
+    const VectorAt at = vector_at(a, row, j);
+    const std::uint64_t element = static_cast<std::uint64_t>(row * a.vectors + j);
+    // Every weight is checked, masked or not, as the CPU checks them: a bad one is recorded
+    // (compute() raises) and its vector left out.
+    const double w = weight_of(a, at);
+    if (!(isfinite(w) && w >= 0)) {
+      atomicMin(a.first_bad + 1,
+                static_cast<unsigned long long>(encode_position(a.batch, element)));
+      continue;
+    }
+    if (!mask_keeps(a, at) || !(w > 0)) {
+      continue;
+    }
+    unsigned long long* key_rec = rec + static_cast<std::int64_t>(at.key) * a.layout.words;
+    if (!finite_vector(a, at)) {
+      atomicMin(a.first_bad, static_cast<unsigned long long>(encode_position(a.batch, element)));
+      atomicAdd(key_rec +
+                    (a.keep_nonfinite ? ops::GeoLayout::kNonfinite : ops::GeoLayout::kSkipped),
+                1ull);
+      continue;
+    }
+    const RowAlign* al = a.pa || a.na ? a.align + r : nullptr;
+    const ops::VectorTerms terms = ops::vector_terms(
+        OneVector{a, at}, 0, a.d, w, a.pa ? &al->procrustes : nullptr, a.na ? &al->scale : nullptr);
+    ops::add_vector(AtomicWords{key_rec}, a.layout, params, terms);
+  }
+  if (!shared) {
+    return;
+  }
+  __syncthreads();
+  for (std::int64_t k = 0; k < a.keys; ++k) {
+    const std::int64_t base = k * a.layout.words;
+    for (std::int64_t i = threadIdx.x; i < ops::GeoLayout::kCounts; i += blockDim.x) {
+      if (block_words[base + i] != 0) {
+        atomicAdd(a.epoch + base + i, block_words[base + i]);
+      }
+    }
+    const std::int64_t sums = (a.layout.words - ops::GeoLayout::kCounts) / ops::kExactWords;
+    for (std::int64_t i = threadIdx.x; i < sums; i += blockDim.x) {
+      const std::int64_t at = base + ops::GeoLayout::kCounts + i * ops::kExactWords;
+      if ((block_words[at] | block_words[at + 1] | block_words[at + 2] | block_words[at + 3]) !=
+          0) {
+        atomic_exact_merge(a.epoch + at, block_words + at);
+      }
+    }
+  }
+}
+
+class CudaGeoBackend final : public detail::GeoBackend {
+public:
+  explicit CudaGeoBackend(int index) : index_(index), device_(index) {}
+
+  void configure() override {
+    DeviceGuard guard(index_);
+    words_ = info.keys * layout.words;
+    epoch_ = DeviceBuffer(index_, static_cast<std::size_t>(words_) * 8);
+    first_bad_ = DeviceBuffer(index_, 2 * sizeof(unsigned long long));
+    if (needs(GeoMetric::pa_mpjpe) || needs(GeoMetric::n_mpjpe)) {
+      align_ = DeviceBuffer(index_, static_cast<std::size_t>(kAlignRows) * sizeof(RowAlign));
+    }
+    configured_ = true;
+    reset(nullptr);
+    GPUEVAL_CUDA_TRY(cudaDeviceSynchronize());
+    device_.settled();
+  }
+
+  void update(const detail::GeoBatch& b, StreamHandle stream) override {
+    DeviceGuard guard(index_);
+    GeoArgs a;
+    a.pred = device_view(b.pred);
+    a.target = device_view(b.target);
+    a.has_mask = b.has_mask();
+    a.has_weight = b.has_weight();
+    if (a.has_mask) {
+      a.mask = device_view(b.mask);
+    }
+    if (a.has_weight) {
+      a.weight = device_view(b.weight);
+    }
+    a.d = static_cast<int>(info.dims);
+    const auto bytes = [](const TensorView& v, int axis) {
+      return v.strides[axis] * static_cast<std::int64_t>(dtype_size(v.dtype));
+    };
+    a.p_row = bytes(b.pred, 0);
+    a.t_row = bytes(b.target, 0);
+    a.m_row = a.has_mask ? bytes(b.mask, 0) : 0;
+    a.w_row = a.has_weight ? bytes(b.weight, 0) : 0;
+    a.p_vec = bytes(b.pred, info.vector_axis);
+    a.t_vec = bytes(b.target, info.vector_axis);
+    int x = 0, vi = 1; // vi: the axis of the vector-less views
+    for (int axis = 1; axis < b.pred.rank; ++axis) {
+      if (axis == info.vector_axis) {
+        continue;
+      }
+      a.shape[x] = b.pred.shape[axis];
+      a.ps[x] = bytes(b.pred, axis);
+      a.ts[x] = bytes(b.target, axis);
+      a.ms[x] = a.has_mask ? bytes(b.mask, vi) : 0;
+      a.ws[x] = a.has_weight ? bytes(b.weight, vi) : 0;
+      if (axis == info.key_axis) {
+        a.key_pos = x;
+      }
+      ++x;
+      ++vi;
+    }
+    a.axes = x;
+    a.vectors = info.vectors;
+    a.pa = needs(GeoMetric::pa_mpjpe);
+    a.na = needs(GeoMetric::n_mpjpe);
+    a.keep_nonfinite = spec.nan_policy == NanPolicy::propagate;
+    a.layout = layout;
+    a.params = params();
+    for (std::size_t i = 0; i < pck.size(); ++i) {
+      a.pck[i] = pck[i];
+    }
+    a.keys = info.keys;
+    a.batch = b.index;
+    a.epoch = epoch_.as<unsigned long long>();
+    a.first_bad = first_bad_.as<unsigned long long>();
+    a.align = align_ ? align_.as<RowAlign>() : nullptr;
+    const bool shared = words_ * 8 <= kSharedBytes;
+    const std::size_t smem = shared ? static_cast<std::size_t>(words_) * 8 : 0;
+    const auto s = static_cast<cudaStream_t>(stream);
+    device_.before(s);
+    for (std::int64_t row0 = 0; row0 < b.rows; row0 += kAlignRows) {
+      a.row0 = row0;
+      a.rows = std::min(kAlignRows, b.rows - row0);
+      if (a.pa || a.na) {
+        const auto blocks = static_cast<unsigned>((a.rows + 127) / 128);
+        GPUEVAL_LAUNCH(geo_align_kernel, blocks, 128, 0, s, a);
+      }
+      const std::int64_t wanted = (a.rows * a.vectors + kGeoThreads - 1) / kGeoThreads;
+      const int blocks = static_cast<int>(std::min<std::int64_t>(wanted, kGeoMaxBlocks));
+      GPUEVAL_LAUNCH(geo_fold_kernel, blocks, kGeoThreads, smem, s, a, shared);
+    }
+    device_.wrote(s);
+    device_.updated(s);
+  }
+
+  void hold(std::shared_ptr<void> owner) override { device_.hold(std::move(owner)); }
+
+  std::vector<std::uint64_t> words(StreamHandle stream) override {
+    std::vector<std::uint64_t> out(static_cast<std::size_t>(words_));
+    device_.copy_out(out.data(), epoch_.get(), out.size() * 8, stream);
+    return out;
+  }
+
+  void load(const std::vector<std::uint64_t>& w, detail::NonFiniteLocation where,
+            StreamHandle stream) override {
+    device_.copy_in(epoch_.get(), w.data(), w.size() * 8, stream);
+    // Slot 0 only: a bad weight already recorded (slot 1) stays, and keeps raising.
+    const unsigned long long pos =
+        where.found() ? encode_position(where.batch, where.element) : ~0ull;
+    device_.copy_in(first_bad_.get(), &pos, sizeof pos, stream);
+  }
+
+  void reset(StreamHandle stream) override {
+    if (!configured_) {
+      return;
+    }
+    DeviceGuard guard(index_);
+    const auto s = static_cast<cudaStream_t>(stream);
+    device_.before(s);
+    GPUEVAL_CUDA_TRY(cudaMemsetAsync(epoch_.get(), 0, static_cast<std::size_t>(words_) * 8, s));
+    GPUEVAL_CUDA_TRY(cudaMemsetAsync(first_bad_.get(), 0xff, 2 * sizeof(unsigned long long), s));
+    device_.wrote(s);
+  }
+
+  detail::NonFiniteLocation first_bad(StreamHandle stream) override {
+    return device_.read_position(first_bad_.as<unsigned long long>(), stream);
+  }
+  detail::NonFiniteLocation bad_weight(StreamHandle stream) override {
+    return device_.read_position(first_bad_.as<unsigned long long>() + 1, stream);
+  }
+
+  Device device() const override { return device_.device(); }
+  std::string describe() const override { return device_.describe(); }
+
+private:
+  int index_;
+  bool configured_ = false;
+  std::int64_t words_ = 0;
+  DeviceBuffer epoch_, first_bad_, align_;
+  // Last: destroyed first, so that every enqueued use of the buffers has run before they go.
+  BackendDevice device_;
+};
+
+} // namespace
+
+void register_geometry_backend() {
+  detail::register_backend(typeid(detail::GeoBackend), DeviceKind::cuda,
+                           [](Device d) -> void* { return new CudaGeoBackend(d.index); });
+}
+
+} // namespace gpueval::cuda
