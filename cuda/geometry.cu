@@ -49,13 +49,17 @@ struct RowAlign {
 struct GeoArgs {
   DeviceView pred, target, mask, weight;
   bool has_mask = false, has_weight = false;
-  int d = 0;        // components of a vector
-  int axes = 0;     // a row's vector axes
-  int key_pos = -1; // which of them is the key axis
+  int d = 0;                      // components of a vector
+  int axes = 0;                   // a row's vector axes
+  int key_pos = -1;               // which of them is the key axis
+  int time_pos = -1, by_pos = -1; // the time and breakdown axes among them
+  std::int64_t steps = 0;         // the time axis' length
   std::int64_t shape[kMaxRank] = {};
   std::int64_t ps[kMaxRank] = {}, ts[kMaxRank] = {}, ms[kMaxRank] = {}, ws[kMaxRank] = {};
   std::int64_t p_row = 0, t_row = 0, m_row = 0, w_row = 0; // the batch axis' byte strides
-  std::int64_t p_vec = 0, t_vec = 0;                       // the vector axis'
+  std::int64_t p_vec = 0, t_vec = 0;                       // the vector axis
+  std::int64_t p_mode = 0;                                 // the predictions' mode axis
+  int modes = 0;                                           // mode_axis: K
   std::int64_t vectors = 0;                                // a row's vectors
   std::int64_t row0 = 0, rows = 0;                         // the chunk
   bool pa = false, na = false;
@@ -64,6 +68,8 @@ struct GeoArgs {
   ops::GeoParams params;
   double pck[kMaxPckThresholds] = {};
   std::int64_t keys = 1;
+  std::int64_t records = 1;       // keys, then by_axis' indices, then the samples' record
+  std::int64_t sample_record = 0; // mode_axis
   std::uint64_t batch = 0;
   unsigned long long* epoch = nullptr;     // keys x layout.words
   unsigned long long* first_bad = nullptr; // [0]: first non-finite vector, [1]: first bad weight
@@ -72,12 +78,13 @@ struct GeoArgs {
 
 // Where vector j of row `row` lives: byte offsets into each tensor, and its key.
 struct VectorAt {
-  std::int64_t p, t, m, w;
-  int key;
+  std::int64_t p, t, m, w; // p: mode 0's
+  int key, by;             // by: the by_axis index, or -1
+  bool final;              // at the time axis' last index
 };
 
 __device__ VectorAt vector_at(const GeoArgs& a, std::int64_t row, std::int64_t j) {
-  VectorAt v{row * a.p_row, row * a.t_row, row * a.m_row, row * a.w_row, 0};
+  VectorAt v{row * a.p_row, row * a.t_row, row * a.m_row, row * a.w_row, 0, -1, false};
   for (int x = a.axes - 1; x >= 0; --x) {
     const std::int64_t c = j % a.shape[x];
     j /= a.shape[x];
@@ -87,6 +94,12 @@ __device__ VectorAt vector_at(const GeoArgs& a, std::int64_t row, std::int64_t j
     v.w += c * a.ws[x];
     if (x == a.key_pos) {
       v.key = static_cast<int>(c);
+    }
+    if (x == a.by_pos) {
+      v.by = static_cast<int>(c);
+    }
+    if (x == a.time_pos) {
+      v.final = c == a.steps - 1;
     }
   }
   return v;
@@ -212,7 +225,7 @@ struct AtomicWords {
 
 __global__ void geo_fold_kernel(GeoArgs a, bool shared) {
   extern __shared__ unsigned long long block_words[];
-  const std::int64_t words = a.layout.words * a.keys;
+  const std::int64_t words = a.layout.words * a.records;
   unsigned long long* rec = shared ? block_words : a.epoch;
   if (shared) {
     for (std::int64_t i = threadIdx.x; i < words; i += blockDim.x) {
@@ -257,7 +270,7 @@ __global__ void geo_fold_kernel(GeoArgs a, bool shared) {
     return;
   }
   __syncthreads();
-  for (std::int64_t k = 0; k < a.keys; ++k) {
+  for (std::int64_t k = 0; k < a.records; ++k) {
     const std::int64_t base = k * a.layout.words;
     for (std::int64_t i = threadIdx.x; i < ops::GeoLayout::kCounts; i += blockDim.x) {
       if (block_words[base + i] != 0) {
@@ -275,13 +288,80 @@ __global__ void geo_fold_kernel(GeoArgs a, bool shared) {
   }
 }
 
+// mode_axis: a thread per row. Each mode in order, its sums over the row's included vectors in
+// index order (a vector is included when the mask keeps it, its weight is > 0, and its target and
+// every mode's prediction are finite), as the CPU sums them; the sample's terms into the samples'
+// record. A vector's checks (weight, finiteness) are reported once, in mode 0's pass.
+__global__ void geo_modes_kernel(GeoArgs a) {
+  const std::int64_t r = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x;
+  if (r >= a.rows) {
+    return;
+  }
+  const std::int64_t row = a.row0 + r;
+  unsigned long long* sample = a.epoch + a.sample_record * a.layout.words;
+  ops::GeoParams params = a.params;
+  params.pck = a.pck;
+  ops::ModeBest best;
+  unsigned long long vectors = 0;
+  for (int k = 0; k < a.modes; ++k) {
+    ops::ModeSums m;
+    for (std::int64_t j = 0; j < a.vectors; ++j) {
+      const VectorAt at = vector_at(a, row, j);
+      const std::uint64_t element = static_cast<std::uint64_t>(row * a.vectors + j);
+      const double w = weight_of(a, at);
+      if (!(isfinite(w) && w >= 0)) {
+        if (k == 0) {
+          atomicMin(a.first_bad + 1,
+                    static_cast<unsigned long long>(encode_position(a.batch, element)));
+        }
+        continue;
+      }
+      if (!mask_keeps(a, at) || !(w > 0)) {
+        continue;
+      }
+      bool finite = true;
+      for (int i = 0; i < a.d; ++i) {
+        finite = finite && isfinite(load_at(a.target, a.target.data + at.t + i * a.t_vec));
+      }
+      for (int q = 0; q < a.modes; ++q) {
+        for (int i = 0; i < a.d; ++i) {
+          finite =
+              finite && isfinite(load_at(a.pred, a.pred.data + at.p + q * a.p_mode + i * a.p_vec));
+        }
+      }
+      if (!finite) {
+        if (k == 0) {
+          atomicMin(a.first_bad,
+                    static_cast<unsigned long long>(encode_position(a.batch, element)));
+          atomicAdd(sample + (a.keep_nonfinite ? 2 : 1), 1ull); // kNonfinite : kSkipped
+        }
+        continue;
+      }
+      double sq = 0;
+      for (int i = 0; i < a.d; ++i) {
+        const double x = load_at(a.pred, a.pred.data + at.p + k * a.p_mode + i * a.p_vec) -
+                         load_at(a.target, a.target.data + at.t + i * a.t_vec);
+        sq = sq + x * x;
+      }
+      ops::add_mode_vector(m, w, sqrt(sq), at.final);
+      vectors += k == 0 ? 1 : 0;
+    }
+    best.add(m);
+  }
+  if (vectors == 0) {
+    return;
+  }
+  atomicAdd(a.epoch + ops::GeoLayout::kCount, vectors); // the vectors, in key 0's record
+  ops::add_sample(AtomicWords{sample}, a.layout, params, best.terms());
+}
+
 class CudaGeoBackend final : public detail::GeoBackend {
 public:
   explicit CudaGeoBackend(int index) : index_(index), device_(index) {}
 
   void configure() override {
     DeviceGuard guard(index_);
-    words_ = info.keys * layout.words;
+    words_ = info.records() * layout.words;
     epoch_ = DeviceBuffer(index_, static_cast<std::size_t>(words_) * 8);
     first_bad_ = DeviceBuffer(index_, 2 * sizeof(unsigned long long));
     if (needs(GeoMetric::pa_mpjpe) || needs(GeoMetric::n_mpjpe)) {
@@ -314,20 +394,29 @@ public:
     a.t_row = bytes(b.target, 0);
     a.m_row = a.has_mask ? bytes(b.mask, 0) : 0;
     a.w_row = a.has_weight ? bytes(b.weight, 0) : 0;
-    a.p_vec = bytes(b.pred, info.vector_axis);
+    const int shift = info.modes ? 1 : 0; // the predictions' axes after their mode axis
+    a.p_vec = bytes(b.pred, info.vector_axis + shift);
     a.t_vec = bytes(b.target, info.vector_axis);
+    a.p_mode = info.modes ? bytes(b.pred, 1) : 0;
+    a.modes = static_cast<int>(b.modes);
     int x = 0, vi = 1; // vi: the axis of the vector-less views
-    for (int axis = 1; axis < b.pred.rank; ++axis) {
+    for (int axis = 1; axis < b.target.rank; ++axis) {
       if (axis == info.vector_axis) {
         continue;
       }
-      a.shape[x] = b.pred.shape[axis];
-      a.ps[x] = bytes(b.pred, axis);
+      a.shape[x] = b.target.shape[axis];
+      a.ps[x] = bytes(b.pred, axis + shift);
       a.ts[x] = bytes(b.target, axis);
       a.ms[x] = a.has_mask ? bytes(b.mask, vi) : 0;
       a.ws[x] = a.has_weight ? bytes(b.weight, vi) : 0;
       if (axis == info.key_axis) {
         a.key_pos = x;
+      }
+      if (axis == info.time_axis) {
+        a.time_pos = x;
+      }
+      if (axis == info.by_axis) {
+        a.by_pos = x;
       }
       ++x;
       ++vi;
@@ -343,6 +432,9 @@ public:
       a.pck[i] = pck[i];
     }
     a.keys = info.keys;
+    a.records = info.records();
+    a.sample_record = info.sample_record();
+    a.steps = info.steps;
     a.batch = b.index;
     a.epoch = epoch_.as<unsigned long long>();
     a.first_bad = first_bad_.as<unsigned long long>();
@@ -354,6 +446,11 @@ public:
     for (std::int64_t row0 = 0; row0 < b.rows; row0 += kAlignRows) {
       a.row0 = row0;
       a.rows = std::min(kAlignRows, b.rows - row0);
+      if (info.modes) { // the samples' metrics only: no vector is folded apart
+        const auto blocks = static_cast<unsigned>((a.rows + 127) / 128);
+        GPUEVAL_LAUNCH(geo_modes_kernel, blocks, 128, 0, s, a);
+        continue;
+      }
       if (a.pa || a.na) {
         const auto blocks = static_cast<unsigned>((a.rows + 127) / 128);
         GPUEVAL_LAUNCH(geo_align_kernel, blocks, 128, 0, s, a);

@@ -797,6 +797,7 @@ struct GeoCase {
   bool mask, weight;
   int nonfinite; // vectors with a NaN
   std::size_t misalign = 0;
+  std::int64_t modes = 0; // mode_axis 1: pred [N, modes, target's sample]
 };
 
 void check_geo_parity(const GeometrySpec& spec, const GeoCase& c, int batches, std::uint64_t seed) {
@@ -813,16 +814,25 @@ void check_geo_parity(const GeometrySpec& spec, const GeoCase& c, int batches, s
   }
   const std::int64_t vectors = numel(vshape);
   GeometryEvaluator cpu(spec, Device::cpu(2)), dut(spec, device_under_test().device());
+  const std::int64_t k_modes = c.modes > 0 ? c.modes : 1;
+  std::vector<std::int64_t> pshape = c.shape;
+  if (c.modes > 0) {
+    pshape.insert(pshape.begin() + 1, c.modes);
+  }
   for (int k = 0; k < batches; ++k) {
-    TypedBuffer p(c.dtype, static_cast<std::size_t>(n), c.misalign),
+    TypedBuffer p(c.dtype, static_cast<std::size_t>(n * k_modes), c.misalign),
         t(c.dtype, static_cast<std::size_t>(n), c.misalign);
-    for (std::size_t i = 0; i < p.size(); ++i) {
-      const double tv = 3 * z(g);
-      t.set(i, tv);
-      p.set(i, 1.05 * tv + 0.3 + 0.4 * z(g));
+    const std::int64_t per_row = n / c.shape[0];
+    for (std::size_t i = 0; i < t.size(); ++i) {
+      t.set(i, 3 * z(g));
+    }
+    for (std::size_t i = 0; i < p.size(); ++i) { // row, mode, then the target's element
+      const auto at = static_cast<std::int64_t>(i);
+      const std::int64_t row = at / (per_row * k_modes), e = at % per_row;
+      p.set(i, 1.05 * t.get(static_cast<std::size_t>(row * per_row + e)) + 0.3 + 0.4 * z(g));
     }
     for (int b = 0; b < c.nonfinite; ++b) {
-      p.set(static_cast<std::size_t>(g() % static_cast<std::uint64_t>(n)), NAN);
+      p.set(static_cast<std::size_t>(g() % static_cast<std::uint64_t>(n * k_modes)), NAN);
     }
     TypedBuffer m(DType::u8, static_cast<std::size_t>(vectors)),
         w(DType::f32, static_cast<std::size_t>(vectors));
@@ -830,7 +840,7 @@ void check_geo_parity(const GeometrySpec& spec, const GeoCase& c, int batches, s
       m.set(i, g() % 5 != 0 ? 1.0 : 0.0);
       w.set(i, g() % 4 == 0 ? 0.0 : 0.25 * static_cast<double>(g() % 9));
     }
-    const Placed pp = place(p, {c.shape, {}, 0}, c.misalign),
+    const Placed pp = place(p, {pshape, {}, 0}, c.misalign),
                  tp = place(t, {c.shape, {}, 0}, c.misalign);
     const Placed mp = place(m, {vshape, {}, 0}), wp = place(w, {vshape, {}, 0});
     cpu.update(pp.host, tp.host, c.mask ? mp.host : TensorView{},
@@ -872,6 +882,20 @@ TEST(DeviceParity, SmallGeometryEveryPath) {
   GeometrySpec many;
   many.key_axis = 1;
   check_geo_parity(many, {{6, 400, 3}, DType::f32, false, true, 1}, 2, 75);
+  // Motion [N, T, J, 3]: fde at the last frame, the error by frame (records per index).
+  GeometrySpec motion;
+  motion.time_axis = 1;
+  motion.by_axis = 1;
+  motion.key_axis = 2;
+  check_geo_parity(motion, {{30, 8, 5, 3}, DType::f32, true, true, 2}, 2, 77);
+  // Trajectories: 6 modes [N, 6, 12, 2] against [N, 12, 2]: the samples' best modes.
+  GeometrySpec modes;
+  modes.mode_axis = 1;
+  modes.time_axis = 1;
+  modes.miss_threshold = 1.0;
+  check_geo_parity(modes, {{40, 12, 2}, DType::f32, true, true, 2, 0, 6}, 2, 78);
+  modes.nan_policy = NanPolicy::propagate;
+  check_geo_parity(modes, {{20, 12, 2}, DType::f64, false, false, 1, 0, 3}, 1, 79);
 }
 
 TEST(DeviceParity, SmallGeometryErrorsNameTheVector) {

@@ -23,6 +23,23 @@ std::string table(const GeometryReport& r) {
   for (std::size_t i = 0; i < r.names.size(); ++i) {
     out += fmt::format("{:<40} {:>18}\n", r.names[i], short_number(r.values[i]));
   }
+  if (r.spec.mode_axis) {
+    out += fmt::format("({} samples, {} with a final vector)\n", r.samples, r.samples_with_final);
+  }
+  if (r.by_axis_index >= 0) {
+    out += fmt::format("\nby axis {}\n{:>7} {:>12}", r.by_axis_index, "index", "count");
+    for (const std::string& name : r.names) {
+      out += fmt::format(" {:>12}", name.substr(0, 12));
+    }
+    out += '\n';
+    for (std::size_t j = 0; j < r.by_axis_count.size(); ++j) {
+      out += fmt::format("{:>7} {:>12}", j, r.by_axis_count[j]);
+      for (std::size_t i = 0; i < r.names.size(); ++i) {
+        out += fmt::format(" {:>12}", short_number(r.by_axis[i][j]));
+      }
+      out += '\n';
+    }
+  }
   if (r.key_axis >= 0) {
     out += fmt::format("\nper key (axis {})\n{:>7} {:>12}", r.key_axis, "key", "count");
     for (const std::string& name : r.names) {
@@ -52,6 +69,13 @@ std::string csv(const GeometryReport& r) {
     out += "," + number(v);
   }
   out += '\n';
+  for (std::size_t j = 0; j < r.by_axis_count.size(); ++j) {
+    out += "by_axis," + std::to_string(j) + "," + std::to_string(r.by_axis_count[j]);
+    for (std::size_t i = 0; i < r.names.size(); ++i) {
+      out += "," + number(r.by_axis[i][j]);
+    }
+    out += '\n';
+  }
   for (std::size_t k = 0; k < r.per_key_count.size() && r.key_axis >= 0; ++k) {
     out += "key," + std::to_string(k) + "," + std::to_string(r.per_key_count[k]);
     for (std::size_t i = 0; i < r.names.size(); ++i) {

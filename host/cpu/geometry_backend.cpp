@@ -50,8 +50,9 @@ double load_any(const TensorView& v, std::int64_t offset) {
 // Per vector of a row (C order over the axes but the batch and vector axes): its element offsets
 // in pred, target, mask and weight, and its key.
 struct VectorMap {
-  std::vector<std::int64_t> pred, target, mask, weight;
-  std::vector<std::int32_t> key;
+  std::vector<std::int64_t> pred, target, mask, weight; // pred: mode 0's
+  std::vector<std::int32_t> key, by;                    // by: the by_axis index, or -1
+  std::vector<std::uint8_t> final;                      // at the time axis' last index
   std::vector<std::int64_t> strides; // of the batch it was made for: the next reuses it if equal
 };
 
@@ -104,7 +105,7 @@ public:
   }
 
   void configure() override {
-    const auto size = static_cast<std::size_t>(info.keys * layout.words);
+    const auto size = static_cast<std::size_t>(info.records() * layout.words);
     epoch_.assign(size, 0);
     slots_.clear();
     for (int i = 0; i < threads_; ++i) {
@@ -134,7 +135,11 @@ public:
       Slot& s = *slots_[static_cast<std::size_t>(slot)];
       const std::int64_t r1 = std::min(b.rows, (task + 1) * per_task);
       for (std::int64_t r = task * per_task; r < r1; ++r) {
-        fold_row(b, map, r, s);
+        if (info.modes) {
+          fold_modes(b, map, r, s);
+        } else {
+          fold_row(b, map, r, s);
+        }
       }
     });
     for (auto& s : slots_) {
@@ -144,7 +149,7 @@ public:
           s->ones[i] = 0;
         }
       }
-      for (std::int64_t k = 0; k < info.keys; ++k) {
+      for (std::int64_t k = 0; k < info.records(); ++k) {
         const std::size_t at = static_cast<std::size_t>(k * layout.words);
         ops::combine(epoch_.data() + at, s->records.data() + at, layout);
       }
@@ -173,15 +178,20 @@ public:
   std::string describe() const override { return device().describe(); }
 
 private:
+  // Offsets of a row's vectors, C order over the targets' axes but the batch and vector axes
+  // (the predictions' axes are the targets' one further on with a mode axis at 1).
   VectorMap vector_map(const detail::GeoBatch& b) const {
     VectorMap m;
-    const int rank = b.pred.rank;
+    const int rank = b.target.rank;
+    const int shift = info.modes ? 1 : 0;
     const auto n = static_cast<std::size_t>(info.vectors);
     m.pred.resize(n);
     m.target.resize(n);
     m.mask.resize(b.has_mask() ? n : 0);
     m.weight.resize(b.has_weight() ? n : 0);
     m.key.resize(n);
+    m.by.resize(n);
+    m.final.resize(n);
     std::int64_t coord[kMaxRank] = {};
     for (std::size_t j = 0; j < n; ++j) {
       std::int64_t op = 0, ot = 0, om = 0, ow = 0;
@@ -190,7 +200,7 @@ private:
         if (a == info.vector_axis) {
           continue;
         }
-        op += coord[a] * b.pred.strides[a];
+        op += coord[a] * b.pred.strides[a + shift];
         ot += coord[a] * b.target.strides[a];
         if (b.has_mask()) {
           om += coord[a] * b.mask.strides[vi];
@@ -209,11 +219,13 @@ private:
         m.weight[j] = ow;
       }
       m.key[j] = info.key_axis > 0 ? static_cast<std::int32_t>(coord[info.key_axis]) : 0;
+      m.by[j] = info.by_axis > 0 ? static_cast<std::int32_t>(coord[info.by_axis]) : -1;
+      m.final[j] = info.time_axis > 0 && coord[info.time_axis] == info.steps - 1 ? 1 : 0;
       for (int a = rank - 1; a >= 1; --a) { // the next vector, C order
         if (a == info.vector_axis) {
           continue;
         }
-        if (++coord[a] < b.pred.shape[a]) {
+        if (++coord[a] < b.target.shape[a]) {
           break;
         }
         coord[a] = 0;
@@ -288,12 +300,93 @@ private:
     const ops::GeoParams params = this->params();
     for (int v = 0; v < n; ++v) {
       const auto at = static_cast<std::size_t>(v);
-      const ops::VectorTerms terms = ops::vector_terms(
-          sample, v, d, s.weight[at], pa ? &procrustes : nullptr, na ? &scale : nullptr);
-      const auto key = static_cast<std::size_t>(map.key[static_cast<std::size_t>(s.index[at])]);
+      ops::VectorTerms terms = ops::vector_terms(sample, v, d, s.weight[at],
+                                                 pa ? &procrustes : nullptr, na ? &scale : nullptr);
+      const auto j = static_cast<std::size_t>(s.index[at]);
+      terms.final = map.final[j] != 0;
+      const auto key = static_cast<std::size_t>(map.key[j]);
       ops::add_vector(TallyWords{s.records.data() + key * words, s.ones.data() + key * words},
                       layout, params, terms);
+      if (map.by[j] >= 0) {
+        const auto by = static_cast<std::size_t>(info.by_record(map.by[j]));
+        ops::add_vector(TallyWords{s.records.data() + by * words, s.ones.data() + by * words},
+                        layout, params, terms);
+      }
     }
+  }
+
+  // A row of multimodal predictions: each included vector's target and its K modes, then per
+  // mode (in order) the sums over the vectors (in order), then the sample's terms.
+  void fold_modes(const detail::GeoBatch& b, const VectorMap& map, std::int64_t r, Slot& s) const {
+    const auto d = static_cast<int>(info.dims);
+    const int modes = static_cast<int>(b.modes);
+    const std::int64_t pv = b.pred.strides[info.vector_axis + 1], pm = b.pred.strides[1];
+    const std::int64_t tv = b.target.strides[info.vector_axis];
+    const std::int64_t p0 = r * b.pred.strides[0], t0 = r * b.target.strides[0];
+    const auto words = static_cast<std::size_t>(layout.words);
+    std::uint64_t* sample =
+        s.records.data() + static_cast<std::size_t>(info.sample_record()) * words;
+    s.p.clear();
+    s.t.clear();
+    s.index.clear();
+    s.weight.clear();
+    for (std::size_t j = 0; j < map.pred.size(); ++j) {
+      if (b.has_mask() && load_any(b.mask, r * b.mask.strides[0] + map.mask[j]) == 0) {
+        continue;
+      }
+      const double w =
+          b.has_weight() ? load_any(b.weight, r * b.weight.strides[0] + map.weight[j]) : 1.0;
+      if (!(w > 0)) {
+        continue;
+      }
+      bool finite = true;
+      const std::size_t pat = s.p.size(), tat = s.t.size();
+      for (int i = 0; i < d; ++i) {
+        const double t = load_any(b.target, t0 + map.target[j] + i * tv);
+        finite = finite && std::isfinite(t);
+        s.t.push_back(t);
+      }
+      for (int k = 0; k < modes; ++k) {
+        for (int i = 0; i < d; ++i) {
+          const double p = load_any(b.pred, p0 + k * pm + map.pred[j] + i * pv);
+          finite = finite && std::isfinite(p);
+          s.p.push_back(p);
+        }
+      }
+      if (!finite) {
+        s.p.resize(pat);
+        s.t.resize(tat);
+        const std::int64_t vector = r * info.vectors + static_cast<std::int64_t>(j);
+        if (!s.first.found() || vector < s.first.vector) {
+          s.first.vector = vector;
+        }
+        sample[spec.nan_policy == NanPolicy::propagate ? ops::GeoLayout::kNonfinite
+                                                       : ops::GeoLayout::kSkipped] += 1;
+        continue;
+      }
+      s.index.push_back(static_cast<std::int64_t>(j));
+      s.weight.push_back(w);
+    }
+    const auto n = s.index.size();
+    if (n == 0) {
+      return;
+    }
+    s.records[ops::GeoLayout::kCount] += n; // the vectors, in key 0's record
+    ops::ModeBest best;
+    for (int k = 0; k < modes; ++k) {
+      ops::ModeSums m;
+      for (std::size_t v = 0; v < n; ++v) {
+        const double e = std::sqrt(ops::squared_distance(
+            s.p.data() + (v * static_cast<std::size_t>(modes) + static_cast<std::size_t>(k)) *
+                             static_cast<std::size_t>(d),
+            s.t.data() + v * static_cast<std::size_t>(d), d));
+        ops::add_mode_vector(m, s.weight[v], e,
+                             map.final[static_cast<std::size_t>(s.index[v])] != 0);
+      }
+      best.add(m);
+    }
+    const auto at = static_cast<std::size_t>(info.sample_record()) * words;
+    ops::add_sample(TallyWords{sample, s.ones.data() + at}, layout, params(), best.terms());
   }
 
   void note_bad(std::uint64_t batch, std::int64_t vector) {

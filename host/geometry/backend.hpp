@@ -23,6 +23,7 @@ struct GeoBatch {
   TensorView weight; // data == nullptr: none (every weight 1)
   TensorView user_weight;
   std::int64_t rows = 0;
+  std::int64_t modes = 0;  // mode_axis: the predictions' K (pred is [rows, K, target's sample])
   std::uint64_t index = 0; // batches folded before this one
   bool has_mask() const { return mask.data != nullptr; }
   bool has_weight() const { return weight.data != nullptr; }
@@ -40,7 +41,7 @@ public:
     (void)stream;
     return {};
   }
-  // The epoch's records: info.keys records of layout.words words, key-major.
+  // The epoch's records: info.records() records of layout.words words, record-major.
   virtual std::vector<std::uint64_t> words(StreamHandle stream) = 0;
   // Replaces the epoch state (a merge adds the records on the host).
   virtual void load(const std::vector<std::uint64_t>& words, NonFiniteLocation where,
@@ -57,6 +58,7 @@ public:
     p.auc_step = spec.auc_max / (spec.auc_steps - 1);
     p.outlier_abs = spec.outlier_abs;
     p.outlier_rel = spec.outlier_rel;
+    p.miss_threshold = spec.miss_threshold;
     return p;
   }
   bool needs(GeoMetric m) const {

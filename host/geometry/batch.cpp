@@ -12,8 +12,10 @@ namespace {
 
 // `v` (a mask or weight) as a view of the vector-less shape of pred: its axes must be a prefix
 // of that shape; the axes it lacks get stride 0.
-TensorView over_vectors(const TensorView& v, const char* name, const TensorView& pred,
+TensorView over_vectors(const TensorView& v, const char* name, const TensorView& target,
                         int vector_axis) {
+  const TensorView& pred = target; // the shape a mask or weight covers: the targets'
+
   TensorView out = v;
   std::int64_t shape[kMaxRank];
   int rank = 0;
@@ -54,21 +56,34 @@ GeoBatch validate_geo_batch(const TensorView& pred, const TensorView& target,
                             const GeoLayoutInfo& info, Device device) {
   check_view(pred, "pred", device);
   check_view(target, "target", device);
-  bool same_shape = pred.rank == target.rank;
-  for (int i = 0; same_shape && i < pred.rank; ++i) {
-    same_shape = pred.shape[i] == target.shape[i];
+  // With modes, pred is [N, K, ...] against target [N, ...]: pred without its axis 1 is the
+  // target's shape.
+  const int skip = info.modes ? 1 : 0;
+  bool same_shape =
+      pred.rank == target.rank + skip && pred.rank >= 1 + skip && pred.shape[0] == target.shape[0];
+  for (int i = 1; same_shape && i < target.rank; ++i) {
+    same_shape = pred.shape[i + skip] == target.shape[i];
   }
   GPUEVAL_EXPECTS(same_shape, "pred " + shape_string(pred.shape, pred.rank) + " and target " +
-                                  shape_string(target.shape, target.rank) + " differ in shape");
-  bool same_sample = static_cast<std::size_t>(pred.rank - 1) == sample_shape.size();
-  for (int i = 1; same_sample && i < pred.rank; ++i) {
-    same_sample = pred.shape[i] == sample_shape[static_cast<std::size_t>(i - 1)];
+                                  shape_string(target.shape, target.rank) +
+                                  (info.modes ? " do not fit: with mode_axis 1 pred is [N, K] "
+                                                "followed by the target's shape without N"
+                                              : " differ in shape"));
+  bool same_sample = static_cast<std::size_t>(target.rank - 1) == sample_shape.size();
+  for (int i = 1; same_sample && i < target.rank; ++i) {
+    same_sample = target.shape[i] == sample_shape[static_cast<std::size_t>(i - 1)];
   }
   GPUEVAL_EXPECTS(same_sample,
-                  "batch " + shape_string(pred.shape, pred.rank) + " has sample shape " +
-                      shape_string(pred.shape + 1, pred.rank - 1) + ", but this evaluator's is " +
+                  "batch " + shape_string(target.shape, target.rank) + " has sample shape " +
+                      shape_string(target.shape + 1, target.rank - 1) +
+                      ", but this evaluator's is " +
                       shape_string(sample_shape.data(), static_cast<int>(sample_shape.size())) +
                       " (fixed by the spec or the first batch)");
+  if (info.modes) {
+    GPUEVAL_EXPECTS(pred.shape[1] >= 1 && pred.shape[1] <= kMaxGeoModes,
+                    "pred has " + std::to_string(pred.shape[1]) + " modes along axis 1; 1 to " +
+                        std::to_string(kMaxGeoModes));
+  }
   for (const TensorView* v : {&pred, &target}) {
     GPUEVAL_EXPECTS(dtype_is_float(v->dtype),
                     std::string(v == &pred ? "pred" : "target") + " has dtype " +
@@ -78,13 +93,14 @@ GeoBatch validate_geo_batch(const TensorView& pred, const TensorView& target,
   GeoBatch b;
   b.pred = pred;
   b.target = target;
-  b.rows = pred.shape[0];
+  b.rows = target.shape[0];
+  b.modes = info.modes ? pred.shape[1] : 0;
   if (mask.data != nullptr || mask.rank > 0) {
     check_view(mask, "mask", device);
     GPUEVAL_EXPECTS(!dtype_is_float(mask.dtype),
                     "mask has dtype " + std::string(dtype_name(mask.dtype)) +
                         "; a mask is bool or an integer type (nonzero = include)");
-    b.mask = over_vectors(mask, "mask", pred, info.vector_axis);
+    b.mask = over_vectors(mask, "mask", target, info.vector_axis);
   }
   if (weight.data != nullptr || weight.rank > 0) {
     check_view(weight, "weight", device);
@@ -92,7 +108,7 @@ GeoBatch validate_geo_batch(const TensorView& pred, const TensorView& target,
                     "weight has dtype " + std::string(dtype_name(weight.dtype)) +
                         "; a weight is a float type (a bool or integer tensor is a mask: pass it "
                         "as mask=)");
-    b.weight = over_vectors(weight, "weight", pred, info.vector_axis);
+    b.weight = over_vectors(weight, "weight", target, info.vector_axis);
     b.user_weight = weight;
   }
   return b;

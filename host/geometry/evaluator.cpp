@@ -66,8 +66,8 @@ void GeometryEvaluator::update(const TensorView& pred, const TensorView& target,
                                StreamHandle stream) {
   detail::GeoBackend& b = *backend_;
   if (!b.configured) {
-    detail::skeleton::check_first_rank(pred, "pred");
-    configure_once(b, std::vector<std::int64_t>(pred.shape + 1, pred.shape + pred.rank));
+    detail::skeleton::check_first_rank(target, "target");
+    configure_once(b, std::vector<std::int64_t>(target.shape + 1, target.shape + target.rank));
   }
   detail::GeoBatch batch =
       detail::validate_geo_batch(pred, target, mask, weight, b.sample_shape, b.info, b.device());
@@ -149,16 +149,25 @@ AnyReport GeometryEvaluator::compute_any(StreamHandle stream) {
 void GeometryEvaluator::check_shapes(const std::vector<std::int64_t>& pred,
                                      const std::vector<std::int64_t>& target) const {
   const std::string p = detail::shape_string(pred.data(), static_cast<int>(pred.size()));
-  GPUEVAL_EXPECTS(!pred.empty(), "pred " + p + " has no batch axis");
-  GPUEVAL_EXPECTS(pred == target,
-                  "pred " + p + " and target " +
-                      detail::shape_string(target.data(), static_cast<int>(target.size())) +
-                      " differ in shape");
-  const std::vector<std::int64_t> sample(pred.begin() + 1, pred.end());
+  const std::string t = detail::shape_string(target.data(), static_cast<int>(target.size()));
+  GPUEVAL_EXPECTS(!target.empty(), "target " + t + " has no batch axis");
   const detail::GeoBackend& b = *backend_;
+  if (b.spec.mode_axis) {
+    std::vector<std::int64_t> without(pred);
+    if (without.size() >= 2) {
+      without.erase(without.begin() + 1);
+    }
+    GPUEVAL_EXPECTS(pred.size() >= 2 && without == target,
+                    "pred " + p + " and target " + t +
+                        " do not fit: with mode_axis 1 pred is [N, K] followed by the target's "
+                        "shape without N");
+  } else {
+    GPUEVAL_EXPECTS(pred == target, "pred " + p + " and target " + t + " differ in shape");
+  }
+  const std::vector<std::int64_t> sample(target.begin() + 1, target.end());
   const std::vector<std::int64_t> fixed = b.configured ? b.sample_shape : b.spec.sample_shape;
   GPUEVAL_EXPECTS(fixed.empty() || fixed == sample,
-                  "batch " + p + " has sample shape " +
+                  "batch " + t + " has sample shape " +
                       detail::shape_string(sample.data(), static_cast<int>(sample.size())) +
                       ", but this evaluator's is " +
                       detail::shape_string(fixed.data(), static_cast<int>(fixed.size())));

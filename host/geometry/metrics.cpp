@@ -30,15 +30,44 @@ struct Sums {
   }
 };
 
-// The metrics of one record (one key, or every key's added), in `names` order.
-void finalize(const GeoBackend& b, const std::uint64_t* words, std::vector<double>& out) {
+// The metrics of one record of vectors (a key's, an index's, or every key's added) and, for the
+// mode metrics, of the samples (nullptr: NaN), in `names` order.
+void finalize(const GeoBackend& b, const std::uint64_t* words, const std::uint64_t* samples,
+              std::vector<double>& out) {
   const ops::GeoLayout& l = b.layout;
   const Sums s{l, words};
   const double weight = s.sum(ops::GeoLayout::weight);
   const bool nan = weight == 0 || words[ops::GeoLayout::kNonfinite] != 0;
   auto put = [&](double v) { out.push_back(nan ? kNaN : v); };
+  // The samples' metrics: over the samples (min_ade), or over those with a final vector.
+  const auto put_sample = [&](int sum, bool over_final) {
+    if (samples == nullptr || samples[ops::GeoLayout::kNonfinite] != 0) {
+      out.push_back(kNaN);
+      return;
+    }
+    const Sums m{l, samples};
+    const double n = m.sum(over_final ? ops::GeoLayout::final_weight : ops::GeoLayout::weight);
+    out.push_back(n == 0 ? kNaN : m.sum(sum) / n);
+  };
   for (GeoMetric m : b.metrics) {
     switch (m) {
+    case GeoMetric::fde: {
+      const double f = s.sum(ops::GeoLayout::final_weight);
+      out.push_back(nan || f == 0 ? kNaN : s.sum(ops::GeoLayout::final_error) / f);
+      break;
+    }
+    case GeoMetric::min_ade:
+      put_sample(ops::GeoLayout::min_ade, false);
+      break;
+    case GeoMetric::min_fde:
+      put_sample(ops::GeoLayout::min_fde, true);
+      break;
+    case GeoMetric::min_ade_by_fde:
+      put_sample(ops::GeoLayout::ade_by_fde, true);
+      break;
+    case GeoMetric::miss_rate:
+      put_sample(ops::GeoLayout::miss, true);
+      break;
     case GeoMetric::mpjpe:
       put(s.sum(ops::GeoLayout::error) / weight);
       break;
@@ -104,23 +133,47 @@ GeometryReport build_geo_report(const GeoBackend& b, const std::vector<std::uint
   }
   const ops::GeoLayout& l = b.layout;
   const auto stride = static_cast<std::size_t>(l.words);
+  const auto record = [&](std::int64_t i) {
+    return words.data() + static_cast<std::size_t>(i) * stride;
+  };
+  const std::uint64_t* samples = b.info.modes ? record(b.info.sample_record()) : nullptr;
   std::vector<std::uint64_t> all(stride, 0);
   r.per_key.assign(r.names.size(), std::vector<double>());
   std::vector<double> values;
   for (std::int64_t k = 0; k < b.info.keys; ++k) {
-    const std::uint64_t* rec = words.data() + static_cast<std::size_t>(k) * stride;
+    const std::uint64_t* rec = record(k);
     ops::combine(all.data(), rec, l);
     r.per_key_count.push_back(rec[ops::GeoLayout::kCount]);
     values.clear();
-    finalize(b, rec, values);
+    finalize(b, rec, nullptr, values);
     for (std::size_t i = 0; i < values.size(); ++i) {
       r.per_key[i].push_back(values[i]);
     }
   }
-  finalize(b, all.data(), r.values);
+  if (b.info.by_axis > 0) {
+    r.by_axis_index = b.info.by_axis;
+    r.by_axis.assign(r.names.size(), std::vector<double>());
+    for (std::int64_t j = 0; j < b.info.by_length; ++j) {
+      const std::uint64_t* rec = record(b.info.by_record(j));
+      r.by_axis_count.push_back(rec[ops::GeoLayout::kCount]);
+      values.clear();
+      finalize(b, rec, nullptr, values);
+      for (std::size_t i = 0; i < values.size(); ++i) {
+        r.by_axis[i].push_back(values[i]);
+      }
+    }
+  }
+  finalize(b, all.data(), samples, r.values);
   r.count = all[ops::GeoLayout::kCount];
-  r.skipped_nonfinite = all[ops::GeoLayout::kSkipped];
+  r.skipped_nonfinite =
+      all[ops::GeoLayout::kSkipped] + (samples ? samples[ops::GeoLayout::kSkipped] : 0);
   r.weight_sum = ops::exact_value(all.data() + l.sum(ops::GeoLayout::weight));
+  if (samples != nullptr) {
+    r.samples = samples[ops::GeoLayout::kCount];
+    r.samples_with_final =
+        static_cast<std::uint64_t>(ops::exact_value(samples + l.sum(ops::GeoLayout::final_weight)));
+    r.weight_sum = static_cast<double>(r.count);
+  }
   if (b.needs(GeoMetric::auc_pck)) {
     std::uint64_t cumulative[ops::kExactWords] = {};
     const bool nan = r.weight_sum == 0 || all[ops::GeoLayout::kNonfinite] != 0;

@@ -1,4 +1,5 @@
 // Report accessors and its JSON form (schema gpueval.report/1, task "geometry").
+#include <optional>
 #include <string>
 
 #include "core/json_text.hpp"
@@ -46,6 +47,11 @@ const std::vector<double>& GeometryReport::per_key_values(std::string_view metri
   return per_key[index_of(metric)];
 }
 
+const std::vector<double>& GeometryReport::by_axis_values(std::string_view metric) const {
+  GPUEVAL_EXPECTS(by_axis_index >= 0, "this report has no breakdown axis (by_axis)");
+  return by_axis[index_of(metric)];
+}
+
 std::string GeometryReport::to_json() const {
   std::string out;
   out += "{\"schema\": \"gpueval.report/1\", \"version\": ";
@@ -55,8 +61,16 @@ std::string GeometryReport::to_json() const {
   out += ", \"spec\": {\"metrics\": ";
   append_array(out, names);
   out += ", \"vector_axis\": " + std::to_string(spec.vector_axis);
-  out += ", \"key_axis\": ";
-  out += spec.key_axis ? std::to_string(*spec.key_axis) : "null";
+  const auto axis = [&](const char* name, const std::optional<int>& a) {
+    out += std::string(", \"") + name + "\": ";
+    out += a ? std::to_string(*a) : "null";
+  };
+  axis("key_axis", spec.key_axis);
+  axis("time_axis", spec.time_axis);
+  axis("mode_axis", spec.mode_axis);
+  axis("by_axis", spec.by_axis);
+  out += ", \"miss_threshold\": ";
+  append_number(out, spec.miss_threshold);
   out += ", \"pck_thresholds\": ";
   append_array(out, spec.pck_thresholds);
   out += ", \"auc_max\": ";
@@ -92,7 +106,25 @@ std::string GeometryReport::to_json() const {
     out += ": ";
     append_array(out, per_key[i]);
   }
-  out += "}, \"pck_curve\": ";
+  out += "}, \"by_axis\": ";
+  if (by_axis_index < 0) {
+    out += "null";
+  } else {
+    out += "{\"axis\": " + std::to_string(by_axis_index) + ", \"count\": ";
+    append_array(out, by_axis_count);
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      out += ", ";
+      append_string(out, names[i]);
+      out += ": ";
+      append_array(out, by_axis[i]);
+    }
+    out += "}";
+  }
+  if (spec.mode_axis) {
+    out += ", \"samples\": " + std::to_string(samples) +
+           ", \"samples_with_final\": " + std::to_string(samples_with_final);
+  }
+  out += ", \"pck_curve\": ";
   if (auc_thresholds.empty()) {
     out += "null";
   } else {

@@ -1,6 +1,9 @@
 // The geometry family's metric table, spec validation, key layout and options.
 #include <cmath>
+#include <limits>
 #include <string>
+#include <tuple>
+#include <utility>
 
 #include "core/options.hpp"
 #include "gpueval/error.hpp"
@@ -23,6 +26,14 @@ const std::vector<GeoMetricInfo>& geo_metric_table() {
       {GeoMetric::px5, "px5", "fraction of errors under 5"},
       {GeoMetric::outlier_rate, "outlier_rate",
        "fraction of errors over outlier_abs and over outlier_rel |t| (KITTI Fl-all)"},
+      {GeoMetric::fde, "fde", "mean error at the time axis' last index (Argoverse FDE)"},
+      {GeoMetric::min_ade, "min_ade", "mode_axis: mean over samples of the least ADE over modes"},
+      {GeoMetric::min_fde, "min_fde", "mode_axis: mean over samples of the least FDE over modes"},
+      {GeoMetric::min_ade_by_fde, "min_ade_by_fde",
+       "mode_axis: mean over samples of the ADE of the mode with the least FDE (Argoverse's "
+       "minADE)"},
+      {GeoMetric::miss_rate, "miss_rate",
+       "mode_axis: fraction of samples whose least FDE exceeds miss_threshold"},
   };
   return table;
 }
@@ -81,6 +92,25 @@ void GeometrySpec::validate() const {
   GPUEVAL_EXPECTS(std::isfinite(outlier_abs) && outlier_abs >= 0 && std::isfinite(outlier_rel) &&
                       outlier_rel >= 0,
                   "outlier_abs and outlier_rel must be finite and >= 0");
+  GPUEVAL_EXPECTS(std::isfinite(miss_threshold) && miss_threshold >= 0,
+                  "miss_threshold must be finite and >= 0");
+  GPUEVAL_EXPECTS(!mode_axis || *mode_axis == 1,
+                  "mode_axis must be 1 (predictions [N, K, ...] against targets [N, ...]); move "
+                  "the predictions' mode axis there (torch: pred.movedim(a, 1))");
+  for (GeoMetric m : metrics) {
+    const std::string name(geo_metric_name(m));
+    GPUEVAL_EXPECTS(is_mode_metric(m) == mode_axis.has_value(),
+                    mode_axis ? name + " is a vector's metric; with mode_axis the metrics are the "
+                                       "samples' best modes': min_ade, min_fde, min_ade_by_fde, "
+                                       "miss_rate"
+                              : name + " needs mode_axis (the predictions' K modes)");
+    GPUEVAL_EXPECTS(!(m == GeoMetric::fde || m == GeoMetric::min_fde ||
+                      m == GeoMetric::min_ade_by_fde || m == GeoMetric::miss_rate) ||
+                        time_axis.has_value(),
+                    name + " needs time_axis (the targets' axis whose last index is final)");
+  }
+  GPUEVAL_EXPECTS(!mode_axis || (!key_axis && !by_axis),
+                  "mode_axis gives one value per sample: key_axis and by_axis do not apply");
   if (!sample_shape.empty()) {
     (void)GeoLayoutInfo::from(*this, sample_shape);
   }
@@ -90,6 +120,13 @@ std::vector<GeoMetric> GeometrySpec::resolved_metrics(std::int64_t dims) const {
   if (!metrics.empty()) {
     return metrics;
   }
+  if (mode_axis) {
+    if (!time_axis) {
+      return {GeoMetric::min_ade};
+    }
+    return {GeoMetric::min_ade, GeoMetric::min_fde, GeoMetric::min_ade_by_fde,
+            GeoMetric::miss_rate};
+  }
   std::vector<GeoMetric> out = {GeoMetric::mpjpe, GeoMetric::rmse_vec};
   if (dims <= kMaxProcrustesDims) {
     out.push_back(GeoMetric::pa_mpjpe);
@@ -97,6 +134,9 @@ std::vector<GeoMetric> GeometrySpec::resolved_metrics(std::int64_t dims) const {
   out.push_back(GeoMetric::n_mpjpe);
   if (!pck_thresholds.empty()) {
     out.push_back(GeoMetric::pck);
+  }
+  if (time_axis) {
+    out.push_back(GeoMetric::fde);
   }
   for (GeoMetric m : {GeoMetric::auc_pck, GeoMetric::px1, GeoMetric::px3, GeoMetric::px5,
                       GeoMetric::outlier_rate}) {
@@ -119,15 +159,27 @@ GeoLayoutInfo GeoLayoutInfo::from(const GeometrySpec& spec,
       l.vectors *= sample[static_cast<std::size_t>(a - 1)];
     }
   }
+  // An axis of the targets other than the batch and vector axes, and its length.
+  const auto other_axis = [&](int axis, const char* name, std::int64_t limit) {
+    const int a = normalise_axis(axis, rank, name);
+    GPUEVAL_EXPECTS(a != l.vector_axis,
+                    std::string(name) + " and vector_axis are both axis " + std::to_string(a));
+    const std::int64_t n = sample[static_cast<std::size_t>(a - 1)];
+    GPUEVAL_EXPECTS(n >= 1 && n <= limit, std::string(name) + " has length " + std::to_string(n) +
+                                              "; 1 to " + std::to_string(limit));
+    return std::make_pair(a, n);
+  };
   if (spec.key_axis) {
-    l.key_axis = normalise_axis(*spec.key_axis, rank, "key_axis");
-    GPUEVAL_EXPECTS(l.key_axis != l.vector_axis,
-                    "key_axis and vector_axis are both axis " + std::to_string(l.key_axis));
-    l.keys = sample[static_cast<std::size_t>(l.key_axis - 1)];
-    GPUEVAL_EXPECTS(l.keys >= 1 && l.keys <= kMaxGeoKeys, "key_axis has " + std::to_string(l.keys) +
-                                                              " keys; 1 to " +
-                                                              std::to_string(kMaxGeoKeys));
+    std::tie(l.key_axis, l.keys) = other_axis(*spec.key_axis, "key_axis", kMaxGeoKeys);
   }
+  if (spec.time_axis) {
+    std::tie(l.time_axis, l.steps) =
+        other_axis(*spec.time_axis, "time_axis", std::numeric_limits<std::int64_t>::max());
+  }
+  if (spec.by_axis) {
+    std::tie(l.by_axis, l.by_length) = other_axis(*spec.by_axis, "by_axis", kMaxGeoKeys);
+  }
+  l.modes = spec.mode_axis.has_value();
   for (GeoMetric m : spec.resolved_metrics(l.dims)) {
     GPUEVAL_EXPECTS(m != GeoMetric::pa_mpjpe || l.dims <= kMaxProcrustesDims,
                     "pa_mpjpe aligns vectors of at most " + std::to_string(kMaxProcrustesDims) +
@@ -143,6 +195,10 @@ const std::vector<OptionInfo>& GeometrySpec::option_infos() {
        "default"},
       {"vector_axis", "the axis that holds a vector's components (-1: the last; 1 for flow)", "-1"},
       {"key_axis", "an axis whose index has its own metrics (the joint axis), or none", ""},
+      {"time_axis", "the targets' time axis: fde (min_fde, miss_rate) at its last index", ""},
+      {"mode_axis", "1: predictions [N, K, ...] hold K modes (min_ade, min_fde, miss_rate)", ""},
+      {"by_axis", "an axis of the targets: every vector metric per index (error vs horizon)", ""},
+      {"miss_threshold", "miss_rate: a sample's least FDE over this misses", "2"},
       {"pck_thresholds", "comma-separated PCK thresholds (pck@T each)", ""},
       {"auc_max", "auc_pck: the largest threshold of the PCK curve", "150"},
       {"auc_steps", "auc_pck: thresholds on the curve, 0 to auc_max", "31"},
@@ -169,6 +225,16 @@ GeometrySpec GeometrySpec::from_options(const Options& options) {
   if (const std::optional<std::int64_t> k = o.integer("key_axis", "none")) {
     spec.key_axis = static_cast<int>(*k);
   }
+  if (const std::optional<std::int64_t> k = o.integer("time_axis", "none")) {
+    spec.time_axis = static_cast<int>(*k);
+  }
+  if (const std::optional<std::int64_t> k = o.integer("mode_axis", "none")) {
+    spec.mode_axis = static_cast<int>(*k);
+  }
+  if (const std::optional<std::int64_t> k = o.integer("by_axis", "none")) {
+    spec.by_axis = static_cast<int>(*k);
+  }
+  spec.miss_threshold = o.real("miss_threshold", 2.0);
   for (const std::string& t : o.names("pck_thresholds")) {
     std::size_t used = 0;
     double v = 0;
@@ -200,6 +266,10 @@ Options GeometrySpec::to_options() const {
   o["metrics"] = names.empty() ? "default" : names;
   o["vector_axis"] = detail::option_text(std::int64_t{vector_axis});
   o["key_axis"] = key_axis ? detail::option_text(std::int64_t{*key_axis}) : "none";
+  o["time_axis"] = time_axis ? detail::option_text(std::int64_t{*time_axis}) : "none";
+  o["mode_axis"] = mode_axis ? detail::option_text(std::int64_t{*mode_axis}) : "none";
+  o["by_axis"] = by_axis ? detail::option_text(std::int64_t{*by_axis}) : "none";
+  o["miss_threshold"] = detail::option_text(miss_threshold);
   std::string thresholds;
   for (double t : pck_thresholds) {
     thresholds += (thresholds.empty() ? "" : ",") + detail::option_text(t);

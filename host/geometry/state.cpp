@@ -47,7 +47,7 @@ State encode_geo_state(const GeoBackend& b, const std::vector<std::uint64_t>& wo
   h.family = kGeometryFamily;
   h.nan_policy = b.spec.nan_policy;
   h.sample_shape = b.sample_shape;
-  h.keys = static_cast<std::uint64_t>(b.info.keys);
+  h.keys = static_cast<std::uint64_t>(b.info.records());
   h.batches = b.batches;
   h.first_nonfinite = where;
   h.extra = options_bytes(spec.to_options());
@@ -75,8 +75,8 @@ DecodedGeoState decode_geo_state(const State& state) {
   }
   const GeoLayoutInfo info = GeoLayoutInfo::from(d.spec, d.spec.sample_shape);
   const ops::GeoLayout layout = geo_layout(d.spec, d.spec.metrics);
-  const std::uint64_t words = static_cast<std::uint64_t>(info.keys * layout.words);
-  if (h.keys != static_cast<std::uint64_t>(info.keys) || o.payload_size != words * 8) {
+  const std::uint64_t words = static_cast<std::uint64_t>(info.records() * layout.words);
+  if (h.keys != static_cast<std::uint64_t>(info.records()) || o.payload_size != words * 8) {
     throw StateError("geometry state holds " + std::to_string(o.payload_size) +
                      " record bytes, its spec needs " + std::to_string(words * 8));
   }

@@ -31,6 +31,16 @@ TensorDict report_to_dict(const GeometryReport& r) {
     d.insert("per_key/" + r.names[i], doubles(r.per_key[i]));
   }
   d.insert("per_key/count", counts(r.per_key_count));
+  if (r.by_axis_index >= 0) { // per index of the breakdown axis
+    d.insert("by_axis/count", counts(r.by_axis_count));
+    for (std::size_t i = 0; i < r.names.size(); ++i) {
+      d.insert("by_axis/" + r.names[i], doubles(r.by_axis[i]));
+    }
+  }
+  if (r.spec.mode_axis) {
+    d.insert("samples", count(r.samples));
+    d.insert("samples_with_final", count(r.samples_with_final));
+  }
   if (!r.auc_curve.empty()) {
     d.insert("pck_curve/thresholds", doubles(r.auc_thresholds));
     d.insert("pck_curve/pck", doubles(r.auc_curve));

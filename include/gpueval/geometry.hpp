@@ -33,9 +33,19 @@ enum class GeoMetric : std::uint8_t {
   px1,      // fraction of errors under 1, 3, 5 (optical flow)
   px3,
   px5,
-  outlier_rate, // fraction with e > outlier_abs and e > outlier_rel |t| (KITTI Fl-all)
+  outlier_rate,   // fraction with e > outlier_abs and e > outlier_rel |t| (KITTI Fl-all)
+  fde,            // mean error at the time axis' last index
+  min_ade,        // mode_axis: per sample, the least ADE over the modes
+  min_fde,        // mode_axis: per sample, the least FDE over the modes
+  min_ade_by_fde, // mode_axis: per sample, the ADE of the mode with the least FDE (Argoverse)
+  miss_rate,      // mode_axis: fraction of samples whose least FDE exceeds miss_threshold
 };
-inline constexpr int kNumGeoMetrics = 10;
+inline constexpr int kNumGeoMetrics = 15;
+// Whether a metric is a sample's over its modes (mode_axis), not a vector's.
+inline bool is_mode_metric(GeoMetric m) {
+  return m == GeoMetric::min_ade || m == GeoMetric::min_fde || m == GeoMetric::min_ade_by_fde ||
+         m == GeoMetric::miss_rate;
+}
 
 struct GeoMetricInfo {
   GeoMetric metric;
@@ -52,6 +62,7 @@ inline constexpr std::int64_t kMaxProcrustesDims = 3;
 inline constexpr int kMaxPckThresholds = 64;
 inline constexpr int kMaxAucSteps = 1001;
 inline constexpr std::int64_t kMaxGeoKeys = std::int64_t{1} << 16;
+inline constexpr std::int64_t kMaxGeoModes = 4096;
 
 // ---- what to compute -------------------------------------------------------------------------
 
@@ -65,6 +76,16 @@ struct GeometrySpec {
   // An axis of the batch tensor (not the batch or vector axis) whose index is a key with its own
   // metrics (the joint of [N, J, 3]); std::nullopt: one key.
   std::optional<int> key_axis;
+  // The targets' time axis: fde (and with modes min_fde, min_ade_by_fde, miss_rate) take the
+  // vectors at its last index; std::nullopt: none.
+  std::optional<int> time_axis;
+  // The predictions' mode axis (K hypotheses; 1: [N, K, ...] against targets [N, ...]): the
+  // metrics become the samples' best modes' (min_ade, min_fde, min_ade_by_fde, miss_rate).
+  std::optional<int> mode_axis;
+  // A breakdown axis of the targets (e.g. the time axis of [N, T, J, 3]): every vector metric
+  // per index (the error against the horizon); std::nullopt: none.
+  std::optional<int> by_axis;
+  double miss_threshold = 2.0;        // miss_rate: a sample's least FDE over this misses
   std::vector<double> pck_thresholds; // each > 0, increasing
   // auc_pck: the PCK curve at auc_steps thresholds 0, ..., auc_max (3DPCK's 0..150 mm in 31).
   double auc_max = 150;
@@ -87,13 +108,23 @@ struct GeometrySpec {
   static const std::vector<OptionInfo>& option_infos();
 };
 
-// How a sample shape maps to vectors and keys (axes of the batch tensor, normalised).
+// How the targets' sample shape maps to vectors, keys and records (axes of the targets' batch
+// tensor, normalised; with mode_axis the predictions have the mode axis after the batch axis).
+// Records: one per key, then one per index of by_axis, then with modes one for the samples.
 struct GeoLayoutInfo {
   int vector_axis = 0;      // >= 1
   int key_axis = -1;        // -1: none
+  int time_axis = -1;       // -1: none
+  int by_axis = -1;         // -1: none
+  bool modes = false;       // mode_axis given
   std::int64_t dims = 0;    // components of a vector
   std::int64_t vectors = 0; // vectors of a sample (every axis but the batch and vector axes)
   std::int64_t keys = 1;
+  std::int64_t steps = 0;     // the time axis' length
+  std::int64_t by_length = 0; // by_axis' length
+  std::int64_t records() const { return keys + by_length + (modes ? 1 : 0); }
+  std::int64_t by_record(std::int64_t b) const { return keys + b; }
+  std::int64_t sample_record() const { return keys + by_length; }
 
   // Throws InvalidArgument when the spec's axes do not fit the sample shape.
   static GeoLayoutInfo from(const GeometrySpec& spec, const std::vector<std::int64_t>& sample);
@@ -108,9 +139,17 @@ struct GeometryReport final : FamilyReport {
   GeometrySpec spec;
   std::vector<std::string> names; // metric names in report order ("pck@150" per threshold)
   std::vector<double> values;     // over every vector
-  // per_key[i][k]: metric names[i] over key k's vectors (one key without key_axis).
+  // per_key[i][k]: metric names[i] over key k's vectors (one key without key_axis; NaN for the
+  // mode metrics, which are the samples').
   std::vector<std::vector<double>> per_key;
   std::vector<std::uint64_t> per_key_count;
+  // by_axis[i][b]: metric names[i] over the vectors at index b of by_axis (empty without one).
+  std::vector<std::vector<double>> by_axis;
+  std::vector<std::uint64_t> by_axis_count;
+  int by_axis_index = -1;
+  // mode_axis: the samples folded, and those with a vector at the time axis' last index (the
+  // ones min_fde, min_ade_by_fde and miss_rate average over).
+  std::uint64_t samples = 0, samples_with_final = 0;
   std::uint64_t count = 0; // vectors folded
   double weight_sum = 0;   // their weights' sum (count when unweighted)
   std::uint64_t skipped_nonfinite = 0;
@@ -123,6 +162,7 @@ struct GeometryReport final : FamilyReport {
   // Throw InvalidArgument when the metric was not requested (naming the requested ones).
   double value(std::string_view metric) const;
   const std::vector<double>& per_key_values(std::string_view metric) const;
+  const std::vector<double>& by_axis_values(std::string_view metric) const;
 
 private:
   std::size_t index_of(std::string_view metric) const;
@@ -143,9 +183,10 @@ public:
   GeometryEvaluator(const GeometryEvaluator&) = delete;
   GeometryEvaluator& operator=(const GeometryEvaluator&) = delete;
 
-  // pred and target of one shape [batch, ...] with the vector axis; `mask` (visibility) and
-  // `weight` of that shape without the vector axis, or a prefix of it. A masked vector, or one
-  // of weight 0, is left out of the errors and of its sample's alignment.
+  // pred and target of one shape [batch, ...] with the vector axis (with mode_axis, pred has the
+  // K modes after the batch axis); `mask` (visibility) and `weight` of the targets' shape
+  // without the vector axis, or a prefix of it. A masked vector, or one of weight 0, is left out
+  // of the errors and of its sample's alignment.
   void update(const TensorView& pred, const TensorView& target, const TensorView& mask = {},
               StreamHandle stream = nullptr) override;
   void update(const TensorView& pred, const TensorView& target, const TensorView& mask,

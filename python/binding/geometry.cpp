@@ -38,6 +38,10 @@ void bind_geometry(nb::module_& m) {
         d["metrics"] = metrics;
         d["vector_axis"] = s.vector_axis;
         d["key_axis"] = s.key_axis;
+        d["time_axis"] = s.time_axis;
+        d["mode_axis"] = s.mode_axis;
+        d["by_axis"] = s.by_axis;
+        d["miss_threshold"] = s.miss_threshold;
         d["pck_thresholds"] = s.pck_thresholds;
         d["auc_max"] = s.auc_max;
         d["auc_steps"] = s.auc_steps;

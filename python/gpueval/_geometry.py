@@ -39,6 +39,16 @@ class Geometry(StreamingEvaluator):
             ``[N, 2, H, W]`` flow, read in place).
         key_axis: an axis whose index has its own metrics (the joint axis ``1`` of
             ``[N, J, 3]``: ``r.per_key["mpjpe"]`` is the error by joint), or ``None``.
+        time_axis: the targets' time axis: ``fde`` is the mean error at its last index (and
+            with modes ``min_fde``, ``min_ade_by_fde``, ``miss_rate``).
+        mode_axis: ``1`` when the predictions hold K hypotheses, ``[N, K, ...]`` against targets
+            ``[N, ...]`` (trajectory forecasting): the metrics become each sample's best mode's,
+            ``min_ade`` (the least ADE over the modes), ``min_fde`` (the least FDE),
+            ``min_ade_by_fde`` (the ADE of the mode with the least FDE: Argoverse's minADE) and
+            ``miss_rate`` (least FDE over ``miss_threshold``); a sample is a batch row.
+        by_axis: an axis of the targets: every vector metric per index (``r.by_axis``: the
+            error against the horizon of motion prediction), or ``None``.
+        miss_threshold: ``miss_rate``'s threshold on a sample's least FDE (Argoverse: 2.0 m).
         pck_thresholds: thresholds of ``pck`` (reported as ``pck@T``), e.g. ``[150]`` for 3DPCK
             in millimetres.
         auc_max, auc_steps: ``auc_pck`` is the mean of the PCK curve at ``auc_steps``
@@ -56,15 +66,22 @@ class Geometry(StreamingEvaluator):
     """
 
     def __init__(self, metrics: Union[str, Sequence[str]] = "default", vector_axis: int = -1,
-                 key_axis: Optional[int] = None,
+                 key_axis: Optional[int] = None, time_axis: Optional[int] = None,
+                 mode_axis: Optional[int] = None, by_axis: Optional[int] = None,
+                 miss_threshold: float = 2.0,
                  pck_thresholds: Union[None, float, Sequence[float]] = None, auc_max: float = 150.0,
                  auc_steps: int = 31, outlier_abs: float = 3.0, outlier_rel: float = 0.05,
                  nan_policy: str = "skip", device: Any = "auto", threads: int = 0,
                  sample_shape: Optional[Sequence[int]] = None, process_group: Any = None) -> None:
         if sample_shape is not None:
             sample_shape = [int(d) for d in sample_shape]
+        def axis(a: Optional[int]) -> Optional[int]:
+            return None if a is None else int(a)
+
         kwargs = dict(metrics=metric_text(metrics), vector_axis=int(vector_axis),
-                      key_axis=None if key_axis is None else int(key_axis),
+                      key_axis=axis(key_axis), time_axis=axis(time_axis),
+                      mode_axis=axis(mode_axis), by_axis=axis(by_axis),
+                      miss_threshold=float(miss_threshold),
                       pck_thresholds=_thresholds(pck_thresholds), auc_max=float(auc_max),
                       auc_steps=int(auc_steps), outlier_abs=float(outlier_abs),
                       outlier_rel=float(outlier_rel), nan_policy=nan_policy)
@@ -76,7 +93,9 @@ class Geometry(StreamingEvaluator):
     def _options(self) -> Dict[str, Any]:
         k = self._kwargs
         return {"metrics": k["metrics"], "vector_axis": k["vector_axis"],
-                "key_axis": "none" if k["key_axis"] is None else k["key_axis"],
+                **{name: "none" if k[name] is None else k[name]
+                   for name in ("key_axis", "time_axis", "mode_axis", "by_axis")},
+                "miss_threshold": k["miss_threshold"],
                 "pck_thresholds": (None if k["pck_thresholds"] is None else
                                    ",".join(repr(v) for v in k["pck_thresholds"])),
                 "auc_max": k["auc_max"],
@@ -94,9 +113,10 @@ class Geometry(StreamingEvaluator):
 
     def update(self, pred: Any, target: Any, mask: Any = None, weight: Any = None,
                stream: Any = None) -> "Geometry":
-        """Folds one batch: ``pred`` and ``target`` of one shape with the vector axis;
-        ``mask`` (visibility, nonzero = include) and ``weight`` of that shape without the
-        vector axis, or a prefix of it (``[N]``: whole samples)."""
+        """Folds one batch: ``pred`` and ``target`` of one shape with the vector axis (with
+        ``mode_axis``, ``pred`` has the K modes after the batch axis); ``mask`` (visibility,
+        nonzero = include) and ``weight`` of the targets' shape without the vector axis, or a
+        prefix of it (``[N]``: whole samples)."""
         return super().update(pred, target, mask, weight, stream)  # type: ignore[return-value]
 
     def compute(self, stream: Any = None, sync: Optional[bool] = None) -> GeometryReport:
@@ -122,7 +142,10 @@ class Geometry(StreamingEvaluator):
             raise ValueError(f"a geometry state reports the metrics it was made with "
                              f"({', '.join(info['metrics'])}), not {metrics!r}")
         ev = cls(metrics=info["metrics"], vector_axis=info["vector_axis"],
-                 key_axis=info["key_axis"], pck_thresholds=info["pck_thresholds"] or None,
+                 key_axis=info["key_axis"], time_axis=info["time_axis"],
+                 mode_axis=info["mode_axis"], by_axis=info["by_axis"],
+                 miss_threshold=info["miss_threshold"],
+                 pck_thresholds=info["pck_thresholds"] or None,
                  auc_max=info["auc_max"], auc_steps=info["auc_steps"],
                  outlier_abs=info["outlier_abs"], outlier_rel=info["outlier_rel"],
                  nan_policy=info["nan_policy"], device=device, threads=threads,

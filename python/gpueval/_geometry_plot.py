@@ -9,13 +9,14 @@ import numpy as np
 
 from ._plot_common import _axes, _integer_ticks, _pick, pyplot
 
-KINDS = ("per_key", "pck")
+KINDS = ("per_key", "by_axis", "pck")
 
 
 def geometry(report: Any, kind: str = "auto", metric: Optional[str] = None,
              ax: Any = None) -> Tuple[Any, Any]:
     if kind == "auto":
-        kind = "per_key" if report.key_axis is not None else "pck"
+        kind = ("by_axis" if report.by_axis is not None else
+                "per_key" if report.key_axis is not None else "pck")
     if kind not in KINDS:
         raise ValueError(f"unknown geometry plot {kind!r}; choose one of {', '.join(KINDS)}")
     if kind == "pck":
@@ -30,6 +31,22 @@ def geometry(report: Any, kind: str = "auto", metric: Optional[str] = None,
         ax.set_ylim(0, 1.02)
         ax.set_title("PCK curve")
         ax.legend(loc="lower right", fontsize="small")
+        return fig, ax
+    if kind == "by_axis":
+        by = report.by_axis
+        if by is None:
+            raise ValueError("this report has no breakdown: evaluate with by_axis to plot a metric "
+                             "against it")
+        name = _pick([n for n in report.metric_names], metric, ("mpjpe", "fde"))
+        fig, ax = _axes(ax, (7.0, 3.4))
+        ax.plot(np.arange(len(by[name])), by[name], marker="o", markersize=3, color="#4c78a8",
+                label=name)
+        ax.axhline(report[name], color="#e45756", linewidth=1.2, label=f"all {report[name]:.4g}")
+        ax.set_xlabel(f"index along axis {by['axis']}")
+        ax.set_ylabel(name)
+        _integer_ticks(ax.xaxis)
+        ax.set_title(f"{name} by index of axis {by['axis']}")
+        ax.legend(loc="best", fontsize="small")
         return fig, ax
     name = _pick([n for n in report.metric_names], metric, ("mpjpe", "pa_mpjpe"))
     values = report.per_key[name]
@@ -57,6 +74,9 @@ def page_headline(r: Any) -> Tuple[List[str], List[List[Any]]]:
 def page_figures(r: Any, metric: Optional[str]) -> List[Tuple[Any, str]]:
     """The report page's figures of one report, with their captions."""
     out = []
+    if r.by_axis is not None:
+        fig, _ = geometry(r, "by_axis", metric=metric if metric in r.metric_names else None)
+        out.append((fig, f"by index of axis {r.by_axis['axis']}"))
     if r.key_axis is not None:
         fig, _ = geometry(r, "per_key", metric=metric if metric in r.metric_names else None)
         out.append((fig, f"per index of axis {r.key_axis}"))

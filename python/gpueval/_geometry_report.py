@@ -85,6 +85,33 @@ class GeometryReport(_MetricMapping):
         return out
 
     @property
+    def by_axis(self) -> Optional[Dict[str, Any]]:
+        """``{"axis": a, "count": int64[L], metric: float64[L], ...}`` per index of the
+        breakdown axis (``by_axis=``); None without one."""
+        ba = self._d.get("by_axis")
+        if ba is None:
+            return None
+        out: Dict[str, Any] = {"axis": int(ba["axis"]), "count": _frozen(ba["count"], np.int64)}
+        for name, values in ba.items():
+            if name not in ("axis", "count"):
+                out[name] = _floats(values)
+        for alias, name in _ALIASES.items():
+            if name in out:
+                out[alias] = out[name]
+        return out
+
+    @property
+    def samples(self) -> Optional[int]:
+        """With ``mode_axis``: the samples folded (min_ade's); None otherwise."""
+        return None if "samples" not in self._d else int(self._d["samples"])
+
+    @property
+    def samples_with_final(self) -> Optional[int]:
+        """With ``mode_axis``: the samples with a vector at the time axis' last index (the ones
+        min_fde, min_ade_by_fde and miss_rate average over); None otherwise."""
+        return None if "samples" not in self._d else int(self._d["samples_with_final"])
+
+    @property
     def key_axis(self) -> Optional[int]:
         axis = self._d["per_key"].get("axis")
         return None if axis is None else int(axis)
@@ -98,7 +125,8 @@ class GeometryReport(_MetricMapping):
 
     def plot(self, kind: str = "auto", metric: Optional[str] = None, ax: Any = None) -> Any:
         """A matplotlib figure of this report, ``(fig, ax)`` (needs ``gpueval[plot]``): kinds
-        ``"per_key"`` (one metric per key, bars: the error by joint) and ``"pck"`` (the PCK
+        ``"per_key"`` (one metric per key, bars: the error by joint), ``"by_axis"`` (one metric
+        against the breakdown index: the error against the horizon) and ``"pck"`` (the PCK
         curve)."""
         from ._geometry_plot import geometry
         return geometry(self, kind, metric=metric, ax=ax)

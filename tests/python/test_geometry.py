@@ -120,6 +120,68 @@ def test_motion_pa_aligns_each_row_as_one_sample(rng):
               else np.sqrt((mpjpe(p4, t4) ** 2).mean(axis=(0, 1))))
 
 
+def argoverse(pred, gt, miss_threshold=2.0):
+    """Argoverse's get_displacement_errors_and_miss_rate per sample ([N, K, T, 2] against
+    [N, T, 2]): the mode with the least FDE (the first on a tie), its ADE, and the least ADE."""
+    fde = np.linalg.norm(pred[:, :, -1] - gt[:, None, -1], axis=-1)  # [N, K]
+    ade = np.linalg.norm(pred - gt[:, None], axis=-1).mean(axis=-1)  # [N, K]
+    best = np.argmin(fde, axis=1)
+    rows = np.arange(len(gt))
+    return {"min_ade": ade.min(axis=1).mean(), "min_fde": fde[rows, best].mean(),
+            "min_ade_by_fde": ade[rows, best].mean(),
+            "miss_rate": (fde[rows, best] > miss_threshold).mean()}
+
+
+def test_trajectory_modes_match_argoverse(rng):
+    gt = np.cumsum(rng.standard_normal((200, 30, 2)), axis=1)
+    pred = gt[:, None] + np.cumsum(0.3 * rng.standard_normal((200, 6, 30, 2)), axis=2)
+    ev = gpueval.Geometry(mode_axis=1, time_axis=1, device="cpu")
+    for a, b in ((0, 77), (77, 77), (77, 200)):
+        ev.update(pred[a:b], gt[a:b])
+    r = ev.compute()
+    want = argoverse(pred, gt)
+    assert r.metric_names == ["min_ade", "min_fde", "min_ade_by_fde", "miss_rate"]
+    for name, value in want.items():
+        close(r[name], value)
+    assert r.samples == r.samples_with_final == 200 and r.count == 200 * 30
+    # A miss threshold of 0.5 and float32 inputs.
+    p32, g32 = pred.astype(np.float32), gt.astype(np.float32)
+    r32 = gpueval.Geometry(mode_axis=1, time_axis=1, miss_threshold=0.5, device="cpu")(p32, g32)
+    close(r32["miss_rate"], argoverse(p32.astype(np.float64), g32.astype(np.float64), 0.5)[
+        "miss_rate"])
+    # Samples whose final step is masked out: they count for min_ade only.
+    keep = np.ones((200, 30), dtype=bool)
+    keep[:50, -1] = False
+    rm = gpueval.Geometry(mode_axis=1, time_axis=1, device="cpu")(pred, gt, mask=keep)
+    assert rm.samples == 200 and rm.samples_with_final == 150
+    close(rm["min_fde"], argoverse(pred[50:], gt[50:])["min_fde"])
+    with pytest.raises(ValueError, match="mode_axis must be 1"):
+        gpueval.Geometry(mode_axis=2, time_axis=1)
+    with pytest.raises(ValueError, match="needs time_axis"):
+        gpueval.Geometry(mode_axis=1, metrics="min_fde")
+    with pytest.raises(ValueError, match="is a vector's metric"):
+        gpueval.Geometry(mode_axis=1, time_axis=1, metrics="mpjpe")
+    with pytest.raises(ValueError, match=r"pred is \[N, K\]"):
+        gpueval.Geometry(mode_axis=1, time_axis=1, device="cpu")(pred[:, 0], gt)
+
+
+def test_fde_and_the_error_against_the_horizon(rng):
+    # [N, T, J, 3] motion: fde at the last frame, per joint; the error by frame (by_axis 1).
+    t = rng.standard_normal((40, 10, 5, 3))
+    p = t + np.linspace(0.1, 1.0, 10)[None, :, None, None] * rng.standard_normal(t.shape)
+    r = gpueval.Geometry(time_axis=1, by_axis=1, key_axis=2, metrics="mpjpe,fde,px1",
+                         device="cpu")(p, t)
+    e = mpjpe(p, t)  # [N, T, J]
+    close(r["fde"], e[:, -1].mean())
+    close(r.per_key["fde"], e[:, -1].mean(axis=0))
+    close(r.by_axis["mpjpe"], e.mean(axis=(0, 2)))
+    close(r.by_axis["px1"], (e < 1).mean(axis=(0, 2)))
+    assert list(r.by_axis["count"]) == [40 * 5] * 10 and r.by_axis["axis"] == 1
+    assert np.isnan(r.by_axis["fde"][:-1]).all()  # no final vector but at the last index
+    close(r.by_axis["fde"][-1], e[:, -1].mean())
+    assert gpueval.load_report(r.to_json()).by_axis["axis"] == 1
+
+
 def test_flow_matches_raft_and_kitti(rng):
     n, h, w = 3, 24, 32
     gt = 8 * rng.standard_normal((n, 2, h, w))
@@ -296,5 +358,9 @@ def test_plots(rng):
     assert len(ax.patches) == 17
     fig, ax = r.plot("pck")
     assert len(ax.lines) == 1
-    with pytest.raises(ValueError, match="per_key, pck"):
+    with pytest.raises(ValueError, match="per_key, by_axis, pck"):
         r.plot("joints")
+    motion = gpueval.Geometry(by_axis=1, device="cpu")(p.reshape(20, 17, 1, 3),
+                                                      t.reshape(20, 17, 1, 3))
+    fig, ax = motion.plot()  # auto: the error against the breakdown index
+    assert len(ax.lines[0].get_xdata()) == 17

@@ -467,7 +467,24 @@ struct GeoLayout {
   static constexpr int kSkipped = 1;   // vectors skipped as non-finite (nan_policy skip)
   static constexpr int kNonfinite = 2; // non-finite vectors folded (nan_policy propagate)
   static constexpr int kCounts = 3;
-  enum Sum : int { weight, error, squared, procrustes, scaled, px1, px3, px5, outlier, kFixedSums };
+  enum Sum : int {
+    weight,
+    error,
+    squared,
+    procrustes,
+    scaled,
+    px1,
+    px3,
+    px5,
+    outlier,
+    final_weight, // vectors at the time axis' last index (fde)
+    final_error,
+    min_ade, // a sample record's (mode_axis): the samples' best modes
+    min_fde,
+    ade_by_fde,
+    miss,
+    kFixedSums
+  };
 
   int pck = 0;       // PCK thresholds
   int auc_steps = 0; // AUC grid thresholds (0: no auc_pck)
@@ -491,6 +508,7 @@ struct GeoParams {
   const double* pck = nullptr; // layout.pck thresholds
   double auc_step = 0;         // grid threshold b is b * auc_step, b in [0, auc_steps)
   double outlier_abs = 3.0, outlier_rel = 0.05;
+  double miss_threshold = 2.0;
 };
 
 // One vector's terms: its error (squared, and its root), the target's norm, its aligned errors
@@ -502,6 +520,7 @@ struct VectorTerms {
   double procrustes = 0;
   double scaled = 0;
   double weight = 1;
+  bool final = false; // at the time axis' last index
 };
 
 // Included vector k of `src` as the record's terms: e^2 summed over the d components in order,
@@ -586,6 +605,10 @@ GPUEVAL_HD void add_vector(const Words& w, const GeoLayout& l, const GeoParams& 
   if (v.error > p.outlier_abs && v.error > p.outlier_rel * v.target_norm) {
     w.add(l.sum(GeoLayout::outlier), wt);
   }
+  if (v.final) {
+    w.add(l.sum(GeoLayout::final_weight), wt);
+    w.add(l.sum(GeoLayout::final_error), wt * v.error);
+  }
   for (int i = 0; i < l.pck; ++i) {
     if (v.error < p.pck[i]) {
       w.add(l.pck_sum(i), wt);
@@ -593,6 +616,78 @@ GPUEVAL_HD void add_vector(const Words& w, const GeoLayout& l, const GeoParams& 
   }
   if (l.auc_steps > 0) {
     w.add(l.auc_sum(auc_bin(v.error, p.auc_step, l.auc_steps)), wt);
+  }
+}
+
+// A sample's multimodal terms (mode_axis): over its K predicted modes, each mode's ADE (the mean
+// error of the sample's vectors) and FDE (the mean error of its vectors at the time axis' last
+// index), weighted by the vectors' weights.
+struct ModeTerms {
+  double min_ade = 0;    // the least ADE over the modes
+  double min_fde = 0;    // the least FDE over the modes
+  double ade_by_fde = 0; // the ADE of the mode with the least FDE (the first on a tie)
+};
+
+// Mode k's running sums over a sample's vectors, in index order.
+struct ModeSums {
+  double weight = 0, error = 0, final_weight = 0, final_error = 0;
+};
+
+// A vector of error e and weight w into its mode's sums (the vectors in index order).
+GPUEVAL_HD inline void add_mode_vector(ModeSums& m, double w, double e, bool final) {
+  m.weight = m.weight + w;
+  m.error = m.error + w * e;
+  if (final) {
+    m.final_weight = m.final_weight + w;
+    m.final_error = m.final_error + w * e;
+  }
+}
+
+// The sample's terms from its modes' sums, given one mode at a time in mode order (nothing kept
+// per mode): a mode with no vector at the last index has no FDE and is never the best; with no
+// mode having one, min_fde and ade_by_fde are NaN.
+struct ModeBest {
+  int modes = 0, best = -1;
+  double best_fde = 0, best_fde_ade = 0, min_ade = 0;
+
+  GPUEVAL_HD void add(const ModeSums& m) {
+    const double ade = m.error / m.weight;
+    min_ade = modes == 0 || ade < min_ade ? ade : min_ade;
+    if (m.final_weight > 0) {
+      const double fde = m.final_error / m.final_weight;
+      if (best < 0 || fde < best_fde) {
+        best = modes;
+        best_fde = fde;
+        best_fde_ade = ade;
+      }
+    }
+    ++modes;
+  }
+  GPUEVAL_HD ModeTerms terms() const {
+    ModeTerms t;
+    t.min_ade = min_ade;
+    t.min_fde = best < 0 ? static_cast<double>(NAN) : best_fde;
+    t.ade_by_fde = best < 0 ? static_cast<double>(NAN) : best_fde_ade;
+    return t;
+  }
+};
+
+// Folds one sample's mode terms into the sample record. A NaN term (no vector at the last
+// index) leaves its sums and the miss count alone; the sample still counts in `weight`, so the
+// means come out NaN-free but over fewer samples: the report counts them apart.
+template <class Words>
+GPUEVAL_HD void add_sample(const Words& w, const GeoLayout& l, const GeoParams& p,
+                           const ModeTerms& t) {
+  w.count(GeoLayout::kCount);
+  w.add(l.sum(GeoLayout::weight), 1.0);
+  w.add(l.sum(GeoLayout::min_ade), t.min_ade);
+  if (t.min_fde == t.min_fde) {
+    w.add(l.sum(GeoLayout::final_weight), 1.0);
+    w.add(l.sum(GeoLayout::min_fde), t.min_fde);
+    w.add(l.sum(GeoLayout::ade_by_fde), t.ade_by_fde);
+    if (t.min_fde > p.miss_threshold) {
+      w.add(l.sum(GeoLayout::miss), 1.0);
+    }
   }
 }
 
