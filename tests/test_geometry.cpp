@@ -62,6 +62,22 @@ TEST(GeometryOps, ExactSumsAreExactAndOrderFree) {
   EXPECT_NEAR(ops::exact_value(s.data()), 1e12 + 1.0, 1e-4);
 }
 
+TEST(GeometryOps, ACarryRipplesThroughAFullWord) {
+  // Word 1 all ones: a carry out of word 0 wraps it and must reach word 2 (a carry that the
+  // word's own addition does not show: hi is 0 there).
+  std::vector<std::uint64_t> s = {std::uint64_t{1} << 63, ~std::uint64_t{0}, 5, 0};
+  ops::exact_add(s.data(), std::ldexp(1.0, -33)); // 2^63 units of 2^-96, at word 0
+  EXPECT_EQ(s, (std::vector<std::uint64_t>{0, 0, 6, 0}));
+  // The same through word 2 into the overflow count.
+  s = {std::uint64_t{1} << 63, ~std::uint64_t{0}, ~std::uint64_t{0}, 0};
+  ops::exact_add(s.data(), std::ldexp(1.0, -33));
+  EXPECT_EQ(s, (std::vector<std::uint64_t>{0, 0, 0, 1}));
+  // And in a merge.
+  std::vector<std::uint64_t> a = {~std::uint64_t{0}, ~std::uint64_t{0}, 7, 0}, b = {1, 0, 0, 0};
+  ops::exact_merge(a.data(), b.data());
+  EXPECT_EQ(a, (std::vector<std::uint64_t>{0, 0, 8, 0}));
+}
+
 TEST(GeometryOps, OverflowsAreCountedInAnyOrder) {
   // Sums past 2^96 and terms past 2^95: counted in the overflow word, the same words in any
   // order, read as infinity (never a wrapped, plausible value).

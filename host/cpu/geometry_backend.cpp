@@ -22,7 +22,7 @@ namespace {
 
 constexpr std::int64_t kTaskVectors = 1 << 14; // vectors a task folds, at least one row
 
-double load_any(const TensorView& v, std::int64_t offset) {
+GPUEVAL_FORCEINLINE double load_any(const TensorView& v, std::int64_t offset) {
   const auto* p = static_cast<const unsigned char*>(v.data) +
                   offset * static_cast<std::int64_t>(dtype_size(v.dtype));
   switch (v.dtype) {
@@ -252,32 +252,39 @@ private:
     const std::int64_t tv = b.target.strides[info.vector_axis];
     const std::int64_t p0 = r * b.pred.strides[0], t0 = r * b.target.strides[0];
     const auto words = static_cast<std::size_t>(layout.words);
-    s.p.clear();
-    s.t.clear();
-    s.index.clear();
-    s.weight.clear();
+    // Staged by index into buffers sized once (the row's vectors), not appended.
+    const std::size_t vectors = map.pred.size();
+    if (s.index.size() < vectors) {
+      s.p.resize(vectors * static_cast<std::size_t>(d));
+      s.t.resize(vectors * static_cast<std::size_t>(d));
+      s.index.resize(vectors);
+      s.weight.resize(vectors);
+    }
+    double* sp = s.p.data();
+    double* st = s.t.data();
+    std::size_t n_in = 0;
     const bool keep_nonfinite = spec.nan_policy == NanPolicy::propagate;
-    for (std::size_t j = 0; j < map.pred.size(); ++j) {
-      if (b.has_mask() && load_any(b.mask, r * b.mask.strides[0] + map.mask[j]) == 0) {
+    const bool masked = b.has_mask(), weighted = b.has_weight();
+    const std::int64_t m0 = masked ? r * b.mask.strides[0] : 0;
+    const std::int64_t w0 = weighted ? r * b.weight.strides[0] : 0;
+    for (std::size_t j = 0; j < vectors; ++j) {
+      if (masked && load_any(b.mask, m0 + map.mask[j]) == 0) {
         continue;
       }
-      const double w =
-          b.has_weight() ? load_any(b.weight, r * b.weight.strides[0] + map.weight[j]) : 1.0;
+      const double w = weighted ? load_any(b.weight, w0 + map.weight[j]) : 1.0;
       if (!(w > 0)) {
         continue;
       }
       bool finite = true;
-      const std::size_t at = s.p.size();
+      double* pd = sp + n_in * static_cast<std::size_t>(d);
+      double* td = st + n_in * static_cast<std::size_t>(d);
+      const std::int64_t pj = p0 + map.pred[j], tj = t0 + map.target[j];
       for (int i = 0; i < d; ++i) {
-        const double p = load_any(b.pred, p0 + map.pred[j] + i * pv);
-        const double t = load_any(b.target, t0 + map.target[j] + i * tv);
-        finite = finite && std::isfinite(p) && std::isfinite(t);
-        s.p.push_back(p);
-        s.t.push_back(t);
+        pd[i] = load_any(b.pred, pj + i * pv);
+        td[i] = load_any(b.target, tj + i * tv);
+        finite = finite && std::isfinite(pd[i]) && std::isfinite(td[i]);
       }
       if (!finite) {
-        s.p.resize(at);
-        s.t.resize(at);
         const std::int64_t vector = r * info.vectors + static_cast<std::int64_t>(j);
         if (!s.first.found() || vector < s.first.vector) {
           s.first.vector = vector;
@@ -286,10 +293,11 @@ private:
         rec[keep_nonfinite ? ops::GeoLayout::kNonfinite : ops::GeoLayout::kSkipped] += 1;
         continue;
       }
-      s.index.push_back(static_cast<std::int64_t>(j));
-      s.weight.push_back(w);
+      s.index[n_in] = static_cast<std::int64_t>(j);
+      s.weight[n_in] = w;
+      ++n_in;
     }
-    const int n = static_cast<int>(s.index.size());
+    const int n = static_cast<int>(n_in);
     if (n == 0) {
       return;
     }
