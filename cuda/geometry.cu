@@ -1,11 +1,13 @@
 // The geometry family's CUDA backend. A batch is folded in chunks of at most kAlignRows rows, each
-// by up to two kernels on the caller's stream:
+// by up to two kernels on the caller's stream (with mode_axis, geo_modes_kernel alone: a thread per
+// sample, each mode's sums over the sample's vectors in order, the sample's terms into its record):
 //   geo_align_kernel  (only with pa_mpjpe or n_mpjpe) a thread per row: the row's alignments
 //                     (ops::align_procrustes, ops::align_scale) from its included vectors, read
 //                     in index order as the CPU reads them, into a scratch slot per row;
 //   geo_fold_kernel   a thread per vector (grid-stride): its terms (ops::vector_terms) folded
 //                     into the block's records in shared memory (global memory when the records
-//                     do not fit), then added into the epoch's with atomics.
+//                     do not fit), then added into the epoch's with atomics; the error sketch
+//                     (quantile metrics) by global atomics, a count per vector.
 // Every statistic is an exact sum or a count (ops/geometry.hpp): integer additions, so the
 // atomics' order does not matter and the epoch is bitwise the CPU's for the same batches. Nothing
 // is allocated after configure(); no host synchronisation in update().
@@ -27,6 +29,7 @@
 #include "cuda/launch.cuh"
 #include "geometry/backend.hpp"
 #include "gpueval/ops/geometry.hpp"
+#include "gpueval/ops/quantile_sketch.hpp"
 
 namespace gpueval::cuda {
 
@@ -74,6 +77,8 @@ struct GeoArgs {
   unsigned long long* epoch = nullptr;     // keys x layout.words
   unsigned long long* first_bad = nullptr; // [0]: first non-finite vector, [1]: first bad weight
   RowAlign* align = nullptr;               // a slot per row of the chunk
+  unsigned long long* sketch = nullptr;    // the error sketch (quantile metrics), or none
+  int sketch_bits = 0;
 };
 
 // Where vector j of row `row` lives: byte offsets into each tensor, and its key.
@@ -138,7 +143,8 @@ struct RowVectors {
   __device__ std::int64_t count() const { return a.vectors; }
   __device__ bool included(std::int64_t j) const {
     const VectorAt at = vector_at(a, row, j);
-    return mask_keeps(a, at) && weight_of(a, at) > 0 && finite_vector(a, at);
+    const double w = weight_of(a, at); // the fold's rule: a bad weight is never included
+    return mask_keeps(a, at) && isfinite(w) && w > 0 && finite_vector(a, at);
   }
   __device__ void load(std::int64_t j, int i, double& p, double& t) const {
     const VectorAt at = vector_at(a, row, j);
@@ -256,15 +262,27 @@ __global__ void geo_fold_kernel(GeoArgs a, bool shared) {
     unsigned long long* key_rec = rec + static_cast<std::int64_t>(at.key) * a.layout.words;
     if (!finite_vector(a, at)) {
       atomicMin(a.first_bad, static_cast<unsigned long long>(encode_position(a.batch, element)));
-      atomicAdd(key_rec +
-                    (a.keep_nonfinite ? ops::GeoLayout::kNonfinite : ops::GeoLayout::kSkipped),
-                1ull);
+      // Counted in the key's record and the index's, as the CPU counts it.
+      const int slot =
+          a.keep_nonfinite ? int{ops::GeoLayout::kNonfinite} : int{ops::GeoLayout::kSkipped};
+      atomicAdd(key_rec + slot, 1ull);
+      if (at.by >= 0) {
+        atomicAdd(rec + (a.keys + at.by) * a.layout.words + slot, 1ull);
+      }
       continue;
     }
     const RowAlign* al = a.pa || a.na ? a.align + r : nullptr;
-    const ops::VectorTerms terms = ops::vector_terms(
+    ops::VectorTerms terms = ops::vector_terms(
         OneVector{a, at}, 0, a.d, w, a.pa ? &al->procrustes : nullptr, a.na ? &al->scale : nullptr);
+    terms.final = at.final;
     ops::add_vector(AtomicWords{key_rec}, a.layout, params, terms);
+    if (at.by >= 0) { // the vector's index of by_axis: its record after the keys'
+      ops::add_vector(AtomicWords{rec + (a.keys + at.by) * a.layout.words}, a.layout, params,
+                      terms);
+    }
+    if (a.sketch != nullptr) {
+      atomicAdd(a.sketch + ops::sketch::bucket(terms.error, a.sketch_bits), 1ull);
+    }
   }
   if (!shared) {
     return;
@@ -333,7 +351,9 @@ __global__ void geo_modes_kernel(GeoArgs a) {
         if (k == 0) {
           atomicMin(a.first_bad,
                     static_cast<unsigned long long>(encode_position(a.batch, element)));
-          atomicAdd(sample + (a.keep_nonfinite ? 2 : 1), 1ull); // kNonfinite : kSkipped
+          atomicAdd(sample + (a.keep_nonfinite ? int{ops::GeoLayout::kNonfinite}
+                                               : int{ops::GeoLayout::kSkipped}),
+                    1ull);
         }
         continue;
       }
@@ -364,6 +384,10 @@ public:
     words_ = info.records() * layout.words;
     epoch_ = DeviceBuffer(index_, static_cast<std::size_t>(words_) * 8);
     first_bad_ = DeviceBuffer(index_, 2 * sizeof(unsigned long long));
+    sketch_size_ = sketch_bits > 0 ? ops::sketch::buckets(sketch_bits) : 0;
+    if (sketch_size_ > 0) {
+      sketch_ = DeviceBuffer(index_, static_cast<std::size_t>(sketch_size_) * 8);
+    }
     if (needs(GeoMetric::pa_mpjpe) || needs(GeoMetric::n_mpjpe)) {
       align_ = DeviceBuffer(index_, static_cast<std::size_t>(kAlignRows) * sizeof(RowAlign));
     }
@@ -439,6 +463,8 @@ public:
     a.epoch = epoch_.as<unsigned long long>();
     a.first_bad = first_bad_.as<unsigned long long>();
     a.align = align_ ? align_.as<RowAlign>() : nullptr;
+    a.sketch = sketch_ ? sketch_.as<unsigned long long>() : nullptr;
+    a.sketch_bits = sketch_bits;
     const bool shared = words_ * 8 <= kSharedBytes;
     const std::size_t smem = shared ? static_cast<std::size_t>(words_) * 8 : 0;
     const auto s = static_cast<cudaStream_t>(stream);
@@ -489,7 +515,25 @@ public:
     device_.before(s);
     GPUEVAL_CUDA_TRY(cudaMemsetAsync(epoch_.get(), 0, static_cast<std::size_t>(words_) * 8, s));
     GPUEVAL_CUDA_TRY(cudaMemsetAsync(first_bad_.get(), 0xff, 2 * sizeof(unsigned long long), s));
+    if (sketch_) {
+      GPUEVAL_CUDA_TRY(
+          cudaMemsetAsync(sketch_.get(), 0, static_cast<std::size_t>(sketch_size_) * 8, s));
+    }
     device_.wrote(s);
+  }
+
+  std::vector<std::uint64_t> sketch(StreamHandle stream) override {
+    std::vector<std::uint64_t> out(static_cast<std::size_t>(sketch_size_));
+    if (sketch_size_ > 0) {
+      device_.copy_out(out.data(), sketch_.get(), out.size() * 8, stream);
+    }
+    return out;
+  }
+
+  void load_sketch(const std::vector<std::uint64_t>& counts, StreamHandle stream) override {
+    if (sketch_size_ > 0) {
+      device_.copy_in(sketch_.get(), counts.data(), counts.size() * 8, stream);
+    }
   }
 
   detail::NonFiniteLocation first_bad(StreamHandle stream) override {
@@ -506,7 +550,8 @@ private:
   int index_;
   bool configured_ = false;
   std::int64_t words_ = 0;
-  DeviceBuffer epoch_, first_bad_, align_;
+  std::int64_t sketch_size_ = 0;
+  DeviceBuffer epoch_, first_bad_, align_, sketch_;
   // Last: destroyed first, so that every enqueued use of the buffers has run before they go.
   BackendDevice device_;
 };

@@ -888,6 +888,14 @@ TEST(DeviceParity, SmallGeometryEveryPath) {
   motion.by_axis = 1;
   motion.key_axis = 2;
   check_geo_parity(motion, {{30, 8, 5, 3}, DType::f32, true, true, 2}, 2, 77);
+  motion.nan_policy = NanPolicy::propagate; // the non-finite vectors' keys and indices read NaN
+  check_geo_parity(motion, {{30, 8, 5, 3}, DType::f32, true, false, 2}, 1, 81);
+  // 30 indices and 20 keys: records past a block's shared memory, by indices included.
+  GeometrySpec long_motion;
+  long_motion.time_axis = 1;
+  long_motion.by_axis = 1;
+  long_motion.key_axis = 2;
+  check_geo_parity(long_motion, {{12, 30, 20, 3}, DType::f32, false, true, 2}, 1, 82);
   // Trajectories: 6 modes [N, 6, 12, 2] against [N, 12, 2]: the samples' best modes.
   GeometrySpec modes;
   modes.mode_axis = 1;
@@ -896,6 +904,10 @@ TEST(DeviceParity, SmallGeometryEveryPath) {
   check_geo_parity(modes, {{40, 12, 2}, DType::f32, true, true, 2, 0, 6}, 2, 78);
   modes.nan_policy = NanPolicy::propagate;
   check_geo_parity(modes, {{20, 12, 2}, DType::f64, false, false, 1, 0, 3}, 1, 79);
+  // The error sketch (quantiles; unweighted): its counts in the state, bit for bit.
+  GeometrySpec quantiles;
+  quantiles.metrics = {GeoMetric::mpjpe, GeoMetric::median_error, GeoMetric::error_q99};
+  check_geo_parity(quantiles, {{64, 17, 3}, DType::f32, true, false, 1}, 2, 80);
 }
 
 TEST(DeviceParity, SmallGeometryErrorsNameTheVector) {
@@ -948,6 +960,34 @@ TEST(DeviceParity, SmallGeometryErrorsNameTheVector) {
     (void)masked.compute();
   } catch (const InvalidArgument& e) {
     raised = std::string(e.what()).find("the weight of vector 7") != std::string::npos;
+  }
+  EXPECT_TRUE(raised);
+}
+
+TEST(DeviceParity, SmallGeometryModesNameTheBadWeight) {
+  GPUEVAL_REQUIRE_DEVICE_UNDER_TEST();
+  GeometrySpec spec;
+  spec.mode_axis = 1;
+  spec.time_axis = 1;
+  TypedBuffer p(DType::f32, 5 * 3 * 4 * 2), t(DType::f32, 5 * 4 * 2), w(DType::f32, 20);
+  for (std::size_t i = 0; i < p.size(); ++i) {
+    p.set(i, 0.1 * static_cast<double>(i % 13));
+  }
+  for (std::size_t i = 0; i < t.size(); ++i) {
+    t.set(i, 0.2 * static_cast<double>(i % 7));
+  }
+  for (std::size_t i = 0; i < w.size(); ++i) {
+    w.set(i, i == 9 ? NAN : 1.0); // row 2, step 1
+  }
+  const Placed pp = place(p, {{5, 3, 4, 2}, {}, 0}), tp = place(t, {{5, 4, 2}, {}, 0}),
+               wp = place(w, {{5, 4}, {}, 0});
+  GeometryEvaluator dut(spec, device_under_test().device());
+  bool raised = false;
+  try {
+    dut.update(pp.device, tp.device, TensorView{}, wp.device);
+    (void)dut.compute();
+  } catch (const InvalidArgument& e) {
+    raised = std::string(e.what()).find("the weight of vector 9") != std::string::npos;
   }
   EXPECT_TRUE(raised);
 }

@@ -15,6 +15,7 @@
 #include "cpu/thread_pool.hpp"
 #include "geometry/backend.hpp"
 #include "gpueval/error.hpp"
+#include "gpueval/ops/quantile_sketch.hpp"
 
 namespace gpueval::cpu {
 
@@ -91,6 +92,7 @@ struct TallyWords {
 struct Slot {
   std::vector<std::uint64_t> records; // keys x layout.words
   std::vector<std::uint64_t> ones;    // TallyWords' counts, at their sums' first words
+  std::vector<std::uint64_t> sketch;  // the worker's error sketch (quantile metrics), kept
   std::vector<double> p, t;           // the row's included vectors, D each
   std::vector<std::int64_t> index;    // their vector index in the row
   std::vector<double> weight;
@@ -112,6 +114,8 @@ public:
       auto s = std::make_unique<Slot>();
       s->records.assign(size, 0);
       s->ones.assign(size, 0);
+      s->sketch.assign(
+          sketch_bits > 0 ? static_cast<std::size_t>(ops::sketch::buckets(sketch_bits)) : 0, 0);
       slots_.push_back(std::move(s));
     }
   }
@@ -170,7 +174,27 @@ public:
 
   void reset(StreamHandle) override {
     std::fill(epoch_.begin(), epoch_.end(), 0);
+    for (auto& s : slots_) {
+      std::fill(s->sketch.begin(), s->sketch.end(), 0);
+    }
     first_bad_ = {};
+  }
+
+  std::vector<std::uint64_t> sketch(StreamHandle) override {
+    std::vector<std::uint64_t> out(slots_.empty() ? 0 : slots_[0]->sketch.size(), 0);
+    for (const auto& s : slots_) {
+      for (std::size_t i = 0; i < out.size(); ++i) {
+        out[i] += s->sketch[i];
+      }
+    }
+    return out;
+  }
+
+  void load_sketch(const std::vector<std::uint64_t>& counts, StreamHandle) override {
+    for (auto& s : slots_) {
+      std::fill(s->sketch.begin(), s->sketch.end(), 0);
+    }
+    std::copy(counts.begin(), counts.end(), slots_[0]->sketch.begin());
   }
 
   detail::NonFiniteLocation first_bad(StreamHandle) override { return first_bad_; }
@@ -289,8 +313,14 @@ private:
         if (!s.first.found() || vector < s.first.vector) {
           s.first.vector = vector;
         }
-        std::uint64_t* rec = s.records.data() + static_cast<std::size_t>(map.key[j]) * words;
-        rec[keep_nonfinite ? ops::GeoLayout::kNonfinite : ops::GeoLayout::kSkipped] += 1;
+        // Counted in the key's record and the index's, so that both read NaN under propagate.
+        const int slot = keep_nonfinite ? ops::GeoLayout::kNonfinite : ops::GeoLayout::kSkipped;
+        s.records[static_cast<std::size_t>(map.key[j]) * words + static_cast<std::size_t>(slot)] +=
+            1;
+        if (map.by[j] >= 0) {
+          s.records[static_cast<std::size_t>(info.by_record(map.by[j])) * words +
+                    static_cast<std::size_t>(slot)] += 1;
+        }
         continue;
       }
       s.index[n_in] = static_cast<std::int64_t>(j);
@@ -312,6 +342,9 @@ private:
                                                  pa ? &procrustes : nullptr, na ? &scale : nullptr);
       const auto j = static_cast<std::size_t>(s.index[at]);
       terms.final = map.final[j] != 0;
+      if (sketch_bits > 0) {
+        ++s.sketch[ops::sketch::bucket(terms.error, sketch_bits)];
+      }
       const auto key = static_cast<std::size_t>(map.key[j]);
       ops::add_vector(TallyWords{s.records.data() + key * words, s.ones.data() + key * words},
                       layout, params, terms);

@@ -29,7 +29,7 @@ struct GeoBatch {
   bool has_weight() const { return weight.data != nullptr; }
 };
 
-// The geometry family's backend (CPU; CUDA to come), behind GeometryEvaluator.
+// The geometry family's backend (CPU, CUDA), behind GeometryEvaluator.
 class GeoBackend : public BackendBase {
 public:
   // Called once, before the first update or merge, with the fields below set: allocate here.
@@ -46,6 +46,11 @@ public:
   // Replaces the epoch state (a merge adds the records on the host).
   virtual void load(const std::vector<std::uint64_t>& words, NonFiniteLocation where,
                     StreamHandle stream) = 0;
+  // The error sketch (quantile metrics only): ops::sketch::buckets(bits) counts of every folded
+  // vector's error. sketch() synchronises; load_sketch replaces it.
+  virtual std::vector<std::uint64_t> sketch(StreamHandle stream) = 0;
+  virtual void load_sketch(const std::vector<std::uint64_t>& counts, StreamHandle stream) = 0;
+  int sketch_bits = 0; // 0: no sketch
 
   GeometrySpec spec;
   GeoLayoutInfo info;
@@ -94,16 +99,18 @@ GeoBatch validate_geo_batch(const TensorView& pred, const TensorView& target,
 std::string bad_geo_weight_message(std::uint64_t batch, std::int64_t vector, double value);
 
 // The report from the epoch's records (host/geometry/metrics.cpp).
-GeometryReport build_geo_report(const GeoBackend& b, const std::vector<std::uint64_t>& words);
+GeometryReport build_geo_report(const GeoBackend& b, const std::vector<std::uint64_t>& words,
+                                const std::vector<std::uint64_t>& sketch);
 
 // The state's payload and back (host/geometry/state.cpp).
 State encode_geo_state(const GeoBackend& b, const std::vector<std::uint64_t>& words,
-                       NonFiniteLocation where);
+                       const std::vector<std::uint64_t>& sketch, NonFiniteLocation where);
 struct DecodedGeoState {
   GeometrySpec spec; // with the sample shape and the resolved metrics
   std::uint64_t batches = 0;
   NonFiniteLocation first_nonfinite;
   std::vector<std::uint64_t> words;
+  std::vector<std::uint64_t> sketch; // dense; empty without quantile metrics
 };
 DecodedGeoState decode_geo_state(const State& state);
 

@@ -21,6 +21,9 @@ void configure_once(detail::GeoBackend& b, const std::vector<std::int64_t>& samp
   b.metrics = b.spec.resolved_metrics(b.info.dims);
   b.pck = b.spec.pck_thresholds;
   b.layout = detail::geo_layout(b.spec, b.metrics);
+  GeometrySpec resolved = b.spec;
+  resolved.metrics = b.metrics;
+  b.sketch_bits = resolved.quantile_bits();
   b.configure();
   b.configured = true;
 }
@@ -69,6 +72,9 @@ void GeometryEvaluator::update(const TensorView& pred, const TensorView& target,
     detail::skeleton::check_first_rank(target, "target");
     configure_once(b, std::vector<std::int64_t>(target.shape + 1, target.shape + target.rank));
   }
+  GPUEVAL_EXPECTS(weight.data == nullptr || b.sketch_bits == 0,
+                  "the error quantiles (median_error, error_q90, error_q99) are not weighted: "
+                  "evaluate them in an evaluator that is given no weight=");
   detail::GeoBatch batch =
       detail::validate_geo_batch(pred, target, mask, weight, b.sample_shape, b.info, b.device());
   detail::skeleton::fold(b, batch, batch.rows == 0 || b.info.vectors == 0, stream);
@@ -82,7 +88,8 @@ GeometryReport GeometryEvaluator::compute(StreamHandle stream) {
   const detail::NonFiniteLocation where = b.first_bad(stream);
   detail::skeleton::raise_if_error(b.spec.nan_policy, where,
                                    "non-finite prediction or target in " + vector_text(b, where));
-  GeometryReport report = detail::build_geo_report(b, b.words(stream));
+  GeometryReport report = detail::build_geo_report(
+      b, b.words(stream), b.sketch_bits > 0 ? b.sketch(stream) : std::vector<std::uint64_t>{});
   report.device = b.describe();
   return report;
 }
@@ -99,7 +106,9 @@ State GeometryEvaluator::state(StreamHandle stream) {
   detail::GeoBackend& b = *backend_;
   detail::skeleton::require_configured(b, "state()", kUnknownInputs);
   raise_if_bad_weight(b, stream);
-  return detail::encode_geo_state(b, b.words(stream), b.first_bad(stream));
+  return detail::encode_geo_state(
+      b, b.words(stream), b.sketch_bits > 0 ? b.sketch(stream) : std::vector<std::uint64_t>{},
+      b.first_bad(stream));
 }
 
 void GeometryEvaluator::merge(const State& other, StreamHandle stream) {
@@ -125,6 +134,13 @@ void GeometryEvaluator::merge(const State& other, StreamHandle stream) {
                   "cannot merge: the state's records differ in size");
   for (std::size_t k = 0; k < mine.size(); k += static_cast<std::size_t>(b.layout.words)) {
     ops::combine(mine.data() + k, d.words.data() + k, b.layout);
+  }
+  if (b.sketch_bits > 0) {
+    std::vector<std::uint64_t> counts = b.sketch(stream);
+    for (std::size_t i = 0; i < counts.size() && i < d.sketch.size(); ++i) {
+      counts[i] += d.sketch[i];
+    }
+    b.load_sketch(counts, stream);
   }
   b.load(mine, detail::skeleton::earliest(b.first_bad(stream), d.first_nonfinite), stream);
   b.batches += d.batches;

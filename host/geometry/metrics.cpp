@@ -6,6 +6,7 @@
 
 #include "core/json_text.hpp"
 #include "geometry/backend.hpp"
+#include "gpueval/ops/quantile_sketch.hpp"
 
 namespace gpueval::detail {
 
@@ -68,6 +69,11 @@ void finalize(const GeoBackend& b, const std::uint64_t* words, const std::uint64
     case GeoMetric::miss_rate:
       put_sample(ops::GeoLayout::miss, true);
       break;
+    case GeoMetric::median_error:
+    case GeoMetric::error_q90:
+    case GeoMetric::error_q99:
+      out.push_back(kNaN); // the sketch's, over every vector (build_geo_report)
+      break;
     case GeoMetric::mpjpe:
       put(s.sum(ops::GeoLayout::error) / weight);
       break;
@@ -115,7 +121,8 @@ void finalize(const GeoBackend& b, const std::uint64_t* words, const std::uint64
 
 } // namespace
 
-GeometryReport build_geo_report(const GeoBackend& b, const std::vector<std::uint64_t>& words) {
+GeometryReport build_geo_report(const GeoBackend& b, const std::vector<std::uint64_t>& words,
+                                const std::vector<std::uint64_t>& sketch) {
   GeometryReport r;
   r.spec = b.spec;
   r.spec.metrics = b.metrics;
@@ -164,6 +171,21 @@ GeometryReport build_geo_report(const GeoBackend& b, const std::vector<std::uint
     }
   }
   finalize(b, all.data(), samples, r.values);
+  if (b.sketch_bits > 0) { // the error quantiles over every vector
+    r.quantile_accuracy = ops::sketch::alpha(b.sketch_bits);
+    const bool nan = all[ops::GeoLayout::kNonfinite] != 0;
+    std::size_t i = 0;
+    for (GeoMetric m : b.metrics) {
+      const double q = m == GeoMetric::median_error ? 0.5
+                       : m == GeoMetric::error_q90  ? 0.9
+                       : m == GeoMetric::error_q99  ? 0.99
+                                                    : -1;
+      if (q >= 0) {
+        r.values[i] = nan ? kNaN : ops::sketch::quantile(sketch.data(), b.sketch_bits, q);
+      }
+      i += m == GeoMetric::pck ? b.pck.size() : 1;
+    }
+  }
   r.count = all[ops::GeoLayout::kCount];
   r.skipped_nonfinite =
       all[ops::GeoLayout::kSkipped] + (samples ? samples[ops::GeoLayout::kSkipped] : 0);

@@ -71,6 +71,8 @@ std::string GeometryReport::to_json() const {
   axis("by_axis", spec.by_axis);
   out += ", \"miss_threshold\": ";
   append_number(out, spec.miss_threshold);
+  out += ", \"quantile_alpha\": ";
+  append_number(out, spec.quantile_alpha);
   out += ", \"pck_thresholds\": ";
   append_array(out, spec.pck_thresholds);
   out += ", \"auc_max\": ";
@@ -124,6 +126,8 @@ std::string GeometryReport::to_json() const {
     out += ", \"samples\": " + std::to_string(samples) +
            ", \"samples_with_final\": " + std::to_string(samples_with_final);
   }
+  out += ", \"quantile_accuracy\": ";
+  append_number(out, quantile_accuracy);
   out += ", \"pck_curve\": ";
   if (auc_thresholds.empty()) {
     out += "null";

@@ -8,6 +8,7 @@
 #include "core/options.hpp"
 #include "gpueval/error.hpp"
 #include "gpueval/geometry.hpp"
+#include "gpueval/ops/quantile_sketch.hpp"
 
 namespace gpueval {
 
@@ -34,6 +35,10 @@ const std::vector<GeoMetricInfo>& geo_metric_table() {
        "minADE)"},
       {GeoMetric::miss_rate, "miss_rate",
        "mode_axis: fraction of samples whose least FDE exceeds miss_threshold"},
+      {GeoMetric::median_error, "median_error",
+       "median error over every vector, from a sketch within quantile_alpha (opt-in)"},
+      {GeoMetric::error_q90, "error_q90", "90th percentile of the errors (opt-in)"},
+      {GeoMetric::error_q99, "error_q99", "99th percentile of the errors (opt-in)"},
   };
   return table;
 }
@@ -94,6 +99,8 @@ void GeometrySpec::validate() const {
                   "outlier_abs and outlier_rel must be finite and >= 0");
   GPUEVAL_EXPECTS(std::isfinite(miss_threshold) && miss_threshold >= 0,
                   "miss_threshold must be finite and >= 0");
+  GPUEVAL_EXPECTS(quantile_alpha >= 0.00049 && quantile_alpha <= 0.5,
+                  "quantile_alpha must be within [0.00049, 0.5]");
   GPUEVAL_EXPECTS(!mode_axis || *mode_axis == 1,
                   "mode_axis must be 1 (predictions [N, K, ...] against targets [N, ...]); move "
                   "the predictions' mode axis there (torch: pred.movedim(a, 1))");
@@ -114,6 +121,15 @@ void GeometrySpec::validate() const {
   if (!sample_shape.empty()) {
     (void)GeoLayoutInfo::from(*this, sample_shape);
   }
+}
+
+int GeometrySpec::quantile_bits() const {
+  for (GeoMetric m : metrics) {
+    if (is_quantile_metric(m)) {
+      return ops::sketch::mantissa_bits_for(quantile_alpha);
+    }
+  }
+  return 0;
 }
 
 std::vector<GeoMetric> GeometrySpec::resolved_metrics(std::int64_t dims) const {
@@ -199,6 +215,7 @@ const std::vector<OptionInfo>& GeometrySpec::option_infos() {
       {"mode_axis", "1: predictions [N, K, ...] hold K modes (min_ade, min_fde, miss_rate)", ""},
       {"by_axis", "an axis of the targets: every vector metric per index (error vs horizon)", ""},
       {"miss_threshold", "miss_rate: a sample's least FDE over this misses", "2"},
+      {"quantile_alpha", "relative accuracy of median_error, error_q90, error_q99", "0.005"},
       {"pck_thresholds", "comma-separated PCK thresholds (pck@T each)", ""},
       {"auc_max", "auc_pck: the largest threshold of the PCK curve", "150"},
       {"auc_steps", "auc_pck: thresholds on the curve, 0 to auc_max", "31"},
@@ -235,6 +252,7 @@ GeometrySpec GeometrySpec::from_options(const Options& options) {
     spec.by_axis = static_cast<int>(*k);
   }
   spec.miss_threshold = o.real("miss_threshold", 2.0);
+  spec.quantile_alpha = o.real("quantile_alpha", 0.005);
   for (const std::string& t : o.names("pck_thresholds")) {
     std::size_t used = 0;
     double v = 0;
@@ -270,6 +288,7 @@ Options GeometrySpec::to_options() const {
   o["mode_axis"] = mode_axis ? detail::option_text(std::int64_t{*mode_axis}) : "none";
   o["by_axis"] = by_axis ? detail::option_text(std::int64_t{*by_axis}) : "none";
   o["miss_threshold"] = detail::option_text(miss_threshold);
+  o["quantile_alpha"] = detail::option_text(quantile_alpha);
   std::string thresholds;
   for (double t : pck_thresholds) {
     thresholds += (thresholds.empty() ? "" : ",") + detail::option_text(t);

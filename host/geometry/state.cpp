@@ -5,6 +5,7 @@
 #include "core/state_blob.hpp"
 #include "geometry/backend.hpp"
 #include "gpueval/error.hpp"
+#include "gpueval/ops/quantile_sketch.hpp"
 
 namespace gpueval::detail {
 
@@ -40,7 +41,7 @@ Options options_of(const std::vector<std::uint8_t>& bytes) {
 } // namespace
 
 State encode_geo_state(const GeoBackend& b, const std::vector<std::uint64_t>& words,
-                       NonFiniteLocation where) {
+                       const std::vector<std::uint64_t>& sketch, NonFiniteLocation where) {
   GeometrySpec spec = b.spec;
   spec.metrics = b.metrics;
   StateHeader h;
@@ -56,6 +57,20 @@ State encode_geo_state(const GeoBackend& b, const std::vector<std::uint64_t>& wo
   StateWriter w(payload);
   for (std::uint64_t v : words) {
     w.u64(v);
+  }
+  // The sketch (quantile metrics): its nonzero counts as (index, count) pairs, ascending.
+  if (!sketch.empty()) {
+    std::uint64_t nonzero = 0;
+    for (std::uint64_t c : sketch) {
+      nonzero += c != 0 ? 1 : 0;
+    }
+    w.u64(nonzero);
+    for (std::size_t i = 0; i < sketch.size(); ++i) {
+      if (sketch[i] != 0) {
+        w.u64(i);
+        w.u64(sketch[i]);
+      }
+    }
   }
   return seal_state(h, payload);
 }
@@ -76,7 +91,9 @@ DecodedGeoState decode_geo_state(const State& state) {
   const GeoLayoutInfo info = GeoLayoutInfo::from(d.spec, d.spec.sample_shape);
   const ops::GeoLayout layout = geo_layout(d.spec, d.spec.metrics);
   const std::uint64_t words = static_cast<std::uint64_t>(info.records() * layout.words);
-  if (h.keys != static_cast<std::uint64_t>(info.records()) || o.payload_size != words * 8) {
+  const int bits = d.spec.quantile_bits();
+  if (h.keys != static_cast<std::uint64_t>(info.records()) ||
+      (bits == 0 ? o.payload_size != words * 8 : o.payload_size < words * 8 + 8)) {
     throw StateError("geometry state holds " + std::to_string(o.payload_size) +
                      " record bytes, its spec needs " + std::to_string(words * 8));
   }
@@ -84,6 +101,25 @@ DecodedGeoState decode_geo_state(const State& state) {
   d.words.resize(static_cast<std::size_t>(words));
   for (std::uint64_t& v : d.words) {
     v = r.u64();
+  }
+  if (bits > 0) {
+    const auto size = static_cast<std::uint64_t>(ops::sketch::buckets(bits));
+    d.sketch.assign(static_cast<std::size_t>(size), 0);
+    const std::uint64_t n = r.u64();
+    if (n != r.left() / 16 || r.left() % 16 != 0) {
+      throw StateError("geometry state's sketch holds " + std::to_string(r.left()) + " bytes for " +
+                       std::to_string(n) + " counts");
+    }
+    std::uint64_t last = 0;
+    for (std::uint64_t i = 0; i < n; ++i) {
+      const std::uint64_t index = r.u64(), count = r.u64();
+      if (index >= size || count == 0 || (i > 0 && index <= last)) {
+        throw StateError("geometry state's sketch is inconsistent (index " + std::to_string(index) +
+                         ")");
+      }
+      d.sketch[static_cast<std::size_t>(index)] = count;
+      last = index;
+    }
   }
   d.batches = h.batches;
   d.first_nonfinite = h.first_nonfinite;

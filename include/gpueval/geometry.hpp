@@ -39,8 +39,15 @@ enum class GeoMetric : std::uint8_t {
   min_fde,        // mode_axis: per sample, the least FDE over the modes
   min_ade_by_fde, // mode_axis: per sample, the ADE of the mode with the least FDE (Argoverse)
   miss_rate,      // mode_axis: fraction of samples whose least FDE exceeds miss_threshold
+  median_error,   // quantiles of e over every vector, from a sketch (opt-in, unweighted)
+  error_q90,
+  error_q99,
 };
-inline constexpr int kNumGeoMetrics = 15;
+inline constexpr int kNumGeoMetrics = 18;
+// Whether a metric is an error quantile (the sketch's; opt-in, not weighted).
+inline bool is_quantile_metric(GeoMetric m) {
+  return m == GeoMetric::median_error || m == GeoMetric::error_q90 || m == GeoMetric::error_q99;
+}
 // Whether a metric is a sample's over its modes (mode_axis), not a vector's.
 inline bool is_mode_metric(GeoMetric m) {
   return m == GeoMetric::min_ade || m == GeoMetric::min_fde || m == GeoMetric::min_ade_by_fde ||
@@ -62,7 +69,9 @@ inline constexpr std::int64_t kMaxProcrustesDims = 3;
 inline constexpr int kMaxPckThresholds = 64;
 inline constexpr int kMaxAucSteps = 1001;
 inline constexpr std::int64_t kMaxGeoKeys = std::int64_t{1} << 16;
-inline constexpr std::int64_t kMaxGeoModes = 4096;
+// Most modes a prediction may hold: each sample's modes are scanned by one worker (a thread on
+// CUDA), its vectors' finiteness rechecked per mode (K^2 reads a vector).
+inline constexpr std::int64_t kMaxGeoModes = 64;
 
 // ---- what to compute -------------------------------------------------------------------------
 
@@ -85,7 +94,12 @@ struct GeometrySpec {
   // A breakdown axis of the targets (e.g. the time axis of [N, T, J, 3]): every vector metric
   // per index (the error against the horizon); std::nullopt: none.
   std::optional<int> by_axis;
-  double miss_threshold = 2.0;        // miss_rate: a sample's least FDE over this misses
+  double miss_threshold = 2.0; // miss_rate: a sample's least FDE over this misses
+  // median_error, error_q90, error_q99: the sketch's relative accuracy (as regression's
+  // quantile_alpha: 0.005 gives 0.39% with 7 mantissa bits, 128 KiB).
+  double quantile_alpha = 0.005;
+  // The sketch's mantissa bits for quantile_alpha; 0 without quantile metrics.
+  int quantile_bits() const;
   std::vector<double> pck_thresholds; // each > 0, increasing
   // auc_pck: the PCK curve at auc_steps thresholds 0, ..., auc_max (3DPCK's 0..150 mm in 31).
   double auc_max = 150;
@@ -150,6 +164,9 @@ struct GeometryReport final : FamilyReport {
   // mode_axis: the samples folded, and those with a vector at the time axis' last index (the
   // ones min_fde, min_ade_by_fde and miss_rate average over).
   std::uint64_t samples = 0, samples_with_final = 0;
+  // The error quantiles' relative accuracy (0 without them); their per-key and by_axis values
+  // are NaN (the sketch is over every vector).
+  double quantile_accuracy = 0;
   std::uint64_t count = 0; // vectors folded
   double weight_sum = 0;   // their weights' sum (count when unweighted)
   std::uint64_t skipped_nonfinite = 0;

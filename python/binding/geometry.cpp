@@ -42,6 +42,7 @@ void bind_geometry(nb::module_& m) {
         d["mode_axis"] = s.mode_axis;
         d["by_axis"] = s.by_axis;
         d["miss_threshold"] = s.miss_threshold;
+        d["quantile_alpha"] = s.quantile_alpha;
         d["pck_thresholds"] = s.pck_thresholds;
         d["auc_max"] = s.auc_max;
         d["auc_steps"] = s.auc_steps;

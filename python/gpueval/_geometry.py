@@ -49,6 +49,9 @@ class Geometry(StreamingEvaluator):
         by_axis: an axis of the targets: every vector metric per index (``r.by_axis``: the
             error against the horizon of motion prediction), or ``None``.
         miss_threshold: ``miss_rate``'s threshold on a sample's least FDE (Argoverse: 2.0 m).
+        quantile_alpha: the relative accuracy of ``median_error``, ``error_q90`` and
+            ``error_q99`` (opt-in: a sketch of every vector's error over the epoch, 128 KiB at
+            the default; not weighted).
         pck_thresholds: thresholds of ``pck`` (reported as ``pck@T``), e.g. ``[150]`` for 3DPCK
             in millimetres.
         auc_max, auc_steps: ``auc_pck`` is the mean of the PCK curve at ``auc_steps``
@@ -68,7 +71,7 @@ class Geometry(StreamingEvaluator):
     def __init__(self, metrics: Union[str, Sequence[str]] = "default", vector_axis: int = -1,
                  key_axis: Optional[int] = None, time_axis: Optional[int] = None,
                  mode_axis: Optional[int] = None, by_axis: Optional[int] = None,
-                 miss_threshold: float = 2.0,
+                 miss_threshold: float = 2.0, quantile_alpha: float = 0.005,
                  pck_thresholds: Union[None, float, Sequence[float]] = None, auc_max: float = 150.0,
                  auc_steps: int = 31, outlier_abs: float = 3.0, outlier_rel: float = 0.05,
                  nan_policy: str = "skip", device: Any = "auto", threads: int = 0,
@@ -82,6 +85,7 @@ class Geometry(StreamingEvaluator):
                       key_axis=axis(key_axis), time_axis=axis(time_axis),
                       mode_axis=axis(mode_axis), by_axis=axis(by_axis),
                       miss_threshold=float(miss_threshold),
+                      quantile_alpha=float(quantile_alpha),
                       pck_thresholds=_thresholds(pck_thresholds), auc_max=float(auc_max),
                       auc_steps=int(auc_steps), outlier_abs=float(outlier_abs),
                       outlier_rel=float(outlier_rel), nan_policy=nan_policy)
@@ -95,7 +99,7 @@ class Geometry(StreamingEvaluator):
         return {"metrics": k["metrics"], "vector_axis": k["vector_axis"],
                 **{name: "none" if k[name] is None else k[name]
                    for name in ("key_axis", "time_axis", "mode_axis", "by_axis")},
-                "miss_threshold": k["miss_threshold"],
+                "miss_threshold": k["miss_threshold"], "quantile_alpha": k["quantile_alpha"],
                 "pck_thresholds": (None if k["pck_thresholds"] is None else
                                    ",".join(repr(v) for v in k["pck_thresholds"])),
                 "auc_max": k["auc_max"],
@@ -144,7 +148,7 @@ class Geometry(StreamingEvaluator):
         ev = cls(metrics=info["metrics"], vector_axis=info["vector_axis"],
                  key_axis=info["key_axis"], time_axis=info["time_axis"],
                  mode_axis=info["mode_axis"], by_axis=info["by_axis"],
-                 miss_threshold=info["miss_threshold"],
+                 miss_threshold=info["miss_threshold"], quantile_alpha=info["quantile_alpha"],
                  pck_thresholds=info["pck_thresholds"] or None,
                  auc_max=info["auc_max"], auc_steps=info["auc_steps"],
                  outlier_abs=info["outlier_abs"], outlier_rel=info["outlier_rel"],

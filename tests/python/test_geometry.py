@@ -214,6 +214,24 @@ def test_trajectories_ade(rng):
     close(r["ade"], np.mean(np.linalg.norm(pr - gt, axis=-1)))
 
 
+def test_error_quantiles_within_the_sketch_accuracy(rng):
+    p, t = poses(rng, 300, 17, 3)
+    ev = gpueval.Geometry(metrics="mpjpe,median_error,error_q90,error_q99", device="cpu")
+    for a, b in ((0, 100), (100, 300)):
+        ev.update(p[a:b], t[a:b])
+    r = ev.compute()
+    e = mpjpe(p, t).ravel()
+    for name, q in (("median_error", 0.5), ("error_q90", 0.9), ("error_q99", 0.99)):
+        want = np.quantile(e, q)
+        assert abs(r[name] - want) <= 0.0040 * want, (name, r[name], want)
+    assert r.to_dict()["quantile_accuracy"] < 0.004
+    assert np.isnan(r.per_key["median_error"]).all()
+    merged = gpueval.from_state(ev.state()).compute()
+    assert dict(merged) == dict(r)
+    with pytest.raises(ValueError, match="not weighted"):
+        ev.update(p, t, weight=np.ones((300, 17)))
+
+
 def test_weights_and_masks(rng):
     p, t = poses(rng, 80, 17, 3)
     w = rng.random((80, 17)) * (rng.random((80, 17)) < 0.9)
