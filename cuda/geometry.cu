@@ -56,7 +56,9 @@ struct GeoArgs {
   int axes = 0;                   // a row's vector axes
   int key_pos = -1;               // which of them is the key axis
   int time_pos = -1, by_pos = -1; // the time and breakdown axes among them
-  std::int64_t steps = 0;         // the time axis' length
+  std::int64_t ns[kMaxRank] = {}; // each axis' stride in the vectors' C order (errors name it)
+  std::int64_t sample_size = 0, samples_per_row = 1; // the alignments' samples (sample_axes)
+  std::int64_t steps = 0;                            // the time axis' length
   std::int64_t shape[kMaxRank] = {};
   std::int64_t ps[kMaxRank] = {}, ts[kMaxRank] = {}, ms[kMaxRank] = {}, ws[kMaxRank] = {};
   std::int64_t p_row = 0, t_row = 0, m_row = 0, w_row = 0; // the batch axis' byte strides
@@ -83,13 +85,14 @@ struct GeoArgs {
 
 // Where vector j of row `row` lives: byte offsets into each tensor, and its key.
 struct VectorAt {
+  std::int64_t natural;    // the vector's index in C order within its row
   std::int64_t p, t, m, w; // p: mode 0's
   int key, by;             // by: the by_axis index, or -1
   bool final;              // at the time axis' last index
 };
 
 __device__ VectorAt vector_at(const GeoArgs& a, std::int64_t row, std::int64_t j) {
-  VectorAt v{row * a.p_row, row * a.t_row, row * a.m_row, row * a.w_row, 0, -1, false};
+  VectorAt v{0, row * a.p_row, row * a.t_row, row * a.m_row, row * a.w_row, 0, -1, false};
   for (int x = a.axes - 1; x >= 0; --x) {
     const std::int64_t c = j % a.shape[x];
     j /= a.shape[x];
@@ -97,6 +100,7 @@ __device__ VectorAt vector_at(const GeoArgs& a, std::int64_t row, std::int64_t j
     v.t += c * a.ts[x];
     v.m += c * a.ms[x];
     v.w += c * a.ws[x];
+    v.natural += c * a.ns[x];
     if (x == a.key_pos) {
       v.key = static_cast<int>(c);
     }
@@ -140,14 +144,15 @@ __device__ bool finite_vector(const GeoArgs& a, const VectorAt& at) {
 struct RowVectors {
   const GeoArgs& a;
   std::int64_t row;
-  __device__ std::int64_t count() const { return a.vectors; }
-  __device__ bool included(std::int64_t j) const {
-    const VectorAt at = vector_at(a, row, j);
+  std::int64_t first; // the sample's first vector in reading order
+  __device__ std::int64_t count() const { return a.sample_size; }
+  __device__ bool included(std::int64_t k) const {
+    const VectorAt at = vector_at(a, row, first + k);
     const double w = weight_of(a, at); // the fold's rule: a bad weight is never included
     return mask_keeps(a, at) && isfinite(w) && w > 0 && finite_vector(a, at);
   }
-  __device__ void load(std::int64_t j, int i, double& p, double& t) const {
-    const VectorAt at = vector_at(a, row, j);
+  __device__ void load(std::int64_t k, int i, double& p, double& t) const {
+    const VectorAt at = vector_at(a, row, first + k);
     p = load_at(a.pred, a.pred.data + at.p + i * a.p_vec);
     t = load_at(a.target, a.target.data + at.t + i * a.t_vec);
   }
@@ -164,11 +169,12 @@ struct OneVector {
 };
 
 __global__ void geo_align_kernel(GeoArgs a) {
+  // A thread per sample of the chunk: row r's sample q.
   const std::int64_t r = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x;
-  if (r >= a.rows) {
+  if (r >= a.rows * a.samples_per_row) {
     return;
   }
-  const RowVectors src{a, a.row0 + r};
+  const RowVectors src{a, a.row0 + r / a.samples_per_row, (r % a.samples_per_row) * a.sample_size};
   RowAlign out;
   out.procrustes = a.pa ? ops::align_procrustes(src, a.d) : ops::Alignment{};
   out.scale = a.na ? ops::align_scale(src, a.d) : 0.0;
@@ -247,7 +253,7 @@ __global__ void geo_fold_kernel(GeoArgs a, bool shared) {
     const std::int64_t r = v / a.vectors, j = v % a.vectors;
     const std::int64_t row = a.row0 + r;
     const VectorAt at = vector_at(a, row, j);
-    const std::uint64_t element = static_cast<std::uint64_t>(row * a.vectors + j);
+    const std::uint64_t element = static_cast<std::uint64_t>(row * a.vectors + at.natural);
     // Every weight is checked, masked or not, as the CPU checks them: a bad one is recorded
     // (compute() raises) and its vector left out.
     const double w = weight_of(a, at);
@@ -271,7 +277,8 @@ __global__ void geo_fold_kernel(GeoArgs a, bool shared) {
       }
       continue;
     }
-    const RowAlign* al = a.pa || a.na ? a.align + r : nullptr;
+    const RowAlign* al =
+        a.pa || a.na ? a.align + r * a.samples_per_row + j / a.sample_size : nullptr;
     ops::VectorTerms terms = ops::vector_terms(
         OneVector{a, at}, 0, a.d, w, a.pa ? &al->procrustes : nullptr, a.na ? &al->scale : nullptr);
     terms.final = at.final;
@@ -325,7 +332,7 @@ __global__ void geo_modes_kernel(GeoArgs a) {
     ops::ModeSums m;
     for (std::int64_t j = 0; j < a.vectors; ++j) {
       const VectorAt at = vector_at(a, row, j);
-      const std::uint64_t element = static_cast<std::uint64_t>(row * a.vectors + j);
+      const std::uint64_t element = static_cast<std::uint64_t>(row * a.vectors + at.natural);
       const double w = weight_of(a, at);
       if (!(isfinite(w) && w >= 0)) {
         if (k == 0) {
@@ -389,7 +396,9 @@ public:
       sketch_ = DeviceBuffer(index_, static_cast<std::size_t>(sketch_size_) * 8);
     }
     if (needs(GeoMetric::pa_mpjpe) || needs(GeoMetric::n_mpjpe)) {
-      align_ = DeviceBuffer(index_, static_cast<std::size_t>(kAlignRows) * sizeof(RowAlign));
+      align_ = DeviceBuffer(index_,
+                            static_cast<std::size_t>(std::max(kAlignRows, info.samples_per_row)) *
+                                sizeof(RowAlign));
     }
     configured_ = true;
     reset(nullptr);
@@ -423,12 +432,14 @@ public:
     a.t_vec = bytes(b.target, info.vector_axis);
     a.p_mode = info.modes ? bytes(b.pred, 1) : 0;
     a.modes = static_cast<int>(b.modes);
-    int x = 0, vi = 1; // vi: the axis of the vector-less views
-    for (int axis = 1; axis < b.target.rank; ++axis) {
-      if (axis == info.vector_axis) {
-        continue;
-      }
+    int x = 0;
+    for (int axis : info.order) { // the reading order (sample_axes last)
+      const int vi = axis < info.vector_axis ? axis : axis - 1; // of the vector-less views
       a.shape[x] = b.target.shape[axis];
+      a.ns[x] = 1;
+      for (int later = axis + 1; later < b.target.rank; ++later) {
+        a.ns[x] *= later == info.vector_axis ? 1 : b.target.shape[later];
+      }
       a.ps[x] = bytes(b.pred, axis + shift);
       a.ts[x] = bytes(b.target, axis);
       a.ms[x] = a.has_mask ? bytes(b.mask, vi) : 0;
@@ -443,9 +454,10 @@ public:
         a.by_pos = x;
       }
       ++x;
-      ++vi;
     }
     a.axes = x;
+    a.sample_size = info.sample_size;
+    a.samples_per_row = info.samples_per_row;
     a.vectors = info.vectors;
     a.pa = needs(GeoMetric::pa_mpjpe);
     a.na = needs(GeoMetric::n_mpjpe);
@@ -469,16 +481,18 @@ public:
     const std::size_t smem = shared ? static_cast<std::size_t>(words_) * 8 : 0;
     const auto s = static_cast<cudaStream_t>(stream);
     device_.before(s);
-    for (std::int64_t row0 = 0; row0 < b.rows; row0 += kAlignRows) {
+    // Chunks of whole rows whose samples fit the scratch (a row at least).
+    const std::int64_t chunk = std::max<std::int64_t>(1, kAlignRows / info.samples_per_row);
+    for (std::int64_t row0 = 0; row0 < b.rows; row0 += chunk) {
       a.row0 = row0;
-      a.rows = std::min(kAlignRows, b.rows - row0);
+      a.rows = std::min(chunk, b.rows - row0);
       if (info.modes) { // the samples' metrics only: no vector is folded apart
         const auto blocks = static_cast<unsigned>((a.rows + 127) / 128);
         GPUEVAL_LAUNCH(geo_modes_kernel, blocks, 128, 0, s, a);
         continue;
       }
-      if (a.pa || a.na) {
-        const auto blocks = static_cast<unsigned>((a.rows + 127) / 128);
+      if (a.pa || a.na) { // a thread per sample of the chunk
+        const auto blocks = static_cast<unsigned>((a.rows * a.samples_per_row + 127) / 128);
         GPUEVAL_LAUNCH(geo_align_kernel, blocks, 128, 0, s, a);
       }
       const std::int64_t wanted = (a.rows * a.vectors + kGeoThreads - 1) / kGeoThreads;

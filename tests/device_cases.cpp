@@ -890,6 +890,16 @@ TEST(DeviceParity, SmallGeometryEveryPath) {
   check_geo_parity(motion, {{30, 8, 5, 3}, DType::f32, true, true, 2}, 2, 77);
   motion.nan_policy = NanPolicy::propagate; // the non-finite vectors' keys and indices read NaN
   check_geo_parity(motion, {{30, 8, 5, 3}, DType::f32, true, false, 2}, 1, 81);
+  // Each frame's joints aligned on their own (sample_axes 2), and each joint's track (1): the
+  // samples read in their order, the non-finite vectors named in C order.
+  GeometrySpec frames;
+  frames.sample_axes = {2};
+  frames.by_axis = 1;
+  frames.key_axis = 2;
+  check_geo_parity(frames, {{20, 6, 5, 3}, DType::f32, true, true, 2}, 2, 83);
+  GeometrySpec tracks;
+  tracks.sample_axes = {1};
+  check_geo_parity(tracks, {{20, 6, 5, 3}, DType::f64, false, true, 1}, 1, 84);
   // 30 indices and 20 keys: records past a block's shared memory, by indices included.
   GeometrySpec long_motion;
   long_motion.time_axis = 1;

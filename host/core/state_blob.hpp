@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstring>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/common.hpp"
@@ -97,6 +98,45 @@ private:
   std::size_t size_;
   std::size_t pos_ = 0;
 };
+
+// Counts of which few are nonzero (an error sketch): how many are, then (index, count) pairs,
+// indices ascending.
+inline void write_sparse_counts(StateWriter& w, const std::vector<std::uint64_t>& counts) {
+  std::uint64_t nonzero = 0;
+  for (std::uint64_t c : counts) {
+    nonzero += c != 0 ? 1 : 0;
+  }
+  w.u64(nonzero);
+  for (std::size_t i = 0; i < counts.size(); ++i) {
+    if (counts[i] != 0) {
+      w.u64(i);
+      w.u64(counts[i]);
+    }
+  }
+}
+
+// What write_sparse_counts wrote, as the pairs, for `size` counts: the rest of `r`. Throws
+// StateError naming `what` ("quantile sketch") when the pairs do not fill it exactly, or an
+// index is out of range or out of order, or a count is 0.
+inline std::vector<std::pair<std::uint64_t, std::uint64_t>>
+read_sparse_counts(StateReader& r, std::uint64_t size, const std::string& what) {
+  const std::uint64_t n = r.u64();
+  if (n != r.left() / 16 || r.left() % 16 != 0) {
+    throw StateError("state blob's " + what + " holds " + std::to_string(r.left()) + " bytes for " +
+                     std::to_string(n) + " counts");
+  }
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> out;
+  out.reserve(static_cast<std::size_t>(n));
+  for (std::uint64_t i = 0; i < n; ++i) {
+    const std::uint64_t index = r.u64(), count = r.u64();
+    if (index >= size || count == 0 || (!out.empty() && index <= out.back().first)) {
+      throw StateError("state blob's " + what + " is inconsistent (index " + std::to_string(index) +
+                       ")");
+    }
+    out.emplace_back(index, count);
+  }
+  return out;
+}
 
 // Header + payload + checksum.
 State seal_state(const StateHeader& header, const std::vector<std::uint8_t>& payload);

@@ -54,6 +54,7 @@ struct VectorMap {
   std::vector<std::int64_t> pred, target, mask, weight; // pred: mode 0's
   std::vector<std::int32_t> key, by;                    // by: the by_axis index, or -1
   std::vector<std::uint8_t> final;                      // at the time axis' last index
+  std::vector<std::int64_t> natural; // the vector's index in C order (sample_axes reorder them)
   std::vector<std::int64_t> strides; // of the batch it was made for: the next reuses it if equal
 };
 
@@ -141,8 +142,11 @@ public:
       for (std::int64_t r = task * per_task; r < r1; ++r) {
         if (info.modes) {
           fold_modes(b, map, r, s);
-        } else {
-          fold_row(b, map, r, s);
+          continue;
+        }
+        const auto size = static_cast<std::size_t>(info.sample_size);
+        for (std::size_t q = 0; q < static_cast<std::size_t>(info.samples_per_row); ++q) {
+          fold_sample(b, map, r, q * size, (q + 1) * size, s);
         }
       }
     });
@@ -216,6 +220,7 @@ private:
     m.key.resize(n);
     m.by.resize(n);
     m.final.resize(n);
+    m.natural.resize(n);
     std::int64_t coord[kMaxRank] = {};
     for (std::size_t j = 0; j < n; ++j) {
       std::int64_t op = 0, ot = 0, om = 0, ow = 0;
@@ -245,14 +250,18 @@ private:
       m.key[j] = info.key_axis > 0 ? static_cast<std::int32_t>(coord[info.key_axis]) : 0;
       m.by[j] = info.by_axis > 0 ? static_cast<std::int32_t>(coord[info.by_axis]) : -1;
       m.final[j] = info.time_axis > 0 && coord[info.time_axis] == info.steps - 1 ? 1 : 0;
-      for (int a = rank - 1; a >= 1; --a) { // the next vector, C order
-        if (a == info.vector_axis) {
-          continue;
+      std::int64_t natural = 0; // the vector's index in C order (what errors name)
+      for (int a = 1; a < rank; ++a) {
+        if (a != info.vector_axis) {
+          natural = natural * b.target.shape[a] + coord[a];
         }
-        if (++coord[a] < b.target.shape[a]) {
+      }
+      m.natural[j] = natural;
+      for (auto it = info.order.rbegin(); it != info.order.rend(); ++it) { // the next, in order
+        if (++coord[*it] < b.target.shape[*it]) {
           break;
         }
-        coord[a] = 0;
+        coord[*it] = 0;
       }
     }
     return m;
@@ -263,21 +272,23 @@ private:
       for (std::size_t j = 0; j < map.weight.size(); ++j) {
         const double w = load_any(b.weight, r * b.weight.strides[0] + map.weight[j]);
         if (!(std::isfinite(w) && w >= 0)) {
-          throw InvalidArgument(detail::bad_geo_weight_message(
-              b.index, r * info.vectors + static_cast<std::int64_t>(j), w));
+          throw InvalidArgument(
+              detail::bad_geo_weight_message(b.index, r * info.vectors + map.natural[j], w));
         }
       }
     }
   }
 
-  void fold_row(const detail::GeoBatch& b, const VectorMap& map, std::int64_t r, Slot& s) const {
+  // Row r's vectors [j0, j1) in reading order: one sample (its alignments), then its vectors.
+  void fold_sample(const detail::GeoBatch& b, const VectorMap& map, std::int64_t r, std::size_t j0,
+                   std::size_t j1, Slot& s) const {
     const auto d = static_cast<int>(info.dims);
     const std::int64_t pv = b.pred.strides[info.vector_axis];
     const std::int64_t tv = b.target.strides[info.vector_axis];
     const std::int64_t p0 = r * b.pred.strides[0], t0 = r * b.target.strides[0];
     const auto words = static_cast<std::size_t>(layout.words);
-    // Staged by index into buffers sized once (the row's vectors), not appended.
-    const std::size_t vectors = map.pred.size();
+    // Staged by index into buffers sized once (a sample's vectors), not appended.
+    const std::size_t vectors = j1 - j0;
     if (s.index.size() < vectors) {
       s.p.resize(vectors * static_cast<std::size_t>(d));
       s.t.resize(vectors * static_cast<std::size_t>(d));
@@ -291,7 +302,7 @@ private:
     const bool masked = b.has_mask(), weighted = b.has_weight();
     const std::int64_t m0 = masked ? r * b.mask.strides[0] : 0;
     const std::int64_t w0 = weighted ? r * b.weight.strides[0] : 0;
-    for (std::size_t j = 0; j < vectors; ++j) {
+    for (std::size_t j = j0; j < j1; ++j) {
       if (masked && load_any(b.mask, m0 + map.mask[j]) == 0) {
         continue;
       }
@@ -309,7 +320,7 @@ private:
         finite = finite && std::isfinite(pd[i]) && std::isfinite(td[i]);
       }
       if (!finite) {
-        const std::int64_t vector = r * info.vectors + static_cast<std::int64_t>(j);
+        const std::int64_t vector = r * info.vectors + map.natural[j];
         if (!s.first.found() || vector < s.first.vector) {
           s.first.vector = vector;
         }
@@ -397,7 +408,7 @@ private:
       if (!finite) {
         s.p.resize(pat);
         s.t.resize(tat);
-        const std::int64_t vector = r * info.vectors + static_cast<std::int64_t>(j);
+        const std::int64_t vector = r * info.vectors + map.natural[j];
         if (!s.first.found() || vector < s.first.vector) {
           s.first.vector = vector;
         }

@@ -116,8 +116,9 @@ void GeometrySpec::validate() const {
                         time_axis.has_value(),
                     name + " needs time_axis (the targets' axis whose last index is final)");
   }
-  GPUEVAL_EXPECTS(!mode_axis || (!key_axis && !by_axis),
-                  "mode_axis gives one value per sample: key_axis and by_axis do not apply");
+  GPUEVAL_EXPECTS(!mode_axis || (!key_axis && !by_axis && sample_axes.empty()),
+                  "mode_axis gives one value per sample (a batch row): key_axis, by_axis and "
+                  "sample_axes do not apply");
   if (!sample_shape.empty()) {
     (void)GeoLayoutInfo::from(*this, sample_shape);
   }
@@ -196,6 +197,24 @@ GeoLayoutInfo GeoLayoutInfo::from(const GeometrySpec& spec,
     std::tie(l.by_axis, l.by_length) = other_axis(*spec.by_axis, "by_axis", kMaxGeoKeys);
   }
   l.modes = spec.mode_axis.has_value();
+  // The reading order: the other axes, then the sample axes.
+  std::vector<bool> in_sample(static_cast<std::size_t>(rank), spec.sample_axes.empty());
+  for (int axis : spec.sample_axes) {
+    const int a = other_axis(axis, "sample_axes", std::numeric_limits<std::int64_t>::max()).first;
+    GPUEVAL_EXPECTS(!in_sample[static_cast<std::size_t>(a)],
+                    "sample_axes lists axis " + std::to_string(a) + " twice");
+    in_sample[static_cast<std::size_t>(a)] = true;
+  }
+  l.sample_size = 1;
+  for (bool sample_group : {false, true}) {
+    for (int a = 1; a < rank; ++a) {
+      if (a != l.vector_axis && in_sample[static_cast<std::size_t>(a)] == sample_group) {
+        l.order.push_back(a);
+        const std::int64_t n = sample[static_cast<std::size_t>(a - 1)];
+        (sample_group ? l.sample_size : l.samples_per_row) *= n;
+      }
+    }
+  }
   for (GeoMetric m : spec.resolved_metrics(l.dims)) {
     GPUEVAL_EXPECTS(m != GeoMetric::pa_mpjpe || l.dims <= kMaxProcrustesDims,
                     "pa_mpjpe aligns vectors of at most " + std::to_string(kMaxProcrustesDims) +
@@ -215,6 +234,8 @@ const std::vector<OptionInfo>& GeometrySpec::option_infos() {
       {"mode_axis", "1: predictions [N, K, ...] hold K modes (min_ade, min_fde, miss_rate)", ""},
       {"by_axis", "an axis of the targets: every vector metric per index (error vs horizon)", ""},
       {"miss_threshold", "miss_rate: a sample's least FDE over this misses", "2"},
+      {"sample_axes", "axes whose vectors form one sample for pa_mpjpe, n_mpjpe (default: the row)",
+       ""},
       {"quantile_alpha", "relative accuracy of median_error, error_q90, error_q99", "0.005"},
       {"pck_thresholds", "comma-separated PCK thresholds (pck@T each)", ""},
       {"auc_max", "auc_pck: the largest threshold of the PCK curve", "150"},
@@ -252,6 +273,9 @@ GeometrySpec GeometrySpec::from_options(const Options& options) {
     spec.by_axis = static_cast<int>(*k);
   }
   spec.miss_threshold = o.real("miss_threshold", 2.0);
+  for (std::int64_t a : o.shape("sample_axes")) {
+    spec.sample_axes.push_back(static_cast<int>(a));
+  }
   spec.quantile_alpha = o.real("quantile_alpha", 0.005);
   for (const std::string& t : o.names("pck_thresholds")) {
     std::size_t used = 0;
@@ -288,6 +312,10 @@ Options GeometrySpec::to_options() const {
   o["mode_axis"] = mode_axis ? detail::option_text(std::int64_t{*mode_axis}) : "none";
   o["by_axis"] = by_axis ? detail::option_text(std::int64_t{*by_axis}) : "none";
   o["miss_threshold"] = detail::option_text(miss_threshold);
+  if (!sample_axes.empty()) {
+    o["sample_axes"] =
+        detail::option_text(std::vector<std::int64_t>(sample_axes.begin(), sample_axes.end()));
+  }
   o["quantile_alpha"] = detail::option_text(quantile_alpha);
   std::string thresholds;
   for (double t : pck_thresholds) {

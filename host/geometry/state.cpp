@@ -58,19 +58,8 @@ State encode_geo_state(const GeoBackend& b, const std::vector<std::uint64_t>& wo
   for (std::uint64_t v : words) {
     w.u64(v);
   }
-  // The sketch (quantile metrics): its nonzero counts as (index, count) pairs, ascending.
-  if (!sketch.empty()) {
-    std::uint64_t nonzero = 0;
-    for (std::uint64_t c : sketch) {
-      nonzero += c != 0 ? 1 : 0;
-    }
-    w.u64(nonzero);
-    for (std::size_t i = 0; i < sketch.size(); ++i) {
-      if (sketch[i] != 0) {
-        w.u64(i);
-        w.u64(sketch[i]);
-      }
-    }
+  if (!sketch.empty()) { // the error sketch (quantile metrics), as regression's
+    write_sparse_counts(w, sketch);
   }
   return seal_state(h, payload);
 }
@@ -105,20 +94,8 @@ DecodedGeoState decode_geo_state(const State& state) {
   if (bits > 0) {
     const auto size = static_cast<std::uint64_t>(ops::sketch::buckets(bits));
     d.sketch.assign(static_cast<std::size_t>(size), 0);
-    const std::uint64_t n = r.u64();
-    if (n != r.left() / 16 || r.left() % 16 != 0) {
-      throw StateError("geometry state's sketch holds " + std::to_string(r.left()) + " bytes for " +
-                       std::to_string(n) + " counts");
-    }
-    std::uint64_t last = 0;
-    for (std::uint64_t i = 0; i < n; ++i) {
-      const std::uint64_t index = r.u64(), count = r.u64();
-      if (index >= size || count == 0 || (i > 0 && index <= last)) {
-        throw StateError("geometry state's sketch is inconsistent (index " + std::to_string(index) +
-                         ")");
-      }
+    for (const auto& [index, count] : read_sparse_counts(r, size, "quantile sketch")) {
       d.sketch[static_cast<std::size_t>(index)] = count;
-      last = index;
     }
   }
   d.batches = h.batches;

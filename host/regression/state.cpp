@@ -74,17 +74,7 @@ State encode_state(const RegressionSpec& spec, const std::vector<std::int64_t>& 
   if (groups & kGroupQuantile) {
     w.u64(static_cast<std::uint64_t>(spec.quantile_bits()));
     w.f64(spec.quantile_alpha); // as asked: a spec made from the state asks the same
-    std::uint64_t nonzero = 0;
-    for (std::uint64_t c : sketch) {
-      nonzero += c != 0;
-    }
-    w.u64(nonzero);
-    for (std::size_t i = 0; i < sketch.size(); ++i) {
-      if (sketch[i] != 0) {
-        w.u64(i);
-        w.u64(sketch[i]);
-      }
-    }
+    write_sparse_counts(w, sketch);
   }
   return seal_state(h, payload);
 }
@@ -163,20 +153,7 @@ DecodedState decode_state(const State& state) {
                                        ? static_cast<std::uint64_t>(d.sample_shape.back())
                                        : 1;
     const auto size = channels * static_cast<std::uint64_t>(ops::sketch::buckets(d.sketch_bits));
-    const std::uint64_t n = q.u64();
-    if (n != q.left() / 16 || q.left() % 16 != 0) {
-      throw StateError("state blob's quantile sketch holds " + std::to_string(q.left()) +
-                       " bytes for " + std::to_string(n) + " counts");
-    }
-    d.sketch.reserve(static_cast<std::size_t>(n));
-    for (std::uint64_t i = 0; i < n; ++i) {
-      const std::uint64_t index = q.u64(), count = q.u64();
-      if (index >= size || count == 0 || (!d.sketch.empty() && index <= d.sketch.back().first)) {
-        throw StateError("state blob's quantile sketch is inconsistent (index " +
-                         std::to_string(index) + ")");
-      }
-      d.sketch.emplace_back(index, count);
-    }
+    d.sketch = read_sparse_counts(q, size, "quantile sketch");
   }
   return d;
 }

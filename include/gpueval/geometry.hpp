@@ -94,6 +94,10 @@ struct GeometrySpec {
   // A breakdown axis of the targets (e.g. the time axis of [N, T, J, 3]): every vector metric
   // per index (the error against the horizon); std::nullopt: none.
   std::optional<int> by_axis;
+  // The axes of the targets whose vectors form one sample for pa_mpjpe and n_mpjpe (the joint
+  // axis 2 of [N, T, J, 3] aligns each frame); empty: every axis but the batch and vector axes
+  // (a batch row).
+  std::vector<int> sample_axes;
   double miss_threshold = 2.0; // miss_rate: a sample's least FDE over this misses
   // median_error, error_q90, error_q99: the sketch's relative accuracy (as regression's
   // quantile_alpha: 0.005 gives 0.39% with 7 mantissa bits, 128 KiB).
@@ -136,6 +140,12 @@ struct GeoLayoutInfo {
   std::int64_t keys = 1;
   std::int64_t steps = 0;     // the time axis' length
   std::int64_t by_length = 0; // by_axis' length
+  // The order a row's vectors are read in: the axes but the batch and vector axes, those not in
+  // sample_axes first, then the sample axes (each group ascending). A row holds
+  // samples_per_row samples of sample_size consecutive vectors in that order (the alignments'
+  // samples); by default one sample of every vector, in C order.
+  std::vector<int> order;
+  std::int64_t sample_size = 0, samples_per_row = 1;
   std::int64_t records() const { return keys + by_length + (modes ? 1 : 0); }
   std::int64_t by_record(std::int64_t b) const { return keys + b; }
   std::int64_t sample_record() const { return keys + by_length; }

@@ -43,6 +43,7 @@ void bind_geometry(nb::module_& m) {
         d["by_axis"] = s.by_axis;
         d["miss_threshold"] = s.miss_threshold;
         d["quantile_alpha"] = s.quantile_alpha;
+        d["sample_axes"] = std::vector<int>(s.sample_axes.begin(), s.sample_axes.end());
         d["pck_thresholds"] = s.pck_thresholds;
         d["auc_max"] = s.auc_max;
         d["auc_steps"] = s.auc_steps;

@@ -48,6 +48,9 @@ class Geometry(StreamingEvaluator):
             ``miss_rate`` (least FDE over ``miss_threshold``); a sample is a batch row.
         by_axis: an axis of the targets: every vector metric per index (``r.by_axis``: the
             error against the horizon of motion prediction), or ``None``.
+        sample_axes: the axes of the targets whose vectors form one sample for ``pa_mpjpe``
+            and ``n_mpjpe`` (``[2]`` for the joints of ``[N, T, J, 3]``: each frame aligned on
+            its own); default: every axis but the batch and vector axes (a batch row).
         miss_threshold: ``miss_rate``'s threshold on a sample's least FDE (Argoverse: 2.0 m).
         quantile_alpha: the relative accuracy of ``median_error``, ``error_q90`` and
             ``error_q99`` (opt-in: a sketch of every vector's error over the epoch, 128 KiB at
@@ -71,6 +74,7 @@ class Geometry(StreamingEvaluator):
     def __init__(self, metrics: Union[str, Sequence[str]] = "default", vector_axis: int = -1,
                  key_axis: Optional[int] = None, time_axis: Optional[int] = None,
                  mode_axis: Optional[int] = None, by_axis: Optional[int] = None,
+                 sample_axes: Optional[Sequence[int]] = None,
                  miss_threshold: float = 2.0, quantile_alpha: float = 0.005,
                  pck_thresholds: Union[None, float, Sequence[float]] = None, auc_max: float = 150.0,
                  auc_steps: int = 31, outlier_abs: float = 3.0, outlier_rel: float = 0.05,
@@ -84,6 +88,7 @@ class Geometry(StreamingEvaluator):
         kwargs = dict(metrics=metric_text(metrics), vector_axis=int(vector_axis),
                       key_axis=axis(key_axis), time_axis=axis(time_axis),
                       mode_axis=axis(mode_axis), by_axis=axis(by_axis),
+                      sample_axes=None if sample_axes is None else [int(a) for a in sample_axes],
                       miss_threshold=float(miss_threshold),
                       quantile_alpha=float(quantile_alpha),
                       pck_thresholds=_thresholds(pck_thresholds), auc_max=float(auc_max),
@@ -100,6 +105,7 @@ class Geometry(StreamingEvaluator):
                 **{name: "none" if k[name] is None else k[name]
                    for name in ("key_axis", "time_axis", "mode_axis", "by_axis")},
                 "miss_threshold": k["miss_threshold"], "quantile_alpha": k["quantile_alpha"],
+                "sample_axes": k["sample_axes"] or None,
                 "pck_thresholds": (None if k["pck_thresholds"] is None else
                                    ",".join(repr(v) for v in k["pck_thresholds"])),
                 "auc_max": k["auc_max"],
@@ -148,6 +154,7 @@ class Geometry(StreamingEvaluator):
         ev = cls(metrics=info["metrics"], vector_axis=info["vector_axis"],
                  key_axis=info["key_axis"], time_axis=info["time_axis"],
                  mode_axis=info["mode_axis"], by_axis=info["by_axis"],
+                 sample_axes=info["sample_axes"] or None,
                  miss_threshold=info["miss_threshold"], quantile_alpha=info["quantile_alpha"],
                  pck_thresholds=info["pck_thresholds"] or None,
                  auc_max=info["auc_max"], auc_steps=info["auc_steps"],

@@ -182,6 +182,32 @@ def test_fde_and_the_error_against_the_horizon(rng):
     assert gpueval.load_report(r.to_json()).by_axis["axis"] == 1
 
 
+def test_sample_axes_align_each_frame(rng):
+    # [N, T, J, 3] with sample_axes=[2]: each frame's joints aligned on their own, as
+    # VideoPose3D aligns [N * T, J, 3]; the error by frame and per joint alongside.
+    p, t = poses(rng, 30 * 8, 17, 3)
+    p4, t4 = p.reshape(30, 8, 17, 3), t.reshape(30, 8, 17, 3)
+    keep = rng.random((30, 8, 17)) < 0.9
+    r = gpueval.Geometry(sample_axes=[2], by_axis=1, key_axis=2, metrics="pa_mpjpe,n_mpjpe",
+                         device="cpu")(p4, t4, mask=keep)
+    flat = gpueval.Geometry(metrics="pa_mpjpe,n_mpjpe", device="cpu")(
+        p, t, mask=keep.reshape(240, 17))
+    assert dict(r) == dict(flat)  # the same samples, the same exact sums
+    assert r.by_axis["pa_mpjpe"].shape == (8,)
+    # Over the frames (axis 1) per joint instead: a sample is a joint's track.
+    tracks = gpueval.Geometry(sample_axes=[1], metrics="pa_mpjpe", device="cpu")(p4, t4)
+    want = p_mpjpe(p4.transpose(0, 2, 1, 3).reshape(-1, 8, 3).copy(),
+                   t4.transpose(0, 2, 1, 3).reshape(-1, 8, 3).copy()).mean()
+    close(tracks["pa_mpjpe"], want)
+    # Errors name a vector by its index in C order, whatever order the samples read them in.
+    bad = p4.copy()
+    bad[3, 2, 4, 0] = np.nan
+    with pytest.raises(gpueval.NonFiniteError, match=r"row 3, vector 38 of the row"):
+        gpueval.Geometry(sample_axes=[1], nan_policy="error", device="cpu")(bad, t4)
+    with pytest.raises(ValueError, match="sample_axes lists axis 2 twice"):
+        gpueval.Geometry(sample_axes=[2, 2], device="cpu")(p4, t4)
+
+
 def test_flow_matches_raft_and_kitti(rng):
     n, h, w = 3, 24, 32
     gt = 8 * rng.standard_normal((n, 2, h, w))
