@@ -464,8 +464,8 @@ public:
     a.keep_nonfinite = spec.nan_policy == NanPolicy::propagate;
     a.layout = layout;
     a.params = params();
-    for (std::size_t i = 0; i < pck.size(); ++i) {
-      a.pck[i] = pck[i];
+    for (std::size_t i = 0; i < spec.pck_thresholds.size(); ++i) {
+      a.pck[i] = spec.pck_thresholds[i];
     }
     a.keys = info.keys;
     a.records = info.records();

@@ -131,12 +131,7 @@ std::string ClassificationReport::to_json() const {
   };
   out += "}, \"per_class\": {\"support\": ";
   counts(support, weight_sums.support);
-  for (std::size_t i = 0; i < per_class_names.size(); ++i) {
-    out += ", ";
-    append_string(out, per_class_names[i]);
-    out += ": ";
-    append_array(out, per_class[i]);
-  }
+  detail::append_named_arrays(out, per_class_names, per_class);
   if (!tp.empty()) {
     out += ", \"tp\": ";
     counts(tp, weight_sums.tp);
@@ -211,12 +206,7 @@ std::string ClassificationReport::to_json() const {
   } else {
     out += "{\"axis\": " + std::to_string(by_axis_index) + ", \"count\": ";
     counts(by_axis_count, by_axis_weight);
-    for (std::size_t i = 0; i < by_axis_names.size(); ++i) {
-      out += ", ";
-      append_string(out, by_axis_names[i]);
-      out += ": ";
-      append_array(out, by_axis[i]);
-    }
+    detail::append_named_arrays(out, by_axis_names, by_axis);
     out += '}';
   }
   out += ", \"elapsed_s\": ";

@@ -14,6 +14,36 @@ namespace gpueval::cli {
 
 namespace {
 
+// A breakdown as a table: a row per index (its count and every metric), under `title`.
+void grid(std::string& out, const GeometryReport& r, const std::string& title, const char* first,
+          const std::vector<std::uint64_t>& counts,
+          const std::vector<std::vector<double>>& values) {
+  out += fmt::format("\n{}\n{:>7} {:>12}", title, first, "count");
+  for (const std::string& name : r.names) {
+    out += fmt::format(" {:>12}", name.substr(0, 12));
+  }
+  out += '\n';
+  for (std::size_t j = 0; j < counts.size(); ++j) {
+    out += fmt::format("{:>7} {:>12}", j, counts[j]);
+    for (std::size_t i = 0; i < r.names.size(); ++i) {
+      out += fmt::format(" {:>12}", short_number(values[i][j]));
+    }
+    out += '\n';
+  }
+}
+
+// A breakdown as CSV rows: scope,index,count,<metric...>.
+void rows(std::string& out, const char* scope, const std::vector<std::uint64_t>& counts,
+          const std::vector<std::vector<double>>& values) {
+  for (std::size_t j = 0; j < counts.size(); ++j) {
+    out += std::string(scope) + "," + std::to_string(j) + "," + std::to_string(counts[j]);
+    for (const std::vector<double>& metric : values) {
+      out += "," + number(metric[j]);
+    }
+    out += '\n';
+  }
+}
+
 std::string table(const GeometryReport& r) {
   std::string out;
   out += fmt::format("gpu-eval {}: {} vectors of {} components, {} non-finite vectors skipped\n",
@@ -27,32 +57,10 @@ std::string table(const GeometryReport& r) {
     out += fmt::format("({} samples, {} with a final vector)\n", r.samples, r.samples_with_final);
   }
   if (r.by_axis_index >= 0) {
-    out += fmt::format("\nby axis {}\n{:>7} {:>12}", r.by_axis_index, "index", "count");
-    for (const std::string& name : r.names) {
-      out += fmt::format(" {:>12}", name.substr(0, 12));
-    }
-    out += '\n';
-    for (std::size_t j = 0; j < r.by_axis_count.size(); ++j) {
-      out += fmt::format("{:>7} {:>12}", j, r.by_axis_count[j]);
-      for (std::size_t i = 0; i < r.names.size(); ++i) {
-        out += fmt::format(" {:>12}", short_number(r.by_axis[i][j]));
-      }
-      out += '\n';
-    }
+    grid(out, r, fmt::format("by axis {}", r.by_axis_index), "index", r.by_axis_count, r.by_axis);
   }
   if (r.key_axis >= 0) {
-    out += fmt::format("\nper key (axis {})\n{:>7} {:>12}", r.key_axis, "key", "count");
-    for (const std::string& name : r.names) {
-      out += fmt::format(" {:>12}", name.substr(0, 12));
-    }
-    out += '\n';
-    for (std::size_t k = 0; k < r.per_key_count.size(); ++k) {
-      out += fmt::format("{:>7} {:>12}", k, r.per_key_count[k]);
-      for (std::size_t i = 0; i < r.names.size(); ++i) {
-        out += fmt::format(" {:>12}", short_number(r.per_key[i][k]));
-      }
-      out += '\n';
-    }
+    grid(out, r, fmt::format("per key (axis {})", r.key_axis), "key", r.per_key_count, r.per_key);
   }
   return out;
 }
@@ -69,19 +77,9 @@ std::string csv(const GeometryReport& r) {
     out += "," + number(v);
   }
   out += '\n';
-  for (std::size_t j = 0; j < r.by_axis_count.size(); ++j) {
-    out += "by_axis," + std::to_string(j) + "," + std::to_string(r.by_axis_count[j]);
-    for (std::size_t i = 0; i < r.names.size(); ++i) {
-      out += "," + number(r.by_axis[i][j]);
-    }
-    out += '\n';
-  }
-  for (std::size_t k = 0; k < r.per_key_count.size() && r.key_axis >= 0; ++k) {
-    out += "key," + std::to_string(k) + "," + std::to_string(r.per_key_count[k]);
-    for (std::size_t i = 0; i < r.names.size(); ++i) {
-      out += "," + number(r.per_key[i][k]);
-    }
-    out += '\n';
+  rows(out, "by_axis", r.by_axis_count, r.by_axis);
+  if (r.key_axis >= 0) {
+    rows(out, "key", r.per_key_count, r.per_key);
   }
   return out;
 }

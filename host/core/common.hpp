@@ -23,6 +23,12 @@ struct NonFiniteLocation {
   bool before(const NonFiniteLocation& o) const {
     return batch < o.batch || (batch == o.batch && element < o.element);
   }
+  // Becomes `here` when `here` comes first (an absent location comes after every found one).
+  void keep_earliest(const NonFiniteLocation& here) {
+    if (here.before(*this)) {
+      *this = here;
+    }
+  }
 };
 
 std::string shape_string(const std::int64_t* shape, int rank);

@@ -62,4 +62,16 @@ template <class T> void append_array(std::string& out, const std::vector<T>& val
   out += ']';
 }
 
+// , "name": [values] for each name and its array (a section's members after its first).
+template <class T>
+void append_named_arrays(std::string& out, const std::vector<std::string>& names,
+                         const std::vector<std::vector<T>>& arrays) {
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    out += ", ";
+    append_string(out, names[i]);
+    out += ": ";
+    append_array(out, arrays[i]);
+  }
+}
+
 } // namespace gpueval::detail

@@ -163,7 +163,7 @@ public:
       }
       std::fill(s->records.begin(), s->records.end(), 0);
       if (s->first.found()) {
-        note_bad(b.index, s->first.vector);
+        first_bad_.keep_earliest({b.index, static_cast<std::uint64_t>(s->first.vector)});
       }
     }
   }
@@ -439,13 +439,6 @@ private:
     }
     const auto at = static_cast<std::size_t>(info.sample_record()) * words;
     ops::add_sample(TallyWords{sample, s.ones.data() + at}, layout, params(), best.terms());
-  }
-
-  void note_bad(std::uint64_t batch, std::int64_t vector) {
-    const detail::NonFiniteLocation here{batch, static_cast<std::uint64_t>(vector)};
-    if (!first_bad_.found() || here.before(first_bad_)) {
-      first_bad_ = here;
-    }
   }
 
   int threads_ = 1;

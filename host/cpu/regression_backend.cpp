@@ -475,10 +475,7 @@ private:
     if (element < 0) {
       return;
     }
-    const detail::NonFiniteLocation here{batch, static_cast<std::uint64_t>(element)};
-    if (!first_bad_.found() || here.before(first_bad_)) {
-      first_bad_ = here;
-    }
+    first_bad_.keep_earliest({batch, static_cast<std::uint64_t>(element)});
   }
 
   int threads_ = 1;

@@ -56,10 +56,9 @@ public:
   GeoLayoutInfo info;
   std::vector<GeoMetric> metrics; // resolved for info.dims
   ops::GeoLayout layout;
-  std::vector<double> pck; // the thresholds, for ops::GeoParams
   ops::GeoParams params() const {
     ops::GeoParams p;
-    p.pck = pck.data();
+    p.pck = spec.pck_thresholds.data();
     p.auc_step = spec.auc_max / (spec.auc_steps - 1);
     p.outlier_abs = spec.outlier_abs;
     p.outlier_rel = spec.outlier_rel;

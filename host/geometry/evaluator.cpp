@@ -19,7 +19,6 @@ void configure_once(detail::GeoBackend& b, const std::vector<std::int64_t>& samp
   b.info = GeoLayoutInfo::from(b.spec, sample_shape);
   b.sample_shape = sample_shape;
   b.metrics = b.spec.resolved_metrics(b.info.dims);
-  b.pck = b.spec.pck_thresholds;
   b.layout = detail::geo_layout(b.spec, b.metrics);
   GeometrySpec resolved = b.spec;
   resolved.metrics = b.metrics;

@@ -131,7 +131,7 @@ GeometryReport build_geo_report(const GeoBackend& b, const std::vector<std::uint
   r.key_axis = b.info.key_axis;
   for (GeoMetric m : b.metrics) {
     if (m == GeoMetric::pck) {
-      for (double t : b.pck) {
+      for (double t : b.spec.pck_thresholds) {
         r.names.push_back("pck@" + threshold_text(t));
       }
     } else {
@@ -183,7 +183,7 @@ GeometryReport build_geo_report(const GeoBackend& b, const std::vector<std::uint
       if (q >= 0) {
         r.values[i] = nan ? kNaN : ops::sketch::quantile(sketch.data(), b.sketch_bits, q);
       }
-      i += m == GeoMetric::pck ? b.pck.size() : 1;
+      i += m == GeoMetric::pck ? b.spec.pck_thresholds.size() : 1;
     }
   }
   r.count = all[ops::GeoLayout::kCount];

@@ -10,6 +10,7 @@
 namespace gpueval {
 
 using detail::append_array;
+using detail::append_named_arrays;
 using detail::append_number;
 using detail::append_string;
 
@@ -102,24 +103,14 @@ std::string GeometryReport::to_json() const {
   out += key_axis >= 0 ? std::to_string(key_axis) : "null";
   out += ", \"count\": ";
   append_array(out, per_key_count);
-  for (std::size_t i = 0; i < names.size(); ++i) {
-    out += ", ";
-    append_string(out, names[i]);
-    out += ": ";
-    append_array(out, per_key[i]);
-  }
+  append_named_arrays(out, names, per_key);
   out += "}, \"by_axis\": ";
   if (by_axis_index < 0) {
     out += "null";
   } else {
     out += "{\"axis\": " + std::to_string(by_axis_index) + ", \"count\": ";
     append_array(out, by_axis_count);
-    for (std::size_t i = 0; i < names.size(); ++i) {
-      out += ", ";
-      append_string(out, names[i]);
-      out += ": ";
-      append_array(out, by_axis[i]);
-    }
+    append_named_arrays(out, names, by_axis);
     out += "}";
   }
   if (spec.mode_axis) {

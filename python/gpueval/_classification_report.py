@@ -10,7 +10,7 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 
 import numpy as np
 
-from ._report import SCHEMA, _frozen, _MetricMapping
+from ._report import SCHEMA, _DictReport, _frozen
 from ._report import _json_floats as _floats
 
 TASKS = ("binary", "multiclass", "multilabel")
@@ -24,7 +24,7 @@ def _json_list(values: Any) -> Any:
     return list(values)
 
 
-class ClassificationReport(_MetricMapping):
+class ClassificationReport(_DictReport):
     """The metrics of a classification evaluation, as returned by
     ``Classification.compute()``.
 
@@ -291,18 +291,6 @@ class ClassificationReport(_MetricMapping):
     def task(self) -> str:
         return str(self._d["task"])
 
-    @property
-    def device(self) -> str:
-        return str(self._d["device"])
-
-    @property
-    def spec(self) -> Dict[str, Any]:
-        return copy.deepcopy(self._d["spec"])
-
-    @property
-    def version(self) -> str:
-        return str(self._d["version"])
-
     # ---- serialisation -----------------------------------------------------------------------
 
     def to_dict(self) -> Dict[str, Any]:
@@ -312,9 +300,6 @@ class ClassificationReport(_MetricMapping):
             if d.get(curve) is not None:
                 d[curve] = {k: _json_list(v) for k, v in d[curve].items()}
         return d
-
-    def to_json(self, indent: Optional[int] = None) -> str:
-        return json.dumps(self.to_dict(), indent=indent)
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{n}={v:.6g}" for n, v in zip(self._names, self._headline))

@@ -9,13 +9,13 @@ from typing import Any, Dict, Mapping, Optional
 
 import numpy as np
 
-from ._report import SCHEMA, _frozen, _MetricMapping
+from ._report import SCHEMA, _DictReport, _frozen
 from ._report import _json_floats as _floats
 
 _ALIASES = {"epe": "mpjpe", "ade": "mpjpe"}
 
 
-class GeometryReport(_MetricMapping):
+class GeometryReport(_DictReport):
     """The metrics of a geometry evaluation, as returned by ``Geometry.compute()``.
 
     A read-only mapping from metric name to its value over every vector: ``r["mpjpe"]`` (also
@@ -148,25 +148,6 @@ class GeometryReport(_MetricMapping):
     def dims(self) -> int:
         """Components of a vector."""
         return int(self._d["dims"])
-
-    @property
-    def device(self) -> str:
-        return str(self._d["device"])
-
-    @property
-    def spec(self) -> Dict[str, Any]:
-        return copy.deepcopy(self._d["spec"])
-
-    @property
-    def version(self) -> str:
-        return str(self._d["version"])
-
-    def to_dict(self) -> Dict[str, Any]:
-        """The JSON object of schema ``gpueval.report/1``."""
-        return copy.deepcopy(self._d)
-
-    def to_json(self, indent: Optional[int] = None) -> str:
-        return json.dumps(self.to_dict(), indent=indent)
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{n}={v:.6g}" for n, v in zip(self._names, self._headline))

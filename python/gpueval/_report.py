@@ -52,3 +52,28 @@ class _MetricMapping(Mapping[str, float]):
     def metric_names(self) -> List[str]:
         """The requested metrics, in report order."""
         return list(self._names)  # type: ignore[attr-defined]
+
+
+class _DictReport(_MetricMapping):
+    """A report kept as its JSON object (``_d``): what such reports read from it alike."""
+
+    __slots__ = ()
+
+    @property
+    def device(self) -> str:
+        return str(self._d["device"])  # type: ignore[attr-defined]
+
+    @property
+    def spec(self) -> Dict[str, Any]:
+        return copy.deepcopy(self._d["spec"])  # type: ignore[attr-defined]
+
+    @property
+    def version(self) -> str:
+        return str(self._d["version"])  # type: ignore[attr-defined]
+
+    def to_dict(self) -> Dict[str, Any]:
+        """The JSON object of schema ``gpueval.report/1``."""
+        return copy.deepcopy(self._d)  # type: ignore[attr-defined]
+
+    def to_json(self, indent: Optional[int] = None) -> str:
+        return json.dumps(self.to_dict(), indent=indent)

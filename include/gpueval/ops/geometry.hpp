@@ -275,6 +275,21 @@ GPUEVAL_HD inline void jacobi_svd(const double h[kMaxAlignDim][kMaxAlignDim], in
   }
 }
 
+// r = v u^T (d x d), each entry summed over k in order.
+GPUEVAL_HD inline void rotation_of(const double v[kMaxAlignDim][kMaxAlignDim],
+                                   const double u[kMaxAlignDim][kMaxAlignDim], int d,
+                                   double r[kMaxAlignDim][kMaxAlignDim]) {
+  for (int a = 0; a < d; ++a) {
+    for (int b = 0; b < d; ++b) {
+      double z = 0;
+      for (int k = 0; k < d; ++k) {
+        z = z + v[a][k] * u[b][k];
+      }
+      r[a][b] = z;
+    }
+  }
+}
+
 GPUEVAL_HD inline double determinant(const double m[kMaxAlignDim][kMaxAlignDim], int d) {
   if (d == 1) {
     return m[0][0];
@@ -385,15 +400,7 @@ template <class Src> GPUEVAL_HD Alignment align_procrustes(const Src& src, int d
   double u[kMaxAlignDim][kMaxAlignDim], s[kMaxAlignDim], v[kMaxAlignDim][kMaxAlignDim];
   jacobi_svd(h, d, u, s, v);
   // h = u diag(s) v^T: numpy's svd(H) = U S Vt has U = u and Vt^T = v, so r = V U^T = v u^T.
-  for (int a = 0; a < d; ++a) {
-    for (int b = 0; b < d; ++b) {
-      double z = 0;
-      for (int k = 0; k < d; ++k) {
-        z = z + v[a][k] * u[b][k];
-      }
-      al.r[a][b] = z;
-    }
-  }
+  rotation_of(v, u, d, al.r);
   if (determinant(al.r, d) < 0) {
     int smallest = 0;
     for (int k = 1; k < d; ++k) {
@@ -403,15 +410,7 @@ template <class Src> GPUEVAL_HD Alignment align_procrustes(const Src& src, int d
       v[a][smallest] = -v[a][smallest];
     }
     s[smallest] = -s[smallest];
-    for (int a = 0; a < d; ++a) {
-      for (int b = 0; b < d; ++b) {
-        double z = 0;
-        for (int k = 0; k < d; ++k) {
-          z = z + v[a][k] * u[b][k];
-        }
-        al.r[a][b] = z;
-      }
-    }
+    rotation_of(v, u, d, al.r);
   }
   double trace = 0;
   for (int k = 0; k < d; ++k) {
