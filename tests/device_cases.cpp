@@ -805,7 +805,8 @@ void check_geo_parity(const GeometrySpec& spec, const GeoCase& c, int batches, s
   std::normal_distribution<double> z;
   const std::int64_t n = numel(c.shape);
   const int rank = static_cast<int>(c.shape.size());
-  const int vaxis = spec.vector_axis < 0 ? spec.vector_axis + rank : spec.vector_axis;
+  const int given = spec.vector_axis.value_or(-1);
+  const int vaxis = given < 0 ? given + rank : given;
   std::vector<std::int64_t> vshape;
   for (int a = 0; a < rank; ++a) {
     if (a != vaxis) {

@@ -119,6 +119,7 @@ void GeometryEvaluator::merge(const State& other, StreamHandle stream) {
   const Options theirs = d.spec.to_options();
   GeometrySpec mine_spec = b.spec;
   mine_spec.metrics = b.metrics;
+  mine_spec.vector_axis = b.info.vector_axis; // as states name it
   mine_spec.sample_shape = b.sample_shape;
   const Options ours = mine_spec.to_options();
   for (const auto& [name, value] : ours) {

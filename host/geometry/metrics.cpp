@@ -127,6 +127,7 @@ GeometryReport build_geo_report(const GeoBackend& b, const std::vector<std::uint
   r.spec = b.spec;
   r.spec.metrics = b.metrics;
   r.spec.sample_shape = b.sample_shape;
+  r.spec.vector_axis = b.info.vector_axis; // the axis it took
   r.dims = b.info.dims;
   r.key_axis = b.info.key_axis;
   for (GeoMetric m : b.metrics) {

@@ -61,7 +61,7 @@ std::string GeometryReport::to_json() const {
   append_string(out, device);
   out += ", \"spec\": {\"metrics\": ";
   append_array(out, names);
-  out += ", \"vector_axis\": " + std::to_string(spec.vector_axis);
+  out += ", \"vector_axis\": " + std::to_string(spec.vector_axis.value_or(-1));
   const auto axis = [&](const char* name, const std::optional<int>& a) {
     out += std::string(", \"") + name + "\": ";
     out += a ? std::to_string(*a) : "null";

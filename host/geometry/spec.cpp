@@ -167,9 +167,14 @@ GeoLayoutInfo GeoLayoutInfo::from(const GeometrySpec& spec,
   const int rank = static_cast<int>(sample.size()) + 1;
   GPUEVAL_EXPECTS(rank >= 2, "a geometry batch is [batch, ..., vector]: rank 2 or more");
   GeoLayoutInfo l;
-  l.vector_axis = normalise_axis(spec.vector_axis, rank, "vector_axis");
+  l.vector_axis = normalise_axis(spec.vector_axis.value_or(-1), rank, "vector_axis");
   l.dims = sample[static_cast<std::size_t>(l.vector_axis - 1)];
   GPUEVAL_EXPECTS(l.dims >= 1, "the vector axis has length 0");
+  GPUEVAL_EXPECTS(spec.vector_axis || l.dims <= kMaxImplicitDims,
+                  "the targets' last axis has " + std::to_string(l.dims) +
+                      " components, more than a point or a flow vector has: name the axis that "
+                      "holds the vectors (vector_axis=1 for [N, 2, H, W] flow), or "
+                      "vector_axis=-1 for vectors of that length");
   l.vectors = 1;
   for (int a = 1; a < rank; ++a) {
     if (a != l.vector_axis) {
@@ -228,7 +233,10 @@ const std::vector<OptionInfo>& GeometrySpec::option_infos() {
   static const std::vector<OptionInfo> infos = {
       {"metrics", "comma-separated metric names, or 'default' (every metric the inputs support)",
        "default"},
-      {"vector_axis", "the axis that holds a vector's components (-1: the last; 1 for flow)", "-1"},
+      {"vector_axis",
+       "the axis that holds a vector's components (1 for [N, 2, H, W] flow; default: the last, "
+       "of at most 4 components)",
+       ""},
       {"key_axis", "an axis whose index has its own metrics (the joint axis), or none", ""},
       {"time_axis", "the targets' time axis: fde (min_fde, miss_rate) at its last index", ""},
       {"mode_axis", "1: predictions [N, K, ...] hold K modes (min_ade, min_fde, miss_rate)", ""},
@@ -259,7 +267,9 @@ GeometrySpec GeometrySpec::from_options(const Options& options) {
       spec.metrics.push_back(parse_geo_metric(name));
     }
   }
-  spec.vector_axis = static_cast<int>(o.integer("vector_axis", -1));
+  if (const std::optional<std::int64_t> v = o.integer("vector_axis")) {
+    spec.vector_axis = static_cast<int>(*v);
+  }
   if (const std::optional<std::int64_t> k = o.integer("key_axis", "none")) {
     spec.key_axis = static_cast<int>(*k);
   }
@@ -306,7 +316,9 @@ Options GeometrySpec::to_options() const {
     names += (names.empty() ? "" : ",") + std::string(geo_metric_name(m));
   }
   o["metrics"] = names.empty() ? "default" : names;
-  o["vector_axis"] = detail::option_text(std::int64_t{vector_axis});
+  if (vector_axis) {
+    o["vector_axis"] = detail::option_text(std::int64_t{*vector_axis});
+  }
   o["key_axis"] = key_axis ? detail::option_text(std::int64_t{*key_axis}) : "none";
   o["time_axis"] = time_axis ? detail::option_text(std::int64_t{*time_axis}) : "none";
   o["mode_axis"] = mode_axis ? detail::option_text(std::int64_t{*mode_axis}) : "none";

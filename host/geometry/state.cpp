@@ -44,6 +44,7 @@ State encode_geo_state(const GeoBackend& b, const std::vector<std::uint64_t>& wo
                        const std::vector<std::uint64_t>& sketch, NonFiniteLocation where) {
   GeometrySpec spec = b.spec;
   spec.metrics = b.metrics;
+  spec.vector_axis = b.info.vector_axis; // states name the axis they took
   StateHeader h;
   h.family = kGeometryFamily;
   h.nan_policy = b.spec.nan_policy;

@@ -66,6 +66,8 @@ GeoMetric parse_geo_metric(std::string_view name);
 
 // Largest vector for pa_mpjpe (the Procrustes alignment's SVD); the other metrics take any length.
 inline constexpr std::int64_t kMaxProcrustesDims = 3;
+// Most components the last axis may have to be taken as the vector axis without being named.
+inline constexpr std::int64_t kMaxImplicitDims = 4;
 inline constexpr int kMaxPckThresholds = 64;
 inline constexpr int kMaxAucSteps = 1001;
 inline constexpr std::int64_t kMaxGeoKeys = std::int64_t{1} << 16;
@@ -80,8 +82,10 @@ struct GeometrySpec {
   // support (pa_mpjpe when vectors have at most 3 components; pck when thresholds are given).
   std::vector<GeoMetric> metrics;
   // The axis of the batch tensor that holds a vector's components (>= 1 or negative from the
-  // end; -1: [N, J, 3] poses; 1: [N, 2, H, W] flow).
-  int vector_axis = -1;
+  // end; -1: [N, J, 3] poses; 1: [N, 2, H, W] flow). std::nullopt: the last axis, when it has
+  // at most kMaxImplicitDims components; longer, it is an error that asks for the axis (a flow
+  // field [N, 2, H, W] read along W would give plausible, wrong errors).
+  std::optional<int> vector_axis;
   // An axis of the batch tensor (not the batch or vector axis) whose index is a key with its own
   // metrics (the joint of [N, J, 3]); std::nullopt: one key.
   std::optional<int> key_axis;

@@ -36,7 +36,9 @@ class Geometry(StreamingEvaluator):
             2 or 3 components, ``pck@T`` when ``pck_thresholds`` are given), a comma-separated
             string or a list of names (``gpueval.metric_names("all", "geometry")``).
         vector_axis: the axis of a vector's components (``-1``: ``[N, J, 3]`` poses; ``1``:
-            ``[N, 2, H, W]`` flow, read in place).
+            ``[N, 2, H, W]`` flow, read in place). ``None`` (the default): the last axis when it
+            has at most 4 components, else a ``ValueError`` that asks for the axis (a flow field
+            read along its width would give plausible, wrong errors).
         key_axis: an axis whose index has its own metrics (the joint axis ``1`` of
             ``[N, J, 3]``: ``r.per_key["mpjpe"]`` is the error by joint), or ``None``.
         time_axis: the targets' time axis: ``fde`` is the mean error at its last index (and
@@ -71,7 +73,7 @@ class Geometry(StreamingEvaluator):
     alone. Masked vectors (``mask`` or ``weight`` 0) are left out of the alignment too.
     """
 
-    def __init__(self, metrics: Union[str, Sequence[str]] = "default", vector_axis: int = -1,
+    def __init__(self, metrics: Union[str, Sequence[str]] = "default", vector_axis: Optional[int] = None,
                  key_axis: Optional[int] = None, time_axis: Optional[int] = None,
                  mode_axis: Optional[int] = None, by_axis: Optional[int] = None,
                  sample_axes: Optional[Sequence[int]] = None,
@@ -85,7 +87,7 @@ class Geometry(StreamingEvaluator):
         def axis(a: Optional[int]) -> Optional[int]:
             return None if a is None else int(a)
 
-        kwargs = dict(metrics=metric_text(metrics), vector_axis=int(vector_axis),
+        kwargs = dict(metrics=metric_text(metrics), vector_axis=axis(vector_axis),
                       key_axis=axis(key_axis), time_axis=axis(time_axis),
                       mode_axis=axis(mode_axis), by_axis=axis(by_axis),
                       sample_axes=None if sample_axes is None else [int(a) for a in sample_axes],

@@ -343,6 +343,12 @@ def test_errors_name_the_fix(rng):
         gpueval.Geometry(metrics="mpjpee")
     with pytest.raises(ValueError, match="a mask has pred's shape without the vector axis"):
         gpueval.Geometry(device="cpu")(p, t, mask=np.ones((4, 4), dtype=bool))
+    # A flow field given without its vector axis: an error that names it, not errors along W.
+    flow = rng.standard_normal((2, 2, 8, 16))
+    with pytest.raises(ValueError, match=r"last axis has 16 components.*vector_axis=1"):
+        gpueval.Geometry(device="cpu")(flow, flow)
+    long = gpueval.Geometry(vector_axis=-1, metrics="mpjpe", device="cpu")(flow + 1, flow)
+    close(long["mpjpe"], 4.0)  # |(1, ..., 1)| over 16 components
     with pytest.raises(ValueError, match="float vectors"):
         gpueval.Geometry(device="cpu")(p.astype(np.int32), t.astype(np.int32))
 
