@@ -39,6 +39,7 @@ constexpr int kGeoThreads = 256;
 constexpr int kGeoMaxBlocks = 132 * 8;
 constexpr std::int64_t kAlignRows = 1 << 16;     // rows a chunk aligns: its scratch slots
 constexpr std::int64_t kSharedBytes = 48 * 1024; // records a block keeps in shared memory
+constexpr std::size_t kBadSlots = 3; // first_bad: non-finite vector, bad weight, bad normalizer
 
 // A row's alignments (the scratch slot geo_align_kernel writes and geo_fold_kernel reads).
 struct RowAlign {
@@ -47,11 +48,11 @@ struct RowAlign {
 };
 
 // A batch as the kernels read it: the vector axis and the row (batch) axis apart, the other
-// axes (a row's vectors, C order) with their byte strides in each tensor; mask and weight are
-// views of the vector-less shape (validate_geo_batch), so they have no vector-axis stride.
+// axes (a row's vectors, C order) with their byte strides in each tensor; mask, weight and
+// normalizer are views of the vector-less shape (validate_geo_batch): no vector-axis stride.
 struct GeoArgs {
-  DeviceView pred, target, mask, weight;
-  bool has_mask = false, has_weight = false;
+  DeviceView pred, target, mask, weight, normalizer;
+  bool has_mask = false, has_weight = false, has_normalizer = false;
   int d = 0;                      // components of a vector
   int axes = 0;                   // a row's vector axes
   int key_pos = -1;               // which of them is the key axis
@@ -61,12 +62,14 @@ struct GeoArgs {
   std::int64_t steps = 0;                            // the time axis' length
   std::int64_t shape[kMaxRank] = {};
   std::int64_t ps[kMaxRank] = {}, ts[kMaxRank] = {}, ms[kMaxRank] = {}, ws[kMaxRank] = {};
+  std::int64_t zs[kMaxRank] = {};                          // the normalizer's
   std::int64_t p_row = 0, t_row = 0, m_row = 0, w_row = 0; // the batch axis' byte strides
-  std::int64_t p_vec = 0, t_vec = 0;                       // the vector axis
-  std::int64_t p_mode = 0;                                 // the predictions' mode axis
-  int modes = 0;                                           // mode_axis: K
-  std::int64_t vectors = 0;                                // a row's vectors
-  std::int64_t row0 = 0, rows = 0;                         // the chunk
+  std::int64_t z_row = 0;
+  std::int64_t p_vec = 0, t_vec = 0; // the vector axis
+  std::int64_t p_mode = 0;           // the predictions' mode axis
+  int modes = 0;                     // mode_axis: K
+  std::int64_t vectors = 0;          // a row's vectors
+  std::int64_t row0 = 0, rows = 0;   // the chunk
   bool pa = false, na = false;
   bool keep_nonfinite = false; // nan_policy propagate
   ops::GeoLayout layout;
@@ -76,23 +79,25 @@ struct GeoArgs {
   std::int64_t records = 1;       // keys, then by_axis' indices, then the samples' record
   std::int64_t sample_record = 0; // mode_axis
   std::uint64_t batch = 0;
-  unsigned long long* epoch = nullptr;     // keys x layout.words
-  unsigned long long* first_bad = nullptr; // [0]: first non-finite vector, [1]: first bad weight
-  RowAlign* align = nullptr;               // a slot per row of the chunk
-  unsigned long long* sketch = nullptr;    // the error sketch (quantile metrics), or none
+  unsigned long long* epoch = nullptr; // keys x layout.words
+  // [0]: first non-finite vector, [1]: first bad weight, [2]: first bad normalizer
+  unsigned long long* first_bad = nullptr;
+  RowAlign* align = nullptr;            // a slot per row of the chunk
+  unsigned long long* sketch = nullptr; // the error sketch (quantile metrics), or none
   int sketch_bits = 0;
 };
 
 // Where vector j of row `row` lives: byte offsets into each tensor, and its key.
 struct VectorAt {
-  std::int64_t natural;    // the vector's index in C order within its row
-  std::int64_t p, t, m, w; // p: mode 0's
-  int key, by;             // by: the by_axis index, or -1
-  bool final;              // at the time axis' last index
+  std::int64_t natural;       // the vector's index in C order within its row
+  std::int64_t p, t, m, w, z; // p: mode 0's; z: the normalizer's
+  int key, by;                // by: the by_axis index, or -1
+  bool final;                 // at the time axis' last index
 };
 
 __device__ VectorAt vector_at(const GeoArgs& a, std::int64_t row, std::int64_t j) {
-  VectorAt v{0, row * a.p_row, row * a.t_row, row * a.m_row, row * a.w_row, 0, -1, false};
+  VectorAt v{0,  row * a.p_row, row * a.t_row, row * a.m_row, row * a.w_row, row * a.z_row, 0,
+             -1, false};
   for (int x = a.axes - 1; x >= 0; --x) {
     const std::int64_t c = j % a.shape[x];
     j /= a.shape[x];
@@ -100,6 +105,7 @@ __device__ VectorAt vector_at(const GeoArgs& a, std::int64_t row, std::int64_t j
     v.t += c * a.ts[x];
     v.m += c * a.ms[x];
     v.w += c * a.ws[x];
+    v.z += c * a.zs[x];
     v.natural += c * a.ns[x];
     if (x == a.key_pos) {
       v.key = static_cast<int>(c);
@@ -262,6 +268,15 @@ __global__ void geo_fold_kernel(GeoArgs a, bool shared) {
                 static_cast<unsigned long long>(encode_position(a.batch, element)));
       continue;
     }
+    double n = 1.0; // checked as the weight is
+    if (a.has_normalizer) {
+      n = load_at(a.normalizer, a.normalizer.data + at.z);
+      if (!(isfinite(n) && n > 0)) {
+        atomicMin(a.first_bad + 2,
+                  static_cast<unsigned long long>(encode_position(a.batch, element)));
+        continue;
+      }
+    }
     if (!mask_keeps(a, at) || !(w > 0)) {
       continue;
     }
@@ -282,6 +297,7 @@ __global__ void geo_fold_kernel(GeoArgs a, bool shared) {
     ops::VectorTerms terms = ops::vector_terms(
         OneVector{a, at}, 0, a.d, w, a.pa ? &al->procrustes : nullptr, a.na ? &al->scale : nullptr);
     terms.final = at.final;
+    terms.normalizer = n;
     ops::add_vector(AtomicWords{key_rec}, a.layout, params, terms);
     if (at.by >= 0) { // the vector's index of by_axis: its record after the keys'
       ops::add_vector(AtomicWords{rec + (a.keys + at.by) * a.layout.words}, a.layout, params,
@@ -390,7 +406,7 @@ public:
     DeviceGuard guard(index_);
     words_ = info.records() * layout.words;
     epoch_ = DeviceBuffer(index_, static_cast<std::size_t>(words_) * 8);
-    first_bad_ = DeviceBuffer(index_, 2 * sizeof(unsigned long long));
+    first_bad_ = DeviceBuffer(index_, kBadSlots * sizeof(unsigned long long));
     sketch_size_ = sketch_bits > 0 ? ops::sketch::buckets(sketch_bits) : 0;
     if (sketch_size_ > 0) {
       sketch_ = DeviceBuffer(index_, static_cast<std::size_t>(sketch_size_) * 8);
@@ -419,6 +435,10 @@ public:
     if (a.has_weight) {
       a.weight = device_view(b.weight);
     }
+    a.has_normalizer = b.has_normalizer();
+    if (a.has_normalizer) {
+      a.normalizer = device_view(b.normalizer);
+    }
     a.d = static_cast<int>(info.dims);
     const auto bytes = [](const TensorView& v, int axis) {
       return v.strides[axis] * static_cast<std::int64_t>(dtype_size(v.dtype));
@@ -427,6 +447,7 @@ public:
     a.t_row = bytes(b.target, 0);
     a.m_row = a.has_mask ? bytes(b.mask, 0) : 0;
     a.w_row = a.has_weight ? bytes(b.weight, 0) : 0;
+    a.z_row = a.has_normalizer ? bytes(b.normalizer, 0) : 0;
     const int shift = info.modes ? 1 : 0; // the predictions' axes after their mode axis
     a.p_vec = bytes(b.pred, info.vector_axis + shift);
     a.t_vec = bytes(b.target, info.vector_axis);
@@ -444,6 +465,7 @@ public:
       a.ts[x] = bytes(b.target, axis);
       a.ms[x] = a.has_mask ? bytes(b.mask, vi) : 0;
       a.ws[x] = a.has_weight ? bytes(b.weight, vi) : 0;
+      a.zs[x] = a.has_normalizer ? bytes(b.normalizer, vi) : 0;
       if (axis == info.key_axis) {
         a.key_pos = x;
       }
@@ -514,7 +536,8 @@ public:
   void load(const std::vector<std::uint64_t>& w, detail::NonFiniteLocation where,
             StreamHandle stream) override {
     device_.copy_in(epoch_.get(), w.data(), w.size() * 8, stream);
-    // Slot 0 only: a bad weight already recorded (slot 1) stays, and keeps raising.
+    // Slot 0 only: a bad weight or normalizer already recorded (slots 1, 2) stays, and keeps
+    // raising.
     const unsigned long long pos =
         where.found() ? encode_position(where.batch, where.element) : ~0ull;
     device_.copy_in(first_bad_.get(), &pos, sizeof pos, stream);
@@ -528,7 +551,8 @@ public:
     const auto s = static_cast<cudaStream_t>(stream);
     device_.before(s);
     GPUEVAL_CUDA_TRY(cudaMemsetAsync(epoch_.get(), 0, static_cast<std::size_t>(words_) * 8, s));
-    GPUEVAL_CUDA_TRY(cudaMemsetAsync(first_bad_.get(), 0xff, 2 * sizeof(unsigned long long), s));
+    GPUEVAL_CUDA_TRY(
+        cudaMemsetAsync(first_bad_.get(), 0xff, kBadSlots * sizeof(unsigned long long), s));
     if (sketch_) {
       GPUEVAL_CUDA_TRY(
           cudaMemsetAsync(sketch_.get(), 0, static_cast<std::size_t>(sketch_size_) * 8, s));
@@ -555,6 +579,9 @@ public:
   }
   detail::NonFiniteLocation bad_weight(StreamHandle stream) override {
     return device_.read_position(first_bad_.as<unsigned long long>() + 1, stream);
+  }
+  detail::NonFiniteLocation bad_normalizer(StreamHandle stream) override {
+    return device_.read_position(first_bad_.as<unsigned long long>() + 2, stream);
   }
 
   Device device() const override { return device_.device(); }

@@ -797,7 +797,8 @@ struct GeoCase {
   bool mask, weight;
   int nonfinite; // vectors with a NaN
   std::size_t misalign = 0;
-  std::int64_t modes = 0; // mode_axis 1: pred [N, modes, target's sample]
+  std::int64_t modes = 0;  // mode_axis 1: pred [N, modes, target's sample]
+  bool normalizer = false; // a PCKh normalizer per row, [N]
 };
 
 void check_geo_parity(const GeometrySpec& spec, const GeoCase& c, int batches, std::uint64_t seed) {
@@ -844,10 +845,15 @@ void check_geo_parity(const GeometrySpec& spec, const GeoCase& c, int batches, s
     const Placed pp = place(p, {pshape, {}, 0}, c.misalign),
                  tp = place(t, {c.shape, {}, 0}, c.misalign);
     const Placed mp = place(m, {vshape, {}, 0}), wp = place(w, {vshape, {}, 0});
-    cpu.update(pp.host, tp.host, c.mask ? mp.host : TensorView{},
-               c.weight ? wp.host : TensorView{});
+    TypedBuffer z(DType::f32, static_cast<std::size_t>(c.shape[0]));
+    for (std::size_t i = 0; i < z.size(); ++i) {
+      z.set(i, 0.5 + 0.25 * static_cast<double>(g() % 7));
+    }
+    const Placed zp = place(z, {{c.shape[0]}, {}, 0});
+    cpu.update(pp.host, tp.host, c.mask ? mp.host : TensorView{}, c.weight ? wp.host : TensorView{},
+               c.normalizer ? zp.host : TensorView{});
     dut.update(pp.device, tp.device, c.mask ? mp.device : TensorView{},
-               c.weight ? wp.device : TensorView{});
+               c.weight ? wp.device : TensorView{}, c.normalizer ? zp.device : TensorView{});
     device_under_test().synchronize();
   }
   EXPECT_EQ(dut.state().bytes, cpu.state().bytes);
@@ -915,6 +921,12 @@ TEST(DeviceParity, SmallGeometryEveryPath) {
   check_geo_parity(modes, {{40, 12, 2}, DType::f32, true, true, 2, 0, 6}, 2, 78);
   modes.nan_policy = NanPolicy::propagate;
   check_geo_parity(modes, {{20, 12, 2}, DType::f64, false, false, 1, 0, 3}, 1, 79);
+  // PCKh: each row's errors divided by its normalizer for pck and the AUC grid.
+  GeometrySpec pckh;
+  pckh.key_axis = 1;
+  pckh.pck_thresholds = {0.5, 1.0};
+  pckh.auc_max = 2.0;
+  check_geo_parity(pckh, {{200, 16, 2}, DType::f32, true, true, 2, 0, 0, true}, 2, 85);
   // The error sketch (quantiles; unweighted): its counts in the state, bit for bit.
   GeometrySpec quantiles;
   quantiles.metrics = {GeoMetric::mpjpe, GeoMetric::median_error, GeoMetric::error_q99};
@@ -971,6 +983,31 @@ TEST(DeviceParity, SmallGeometryErrorsNameTheVector) {
     (void)masked.compute();
   } catch (const InvalidArgument& e) {
     raised = std::string(e.what()).find("the weight of vector 7") != std::string::npos;
+  }
+  EXPECT_TRUE(raised);
+}
+
+TEST(DeviceParity, SmallGeometryNamesTheBadNormalizer) {
+  GPUEVAL_REQUIRE_DEVICE_UNDER_TEST();
+  GeometrySpec spec;
+  spec.pck_thresholds = {0.5};
+  TypedBuffer p(DType::f32, 60), t(DType::f32, 60), n(DType::f32, 20);
+  for (std::size_t i = 0; i < 60; ++i) {
+    p.set(i, static_cast<double>(i));
+    t.set(i, 0.5 * static_cast<double>(i));
+  }
+  for (std::size_t i = 0; i < 20; ++i) {
+    n.set(i, i == 11 ? 0.0 : 2.0); // row 2, vector 1: vector 11 of the batch
+  }
+  const Placed pp = place(p, {{4, 5, 3}, {}, 0}), tp = place(t, {{4, 5, 3}, {}, 0}),
+               np = place(n, {{4, 5}, {}, 0});
+  GeometryEvaluator dut(spec, device_under_test().device());
+  bool raised = false;
+  try {
+    dut.update(pp.device, tp.device, TensorView{}, TensorView{}, np.device);
+    (void)dut.compute(); // the CPU raises at update, CUDA at compute
+  } catch (const InvalidArgument& e) {
+    raised = std::string(e.what()).find("the normalizer of vector 11") != std::string::npos;
   }
   EXPECT_TRUE(raised);
 }

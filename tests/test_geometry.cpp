@@ -406,5 +406,90 @@ TEST(Geometry, StatesRoundTripAndRefuseAnotherSpec) {
   EXPECT_EQ(j["pck_curve"]["thresholds"].size(), 31u);
 }
 
+TEST(Geometry, ANormalizerScalesThePckThresholdsOnly) {
+  // One row of two 2-D vectors, errors 3 and 4; head sizes 2 and 10 (PCKh): 1.5 and 0.4 against
+  // the thresholds 0.5 and 2.
+  const std::vector<float> t = {0, 0, 0, 0, 0, 0, 0, 0}, p = {3, 0, 0, 4, 3, 0, 0, 4};
+  const std::vector<float> head = {2, 10};
+  const std::int64_t shape[3] = {2, 2, 2}, hs[1] = {2};
+  GeometrySpec spec;
+  spec.metrics = {GeoMetric::mpjpe, GeoMetric::pck, GeoMetric::auc_pck, GeoMetric::px5};
+  spec.pck_thresholds = {0.5, 2};
+  spec.auc_max = 2;
+  spec.auc_steps = 5; // 0, 0.5, 1, 1.5, 2
+  GeometryEvaluator ev(spec, Device::cpu(2));
+  const TensorView n = TensorView::contiguous(head.data(), DType::f32, hs, 1);
+  ev.update(view(p, shape, 3), view(t, shape, 3), TensorView{}, TensorView{}, n);
+  const GeometryReport r = ev.compute();
+  // Row 0: 1.5, 2.0 (neither under 0.5; 1.5 under 2). Row 1: 0.3, 0.4 (both under both).
+  EXPECT_DOUBLE_EQ(r.value("pck@0.5"), 2.0 / 4);
+  EXPECT_DOUBLE_EQ(r.value("pck@2"), 3.0 / 4);
+  EXPECT_DOUBLE_EQ(r.value("mpjpe"), 3.5); // the errors themselves
+  EXPECT_DOUBLE_EQ(r.value("px5"), 1.0);
+  // The curve at 0, 0.5, 1, 1.5, 2: 0, 2, 2, 2, 3 of 4.
+  EXPECT_EQ(r.auc_curve, (std::vector<double>{0, 0.5, 0.5, 0.5, 0.75}));
+  EXPECT_TRUE(r.spec.pck_normalized.value_or(false));
+  // A normalizer per vector: 1.5, 0.4, 3 and 0.4.
+  const std::vector<float> each = {2, 10, 1, 10};
+  const std::int64_t es[2] = {2, 2};
+  GeometryEvaluator per_vector(spec, Device::cpu(1));
+  per_vector.update(view(p, shape, 3), view(t, shape, 3), TensorView{}, TensorView{},
+                    TensorView::contiguous(each.data(), DType::f32, es, 2));
+  EXPECT_DOUBLE_EQ(per_vector.compute().value("pck@0.5"), 2.0 / 4);
+  EXPECT_DOUBLE_EQ(per_vector.compute().value("pck@2"), 3.0 / 4);
+  EXPECT_EQ(nlohmann::json::parse(r.to_json())["spec"]["pck_normalized"], true);
+  // Every update passes one, or none does.
+  EXPECT_NE(error_of<InvalidArgument>([&] {
+              ev.update(view(p, shape, 3), view(t, shape, 3));
+            }).find("pass normalizer= to every update"),
+            std::string::npos);
+  GeometryEvaluator plain(spec, Device::cpu(1));
+  plain.update(view(p, shape, 3), view(t, shape, 3));
+  EXPECT_NE(error_of<InvalidArgument>([&] {
+              plain.update(view(p, shape, 3), view(t, shape, 3), TensorView{}, TensorView{}, n);
+            }).find("first update had no normalizer"),
+            std::string::npos);
+  // States of the two kinds do not merge; a fresh evaluator takes the state's kind.
+  EXPECT_NE(error_of<StateError>([&] { plain.merge(ev.state()); }).find("pck_normalized"),
+            std::string::npos);
+  GeometryEvaluator fresh(spec, Device::cpu(1));
+  fresh.merge(ev.state());
+  fresh.update(view(p, shape, 3), view(t, shape, 3), TensorView{}, TensorView{}, n);
+  EXPECT_DOUBLE_EQ(fresh.compute().value("pck@2"), 3.0 / 4);
+  // A normalizer needs a metric it scales; its values are finite and > 0.
+  GeometrySpec no_pck;
+  no_pck.metrics = {GeoMetric::mpjpe};
+  GeometryEvaluator mpjpe(no_pck, Device::cpu(1));
+  EXPECT_NE(error_of<InvalidArgument>([&] {
+              mpjpe.update(view(p, shape, 3), view(t, shape, 3), TensorView{}, TensorView{}, n);
+            }).find("neither pck nor auc_pck"),
+            std::string::npos);
+  const std::vector<float> zero = {2, 0};
+  GeometryEvaluator bad(spec, Device::cpu(1));
+  EXPECT_NE(error_of<InvalidArgument>([&] {
+              bad.update(view(p, shape, 3), view(t, shape, 3), TensorView{}, TensorView{},
+                         TensorView::contiguous(zero.data(), DType::f32, hs, 1));
+            }).find("the normalizer of vector 2 is 0"),
+            std::string::npos);
+}
+
+TEST(Geometry, ANormalizerOfOneGivesThePlainBits) {
+  const Poses d = poses(60, 17, 3, 9);
+  std::vector<float> ones(60, 1.0f);
+  const std::int64_t ns[1] = {60};
+  GeometryEvaluator plain(per_joint(), Device::cpu(2)), normalized(per_joint(), Device::cpu(2));
+  plain.update(view(d.pred, d.shape, 3), view(d.target, d.shape, 3));
+  normalized.update_with(view(d.pred, d.shape, 3), view(d.target, d.shape, 3), TensorView{},
+                         TensorView{},
+                         {{"normalizer", TensorView::contiguous(ones.data(), DType::f32, ns, 1)}});
+  expect_same(plain.compute(), normalized.compute());
+  // Any family's update_with refuses an input it does not take, naming its own.
+  EXPECT_NE(error_of<InvalidArgument>([&] {
+              normalized.update_with(view(d.pred, d.shape, 3), view(d.target, d.shape, 3),
+                                     TensorView{}, TensorView{}, {{"head_size", TensorView{}}});
+            }).find("its inputs beside pred, target, mask and weight: normalizer"),
+            std::string::npos);
+}
+
 } // namespace
 } // namespace gpueval

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 #include "gpueval/device.hpp"
 #include "gpueval/error.hpp"
@@ -196,6 +197,32 @@ TEST(TensorView, ContiguousShapesAndStrides) {
               TensorView::contiguous(data, DType::f32, {2, -1});
             }).find("negative"),
             std::string::npos);
+}
+
+} // namespace
+} // namespace gpueval
+
+namespace gpueval {
+namespace {
+
+TEST(Families, UpdateWithRefusesAnInputTheFamilyDoesNotTake) {
+  const std::vector<float> p = {1, 2, 3, 4}, t = {1, 2, 2, 5};
+  const std::int64_t shape[1] = {4};
+  const TensorView pv = TensorView::contiguous(p.data(), DType::f32, shape, 1);
+  const TensorView tv = TensorView::contiguous(t.data(), DType::f32, shape, 1);
+  auto ev = make_evaluator("regression", {}, Device::cpu(1));
+  ev->update_with(pv, tv, TensorView{}, TensorView{}, {}); // none: a plain update
+  EXPECT_EQ(ev->batches(), 1u);
+  try {
+    ev->update_with(pv, tv, TensorView{}, TensorView{}, {{"normalizer", pv}});
+    FAIL() << "no error";
+  } catch (const InvalidArgument& e) {
+    EXPECT_NE(std::string(e.what()).find("the regression family takes no input 'normalizer' (its "
+                                         "inputs beside pred, target, mask and weight: none)"),
+              std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(ev->batches(), 1u);
 }
 
 } // namespace

@@ -286,6 +286,15 @@ TEST(Torch, GeometryDictPerJoint) {
   torch_adapter::TorchGeometryEvaluator other(spec, torch::kCPU, 1);
   other.merge(ev.state());
   EXPECT_EQ(other.compute_dict().at("pa_mpjpe").item<double>(), d.at("pa_mpjpe").item<double>());
+  // PCKh: the normalizer (a head size per pose) divides the errors the PCK thresholds see.
+  spec.metrics = {GeoMetric::pck};
+  spec.pck_thresholds = {0.2};
+  torch_adapter::TorchGeometryEvaluator pckh(spec, torch::kCPU, 2);
+  const torch::Tensor head = 0.5 + torch::rand({25}, torch::kFloat64);
+  pckh.update(p, t, c10::nullopt, c10::nullopt, head);
+  const torch::Tensor relative = (p - t).norm(2, -1) / head.unsqueeze(1);
+  EXPECT_EQ(pckh.compute_dict().at("pck@0.2").item<double>(),
+            (relative < 0.2).to(torch::kFloat64).mean().item<double>());
 }
 
 } // namespace

@@ -149,6 +149,27 @@ std::string cuda_versions() {
   return r.cuda ? r.cuda->versions() : std::string("built without CUDA");
 }
 
+void AnyEvaluator::update_with(const TensorView& pred, const TensorView& target,
+                               const TensorView& mask, const TensorView& weight,
+                               const NamedViews& inputs, StreamHandle stream) {
+  if (inputs.empty()) {
+    if (weight.data != nullptr || weight.rank > 0) {
+      update(pred, target, mask, weight, stream);
+    } else {
+      update(pred, target, mask, stream);
+    }
+    return;
+  }
+  const FamilyDescription f = family_of_tag(family());
+  std::string names;
+  for (const OptionInfo& in : f.inputs) {
+    names += (names.empty() ? "" : ", ") + in.name;
+  }
+  throw InvalidArgument("the " + f.name + " family takes no input '" + inputs.front().first +
+                        "' (its inputs beside pred, target, mask and weight: " +
+                        (names.empty() ? std::string("none") : names) + ")");
+}
+
 std::vector<FamilyDescription> families() {
   std::vector<FamilyDescription> out;
   for (const detail::FamilyEntry& f : detail::family_entries()) {

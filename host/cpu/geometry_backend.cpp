@@ -49,11 +49,11 @@ GPUEVAL_FORCEINLINE double load_any(const TensorView& v, std::int64_t offset) {
 }
 
 // Per vector of a row (C order over the axes but the batch and vector axes): its element offsets
-// in pred, target, mask and weight, and its key.
+// in pred, target, mask, weight and normalizer, and its key.
 struct VectorMap {
-  std::vector<std::int64_t> pred, target, mask, weight; // pred: mode 0's
-  std::vector<std::int32_t> key, by;                    // by: the by_axis index, or -1
-  std::vector<std::uint8_t> final;                      // at the time axis' last index
+  std::vector<std::int64_t> pred, target, mask, weight, normalizer; // pred: mode 0's
+  std::vector<std::int32_t> key, by;                                // by: the by_axis index, or -1
+  std::vector<std::uint8_t> final;                                  // at the time axis' last index
   std::vector<std::int64_t> natural; // the vector's index in C order (sample_axes reorder them)
   std::vector<std::int64_t> strides; // of the batch it was made for: the next reuses it if equal
 };
@@ -61,7 +61,7 @@ struct VectorMap {
 // What a vector map depends on: every tensor's strides (and which are given).
 std::vector<std::int64_t> map_key(const detail::GeoBatch& b) {
   std::vector<std::int64_t> k;
-  for (const TensorView* v : {&b.pred, &b.target, &b.mask, &b.weight}) {
+  for (const TensorView* v : {&b.pred, &b.target, &b.mask, &b.weight, &b.normalizer}) {
     k.push_back(v->data != nullptr ? v->rank : -1);
     k.insert(k.end(), v->strides, v->strides + (v->data != nullptr ? v->rank : 0));
   }
@@ -96,7 +96,7 @@ struct Slot {
   std::vector<std::uint64_t> sketch;  // the worker's error sketch (quantile metrics), kept
   std::vector<double> p, t;           // the row's included vectors, D each
   std::vector<std::int64_t> index;    // their vector index in the row
-  std::vector<double> weight;
+  std::vector<double> weight, normalizer;
   FirstBad first;
 };
 
@@ -128,9 +128,8 @@ public:
       map_.strides = std::move(key);
     }
     const VectorMap& map = map_;
-    if (b.has_weight()) { // checked before anything is folded: a bad batch changes nothing
-      check_weights(b, map);
-    }
+    // Checked before anything is folded: a bad batch changes nothing.
+    check_weights(b, map);
     const std::int64_t per_task = std::max<std::int64_t>(1, kTaskVectors / info.vectors);
     const std::int64_t tasks = (b.rows + per_task - 1) / per_task;
     for (auto& s : slots_) {
@@ -217,14 +216,15 @@ private:
     m.target.resize(n);
     m.mask.resize(b.has_mask() ? n : 0);
     m.weight.resize(b.has_weight() ? n : 0);
+    m.normalizer.resize(b.has_normalizer() ? n : 0);
     m.key.resize(n);
     m.by.resize(n);
     m.final.resize(n);
     m.natural.resize(n);
     std::int64_t coord[kMaxRank] = {};
     for (std::size_t j = 0; j < n; ++j) {
-      std::int64_t op = 0, ot = 0, om = 0, ow = 0;
-      int vi = 1; // the axis of the vector-less views (mask, weight)
+      std::int64_t op = 0, ot = 0, om = 0, ow = 0, on = 0;
+      int vi = 1; // the axis of the vector-less views (mask, weight, normalizer)
       for (int a = 1; a < rank; ++a) {
         if (a == info.vector_axis) {
           continue;
@@ -237,6 +237,9 @@ private:
         if (b.has_weight()) {
           ow += coord[a] * b.weight.strides[vi];
         }
+        if (b.has_normalizer()) {
+          on += coord[a] * b.normalizer.strides[vi];
+        }
         ++vi;
       }
       m.pred[j] = op;
@@ -246,6 +249,9 @@ private:
       }
       if (b.has_weight()) {
         m.weight[j] = ow;
+      }
+      if (b.has_normalizer()) {
+        m.normalizer[j] = on;
       }
       m.key[j] = info.key_axis > 0 ? static_cast<std::int32_t>(coord[info.key_axis]) : 0;
       m.by[j] = info.by_axis > 0 ? static_cast<std::int32_t>(coord[info.by_axis]) : -1;
@@ -267,6 +273,7 @@ private:
     return m;
   }
 
+  // Every weight (finite, >= 0) and normalizer (finite, > 0), masked or not.
   void check_weights(const detail::GeoBatch& b, const VectorMap& map) const {
     for (std::int64_t r = 0; r < b.rows; ++r) {
       for (std::size_t j = 0; j < map.weight.size(); ++j) {
@@ -274,6 +281,13 @@ private:
         if (!(std::isfinite(w) && w >= 0)) {
           throw InvalidArgument(
               detail::bad_geo_weight_message(b.index, r * info.vectors + map.natural[j], w));
+        }
+      }
+      for (std::size_t j = 0; j < map.normalizer.size(); ++j) {
+        const double n = load_any(b.normalizer, r * b.normalizer.strides[0] + map.normalizer[j]);
+        if (!(std::isfinite(n) && n > 0)) {
+          throw InvalidArgument(
+              detail::bad_geo_normalizer_message(b.index, r * info.vectors + map.natural[j], n));
         }
       }
     }
@@ -294,6 +308,7 @@ private:
       s.t.resize(vectors * static_cast<std::size_t>(d));
       s.index.resize(vectors);
       s.weight.resize(vectors);
+      s.normalizer.resize(vectors);
     }
     double* sp = s.p.data();
     double* st = s.t.data();
@@ -302,6 +317,8 @@ private:
     const bool masked = b.has_mask(), weighted = b.has_weight();
     const std::int64_t m0 = masked ? r * b.mask.strides[0] : 0;
     const std::int64_t w0 = weighted ? r * b.weight.strides[0] : 0;
+    const bool normalized = b.has_normalizer();
+    const std::int64_t n0 = normalized ? r * b.normalizer.strides[0] : 0;
     for (std::size_t j = j0; j < j1; ++j) {
       if (masked && load_any(b.mask, m0 + map.mask[j]) == 0) {
         continue;
@@ -336,6 +353,7 @@ private:
       }
       s.index[n_in] = static_cast<std::int64_t>(j);
       s.weight[n_in] = w;
+      s.normalizer[n_in] = normalized ? load_any(b.normalizer, n0 + map.normalizer[j]) : 1.0;
       ++n_in;
     }
     const int n = static_cast<int>(n_in);
@@ -353,6 +371,7 @@ private:
                                                  pa ? &procrustes : nullptr, na ? &scale : nullptr);
       const auto j = static_cast<std::size_t>(s.index[at]);
       terms.final = map.final[j] != 0;
+      terms.normalizer = s.normalizer[at];
       if (sketch_bits > 0) {
         ++s.sketch[ops::sketch::bucket(terms.error, sketch_bits)];
       }

@@ -13,20 +13,22 @@
 
 namespace gpueval::detail {
 
-// A batch that passed validate_geo_batch. mask and weight are views of the vector-less shape
-// (pred's without the vector axis): a mask or weight given as a prefix of it is broadcast over
-// the rest with zero strides, so a backend reads both at a vector's coordinates.
+// A batch that passed validate_geo_batch. mask, weight and normalizer are views of the
+// vector-less shape (pred's without the vector axis): one given as a prefix of it is broadcast
+// over the rest with zero strides, so a backend reads each at a vector's coordinates.
 struct GeoBatch {
   TensorView pred;
   TensorView target;
   TensorView mask;   // data == nullptr: none
   TensorView weight; // data == nullptr: none (every weight 1)
   TensorView user_weight;
+  TensorView normalizer; // data == nullptr: none (pck compares the errors themselves)
   std::int64_t rows = 0;
   std::int64_t modes = 0;  // mode_axis: the predictions' K (pred is [rows, K, target's sample])
   std::uint64_t index = 0; // batches folded before this one
   bool has_mask() const { return mask.data != nullptr; }
   bool has_weight() const { return weight.data != nullptr; }
+  bool has_normalizer() const { return normalizer.data != nullptr; }
 };
 
 // The geometry family's backend (CPU, CUDA), behind GeometryEvaluator.
@@ -35,9 +37,14 @@ public:
   // Called once, before the first update or merge, with the fields below set: allocate here.
   virtual void configure() = 0;
   virtual void update(const GeoBatch& batch, StreamHandle stream) = 0;
-  // The first vector whose weight is negative or not finite, as (batch, vector), for a backend
-  // that finds it on the device (CUDA); the CPU refuses such a batch in update().
+  // The first vector whose weight is negative or not finite (or whose normalizer is not finite
+  // and > 0), as (batch, vector), for a backend that finds it on the device (CUDA); the CPU
+  // refuses such a batch in update().
   virtual NonFiniteLocation bad_weight(StreamHandle stream) {
+    (void)stream;
+    return {};
+  }
+  virtual NonFiniteLocation bad_normalizer(StreamHandle stream) {
     (void)stream;
     return {};
   }
@@ -87,15 +94,18 @@ inline ops::GeoLayout geo_layout(const GeometrySpec& spec, const std::vector<Geo
                               auc ? spec.auc_steps : 0);
 }
 
-// Checks pred/target/mask/weight against each other, the device and the sample shape.
+// Checks pred/target/mask/weight/normalizer against each other, the device and the sample shape.
 GeoBatch validate_geo_batch(const TensorView& pred, const TensorView& target,
                             const TensorView& mask, const TensorView& weight,
+                            const TensorView& normalizer,
                             const std::vector<std::int64_t>& sample_shape,
                             const GeoLayoutInfo& info, Device device);
 
 // The error a negative or non-finite weight raises: batch `batch`, the weight of vector `vector`
 // (over the batch's vectors, C order) and its value.
 std::string bad_geo_weight_message(std::uint64_t batch, std::int64_t vector, double value);
+// The same for a normalizer that is not finite and > 0.
+std::string bad_geo_normalizer_message(std::uint64_t batch, std::int64_t vector, double value);
 
 // The report from the epoch's records (host/geometry/metrics.cpp).
 GeometryReport build_geo_report(const GeoBackend& b, const std::vector<std::uint64_t>& words,

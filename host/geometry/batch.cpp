@@ -1,5 +1,5 @@
-// A geometry batch: pred, target, mask and weight checked against each other, the device and the
-// sample shape; a mask or weight of the vector-less shape's prefix broadcast to all of it.
+// A geometry batch: pred, target, mask, weight and normalizer checked against each other, the
+// device and the sample shape; one of the vector-less shape's prefix broadcast to all of it.
 #include <string>
 
 #include "core/options.hpp"
@@ -10,8 +10,8 @@ namespace gpueval::detail {
 
 namespace {
 
-// `v` (a mask or weight) as a view of the vector-less shape of pred: its axes must be a prefix
-// of that shape; the axes it lacks get stride 0.
+// `v` (a mask, weight or normalizer) as a view of the vector-less shape of pred: its axes must be a
+// prefix of that shape; the axes it lacks get stride 0.
 TensorView over_vectors(const TensorView& v, const char* name, const TensorView& target,
                         int vector_axis) {
   const TensorView& pred = target; // the shape a mask or weight covers: the targets'
@@ -50,8 +50,15 @@ std::string bad_geo_weight_message(std::uint64_t batch, std::int64_t vector, dou
          is + "; a weight is finite and >= 0 (0 leaves the vector out, as a mask does)";
 }
 
+std::string bad_geo_normalizer_message(std::uint64_t batch, std::int64_t vector, double value) {
+  const std::string is = value == value ? " is " + option_text(value) : " is not finite or not > 0";
+  return "batch " + std::to_string(batch) + ": the normalizer of vector " + std::to_string(vector) +
+         is + "; a normalizer (the head size, a box's size) is finite and > 0";
+}
+
 GeoBatch validate_geo_batch(const TensorView& pred, const TensorView& target,
                             const TensorView& mask, const TensorView& weight,
+                            const TensorView& normalizer,
                             const std::vector<std::int64_t>& sample_shape,
                             const GeoLayoutInfo& info, Device device) {
   check_view(pred, "pred", device);
@@ -110,6 +117,13 @@ GeoBatch validate_geo_batch(const TensorView& pred, const TensorView& target,
                         "as mask=)");
     b.weight = over_vectors(weight, "weight", target, info.vector_axis);
     b.user_weight = weight;
+  }
+  if (normalizer.data != nullptr || normalizer.rank > 0) {
+    check_view(normalizer, "normalizer", device);
+    GPUEVAL_EXPECTS(dtype_is_float(normalizer.dtype),
+                    "normalizer has dtype " + std::string(dtype_name(normalizer.dtype)) +
+                        "; a normalizer is a float type (convert with .float())");
+    b.normalizer = over_vectors(normalizer, "normalizer", target, info.vector_axis);
   }
   return b;
 }

@@ -34,12 +34,37 @@ std::string vector_text(const detail::GeoBackend& b, detail::NonFiniteLocation w
          std::to_string(where.element % per_row) + " of the row)";
 }
 
-// A weight the device found negative or non-finite: an error under every policy.
+// A weight or normalizer the device found out of range: an error under every policy.
 void raise_if_bad_weight(detail::GeoBackend& b, StreamHandle stream) {
+  const double unknown = std::numeric_limits<double>::quiet_NaN();
   const detail::NonFiniteLocation w = b.bad_weight(stream);
   if (w.found()) {
-    throw InvalidArgument(detail::bad_geo_weight_message(
-        w.batch, static_cast<std::int64_t>(w.element), std::numeric_limits<double>::quiet_NaN()));
+    throw InvalidArgument(
+        detail::bad_geo_weight_message(w.batch, static_cast<std::int64_t>(w.element), unknown));
+  }
+  const detail::NonFiniteLocation n = b.bad_normalizer(stream);
+  if (n.found()) {
+    throw InvalidArgument(
+        detail::bad_geo_normalizer_message(n.batch, static_cast<std::int64_t>(n.element), unknown));
+  }
+}
+
+// Whether an update with (or without) a normalizer fits the evaluator: every update agrees with
+// the first, and a normalizer needs a metric it scales.
+void check_normalized(const detail::GeoBackend& b, bool normalized) {
+  if (normalized) {
+    GPUEVAL_EXPECTS(b.needs(GeoMetric::pck) || b.needs(GeoMetric::auc_pck),
+                    "a normalizer scales the PCK thresholds, but this evaluator has neither pck "
+                    "nor auc_pck: name one of them in metrics, or pass no normalizer");
+  }
+  if (b.spec.pck_normalized && *b.spec.pck_normalized != normalized) {
+    throw InvalidArgument(
+        normalized ? std::string("this evaluator's PCK compares plain errors (its first update "
+                                 "had no normalizer, or pck_normalized=false): evaluate "
+                                 "normalized PCK in an evaluator whose every update passes one")
+                   : std::string("this evaluator's PCK divides each error by a normalizer (its "
+                                 "first update passed one, or pck_normalized=true): pass "
+                                 "normalizer= to every update"));
   }
 }
 
@@ -66,6 +91,25 @@ void GeometryEvaluator::update(const TensorView& pred, const TensorView& target,
 void GeometryEvaluator::update(const TensorView& pred, const TensorView& target,
                                const TensorView& mask, const TensorView& weight,
                                StreamHandle stream) {
+  update(pred, target, mask, weight, TensorView{}, stream);
+}
+
+void GeometryEvaluator::update_with(const TensorView& pred, const TensorView& target,
+                                    const TensorView& mask, const TensorView& weight,
+                                    const NamedViews& inputs, StreamHandle stream) {
+  TensorView normalizer;
+  for (const auto& [name, view] : inputs) {
+    GPUEVAL_EXPECTS(name == "normalizer",
+                    "the geometry family takes no input '" + name +
+                        "' (its inputs beside pred, target, mask and weight: normalizer)");
+    normalizer = view;
+  }
+  update(pred, target, mask, weight, normalizer, stream);
+}
+
+void GeometryEvaluator::update(const TensorView& pred, const TensorView& target,
+                               const TensorView& mask, const TensorView& weight,
+                               const TensorView& normalizer, StreamHandle stream) {
   detail::GeoBackend& b = *backend_;
   if (!b.configured) {
     detail::skeleton::check_first_rank(target, "target");
@@ -74,9 +118,12 @@ void GeometryEvaluator::update(const TensorView& pred, const TensorView& target,
   GPUEVAL_EXPECTS(weight.data == nullptr || b.sketch_bits == 0,
                   "the error quantiles (median_error, error_q90, error_q99) are not weighted: "
                   "evaluate them in an evaluator that is given no weight=");
-  detail::GeoBatch batch =
-      detail::validate_geo_batch(pred, target, mask, weight, b.sample_shape, b.info, b.device());
+  const bool normalized = normalizer.data != nullptr || normalizer.rank > 0;
+  check_normalized(b, normalized);
+  detail::GeoBatch batch = detail::validate_geo_batch(pred, target, mask, weight, normalizer,
+                                                      b.sample_shape, b.info, b.device());
   detail::skeleton::fold(b, batch, batch.rows == 0 || b.info.vectors == 0, stream);
+  b.spec.pck_normalized = normalized; // decided by the first batch that folded
 }
 
 GeometryReport GeometryEvaluator::compute(StreamHandle stream) {
@@ -121,9 +168,16 @@ void GeometryEvaluator::merge(const State& other, StreamHandle stream) {
   mine_spec.metrics = b.metrics;
   mine_spec.vector_axis = b.info.vector_axis; // as states name it
   mine_spec.sample_shape = b.sample_shape;
+  // An evaluator that has folded nothing may not have decided pck_normalized: it takes the other's.
+  if (!mine_spec.pck_normalized) {
+    mine_spec.pck_normalized = d.spec.pck_normalized;
+  }
   const Options ours = mine_spec.to_options();
   for (const auto& [name, value] : ours) {
     const auto it = theirs.find(name);
+    if (name == "pck_normalized" && it == theirs.end()) {
+      continue;
+    }
     const std::string other_value = it == theirs.end() ? "none" : it->second;
     if (other_value != value) {
       detail::skeleton::mismatch(name, other_value, value);
@@ -144,6 +198,7 @@ void GeometryEvaluator::merge(const State& other, StreamHandle stream) {
   }
   b.load(mine, detail::skeleton::earliest(b.first_bad(stream), d.first_nonfinite), stream);
   b.batches += d.batches;
+  b.spec.pck_normalized = mine_spec.pck_normalized;
 }
 
 const GeometrySpec& GeometryEvaluator::spec() const {

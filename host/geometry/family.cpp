@@ -10,7 +10,12 @@ namespace gpueval::geometry {
 
 void register_family() {
   detail::FamilyEntry f;
-  f.description = {"geometry", kGeometryFamily, {"geometry"}, GeometrySpec::option_infos()};
+  f.description = {
+      "geometry",
+      kGeometryFamily,
+      {"geometry"},
+      GeometrySpec::option_infos(),
+      {{"normalizer", "per-sample scale of the PCK thresholds (PCKh: the head size)"}}};
   f.make = [](std::string_view, const Options& options, Device device,
               const detail::InputShapes* first) -> std::unique_ptr<AnyEvaluator> {
     GeometrySpec spec = GeometrySpec::from_options(options);

@@ -83,6 +83,8 @@ std::string GeometryReport::to_json() const {
   append_number(out, spec.outlier_abs);
   out += ", \"outlier_rel\": ";
   append_number(out, spec.outlier_rel);
+  out += std::string(", \"pck_normalized\": ") +
+         (spec.pck_normalized.value_or(false) ? "true" : "false");
   out += ", \"nan_policy\": ";
   append_string(out, nan_policy_name(spec.nan_policy));
   out += "}, \"count\": " + std::to_string(count);

@@ -116,6 +116,14 @@ void GeometrySpec::validate() const {
                         time_axis.has_value(),
                     name + " needs time_axis (the targets' axis whose last index is final)");
   }
+  if (pck_normalized.value_or(false)) {
+    bool thresholds = metrics.empty() && !mode_axis; // the default set has auc_pck
+    for (GeoMetric m : metrics) {
+      thresholds = thresholds || m == GeoMetric::pck || m == GeoMetric::auc_pck;
+    }
+    GPUEVAL_EXPECTS(thresholds, "a normalizer scales the PCK thresholds, but these metrics have "
+                                "neither pck nor auc_pck: name one of them, or pass no normalizer");
+  }
   GPUEVAL_EXPECTS(!mode_axis || (!key_axis && !by_axis && sample_axes.empty()),
                   "mode_axis gives one value per sample (a batch row): key_axis, by_axis and "
                   "sample_axes do not apply");
@@ -250,6 +258,10 @@ const std::vector<OptionInfo>& GeometrySpec::option_infos() {
       {"auc_steps", "auc_pck: thresholds on the curve, 0 to auc_max", "31"},
       {"outlier_abs", "outlier_rate: an error counts over this and over outlier_rel |t|", "3"},
       {"outlier_rel", "outlier_rate: relative to the target vector's length", "0.05"},
+      {"pck_normalized",
+       "true: pck and auc_pck divide each error by the update's normalizer (PCKh); default: "
+       "whether the first update passes one",
+       "", false},
       {"nan_policy", "skip, propagate or error", "skip"},
       {"sample_shape", "the shape of one sample (a batch without its first axis)", "", false},
   };
@@ -303,6 +315,9 @@ GeometrySpec GeometrySpec::from_options(const Options& options) {
   spec.auc_steps = static_cast<int>(o.integer("auc_steps", 31));
   spec.outlier_abs = o.real("outlier_abs", 3.0);
   spec.outlier_rel = o.real("outlier_rel", 0.05);
+  if (o.has("pck_normalized")) {
+    spec.pck_normalized = o.boolean("pck_normalized", false);
+  }
   spec.nan_policy = parse_nan_policy(o.text("nan_policy", "skip"));
   spec.sample_shape = o.shape("sample_shape");
   spec.validate();
@@ -340,6 +355,9 @@ Options GeometrySpec::to_options() const {
   o["auc_steps"] = detail::option_text(std::int64_t{auc_steps});
   o["outlier_abs"] = detail::option_text(outlier_abs);
   o["outlier_rel"] = detail::option_text(outlier_rel);
+  if (pck_normalized) {
+    o["pck_normalized"] = *pck_normalized ? "true" : "false";
+  }
   o["nan_policy"] = std::string(nan_policy_name(nan_policy));
   if (!sample_shape.empty()) {
     o["sample_shape"] = detail::option_text(sample_shape);

@@ -6,11 +6,14 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
 #include "gpueval/device.hpp"
 #include "gpueval/error.hpp"
+#include "gpueval/torch_evaluator.hpp"
 
 namespace gpueval::torch_adapter {
 
@@ -60,6 +63,20 @@ template <class S> void def_evaluator_methods(torch::class_<S>& c) {
       .def("reset", [](Self self) { self->ev.reset(); })
       .def("state", [](Self self) { return self->ev.state(); })
       .def("merge", [](Self self, const torch::Tensor& state) { self->ev.merge(state); });
+  // The family's own inputs by name (FamilyDescription::inputs), with an optional weight: on
+  // the classes over any family's TorchMetrics.
+  if constexpr (std::is_same_v<decltype(S::ev), TorchMetrics>) {
+    c.def("update_with",
+          [](Self self, const torch::Tensor& pred, const torch::Tensor& target,
+             const c10::optional<torch::Tensor>& mask, const c10::optional<torch::Tensor>& weight,
+             const c10::Dict<std::string, torch::Tensor>& inputs) {
+            std::vector<std::pair<std::string, torch::Tensor>> named;
+            for (const auto& entry : inputs) {
+              named.emplace_back(entry.key(), entry.value());
+            }
+            self->ev.update(pred, target, mask, weight, named);
+          });
+  }
 }
 
 } // namespace gpueval::torch_adapter

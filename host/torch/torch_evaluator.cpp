@@ -101,7 +101,8 @@ TorchMetrics::TorchMetrics(std::unique_ptr<AnyEvaluator> evaluator, torch::Devic
 
 void TorchMetrics::update(const torch::Tensor& pred, const torch::Tensor& target,
                           const c10::optional<torch::Tensor>& mask,
-                          const c10::optional<torch::Tensor>& weight) {
+                          const c10::optional<torch::Tensor>& weight,
+                          const std::vector<std::pair<std::string, torch::Tensor>>& inputs) {
   TORCH_CHECK(pred.defined() && target.defined(), "gpueval: pred and target must be defined");
   TORCH_CHECK(pred.device() == target.device(), "gpueval: pred is on ", pred.device(),
               " but target is on ", target.device());
@@ -130,9 +131,18 @@ void TorchMetrics::update(const torch::Tensor& pred, const torch::Tensor& target
   const TensorView t = view_of(target, "target");
   const TensorView m = mask.has_value() && mask->defined() ? view_of(*mask, "mask") : TensorView{};
   const TensorView w = weighted ? view_of(*weight, "weight") : TensorView{};
+  NamedViews named;
+  for (const auto& [name, tensor] : inputs) {
+    TORCH_CHECK(tensor.defined(), "gpueval: input '", name, "' is undefined");
+    TORCH_CHECK(tensor.device() == pred.device(), "gpueval: ", name, " is on ", tensor.device(),
+                " but pred is on ", pred.device());
+    named.emplace_back(name, view_of(tensor, name.c_str()));
+  }
   // The engine checks the weight's dtype, shape and values (the family's rules, one message).
   const auto update = [&](StreamHandle stream) {
-    if (weighted) {
+    if (!named.empty()) {
+      evaluator_->update_with(p, t, m, w, named, stream);
+    } else if (weighted) {
       evaluator_->update(p, t, m, w, stream);
     } else {
       evaluator_->update(p, t, m, stream);
@@ -148,8 +158,10 @@ void TorchMetrics::update(const torch::Tensor& pred, const torch::Tensor& target
       struct Inputs {
         torch::Tensor pred, target;
         c10::optional<torch::Tensor> mask, weight;
+        std::vector<std::pair<std::string, torch::Tensor>> inputs;
       };
-      evaluator_->keep_until_done(std::make_shared<Inputs>(Inputs{pred, target, mask, weight}));
+      evaluator_->keep_until_done(
+          std::make_shared<Inputs>(Inputs{pred, target, mask, weight, inputs}));
       return;
     }
 #endif

@@ -12,6 +12,7 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "gpueval/device.hpp"
@@ -70,6 +71,9 @@ private:
   std::shared_ptr<FamilyReport> report_;
 };
 
+// A family's own inputs to update_with, by name, in the order given.
+using NamedViews = std::vector<std::pair<std::string, TensorView>>;
+
 // What every family's evaluator does.
 class AnyEvaluator {
 public:
@@ -84,6 +88,13 @@ public:
   // same bits. A family that does not weigh its samples throws InvalidArgument.
   virtual void update(const TensorView& pred, const TensorView& target, const TensorView& mask,
                       const TensorView& weight, StreamHandle stream = nullptr) = 0;
+  // The same with the family's own inputs beyond these (FamilyDescription::inputs, by name: a
+  // per-sample scale, say), each of the targets' shape or a prefix of it, like a weight;
+  // `weight` may be empty (data == nullptr). An evaluator that takes none of them (the default)
+  // throws InvalidArgument naming the input and the family's inputs.
+  virtual void update_with(const TensorView& pred, const TensorView& target, const TensorView& mask,
+                           const TensorView& weight, const NamedViews& inputs,
+                           StreamHandle stream = nullptr);
   virtual AnyReport compute_any(StreamHandle stream = nullptr) = 0;
   // Forgets every batch; keeps the spec, the device and the sample shape. CUDA: enqueued on
   // `stream`; later updates and reads on any stream wait for it on the device (no host
@@ -135,6 +146,9 @@ struct FamilyDescription {
   Family tag;                     // its state tag
   std::vector<std::string> tasks; // the names that select it (gpu-eval --task, TorchScript)
   std::vector<OptionInfo> options;
+  // The inputs its update_with takes beside pred, target, mask and weight (name and help; `flag`
+  // and `report_only` unused).
+  std::vector<OptionInfo> inputs = {};
 };
 
 // The registered families, in registration order.

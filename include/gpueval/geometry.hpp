@@ -113,6 +113,10 @@ struct GeometrySpec {
   double auc_max = 150;
   int auc_steps = 31;
   double outlier_abs = 3.0, outlier_rel = 0.05;
+  // Whether pck and auc_pck compare each vector's error divided by its normalizer (PCKh: the
+  // head size; a bounding box's size), given to every update, with the thresholds; std::nullopt:
+  // decided by the first update (true when it passes a normalizer). Every update agrees with it.
+  std::optional<bool> pck_normalized;
   NanPolicy nan_policy = NanPolicy::skip;
   // One sample's shape (the batch tensor's without its batch axis); empty: from the first update.
   std::vector<std::int64_t> sample_shape;
@@ -124,7 +128,7 @@ struct GeometrySpec {
   std::vector<GeoMetric> resolved_metrics(std::int64_t dims) const;
 
   // Options: metrics, vector_axis, key_axis, pck_thresholds, auc_max, auc_steps, outlier_abs,
-  // outlier_rel, nan_policy, sample_shape.
+  // outlier_rel, pck_normalized, nan_policy, sample_shape.
   static GeometrySpec from_options(const Options& options);
   Options to_options() const;
   static const std::vector<OptionInfo>& option_infos();
@@ -222,6 +226,17 @@ public:
               StreamHandle stream = nullptr) override;
   void update(const TensorView& pred, const TensorView& target, const TensorView& mask,
               const TensorView& weight, StreamHandle stream = nullptr) override;
+  // With a normalizer (PCKh): a float tensor of the mask's shapes ([N]: one per sample), finite
+  // and > 0; pck@T and auc_pck count a vector whose error / normalizer is under T. `weight` may
+  // be empty. The first update decides whether this evaluator's PCK is normalized
+  // (GeometrySpec::pck_normalized); later ones must agree.
+  void update(const TensorView& pred, const TensorView& target, const TensorView& mask,
+              const TensorView& weight, const TensorView& normalizer,
+              StreamHandle stream = nullptr);
+  // The inputs by name: "normalizer".
+  void update_with(const TensorView& pred, const TensorView& target, const TensorView& mask,
+                   const TensorView& weight, const NamedViews& inputs,
+                   StreamHandle stream = nullptr) override;
   GeometryReport compute(StreamHandle stream = nullptr);
   void reset(StreamHandle stream = nullptr) override;
   void keep_until_done(std::shared_ptr<void> owner) override;

@@ -4,6 +4,7 @@
 // (defaults, device resolution, streams, the reports) lives in python/gpueval/.
 #include <nanobind/stl/map.h>
 #include <nanobind/stl/optional.h>
+#include <nanobind/stl/pair.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/tuple.h>
 #include <nanobind/stl/vector.h>
@@ -46,22 +47,40 @@ public:
       : ev_(make_evaluator(task, options, parse_device(device, threads))),
         cuda_(ev_->device().kind == DeviceKind::cuda) {}
 
+  // `inputs`: the family's own inputs by name (AnyEvaluator::update_with), in order.
   void update(const Array& pred, const Array& target, const std::optional<Array>& mask,
-              const std::optional<Array>& weight, std::uintptr_t stream) {
+              const std::optional<Array>& weight, std::uintptr_t stream,
+              const std::vector<std::pair<std::string, Array>>& inputs) {
     const TensorView p = view_of(pred, "pred");
     const TensorView t = view_of(target, "target");
     const TensorView m = mask ? view_of(*mask, "mask") : TensorView{};
     const TensorView w = weight ? view_of(*weight, "weight") : TensorView{};
+    NamedViews named;
+    for (const auto& [name, array] : inputs) {
+      named.emplace_back(name, view_of(array, name.c_str()));
+    }
     // On CUDA the arrays stay referenced until the device has run the update.
-    std::shared_ptr<void> inputs = cuda_ ? keep_inputs(pred, target, mask, weight) : nullptr;
+    std::shared_ptr<void> keep = nullptr;
+    if (cuda_) {
+      keep = keep_inputs(pred, target, mask, weight);
+      if (!inputs.empty()) {
+        struct WithInputs {
+          std::shared_ptr<void> base;
+          std::vector<std::pair<std::string, Array>> inputs;
+        };
+        keep = std::make_shared<WithInputs>(WithInputs{std::move(keep), inputs});
+      }
+    }
     const Locked lock(mu_);
-    if (weight) {
+    if (!named.empty()) {
+      ev_->update_with(p, t, m, w, named, stream_of(stream));
+    } else if (weight) {
       ev_->update(p, t, m, w, stream_of(stream));
     } else {
       ev_->update(p, t, m, stream_of(stream));
     }
-    if (inputs) {
-      ev_->keep_until_done(std::move(inputs));
+    if (keep) {
+      ev_->keep_until_done(std::move(keep));
     }
   }
 
@@ -141,7 +160,8 @@ void bind_evaluator(nb::module_& m) {
       .def(nb::init<const std::string&, const Options&, const std::string&, int>(), nb::arg("task"),
            nb::arg("options"), nb::arg("device"), nb::arg("threads"))
       .def("update", &PyEvaluator::update, nb::arg("pred"), nb::arg("target"),
-           nb::arg("mask").none(), nb::arg("weight").none(), nb::arg("stream"))
+           nb::arg("mask").none(), nb::arg("weight").none(), nb::arg("stream"),
+           nb::arg("inputs") = std::vector<std::pair<std::string, Array>>{})
       .def("compute", &PyEvaluator::compute, nb::arg("stream"),
            nb::arg("device_label") = nb::none())
       .def("reset", &PyEvaluator::reset, nb::arg("stream"))

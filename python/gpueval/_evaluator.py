@@ -161,13 +161,15 @@ class StreamingEvaluator:
     # ---- the batch loop ------------------------------------------------------------------------
 
     def _update_on(self, ev: Any, pred: Any, target: Any, mask: Any, weight: Any,
-                   stream: Any) -> None:
+                   stream: Any, inputs: Optional[Dict[str, Any]] = None) -> None:
+        named = [(k, v) for k, v in (inputs or {}).items() if v is not None]
         if self._cuda_index < 0:
             handle = 0 if stream is None else _arrays.stream_handle(stream)  # checked, unused
             p = _arrays.host_array(pred)
             t = _arrays.host_array(target)
             m = None if mask is None else _arrays.host_array(mask)
             w = None if weight is None else _arrays.host_array(weight)
+            extra = [(k, _arrays.host_array(v)) for k, v in named]
         else:
             self._framework = _arrays.framework(pred)
             handle = self._stream(stream)
@@ -175,12 +177,34 @@ class StreamingEvaluator:
             t = _arrays.cuda_export(target, handle)
             m = None if mask is None else _arrays.cuda_export(mask, handle)
             w = None if weight is None else _arrays.cuda_export(weight, handle)
+            extra = [(k, _arrays.cuda_export(v, handle)) for k, v in named]
         try:
-            ev.update(p, t, m, w, handle)
+            if extra:
+                ev.update(p, t, m, w, handle, extra)
+            else:
+                ev.update(p, t, m, w, handle)
         except TypeError:
             _arrays.explain_import_failure({"pred": pred, "target": target, "mask": mask,
-                                            "weight": weight})
+                                            "weight": weight, **dict(named)})
             raise
+
+    def _fold(self, pred: Any, target: Any, mask: Any, weight: Any, stream: Any,
+              inputs: Optional[Dict[str, Any]] = None) -> None:
+        """update() with the family's own inputs (``inputs``: name to array; None: absent)."""
+        if not self._fixed:
+            self._resolve(pred)
+        self._update_on(self._ev, pred, target, mask, weight, stream, inputs)
+
+    def _fold_and_report(self, pred: Any, target: Any, mask: Any, weight: Any, stream: Any,
+                         inputs: Optional[Dict[str, Any]] = None) -> Any:
+        """__call__() with the family's own inputs."""
+        self._fold(pred, target, mask, weight, stream, inputs)
+        if self._batch_ev is None:
+            device = "cpu" if self._cuda_index < 0 else f"cuda:{self._cuda_index}"
+            self._batch_ev = self._new_core(device)
+        self._batch_ev.reset(self._stream(stream))
+        self._update_on(self._batch_ev, pred, target, mask, weight, stream, inputs)
+        return self._report(self._batch_ev, self._stream(stream), None)
 
     def update(self, pred: Any, target: Any, mask: Any = None, weight: Any = None,
                stream: Any = None) -> "StreamingEvaluator":
@@ -204,22 +228,14 @@ class StreamingEvaluator:
         stream may not reuse their memory before). An update captured into a CUDA graph reads
         its arrays at every replay: keep those alive as long as the graph.
         """
-        if not self._fixed:
-            self._resolve(pred)
-        self._update_on(self._ev, pred, target, mask, weight, stream)
+        self._fold(pred, target, mask, weight, stream)
         return self
 
     def __call__(self, pred: Any, target: Any, mask: Any = None, weight: Any = None,
                  stream: Any = None) -> Any:
         """Folds the batch in, like ``update``, and returns the report of this batch alone
         (TorchMetrics' ``forward``). Costs a second pass over the batch and a synchronisation."""
-        self.update(pred, target, mask, weight, stream)
-        if self._batch_ev is None:
-            device = "cpu" if self._cuda_index < 0 else f"cuda:{self._cuda_index}"
-            self._batch_ev = self._new_core(device)
-        self._batch_ev.reset(self._stream(stream))
-        self._update_on(self._batch_ev, pred, target, mask, weight, stream)
-        return self._report(self._batch_ev, self._stream(stream), None)
+        return self._fold_and_report(pred, target, mask, weight, stream)
 
     def compute(self, stream: Any = None, sync: Optional[bool] = None) -> Any:
         """The metrics of every batch since construction or ``reset()`` (and of merged states).

@@ -63,6 +63,9 @@ class Geometry(StreamingEvaluator):
             thresholds from 0 to ``auc_max`` (150 mm in 31 steps, Mehta et al. 2017).
         outlier_abs, outlier_rel: ``outlier_rate`` counts errors over both ``outlier_abs`` and
             ``outlier_rel`` times the target vector's length (KITTI 2015's 3 px and 5%).
+        pck_normalized: ``True`` when every update passes a ``normalizer`` (PCKh: ``pck`` and
+            ``auc_pck`` compare each error divided by it); ``None`` (the default): decided by the
+            first update, which later ones must follow.
         nan_policy: ``"skip"`` (leave out and count vectors with a NaN or infinite component),
             ``"propagate"`` (their keys' metrics are NaN) or ``"error"``.
         device, threads, sample_shape, process_group: as for :class:`Regression`.
@@ -80,7 +83,7 @@ class Geometry(StreamingEvaluator):
                  miss_threshold: float = 2.0, quantile_alpha: float = 0.005,
                  pck_thresholds: Union[None, float, Sequence[float]] = None, auc_max: float = 150.0,
                  auc_steps: int = 31, outlier_abs: float = 3.0, outlier_rel: float = 0.05,
-                 nan_policy: str = "skip", device: Any = "auto", threads: int = 0,
+                 pck_normalized: Optional[bool] = None, nan_policy: str = "skip", device: Any = "auto", threads: int = 0,
                  sample_shape: Optional[Sequence[int]] = None, process_group: Any = None) -> None:
         if sample_shape is not None:
             sample_shape = [int(d) for d in sample_shape]
@@ -95,7 +98,9 @@ class Geometry(StreamingEvaluator):
                       quantile_alpha=float(quantile_alpha),
                       pck_thresholds=_thresholds(pck_thresholds), auc_max=float(auc_max),
                       auc_steps=int(auc_steps), outlier_abs=float(outlier_abs),
-                      outlier_rel=float(outlier_rel), nan_policy=nan_policy)
+                      outlier_rel=float(outlier_rel),
+                      pck_normalized=None if pck_normalized is None else bool(pck_normalized),
+                      nan_policy=nan_policy)
         self._setup(kwargs, device, threads, sample_shape, process_group)
 
     def _task(self) -> str:
@@ -113,6 +118,8 @@ class Geometry(StreamingEvaluator):
                 "auc_max": k["auc_max"],
                 "auc_steps": k["auc_steps"], "outlier_abs": k["outlier_abs"],
                 "outlier_rel": k["outlier_rel"], "nan_policy": k["nan_policy"],
+                "pck_normalized": (None if k["pck_normalized"] is None else
+                                   str(k["pck_normalized"]).lower()),
                 "sample_shape": k["sample_shape"]}
 
     def _report(self, core: Any, stream: int, device_label: Optional[str]) -> GeometryReport:
@@ -124,12 +131,16 @@ class Geometry(StreamingEvaluator):
                    if k not in ("device", "threads", "sample_shape")}}
 
     def update(self, pred: Any, target: Any, mask: Any = None, weight: Any = None,
-               stream: Any = None) -> "Geometry":
+               normalizer: Any = None, stream: Any = None) -> "Geometry":
         """Folds one batch: ``pred`` and ``target`` of one shape with the vector axis (with
         ``mode_axis``, ``pred`` has the K modes after the batch axis); ``mask`` (visibility,
         nonzero = include) and ``weight`` of the targets' shape without the vector axis, or a
-        prefix of it (``[N]``: whole samples)."""
-        return super().update(pred, target, mask, weight, stream)  # type: ignore[return-value]
+        prefix of it (``[N]``: whole samples). ``normalizer`` (PCKh): a float array of the same
+        shapes, finite and > 0 (the head size per sample, ``[N]``): ``pck@T`` and ``auc_pck``
+        count a vector whose error divided by its normalizer is under T; the other metrics are
+        unchanged. Pass it to every update or to none (``ValueError`` otherwise)."""
+        self._fold(pred, target, mask, weight, stream, {"normalizer": normalizer})
+        return self
 
     def compute(self, stream: Any = None, sync: Optional[bool] = None) -> GeometryReport:
         return super().compute(stream, sync)
@@ -137,8 +148,9 @@ class Geometry(StreamingEvaluator):
     compute.__doc__ = StreamingEvaluator.compute.__doc__
 
     def __call__(self, pred: Any, target: Any, mask: Any = None, weight: Any = None,
-                 stream: Any = None) -> GeometryReport:
-        return super().__call__(pred, target, mask, weight, stream)
+                 normalizer: Any = None, stream: Any = None) -> GeometryReport:
+        return self._fold_and_report(pred, target, mask, weight, stream,
+                                     {"normalizer": normalizer})
 
     __call__.__doc__ = StreamingEvaluator.__call__.__doc__
 

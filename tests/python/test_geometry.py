@@ -286,6 +286,54 @@ def test_weights_and_masks(rng):
         gpueval.Geometry(device="cpu")(p, t, weight=-w)
 
 
+def pckh(pred, gt, head, visible, thresholds):
+    """MPII's PCKh as mmpose's keypoint_pck_accuracy computes it over [N, J, 2] keypoints:
+    each visible joint's distance divided by its person's head size, under each threshold."""
+    dist = np.sqrt(((pred - gt) ** 2).sum(-1)) / head[:, None]
+    return {f"pck@{th:g}": (dist < th)[visible].mean() for th in thresholds}
+
+
+def test_pckh_normalizer_matches_mpii(rng):
+    p, t = poses(rng, 300, 16, 2)
+    head = 20 + 60 * rng.random(300)
+    visible = rng.random((300, 16)) < 0.85
+    want = pckh(p, t, head, visible, (0.1, 0.5))
+    ev = gpueval.Geometry(metrics="mpjpe,pck,auc_pck", pck_thresholds=[0.1, 0.5], auc_max=0.5,
+                          auc_steps=11, key_axis=1, device="cpu")
+    for lo, hi in ((0, 120), (120, 300)):
+        ev.update(p[lo:hi], t[lo:hi], mask=visible[lo:hi], normalizer=head[lo:hi])
+    r = ev.compute()
+    assert r["pck@0.1"] == want["pck@0.1"] and r["pck@0.5"] == want["pck@0.5"]
+    grid = np.linspace(0, 0.5, 11)
+    dist = np.sqrt(((p - t) ** 2).sum(-1)) / head[:, None]
+    close(r["auc_pck"], np.mean([(dist < g)[visible].mean() for g in grid]))
+    close(r["mpjpe"], mpjpe(p, t)[visible].mean())  # the errors themselves
+    assert r.to_dict()["spec"]["pck_normalized"] is True
+    # Per joint, from torch tensors, in the forward (__call__) form too.
+    torch = pytest.importorskip("torch")
+    once = gpueval.Geometry(metrics="pck", pck_thresholds=[0.5], key_axis=1, device="cpu")(
+        torch.from_numpy(p), torch.from_numpy(t), mask=torch.from_numpy(visible),
+        normalizer=torch.from_numpy(head))
+    per_joint = [(dist[:, j] < 0.5)[visible[:, j]].mean() for j in range(16)]
+    close(once.per_key["pck@0.5"], per_joint)
+    # Every update or none; finite and > 0; a metric it scales.
+    with pytest.raises(ValueError, match="pass normalizer= to every update"):
+        ev.update(p, t)
+    with pytest.raises(ValueError, match="normalizer of vector 16 is 0"):
+        gpueval.Geometry(pck_thresholds=[0.5], device="cpu").update(
+            p, t, normalizer=np.where(np.arange(300) == 1, 0.0, head))
+    with pytest.raises(ValueError, match="neither pck nor auc_pck"):
+        gpueval.Geometry(metrics="mpjpe", device="cpu").update(p, t, normalizer=head)
+    with pytest.raises(ValueError, match="takes no input 'normalizer'"):
+        # The shared path any family's own inputs take (geometry's update passes normalizer=).
+        gpueval.Regression(device="cpu")._fold(p, t, None, None, None, {"normalizer": head})
+    # States carry the choice: a normalized state does not merge into a plain evaluator.
+    plain = gpueval.Geometry(metrics="mpjpe,pck,auc_pck", pck_thresholds=[0.1, 0.5],
+                             auc_max=0.5, auc_steps=11, key_axis=1, device="cpu").update(p, t)
+    with pytest.raises(ValueError, match="pck_normalized"):
+        plain.merge(ev.state())
+
+
 @pytest.mark.parametrize("dtype", ["float16", "float32", "float64", "bfloat16"])
 def test_every_dtype(rng, dtype):
     p, t = poses(rng, 30, 17, 3)

@@ -125,7 +125,18 @@ def main():
     assert json.loads(any_geo.compute_json())["metrics"] == json.loads(geo.compute_json())["metrics"]
     e = (p3 - t3).norm(dim=-1)[visible]
     assert math.isclose(float(gm["mpjpe"]), float(e.mean()), rel_tol=1e-12)
-    print("torch script class: 10 checks passed")
+    # PCKh: a family's own input by name through update_with (a head size per pose).
+    head = 0.5 + torch.rand(20, dtype=torch.float64)
+    pckh = torch.classes.gpueval.Geometry("mpjpe,pck", -1, 1, "0.1,0.5", "skip", "cpu", 1)
+    pckh.update_with(p3, t3, visible, None, {"normalizer": head})
+    relative = ((p3 - t3).norm(dim=-1) / head[:, None])[visible]
+    assert float(pckh.compute()["pck@0.5"]) == float((relative < 0.5).double().mean())
+    try:
+        pckh.update(p3, t3, visible)
+        raise AssertionError("an update without the normalizer was taken")
+    except RuntimeError as err:
+        assert "pass normalizer= to every update" in str(err), err
+    print("torch script class: 12 checks passed")
     return 0
 
 

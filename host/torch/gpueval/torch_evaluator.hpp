@@ -16,6 +16,8 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "gpueval/family.hpp"
 
@@ -38,9 +40,12 @@ public:
   // enqueued on the current CUDA stream, so it orders with the trainer's kernels; the tensors
   // stay referenced until the device has run it. weight optional: a float tensor of the mask's
   // shapes, finite and >= 0 (scikit-learn's sample_weight; see the family's update).
+  // inputs: the family's own inputs by name (AnyEvaluator::update_with,
+  // FamilyDescription::inputs), on the tensors' device.
   void update(const torch::Tensor& pred, const torch::Tensor& target,
               const c10::optional<torch::Tensor>& mask = c10::nullopt,
-              const c10::optional<torch::Tensor>& weight = c10::nullopt);
+              const c10::optional<torch::Tensor>& weight = c10::nullopt,
+              const std::vector<std::pair<std::string, torch::Tensor>>& inputs = {});
   AnyReport compute();
   TensorDict compute_dict();
   // On CUDA, enqueued on the current stream (later updates on any stream wait for it).

@@ -14,12 +14,18 @@ namespace gpueval::torch_adapter {
 class TorchGeometryEvaluator {
 public:
   TorchGeometryEvaluator(GeometrySpec spec, torch::Device device = torch::kCPU, int threads = 0);
-  // pred and target: [N, ..., D] with the spec's vector axis; mask and weight of that shape
-  // without the vector axis, or a prefix of it.
+  // pred and target: [N, ..., D] with the spec's vector axis; mask, weight and normalizer
+  // (PCKh: pck and auc_pck divide each error by it; every update or none) of that shape without
+  // the vector axis, or a prefix of it.
   void update(const torch::Tensor& pred, const torch::Tensor& target,
               const c10::optional<torch::Tensor>& mask = c10::nullopt,
-              const c10::optional<torch::Tensor>& weight = c10::nullopt) {
-    metrics_.update(pred, target, mask, weight);
+              const c10::optional<torch::Tensor>& weight = c10::nullopt,
+              const c10::optional<torch::Tensor>& normalizer = c10::nullopt) {
+    if (normalizer.has_value() && normalizer->defined()) {
+      metrics_.update(pred, target, mask, weight, {{"normalizer", *normalizer}});
+    } else {
+      metrics_.update(pred, target, mask, weight);
+    }
   }
   GeometryReport compute();
   // Metrics as 0-d float64 tensors under their report names; "per_key/<m>" ([K] float64),

@@ -519,6 +519,8 @@ struct VectorTerms {
   double procrustes = 0;
   double scaled = 0;
   double weight = 1;
+  // pck and auc_pck compare error / normalizer (PCKh's head size; 1: the error itself, exactly).
+  double normalizer = 1;
   bool final = false; // at the time axis' last index
 };
 
@@ -608,13 +610,14 @@ GPUEVAL_HD void add_vector(const Words& w, const GeoLayout& l, const GeoParams& 
     w.add(l.sum(GeoLayout::final_weight), wt);
     w.add(l.sum(GeoLayout::final_error), wt * v.error);
   }
+  const double relative = v.error / v.normalizer;
   for (int i = 0; i < l.pck; ++i) {
-    if (v.error < p.pck[i]) {
+    if (relative < p.pck[i]) {
       w.add(l.pck_sum(i), wt);
     }
   }
   if (l.auc_steps > 0) {
-    w.add(l.auc_sum(auc_bin(v.error, p.auc_step, l.auc_steps)), wt);
+    w.add(l.auc_sum(auc_bin(relative, p.auc_step, l.auc_steps)), wt);
   }
 }
 
