@@ -70,5 +70,6 @@ void register_report(Family family, ReportToPython convert);
 void bind_evaluator(nb::module_& m);
 // Every family's own parts (defined by families.cpp, the binding's registration).
 void bind_families(nb::module_& m);
+void bind_shards(nb::module_& m); // binding/shards.cpp, with GPUEVAL_PY_SHARDS
 
 } // namespace gpueval::python

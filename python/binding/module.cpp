@@ -39,7 +39,7 @@ void translate(const std::exception_ptr& p, void*) {
     PyErr_SetString(PyExc_ValueError, e.what());
   } catch (const CudaError& e) {
     PyErr_SetString(g_cuda_error, e.what());
-  } catch (const Error& e) {
+  } catch (const Error& e) { // the shard readers' ReadError among them
     PyErr_SetString(PyExc_RuntimeError, e.what());
   }
 }
@@ -76,4 +76,7 @@ NB_MODULE(_core, m) {
   nanobind::register_exception_translator(&py::translate);
   py::bind_evaluator(m);
   py::bind_families(m);
+#ifdef GPUEVAL_PY_SHARDS
+  py::bind_shards(m);
+#endif
 }

@@ -39,6 +39,8 @@ __all__ = [
     "cuda_built",
     "from_state",
     "inspect_state",
+    "read_shard",
+    "shard_rows",
     "load_report",
     "metric_names",
     "__version__",
@@ -59,6 +61,30 @@ def metric_names(which: str = "default", family: str = "regression") -> List[str
     if which == "opt-in":
         return [name for name, opt_in, _ in table if opt_in]
     raise ValueError(f"which must be 'default', 'all' or 'opt-in', not {which!r}")
+
+
+def read_shard(path, key=None, row0: int = 0, rows=None):
+    """Rows ``[row0, row0 + rows)`` (``rows=None``: to the end) of one tensor of a ``.npy`` or
+    ``.safetensors`` shard (``key``: the tensor's name in a ``.safetensors`` file), read by
+    gpu-eval's readers with their checks (a truncated or corrupt file raises ``RuntimeError``
+    naming it), as a read-only numpy array; bfloat16 comes back as float32 (exactly)."""
+    reader = getattr(_core, "read_shard", None)
+    if reader is None:
+        raise RuntimeError("this gpueval was built without its shard readers "
+                           "(GPUEVAL_BUILD_CLI=OFF)")
+    import numpy as np
+
+    blob, dtype, shape = reader(str(path), key or "", int(row0), -1 if rows is None else int(rows))
+    if dtype == "bfloat16":
+        bits = np.frombuffer(blob, dtype=np.uint16).astype(np.uint32) << 16
+        return bits.view(np.float32).reshape(shape)
+    return np.frombuffer(blob, dtype=np.dtype(dtype)).reshape(shape)
+
+
+def shard_rows(path, key=None) -> int:
+    """The rows (leading axis' length) of one tensor of a shard, from its header."""
+    _, shape = _core.shard_info(str(path), key or "")
+    return int(shape[0]) if shape else 1
 
 
 def cuda_built() -> bool:
