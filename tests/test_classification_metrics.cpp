@@ -93,6 +93,10 @@ TEST(ClassificationMetrics, WeightSumsAreFixedPointAndCarry) {
   EXPECT_FALSE(ops::class_weight_ok(ops::kMaxWeight));
   EXPECT_FALSE(ops::class_weight_ok(std::nan("")));
   EXPECT_TRUE(ops::class_weight_ok(0.0));
+  // A weight the fixed point would keep to fewer than 40 bits is refused (1e-38 would count 0).
+  EXPECT_TRUE(ops::class_weight_ok(ops::kMinWeight));
+  EXPECT_FALSE(ops::class_weight_ok(ops::kMinWeight / 2));
+  EXPECT_FALSE(ops::class_weight_ok(1.17549435e-38));
   // Histogram weight sums (lo at 2 bin, hi at 2 bin + 1) add with their carry, either order.
   const std::uint64_t big = ~std::uint64_t{0} - 5;
   const Sparse a = {{0, big}, {1, 2}, {6, 7}};

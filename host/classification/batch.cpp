@@ -177,9 +177,10 @@ std::string bad_class_weight_message(std::uint64_t batch, std::int64_t element, 
   } else if (target_element >= 0) {
     where += ", the weight of target element " + std::to_string(target_element);
   }
-  return where + ": a classification sample weight is finite, >= 0 and below 2^32, masked or not "
+  return where + ": a classification sample weight is 0 or within [2^-24, 2^32), masked or not "
                  "(0 leaves the sample out, as a mask does; only the weights' ratios change the "
-                 "metrics, so scale large weights down)";
+                 "metrics, so scale large weights down and tiny ones up: the fixed point would "
+                 "round a weight under 2^-24 to fewer than 40 bits)";
 }
 
 } // namespace detail

@@ -272,8 +272,8 @@ public:
   void update(const TensorView& pred, const TensorView& target, const TensorView& mask = {},
               StreamHandle stream = nullptr) override;
   // With sample weights (docs/design.md, "Weights"): one per sample, a float tensor of
-  // the target's shape or a prefix of it (multilabel: not covering the label axis), finite, >= 0
-  // and below 2^32; counts become exact fixed-point weight sums. A weight that is not one
+  // the target's shape or a prefix of it (multilabel: not covering the label axis), 0 or within
+  // [2^-24, 2^32); counts become exact fixed-point weight sums. A weight that is not one
   // throws InvalidArgument here on the CPU and at compute() on CUDA.
   void update(const TensorView& pred, const TensorView& target, const TensorView& mask,
               const TensorView& weight, StreamHandle stream = nullptr) override;

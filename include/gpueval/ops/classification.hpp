@@ -316,6 +316,9 @@ GPUEVAL_HD inline void combine(std::uint64_t* into, const std::uint64_t* from,
 // with carry, so they too are exact integer sums in any order. Unweighted folds use
 // unit_weight(): terms times 1.0 are the terms, bit for bit, and every weight sum is its count.
 inline constexpr double kMaxWeight = 4294967296.0; // 2^32: weight sums below 2^64 for 2^32 samples
+// 2^-24: below it the fixed point keeps fewer than 40 of a weight's bits (a weight of 1e-38
+// would count as 0, one of 1e-12 within 2% of itself): such a weight is refused, not rounded.
+inline constexpr double kMinWeight = 5.9604644775390625e-08;
 struct Weight {
   double value = 1.0;
   std::uint64_t lo = 0, hi = 1;
@@ -331,9 +334,9 @@ GPUEVAL_HD inline Weight weight_of(double value) {
 GPUEVAL_HD inline Weight unit_weight() {
   return Weight{};
 }
-// Whether a classification sample weight can be folded: finite, >= 0 and below kMaxWeight.
+// Whether a classification sample weight can be folded: 0, or in [kMinWeight, kMaxWeight).
 GPUEVAL_HD inline bool class_weight_ok(double value) {
-  return value >= 0.0 && value < kMaxWeight;
+  return value == 0.0 || (value >= kMinWeight && value < kMaxWeight);
 }
 // The value of a weight sum (two words: lo, hi).
 GPUEVAL_HD inline double weight_sum_value(const std::uint64_t* words) {
