@@ -473,6 +473,22 @@ TEST(Geometry, ANormalizerScalesThePckThresholdsOnly) {
             std::string::npos);
 }
 
+TEST(Geometry, RowsWithoutVectorsReportNothing) {
+  // [2, 0, 3]: two rows of no vector (found by the property tests: the report's error text
+  // divided by the vectors per row before the policy looked at it).
+  const std::vector<float> none;
+  const std::int64_t shape[3] = {2, 0, 3};
+  for (NanPolicy policy : {NanPolicy::skip, NanPolicy::error}) {
+    GeometrySpec spec;
+    spec.nan_policy = policy;
+    GeometryEvaluator ev(spec, Device::cpu(2));
+    ev.update(view(none, shape, 3), view(none, shape, 3));
+    const GeometryReport r = ev.compute();
+    EXPECT_EQ(r.count, 0u);
+    EXPECT_TRUE(std::isnan(r.value("mpjpe")));
+  }
+}
+
 TEST(Geometry, ANormalizerOfOneGivesThePlainBits) {
   const Poses d = poses(60, 17, 3, 9);
   std::vector<float> ones(60, 1.0f);

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <unistd.h>
 #include <vector>
 
 #include "batch_data.hpp"
@@ -117,6 +118,32 @@ TEST(Npy, MappedRowsEqualReadRows) {
   double last;
   std::memcpy(&last, kept.data + 40, 8);
   EXPECT_EQ(last, 29 * 0.25 - 5.0);
+}
+
+TEST(MappedFile, AFileThatShrinksUnderItsMappingReadsZerosAndSaysSo) {
+  // 16 pages of 0x5a; mapped whole; then truncated to one page by "another job". Reading the
+  // lost pages would end the process with SIGBUS: the guard maps zeros there and marks it.
+  char name[] = "/tmp/gpueval-shrinkXXXXXX";
+  const int fd = ::mkstemp(name);
+  ASSERT_GE(fd, 0);
+  const std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE)), size = 16 * page;
+  const std::vector<unsigned char> bytes(size, 0x5a);
+  ASSERT_EQ(::write(fd, bytes.data(), size), static_cast<ssize_t>(size));
+  const auto src = open_file(name);
+  const Mapped whole = src->map(0, size), kept = src->map(0, page);
+  ASSERT_NE(whole.data, nullptr);
+  EXPECT_FALSE(whole.lost());
+  ASSERT_EQ(::ftruncate(fd, static_cast<off_t>(page)), 0);
+  std::size_t sum = 0;
+  for (std::size_t i = 0; i < size; ++i) {
+    sum += whole.data[i];
+  }
+  EXPECT_EQ(sum, 0x5a * page); // the first page is the file's, the rest read as zeros
+  EXPECT_TRUE(whole.lost());
+  EXPECT_FALSE(kept.lost()); // a mapping of the page that remains is whole
+  EXPECT_EQ(kept.data[page - 1], 0x5a);
+  ::close(fd);
+  ::unlink(name);
 }
 
 void expect_rejected(const std::string& file, const std::string& reason) {

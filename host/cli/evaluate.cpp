@@ -445,6 +445,21 @@ Evaluation evaluate(const EvalOptions& o, const Machine& machine) {
         } catch (const InvalidArgument& e) {
           throw InputError(sources[w.shard].pred + ": " + e.what());
         }
+        // A mapped file that shrank under the fold (truncated or rewritten in place) read as
+        // zeros there (io/mapping_guard.cpp): name it instead of reporting those numbers.
+        const ShardSource& src = sources[w.shard];
+        const std::pair<const WindowData*, const std::string*> parts[] = {{&w.pred, &src.pred},
+                                                                          {&w.target, &src.target},
+                                                                          {&w.mask, &src.mask},
+                                                                          {&w.weight, &src.weight}};
+        for (const auto& [data, path] : parts) {
+          if (data->mapped.lost()) {
+            throw io::ReadError(*path + ": the file shrank while rows " + std::to_string(w.row0) +
+                                " to " + std::to_string(w.row0 + w.rows) +
+                                " were read (truncated or rewritten in place by another job?); "
+                                "evaluate it again once it is complete");
+          }
+        }
         done += w.pred.bytes + w.target.bytes + (w.has_mask ? w.mask.bytes : 0) +
                 (w.has_weight ? w.weight.bytes : 0);
         progress.update(done);

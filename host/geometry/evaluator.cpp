@@ -27,8 +27,13 @@ void configure_once(detail::GeoBackend& b, const std::vector<std::int64_t>& samp
   b.configured = true;
 }
 
+// (Built before the policy decides whether to raise: it must hold for any evaluator, one of rows
+// without vectors among them.)
 std::string vector_text(const detail::GeoBackend& b, detail::NonFiniteLocation where) {
   const auto per_row = static_cast<std::uint64_t>(b.info.vectors);
+  if (per_row == 0) {
+    return "batch " + std::to_string(where.batch);
+  }
   return "batch " + std::to_string(where.batch) + " at vector " + std::to_string(where.element) +
          " (row " + std::to_string(where.element / per_row) + ", vector " +
          std::to_string(where.element % per_row) + " of the row)";

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "io/mapping_guard.hpp"
 #include "io/shard_reader.hpp"
 
 namespace gpueval::io {
@@ -69,8 +70,9 @@ public:
   }
 
   // A read-only shared mapping, populated at once (MAP_POPULATE: the page tables are filled
-  // here, on the reader's thread, not by faults in the fold). Failure to map is not an error:
-  // the caller reads instead.
+  // here, on the reader's thread, not by faults in the fold), guarded against the file
+  // shrinking under it (mapping_guard.hpp: Mapped::lost() says). Failure to map or to guard is
+  // not an error: the caller reads instead.
   Mapped map(std::uint64_t offset, std::uint64_t n) const override {
     check_range(path_, size_, offset, n);
     if (n == 0) {
@@ -84,10 +86,18 @@ public:
     if (p == MAP_FAILED) {
       return {};
     }
+    const int slot = guard_mapping(p, length);
+    if (slot < 0) {
+      ::munmap(p, length);
+      return {};
+    }
     Mapped m;
     m.data = static_cast<const unsigned char*>(p) + (offset - start);
-    m.hold = std::shared_ptr<const void>(
-        p, [length](const void* q) { ::munmap(const_cast<void*>(q), length); });
+    m.guard = slot;
+    m.hold = std::shared_ptr<const void>(p, [length, slot](const void* q) {
+      release_mapping(slot);
+      ::munmap(const_cast<void*>(q), length);
+    });
     return m;
   }
 

@@ -25,6 +25,10 @@ public:
 struct Mapped {
   const unsigned char* data = nullptr;
   std::shared_ptr<const void> hold;
+  int guard = -1; // a file mapping's slot in the SIGBUS guard (mapping_guard.hpp)
+  // Whether the file shrank under a read of these bytes (truncated or rewritten in place while
+  // mapped): the bytes read were zeros, not the file's. Ask after using them.
+  bool lost() const;
 };
 
 // Where a tensor's bytes are: anything that can be read at an offset.
