@@ -7,6 +7,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "gpueval/device.hpp"
@@ -64,7 +65,29 @@ struct EvalOptions {
   int shard_index = 0;
   int shard_count = 1;
   std::string save_state; // write the epoch state here (empty: do not)
+  // --checkpoint FILE: the epoch state and the position, written atomically at window
+  // boundaries every checkpoint_every seconds (0: after every window); --resume FILE: continue
+  // from one, refusing (InputError) when the inputs or the reading differ (checkpoint.cpp).
+  std::string checkpoint;
+  double checkpoint_every = 60;
+  std::string resume;
 };
+
+// A run's checkpoint: where the run was and the state it had folded (host/cli/checkpoint.cpp).
+struct Checkpoint {
+  std::vector<std::string> inputs; // one line per input: what must not change (input_identity)
+  std::size_t shard = 0;           // the next window: its shard among this part's
+  std::int64_t row0 = 0;           // and its first row
+  std::uint64_t done = 0;          // bytes folded before it
+  std::vector<std::pair<std::size_t, std::int64_t>> origins; // every window folded: shard, row
+  std::vector<std::uint8_t> state;                           // the evaluator's state blob
+};
+// A line that names a file and its identity: path, size, modification time and a hash of its
+// first and last 64 KiB (io::ReadError when it cannot be read).
+std::string file_identity(const std::string& path);
+void write_checkpoint(const std::string& path, const Checkpoint& c);
+// io::ReadError naming the file for one that is missing, truncated or not a checkpoint.
+Checkpoint read_checkpoint(const std::string& path);
 
 struct Evaluation {
   AnyReport report;
@@ -106,7 +129,8 @@ std::string flag_of(const std::string& option);
 
 // Writes bytes to `path` through a temporary file renamed into place, so that a reader (or a
 // scheduler's retry) never sees half a state. Throws io::ReadError naming the file.
-void write_file_atomically(const std::string& path, const std::vector<std::uint8_t>& bytes);
+void write_file_atomically(const std::string& path, const std::vector<std::uint8_t>& bytes,
+                           const std::string& what = "the state");
 
 std::string format_report(const AnyReport& report, Format format);
 // "table", "json", "csv", "none"; UsageError otherwise.

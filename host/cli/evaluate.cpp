@@ -209,6 +209,7 @@ struct Window {
   WindowData pred, target, mask, weight;
   std::size_t shard = 0;
   std::int64_t row0 = 0, rows = 0;
+  std::int64_t shard_rows = 0;            // the shard's rows: where the next window starts
   std::vector<std::int64_t> pred_shape;   // [rows, sample...]
   std::vector<std::int64_t> target_shape; // [rows, sample...]
   std::vector<std::int64_t> mask_shape;   // [rows, mask sample...]
@@ -321,6 +322,51 @@ Evaluation evaluate(const EvalOptions& o, const Machine& machine) {
     total += valid.bytes[i];
   }
 
+  // Checkpoints: what must not change between a run and its resumption (every input file, and
+  // how the run cuts windows and parts), the windows folded, and where the next one starts.
+  std::vector<std::pair<std::size_t, std::int64_t>> origins; // window origins (errors name them)
+  std::vector<std::string> identity;
+  std::size_t start_shard = 0;
+  std::int64_t start_row = 0;
+  std::uint64_t resumed_bytes = 0;
+  if (!o.checkpoint.empty() || !o.resume.empty()) {
+    identity.push_back("part " + std::to_string(o.shard_index) + " of " +
+                       std::to_string(o.shard_count) + ", windows of " +
+                       std::to_string(o.window_bytes) + " bytes");
+    for (const ShardSource& s : sources) {
+      for (const std::string* f : {&s.pred, &s.target, &s.mask, &s.weight}) {
+        if (!f->empty() && (f == &s.pred || *f != s.pred)) {
+          identity.push_back(file_identity(*f));
+        }
+      }
+    }
+  }
+  if (!o.resume.empty()) {
+    Checkpoint c = read_checkpoint(o.resume);
+    for (std::size_t i = 0; i < std::max(c.inputs.size(), identity.size()); ++i) {
+      const std::string was = i < c.inputs.size() ? c.inputs[i] : "(nothing)";
+      const std::string now = i < identity.size() ? identity[i] : "(nothing)";
+      if (was != now) {
+        throw InputError("--resume " + o.resume +
+                         ": the inputs changed since the checkpoint: it "
+                         "has '" +
+                         was + "', this run '" + now +
+                         "' (resume with the same files, "
+                         "flags and --window-mib, or start again without --resume)");
+      }
+    }
+    if (c.shard > sources.size() || c.origins.empty()) {
+      throw InputError("--resume " + o.resume + ": its position is not within these inputs");
+    }
+    ev.merge(State{std::move(c.state)});
+    origins = std::move(c.origins);
+    start_shard = c.shard;
+    start_row = c.row0;
+    resumed_bytes = c.done;
+  }
+  const bool remaining = start_shard < sources.size();
+  auto last_checkpoint = std::chrono::steady_clock::now();
+
   // On a GPU, windows go through pinned buffers in a ring of three slots (one filling, one
   // uploading, one folding); on the CPU two windows alternate.
   const bool on_gpu = chosen.kind == DeviceKind::cuda;
@@ -348,18 +394,18 @@ Evaluation evaluate(const EvalOptions& o, const Machine& machine) {
     return staging ? staging->host(slot, buffer) : nullptr;
   };
 
-  // Window origins, to name the file and row of a non-finite pair.
-  std::vector<std::pair<std::size_t, std::int64_t>> origins;
   WindowRing ring(slots);
   std::vector<Window> windows(static_cast<std::size_t>(slots));
   std::thread reader([&] {
     try {
       int slot = 0;
-      for (std::size_t s = 0; s < sources.size(); ++s) {
+      for (std::size_t s = start_shard; s < sources.size(); ++s) {
         OpenShard sh = open_shard(sources[s]);
         const std::int64_t window_rows = window_rows_of(sh, o.window_bytes);
         const std::int64_t rows = sh.pred.rows();
-        for (std::int64_t row0 = 0; row0 < rows || (rows == 0 && row0 == 0); row0 += window_rows) {
+        const std::int64_t first = s == start_shard ? start_row : 0;
+        for (std::int64_t row0 = first; row0 < rows || (rows == 0 && row0 == 0);
+             row0 += window_rows) {
           if (!ring.wait_free(slot)) {
             return;
           }
@@ -367,6 +413,7 @@ Evaluation evaluate(const EvalOptions& o, const Machine& machine) {
           w.shard = s;
           w.row0 = row0;
           w.rows = std::min(window_rows, rows - row0);
+          w.shard_rows = rows;
           w.pred_shape = sh.pred.info().shape;
           w.pred_shape[0] = w.rows;
           w.target_shape = sh.target.info().shape;
@@ -403,9 +450,9 @@ Evaluation evaluate(const EvalOptions& o, const Machine& machine) {
   });
 
   Progress progress(total, o.progress && isatty(STDERR_FILENO) != 0);
-  std::uint64_t done = 0;
+  std::uint64_t done = resumed_bytes;
   try {
-    if (!sources.empty()) {
+    if (remaining) {
       for (int slot = 0;; slot = (slot + 1) % slots) {
         ring.take(slot);
         const Window& w = windows[static_cast<std::size_t>(slot)];
@@ -463,6 +510,22 @@ Evaluation evaluate(const EvalOptions& o, const Machine& machine) {
         done += w.pred.bytes + w.target.bytes + (w.has_mask ? w.mask.bytes : 0) +
                 (w.has_weight ? w.weight.bytes : 0);
         progress.update(done);
+        const auto now = std::chrono::steady_clock::now();
+        if (!o.checkpoint.empty() && !last &&
+            std::chrono::duration<double>(now - last_checkpoint).count() >= o.checkpoint_every) {
+          // A window boundary: the state has every window so far (state() waits for the
+          // device), and the next window starts here.
+          Checkpoint c;
+          c.inputs = identity;
+          const bool shard_done = w.row0 + w.rows >= w.shard_rows;
+          c.shard = shard_done ? w.shard + 1 : w.shard;
+          c.row0 = shard_done ? 0 : w.row0 + w.rows;
+          c.done = done;
+          c.origins = origins;
+          c.state = ev.state().bytes;
+          write_checkpoint(o.checkpoint, c);
+          last_checkpoint = std::chrono::steady_clock::now();
+        }
         if (staging) {
           staging->enqueued(slot); // the reader refills the slot once the fold has run
           ring.release(slot, [&staging, slot] { staging->wait_free(slot); });
@@ -482,7 +545,7 @@ Evaluation evaluate(const EvalOptions& o, const Machine& machine) {
   }
   reader.join();
   progress.finish();
-  if (sources.empty()) {
+  if (sources.empty() && o.resume.empty()) {
     // A part of a fan-out with no files: one empty batch, so that its report says "no pairs"
     // (count 0, NaN metrics) rather than compute()'s no-data error, and its state merges.
     const OpenShard sh = open_shard(all.front());

@@ -190,6 +190,10 @@ int eval_main(int argc, char** argv) {
       ("shard-index", "evaluate part I of --shard-count (0-based)", cxxopts::value<int>()->default_value("0"))
       ("shard-count", "split the input files into N parts balanced by bytes", cxxopts::value<int>()->default_value("1"))
       ("save-state", "write the epoch state to FILE, for gpu-eval merge", cxxopts::value<std::string>());
+  options.add_options("Checkpoints")
+      ("checkpoint", "write the state and the position to FILE at window boundaries (atomically)", cxxopts::value<std::string>())
+      ("checkpoint-every", "seconds between checkpoints (0: after every window)", cxxopts::value<double>()->default_value("60"))
+      ("resume", "continue the run a --checkpoint FILE was written for (exit 3 if its inputs changed)", cxxopts::value<std::string>());
   options.add_options("Output")
       ("format", "table, json, csv or none (with --save-state)", cxxopts::value<std::string>()->default_value("table"))
       ("output", "write the report to this file instead of stdout", cxxopts::value<std::string>())
@@ -317,6 +321,16 @@ int eval_main(int argc, char** argv) {
   }
   if (o.format == Format::none && o.save_state.empty()) {
     throw UsageError("--format none writes no report: give --save-state FILE");
+  }
+  if (args.count("checkpoint")) {
+    o.checkpoint = args["checkpoint"].as<std::string>();
+  }
+  o.checkpoint_every = args["checkpoint-every"].as<double>();
+  if (!(o.checkpoint_every >= 0)) {
+    throw UsageError("--checkpoint-every must be 0 or more seconds");
+  }
+  if (args.count("resume")) {
+    o.resume = args["resume"].as<std::string>();
   }
   o.shard_count = args["shard-count"].as<int>();
   o.shard_index = args["shard-index"].as<int>();

@@ -2,6 +2,7 @@
 // families' own: cli/family.hpp).
 #include <fmt/format.h>
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -62,22 +63,53 @@ void emit_report(const AnyReport& report, Format format, const std::string& outp
   }
 }
 
-void write_file_atomically(const std::string& path, const std::vector<std::uint8_t>& bytes) {
+void write_file_atomically(const std::string& path, const std::vector<std::uint8_t>& bytes,
+                           const std::string& what) {
+  // The bytes reach the disk (fsync) before the rename makes them the file, and the rename
+  // reaches it before this returns: a crash or a full disk at any moment leaves the previous
+  // file whole, or the new one.
   const std::string tmp = path + ".tmp" + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out.write(reinterpret_cast<const char*>(bytes.data()),
-              static_cast<std::streamsize>(bytes.size()));
-    out.close();
-    if (!out) {
-      std::remove(tmp.c_str());
-      throw io::ReadError(path + ": cannot write the state (" + std::strerror(errno) + ")");
+  const auto fail = [&](const std::string& why) {
+    std::remove(tmp.c_str());
+    throw io::ReadError(path + ": cannot write " + what + " (" + why +
+                        "); the previous file, if "
+                        "any, is unchanged");
+  };
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    fail(std::strerror(errno));
+  }
+  std::size_t at = 0;
+  while (at < bytes.size()) {
+    const ssize_t n = ::write(fd, bytes.data() + at, bytes.size() - at);
+    if (n < 0 && errno == EINTR) {
+      continue;
     }
+    if (n <= 0) {
+      const std::string why = n < 0 ? std::strerror(errno) : "nothing written";
+      ::close(fd);
+      fail(why);
+    }
+    at += static_cast<std::size_t>(n);
+  }
+  if (::fsync(fd) != 0) {
+    const std::string why = std::strerror(errno);
+    ::close(fd);
+    fail(why);
+  }
+  if (::close(fd) != 0) {
+    fail(std::strerror(errno));
   }
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    const std::string why = std::strerror(errno);
-    std::remove(tmp.c_str());
-    throw io::ReadError(path + ": cannot write the state (" + why + ")");
+    fail(std::strerror(errno));
+  }
+  const std::size_t slash = path.find_last_of('/');
+  const std::string dir =
+      slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    (void)::fsync(dfd);
+    ::close(dfd);
   }
 }
 

@@ -1,7 +1,12 @@
-"""gpu-eval when a shard changes under it: a file truncated while the run reads it (mapped or
-read) ends the run with exit status 3 and a message naming the file, never with a signal
-(SIGBUS from a mapped page the file no longer has)."""
+"""gpu-eval under faults: a shard truncated while the run reads it (mapped or read) ends the
+run with exit status 3 naming the file, never with a signal (SIGBUS from a mapped page the file
+no longer has); a run killed at any moment resumes from its checkpoint to the same bits; a
+resumption refuses changed inputs; a write that fails (a full disk) leaves the previous
+checkpoint or state whole."""
+import json
 import os
+import resource
+import signal
 import subprocess
 import threading
 import time
@@ -36,3 +41,99 @@ def test_a_shard_truncated_during_the_run_is_named(cli, tmp_path, read):
     # The earliest truncation lands before the run's end (here often inside it: "the file shrank
     # while rows ... were read" for map, "file ended early" for pread).
     assert 3 in outcomes, outcomes
+
+
+def _report(text):
+    d = json.loads(text)
+    for k in ("elapsed_s", "bytes_read", "device"):
+        d.pop(k, None)
+    return d
+
+
+@pytest.fixture(scope="module")
+def shards(tmp_path_factory):
+    d = tmp_path_factory.mktemp("resume")
+    rng = np.random.default_rng(1)
+    files = []
+    for i in range(3):
+        t = (rng.standard_normal((300, 500, 20)) * 3 + 50).astype(np.float32)  # 12 MB
+        np.save(d / f"p{i}.npy", t + rng.standard_normal(t.shape).astype(np.float32))
+        np.save(d / f"t{i}.npy", t)
+        np.save(d / f"m{i}.npy", rng.random((300, 500)) < 0.9)
+        files.append(i)
+    args = ["--pred", *[str(d / f"p{i}.npy") for i in files],
+            "--target", *[str(d / f"t{i}.npy") for i in files],
+            "--mask", *[str(d / f"m{i}.npy") for i in files],
+            "--metrics", "all", "--window-mib", "1", "--threads", "2", "--format", "json"]
+    return d, args
+
+
+def test_killed_runs_resume_to_the_same_bits(cli, shards):
+    """SIGKILL at 24 moments of a run that checkpoints after every window (some land in a
+    checkpoint's write); each resumed from its checkpoint (or started again when none was
+    written yet) prints bitwise the uninterrupted run's report."""
+    d, args = shards
+    want = _report(subprocess.run([cli, *args], check=True, capture_output=True,
+                                  text=True).stdout)
+    start = time.perf_counter()
+    subprocess.run([cli, *args, "--checkpoint", str(d / "timed.ck"), "--checkpoint-every", "0",
+                    "--format", "none", "--save-state", str(d / "timed.state")], check=True)
+    length = time.perf_counter() - start
+    rng = np.random.default_rng(2)
+    resumed = 0
+    for k in range(24):
+        ck = d / f"run{k}.ck"
+        proc = subprocess.Popen([cli, *args, "--checkpoint", str(ck), "--checkpoint-every", "0"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        time.sleep(rng.uniform(0.0, 1.0) * length)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        again = [cli, *args, "--checkpoint", str(ck), "--checkpoint-every", "0"]
+        if ck.exists():
+            again += ["--resume", str(ck)]
+            resumed += 1
+        out = subprocess.run(again, check=True, capture_output=True, text=True).stdout
+        assert _report(out) == want, f"kill point {k}"
+    print(f"kill and resume: {resumed} of 24 resumed from a checkpoint, run {length:.2f} s")
+    assert resumed >= 12, resumed  # most kills land after the first checkpoint
+
+
+def test_resume_refuses_changed_inputs(cli, shards, tmp_path):
+    d, args = shards
+    ck = tmp_path / "ck"
+    subprocess.run([cli, *args, "--checkpoint", str(ck), "--checkpoint-every", "0"], check=True,
+                   capture_output=True)
+    p1 = d / "p1.npy"
+    os.utime(p1, ns=(p1.stat().st_atime_ns, p1.stat().st_mtime_ns + 1000))
+    run = subprocess.run([cli, *args, "--resume", str(ck)], capture_output=True, text=True)
+    assert run.returncode == 3 and "the inputs changed since the checkpoint" in run.stderr, \
+        run.stderr
+    assert str(p1) in run.stderr
+    bad = tmp_path / "bad.ck"
+    bad.write_bytes(ck.read_bytes()[:100])
+    run = subprocess.run([cli, *args, "--resume", str(bad)], capture_output=True, text=True)
+    assert run.returncode == 3 and str(bad) in run.stderr, run.stderr
+
+
+def _limit_file_size(limit):
+    def apply():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails (EFBIG)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    return apply
+
+
+def test_a_full_disk_leaves_the_previous_files_whole(cli, shards, tmp_path):
+    """A write that fails (here: RLIMIT_FSIZE, as a full disk fails it) ends gpu-eval with exit
+    3 naming the file, and the checkpoint or state it was replacing is unchanged."""
+    d, args = shards
+    ck, state = tmp_path / "ck", tmp_path / "state"
+    subprocess.run([cli, *args, "--checkpoint", str(ck), "--checkpoint-every", "0",
+                    "--format", "none", "--save-state", str(state)], check=True)
+    before = ck.read_bytes(), state.read_bytes()
+    for extra in (["--checkpoint", str(ck), "--checkpoint-every", "0"],
+                  ["--format", "none", "--save-state", str(state)]):
+        run = subprocess.run([cli, *args, *extra], capture_output=True, text=True,
+                             preexec_fn=_limit_file_size(1000))
+        assert run.returncode == 3, (run.returncode, run.stderr)
+        assert "is unchanged" in run.stderr and ("ck" in run.stderr or "state" in run.stderr)
+    assert (ck.read_bytes(), state.read_bytes()) == before
