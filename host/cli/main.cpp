@@ -22,7 +22,9 @@ namespace {
 
 constexpr const char* kExitHelp = R"(
 Exit status: 0 success; 2 usage error (bad flag or value, unknown metric, unpaired files);
-3 input error (missing, unreadable or malformed file, or one that does not fit the others);
+3 input error (missing, unreadable or malformed file, or one that does not fit the others, or
+that changed while it was read or since the --resume checkpoint; a checkpoint or state that
+cannot be written, the previous one left whole);
 4 non-finite value under --nan-policy error; 5 device not usable; 1 internal error.
 
 Multi-file flags (--pred, --target, --mask, --weight, --shards) take every following argument up to the
@@ -216,7 +218,7 @@ int eval_main(int argc, char** argv) {
                      "' (files go after --pred, --target, --mask, --weight or --shards)");
   }
   if (args.count("help")) {
-    groups.insert(groups.end(), {"Execution", "Fan-out", "Output"});
+    groups.insert(groups.end(), {"Execution", "Fan-out", "Checkpoints", "Output"});
     std::fputs(options.help(groups).c_str(), stdout);
     std::fputs(kExitHelp, stdout);
     std::fputs("Also: gpu-eval merge --help (joins saved states), gpu-eval synth --help (writes "
