@@ -274,7 +274,13 @@ class StreamingEvaluator:
                 state = self.state(stream)
         except Exception as e:  # told to every rank after the gather, so none waits
             header["error"] = f"{type(e).__name__}: {e}"
-        parts = _distributed.gather(header, state, self._group)
+        try:
+            parts = _distributed.gather(header, state, self._group)
+        except RuntimeError as e:  # the backend's: a rank that ended, a timeout
+            raise RuntimeError(
+                f"gpueval: compute() joins every rank's state, and the process group failed "
+                f"before all had sent theirs (a rank that ended, or did not call compute() "
+                f"within the group's timeout?): {e}") from e
         _distributed.check(parts)
         joined = self._new_core("cpu")
         contributed = 0

@@ -60,8 +60,11 @@ def main():
 
     import gpueval
 
+    # "dies": the last rank ends (as a killed process would) before compute(); the group's
+    # timeout is short so that a rank left waiting shows as a slow test, not a hung one.
+    timeout = 15 if case == "dies" else 60
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
-                            world_size=world, timeout=datetime.timedelta(seconds=60))
+                            world_size=world, timeout=datetime.timedelta(seconds=timeout))
     kw = dict(metrics="all", by_axis=1, device="cpu", threads=1)
     if case == "mismatch" and rank == world - 1:
         kw["nan_policy"] = "propagate"
@@ -75,6 +78,10 @@ def main():
         p, t, m = data[i]
         ev.update(p, t, m)
     result = {"rank": rank, "batches": ev.batches}
+    if case == "dies" and rank == world - 1:
+        import os
+
+        os._exit(9)
     before = ev.state() if ev.batches else None
     try:
         result["report"] = ev.compute().to_json()
@@ -85,6 +92,10 @@ def main():
         result["error"] = f"{type(e).__name__}: {e}"
     with open(out, "w") as f:
         json.dump(result, f)
+    if case == "dies":
+        import os
+
+        os._exit(0)  # the group lost a rank: no orderly teardown to wait for
     dist.destroy_process_group()
 
 

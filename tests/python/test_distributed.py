@@ -118,3 +118,26 @@ def test_classification_ranks_join_exactly(tmp_path):
     # Integer statistics: the join is exact, not merely close.
     assert joined.to_dict()["metrics"] == want.to_dict()["metrics"]
     assert joined.to_dict()["confusion_matrix"] == want.to_dict()["confusion_matrix"]
+
+
+def test_a_rank_that_dies_before_compute_makes_the_others_raise(tmp_path):
+    """The last of 3 ranks ends before compute() (a killed trainer): the others' compute()
+    raises within the group's timeout (15 s here) instead of waiting for ever."""
+    world = 3
+    port = str(_free_port())
+    outs = [tmp_path / f"rank{r}.json" for r in range(world)]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    start = time.monotonic()
+    procs = [subprocess.Popen([sys.executable, WORKER, str(r), str(world), port, "dies",
+                               str(outs[r])], env=env) for r in range(world)]
+    for p in procs:
+        p.wait(timeout=90)
+    elapsed = time.monotonic() - start
+    assert procs[-1].returncode == 9
+    for r in range(world - 1):
+        assert procs[r].returncode == 0, f"rank {r} ended with {procs[r].returncode}"
+        result = json.loads(outs[r].read_text())
+        assert "report" not in result, result
+        assert "process group failed before all had sent theirs" in result.get("error", ""), \
+            result
+    assert elapsed < 60, elapsed
