@@ -347,12 +347,9 @@ Evaluation evaluate(const EvalOptions& o, const Machine& machine) {
       const std::string was = i < c.inputs.size() ? c.inputs[i] : "(nothing)";
       const std::string now = i < identity.size() ? identity[i] : "(nothing)";
       if (was != now) {
-        throw InputError("--resume " + o.resume +
-                         ": the inputs changed since the checkpoint: it "
-                         "has '" +
-                         was + "', this run '" + now +
-                         "' (resume with the same files, "
-                         "flags and --window-mib, or start again without --resume)");
+        throw InputError("--resume " + o.resume + ": the inputs changed since the checkpoint: " +
+                         "it has '" + was + "', this run '" + now + "' (resume with the same " +
+                         "files, flags and --window-mib, or start again without --resume)");
       }
     }
     if (c.shard > sources.size() || c.origins.empty()) {
@@ -510,9 +507,9 @@ Evaluation evaluate(const EvalOptions& o, const Machine& machine) {
         done += w.pred.bytes + w.target.bytes + (w.has_mask ? w.mask.bytes : 0) +
                 (w.has_weight ? w.weight.bytes : 0);
         progress.update(done);
-        const auto now = std::chrono::steady_clock::now();
         if (!o.checkpoint.empty() && !last &&
-            std::chrono::duration<double>(now - last_checkpoint).count() >= o.checkpoint_every) {
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - last_checkpoint)
+                    .count() >= o.checkpoint_every) {
           // A window boundary: the state has every window so far (state() waits for the
           // device), and the next window starts here.
           Checkpoint c;

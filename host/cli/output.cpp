@@ -71,9 +71,8 @@ void write_file_atomically(const std::string& path, const std::vector<std::uint8
   const std::string tmp = path + ".tmp" + std::to_string(::getpid());
   const auto fail = [&](const std::string& why) {
     std::remove(tmp.c_str());
-    throw io::ReadError(path + ": cannot write " + what + " (" + why +
-                        "); the previous file, if "
-                        "any, is unchanged");
+    throw io::ReadError(path + ": cannot write " + what + " (" + why + "); " +
+                        "the previous file, if any, is unchanged");
   };
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) {

@@ -160,15 +160,23 @@ void AnyEvaluator::update_with(const TensorView& pred, const TensorView& target,
     }
     return;
   }
-  const FamilyDescription f = family_of_tag(family());
+  detail::refuse_input(family(), inputs.front().first);
+}
+
+namespace detail {
+
+void refuse_input(Family tag, const std::string& name) {
+  const FamilyDescription& f = family_entry_of_tag(tag).description;
   std::string names;
   for (const OptionInfo& in : f.inputs) {
     names += (names.empty() ? "" : ", ") + in.name;
   }
-  throw InvalidArgument("the " + f.name + " family takes no input '" + inputs.front().first +
+  throw InvalidArgument("the " + f.name + " family takes no input '" + name +
                         "' (its inputs beside pred, target, mask and weight: " +
                         (names.empty() ? std::string("none") : names) + ")");
 }
+
+} // namespace detail
 
 std::vector<FamilyDescription> families() {
   std::vector<FamilyDescription> out;

@@ -47,6 +47,9 @@ void register_family(FamilyEntry entry);
 const std::vector<FamilyEntry>& family_entries();
 const FamilyEntry& family_entry_of_task(std::string_view task);
 const FamilyEntry& family_entry_of_tag(Family tag);
+// Throws InvalidArgument: family `tag` takes no input `name` (AnyEvaluator::update_with), naming
+// the inputs it takes (its FamilyDescription::inputs).
+[[noreturn]] void refuse_input(Family tag, const std::string& name);
 
 // ---- backends --------------------------------------------------------------------------------
 

@@ -104,9 +104,9 @@ void GeometryEvaluator::update_with(const TensorView& pred, const TensorView& ta
                                     const NamedViews& inputs, StreamHandle stream) {
   TensorView normalizer;
   for (const auto& [name, view] : inputs) {
-    GPUEVAL_EXPECTS(name == "normalizer",
-                    "the geometry family takes no input '" + name +
-                        "' (its inputs beside pred, target, mask and weight: normalizer)");
+    if (name != "normalizer") {
+      detail::refuse_input(kGeometryFamily, name);
+    }
     normalizer = view;
   }
   update(pred, target, mask, weight, normalizer, stream);
