@@ -99,16 +99,21 @@ def evaluate(dataset: Any, make_evaluator: Callable[[], Any], pred: str = "pred"
                 **map_batches_args).compute(sync=False)
 
 
-def _load_pair(batch: Dict[str, Any], columns: Dict[str, str], keys: Dict[str, str],
-               rows: int) -> Iterable[Dict[str, np.ndarray]]:
-    """The rows of one shard set (one path per column), windows of `rows` rows."""
+def _load_set(batch: Dict[str, Any], keys: Dict[str, str],
+              rows: int) -> Iterable[Dict[str, np.ndarray]]:
+    """The rows of one shard set (a path per column), windows of `rows` rows. Its shards must
+    have as many rows: a longer one's extra rows would be left out unseen."""
     from . import read_shard, shard_rows
 
-    paths = {col: str(batch[col][0]) for col in columns}
-    n = shard_rows(paths[next(iter(columns))], keys.get(next(iter(columns)), ""))
+    paths = {col: str(batch[col][0]) for col in batch}
+    counts = {col: shard_rows(path, keys.get(col, "")) for col, path in paths.items()}
+    if len(set(counts.values())) != 1:
+        raise ValueError("gpueval.ray.read_shards: one set's shards differ in rows (" +
+                         ", ".join(f"{paths[c]}: {n}" for c, n in counts.items()) + ")")
+    (n,) = set(counts.values())
     for row0 in range(0, n, rows):
         take = min(rows, n - row0)
-        yield {columns[col]: read_shard(path, keys.get(col, ""), row0, take)
+        yield {col: read_shard(path, keys.get(col, ""), row0, take)
                for col, path in paths.items()}
 
 
@@ -121,14 +126,13 @@ def read_shards(files: Dict[str, Any], keys: Optional[Dict[str, str]] = None,
     in windows of ``rows`` rows, in file order; shards of one set must have as many rows."""
     import ray
 
-    columns = {col: col for col in files}
     lists = {col: [str(p) for p in paths] for col, paths in files.items()}
     counts = {len(v) for v in lists.values()}
     if len(counts) != 1:
         raise ValueError(f"gpueval.ray.read_shards: the columns have different numbers of files "
                          f"({', '.join(f'{c}: {len(v)}' for c, v in lists.items())})")
     (count,) = counts
-    items = [{"index": i, **{col: lists[col][i] for col in lists}} for i in range(count)]
+    items = [{col: lists[col][i] for col in lists} for i in range(count)]
     keys = dict(keys or {})
     return ray.data.from_items(items, override_num_blocks=max(1, count)).map_batches(
-        lambda b: _load_pair(b, columns, keys, rows), batch_size=1, batch_format="numpy")
+        lambda b: _load_set(b, keys, rows), batch_size=1, batch_format="numpy")
