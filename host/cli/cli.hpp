@@ -24,6 +24,7 @@ enum Exit : int {
   kInput = 3,     // a file is missing, unreadable, malformed, or does not fit the others
   kNonFinite = 4, // --nan-policy error found a non-finite pair
   kDevice = 5,    // the requested device is not usable
+  kSkipped = 6,   // the report is written, but --on-error skip-file skipped files it lists
 };
 
 // A usage mistake: reported with a hint to --help, exit kUsage.
@@ -71,6 +72,18 @@ struct EvalOptions {
   std::string checkpoint;
   double checkpoint_every = 60;
   std::string resume;
+  // --on-error: what a shard that cannot be read does (it cannot be opened or parsed, does not
+  // fit the others, ends early, fails to read, or changes while it is read): end the run (fail,
+  // exit kInput), or leave the shard out, list it in the report (name, reason) and evaluate the
+  // rest (skip_file, exit kSkipped when something was left out). Values (a non-finite pair, a
+  // negative weight) are not read faults: --nan-policy and the weight checks decide those.
+  enum class OnError { fail, skip_file } on_error = OnError::fail;
+};
+
+// A shard --on-error skip-file left out: its files and why.
+struct Skipped {
+  std::vector<std::string> files;
+  std::string reason;
 };
 
 // A run's checkpoint: where the run was and the state it had folded (host/cli/checkpoint.cpp).
@@ -81,6 +94,13 @@ struct Checkpoint {
   std::uint64_t done = 0;          // bytes folded before it
   std::vector<std::pair<std::size_t, std::int64_t>> origins; // every window folded: shard, row
   std::vector<std::uint8_t> state;                           // the evaluator's state blob
+  // --on-error skip-file: the shards left out so far (by index among this part's), and the
+  // state, windows and bytes at the start of the next window's shard, which a fault later in
+  // that shard returns to.
+  std::vector<std::pair<std::size_t, Skipped>> skipped;
+  std::optional<std::vector<std::uint8_t>> shard_start_state;
+  std::size_t shard_start_origins = 0;
+  std::uint64_t shard_start_done = 0;
 };
 // A line that names a file and its identity: path, size, modification time and a hash of its
 // first and last 64 KiB (io::ReadError when it cannot be read).
@@ -91,7 +111,8 @@ Checkpoint read_checkpoint(const std::string& path);
 
 struct Evaluation {
   AnyReport report;
-  std::optional<State> state; // when EvalOptions::save_state is set
+  std::optional<State> state;   // when EvalOptions::save_state is set
+  std::vector<Skipped> skipped; // --on-error skip-file: the shards left out, in order
 };
 
 } // namespace gpueval::cli
@@ -132,12 +153,16 @@ std::string flag_of(const std::string& option);
 void write_file_atomically(const std::string& path, const std::vector<std::uint8_t>& bytes,
                            const std::string& what = "the state");
 
-std::string format_report(const AnyReport& report, Format format);
+// With `skipped` (a run under --on-error skip-file), the table ends with the shards left out and
+// the JSON has "skipped": [{"files": [...], "reason": "..."}] (empty when none was).
+std::string format_report(const AnyReport& report, Format format,
+                          const std::vector<Skipped>* skipped = nullptr);
 // "table", "json", "csv", "none"; UsageError otherwise.
 Format parse_format(const std::string& text);
 // The report in `format` to stdout, or to `output` when it is not empty (io::ReadError when it
 // cannot be written). Format::none writes nothing.
-void emit_report(const AnyReport& report, Format format, const std::string& output);
+void emit_report(const AnyReport& report, Format format, const std::string& output,
+                 const std::vector<Skipped>* skipped = nullptr);
 
 // `gpu-eval synth ...`; returns the exit status.
 int synth_main(int argc, char** argv);

@@ -25,7 +25,8 @@ Exit status: 0 success; 2 usage error (bad flag or value, unknown metric, unpair
 3 input error (missing, unreadable or malformed file, or one that does not fit the others, or
 that changed while it was read or since the --resume checkpoint; a checkpoint or state that
 cannot be written, the previous one left whole);
-4 non-finite value under --nan-policy error; 5 device not usable; 1 internal error.
+4 non-finite value under --nan-policy error; 5 device not usable; 6 the report is written but
+--on-error skip-file left shards out (the report lists them, with the reason); 1 internal error.
 
 Multi-file flags (--pred, --target, --mask, --weight, --shards) take every following argument up to the
 next option, so shell globs work as typed: gpu-eval --pred preds/*.npy --target targets/*.npy.
@@ -187,7 +188,8 @@ int eval_main(int argc, char** argv) {
       ("device", "auto, cpu, cuda or cuda:N", cxxopts::value<std::string>()->default_value("auto"))
       ("threads", "CPU threads (0: one per core)", cxxopts::value<int>()->default_value("0"))
       ("window-mib", "rows read per window, in MiB per tensor", cxxopts::value<int>()->default_value("16"))
-      ("read", "auto, map (fold the files' pages in place) or pread (copy into buffers)", cxxopts::value<std::string>()->default_value("auto"));
+      ("read", "auto, map (fold the files' pages in place) or pread (copy into buffers)", cxxopts::value<std::string>()->default_value("auto"))
+      ("on-error", "a shard that cannot be read: fail (exit 3) or skip-file (leave it out, list it in the report, exit 6)", cxxopts::value<std::string>()->default_value("fail"));
   options.add_options("Fan-out")
       ("shard-index", "evaluate part I of --shard-count (0-based)", cxxopts::value<int>()->default_value("0"))
       ("shard-count", "split the input files into N parts balanced by bytes", cxxopts::value<int>()->default_value("1"))
@@ -313,6 +315,12 @@ int eval_main(int argc, char** argv) {
   o.read = read == "map"     ? EvalOptions::ReadMode::map
            : read == "pread" ? EvalOptions::ReadMode::pread
                              : EvalOptions::ReadMode::auto_select;
+  const std::string on_error = args["on-error"].as<std::string>();
+  if (on_error != "fail" && on_error != "skip-file") {
+    throw UsageError("--on-error must be fail or skip-file, not '" + on_error + "'");
+  }
+  o.on_error =
+      on_error == "skip-file" ? EvalOptions::OnError::skip_file : EvalOptions::OnError::fail;
   o.format = parse_format(args["format"].as<std::string>());
   o.progress = args.count("no-progress") == 0;
   if (args.count("output")) {
@@ -347,8 +355,9 @@ int eval_main(int argc, char** argv) {
   if (result.state) {
     write_file_atomically(o.save_state, result.state->bytes);
   }
-  emit_report(result.report, o.format, o.output);
-  return kOk;
+  const bool skip_file = o.on_error == EvalOptions::OnError::skip_file;
+  emit_report(result.report, o.format, o.output, skip_file ? &result.skipped : nullptr);
+  return result.skipped.empty() ? kOk : kSkipped;
 }
 
 } // namespace

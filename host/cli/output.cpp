@@ -12,18 +12,52 @@
 
 #include "cli/cli.hpp"
 #include "cli/family.hpp"
+#include "core/json_text.hpp"
 #include "io/shard_reader.hpp"
 
 namespace gpueval::cli {
 
-std::string format_report(const AnyReport& report, Format format) {
+std::string format_report(const AnyReport& report, Format format,
+                          const std::vector<Skipped>* skipped) {
   switch (format) {
-  case Format::json:
-    return report.to_json() + "\n";
-  case Format::csv:
+  case Format::json: {
+    std::string json = report.to_json();
+    if (skipped != nullptr) { // one more member of the report's object
+      const std::size_t end = json.rfind('}');
+      std::string list = ", \"skipped\": [";
+      for (std::size_t i = 0; i < skipped->size(); ++i) {
+        const Skipped& k = (*skipped)[i];
+        list += i ? ", {\"files\": [" : "{\"files\": [";
+        for (std::size_t f = 0; f < k.files.size(); ++f) {
+          list += f ? ", " : "";
+          detail::append_string(list, k.files[f]);
+        }
+        list += "], \"reason\": ";
+        detail::append_string(list, k.reason);
+        list += "}";
+      }
+      json.insert(end, list + "]");
+    }
+    return json + "\n";
+  }
+  case Format::csv: // a program reading CSV learns of skipped shards from the exit status
     return cli_family(report.family()).format(report.get(), TextFormat::csv);
-  case Format::table:
-    return cli_family(report.family()).format(report.get(), TextFormat::table);
+  case Format::table: {
+    std::string text = cli_family(report.family()).format(report.get(), TextFormat::table);
+    if (skipped != nullptr && !skipped->empty()) {
+      text += fmt::format(
+          "\nskipped {} shard{} (--on-error skip-file); the metrics leave {} out:\n",
+          skipped->size(), skipped->size() == 1 ? "" : "s", skipped->size() == 1 ? "it" : "them");
+      for (const Skipped& k : *skipped) {
+        std::string files;
+        for (const std::string& f : k.files) {
+          files += (files.empty() ? "" : ", ") + f;
+        }
+        text += "  " + files + ": " + k.reason + "\n";
+      }
+    }
+    return text;
+  }
   case Format::none:
     return {};
   }
@@ -46,11 +80,12 @@ Format parse_format(const std::string& text) {
   throw UsageError("--format '" + text + "' is not table, json, csv or none");
 }
 
-void emit_report(const AnyReport& report, Format format, const std::string& output) {
+void emit_report(const AnyReport& report, Format format, const std::string& output,
+                 const std::vector<Skipped>* skipped) {
   if (format == Format::none) {
     return;
   }
-  const std::string text = format_report(report, format);
+  const std::string text = format_report(report, format, skipped);
   if (output.empty()) {
     std::fwrite(text.data(), 1, text.size(), stdout);
     return;

@@ -137,3 +137,81 @@ def test_a_full_disk_leaves_the_previous_files_whole(cli, shards, tmp_path):
         assert run.returncode == 3, (run.returncode, run.stderr)
         assert "is unchanged" in run.stderr and ("ck" in run.stderr or "state" in run.stderr)
     assert (ck.read_bytes(), state.read_bytes()) == before
+
+
+def _copy_shards(d, tmp_path):
+    for role in "ptm":
+        for i in range(3):
+            (tmp_path / f"{role}{i}.npy").write_bytes((d / f"{role}{i}.npy").read_bytes())
+    return [str(tmp_path / f"{role}{i}.npy") for role in "ptm" for i in range(3)]
+
+
+def _args(args, d, to):
+    return [str(to / os.path.basename(a)) if a.startswith(str(d)) else a for a in args]
+
+
+def test_skip_file_lists_a_bad_shard_and_evaluates_the_rest(cli, shards, tmp_path):
+    """--on-error skip-file: a shard that cannot be read is listed in the JSON and the table
+    (files, reason), the metrics are the other shards' bit for bit, and the exit status is 6; the
+    default run ends with 3 naming the file; without a fault the report is the default run's."""
+    d, args = shards
+    _copy_shards(d, tmp_path)
+    args = _args(args, d, tmp_path)
+    clean = subprocess.run([cli, *args, "--on-error", "skip-file"], capture_output=True, text=True)
+    assert clean.returncode == 0, clean.stderr
+    report = json.loads(clean.stdout)
+    assert report.pop("skipped") == []
+    want = _report(subprocess.run([cli, *args], check=True, capture_output=True, text=True).stdout)
+    assert _report(json.dumps(report)) == want
+
+    bad = tmp_path / "t1.npy"
+    bad.write_bytes(b"not a shard")
+    run = subprocess.run([cli, *args, "--on-error", "skip-file"], capture_output=True, text=True)
+    assert run.returncode == 6, run.stderr
+    report = json.loads(run.stdout)
+    skipped = report.pop("skipped")
+    assert [s["files"] for s in skipped] == [[str(tmp_path / f"{r}1.npy") for r in "ptm"]]
+    assert str(bad) in skipped[0]["reason"] and str(bad) in run.stderr
+    others = [a for a in args if not a.endswith("1.npy")]
+    assert _report(json.dumps(report)) == _report(subprocess.run(
+        [cli, *others], check=True, capture_output=True, text=True).stdout)
+
+    table = subprocess.run([cli, *args, "--on-error", "skip-file", "--format", "table"],
+                           capture_output=True, text=True)
+    assert table.returncode == 6
+    assert "skipped 1 shard (--on-error skip-file)" in table.stdout
+    assert f"{tmp_path / 'p1.npy'}, {bad}, {tmp_path / 'm1.npy'}: {bad}" in table.stdout
+
+    fail = subprocess.run([cli, *args], capture_output=True, text=True)
+    assert fail.returncode == 3 and str(bad) in fail.stderr, fail.stderr
+    usage = subprocess.run([cli, *args, "--on-error", "ignore"], capture_output=True, text=True)
+    assert usage.returncode == 2 and "--on-error must be fail or skip-file" in usage.stderr
+
+
+def test_skip_file_leaves_out_a_shard_truncated_during_the_run(cli, shards, tmp_path):
+    """A shard truncated at moments across the run: the report is the whole run's (exit 0, the
+    truncation came after its last read) or, exit 6, bitwise the run without that shard: never
+    a mixture, never a signal."""
+    d, args = shards
+    args = _args(args, d, tmp_path)
+    whole = _report(subprocess.run([cli, *_args(shards[1], d, d)], check=True,
+                                   capture_output=True, text=True).stdout)
+    others = _report(subprocess.run([cli, *[a for a in shards[1] if not a.endswith("1.npy")]],
+                                    check=True, capture_output=True, text=True).stdout)
+    outcomes = []
+    for delay in (0.0, 0.02, 0.04, 0.06, 0.1, 0.3):
+        _copy_shards(d, tmp_path)
+        proc = subprocess.Popen([cli, *args, "--on-error", "skip-file", "--read", "map"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        timer = threading.Timer(delay, lambda: os.truncate(tmp_path / "p1.npy", 4096))
+        timer.start()
+        out, err = proc.communicate(timeout=120)
+        timer.join()
+        assert proc.returncode in (0, 6), (proc.returncode, err)
+        report = json.loads(out)
+        skipped = report.pop("skipped")
+        assert _report(json.dumps(report)) == (others if skipped else whole), (delay, err)
+        assert len(skipped) == (proc.returncode == 6)
+        outcomes.append(proc.returncode)
+    print("outcomes", outcomes)
+    assert 6 in outcomes, outcomes
