@@ -93,10 +93,12 @@ bool stage_typed(const TensorView& v, bool contiguous, std::int64_t i0, int n, d
   if (contiguous) {
     const unsigned char* src = static_cast<const unsigned char*>(v.data) + i0 * item;
     // The next tile is most likely the following n elements: ask for it now, so that its cache
-    // lines arrive while this tile is folded. (A prefetch past the end is harmless.)
+    // lines arrive while this tile is folded. (A prefetch past the end is harmless.) Into every
+    // cache level: a non-temporal prefetch (prefetchnta) stalled on the fill buffers here and
+    // held a 256 MiB batch to 26% of the read rate (bench/NOTES.md, "CPU fold at memory speed").
     const unsigned char* next = src + n * item;
     for (std::int64_t off = 0; off < n * item; off += 64) {
-      __builtin_prefetch(next + off, 0, 0);
+      __builtin_prefetch(next + off, 0, 3);
     }
     if constexpr (D == DType::f32) {
       return convert_f32(src, n, out);
