@@ -62,8 +62,9 @@ struct Scratch {
   double p[kTile], t[kTile];
   std::uint8_t mask[kTile];
   double weight[kTile];
-  double include[kTile]; // 0/1: a vector of lanes loads and compares it as doubles
-  double skipped[kTile]; // 0/1
+  double include[kTile];       // 0/1: a vector of lanes loads and compares it as doubles
+  double skipped[kTile];       // 0/1
+  std::uint32_t bucket[kTile]; // the quantile sketch's bucket of each staged pair
 };
 
 // Records of the requested groups only (ops::RegressionRecord<G>), kept as raw storage so that
@@ -156,15 +157,13 @@ public:
                  batch.has_mask() && batch.mask.is_contiguous(),
                  fold_fast_function(groups_),
                  fold_general_function(groups_),
+                 sketch_buckets_function(),
                  policy_,
                  record_ops(groups_)};
     if (key_regime_) {
       update_by_keys(job);
     } else {
       update_by_rows(job);
-    }
-    if (sketch_size_ > 0) {
-      update_sketches(job);
     }
   }
 
@@ -211,6 +210,7 @@ private:
     bool pred_contiguous, target_contiguous, mask_contiguous;
     FoldFast fold_fast;
     FoldGeneral fold_general;
+    SketchBuckets sketch_buckets;
     NanPolicy policy;
     const RecordOps& records;
   };
@@ -227,6 +227,29 @@ private:
     }
     if (b.has_weight()) {
       stage_weight(b.weight, b.weight_cover, i0, n, s.weight + offset);
+    }
+  }
+
+  // The quantile sketch: counts staged pairs [offset, offset + n) of s, whose elements are
+  // element0, element0 + 1, ..., into `table` (the worker's own: no atomics; counts are integers,
+  // so the sum over tables is the same whatever worker took which pairs). Pairs are included as
+  // in the fold: by the mask, and when finite unless the policy propagates (a weight does not
+  // change a count). Done as the fold stages each tile, so the batch is read and converted once.
+  void sketch_range(const BatchJob& job, Scratch& s, int offset, int n, std::int64_t element0,
+                    std::uint64_t* table) const {
+    const double* p = s.p + offset;
+    const double* t = s.t + offset;
+    job.sketch_buckets(p, t, n, sketch_bits_, s.bucket);
+    const std::int64_t channels = channels_;
+    const std::int64_t buckets = ops::sketch::buckets(sketch_bits_);
+    const std::uint8_t* mask = job.batch.has_mask() ? s.mask + offset : nullptr;
+    const bool check = !s.finite && policy_ != NanPolicy::propagate;
+    std::int64_t c = element0 % channels;
+    for (int i = 0; i < n; ++i) {
+      const bool in = (mask == nullptr || mask[i] != 0) &&
+                      (!check || (std::isfinite(p[i]) && std::isfinite(t[i])));
+      table[c * buckets + s.bucket[i]] += in ? 1 : 0;
+      c = c + 1 == channels ? 0 : c + 1;
     }
   }
 
@@ -278,7 +301,7 @@ private:
   // Rows regime: one chunk of whole rows into `out` (K records, cleared by the caller). A tile
   // is whole groups of L pairs (the last one may be partial); lane j holds key j mod K.
   std::int64_t fold_chunk(const BatchJob& job, Scratch& s, std::int64_t row0, std::int64_t row1,
-                          FullRecord* out) const {
+                          FullRecord* out, std::uint64_t* sketch) const {
     const int lanes = lanes_;
     const int tile_groups = kTile / lanes;
     std::int64_t first_bad = -1;
@@ -297,6 +320,9 @@ private:
       const int n = static_cast<int>(std::min<std::int64_t>(end - pos, std::int64_t{want} * lanes));
       s.finite = true;
       stage_range(job, s, pos, n, 0);
+      if (sketch != nullptr) {
+        sketch_range(job, s, 0, n, pos, sketch);
+      }
       const Staged staged = classify_tile(job, s, n);
       if (staged.first_bad >= 0 && first_bad < 0) {
         first_bad = pos + staged.first_bad;
@@ -349,7 +375,7 @@ private:
         const std::int64_t row1 = std::min(b.rows, row0 + chunk_rows);
         bad[static_cast<std::size_t>(task)] =
             fold_chunk(job, *scratch_[static_cast<std::size_t>(slot)], row0, row1,
-                       chunk_records_.data() + task * keys_);
+                       chunk_records_.data() + task * keys_, sketch_of(slot));
       });
       for (std::int64_t task = 0; task < count; ++task) { // index order: deterministic
         const FullRecord* rec = chunk_records_.data() + task * keys_;
@@ -388,6 +414,11 @@ private:
         for (int r = 0; r < rows; ++r) {
           stage_range(job, s, (row + r) * keys_ + k0, width, r * width);
         }
+        if (std::uint64_t* sketch = sketch_of(slot)) {
+          for (int r = 0; r < rows; ++r) {
+            sketch_range(job, s, r * width, width, (row + r) * keys_ + k0, sketch);
+          }
+        }
         const Staged staged = classify_tile(job, s, rows * width);
         if (staged.first_bad >= 0 && first_bad < 0) {
           first_bad = (row + staged.first_bad / width) * keys_ + k0 + staged.first_bad % width;
@@ -415,39 +446,9 @@ private:
     note_bad(b.index, first);
   }
 
-  // The quantile sketch: a pass of its own over the batch (it is opt-in, and the fold's lanes
-  // hold runs, not values). Each worker counts into its own table, so no atomics; counts are
-  // integers, so the sum over tables is the same whatever worker took which chunk. Pairs are
-  // included as in the fold: by the mask, and when finite unless the policy propagates.
-  void update_sketches(const BatchJob& job) {
-    const detail::Batch& b = job.batch;
-    const std::int64_t chunks = (b.elements + kChunkPairs - 1) / kChunkPairs;
-    const std::int64_t buckets = ops::sketch::buckets(sketch_bits_);
-    const int bits = sketch_bits_;
-    const std::int64_t channels = channels_;
-    const bool keep_nonfinite = policy_ == NanPolicy::propagate;
-    pool_->run(chunks, [&](std::int64_t task, int slot) {
-      Scratch& s = *scratch_[static_cast<std::size_t>(slot)];
-      std::uint64_t* table = sketches_[static_cast<std::size_t>(slot)].get();
-      const std::int64_t end = std::min(b.elements, (task + 1) * kChunkPairs);
-      for (std::int64_t i0 = task * kChunkPairs; i0 < end; i0 += kTile) {
-        const int n = static_cast<int>(std::min<std::int64_t>(kTile, end - i0));
-        s.finite = true;
-        stage_range(job, s, i0, n, 0);
-        const bool masked = b.has_mask();
-        std::int64_t c = i0 % channels;
-        for (int i = 0; i < n; ++i) {
-          const double p = s.p[i], t = s.t[i];
-          const bool include =
-              ops::included(!masked || s.mask[i] != 0,
-                            s.finite || (std::isfinite(p) && std::isfinite(t)), keep_nonfinite);
-          if (include) {
-            ++table[c * buckets + ops::sketch::bucket(p - t, bits)];
-          }
-          c = c + 1 == channels ? 0 : c + 1;
-        }
-      }
-    });
+  // The worker slot's sketch table, or nullptr without a sketch.
+  std::uint64_t* sketch_of(int slot) const {
+    return sketch_size_ > 0 ? sketches_[static_cast<std::size_t>(slot)].get() : nullptr;
   }
 
   // calloc'd: pages no count has touched stay off the resident set.

@@ -45,6 +45,18 @@ FoldFast fold_fast_function(unsigned groups) {
   return isa_baseline::fold_fast_function(groups);
 }
 
+SketchBuckets sketch_buckets_function() {
+  switch (kIsa) {
+  case Isa::avx512:
+    return isa_avx512::sketch_buckets_function();
+  case Isa::avx2:
+    return isa_avx2::sketch_buckets_function();
+  case Isa::baseline:
+    break;
+  }
+  return isa_baseline::sketch_buckets_function();
+}
+
 ClassBlockFn class_block_function() {
   switch (kIsa) {
   case Isa::avx512:

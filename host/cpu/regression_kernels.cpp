@@ -14,6 +14,7 @@
 #include <initializer_list>
 
 #include "cpu/regression_lanes.hpp"
+#include "gpueval/ops/quantile_sketch.hpp"
 
 #ifndef GPUEVAL_ISA_NS
 #error "compile regression_kernels.cpp with -DGPUEVAL_ISA_NS=<namespace> (see CMakeLists.txt)"
@@ -60,11 +61,14 @@ template <> struct Math<cpu::v8d> {
     }
     return (2.0 * f) * q;
   }
-  // |x| < 1/4 (msle's use): 1 + x = (1 + f) / (1 - f) with f = x / (2 + x), |f| <= 1/7.
-  static V log1p(V x) { return two_atanh(x / (2.0 + x)); }
-  // r > 0, normal: r = 2^k m, m in [sqrt(1/2), sqrt(2)), log r = k ln 2 + 2 atanh((m-1)/(m+1)).
-  // ln 2 is split so that k * ln2_hi is exact (fdlibm's constants).
-  static V log(V r) {
+  // Per lane, log1p(x) where `small` (|x| < 1/4) and log(r) elsewhere (r > 0, normal): both are
+  // k ln 2 + 2 atanh(f), so a lane picks its f and k and every lane shares one division and one
+  // series (two of each when both were computed and one selected).
+  //   log1p(x), |x| < 1/4: 1 + x = (1 + f) / (1 - f) with f = x / (2 + x), |f| <= 1/7, k = 0.
+  //   log(r): r = 2^k m, m in [sqrt(1/2), sqrt(2)), f = (m - 1) / (m + 1).
+  // ln 2 is split so that k * ln2_hi is exact (fdlibm's constants); with k = 0 both products
+  // are 0 and the sum is the series' value (its sign of zero aside, which msle squares away).
+  static V log1p_or_log(Mask small, V x, V r) {
     const Mask bits = reinterpret_cast<Mask>(r);
     const Mask exponent = (bits >> 52) & 0x7ff;
     V m = reinterpret_cast<V>((bits & 0x000fffffffffffffLL) | 0x3ff0000000000000LL); // [1, 2)
@@ -72,10 +76,12 @@ template <> struct Math<cpu::v8d> {
     V k = reinterpret_cast<V>(exponent | 0x4330000000000000LL) - 4503599627370496.0 - 1023.0;
     const Mask high = reinterpret_cast<Mask>(m > 1.4142135623730951);
     m = select(high, m * 0.5, m);
-    k = select(high, k + 1.0, k);
-    const V f = (m - 1.0) / (m + 1.0);
+    k = select(small, splat(0.0), select(high, k + 1.0, k));
+    const V f = select(small, x, m - 1.0) / select(small, 2.0 + x, m + 1.0);
     return k * 6.93147180369123816490e-01 + (k * 1.90821492927058770002e-10 + two_atanh(f));
   }
+  static V log1p(V x) { return log1p_or_log(~Mask{}, x, splat(1.0)); }
+  static V log(V r) { return log1p_or_log(Mask{}, splat(0.0), r); }
 };
 } // namespace gpueval::ops
 
@@ -226,7 +232,33 @@ GPUEVAL_FOLD(7)
 
 #undef GPUEVAL_FOLD
 
+// ops::sketch::bucket without branches, so that the loop runs on vector lanes: every case is
+// computed and the right one selected.
+__attribute__((flatten)) void sketch_buckets(const double* p, const double* t, int n, int bits,
+                                             std::uint32_t* out) {
+  namespace sk = ops::sketch;
+  const std::uint64_t nan = sk::nan_bucket(bits), overflow = sk::overflow_bucket(bits);
+  const std::uint64_t top_mask = (std::uint64_t{1} << bits) - 1;
+  for (int i = 0; i < n; ++i) {
+    const double a = p[i] - t[i];
+    std::uint64_t u;
+    std::memcpy(&u, &a, sizeof u);
+    u &= ~(std::uint64_t{1} << 63);
+    const std::uint64_t biased = u >> 52; // exponent + 1023
+    const std::uint64_t normal =
+        1 + ((biased - (1023 + sk::kMinExponent)) << bits) + ((u >> (52 - bits)) & top_mask);
+    std::uint64_t b = biased < 1023 + sk::kMinExponent ? 0 : normal;
+    b = biased >= 1023 + sk::kMinExponent + sk::kExponents ? overflow : b;
+    b = biased == 0x7ff && (u << 12) != 0 ? nan : b;
+    out[i] = static_cast<std::uint32_t>(b);
+  }
+}
+
 } // namespace
+
+SketchBuckets sketch_buckets_function() {
+  return sketch_buckets;
+}
 
 FoldFast fold_fast_function(unsigned groups) {
   static constexpr FoldFast table[8] = {fold_fast_0, fold_fast_1, fold_fast_2, fold_fast_3,

@@ -70,12 +70,18 @@ using FoldGeneral = void (*)(LaneBlock* blocks, int lane0, int count, int groups
 using FoldFast = void (*)(LaneBlock* blocks, int lane0, int count, int groups, int stride,
                           bool fresh, const double* p, const double* t);
 
+// The quantile sketch's buckets of n staged pairs: out[i] = ops::sketch::bucket(p[i] - t[i],
+// bits), computed from the bits of the difference on vector lanes.
+using SketchBuckets = void (*)(const double* p, const double* t, int n, int bits,
+                               std::uint32_t* out);
+
 // The per-instruction-set builds of regression_kernels.cpp (see CMakeLists.txt);
 // regression_dispatch.cpp picks one, tests call each.
 #define GPUEVAL_DECLARE_FOLD_ISA(ns)                                                               \
   namespace ns {                                                                                   \
   FoldGeneral fold_general_function(unsigned groups);                                              \
   FoldFast fold_fast_function(unsigned groups);                                                    \
+  SketchBuckets sketch_buckets_function();                                                         \
   }
 GPUEVAL_DECLARE_FOLD_ISA(isa_baseline)
 GPUEVAL_DECLARE_FOLD_ISA(isa_avx2)
@@ -85,6 +91,7 @@ GPUEVAL_DECLARE_FOLD_ISA(isa_avx512)
 // The kernels for this CPU's instruction set (regression_dispatch.cpp).
 FoldGeneral fold_general_function(unsigned groups);
 FoldFast fold_fast_function(unsigned groups);
+SketchBuckets sketch_buckets_function();
 // "avx512f", "avx2" or "x86-64": which variant fold_*_function return.
 const char* fold_isa_name();
 

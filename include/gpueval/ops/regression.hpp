@@ -311,9 +311,8 @@ template <unsigned G> struct RegressionOps {
       V d;
       if constexpr (std::is_same_v<V, double>) {
         d = fabs(x) < 0.25 ? M::log1p(x) : M::log((1.0 + p) / (1.0 + t));
-      } else { // lanes take both and select (no branches in a vector)
-        d = M::select(M::less(M::abs(x), M::splat(0.25)), M::log1p(x),
-                      M::log((one + p) / (one + t)));
+      } else { // lanes pick their branch's operands, then share one series (no branches)
+        d = M::log1p_or_log(M::less(M::abs(x), M::splat(0.25)), x, (one + p) / (one + t));
       }
       if constexpr (kMayExclude) {
         run.n_sle_out_of_domain += M::select(M::both(include, out), one, zero);
