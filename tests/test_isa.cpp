@@ -7,7 +7,10 @@
 #include <random>
 #include <vector>
 
+#include "cpu/load.hpp"
 #include "cpu/regression_lanes.hpp"
+#include "gpueval/ops/quantile_sketch.hpp"
+#include "gpueval/regression.hpp"
 
 namespace gpueval::cpu {
 
@@ -164,3 +167,229 @@ TEST(Isa, VectorLogsMatchLongDouble) {
 
 } // namespace
 } // namespace gpueval::cpu
+
+namespace gpueval::cpu {
+namespace {
+
+struct InPlace {
+  const char* name;
+  bool supported;
+  FoldFast (*fast)(unsigned);
+  FoldFastFrom (*from)(unsigned, DType, DType);
+  AllFinite (*finite)(DType);
+  SketchBuckets (*buckets)();
+};
+
+std::vector<InPlace> in_place_variants() {
+  __builtin_cpu_init();
+  return {{"x86-64", true, isa_baseline::fold_fast_function, isa_baseline::fold_fast_from_function,
+           isa_baseline::all_finite_function, isa_baseline::sketch_buckets_function},
+          {"avx2", __builtin_cpu_supports("avx2") != 0, isa_avx2::fold_fast_function,
+           isa_avx2::fold_fast_from_function, isa_avx2::all_finite_function,
+           isa_avx2::sketch_buckets_function},
+          {"avx512f", __builtin_cpu_supports("avx512f") != 0, isa_avx512::fold_fast_function,
+           isa_avx512::fold_fast_from_function, isa_avx512::all_finite_function,
+           isa_avx512::sketch_buckets_function}};
+}
+
+// `n` values of dtype d as bytes, and the doubles staging reads from them.
+struct Values {
+  std::vector<unsigned char> bytes;
+  std::vector<double> staged;
+};
+Values values_of(DType d, const std::vector<double>& x) {
+  Values v;
+  v.bytes.resize(x.size() * dtype_size(d));
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    unsigned char* at = v.bytes.data() + i * dtype_size(d);
+    if (d == DType::f64) {
+      std::memcpy(at, &x[i], 8);
+    } else if (d == DType::f32) {
+      const float f = static_cast<float>(x[i]);
+      std::memcpy(at, &f, 4);
+    } else {
+      const std::uint16_t h = d == DType::f16 ? float_to_half_bits(static_cast<float>(x[i]))
+                                              : float_to_bf16_bits(static_cast<float>(x[i]));
+      std::memcpy(at, &h, 2);
+    }
+  }
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    double out = 0;
+    visit_dtype(d, [&](auto k) {
+      out = load_as_double<decltype(k)::value>(v.bytes.data() + i * dtype_size(d));
+    });
+    v.staged.push_back(out);
+  }
+  return v;
+}
+
+// The fold that reads values where they are gives bitwise the runs of the fold over their staged
+// doubles, for every dtype pair it takes, every statistic group set and ISA: f16 subnormals and
+// signed zeros included, a partial block, a first group that starts the runs.
+TEST(Isa, InPlaceFoldsGiveTheStagedBits) {
+  const int lanes = 43, count = 37;
+  std::mt19937_64 rng(9);
+  std::normal_distribution<double> z;
+  std::vector<double> p(lanes * count), t(p.size());
+  for (std::size_t i = 0; i < p.size(); ++i) {
+    t[i] = 3 + z(rng);
+    p[i] = t[i] + 0.3 * z(rng);
+    switch (i % 11) {
+    case 3:
+      p[i] = 3e-6 * z(rng); // an f16 subnormal
+      break;
+    case 5:
+      t[i] = -0.0;
+      break;
+    case 7:
+      p[i] = 6e-8; // the smallest f16 subnormal's neighbourhood
+      break;
+    default:
+      break;
+    }
+  }
+  const std::pair<DType, DType> pairs[] = {{DType::f32, DType::f32},   {DType::f64, DType::f64},
+                                           {DType::bf16, DType::bf16}, {DType::f16, DType::f16},
+                                           {DType::bf16, DType::f32},  {DType::f16, DType::f32},
+                                           {DType::f64, DType::f32}};
+  for (const InPlace& v : in_place_variants()) {
+    if (!v.supported) {
+      continue;
+    }
+    for (const auto& [dp, dt] : pairs) {
+      const Values pv = values_of(dp, p), tv = values_of(dt, t);
+      for (unsigned groups = 0; groups <= kAllGroups; ++groups) {
+        const FoldFastFrom from = v.from(groups, dp, dt);
+        ASSERT_NE(from, nullptr) << v.name << " " << dtype_name(dp) << "/" << dtype_name(dt);
+        std::vector<LaneBlock> staged(6), in_place(6);
+        for (std::size_t b = 0; b < 6; ++b) {
+          staged[b].clear();
+          in_place[b].clear();
+        }
+        v.fast(groups)(staged.data(), 0, lanes, count, lanes, true, pv.staged.data(),
+                       tv.staged.data());
+        from(in_place.data(), 0, lanes, count, lanes, true, pv.bytes.data(), tv.bytes.data());
+        EXPECT_EQ(std::memcmp(staged.data(), in_place.data(), sizeof(LaneBlock) * 6), 0)
+            << v.name << " " << dtype_name(dp) << "/" << dtype_name(dt) << " groups " << groups;
+      }
+      EXPECT_TRUE(v.finite(dp)(pv.bytes.data(), static_cast<std::int64_t>(p.size())));
+    }
+    EXPECT_EQ(v.from(0, DType::i32, DType::f32), nullptr);
+    EXPECT_EQ(v.from(0, DType::f32, DType::f16), nullptr);
+  }
+}
+
+TEST(Isa, AllFiniteFindsEveryInfinityAndNan) {
+  for (const InPlace& v : in_place_variants()) {
+    if (!v.supported) {
+      continue;
+    }
+    for (const DType d : {DType::f64, DType::f32, DType::bf16, DType::f16}) {
+      for (const double bad : {double{INFINITY}, double{-INFINITY}, double{NAN}}) {
+        for (const int at : {0, 1, 7, 8, 15, 16, 63, 64, 99}) {
+          std::vector<double> x(100, 1.5);
+          x[static_cast<std::size_t>(at)] = bad;
+          const Values vals = values_of(d, x);
+          EXPECT_FALSE(v.finite(d)(vals.bytes.data(), 100))
+              << v.name << " " << dtype_name(d) << " " << bad << " at " << at;
+          EXPECT_TRUE(v.finite(d)(vals.bytes.data(), at)) << v.name << " " << dtype_name(d);
+        }
+      }
+      // The largest finite values are finite.
+      const Values big = values_of(d, {d == DType::f16 ? 65504.0 : 3e38, -1e-300, 0.0});
+      EXPECT_TRUE(v.finite(d)(big.bytes.data(), 3)) << v.name << " " << dtype_name(d);
+    }
+  }
+}
+
+TEST(Isa, VectorSketchBucketsAreTheScalarBuckets) {
+  std::vector<double> p, t;
+  for (int e = -1080; e <= 1030; e += 3) {
+    for (const double m : {1.0, 1.3, 1.999}) {
+      p.push_back(std::ldexp(m, e));
+      t.push_back(0.0);
+      p.push_back(0.0);
+      t.push_back(std::ldexp(m, e)); // negative differences
+    }
+  }
+  const double inf = INFINITY, nan = NAN;
+  for (const double x : {0.0, -0.0, inf, -inf, nan, 5e-324, 0x1p-64, 0x1p64}) {
+    p.push_back(x);
+    t.push_back(0.0);
+  }
+  std::vector<std::uint32_t> out(p.size());
+  for (const InPlace& v : in_place_variants()) {
+    if (!v.supported) {
+      continue;
+    }
+    for (int bits = ops::sketch::kMinBits; bits <= ops::sketch::kMaxBits; ++bits) {
+      v.buckets()(p.data(), t.data(), static_cast<int>(p.size()), bits, out.data());
+      for (std::size_t i = 0; i < p.size(); ++i) {
+        ASSERT_EQ(out[i], ops::sketch::bucket(p[i] - t[i], bits))
+            << v.name << " " << p[i] << " - " << t[i] << " bits " << bits;
+      }
+    }
+  }
+}
+
+} // namespace
+} // namespace gpueval::cpu
+
+namespace gpueval {
+namespace {
+
+// Through the evaluator: a contiguous batch (folded in place) and the same values behind a
+// strided view (staged) give the same state bit for bit, in both regimes (few keys: rows; 600
+// keys: key blocks), with tiles that hold a non-finite value under each policy, for float32 and
+// float16 predictions.
+TEST(CpuFold, InPlaceAndStagedBatchesGiveTheSameState) {
+  const std::vector<Metric> metrics = {Metric::mse,         Metric::mae,  Metric::r2,
+                                       Metric::nrmse_range, Metric::mape, Metric::msle};
+  for (const auto& [rows, keys] : {std::pair<std::int64_t, std::int64_t>{701, 20}, {40, 600}}) {
+    for (const NanPolicy policy : {NanPolicy::skip, NanPolicy::propagate}) {
+      for (const DType pred_dtype : {DType::f32, DType::f16}) {
+        const std::int64_t n = rows * keys;
+        std::mt19937_64 rng(11);
+        std::normal_distribution<double> z;
+        std::vector<double> t(static_cast<std::size_t>(n)), p(t.size());
+        for (std::size_t i = 0; i < t.size(); ++i) {
+          t[i] = std::abs(3 + z(rng));
+          p[i] = std::abs(t[i] + 0.3 * z(rng));
+        }
+        p[static_cast<std::size_t>(n / 3)] = NAN; // one tile is staged for the policy
+        const cpu::Values pv = cpu::values_of(pred_dtype, p), tv = cpu::values_of(DType::f32, t);
+        // The strided copies: each row followed by a row of junk.
+        const auto spread = [&](const cpu::Values& v, DType d) {
+          const std::size_t row = static_cast<std::size_t>(keys) * dtype_size(d);
+          std::vector<unsigned char> out(2 * v.bytes.size(), 0xff);
+          for (std::int64_t r = 0; r < rows; ++r) {
+            std::memcpy(out.data() + 2 * static_cast<std::size_t>(r) * row,
+                        v.bytes.data() + static_cast<std::size_t>(r) * row, row);
+          }
+          return out;
+        };
+        const std::vector<unsigned char> ps = spread(pv, pred_dtype), ts = spread(tv, DType::f32);
+        const auto strided = [&](const std::vector<unsigned char>& bytes, DType d) {
+          TensorView v = TensorView::contiguous(bytes.data(), d, {rows, keys});
+          v.strides[0] = 2 * keys;
+          return v;
+        };
+        RegressionSpec spec;
+        spec.metrics = metrics;
+        spec.nan_policy = policy;
+        Evaluator in_place(spec, Device::cpu(2)), staged(spec, Device::cpu(2));
+        in_place.update(TensorView::contiguous(pv.bytes.data(), pred_dtype, {rows, keys}),
+                        TensorView::contiguous(tv.bytes.data(), DType::f32, {rows, keys}));
+        const TensorView sp = strided(ps, pred_dtype), st = strided(ts, DType::f32);
+        ASSERT_FALSE(sp.is_contiguous());
+        staged.update(sp, st);
+        EXPECT_EQ(in_place.state().bytes, staged.state().bytes)
+            << rows << "x" << keys << " " << dtype_name(pred_dtype) << " policy "
+            << static_cast<int>(policy);
+      }
+    }
+  }
+}
+
+} // namespace
+} // namespace gpueval

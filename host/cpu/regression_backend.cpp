@@ -159,7 +159,22 @@ public:
                  fold_general_function(groups_),
                  sketch_buckets_function(),
                  policy_,
-                 record_ops(groups_)};
+                 record_ops(groups_),
+                 nullptr,
+                 nullptr,
+                 nullptr};
+    // Unmasked, unweighted, contiguous float values and no sketch to count: the fold reads them
+    // in place, converting in registers, with no staging copy (tiles that hold a non-finite
+    // value are still staged, for the policy).
+    if (!batch.has_mask() && !batch.has_weight() && job.pred_contiguous && job.target_contiguous &&
+        sketch_size_ == 0) {
+      job.fold_from = fold_fast_from_function(groups_, batch.pred.dtype, batch.target.dtype);
+      job.pred_finite = all_finite_function(batch.pred.dtype);
+      job.target_finite = all_finite_function(batch.target.dtype);
+      if (job.pred_finite == nullptr || job.target_finite == nullptr) {
+        job.fold_from = nullptr;
+      }
+    }
     if (key_regime_) {
       update_by_keys(job);
     } else {
@@ -213,6 +228,26 @@ private:
     SketchBuckets sketch_buckets;
     NanPolicy policy;
     const RecordOps& records;
+    FoldFastFrom fold_from; // the in-place fold, or nullptr: stage every tile
+    AllFinite pred_finite, target_finite;
+
+    // Element i of a contiguous view.
+    static const unsigned char* at(const TensorView& v, std::int64_t i) {
+      return static_cast<const unsigned char*>(v.data) +
+             i * static_cast<std::int64_t>(dtype_size(v.dtype));
+    }
+    // Whether pairs [i0, i0 + n) are finite (fold_from set). Asks for the next n pairs too (the
+    // next tile, most likely), so that they arrive while these are folded.
+    bool finite(std::int64_t i0, std::int64_t n) const {
+      for (const TensorView* v : {&batch.pred, &batch.target}) {
+        const std::int64_t bytes = n * static_cast<std::int64_t>(dtype_size(v->dtype));
+        const unsigned char* next = at(*v, i0 + n);
+        for (std::int64_t off = 0; off < bytes; off += 64) {
+          __builtin_prefetch(next + off, 0, 3);
+        }
+      }
+      return pred_finite(at(batch.pred, i0), n) && target_finite(at(batch.target, i0), n);
+    }
   };
 
   // Stages pairs [i0, i0 + n) of the batch into s.p/s.t/s.mask at `offset`; clears s.finite
@@ -318,6 +353,27 @@ private:
       // Never cross the end of a run (kRunGroups groups).
       const int want = std::min(tile_groups, kRunGroups - groups);
       const int n = static_cast<int>(std::min<std::int64_t>(end - pos, std::int64_t{want} * lanes));
+      if (job.fold_from != nullptr && (groups == 0 || s.started) && job.finite(pos, n)) {
+        // In place: what fold() does with staged pairs that are all included.
+        const int full = n / lanes, tail = n % lanes;
+        const unsigned char* p = BatchJob::at(job.batch.pred, pos);
+        const unsigned char* t = BatchJob::at(job.batch.target, pos);
+        if (full > 0) {
+          job.fold_from(s.blocks.data(), 0, lanes, full, lanes, groups == 0, p, t);
+        }
+        if (tail > 0) { // the chunk's last, partial group
+          job.fold_from(s.blocks.data(), 0, tail, 1, lanes, groups == 0 && full == 0,
+                        BatchJob::at(job.batch.pred, pos + std::int64_t{full} * lanes),
+                        BatchJob::at(job.batch.target, pos + std::int64_t{full} * lanes));
+        }
+        s.started = true;
+        groups += full + (tail > 0 ? 1 : 0);
+        pos += n;
+        if (groups == kRunGroups) {
+          flush();
+        }
+        continue;
+      }
       s.finite = true;
       stage_range(job, s, pos, n, 0);
       if (sketch != nullptr) {
@@ -410,6 +466,24 @@ private:
       for (std::int64_t row = 0; row < b.rows;) {
         const int want = std::min(kTile / kKeyBlock, kRunGroups - rows_in_run);
         const int rows = static_cast<int>(std::min<std::int64_t>(b.rows - row, want));
+        // (the kernels index with int: rows * keys_ must fit)
+        bool in_place = job.fold_from != nullptr && (rows_in_run == 0 || s.started) &&
+                        keys_ <= (std::int64_t{1} << 24);
+        for (int r = 0; r < rows && in_place; ++r) {
+          in_place = job.finite((row + r) * keys_ + k0, width);
+        }
+        if (in_place) { // rows are groups, keys_ apart
+          job.fold_from(s.blocks.data(), 0, width, rows, static_cast<int>(keys_), rows_in_run == 0,
+                        BatchJob::at(b.pred, row * keys_ + k0),
+                        BatchJob::at(b.target, row * keys_ + k0));
+          s.started = true;
+          row += rows;
+          rows_in_run += rows;
+          if (rows_in_run == kRunGroups) {
+            flush();
+          }
+          continue;
+        }
         s.finite = true;
         for (int r = 0; r < rows; ++r) {
           stage_range(job, s, (row + r) * keys_ + k0, width, r * width);

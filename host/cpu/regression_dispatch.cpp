@@ -19,54 +19,41 @@ Isa detect() {
   return Isa::baseline;
 }
 const Isa kIsa = detect();
+// The variant of a kernel getter for this CPU.
+template <class F> F pick(F avx512, F avx2, F baseline) {
+  return kIsa == Isa::avx512 ? avx512 : kIsa == Isa::avx2 ? avx2 : baseline;
+}
+
 } // namespace
 
 FoldGeneral fold_general_function(unsigned groups) {
-  switch (kIsa) {
-  case Isa::avx512:
-    return isa_avx512::fold_general_function(groups);
-  case Isa::avx2:
-    return isa_avx2::fold_general_function(groups);
-  case Isa::baseline:
-    break;
-  }
-  return isa_baseline::fold_general_function(groups);
+  return pick(isa_avx512::fold_general_function, isa_avx2::fold_general_function,
+              isa_baseline::fold_general_function)(groups);
 }
 
 FoldFast fold_fast_function(unsigned groups) {
-  switch (kIsa) {
-  case Isa::avx512:
-    return isa_avx512::fold_fast_function(groups);
-  case Isa::avx2:
-    return isa_avx2::fold_fast_function(groups);
-  case Isa::baseline:
-    break;
-  }
-  return isa_baseline::fold_fast_function(groups);
+  return pick(isa_avx512::fold_fast_function, isa_avx2::fold_fast_function,
+              isa_baseline::fold_fast_function)(groups);
 }
 
 SketchBuckets sketch_buckets_function() {
-  switch (kIsa) {
-  case Isa::avx512:
-    return isa_avx512::sketch_buckets_function();
-  case Isa::avx2:
-    return isa_avx2::sketch_buckets_function();
-  case Isa::baseline:
-    break;
-  }
-  return isa_baseline::sketch_buckets_function();
+  return pick(isa_avx512::sketch_buckets_function, isa_avx2::sketch_buckets_function,
+              isa_baseline::sketch_buckets_function)();
+}
+
+FoldFastFrom fold_fast_from_function(unsigned groups, DType pred, DType target) {
+  return pick(isa_avx512::fold_fast_from_function, isa_avx2::fold_fast_from_function,
+              isa_baseline::fold_fast_from_function)(groups, pred, target);
+}
+
+AllFinite all_finite_function(DType dtype) {
+  return pick(isa_avx512::all_finite_function, isa_avx2::all_finite_function,
+              isa_baseline::all_finite_function)(dtype);
 }
 
 ClassBlockFn class_block_function() {
-  switch (kIsa) {
-  case Isa::avx512:
-    return isa_avx512::class_block_function();
-  case Isa::avx2:
-    return isa_avx2::class_block_function();
-  case Isa::baseline:
-    break;
-  }
-  return isa_baseline::class_block_function();
+  return pick(isa_avx512::class_block_function, isa_avx2::class_block_function,
+              isa_baseline::class_block_function)();
 }
 
 const char* fold_isa_name() {

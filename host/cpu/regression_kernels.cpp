@@ -13,6 +13,7 @@
 #include <cstring>
 #include <initializer_list>
 
+#include "cpu/load.hpp"
 #include "cpu/regression_lanes.hpp"
 #include "gpueval/ops/quantile_sketch.hpp"
 
@@ -24,6 +25,11 @@ namespace gpueval::cpu {
 // Eight lanes as one GCC vector: 1 zmm with AVX-512, 2 ymm with AVX2, 4 xmm otherwise.
 typedef double v8d __attribute__((vector_size(64)));
 typedef long long v8i __attribute__((vector_size(64)));
+typedef unsigned long long v8u64 __attribute__((vector_size(64)));
+typedef float v8f __attribute__((vector_size(32)));
+typedef int v8i32 __attribute__((vector_size(32)));
+typedef unsigned int v8u32 __attribute__((vector_size(32)));
+typedef unsigned short v8u16 __attribute__((vector_size(16)));
 } // namespace gpueval::cpu
 
 namespace gpueval::ops {
@@ -91,6 +97,62 @@ namespace {
 
 static_assert(kBlockLanes == 8, "v8d holds one block");
 
+// Where a fold reads its values: element i as a double, eight from i on as a vector, and the
+// source from element i on. Staged doubles, or values where they are, converted in registers
+// (exactly, as load_as_double converts them: the fold sees the same doubles either way).
+struct FromDoubles {
+  const double* p;
+  GPUEVAL_FORCEINLINE double at(int i) const { return p[i]; }
+  GPUEVAL_FORCEINLINE v8d vec(int i) const {
+    v8d v;
+    std::memcpy(&v, p + i, sizeof v);
+    return v;
+  }
+  GPUEVAL_FORCEINLINE FromDoubles from(int i) const { return {p + i}; }
+};
+
+template <DType D> struct FromRaw {
+  const unsigned char* p;
+  static constexpr int kItem = static_cast<int>(dtype_size(D));
+  GPUEVAL_FORCEINLINE double at(int i) const {
+    return load_as_double<D>(p + static_cast<std::ptrdiff_t>(i) * kItem);
+  }
+  GPUEVAL_FORCEINLINE v8d vec(int i) const {
+    const unsigned char* src = p + static_cast<std::ptrdiff_t>(i) * kItem;
+    if constexpr (D == DType::f64) {
+      v8d v;
+      std::memcpy(&v, src, sizeof v);
+      return v;
+    } else if constexpr (D == DType::f32) {
+      v8f f;
+      std::memcpy(&f, src, sizeof f);
+      return __builtin_convertvector(f, v8d);
+    } else if constexpr (D == DType::bf16) { // the top half of a float
+      v8u16 h;
+      std::memcpy(&h, src, sizeof h);
+      return __builtin_convertvector(reinterpret_cast<v8f>(__builtin_convertvector(h, v8u32) << 16),
+                                     v8d);
+    } else { // f16, finite (the caller checked): built from the bits in double lanes
+      static_assert(D == DType::f16, "a fold reads f64, f32, bf16 or f16 in place");
+      v8u16 h;
+      std::memcpy(&h, src, sizeof h);
+      const v8u64 w = __builtin_convertvector(h, v8u64);
+      const v8u64 sign = (w & 0x8000) << 48;
+      const v8u64 exponent = (w >> 10) & 0x1f, mantissa = w & 0x3ff;
+      // normal: rebias 15 -> 1023; zero and subnormals: mantissa * 2^-24 (exact; no subnormal
+      // operand, so a flush-to-zero mode cannot change it)
+      const v8u64 normal = sign | ((exponent + 1008) << 52) | (mantissa << 42);
+      const v8d small = __builtin_convertvector(__builtin_convertvector(mantissa, v8i32), v8d) *
+                        5.9604644775390625e-8;
+      const v8u64 small_bits = reinterpret_cast<v8u64>(small) | sign;
+      return reinterpret_cast<v8d>(exponent == 0 ? small_bits : normal);
+    }
+  }
+  GPUEVAL_FORCEINLINE FromRaw from(int i) const {
+    return {p + static_cast<std::ptrdiff_t>(i) * kItem};
+  }
+};
+
 // A block's runs as vectors: the compiler keeps these in registers across a whole tile, which it
 // will not do for the block's arrays in memory.
 struct VecRun {
@@ -123,18 +185,18 @@ GPUEVAL_FORCEINLINE void store_block(const VecRun& v, LaneBlock& b) {
 // included and finite, and the runs have their shifts except, when `fresh`, in the first group.
 // Otherwise include/skipped select pairs; `finite_included` says every included value is finite
 // (nan_policy skip or error), which lets whole vectors fold with run_fold_masked.
-template <unsigned G, bool kFast, int kWidth, bool kWeighted = false>
-GPUEVAL_FORCEINLINE void fold_block(LaneBlock& block, int width, int groups, int stride, bool fresh,
-                                    bool finite_included, const double* __restrict p,
-                                    const double* __restrict t, const double* __restrict include,
-                                    const double* __restrict skipped) {
+template <unsigned G, bool kFast, int kWidth, bool kWeighted = false, class P = FromDoubles,
+          class T = FromDoubles>
+GPUEVAL_FORCEINLINE void
+fold_block(LaneBlock& block, int width, int groups, int stride, bool fresh, bool finite_included,
+           P p, T t, const double* __restrict include, const double* __restrict skipped) {
   using Ops = ops::RegressionOps<G>;
   const int w = kWidth > 0 ? kWidth : width;
   int g = 0;
   if (kFast && fresh) {
     for (int j = 0; j < w; ++j) {
       LaneRef r = lane_ref(block, j);
-      Ops::template run_fold<false>(r, p[j], t[j], true);
+      Ops::template run_fold<false>(r, p.at(j), t.at(j), true);
     }
     g = 1;
   }
@@ -142,10 +204,7 @@ GPUEVAL_FORCEINLINE void fold_block(LaneBlock& block, int width, int groups, int
     // Whole vectors: the same run_fold_started on eight lanes at once.
     VecRun v = load_block(block);
     for (; g < groups; ++g) {
-      v8d pv, tv;
-      std::memcpy(&pv, p + g * stride, sizeof pv);
-      std::memcpy(&tv, t + g * stride, sizeof tv);
-      Ops::run_fold_started(v, pv, tv);
+      Ops::run_fold_started(v, p.vec(g * stride), t.vec(g * stride));
     }
     store_block(v, block);
     return;
@@ -156,9 +215,8 @@ GPUEVAL_FORCEINLINE void fold_block(LaneBlock& block, int width, int groups, int
       for (; g < groups; ++g) {
         // Everything here is double arithmetic or compares: 64-bit integer compares would be
         // lowered lane by lane for the baseline target before this is inlined into a clone.
-        v8d pv, tv, skip, inc;
-        std::memcpy(&pv, p + g * stride, sizeof pv);
-        std::memcpy(&tv, t + g * stride, sizeof tv);
+        const v8d pv = p.vec(g * stride), tv = t.vec(g * stride);
+        v8d skip, inc;
         std::memcpy(&inc, include + g * stride, sizeof inc);
         std::memcpy(&skip, skipped + g * stride, sizeof skip);
         // Unweighted (a mask), every weight is the constant 1: no products by it in the loop.
@@ -175,9 +233,9 @@ GPUEVAL_FORCEINLINE void fold_block(LaneBlock& block, int width, int groups, int
     for (int j = 0; j < w; ++j) {
       LaneRef r = lane_ref(block, j);
       if constexpr (kFast) {
-        Ops::run_fold_started(r, p[base + j], t[base + j]);
+        Ops::run_fold_started(r, p.at(base + j), t.at(base + j));
       } else {
-        Ops::template run_fold<true>(r, p[base + j], t[base + j], include[base + j] != 0.0,
+        Ops::template run_fold<true>(r, p.at(base + j), t.at(base + j), include[base + j] != 0.0,
                                      kWeighted ? include[base + j] : 1.0);
         r.skipped += skipped[base + j];
       }
@@ -185,20 +243,21 @@ GPUEVAL_FORCEINLINE void fold_block(LaneBlock& block, int width, int groups, int
   }
 }
 
-template <unsigned G, bool kFast, bool kWeighted = false>
+template <unsigned G, bool kFast, bool kWeighted = false, class P, class T>
 GPUEVAL_FORCEINLINE void fold_impl(LaneBlock* blocks, int lane0, int count, int groups, int stride,
-                                   bool fresh, bool finite_included, const double* p,
-                                   const double* t, const double* include, const double* skipped) {
+                                   bool fresh, bool finite_included, P p, T t,
+                                   const double* include, const double* skipped) {
   LaneBlock* b = blocks + lane0 / kBlockLanes;
   int i = 0;
   for (; i + kBlockLanes <= count; i += kBlockLanes, ++b) {
     fold_block<G, kFast, kBlockLanes, kWeighted>(
-        *b, kBlockLanes, groups, stride, fresh, finite_included, p + i, t + i,
+        *b, kBlockLanes, groups, stride, fresh, finite_included, p.from(i), t.from(i),
         include + (kFast ? 0 : i), skipped + (kFast ? 0 : i));
   }
   if (i < count) { // a partial block: the same math, fewer lanes
-    fold_block<G, kFast, 0, kWeighted>(*b, count - i, groups, stride, fresh, finite_included, p + i,
-                                       t + i, include + (kFast ? 0 : i), skipped + (kFast ? 0 : i));
+    fold_block<G, kFast, 0, kWeighted>(*b, count - i, groups, stride, fresh, finite_included,
+                                       p.from(i), t.from(i), include + (kFast ? 0 : i),
+                                       skipped + (kFast ? 0 : i));
   }
 }
 
@@ -206,18 +265,19 @@ GPUEVAL_FORCEINLINE void fold_impl(LaneBlock* blocks, int lane0, int count, int 
   __attribute__((flatten)) void fold_fast_##G(LaneBlock* blocks, int lane0, int count, int groups, \
                                               int stride, bool fresh, const double* p,             \
                                               const double* t) {                                   \
-    fold_impl<G, true>(blocks, lane0, count, groups, stride, fresh, true, p, t, nullptr, nullptr); \
+    fold_impl<G, true>(blocks, lane0, count, groups, stride, fresh, true, FromDoubles{p},          \
+                       FromDoubles{t}, nullptr, nullptr);                                          \
   }                                                                                                \
   __attribute__((flatten)) void fold_general_##G(LaneBlock* blocks, int lane0, int count,          \
                                                  int groups, int stride, bool finite_included,     \
                                                  bool weighted, const double* p, const double* t,  \
                                                  const double* include, const double* skipped) {   \
     if (weighted) {                                                                                \
-      fold_impl<G, false, true>(blocks, lane0, count, groups, stride, false, finite_included, p,   \
-                                t, include, skipped);                                              \
+      fold_impl<G, false, true>(blocks, lane0, count, groups, stride, false, finite_included,      \
+                                FromDoubles{p}, FromDoubles{t}, include, skipped);                 \
     } else {                                                                                       \
-      fold_impl<G, false, false>(blocks, lane0, count, groups, stride, false, finite_included, p,  \
-                                 t, include, skipped);                                             \
+      fold_impl<G, false, false>(blocks, lane0, count, groups, stride, false, finite_included,     \
+                                 FromDoubles{p}, FromDoubles{t}, include, skipped);                \
     }                                                                                              \
   }
 
@@ -231,6 +291,36 @@ GPUEVAL_FOLD(6)
 GPUEVAL_FOLD(7)
 
 #undef GPUEVAL_FOLD
+
+// FoldFast reading the values where they are.
+template <unsigned G, DType P, DType T>
+__attribute__((flatten)) void fold_fast_from(LaneBlock* blocks, int lane0, int count, int groups,
+                                             int stride, bool fresh, const unsigned char* p,
+                                             const unsigned char* t) {
+  fold_impl<G, true>(blocks, lane0, count, groups, stride, fresh, true, FromRaw<P>{p},
+                     FromRaw<T>{t}, nullptr, nullptr);
+}
+
+template <DType P, DType T> FoldFastFrom fold_fast_from_of(unsigned groups) {
+  static constexpr FoldFastFrom table[8] = {fold_fast_from<0, P, T>, fold_fast_from<1, P, T>,
+                                            fold_fast_from<2, P, T>, fold_fast_from<3, P, T>,
+                                            fold_fast_from<4, P, T>, fold_fast_from<5, P, T>,
+                                            fold_fast_from<6, P, T>, fold_fast_from<7, P, T>};
+  return table[groups & kAllGroups];
+}
+
+// No element is an infinity or a NaN: its exponent bits are not all ones. An integer
+// OR-reduction, so the loop runs on vector lanes with no floating-point dependency chain.
+template <class U, U kExponent>
+__attribute__((flatten)) bool all_finite(const unsigned char* src, std::int64_t n) {
+  int bad = 0;
+  for (std::int64_t i = 0; i < n; ++i) {
+    U u;
+    std::memcpy(&u, src + i * static_cast<std::int64_t>(sizeof u), sizeof u);
+    bad |= (u & kExponent) == kExponent ? 1 : 0;
+  }
+  return bad == 0;
+}
 
 // ops::sketch::bucket without branches, so that the loop runs on vector lanes: every case is
 // computed and the right one selected.
@@ -258,6 +348,45 @@ __attribute__((flatten)) void sketch_buckets(const double* p, const double* t, i
 
 SketchBuckets sketch_buckets_function() {
   return sketch_buckets;
+}
+
+FoldFastFrom fold_fast_from_function(unsigned groups, DType pred, DType target) {
+  // Predictions of any float type with targets of the same type or float32.
+  using D = DType;
+  const bool f32_target = target == D::f32;
+  switch (pred) {
+  case D::f32:
+    return f32_target ? fold_fast_from_of<D::f32, D::f32>(groups) : nullptr;
+  case D::f64:
+    return target == D::f64 ? fold_fast_from_of<D::f64, D::f64>(groups)
+           : f32_target     ? fold_fast_from_of<D::f64, D::f32>(groups)
+                            : nullptr;
+  case D::bf16:
+    return target == D::bf16 ? fold_fast_from_of<D::bf16, D::bf16>(groups)
+           : f32_target      ? fold_fast_from_of<D::bf16, D::f32>(groups)
+                             : nullptr;
+  case D::f16:
+    return target == D::f16 ? fold_fast_from_of<D::f16, D::f16>(groups)
+           : f32_target     ? fold_fast_from_of<D::f16, D::f32>(groups)
+                            : nullptr;
+  default:
+    return nullptr;
+  }
+}
+
+AllFinite all_finite_function(DType d) {
+  switch (d) {
+  case DType::f64:
+    return all_finite<std::uint64_t, 0x7ff0000000000000ull>;
+  case DType::f32:
+    return all_finite<std::uint32_t, 0x7f800000u>;
+  case DType::bf16:
+    return all_finite<std::uint16_t, 0x7f80>;
+  case DType::f16:
+    return all_finite<std::uint16_t, 0x7c00>;
+  default:
+    return nullptr;
+  }
 }
 
 FoldFast fold_fast_function(unsigned groups) {

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 
+#include "gpueval/dtype.hpp"
 #include "gpueval/ops/regression.hpp"
 
 namespace gpueval::cpu {
@@ -70,6 +71,14 @@ using FoldGeneral = void (*)(LaneBlock* blocks, int lane0, int count, int groups
 using FoldFast = void (*)(LaneBlock* blocks, int lane0, int count, int groups, int stride,
                           bool fresh, const double* p, const double* t);
 
+// FoldFast reading the values where they are (contiguous, of their dtypes; converted to double in
+// registers, exactly as staging converts them, so the fold's results are the same bits): pair
+// g * stride + i is element g * stride + i of p and of t. Every value must be finite.
+using FoldFastFrom = void (*)(LaneBlock* blocks, int lane0, int count, int groups, int stride,
+                              bool fresh, const unsigned char* p, const unsigned char* t);
+// Whether n contiguous values are all finite.
+using AllFinite = bool (*)(const unsigned char* src, std::int64_t n);
+
 // The quantile sketch's buckets of n staged pairs: out[i] = ops::sketch::bucket(p[i] - t[i],
 // bits), computed from the bits of the difference on vector lanes.
 using SketchBuckets = void (*)(const double* p, const double* t, int n, int bits,
@@ -82,6 +91,8 @@ using SketchBuckets = void (*)(const double* p, const double* t, int n, int bits
   FoldGeneral fold_general_function(unsigned groups);                                              \
   FoldFast fold_fast_function(unsigned groups);                                                    \
   SketchBuckets sketch_buckets_function();                                                         \
+  FoldFastFrom fold_fast_from_function(unsigned groups, DType pred, DType target);                 \
+  AllFinite all_finite_function(DType dtype);                                                      \
   }
 GPUEVAL_DECLARE_FOLD_ISA(isa_baseline)
 GPUEVAL_DECLARE_FOLD_ISA(isa_avx2)
@@ -92,6 +103,11 @@ GPUEVAL_DECLARE_FOLD_ISA(isa_avx512)
 FoldGeneral fold_general_function(unsigned groups);
 FoldFast fold_fast_function(unsigned groups);
 SketchBuckets sketch_buckets_function();
+// For f32, f64, bf16 or f16 predictions with targets of their dtype or f32; nullptr otherwise
+// (the caller stages).
+FoldFastFrom fold_fast_from_function(unsigned groups, DType pred, DType target);
+// For f64, f32, bf16 and f16; nullptr otherwise.
+AllFinite all_finite_function(DType dtype);
 // "avx512f", "avx2" or "x86-64": which variant fold_*_function return.
 const char* fold_isa_name();
 
