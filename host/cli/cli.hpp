@@ -58,10 +58,12 @@ struct EvalOptions {
   std::int64_t window_bytes = std::int64_t{16} << 20; // per tensor and buffer
   // How windows are read: in place from read-only file mappings (no copy; a window's pages are
   // resident only while it is mapped), copied into buffers with pread, or auto: mapped when a
-  // window is at least kMapMinBytes (bench/cli_vs_cat.py: a copied window that fits in the
-  // cache is folded from there; a larger one only costs the copy).
+  // window is at least kMapMinBytes. Measured (bench/cli_vs_cat.py, bench/NOTES.md): since the
+  // fold reads contiguous values in place, a copy costs more than it saves from 256 KiB on
+  // (640 KiB windows: 0.93 of cat's rate mapped, 0.77 copied); below, a mapping's setup and
+  // faults cost more than the copy (40 KiB: 0.98 mapped, 1.21 copied).
   enum class ReadMode { auto_select, map, pread } read = ReadMode::auto_select;
-  static constexpr std::uint64_t kMapMinBytes = std::uint64_t{4} << 20;
+  static constexpr std::uint64_t kMapMinBytes = std::uint64_t{256} << 10;
   // Part shard_index of shard_count (see partition.hpp): the files this process evaluates.
   int shard_index = 0;
   int shard_count = 1;
