@@ -341,7 +341,8 @@ namespace {
 // Through the evaluator: a contiguous batch (folded in place) and the same values behind a
 // strided view (staged) give the same state bit for bit, in both regimes (few keys: rows; 600
 // keys: key blocks), with tiles that hold a non-finite value under each policy, for float32 and
-// float16 predictions.
+// float16 predictions; and the same with a mask per pair, contiguous (read a byte a pair) and
+// strided.
 TEST(CpuFold, InPlaceAndStagedBatchesGiveTheSameState) {
   const std::vector<Metric> metrics = {Metric::mse,         Metric::mae,  Metric::r2,
                                        Metric::nrmse_range, Metric::mape, Metric::msle};
@@ -386,6 +387,23 @@ TEST(CpuFold, InPlaceAndStagedBatchesGiveTheSameState) {
         EXPECT_EQ(in_place.state().bytes, staged.state().bytes)
             << rows << "x" << keys << " " << dtype_name(pred_dtype) << " policy "
             << static_cast<int>(policy);
+
+        std::vector<unsigned char> mask(static_cast<std::size_t>(n)), spread_mask(2 * mask.size());
+        for (std::size_t i = 0; i < mask.size(); ++i) {
+          mask[i] = rng() % 5 != 0 ? 1 : 0;
+          spread_mask[2 * (i / keys) * keys + i % keys] = mask[i];
+        }
+        TensorView strided_mask =
+            TensorView::contiguous(spread_mask.data(), DType::u8, {rows, keys});
+        strided_mask.strides[0] = 2 * keys;
+        Evaluator masked(spec, Device::cpu(2)), masked_staged(spec, Device::cpu(2));
+        masked.update(TensorView::contiguous(pv.bytes.data(), pred_dtype, {rows, keys}),
+                      TensorView::contiguous(tv.bytes.data(), DType::f32, {rows, keys}),
+                      TensorView::contiguous(mask.data(), DType::u8, {rows, keys}));
+        masked_staged.update(sp, st, strided_mask);
+        EXPECT_EQ(masked.state().bytes, masked_staged.state().bytes)
+            << "masked " << rows << "x" << keys << " " << dtype_name(pred_dtype);
+        EXPECT_NE(masked.state().bytes, in_place.state().bytes);
       }
     }
   }

@@ -300,6 +300,13 @@ private:
     if (!masked && !weighted && s.finite) {
       return {true, -1};
     }
+    if (!weighted && s.finite) { // what classify() gives when every value is finite
+      for (int i = 0; i < n; ++i) {
+        s.include[i] = s.mask[i] != 0 ? 1.0 : 0.0;
+      }
+      std::fill_n(s.skipped, n, 0.0);
+      return {false, -1};
+    }
     return {false, classify(s.p, s.t, masked ? s.mask : nullptr, weighted ? s.weight : nullptr, n,
                             policy_, s.include, s.skipped)};
   }

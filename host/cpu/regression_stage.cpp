@@ -145,6 +145,13 @@ void stage_mask(const TensorView& mask, bool contiguous, std::int64_t cover, std
   std::int64_t m = i0 / cover;            // mask element of the first pair
   std::int64_t left = cover - i0 % cover; // pairs it still covers
   int done = 0;
+  if (contiguous && cover == 1 && item == 1) { // a mask element per pair: one compare each
+    const unsigned char* src = static_cast<const unsigned char*>(mask.data) + i0;
+    for (int i = 0; i < n; ++i) {
+      out[i] = src[i] != 0 ? 1 : 0;
+    }
+    return;
+  }
   if (contiguous) {
     const unsigned char* base = static_cast<const unsigned char*>(mask.data);
     while (done < n) {
