@@ -9,6 +9,8 @@
 // `flatten`, so everything it calls is inlined into it and no ISA-specific out-of-line copy of a
 // shared inline function is emitted for the linker to pick for baseline callers; a test checks
 // that these objects define no symbol but their two entry points.
+#include <immintrin.h>
+
 #include <cstdint>
 #include <cstring>
 #include <initializer_list>
@@ -44,15 +46,46 @@ template <> struct Math<cpu::v8d> {
   static V select(Mask m, V a, V b) {
     return reinterpret_cast<V>((m & reinterpret_cast<Mask>(a)) | (~m & reinterpret_cast<Mask>(b)));
   }
-  static V max(V a, V b) { return select(reinterpret_cast<Mask>(a > b), a, b); }
-  static V min(V a, V b) { return select(reinterpret_cast<Mask>(a < b), a, b); }
-  static V splat(double x) { return V{} + x; }
-  static V mul_add(V a, V b, V c) { return a * b + c; } // not contracted: -ffp-contract=off
-  static Mask is_zero(V x) { return reinterpret_cast<Mask>(x == 0.0); }
-  static Mask both(Mask a, Mask b) { return a & b; }
-  static Mask either(Mask a, Mask b) { return a | b; }
-  static Mask negate(Mask a) { return ~a; }
-  static Mask less(V a, V b) { return reinterpret_cast<Mask>(a < b); }
+  // a > b ? a : b and a < b ? a : b, lane by lane: what maxpd and minpd compute (NaN and signed
+  // zeros included: the second operand unless the first compares greater, or less), one
+  // instruction per register where the selects took a compare and a blend.
+  static V max(V a, V b) {
+#if defined(__AVX512F__)
+    return reinterpret_cast<V>(
+        _mm512_max_pd(reinterpret_cast<__m512d>(a), reinterpret_cast<__m512d>(b)));
+#else
+    return select(reinterpret_cast<Mask>(a > b), a, b);
+#endif
+  }
+  static V min(V a, V b) {
+#if defined(__AVX512F__)
+    return reinterpret_cast<V>(
+        _mm512_min_pd(reinterpret_cast<__m512d>(a), reinterpret_cast<__m512d>(b)));
+#else
+    return select(reinterpret_cast<Mask>(a < b), a, b);
+#endif
+  }
+  static V splat(double x) {
+    return V{} + x;
+  }
+  static V mul_add(V a, V b, V c) {
+    return a * b + c;
+  } // not contracted: -ffp-contract=off
+  static Mask is_zero(V x) {
+    return reinterpret_cast<Mask>(x == 0.0);
+  }
+  static Mask both(Mask a, Mask b) {
+    return a & b;
+  }
+  static Mask either(Mask a, Mask b) {
+    return a | b;
+  }
+  static Mask negate(Mask a) {
+    return ~a;
+  }
+  static Mask less(V a, V b) {
+    return reinterpret_cast<Mask>(a < b);
+  }
 
   // log1p and log on eight lanes, for msle's vector folds (libm's are scalar calls). Both reduce
   // to 2 atanh(f) = log((1 + f) / (1 - f)) with |f| <= 0.18, summed as its Taylor series to
@@ -86,8 +119,12 @@ template <> struct Math<cpu::v8d> {
     const V f = select(small, x, m - 1.0) / select(small, 2.0 + x, m + 1.0);
     return k * 6.93147180369123816490e-01 + (k * 1.90821492927058770002e-10 + two_atanh(f));
   }
-  static V log1p(V x) { return log1p_or_log(~Mask{}, x, splat(1.0)); }
-  static V log(V r) { return log1p_or_log(Mask{}, splat(0.0), r); }
+  static V log1p(V x) {
+    return log1p_or_log(~Mask{}, x, splat(1.0));
+  }
+  static V log(V r) {
+    return log1p_or_log(Mask{}, splat(0.0), r);
+  }
 };
 } // namespace gpueval::ops
 
@@ -124,14 +161,25 @@ template <DType D> struct FromRaw {
       std::memcpy(&v, src, sizeof v);
       return v;
     } else if constexpr (D == DType::f32) {
+#if defined(__AVX512F__) // one vcvtps2pd (GCC splits the generic form into halves)
+      return reinterpret_cast<v8d>(
+          _mm512_cvtps_pd(_mm256_loadu_ps(reinterpret_cast<const float*>(src))));
+#else
       v8f f;
       std::memcpy(&f, src, sizeof f);
       return __builtin_convertvector(f, v8d);
+#endif
     } else if constexpr (D == DType::bf16) { // the top half of a float
+#if defined(__AVX512F__)
+      const __m256i w = _mm256_slli_epi32(
+          _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src))), 16);
+      return reinterpret_cast<v8d>(_mm512_cvtps_pd(_mm256_castsi256_ps(w)));
+#else
       v8u16 h;
       std::memcpy(&h, src, sizeof h);
       return __builtin_convertvector(reinterpret_cast<v8f>(__builtin_convertvector(h, v8u32) << 16),
                                      v8d);
+#endif
     } else { // f16, finite (the caller checked): built from the bits in double lanes
       static_assert(D == DType::f16, "a fold reads f64, f32, bf16 or f16 in place");
       v8u16 h;
@@ -203,9 +251,13 @@ fold_block(LaneBlock& block, int width, int groups, int stride, bool fresh, bool
   if constexpr (kFast && kWidth == kBlockLanes) {
     // Whole vectors: the same run_fold_started on eight lanes at once.
     VecRun v = load_block(block);
+    // Counts once for the groups (integers: the same doubles as adding 1 a group).
+    const double folded = groups - g;
     for (; g < groups; ++g) {
-      Ops::run_fold_started(v, p.vec(g * stride), t.vec(g * stride));
+      Ops::template run_fold_started<false>(v, p.vec(g * stride), t.vec(g * stride));
     }
+    v.k += folded;
+    v.w += folded;
     store_block(v, block);
     return;
   }
