@@ -354,9 +354,9 @@ private:
       // Never cross the end of a run (kRunGroups groups).
       const int want = std::min(tile_groups, kRunGroups - groups);
       const int n = static_cast<int>(std::min<std::int64_t>(end - pos, std::int64_t{want} * lanes));
+      const int full = n / lanes, tail = n % lanes; // tail: the chunk's last, partial group
       if (job.fold_from != nullptr && (groups == 0 || s.started) && job.finite(pos, n)) {
         // In place: what fold() does with staged pairs that are all included.
-        const int full = n / lanes, tail = n % lanes;
         const unsigned char* p = BatchJob::at(job.batch.pred, pos);
         const unsigned char* t = BatchJob::at(job.batch.target, pos);
         if (full > 0) {
@@ -368,38 +368,31 @@ private:
                         BatchJob::at(job.batch.target, pos + std::int64_t{full} * lanes));
         }
         s.started = true;
-        groups += full + (tail > 0 ? 1 : 0);
-        pos += n;
-        if (groups == kRunGroups) {
-          flush();
+      } else {
+        s.finite = true;
+        stage_range(job, s, pos, n, 0);
+        if (sketch != nullptr) {
+          sketch_range(job, s, 0, n, pos, sketch);
         }
-        continue;
-      }
-      s.finite = true;
-      stage_range(job, s, pos, n, 0);
-      if (sketch != nullptr) {
-        sketch_range(job, s, 0, n, pos, sketch);
-      }
-      const Staged staged = classify_tile(job, s, n);
-      if (staged.first_bad >= 0 && first_bad < 0) {
-        first_bad = pos + staged.first_bad;
-      }
-      const int full = n / lanes;
-      if (full > 0) {
-        fold(job, s, staged, lanes, full, lanes, groups == 0);
-      }
-      if (n % lanes != 0) { // the chunk's last, partial group: lanes 0 .. n % lanes - 1
-        Staged tail = staged;
-        const int offset = full * lanes;
-        std::copy_n(s.p + offset, n % lanes, s.p);
-        std::copy_n(s.t + offset, n % lanes, s.t);
-        if (!tail.all_included) {
-          std::copy_n(s.include + offset, n % lanes, s.include);
-          std::copy_n(s.skipped + offset, n % lanes, s.skipped);
+        const Staged staged = classify_tile(job, s, n);
+        if (staged.first_bad >= 0 && first_bad < 0) {
+          first_bad = pos + staged.first_bad;
         }
-        fold(job, s, tail, n % lanes, 1, lanes, groups == 0 && full == 0);
+        if (full > 0) {
+          fold(job, s, staged, lanes, full, lanes, groups == 0);
+        }
+        if (tail > 0) { // lanes 0 .. tail - 1
+          const int offset = full * lanes;
+          std::copy_n(s.p + offset, tail, s.p);
+          std::copy_n(s.t + offset, tail, s.t);
+          if (!staged.all_included) {
+            std::copy_n(s.include + offset, tail, s.include);
+            std::copy_n(s.skipped + offset, tail, s.skipped);
+          }
+          fold(job, s, staged, tail, 1, lanes, groups == 0 && full == 0);
+        }
       }
-      groups += full + (n % lanes != 0 ? 1 : 0);
+      groups += full + (tail > 0 ? 1 : 0);
       pos += n;
       if (groups == kRunGroups) {
         flush();
@@ -478,27 +471,22 @@ private:
                         BatchJob::at(b.pred, row * keys_ + k0),
                         BatchJob::at(b.target, row * keys_ + k0));
           s.started = true;
-          row += rows;
-          rows_in_run += rows;
-          if (rows_in_run == kRunGroups) {
-            flush();
-          }
-          continue;
-        }
-        s.finite = true;
-        for (int r = 0; r < rows; ++r) {
-          stage_range(job, s, (row + r) * keys_ + k0, width, r * width);
-        }
-        if (std::uint64_t* sketch = sketch_of(slot)) {
+        } else {
+          s.finite = true;
           for (int r = 0; r < rows; ++r) {
-            sketch_range(job, s, r * width, width, (row + r) * keys_ + k0, sketch);
+            stage_range(job, s, (row + r) * keys_ + k0, width, r * width);
           }
+          if (std::uint64_t* sketch = sketch_of(slot)) {
+            for (int r = 0; r < rows; ++r) {
+              sketch_range(job, s, r * width, width, (row + r) * keys_ + k0, sketch);
+            }
+          }
+          const Staged staged = classify_tile(job, s, rows * width);
+          if (staged.first_bad >= 0 && first_bad < 0) {
+            first_bad = (row + staged.first_bad / width) * keys_ + k0 + staged.first_bad % width;
+          }
+          fold(job, s, staged, width, rows, width, rows_in_run == 0);
         }
-        const Staged staged = classify_tile(job, s, rows * width);
-        if (staged.first_bad >= 0 && first_bad < 0) {
-          first_bad = (row + staged.first_bad / width) * keys_ + k0 + staged.first_bad % width;
-        }
-        fold(job, s, staged, width, rows, width, rows_in_run == 0);
         row += rows;
         rows_in_run += rows;
         if (rows_in_run == kRunGroups) {
