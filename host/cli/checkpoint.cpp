@@ -216,12 +216,8 @@ Checkpoint read_checkpoint(const std::string& path) {
     c.shard_start_state = blob(n, "shard's first state");
   }
   const std::uint64_t bytes = count("state");
-  if (bytes > static_cast<std::uint64_t>(st.st_size)) {
-    bad(path, "its state is larger than the file");
-  }
-  c.state.resize(static_cast<std::size_t>(bytes));
-  in.read(reinterpret_cast<char*>(c.state.data()), static_cast<std::streamsize>(bytes));
-  if (static_cast<std::uint64_t>(in.gcount()) != bytes || in.peek() != EOF) {
+  c.state = blob(bytes, "state");
+  if (in.peek() != EOF) {
     bad(path, "its state is not " + std::to_string(bytes) + " bytes to the end of the file");
   }
   return c;

@@ -107,16 +107,19 @@ struct Validated {
   std::vector<std::string> error;         // per source: why it cannot be read (skip-file)
 };
 
-// Every shard's headers, checked against each other and against the evaluator's family (which
-// shapes make a batch) before any data is read. Under --on-error skip-file a shard that fails
-// the checks is recorded in `error` instead (the first shard that passes is the one the others
-// are checked against).
-Validated validate(std::vector<ShardSource>& sources, const AnyEvaluator& ev, bool skip_file) {
+// Every shard's headers, checked against the evaluator's family (which shapes make a batch)
+// and against shard `reference` (the one the evaluator was fitted to, checked first) before any
+// data is read. Under --on-error skip-file a shard that fails the checks is recorded in `error`
+// instead; when the reference itself fails, nothing else is checked (the caller fits the
+// evaluator to another shard).
+Validated validate(std::vector<ShardSource>& sources, const AnyEvaluator& ev, std::size_t reference,
+                   bool skip_file) {
   Validated v;
+  v.bytes.assign(sources.size(), 0);
+  v.error.assign(sources.size(), std::string());
   std::optional<OpenShard> first;
-  for (ShardSource& s : sources) {
-    v.error.emplace_back();
-    v.bytes.push_back(0);
+  const auto check = [&](std::size_t i) {
+    ShardSource& s = sources[i];
     try {
       OpenShard o = open_shard(s);
       const auto& ps = o.pred.info().shape;
@@ -197,9 +200,8 @@ Validated validate(std::vector<ShardSource>& sources, const AnyEvaluator& ev, bo
           check_dtype(*o.weight, *first->weight, "weight");
         }
       }
-      v.bytes.back() = o.pred.info().bytes + o.target.info().bytes +
-                       (o.mask ? o.mask->info().bytes : 0) +
-                       (o.weight ? o.weight->info().bytes : 0);
+      v.bytes[i] = o.pred.info().bytes + o.target.info().bytes +
+                   (o.mask ? o.mask->info().bytes : 0) + (o.weight ? o.weight->info().bytes : 0);
       s.header = header_of(o);
       if (!first) {
         v.sample_shape.assign(ts.begin() + 1, ts.end());
@@ -209,7 +211,16 @@ Validated validate(std::vector<ShardSource>& sources, const AnyEvaluator& ev, bo
       if (!skip_file || !is_read_fault(e)) {
         throw;
       }
-      v.error.back() = e.what();
+      v.error[i] = e.what();
+    }
+  };
+  check(reference);
+  if (!v.error[reference].empty()) {
+    return v;
+  }
+  for (std::size_t i = 0; i < sources.size(); ++i) {
+    if (i != reference) {
+      check(i);
     }
   }
   return v;
@@ -396,32 +407,36 @@ Evaluation evaluate(const EvalOptions& o, const Machine& machine) {
     chosen.threads = o.threads;
   }
   // The evaluator is fitted to the first shard's headers; under --on-error skip-file to the
-  // first that passes the checks (validate() checks the others against it).
+  // first that the family takes and that passes its own checks, and validate() checks the
+  // others against it. Shards are tried in order, each once.
   std::size_t model = 0;
   const Machine::Factory factory = [&](Device d) { return make_evaluator(o, all[model], d); };
   std::unique_ptr<AnyEvaluator> evaluator;
   Validated valid;
-  for (;;) {
+  std::vector<std::string> unusable; // skip-file: why no evaluator fits shards 0 .. model - 1
+  for (;; ++model) {
+    if (model == all.size()) { // no shard can be read: the first one's reason
+      throw io::ReadError(unusable.front());
+    }
     try {
       evaluator = machine.evaluator(chosen, factory);
     } catch (const std::exception& e) {
-      if (!skip_file || !is_read_fault(e) || model + 1 == all.size()) {
+      if (!skip_file || !is_read_fault(e)) {
         throw;
       }
-      ++model;
+      unusable.push_back(e.what());
       continue;
     }
     // Every part validates every file, so that all parts of a fanned-out run accept, reject or
     // skip the same input.
-    valid = validate(all, *evaluator, skip_file);
-    const auto fits = std::find(valid.error.begin(), valid.error.end(), std::string());
-    if (fits == valid.error.end()) { // no shard can be read: the first one's reason
-      throw io::ReadError(valid.error.front());
-    }
-    if (static_cast<std::size_t>(fits - valid.error.begin()) == model) {
+    valid = validate(all, *evaluator, model, skip_file);
+    if (valid.error[model].empty()) {
       break;
     }
-    model = static_cast<std::size_t>(fits - valid.error.begin());
+    unusable.push_back(valid.error[model]);
+  }
+  for (std::size_t i = 0; i < model; ++i) {
+    valid.error[i] = unusable[i];
   }
 
   // This part's files, in the order given: split by the payload's bytes, or under skip-file by
