@@ -86,6 +86,15 @@ struct EvalOptions {
 struct Skipped {
   std::vector<std::string> files;
   std::string reason;
+
+  // "a.npy, b.npy: reason", as the table and stderr name it.
+  std::string text() const {
+    std::string out;
+    for (const std::string& f : files) {
+      out += (out.empty() ? "" : ", ") + f;
+    }
+    return out + ": " + reason;
+  }
 };
 
 // A run's checkpoint: where the run was and the state it had folded (host/cli/checkpoint.cpp).

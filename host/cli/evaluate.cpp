@@ -361,14 +361,6 @@ std::uint64_t disk_bytes(const ShardSource& s) {
   return bytes;
 }
 
-std::string skipped_line(const Skipped& k) {
-  std::string files;
-  for (const std::string& f : k.files) {
-    files += (files.empty() ? "" : ", ") + f;
-  }
-  return "gpu-eval: skipping " + files + " (--on-error skip-file): " + k.reason;
-}
-
 } // namespace
 
 Machine Machine::real() {
@@ -659,7 +651,7 @@ Evaluation evaluate(const EvalOptions& o, const Machine& machine) {
       done = shard_start_done;
     }
     Skipped k{sources[s].files(), reason};
-    progress.say(skipped_line(k));
+    progress.say("gpu-eval: skipping (--on-error skip-file) " + k.text());
     dropped.emplace_back(s, std::move(k));
   };
   try {

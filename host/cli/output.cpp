@@ -49,11 +49,7 @@ std::string format_report(const AnyReport& report, Format format,
           "\nskipped {} shard{} (--on-error skip-file); the metrics leave {} out:\n",
           skipped->size(), skipped->size() == 1 ? "" : "s", skipped->size() == 1 ? "it" : "them");
       for (const Skipped& k : *skipped) {
-        std::string files;
-        for (const std::string& f : k.files) {
-          files += (files.empty() ? "" : ", ") + f;
-        }
-        text += "  " + files + ": " + k.reason + "\n";
+        text += "  " + k.text() + "\n";
       }
     }
     return text;
