@@ -16,12 +16,29 @@ namespace gpueval::cpu {
 
 namespace {
 
+// Each ISA build's kernels, and whether this CPU runs them.
 struct Variant {
   const char* name;
   bool supported;
   FoldFast (*fast)(unsigned);
   FoldGeneral (*general)(unsigned);
+  FoldFastFrom (*from)(unsigned, DType, DType);
+  AllFinite (*finite)(DType);
+  SketchBuckets (*buckets)();
 };
+
+std::vector<Variant> variants() {
+  __builtin_cpu_init();
+#define GPUEVAL_VARIANT(ns, name, supported)                                                       \
+  Variant {                                                                                        \
+    name, supported, ns::fold_fast_function, ns::fold_general_function,                            \
+        ns::fold_fast_from_function, ns::all_finite_function, ns::sketch_buckets_function          \
+  }
+  return {GPUEVAL_VARIANT(isa_baseline, "x86-64", true),
+          GPUEVAL_VARIANT(isa_avx2, "avx2", __builtin_cpu_supports("avx2") != 0),
+          GPUEVAL_VARIANT(isa_avx512, "avx512f", __builtin_cpu_supports("avx512f") != 0)};
+#undef GPUEVAL_VARIANT
+}
 
 std::vector<LaneBlock> run(const Variant& v, unsigned groups, bool masked, bool weighted,
                            const double* p, const double* t, const double* inc, const double* skip,
@@ -39,14 +56,7 @@ std::vector<LaneBlock> run(const Variant& v, unsigned groups, bool masked, bool 
 }
 
 TEST(Isa, EveryVariantGivesTheSameBits) {
-  __builtin_cpu_init();
-  const Variant variants[] = {
-      {"x86-64", true, isa_baseline::fold_fast_function, isa_baseline::fold_general_function},
-      {"avx2", __builtin_cpu_supports("avx2") != 0, isa_avx2::fold_fast_function,
-       isa_avx2::fold_general_function},
-      {"avx512f", __builtin_cpu_supports("avx512f") != 0, isa_avx512::fold_fast_function,
-       isa_avx512::fold_general_function},
-  };
+  const std::vector<Variant> all = variants();
   const int lanes = 43, count = 100; // five full blocks and a partial one
   std::mt19937_64 rng(5);
   std::normal_distribution<double> z;
@@ -75,9 +85,9 @@ TEST(Isa, EveryVariantGivesTheSameBits) {
     for (int mode = 0; mode < 3; ++mode) { // fast, masked, weighted
       const bool masked = mode > 0, weighted = mode == 2;
       const double* include = weighted ? w.data() : inc.data();
-      const auto want = run(variants[0], groups, masked, weighted, masked ? p.data() : pf.data(),
+      const auto want = run(all[0], groups, masked, weighted, masked ? p.data() : pf.data(),
                             t.data(), include, skip.data(), lanes, count);
-      for (const Variant& v : variants) {
+      for (const Variant& v : all) {
         if (!v.supported) {
           continue;
         }
@@ -90,7 +100,7 @@ TEST(Isa, EveryVariantGivesTheSameBits) {
                             : " weighted");
       }
       if (mode == 1) { // the mask's 0/1 values given as weights: the same bits
-        const auto as_weights = run(variants[0], groups, true, true, p.data(), t.data(), inc.data(),
+        const auto as_weights = run(all[0], groups, true, true, p.data(), t.data(), inc.data(),
                                     skip.data(), lanes, count);
         EXPECT_EQ(std::memcmp(as_weights.data(), want.data(), want.size() * sizeof(LaneBlock)), 0)
             << "groups " << groups;
@@ -109,7 +119,6 @@ namespace {
 // msle's vector log1p and log (regression_kernels.cpp) against long double, in every ISA variant:
 // each lane folds a (1, 1) pair (the run's first group, scalar) and then one test pair (vector).
 TEST(Isa, VectorLogsMatchLongDouble) {
-  __builtin_cpu_init();
   std::vector<std::pair<double, double>> pairs;
   std::mt19937_64 rng(3);
   std::uniform_real_distribution<double> u(-300, 300);
@@ -133,16 +142,7 @@ TEST(Isa, VectorLogsMatchLongDouble) {
     p[pairs.size() + i] = pairs[i].first;
     t[pairs.size() + i] = pairs[i].second;
   }
-  using FastFor = FoldFast (*)(unsigned);
-  const struct {
-    const char* name;
-    bool supported;
-    FastFor fast;
-  } variants[] = {
-      {"x86-64", true, isa_baseline::fold_fast_function},
-      {"avx2", __builtin_cpu_supports("avx2") != 0, isa_avx2::fold_fast_function},
-      {"avx512f", __builtin_cpu_supports("avx512f") != 0, isa_avx512::fold_fast_function}};
-  for (const auto& v : variants) {
+  for (const Variant& v : variants()) {
     if (!v.supported) {
       continue;
     }
@@ -170,27 +170,6 @@ TEST(Isa, VectorLogsMatchLongDouble) {
 
 namespace gpueval::cpu {
 namespace {
-
-struct InPlace {
-  const char* name;
-  bool supported;
-  FoldFast (*fast)(unsigned);
-  FoldFastFrom (*from)(unsigned, DType, DType);
-  AllFinite (*finite)(DType);
-  SketchBuckets (*buckets)();
-};
-
-std::vector<InPlace> in_place_variants() {
-  __builtin_cpu_init();
-  return {{"x86-64", true, isa_baseline::fold_fast_function, isa_baseline::fold_fast_from_function,
-           isa_baseline::all_finite_function, isa_baseline::sketch_buckets_function},
-          {"avx2", __builtin_cpu_supports("avx2") != 0, isa_avx2::fold_fast_function,
-           isa_avx2::fold_fast_from_function, isa_avx2::all_finite_function,
-           isa_avx2::sketch_buckets_function},
-          {"avx512f", __builtin_cpu_supports("avx512f") != 0, isa_avx512::fold_fast_function,
-           isa_avx512::fold_fast_from_function, isa_avx512::all_finite_function,
-           isa_avx512::sketch_buckets_function}};
-}
 
 // `n` values of dtype d as bytes, and the doubles staging reads from them.
 struct Values {
@@ -252,7 +231,7 @@ TEST(Isa, InPlaceFoldsGiveTheStagedBits) {
                                            {DType::bf16, DType::bf16}, {DType::f16, DType::f16},
                                            {DType::bf16, DType::f32},  {DType::f16, DType::f32},
                                            {DType::f64, DType::f32}};
-  for (const InPlace& v : in_place_variants()) {
+  for (const Variant& v : variants()) {
     if (!v.supported) {
       continue;
     }
@@ -280,7 +259,7 @@ TEST(Isa, InPlaceFoldsGiveTheStagedBits) {
 }
 
 TEST(Isa, AllFiniteFindsEveryInfinityAndNan) {
-  for (const InPlace& v : in_place_variants()) {
+  for (const Variant& v : variants()) {
     if (!v.supported) {
       continue;
     }
@@ -318,7 +297,7 @@ TEST(Isa, VectorSketchBucketsAreTheScalarBuckets) {
     t.push_back(0.0);
   }
   std::vector<std::uint32_t> out(p.size());
-  for (const InPlace& v : in_place_variants()) {
+  for (const Variant& v : variants()) {
     if (!v.supported) {
       continue;
     }
