@@ -119,12 +119,6 @@ template <> struct Math<cpu::v8d> {
     const V f = select(small, x, m - 1.0) / select(small, 2.0 + x, m + 1.0);
     return k * 6.93147180369123816490e-01 + (k * 1.90821492927058770002e-10 + two_atanh(f));
   }
-  static V log1p(V x) {
-    return log1p_or_log(~Mask{}, x, splat(1.0));
-  }
-  static V log(V r) {
-    return log1p_or_log(Mask{}, splat(0.0), r);
-  }
 };
 } // namespace gpueval::ops
 
