@@ -305,14 +305,18 @@ template <unsigned G> struct RegressionOps {
       // log1p(p) - log1p(t) = log1p(x) = log(r), x = e / (1 + t), r = (1 + p) / (1 + t).
       // log1p(x) is accurate near r = 1, where the difference of logs cancels; log(r) is
       // accurate for r far from 1, where forming 1 + x inside log1p would round away r's digits.
-      // The switch at |x| = 1/4 keeps both well inside their ranges (and a vector log1p's series
-      // short: |x / (2 + x)| <= 1/7).
-      const V x = e / (one + t);
+      // The switch at |x| = 1/4, tested as |e| < (1 + t) / 4 (no division), keeps both well
+      // inside their ranges (and a vector series short: |f| <= 1/7, see Math<v8d>::log_ratio).
+      const auto small = M::less(M::abs(e), (one + t) * 0.25);
       V d;
       if constexpr (std::is_same_v<V, double>) {
-        d = fabs(x) < 0.25 ? M::log1p(x) : M::log((1.0 + p) / (1.0 + t));
-      } else { // lanes pick their branch's operands, then share one series (no branches)
-        d = M::log1p_or_log(M::less(M::abs(x), M::splat(0.25)), x, (one + p) / (one + t));
+        d = small ? M::log1p(e / (1.0 + t)) : M::log((1.0 + p) / (1.0 + t));
+      } else { // lanes pick their branch's operands, then share one division and one series
+        auto easy = M::either(small, out); // lanes whose d is used only when small
+        if constexpr (kMayExclude) {
+          easy = M::either(easy, M::negate(include));
+        }
+        d = M::log_ratio(small, easy, e, p, t);
       }
       if constexpr (kMayExclude) {
         run.n_sle_out_of_domain += M::select(M::both(include, out), one, zero);
