@@ -25,6 +25,7 @@ struct Variant {
   FoldFastFrom (*from)(unsigned, DType, DType);
   AllFinite (*finite)(DType);
   SketchBuckets (*buckets)();
+  SketchBucketsFrom (*buckets_from)(DType, DType);
 };
 
 std::vector<Variant> variants() {
@@ -32,7 +33,8 @@ std::vector<Variant> variants() {
 #define GPUEVAL_VARIANT(ns, name, supported)                                                       \
   Variant {                                                                                        \
     name, supported, ns::fold_fast_function, ns::fold_general_function,                            \
-        ns::fold_fast_from_function, ns::all_finite_function, ns::sketch_buckets_function          \
+        ns::fold_fast_from_function, ns::all_finite_function, ns::sketch_buckets_function,         \
+        ns::sketch_buckets_from_function                                                           \
   }
   return {GPUEVAL_VARIANT(isa_baseline, "x86-64", true),
           GPUEVAL_VARIANT(isa_avx2, "avx2", __builtin_cpu_supports("avx2") != 0),
@@ -294,7 +296,18 @@ TEST(Isa, InPlaceFoldsGiveTheStagedBits) {
             << v.name << " " << dtype_name(dp) << "/" << dtype_name(dt) << " groups " << groups;
       }
       EXPECT_TRUE(v.finite(dp)(pv.bytes.data(), static_cast<std::int64_t>(p.size())));
+      // The sketch's buckets from the values in place: those of the staged pairs (an odd count,
+      // so the one-at-a-time tail runs too), at a few mantissa widths.
+      const int n = static_cast<int>(p.size()) - 3;
+      for (const int bits : {1, 7, 10}) {
+        std::vector<std::uint32_t> want(p.size()), got(p.size());
+        v.buckets()(pv.staged.data(), tv.staged.data(), n, bits, want.data());
+        v.buckets_from(dp, dt)(pv.bytes.data(), tv.bytes.data(), n, bits, got.data());
+        EXPECT_EQ(want, got) << v.name << " " << dtype_name(dp) << "/" << dtype_name(dt) << " bits "
+                             << bits;
+      }
     }
+    EXPECT_EQ(v.buckets_from(DType::f32, DType::f16), nullptr);
     EXPECT_EQ(v.from(0, DType::i32, DType::f32), nullptr);
     EXPECT_EQ(v.from(0, DType::f32, DType::f16), nullptr);
   }
@@ -363,10 +376,15 @@ namespace {
 // strided view (staged) give the same state bit for bit, in both regimes (few keys: rows; 600
 // keys: key blocks), with tiles that hold a non-finite value under each policy, for float32 and
 // float16 predictions; and the same with a mask per pair, contiguous (read a byte a pair) and
-// strided.
+// strided. The quantile sketch is in the state: its buckets come from the values in place too.
 TEST(CpuFold, InPlaceAndStagedBatchesGiveTheSameState) {
-  const std::vector<Metric> metrics = {Metric::mse,         Metric::mae,  Metric::r2,
-                                       Metric::nrmse_range, Metric::mape, Metric::msle};
+  const std::vector<Metric> metrics = {Metric::mse,
+                                       Metric::mae,
+                                       Metric::r2,
+                                       Metric::nrmse_range,
+                                       Metric::mape,
+                                       Metric::msle,
+                                       Metric::median_absolute_error};
   for (const auto& [rows, keys] : {std::pair<std::int64_t, std::int64_t>{701, 20}, {40, 600}}) {
     for (const NanPolicy policy : {NanPolicy::skip, NanPolicy::propagate}) {
       for (const DType pred_dtype : {DType::f32, DType::f16}) {

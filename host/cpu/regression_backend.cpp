@@ -162,16 +162,19 @@ public:
                  record_ops(groups_),
                  nullptr,
                  nullptr,
+                 nullptr,
                  nullptr};
-    // Unmasked, unweighted, contiguous float values and no sketch to count: the fold reads them
-    // in place, converting in registers, with no staging copy (tiles that hold a non-finite
+    // Unmasked, unweighted, contiguous float values: the fold (and the sketch's buckets) read
+    // them in place, converting in registers, with no staging copy (tiles that hold a non-finite
     // value are still staged, for the policy).
-    if (!batch.has_mask() && !batch.has_weight() && job.pred_contiguous && job.target_contiguous &&
-        sketch_size_ == 0) {
-      job.fold_from = fold_fast_from_function(groups_, batch.pred.dtype, batch.target.dtype);
-      job.pred_finite = all_finite_function(batch.pred.dtype);
-      job.target_finite = all_finite_function(batch.target.dtype);
-      if (job.pred_finite == nullptr || job.target_finite == nullptr) {
+    if (!batch.has_mask() && !batch.has_weight() && job.pred_contiguous && job.target_contiguous) {
+      const DType pd = batch.pred.dtype, td = batch.target.dtype;
+      job.fold_from = fold_fast_from_function(groups_, pd, td);
+      job.pred_finite = all_finite_function(pd);
+      job.target_finite = all_finite_function(td);
+      job.sketch_from = sketch_size_ > 0 ? sketch_buckets_from_function(pd, td) : nullptr;
+      if (job.pred_finite == nullptr || job.target_finite == nullptr ||
+          (sketch_size_ > 0 && job.sketch_from == nullptr)) {
         job.fold_from = nullptr;
       }
     }
@@ -230,6 +233,7 @@ private:
     const RecordOps& records;
     FoldFastFrom fold_from; // the in-place fold, or nullptr: stage every tile
     AllFinite pred_finite, target_finite;
+    SketchBucketsFrom sketch_from; // with fold_from, when there is a sketch
 
     // Element i of a contiguous view.
     static const unsigned char* at(const TensorView& v, std::int64_t i) {
@@ -273,12 +277,43 @@ private:
     const std::int64_t buckets = ops::sketch::buckets(sketch_bits_);
     const std::uint8_t* mask = job.batch.has_mask() ? s.mask + offset : nullptr;
     const bool check = !s.finite && policy_ != NanPolicy::propagate;
-    std::int64_t c = element0 % channels;
+    if (mask == nullptr && !check) {
+      count_every_bucket(s.bucket, n, element0, table);
+      return;
+    }
+    // The channel's row of the table, moved a row a pair (no multiplication in the loop).
+    std::uint64_t* row = table + (element0 % channels) * buckets;
+    std::uint64_t* const end = table + channels * buckets;
     for (int i = 0; i < n; ++i) {
       const bool in = (mask == nullptr || mask[i] != 0) &&
                       (!check || (std::isfinite(p[i]) && std::isfinite(t[i])));
-      table[c * buckets + s.bucket[i]] += in ? 1 : 0;
-      c = c + 1 == channels ? 0 : c + 1;
+      row[s.bucket[i]] += in ? 1 : 0;
+      row = row + buckets == end ? table : row + buckets;
+    }
+  }
+
+  // The sketch of n pairs from element element0 on that are all included (unmasked, finite):
+  // buckets from the values where they are (job.sketch_from), then counted.
+  void sketch_in_place(const BatchJob& job, Scratch& s, std::int64_t element0, int n,
+                       std::uint64_t* table) const {
+    job.sketch_from(BatchJob::at(job.batch.pred, element0),
+                    BatchJob::at(job.batch.target, element0), n, sketch_bits_, s.bucket);
+    count_every_bucket(s.bucket, n, element0, table);
+  }
+
+  // Adds one to bucket[i] of element element0 + i's channel, for every i < n: a channel at a
+  // time (its pairs are `channels` apart), so the loop is a load and an increment a pair.
+  void count_every_bucket(const std::uint32_t* bucket, int n, std::int64_t element0,
+                          std::uint64_t* table) const {
+    const std::int64_t buckets = ops::sketch::buckets(sketch_bits_);
+    const std::int64_t c0 = element0 % channels_;
+    const std::int64_t step = std::min<std::int64_t>(channels_, n);
+    for (std::int64_t i0 = 0; i0 < step; ++i0) { // element element0 + i0's channel and its pairs
+      const std::int64_t c = (c0 + i0) % channels_;
+      std::uint64_t* row = table + c * buckets;
+      for (std::int64_t i = i0; i < n; i += channels_) {
+        row[bucket[i]] += 1;
+      }
     }
   }
 
@@ -366,6 +401,9 @@ private:
           job.fold_from(s.blocks.data(), 0, tail, 1, lanes, groups == 0 && full == 0,
                         BatchJob::at(job.batch.pred, pos + std::int64_t{full} * lanes),
                         BatchJob::at(job.batch.target, pos + std::int64_t{full} * lanes));
+        }
+        if (sketch != nullptr) {
+          sketch_in_place(job, s, pos, n, sketch);
         }
         s.started = true;
       } else {
@@ -470,6 +508,11 @@ private:
           job.fold_from(s.blocks.data(), 0, width, rows, static_cast<int>(keys_), rows_in_run == 0,
                         BatchJob::at(b.pred, row * keys_ + k0),
                         BatchJob::at(b.target, row * keys_ + k0));
+          if (std::uint64_t* sketch = sketch_of(slot)) {
+            for (int r = 0; r < rows; ++r) {
+              sketch_in_place(job, s, (row + r) * keys_ + k0, width, sketch);
+            }
+          }
           s.started = true;
         } else {
           s.finite = true;

@@ -41,6 +41,11 @@ SketchBuckets sketch_buckets_function() {
               isa_baseline::sketch_buckets_function)();
 }
 
+SketchBucketsFrom sketch_buckets_from_function(DType pred, DType target) {
+  return pick(isa_avx512::sketch_buckets_from_function, isa_avx2::sketch_buckets_from_function,
+              isa_baseline::sketch_buckets_from_function)(pred, target);
+}
+
 FoldFastFrom fold_fast_from_function(unsigned groups, DType pred, DType target) {
   return pick(isa_avx512::fold_fast_from_function, isa_avx2::fold_fast_from_function,
               isa_baseline::fold_fast_from_function)(groups, pred, target);

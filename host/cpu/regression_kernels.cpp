@@ -391,31 +391,77 @@ __attribute__((flatten)) bool all_finite(const unsigned char* src, std::int64_t 
 }
 
 // ops::sketch::bucket without branches, so that the loop runs on vector lanes: every case is
-// computed and the right one selected.
-__attribute__((flatten)) void sketch_buckets(const double* p, const double* t, int n, int bits,
-                                             std::uint32_t* out) {
+// computed and the right one selected. U is std::uint64_t or v8u64 (eight lanes at once).
+template <class U> GPUEVAL_FORCEINLINE U bucket_bits(U u, int bits) {
   namespace sk = ops::sketch;
   const std::uint64_t nan = sk::nan_bucket(bits), overflow = sk::overflow_bucket(bits);
   const std::uint64_t top_mask = (std::uint64_t{1} << bits) - 1;
-  for (int i = 0; i < n; ++i) {
-    const double a = p[i] - t[i];
+  u &= ~(std::uint64_t{1} << 63);
+  const U biased = u >> 52; // exponent + 1023
+  const U normal =
+      1 + ((biased - (1023 + sk::kMinExponent)) << bits) + ((u >> (52 - bits)) & top_mask);
+  const U zero = u & 0, all_nan = zero + nan, all_overflow = zero + overflow;
+  U b = biased < 1023 + sk::kMinExponent ? zero : normal;
+  b = biased >= 1023 + sk::kMinExponent + sk::kExponents ? all_overflow : b;
+  return biased == 0x7ff && (u << 12) != 0 ? all_nan : b;
+}
+
+// The buckets of n pairs read through sources P and T (staged doubles, or values where they
+// are): eight a vector, then one at a time.
+template <class P, class T>
+GPUEVAL_FORCEINLINE void buckets_of(P p, T t, int n, int bits, std::uint32_t* out) {
+  int i = 0;
+  for (; i + kBlockLanes <= n; i += kBlockLanes) {
+    const v8d a = p.vec(i) - t.vec(i);
+    const v8u32 b = __builtin_convertvector(bucket_bits(reinterpret_cast<v8u64>(a), bits), v8u32);
+    std::memcpy(out + i, &b, sizeof b);
+  }
+  for (; i < n; ++i) {
+    const double a = p.at(i) - t.at(i);
     std::uint64_t u;
     std::memcpy(&u, &a, sizeof u);
-    u &= ~(std::uint64_t{1} << 63);
-    const std::uint64_t biased = u >> 52; // exponent + 1023
-    const std::uint64_t normal =
-        1 + ((biased - (1023 + sk::kMinExponent)) << bits) + ((u >> (52 - bits)) & top_mask);
-    std::uint64_t b = biased < 1023 + sk::kMinExponent ? 0 : normal;
-    b = biased >= 1023 + sk::kMinExponent + sk::kExponents ? overflow : b;
-    b = biased == 0x7ff && (u << 12) != 0 ? nan : b;
-    out[i] = static_cast<std::uint32_t>(b);
+    out[i] = static_cast<std::uint32_t>(bucket_bits(u, bits));
   }
+}
+
+__attribute__((flatten)) void sketch_buckets(const double* p, const double* t, int n, int bits,
+                                             std::uint32_t* out) {
+  buckets_of(FromDoubles{p}, FromDoubles{t}, n, bits, out);
+}
+
+template <DType P, DType T>
+__attribute__((flatten)) void sketch_buckets_from(const unsigned char* p, const unsigned char* t,
+                                                  int n, int bits, std::uint32_t* out) {
+  buckets_of(FromRaw<P>{p}, FromRaw<T>{t}, n, bits, out);
 }
 
 } // namespace
 
 SketchBuckets sketch_buckets_function() {
   return sketch_buckets;
+}
+
+SketchBucketsFrom sketch_buckets_from_function(DType pred, DType target) {
+  using D = DType;
+  const bool f32_target = target == D::f32;
+  switch (pred) {
+  case D::f32:
+    return f32_target ? sketch_buckets_from<D::f32, D::f32> : nullptr;
+  case D::f64:
+    return target == D::f64 ? sketch_buckets_from<D::f64, D::f64>
+           : f32_target     ? sketch_buckets_from<D::f64, D::f32>
+                            : nullptr;
+  case D::bf16:
+    return target == D::bf16 ? sketch_buckets_from<D::bf16, D::bf16>
+           : f32_target      ? sketch_buckets_from<D::bf16, D::f32>
+                             : nullptr;
+  case D::f16:
+    return target == D::f16 ? sketch_buckets_from<D::f16, D::f16>
+           : f32_target     ? sketch_buckets_from<D::f16, D::f32>
+                            : nullptr;
+  default:
+    return nullptr;
+  }
 }
 
 FoldFastFrom fold_fast_from_function(unsigned groups, DType pred, DType target) {

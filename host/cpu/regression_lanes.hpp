@@ -83,6 +83,10 @@ using AllFinite = bool (*)(const unsigned char* src, std::int64_t n);
 // bits), computed from the bits of the difference on vector lanes.
 using SketchBuckets = void (*)(const double* p, const double* t, int n, int bits,
                                std::uint32_t* out);
+// SketchBuckets reading the values where they are (contiguous, of their dtypes, converted as
+// staging converts them: the same buckets).
+using SketchBucketsFrom = void (*)(const unsigned char* p, const unsigned char* t, int n, int bits,
+                                   std::uint32_t* out);
 
 // The per-instruction-set builds of regression_kernels.cpp (see CMakeLists.txt);
 // regression_dispatch.cpp picks one, tests call each.
@@ -91,6 +95,7 @@ using SketchBuckets = void (*)(const double* p, const double* t, int n, int bits
   FoldGeneral fold_general_function(unsigned groups);                                              \
   FoldFast fold_fast_function(unsigned groups);                                                    \
   SketchBuckets sketch_buckets_function();                                                         \
+  SketchBucketsFrom sketch_buckets_from_function(DType pred, DType target);                        \
   FoldFastFrom fold_fast_from_function(unsigned groups, DType pred, DType target);                 \
   AllFinite all_finite_function(DType dtype);                                                      \
   }
@@ -103,6 +108,8 @@ GPUEVAL_DECLARE_FOLD_ISA(isa_avx512)
 FoldGeneral fold_general_function(unsigned groups);
 FoldFast fold_fast_function(unsigned groups);
 SketchBuckets sketch_buckets_function();
+// For the dtype pairs fold_fast_from_function takes; nullptr otherwise.
+SketchBucketsFrom sketch_buckets_from_function(DType pred, DType target);
 // For f32, f64, bf16 or f16 predictions with targets of their dtype or f32; nullptr otherwise
 // (the caller stages).
 FoldFastFrom fold_fast_from_function(unsigned groups, DType pred, DType target);
