@@ -375,8 +375,9 @@ namespace {
 // Through the evaluator: a contiguous batch (folded in place) and the same values behind a
 // strided view (staged) give the same state bit for bit, in both regimes (few keys: rows; 600
 // keys: key blocks), with tiles that hold a non-finite value under each policy, for float32 and
-// float16 predictions; and the same with a mask per pair, contiguous (read a byte a pair) and
-// strided. The quantile sketch is in the state: its buckets come from the values in place too.
+// float16 predictions; and the same with a mask per pair (contiguous or strided) and a mask per
+// row, the values in place or staged. The quantile sketch is in the state: its buckets come from
+// the values in place too.
 TEST(CpuFold, InPlaceAndStagedBatchesGiveTheSameState) {
   const std::vector<Metric> metrics = {Metric::mse,
                                        Metric::mae,
@@ -443,6 +444,19 @@ TEST(CpuFold, InPlaceAndStagedBatchesGiveTheSameState) {
         EXPECT_EQ(masked.state().bytes, masked_staged.state().bytes)
             << "masked " << rows << "x" << keys << " " << dtype_name(pred_dtype);
         EXPECT_NE(masked.state().bytes, in_place.state().bytes);
+
+        // A mask per row (each element covers `keys` pairs), values in place and strided.
+        std::vector<unsigned char> row_mask(static_cast<std::size_t>(rows));
+        for (unsigned char& m : row_mask) {
+          m = rng() % 4 != 0 ? 1 : 0;
+        }
+        const TensorView rm = TensorView::contiguous(row_mask.data(), DType::u8, {rows});
+        Evaluator by_row(spec, Device::cpu(2)), by_row_staged(spec, Device::cpu(2));
+        by_row.update(TensorView::contiguous(pv.bytes.data(), pred_dtype, {rows, keys}),
+                      TensorView::contiguous(tv.bytes.data(), DType::f32, {rows, keys}), rm);
+        by_row_staged.update(sp, st, rm);
+        EXPECT_EQ(by_row.state().bytes, by_row_staged.state().bytes)
+            << "row mask " << rows << "x" << keys << " " << dtype_name(pred_dtype);
       }
     }
   }

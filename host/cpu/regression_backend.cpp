@@ -163,19 +163,23 @@ public:
                  nullptr,
                  nullptr,
                  nullptr,
+                 nullptr,
                  nullptr};
-    // Unmasked, unweighted, contiguous float values: the fold (and the sketch's buckets) read
-    // them in place, converting in registers, with no staging copy (tiles that hold a non-finite
-    // value are still staged, for the policy).
-    if (!batch.has_mask() && !batch.has_weight() && job.pred_contiguous && job.target_contiguous) {
+    // Unweighted, contiguous float values: the fold (and the sketch's buckets) read them in
+    // place, converting in registers, with no staging copy; a mask is staged a tile at a time
+    // as before (tiles that hold a non-finite value are still staged whole, for the policy).
+    if (!batch.has_weight() && job.pred_contiguous && job.target_contiguous) {
       const DType pd = batch.pred.dtype, td = batch.target.dtype;
-      job.fold_from = fold_fast_from_function(groups_, pd, td);
       job.pred_finite = all_finite_function(pd);
       job.target_finite = all_finite_function(td);
       job.sketch_from = sketch_size_ > 0 ? sketch_buckets_from_function(pd, td) : nullptr;
-      if (job.pred_finite == nullptr || job.target_finite == nullptr ||
-          (sketch_size_ > 0 && job.sketch_from == nullptr)) {
-        job.fold_from = nullptr;
+      if (job.pred_finite != nullptr && job.target_finite != nullptr &&
+          (sketch_size_ == 0 || job.sketch_from != nullptr)) {
+        if (batch.has_mask()) {
+          job.fold_masked_from = fold_masked_from_function(groups_, pd, td);
+        } else {
+          job.fold_from = fold_fast_from_function(groups_, pd, td);
+        }
       }
     }
     if (key_regime_) {
@@ -231,9 +235,12 @@ private:
     SketchBuckets sketch_buckets;
     NanPolicy policy;
     const RecordOps& records;
-    FoldFastFrom fold_from; // the in-place fold, or nullptr: stage every tile
+    // The in-place folds (at most one is set; neither: stage every tile), their finiteness
+    // checks, and the sketch's buckets in place when there is a sketch.
+    FoldFastFrom fold_from;          // unmasked
+    FoldMaskedFrom fold_masked_from; // masked
     AllFinite pred_finite, target_finite;
-    SketchBucketsFrom sketch_from; // with fold_from, when there is a sketch
+    SketchBucketsFrom sketch_from;
 
     // Element i of a contiguous view.
     static const unsigned char* at(const TensorView& v, std::int64_t i) {
@@ -277,8 +284,8 @@ private:
     const std::int64_t buckets = ops::sketch::buckets(sketch_bits_);
     const std::uint8_t* mask = job.batch.has_mask() ? s.mask + offset : nullptr;
     const bool check = !s.finite && policy_ != NanPolicy::propagate;
-    if (mask == nullptr && !check) {
-      count_every_bucket(s.bucket, n, element0, table);
+    if (!check) {
+      count_buckets(s.bucket, mask, n, element0, table);
       return;
     }
     // The channel's row of the table, moved a row a pair (no multiplication in the loop).
@@ -292,28 +299,50 @@ private:
     }
   }
 
-  // The sketch of n pairs from element element0 on that are all included (unmasked, finite):
-  // buckets from the values where they are (job.sketch_from), then counted.
+  // The sketch of n finite pairs from element element0 on, included where mask[i] != 0 (mask
+  // nullptr: every pair): buckets from the values where they are (job.sketch_from), then counted.
   void sketch_in_place(const BatchJob& job, Scratch& s, std::int64_t element0, int n,
-                       std::uint64_t* table) const {
+                       const std::uint8_t* mask, std::uint64_t* table) const {
     job.sketch_from(BatchJob::at(job.batch.pred, element0),
                     BatchJob::at(job.batch.target, element0), n, sketch_bits_, s.bucket);
-    count_every_bucket(s.bucket, n, element0, table);
+    count_buckets(s.bucket, mask, n, element0, table);
   }
 
-  // Adds one to bucket[i] of element element0 + i's channel, for every i < n: a channel at a
-  // time (its pairs are `channels` apart), so the loop is a load and an increment a pair.
-  void count_every_bucket(const std::uint32_t* bucket, int n, std::int64_t element0,
-                          std::uint64_t* table) const {
+  // Adds one to bucket[i] of element element0 + i's channel for every i < n with mask[i] != 0
+  // (mask nullptr: every i), a channel at a time (its pairs are `channels` apart), so the loop
+  // is a load and an increment a pair.
+  void count_buckets(const std::uint32_t* bucket, const std::uint8_t* mask, int n,
+                     std::int64_t element0, std::uint64_t* table) const {
     const std::int64_t buckets = ops::sketch::buckets(sketch_bits_);
     const std::int64_t c0 = element0 % channels_;
     const std::int64_t step = std::min<std::int64_t>(channels_, n);
     for (std::int64_t i0 = 0; i0 < step; ++i0) { // element element0 + i0's channel and its pairs
-      const std::int64_t c = (c0 + i0) % channels_;
-      std::uint64_t* row = table + c * buckets;
-      for (std::int64_t i = i0; i < n; i += channels_) {
-        row[bucket[i]] += 1;
+      std::uint64_t* row = table + (c0 + i0) % channels_ * buckets;
+      if (mask == nullptr) {
+        for (std::int64_t i = i0; i < n; i += channels_) {
+          row[bucket[i]] += 1;
+        }
+      } else {
+        for (std::int64_t i = i0; i < n; i += channels_) {
+          row[bucket[i]] += mask[i] != 0 ? 1 : 0;
+        }
       }
+    }
+  }
+
+  // A tile of finite values whose mask is staged in s.mask[0, n): what classify_tile gives then.
+  static void include_from_mask(Scratch& s, int n) {
+    for (int i = 0; i < n; ++i) {
+      s.include[i] = s.mask[i] != 0 ? 1.0 : 0.0;
+    }
+    std::fill_n(s.skipped, n, 0.0);
+  }
+
+  // After a general fold of lanes [0, count): whether each of them holds a pair.
+  static void note_started(Scratch& s, int count) {
+    s.started = true;
+    for (int j = 0; j < count && s.started; ++j) {
+      s.started = s.blocks[static_cast<std::size_t>(j / kBlockLanes)].k[j % kBlockLanes] > 0.0;
     }
   }
 
@@ -330,10 +359,7 @@ private:
       return {true, -1};
     }
     if (!weighted && s.finite) { // what classify() gives when every value is finite
-      for (int i = 0; i < n; ++i) {
-        s.include[i] = s.mask[i] != 0 ? 1.0 : 0.0;
-      }
-      std::fill_n(s.skipped, n, 0.0);
+      include_from_mask(s, n);
       return {false, -1};
     }
     return {false, classify(s.p, s.t, masked ? s.mask : nullptr, weighted ? s.weight : nullptr, n,
@@ -354,12 +380,12 @@ private:
       std::fill_n(s.include, n, 1.0);
       std::fill_n(s.skipped, n, 0.0);
     }
-    job.fold_general(s.blocks.data(), 0, count, groups, stride, job.policy != NanPolicy::propagate,
+    // Every included value is finite when the tile is, or when the policy leaves non-finite
+    // pairs out: then whole vectors fold, whatever the policy (the same bits for a finite tile).
+    const bool finite_included = s.finite || job.policy != NanPolicy::propagate;
+    job.fold_general(s.blocks.data(), 0, count, groups, stride, finite_included,
                      job.batch.has_weight(), s.p, s.t, s.include, s.skipped);
-    s.started = true;
-    for (int j = 0; j < count && s.started; ++j) {
-      s.started = s.blocks[static_cast<std::size_t>(j / kBlockLanes)].k[j % kBlockLanes] > 0.0;
-    }
+    note_started(s, count);
   }
 
   static void clear_lanes(Scratch& s) {
@@ -403,9 +429,30 @@ private:
                         BatchJob::at(job.batch.target, pos + std::int64_t{full} * lanes));
         }
         if (sketch != nullptr) {
-          sketch_in_place(job, s, pos, n, sketch);
+          sketch_in_place(job, s, pos, n, nullptr, sketch);
         }
         s.started = true;
+      } else if (job.fold_masked_from != nullptr && job.finite(pos, n)) {
+        // Values in place, the mask staged: what fold() does with a finite masked tile.
+        const detail::Batch& b = job.batch;
+        stage_mask(b.mask, job.mask_contiguous, b.mask_cover, pos, n, s.mask);
+        include_from_mask(s, n);
+        if (sketch != nullptr) {
+          sketch_in_place(job, s, pos, n, s.mask, sketch);
+        }
+        if (full > 0) {
+          job.fold_masked_from(s.blocks.data(), 0, lanes, full, lanes, lanes,
+                               BatchJob::at(b.pred, pos), BatchJob::at(b.target, pos), s.include,
+                               s.skipped);
+          note_started(s, lanes);
+        }
+        if (tail > 0) { // lanes 0 .. tail - 1
+          const int offset = full * lanes;
+          job.fold_masked_from(
+              s.blocks.data(), 0, tail, 1, lanes, lanes, BatchJob::at(b.pred, pos + offset),
+              BatchJob::at(b.target, pos + offset), s.include + offset, s.skipped + offset);
+          note_started(s, tail);
+        }
       } else {
         s.finite = true;
         stage_range(job, s, pos, n, 0);
@@ -499,10 +546,13 @@ private:
         const int want = std::min(kTile / kKeyBlock, kRunGroups - rows_in_run);
         const int rows = static_cast<int>(std::min<std::int64_t>(b.rows - row, want));
         // (the kernels index with int: rows * keys_ must fit)
-        bool in_place = job.fold_from != nullptr && (rows_in_run == 0 || s.started) &&
-                        keys_ <= (std::int64_t{1} << 24);
-        for (int r = 0; r < rows && in_place; ++r) {
-          in_place = job.finite((row + r) * keys_ + k0, width);
+        const bool fits = keys_ <= (std::int64_t{1} << 24);
+        bool in_place = job.fold_from != nullptr && (rows_in_run == 0 || s.started) && fits;
+        bool in_place_masked = job.fold_masked_from != nullptr && fits;
+        for (int r = 0; r < rows && (in_place || in_place_masked); ++r) {
+          const bool finite = job.finite((row + r) * keys_ + k0, width);
+          in_place = in_place && finite;
+          in_place_masked = in_place_masked && finite;
         }
         if (in_place) { // rows are groups, keys_ apart
           job.fold_from(s.blocks.data(), 0, width, rows, static_cast<int>(keys_), rows_in_run == 0,
@@ -510,10 +560,25 @@ private:
                         BatchJob::at(b.target, row * keys_ + k0));
           if (std::uint64_t* sketch = sketch_of(slot)) {
             for (int r = 0; r < rows; ++r) {
-              sketch_in_place(job, s, (row + r) * keys_ + k0, width, sketch);
+              sketch_in_place(job, s, (row + r) * keys_ + k0, width, nullptr, sketch);
             }
           }
           s.started = true;
+        } else if (in_place_masked) { // values in place, the mask staged a row at a time
+          for (int r = 0; r < rows; ++r) {
+            stage_mask(b.mask, job.mask_contiguous, b.mask_cover, (row + r) * keys_ + k0, width,
+                       s.mask + r * width);
+          }
+          include_from_mask(s, rows * width);
+          if (std::uint64_t* sketch = sketch_of(slot)) {
+            for (int r = 0; r < rows; ++r) {
+              sketch_in_place(job, s, (row + r) * keys_ + k0, width, s.mask + r * width, sketch);
+            }
+          }
+          job.fold_masked_from(s.blocks.data(), 0, width, rows, static_cast<int>(keys_), width,
+                               BatchJob::at(b.pred, row * keys_ + k0),
+                               BatchJob::at(b.target, row * keys_ + k0), s.include, s.skipped);
+          note_started(s, width);
         } else {
           s.finite = true;
           for (int r = 0; r < rows; ++r) {

@@ -46,6 +46,11 @@ SketchBucketsFrom sketch_buckets_from_function(DType pred, DType target) {
               isa_baseline::sketch_buckets_from_function)(pred, target);
 }
 
+FoldMaskedFrom fold_masked_from_function(unsigned groups, DType pred, DType target) {
+  return pick(isa_avx512::fold_masked_from_function, isa_avx2::fold_masked_from_function,
+              isa_baseline::fold_masked_from_function)(groups, pred, target);
+}
+
 FoldFastFrom fold_fast_from_function(unsigned groups, DType pred, DType target) {
   return pick(isa_avx512::fold_fast_from_function, isa_avx2::fold_fast_from_function,
               isa_baseline::fold_fast_from_function)(groups, pred, target);

@@ -247,13 +247,15 @@ GPUEVAL_FORCEINLINE void store_block(const VecRun& v, LaneBlock& b) {
 
 // One block of lanes over `groups` groups: pair g*stride + j goes to lane j. kFast: every pair is
 // included and finite, and the runs have their shifts except, when `fresh`, in the first group.
-// Otherwise include/skipped select pairs; `finite_included` says every included value is finite
-// (nan_policy skip or error), which lets whole vectors fold with run_fold_masked.
+// Otherwise include/skipped select pairs (pair g*stride + j's at g*istride + j); `finite_included`
+// says every included value is finite (nan_policy skip or error), which lets whole vectors fold
+// with run_fold_masked.
 template <unsigned G, bool kFast, int kWidth, bool kWeighted = false, class P = FromDoubles,
           class T = FromDoubles>
-GPUEVAL_FORCEINLINE void
-fold_block(LaneBlock& block, int width, int groups, int stride, bool fresh, bool finite_included,
-           P p, T t, const double* __restrict include, const double* __restrict skipped) {
+GPUEVAL_FORCEINLINE void fold_block(LaneBlock& block, int width, int groups, int stride,
+                                    int istride, bool fresh, bool finite_included, P p, T t,
+                                    const double* __restrict include,
+                                    const double* __restrict skipped) {
   using Ops = ops::RegressionOps<G>;
   const int w = kWidth > 0 ? kWidth : width;
   int g = 0;
@@ -285,8 +287,8 @@ fold_block(LaneBlock& block, int width, int groups, int stride, bool fresh, bool
         // lowered lane by lane for the baseline target before this is inlined into a clone.
         const v8d pv = p.vec(g * stride), tv = t.vec(g * stride);
         v8d skip, inc;
-        std::memcpy(&inc, include + g * stride, sizeof inc);
-        std::memcpy(&skip, skipped + g * stride, sizeof skip);
+        std::memcpy(&inc, include + g * istride, sizeof inc);
+        std::memcpy(&skip, skipped + g * istride, sizeof skip);
         // Unweighted (a mask), every weight is the constant 1: no products by it in the loop.
         Ops::run_fold_masked(v, pv, tv, reinterpret_cast<v8i>(inc != 0.0),
                              kWeighted ? inc : ops::Math<v8d>::splat(1.0));
@@ -297,15 +299,15 @@ fold_block(LaneBlock& block, int width, int groups, int stride, bool fresh, bool
     }
   }
   for (; g < groups; ++g) {
-    const int base = g * stride;
+    const int base = g * stride, ibase = g * istride;
     for (int j = 0; j < w; ++j) {
       LaneRef r = lane_ref(block, j);
       if constexpr (kFast) {
         Ops::run_fold_started(r, p.at(base + j), t.at(base + j));
       } else {
-        Ops::template run_fold<true>(r, p.at(base + j), t.at(base + j), include[base + j] != 0.0,
-                                     kWeighted ? include[base + j] : 1.0);
-        r.skipped += skipped[base + j];
+        Ops::template run_fold<true>(r, p.at(base + j), t.at(base + j), include[ibase + j] != 0.0,
+                                     kWeighted ? include[ibase + j] : 1.0);
+        r.skipped += skipped[ibase + j];
       }
     }
   }
@@ -313,19 +315,19 @@ fold_block(LaneBlock& block, int width, int groups, int stride, bool fresh, bool
 
 template <unsigned G, bool kFast, bool kWeighted = false, class P, class T>
 GPUEVAL_FORCEINLINE void fold_impl(LaneBlock* blocks, int lane0, int count, int groups, int stride,
-                                   bool fresh, bool finite_included, P p, T t,
+                                   int istride, bool fresh, bool finite_included, P p, T t,
                                    const double* include, const double* skipped) {
   LaneBlock* b = blocks + lane0 / kBlockLanes;
   int i = 0;
   for (; i + kBlockLanes <= count; i += kBlockLanes, ++b) {
     fold_block<G, kFast, kBlockLanes, kWeighted>(
-        *b, kBlockLanes, groups, stride, fresh, finite_included, p.from(i), t.from(i),
+        *b, kBlockLanes, groups, stride, istride, fresh, finite_included, p.from(i), t.from(i),
         include + (kFast ? 0 : i), skipped + (kFast ? 0 : i));
   }
   if (i < count) { // a partial block: the same math, fewer lanes
-    fold_block<G, kFast, 0, kWeighted>(*b, count - i, groups, stride, fresh, finite_included,
-                                       p.from(i), t.from(i), include + (kFast ? 0 : i),
-                                       skipped + (kFast ? 0 : i));
+    fold_block<G, kFast, 0, kWeighted>(*b, count - i, groups, stride, istride, fresh,
+                                       finite_included, p.from(i), t.from(i),
+                                       include + (kFast ? 0 : i), skipped + (kFast ? 0 : i));
   }
 }
 
@@ -333,7 +335,7 @@ GPUEVAL_FORCEINLINE void fold_impl(LaneBlock* blocks, int lane0, int count, int 
   __attribute__((flatten)) void fold_fast_##G(LaneBlock* blocks, int lane0, int count, int groups, \
                                               int stride, bool fresh, const double* p,             \
                                               const double* t) {                                   \
-    fold_impl<G, true>(blocks, lane0, count, groups, stride, fresh, true, FromDoubles{p},          \
+    fold_impl<G, true>(blocks, lane0, count, groups, stride, stride, fresh, true, FromDoubles{p},  \
                        FromDoubles{t}, nullptr, nullptr);                                          \
   }                                                                                                \
   __attribute__((flatten)) void fold_general_##G(LaneBlock* blocks, int lane0, int count,          \
@@ -341,11 +343,13 @@ GPUEVAL_FORCEINLINE void fold_impl(LaneBlock* blocks, int lane0, int count, int 
                                                  bool weighted, const double* p, const double* t,  \
                                                  const double* include, const double* skipped) {   \
     if (weighted) {                                                                                \
-      fold_impl<G, false, true>(blocks, lane0, count, groups, stride, false, finite_included,      \
-                                FromDoubles{p}, FromDoubles{t}, include, skipped);                 \
+      fold_impl<G, false, true>(blocks, lane0, count, groups, stride, stride, false,               \
+                                finite_included, FromDoubles{p}, FromDoubles{t}, include,          \
+                                skipped);                                                          \
     } else {                                                                                       \
-      fold_impl<G, false, false>(blocks, lane0, count, groups, stride, false, finite_included,     \
-                                 FromDoubles{p}, FromDoubles{t}, include, skipped);                \
+      fold_impl<G, false, false>(blocks, lane0, count, groups, stride, stride, false,              \
+                                 finite_included, FromDoubles{p}, FromDoubles{t}, include,         \
+                                 skipped);                                                         \
     }                                                                                              \
   }
 
@@ -365,16 +369,18 @@ template <unsigned G, DType P, DType T>
 __attribute__((flatten)) void fold_fast_from(LaneBlock* blocks, int lane0, int count, int groups,
                                              int stride, bool fresh, const unsigned char* p,
                                              const unsigned char* t) {
-  fold_impl<G, true>(blocks, lane0, count, groups, stride, fresh, true, FromRaw<P>{p},
+  fold_impl<G, true>(blocks, lane0, count, groups, stride, stride, fresh, true, FromRaw<P>{p},
                      FromRaw<T>{t}, nullptr, nullptr);
 }
 
-template <DType P, DType T> FoldFastFrom fold_fast_from_of(unsigned groups) {
-  static constexpr FoldFastFrom table[8] = {fold_fast_from<0, P, T>, fold_fast_from<1, P, T>,
-                                            fold_fast_from<2, P, T>, fold_fast_from<3, P, T>,
-                                            fold_fast_from<4, P, T>, fold_fast_from<5, P, T>,
-                                            fold_fast_from<6, P, T>, fold_fast_from<7, P, T>};
-  return table[groups & kAllGroups];
+// FoldMaskedFrom: the general fold of finite values where they are, unweighted.
+template <unsigned G, DType P, DType T>
+__attribute__((flatten)) void fold_masked_from(LaneBlock* blocks, int lane0, int count, int groups,
+                                               int stride, int istride, const unsigned char* p,
+                                               const unsigned char* t, const double* include,
+                                               const double* skipped) {
+  fold_impl<G, false, false>(blocks, lane0, count, groups, stride, istride, false, true,
+                             FromRaw<P>{p}, FromRaw<T>{t}, include, skipped);
 }
 
 // No element is an infinity or a NaN: its exponent bits are not all ones. An integer
@@ -435,6 +441,50 @@ __attribute__((flatten)) void sketch_buckets_from(const unsigned char* p, const 
   buckets_of(FromRaw<P>{p}, FromRaw<T>{t}, n, bits, out);
 }
 
+// The in-place kernels of one dtype pair, by statistic groups.
+template <DType P, DType T> struct FromKernels {
+  static FoldFastFrom fast(unsigned groups) {
+    static constexpr FoldFastFrom table[8] = {fold_fast_from<0, P, T>, fold_fast_from<1, P, T>,
+                                              fold_fast_from<2, P, T>, fold_fast_from<3, P, T>,
+                                              fold_fast_from<4, P, T>, fold_fast_from<5, P, T>,
+                                              fold_fast_from<6, P, T>, fold_fast_from<7, P, T>};
+    return table[groups & kAllGroups];
+  }
+  static FoldMaskedFrom masked(unsigned groups) {
+    static constexpr FoldMaskedFrom table[8] = {
+        fold_masked_from<0, P, T>, fold_masked_from<1, P, T>, fold_masked_from<2, P, T>,
+        fold_masked_from<3, P, T>, fold_masked_from<4, P, T>, fold_masked_from<5, P, T>,
+        fold_masked_from<6, P, T>, fold_masked_from<7, P, T>};
+    return table[groups & kAllGroups];
+  }
+  static SketchBucketsFrom buckets(unsigned) { return sketch_buckets_from<P, T>; }
+};
+
+// Kernels<P, T>::kind(groups) for the dtype pairs read in place: predictions of any float type
+// with targets of the same type or float32; nullptr for the others.
+template <class Pick> auto from_kernels(DType pred, DType target, Pick pick) {
+  using D = DType;
+  const bool f32_target = target == D::f32;
+  switch (pred) {
+  case D::f32:
+    return f32_target ? pick(FromKernels<D::f32, D::f32>{}) : nullptr;
+  case D::f64:
+    return target == D::f64 ? pick(FromKernels<D::f64, D::f64>{})
+           : f32_target     ? pick(FromKernels<D::f64, D::f32>{})
+                            : nullptr;
+  case D::bf16:
+    return target == D::bf16 ? pick(FromKernels<D::bf16, D::bf16>{})
+           : f32_target      ? pick(FromKernels<D::bf16, D::f32>{})
+                             : nullptr;
+  case D::f16:
+    return target == D::f16 ? pick(FromKernels<D::f16, D::f16>{})
+           : f32_target     ? pick(FromKernels<D::f16, D::f32>{})
+                            : nullptr;
+  default:
+    return decltype(pick(FromKernels<D::f32, D::f32>{})){nullptr};
+  }
+}
+
 } // namespace
 
 SketchBuckets sketch_buckets_function() {
@@ -442,50 +492,15 @@ SketchBuckets sketch_buckets_function() {
 }
 
 SketchBucketsFrom sketch_buckets_from_function(DType pred, DType target) {
-  using D = DType;
-  const bool f32_target = target == D::f32;
-  switch (pred) {
-  case D::f32:
-    return f32_target ? sketch_buckets_from<D::f32, D::f32> : nullptr;
-  case D::f64:
-    return target == D::f64 ? sketch_buckets_from<D::f64, D::f64>
-           : f32_target     ? sketch_buckets_from<D::f64, D::f32>
-                            : nullptr;
-  case D::bf16:
-    return target == D::bf16 ? sketch_buckets_from<D::bf16, D::bf16>
-           : f32_target      ? sketch_buckets_from<D::bf16, D::f32>
-                             : nullptr;
-  case D::f16:
-    return target == D::f16 ? sketch_buckets_from<D::f16, D::f16>
-           : f32_target     ? sketch_buckets_from<D::f16, D::f32>
-                            : nullptr;
-  default:
-    return nullptr;
-  }
+  return from_kernels(pred, target, [](auto k) { return k.buckets(0); });
 }
 
 FoldFastFrom fold_fast_from_function(unsigned groups, DType pred, DType target) {
-  // Predictions of any float type with targets of the same type or float32.
-  using D = DType;
-  const bool f32_target = target == D::f32;
-  switch (pred) {
-  case D::f32:
-    return f32_target ? fold_fast_from_of<D::f32, D::f32>(groups) : nullptr;
-  case D::f64:
-    return target == D::f64 ? fold_fast_from_of<D::f64, D::f64>(groups)
-           : f32_target     ? fold_fast_from_of<D::f64, D::f32>(groups)
-                            : nullptr;
-  case D::bf16:
-    return target == D::bf16 ? fold_fast_from_of<D::bf16, D::bf16>(groups)
-           : f32_target      ? fold_fast_from_of<D::bf16, D::f32>(groups)
-                             : nullptr;
-  case D::f16:
-    return target == D::f16 ? fold_fast_from_of<D::f16, D::f16>(groups)
-           : f32_target     ? fold_fast_from_of<D::f16, D::f32>(groups)
-                            : nullptr;
-  default:
-    return nullptr;
-  }
+  return from_kernels(pred, target, [groups](auto k) { return k.fast(groups); });
+}
+
+FoldMaskedFrom fold_masked_from_function(unsigned groups, DType pred, DType target) {
+  return from_kernels(pred, target, [groups](auto k) { return k.masked(groups); });
 }
 
 AllFinite all_finite_function(DType d) {

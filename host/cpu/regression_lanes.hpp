@@ -76,6 +76,12 @@ using FoldFast = void (*)(LaneBlock* blocks, int lane0, int count, int groups, i
 // g * stride + i is element g * stride + i of p and of t. Every value must be finite.
 using FoldFastFrom = void (*)(LaneBlock* blocks, int lane0, int count, int groups, int stride,
                               bool fresh, const unsigned char* p, const unsigned char* t);
+// FoldGeneral reading the values where they are (as FoldFastFrom), every value finite,
+// unweighted: include[...] is 0 or 1 and skipped[...] 0, pair g * stride + i's at
+// g * istride + i (a mask staged for a tile whose rows lie farther apart than the tile's).
+using FoldMaskedFrom = void (*)(LaneBlock* blocks, int lane0, int count, int groups, int stride,
+                                int istride, const unsigned char* p, const unsigned char* t,
+                                const double* include, const double* skipped);
 // Whether n contiguous values are all finite.
 using AllFinite = bool (*)(const unsigned char* src, std::int64_t n);
 
@@ -97,6 +103,7 @@ using SketchBucketsFrom = void (*)(const unsigned char* p, const unsigned char* 
   SketchBuckets sketch_buckets_function();                                                         \
   SketchBucketsFrom sketch_buckets_from_function(DType pred, DType target);                        \
   FoldFastFrom fold_fast_from_function(unsigned groups, DType pred, DType target);                 \
+  FoldMaskedFrom fold_masked_from_function(unsigned groups, DType pred, DType target);             \
   AllFinite all_finite_function(DType dtype);                                                      \
   }
 GPUEVAL_DECLARE_FOLD_ISA(isa_baseline)
@@ -113,6 +120,7 @@ SketchBucketsFrom sketch_buckets_from_function(DType pred, DType target);
 // For f32, f64, bf16 or f16 predictions with targets of their dtype or f32; nullptr otherwise
 // (the caller stages).
 FoldFastFrom fold_fast_from_function(unsigned groups, DType pred, DType target);
+FoldMaskedFrom fold_masked_from_function(unsigned groups, DType pred, DType target);
 // For f64, f32, bf16 and f16; nullptr otherwise.
 AllFinite all_finite_function(DType dtype);
 // "avx512f", "avx2" or "x86-64": which variant fold_*_function return.
