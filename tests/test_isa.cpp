@@ -2,6 +2,7 @@
 // masked, for every statistic group set: the ISA changes speed, never results.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -169,43 +170,54 @@ TEST(Isa, VectorLogsMatchLongDouble) {
 
 // A vector whose lanes all have ratios near 1 takes msle's one-division path, one with a lane far
 // from 1 the two-division path: a lane's bits must not depend on its neighbours (or a batch split
-// that regroups lanes would change msle). Lanes 0-6 fold the same pairs in two blocks whose lane
-// 7 differs; every ISA, and every ISA gives the same bits.
+// that regroups lanes would change msle). Each trial folds seven random pairs near 1 into lanes
+// 0-6 of two blocks whose lane 7 differs (near, far); every ISA, and every ISA the same bits.
 TEST(Isa, MsleLaneDoesNotDependOnItsNeighbours) {
-  const double near_p[7] = {1.0, 3.1, 0.0, 7e5, 2.5e-3, 40.0, 0.5};
-  const double near_t[7] = {1.1, 3.0, 1e-9, 7.01e5, 2.4e-3, 39.0, 0.55};
-  std::vector<double> p(32, 1.0), t(32, 1.0); // two groups of 16 lanes: (1, 1) then the pairs
-  for (int j = 0; j < 7; ++j) {
-    p[16 + j] = p[24 + j] = near_p[j];
-    t[16 + j] = t[24 + j] = near_t[j];
+  const int trials = 64, lanes = 16 * trials;
+  std::mt19937_64 rng(5);
+  std::uniform_real_distribution<double> u(-1, 1);
+  // Group 0 is (1, 1) everywhere (the runs' shifts); group 1 holds the trials.
+  std::vector<double> p(2 * lanes, 1.0), t(2 * lanes, 1.0);
+  for (int k = 0; k < trials; ++k) {
+    double* pa = p.data() + lanes + 16 * k; // block 2k: lane 7 near
+    double* ta = t.data() + lanes + 16 * k;
+    for (int j = 0; j < 7; ++j) {
+      const double tj = std::exp(6 * u(rng)), pj = tj * (1 + 0.2 * u(rng)) + 0.1 * u(rng);
+      pa[j] = pa[8 + j] = std::max(pj, 0.0);
+      ta[j] = ta[8 + j] = tj;
+    }
+    pa[7] = 1.05; // near: block 2k takes the one-division path
+    ta[7] = 1.0;
+    pa[15] = 90.0; // far: block 2k + 1 takes the two-division path
+    ta[15] = 0.5;
   }
-  p[23] = 1.05; // near: block 0 takes the one-division path
-  t[23] = 1.0;
-  p[31] = 90.0; // far: block 1 takes the two-division path
-  t[31] = 0.5;
-  double first[7];
-  bool have_first = false;
+  std::vector<double> first;
   for (const Variant& v : variants()) {
     if (!v.supported) {
       continue;
     }
-    std::vector<LaneBlock> blocks(2);
+    std::vector<LaneBlock> blocks(2 * trials);
     for (LaneBlock& b : blocks) {
       b.clear();
     }
-    v.fast(kGroupLog)(blocks.data(), 0, 16, 2, 16, true, p.data(), t.data());
-    for (int j = 0; j < 7; ++j) {
-      EXPECT_EQ(std::memcmp(&blocks[0].sum_sle[j], &blocks[1].sum_sle[j], sizeof(double)), 0)
-          << v.name << " lane " << j << ": " << blocks[0].sum_sle[j] << " vs "
-          << blocks[1].sum_sle[j];
-      if (have_first) {
-        EXPECT_EQ(std::memcmp(&first[j], &blocks[0].sum_sle[j], sizeof(double)), 0) << v.name;
-      } else {
-        first[j] = blocks[0].sum_sle[j];
+    v.fast(kGroupLog)(blocks.data(), 0, lanes, 2, lanes, true, p.data(), t.data());
+    std::vector<double> got;
+    for (int k = 0; k < trials; ++k) {
+      const LaneBlock &near = blocks[static_cast<std::size_t>(2 * k)],
+                      &far = blocks[static_cast<std::size_t>(2 * k + 1)];
+      for (int j = 0; j < 7; ++j) {
+        EXPECT_EQ(std::memcmp(&near.sum_sle[j], &far.sum_sle[j], sizeof(double)), 0)
+            << v.name << " trial " << k << " lane " << j << ": " << near.sum_sle[j] << " vs "
+            << far.sum_sle[j];
+        got.push_back(near.sum_sle[j]);
       }
+      EXPECT_GT(far.sum_sle[7], 1.0) << v.name; // lane 7's own value: log(91 / 1.5)^2
     }
-    have_first = true;
-    EXPECT_GT(blocks[1].sum_sle[7], 1.0) << v.name; // lane 7's own value: log(91 / 1.5)^2
+    if (first.empty()) {
+      first = got;
+    } else {
+      EXPECT_EQ(std::memcmp(first.data(), got.data(), got.size() * sizeof(double)), 0) << v.name;
+    }
   }
 }
 
