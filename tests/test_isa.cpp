@@ -133,6 +133,10 @@ TEST(Isa, VectorLogsMatchLongDouble) {
     pairs.push_back({std::pow(10.0, u(rng)), t});       // log branch, any ratio
   }
   pairs.push_back({0, 1e300});
+  pairs.push_back({1.1e308, 1e308}); // near 1, p + t past the largest double
+  pairs.push_back({1e308, 1.1e308});
+  pairs.push_back({0, 1.7e308}); // a subnormal ratio
+  pairs.push_back({1e-300, 1.7e308});
   pairs.push_back({1e300, 0});
   pairs.push_back({1e-300, 0});
   pairs.push_back({0, 0});
@@ -470,6 +474,42 @@ TEST(CpuFold, InPlaceAndStagedBatchesGiveTheSameState) {
         EXPECT_EQ(by_row.state().bytes, by_row_staged.state().bytes)
             << "row mask " << rows << "x" << keys << " " << dtype_name(pred_dtype);
       }
+    }
+  }
+}
+
+// What a mask hides does not change the bits of the pairs it includes: a masked-out NaN (its tile
+// staged and classified) and a masked-out finite value (its tile folded in place) give the same
+// state under every policy, in both regimes.
+TEST(CpuFold, WhatTheMaskHidesDoesNotChangeTheBits) {
+  const std::vector<Metric> metrics = {Metric::mse, Metric::r2, Metric::mape, Metric::msle,
+                                       Metric::median_absolute_error};
+  for (const auto& [rows, keys] : {std::pair<std::int64_t, std::int64_t>{701, 20}, {40, 600}}) {
+    const std::int64_t n = rows * keys;
+    std::mt19937_64 rng(13);
+    std::normal_distribution<double> z;
+    std::vector<float> t(static_cast<std::size_t>(n)), p(t.size());
+    std::vector<unsigned char> mask(t.size());
+    for (std::size_t i = 0; i < t.size(); ++i) {
+      t[i] = static_cast<float>(std::abs(3 + z(rng)));
+      p[i] = static_cast<float>(std::abs(t[i] + 0.3 * z(rng)));
+      mask[i] = rng() % 5 != 0 ? 1 : 0;
+    }
+    const std::size_t hidden = static_cast<std::size_t>(n / 3);
+    mask[hidden] = 0;
+    std::vector<float> with_nan = p;
+    with_nan[hidden] = NAN;
+    for (const NanPolicy policy : {NanPolicy::skip, NanPolicy::propagate, NanPolicy::error}) {
+      RegressionSpec spec;
+      spec.metrics = metrics;
+      spec.nan_policy = policy;
+      Evaluator finite(spec, Device::cpu(2)), nan(spec, Device::cpu(2));
+      const TensorView tv = TensorView::contiguous(t.data(), DType::f32, {rows, keys});
+      const TensorView mv = TensorView::contiguous(mask.data(), DType::u8, {rows, keys});
+      finite.update(TensorView::contiguous(p.data(), DType::f32, {rows, keys}), tv, mv);
+      nan.update(TensorView::contiguous(with_nan.data(), DType::f32, {rows, keys}), tv, mv);
+      EXPECT_EQ(finite.state().bytes, nan.state().bytes)
+          << rows << "x" << keys << " policy " << static_cast<int>(policy);
     }
   }
 }

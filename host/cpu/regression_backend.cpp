@@ -247,7 +247,7 @@ private:
       return static_cast<const unsigned char*>(v.data) +
              i * static_cast<std::int64_t>(dtype_size(v.dtype));
     }
-    // Whether pairs [i0, i0 + n) are finite (fold_from set). No software prefetch: the hardware
+    // Whether pairs [i0, i0 + n) are finite (an in-place fold set). No software prefetch: the
     // prefetcher follows the two streams, and prefetching the next tile (or two, four or eight
     // tiles ahead, into L1 or L2) measured the same within this VM's noise.
     bool finite(std::int64_t i0, std::int64_t n) const {
@@ -380,9 +380,11 @@ private:
       std::fill_n(s.include, n, 1.0);
       std::fill_n(s.skipped, n, 0.0);
     }
-    // Every included value is finite when the tile is, or when the policy leaves non-finite
-    // pairs out: then whole vectors fold, whatever the policy (the same bits for a finite tile).
-    const bool finite_included = s.finite || job.policy != NanPolicy::propagate;
+    // Every included value is finite when no included pair is non-finite (values behind the
+    // mask do not count), or when the policy leaves non-finite pairs out: then whole vectors
+    // fold, whatever the policy, so a pair's bits depend neither on the policy nor on what the
+    // mask hides.
+    const bool finite_included = staged.first_bad < 0 || job.policy != NanPolicy::propagate;
     job.fold_general(s.blocks.data(), 0, count, groups, stride, finite_included,
                      job.batch.has_weight(), s.p, s.t, s.include, s.skipped);
     note_started(s, count);

@@ -7,8 +7,8 @@
 // a function, so the lane-mask selects of the masked fold came out lane by lane in every clone
 // (184 M pairs/s against 601 M compiled for AVX-512). Why this is safe: every entry point is
 // `flatten`, so everything it calls is inlined into it and no ISA-specific out-of-line copy of a
-// shared inline function is emitted for the linker to pick for baseline callers; a test checks
-// that these objects define no symbol but their two entry points.
+// shared inline function is emitted for the linker to pick for baseline callers; a test
+// (scripts/check-isa-objects) checks that these objects define no symbol but their entry points.
 #include <immintrin.h>
 
 #include <cstdint>
@@ -101,8 +101,9 @@ template <> struct Math<cpu::v8d> {
   // calls): 2f + 2f s Q(s), s = f^2 <= 0.0295, Q the Taylor series 1/3 + s/5 + ... + s^9/21 (the
   // next term, s^11/23 relative to the result, is below 1e-18). 2f is exact and the correction
   // is at most 1% of it, so the sum is within an ulp of the series' value. Q by Estrin's scheme:
-  // the longest chain is four products and two sums where Horner's was twenty operations, which
-  // let the out-of-order core overlap the groups of a tile (perf: the chain was 60% of `all`).
+  // after s, the longest chain is three products, a multiply-add and a sum where Horner's was
+  // twenty-four operations, which lets the out-of-order core overlap the groups of a tile (perf:
+  // Horner's chain held most of the samples of the fold with every statistic group).
   static V two_atanh(V f) {
     const V s = f * f, s2 = s * s, s4 = s2 * s2, s8 = s4 * s4;
     const V a0 = (1.0 / 3) + s * (1.0 / 5), a1 = (1.0 / 7) + s * (1.0 / 9);
@@ -112,25 +113,31 @@ template <> struct Math<cpu::v8d> {
     const V two_f = 2.0 * f;
     return two_f + (two_f * s) * q;
   }
-  // msle's d = log((1 + p) / (1 + t)) on eight lanes (p, t > -1), as k ln 2 + 2 atanh(f):
+  // msle's d = log((1 + p) / (1 + t)) on eight lanes, as k ln 2 + 2 atanh(f), for lanes with
+  // p, t >= 0 (the others' results are unspecified: callers select them away):
   //   `small` lanes (|e| < (1 + t) / 4, e = p - t: the ratio within 1/4 of 1):
-  //     f = e / (2 + p + t) = (r - 1) / (r + 1), k = 0; no ratio is formed, so no digit of a
-  //     ratio near 1 is rounded away (what log1p would keep).
-  //   the others: r = 2^k m, m in [sqrt(1/2), sqrt(2)), f = (m - 1) / (m + 1).
+  //     f = e / (2 + p + t) = (r - 1) / (r + 1), k = 0, formed halved (e/2 over
+  //     (p/2 + t/2) + 1: the same bits, and no overflow for p + t past the largest double); no
+  //     ratio is formed, so no digit of a ratio near 1 is rounded away (what log1p would keep).
+  //   the others: r = 2^k m, m in [sqrt(1/2), sqrt(2)), f = (m - 1) / (m + 1); a subnormal r
+  //     (t past 4.5e307, p small) is scaled by 2^54 first so that its exponent bits are k's.
   // A vector whose lanes are all `easy` (small, or selected away by the caller) takes one
   // division; others two. A lane's bits do not depend on which its vector took: small lanes get
   // the same operands either way. ln 2 is split so that k * ln2_hi is exact (fdlibm's
   // constants); with k = 0 both products are 0.
   static V log_ratio(Mask small, Mask easy, V e, V p, V t) {
     const V one = splat(1.0);
-    V num = e, den = (p + t) + 2.0, k = splat(0.0);
+    V num = 0.5 * e, den = (0.5 * p + 0.5 * t) + 1.0, k = splat(0.0);
     if (!all(easy)) {
-      const V r = (one + p) / (one + t);
+      V r = (one + p) / (one + t);
+      const Mask subnormal = reinterpret_cast<Mask>(r < 2.2250738585072014e-308);
+      r = select(subnormal, r * 18014398509481984.0, r); // 2^54
       const Mask bits = reinterpret_cast<Mask>(r);
       const Mask exponent = (bits >> 52) & 0x7ff;
       V m = reinterpret_cast<V>((bits & 0x000fffffffffffffLL) | 0x3ff0000000000000LL); // [1, 2)
       // The biased exponent as a double without an int64 conversion instruction: 2^52 + e - 2^52.
       V kr = reinterpret_cast<V>(exponent | 0x4330000000000000LL) - 4503599627370496.0 - 1023.0;
+      kr = select(subnormal, kr - 54.0, kr);
       const Mask high = reinterpret_cast<Mask>(m > 1.4142135623730951);
       m = select(high, m * 0.5, m);
       kr = select(high, kr + 1.0, kr);
@@ -248,8 +255,8 @@ GPUEVAL_FORCEINLINE void store_block(const VecRun& v, LaneBlock& b) {
 // One block of lanes over `groups` groups: pair g*stride + j goes to lane j. kFast: every pair is
 // included and finite, and the runs have their shifts except, when `fresh`, in the first group.
 // Otherwise include/skipped select pairs (pair g*stride + j's at g*istride + j); `finite_included`
-// says every included value is finite (nan_policy skip or error), which lets whole vectors fold
-// with run_fold_masked.
+// says every included value is finite (nan_policy skip or error, or a tile whose included values
+// are all finite), which lets whole vectors fold with run_fold_masked.
 template <unsigned G, bool kFast, int kWidth, bool kWeighted = false, class P = FromDoubles,
           class T = FromDoubles>
 GPUEVAL_FORCEINLINE void fold_block(LaneBlock& block, int width, int groups, int stride,

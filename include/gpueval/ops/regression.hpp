@@ -312,7 +312,7 @@ template <unsigned G> struct RegressionOps {
       if constexpr (std::is_same_v<V, double>) {
         d = small ? M::log1p(e / (1.0 + t)) : M::log((1.0 + p) / (1.0 + t));
       } else { // lanes pick their branch's operands, then share one division and one series
-        auto easy = M::either(small, out); // lanes whose d is used only when small
+        auto easy = M::either(small, out); // lanes whose d is unused unless small
         if constexpr (kMayExclude) {
           easy = M::either(easy, M::negate(include));
         }
