@@ -27,6 +27,7 @@
 #include "cpu/regression_lanes.hpp"
 #include "cpu/regression_stage.hpp"
 #include "cpu/thread_pool.hpp"
+#include "gpueval/ops/inclusion.hpp"
 #include "gpueval/ops/quantile_sketch.hpp"
 #include "regression/backend.hpp"
 
@@ -280,23 +281,17 @@ private:
     const double* p = s.p + offset;
     const double* t = s.t + offset;
     job.sketch_buckets(p, t, n, sketch_bits_, s.bucket);
-    const std::int64_t channels = channels_;
-    const std::int64_t buckets = ops::sketch::buckets(sketch_bits_);
     const std::uint8_t* mask = job.batch.has_mask() ? s.mask + offset : nullptr;
-    const bool check = !s.finite && policy_ != NanPolicy::propagate;
-    if (!check) {
+    if (s.finite || policy_ == NanPolicy::propagate) { // the mask alone decides
       count_buckets(s.bucket, mask, n, element0, table);
       return;
     }
-    // The channel's row of the table, moved a row a pair (no multiplication in the loop).
-    std::uint64_t* row = table + (element0 % channels) * buckets;
-    std::uint64_t* const end = table + channels * buckets;
-    for (int i = 0; i < n; ++i) {
-      const bool in = (mask == nullptr || mask[i] != 0) &&
-                      (!check || (std::isfinite(p[i]) && std::isfinite(t[i])));
-      row[s.bucket[i]] += in ? 1 : 0;
-      row = row + buckets == end ? table : row + buckets;
-    }
+    count_buckets_if(s.bucket, n, element0, table, [&](std::int64_t i) {
+      return ops::included(mask == nullptr || mask[i] != 0,
+                           std::isfinite(p[i]) && std::isfinite(t[i]), false)
+                 ? 1
+                 : 0;
+    });
   }
 
   // The sketch of n finite pairs from element element0 on, included where mask[i] != 0 (mask
@@ -309,23 +304,30 @@ private:
   }
 
   // Adds one to bucket[i] of element element0 + i's channel for every i < n with mask[i] != 0
-  // (mask nullptr: every i), a channel at a time (its pairs are `channels` apart), so the loop
-  // is a load and an increment a pair.
+  // (mask nullptr: every i).
   void count_buckets(const std::uint32_t* bucket, const std::uint8_t* mask, int n,
                      std::int64_t element0, std::uint64_t* table) const {
+    if (mask == nullptr) {
+      count_buckets_if(bucket, n, element0, table, [](std::int64_t) { return 1; });
+    } else {
+      count_buckets_if(bucket, n, element0, table,
+                       [mask](std::int64_t i) { return mask[i] != 0 ? 1 : 0; });
+    }
+  }
+
+  // Adds in(i) (0 or 1) to bucket[i] of element element0 + i's channel, for every i < n: a
+  // channel at a time (its pairs are `channels` apart), so the loop is a load and an increment
+  // a pair.
+  template <class In>
+  void count_buckets_if(const std::uint32_t* bucket, int n, std::int64_t element0,
+                        std::uint64_t* table, In in) const {
     const std::int64_t buckets = ops::sketch::buckets(sketch_bits_);
     const std::int64_t c0 = element0 % channels_;
     const std::int64_t step = std::min<std::int64_t>(channels_, n);
     for (std::int64_t i0 = 0; i0 < step; ++i0) { // element element0 + i0's channel and its pairs
       std::uint64_t* row = table + (c0 + i0) % channels_ * buckets;
-      if (mask == nullptr) {
-        for (std::int64_t i = i0; i < n; i += channels_) {
-          row[bucket[i]] += 1;
-        }
-      } else {
-        for (std::int64_t i = i0; i < n; i += channels_) {
-          row[bucket[i]] += mask[i] != 0 ? 1 : 0;
-        }
+      for (std::int64_t i = i0; i < n; i += channels_) {
+        row[bucket[i]] += in(i);
       }
     }
   }
@@ -547,16 +549,16 @@ private:
       for (std::int64_t row = 0; row < b.rows;) {
         const int want = std::min(kTile / kKeyBlock, kRunGroups - rows_in_run);
         const int rows = static_cast<int>(std::min<std::int64_t>(b.rows - row, want));
-        // (the kernels index with int: rows * keys_ must fit)
-        const bool fits = keys_ <= (std::int64_t{1} << 24);
-        bool in_place = job.fold_from != nullptr && (rows_in_run == 0 || s.started) && fits;
-        bool in_place_masked = job.fold_masked_from != nullptr && fits;
-        for (int r = 0; r < rows && (in_place || in_place_masked); ++r) {
-          const bool finite = job.finite((row + r) * keys_ + k0, width);
-          in_place = in_place && finite;
-          in_place_masked = in_place_masked && finite;
+        // In place when the rows are finite (and rows * keys_ fits the kernels' int indices):
+        // masked always, unmasked once every lane's run has its shift or starts here (as fold()
+        // takes the fast kernel).
+        bool in_place = keys_ <= (std::int64_t{1} << 24) &&
+                        (job.fold_masked_from != nullptr ||
+                         (job.fold_from != nullptr && (rows_in_run == 0 || s.started)));
+        for (int r = 0; r < rows && in_place; ++r) {
+          in_place = job.finite((row + r) * keys_ + k0, width);
         }
-        if (in_place) { // rows are groups, keys_ apart
+        if (in_place && job.fold_from != nullptr) { // rows are groups, keys_ apart
           job.fold_from(s.blocks.data(), 0, width, rows, static_cast<int>(keys_), rows_in_run == 0,
                         BatchJob::at(b.pred, row * keys_ + k0),
                         BatchJob::at(b.target, row * keys_ + k0));
@@ -566,7 +568,7 @@ private:
             }
           }
           s.started = true;
-        } else if (in_place_masked) { // values in place, the mask staged a row at a time
+        } else if (in_place) { // masked: values in place, the mask staged a row at a time
           for (int r = 0; r < rows; ++r) {
             stage_mask(b.mask, job.mask_contiguous, b.mask_cover, (row + r) * keys_ + k0, width,
                        s.mask + r * width);
